@@ -1,0 +1,1 @@
+"""VideoFoundry `assets` package."""

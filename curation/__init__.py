@@ -1,0 +1,1 @@
+"""VideoFoundry `curation` package."""

@@ -1,0 +1,1 @@
+"""VideoFoundry `orchestration` package."""

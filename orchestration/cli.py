@@ -1,0 +1,38 @@
+"""Entry point of the `videofoundry` command: imports every module of `orchestration.commands`."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+
+import typer
+
+from orchestration import commands
+from orchestration.cli_app import UserError, app
+
+for _module in pkgutil.iter_modules(commands.__path__):
+    importlib.import_module(f"{commands.__name__}.{_module.name}")
+
+
+def main() -> None:
+    """Run the CLI; a `UserError` becomes a one-line message and exit code 2."""
+    try:
+        app(standalone_mode=False)
+    except UserError as error:
+        typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
+        sys.exit(2)
+    except typer.Abort:
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as error:  # click's usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(error, click.ClickException):
+            error.show()
+            sys.exit(error.exit_code)
+        raise
+
+
+__all__ = ["app", "main"]

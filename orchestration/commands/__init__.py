@@ -1,0 +1,1 @@
+"""CLI command modules; each adds commands to `orchestration.cli_app.app`."""

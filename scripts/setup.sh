@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what VideoFoundry needs on a fresh Debian machine: system tools (when root), a venv,
+# then Python packages in the one order that works offline here:
+#   1. torch==2.13.0 first (a CPU wheel on local disk; a bare `torch` would pull a CUDA build),
+#   2. the full lock with --no-deps (some weight-carrying packages declare impossible pins),
+#   3. this project, editable.
+set -euo pipefail
+PY="${1:-python3.11}"; VENV="${2:-.venv}"; APT_PACKAGES="${3:-}"
+
+missing=()
+for tool in ffmpeg tesseract chromium; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+[ -f /usr/share/opencv4/quality/brisque_model_live.yml ] || missing+=(opencv-data)
+[ -f /usr/share/doc/opencv-doc/examples/data/vtest.avi ] || missing+=(opencv-doc)
+[ -d /usr/share/backgrounds/mate ] || missing+=(mate-backgrounds)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "setup: installing system packages ($APT_PACKAGES)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $APT_PACKAGES >/dev/null
+  else
+    echo "setup: missing ${missing[*]}; run as root or: sudo apt-get install $APT_PACKAGES" >&2
+    exit 1
+  fi
+fi
+
+command -v "$PY" >/dev/null || PY=python3
+[ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+PIP=("$VENV/bin/python" -m pip install -q --disable-pip-version-check)
+"${PIP[@]}" torch==2.13.0
+"${PIP[@]}" --no-deps -r requirements/lock.txt
+"${PIP[@]}" --no-deps --no-build-isolation -e .
+echo "setup: done ($(du -sh "$VENV" | cut -f1) in $VENV)"

@@ -1,0 +1,1 @@
+"""VideoFoundry `serving` package."""

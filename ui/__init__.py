@@ -1,0 +1,1 @@
+"""VideoFoundry `ui` package."""

@@ -1,0 +1,212 @@
+"""Image and video quality metrics: PSNR, SSIM, perceptual distance, flicker, temporal consistency.
+
+Range contract (every function here):
+- integer inputs (numpy or torch `uint8`) are pixel values in [0, 255]; the data range is 255;
+- floating inputs are pixel values in [0, 1] (data range 1) unless `data_range` says otherwise.
+  Model outputs in [-1, 1] go through `to_uint8` first: the VAE protocols round to uint8 before PSNR.
+Layouts: an image is (H, W, C) or (H, W); a video is (T, H, W, C). Channels last, RGB, as decoded.
+All arithmetic is float64, so results do not depend on the input dtype beyond its values.
+
+PSNR is over all elements of what it is given (one image, or a whole video as one signal);
+`frame_psnr` gives one value per frame (the MCL-JCV protocol averages those).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+
+from model.mobilenet import normalize_imagenet
+from model.perceptual import MobileNetFeatureDistance, PerceptualDistance
+
+ArrayLike = np.ndarray | torch.Tensor
+
+
+def _as_float64(x: ArrayLike) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x, dtype=np.float64)
+
+
+def _data_range(x: ArrayLike, data_range: float | None) -> float:
+    if data_range is not None:
+        return float(data_range)
+    dtype = x.dtype
+    is_int = (
+        (not dtype.is_floating_point) if isinstance(x, torch.Tensor) else np.issubdtype(dtype, np.integer)
+    )
+    if is_int and dtype not in (np.uint8, torch.uint8):
+        raise TypeError(
+            f"metrics: integer input of dtype {dtype}; only uint8 has a known range (pass data_range)"
+        )
+    return 255.0 if is_int else 1.0
+
+
+def _check_pair(a: ArrayLike, b: ArrayLike, what: str) -> None:
+    if tuple(a.shape) != tuple(b.shape):
+        raise ValueError(f"{what}: shapes differ, {tuple(a.shape)} vs {tuple(b.shape)}")
+
+
+def to_uint8(x: torch.Tensor | np.ndarray, value_range: tuple[float, float] = (-1.0, 1.0)) -> np.ndarray:
+    """Map floats in `value_range` to uint8 [0, 255]: clip, scale, round half to even (numpy's rint)."""
+    lo, hi = value_range
+    arr = _as_float64(x)
+    return np.rint(np.clip((arr - lo) / (hi - lo), 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def mse(a: ArrayLike, b: ArrayLike) -> float:
+    """Mean squared error over all elements, in the inputs' own units."""
+    _check_pair(a, b, "mse")
+    return float(np.mean((_as_float64(a) - _as_float64(b)) ** 2))
+
+
+def psnr(a: ArrayLike, b: ArrayLike, data_range: float | None = None) -> float:
+    """Peak signal-to-noise ratio in dB, 10·log10(range² / MSE) over all elements; inf if identical."""
+    _check_pair(a, b, "psnr")
+    err = mse(a, b)
+    peak = _data_range(a, data_range)
+    return float("inf") if err == 0.0 else float(10.0 * np.log10(peak**2 / err))
+
+
+def frame_psnr(a: ArrayLike, b: ArrayLike, data_range: float | None = None) -> np.ndarray:
+    """(T,) PSNR of each frame of two (T, H, W[, C]) videos."""
+    _check_pair(a, b, "frame_psnr")
+    return np.array([psnr(a[t], b[t], data_range) for t in range(a.shape[0])], dtype=np.float64)
+
+
+def _gaussian_window(size: int, sigma: float) -> torch.Tensor:
+    coords = torch.arange(size, dtype=torch.float64) - (size - 1) / 2.0
+    g = torch.exp(-(coords**2) / (2 * sigma**2))
+    g = g / g.sum()
+    return torch.outer(g, g)
+
+
+def ssim(
+    a: ArrayLike, b: ArrayLike, data_range: float | None = None, win_size: int = 11, sigma: float = 1.5
+) -> float:
+    """Structural similarity (Wang et al. 2004): Gaussian window σ=1.5, K1=0.01, K2=0.03, population
+    covariance, valid region only (no padding); mean over pixels, channels and frames. In [-1, 1],
+    1 for identical. Matches `skimage.metrics.structural_similarity(gaussian_weights=True,
+    use_sample_covariance=False, sigma=1.5)`. Images (H, W[, C]) or videos (T, H, W, C)."""
+    _check_pair(a, b, "ssim")
+    peak = _data_range(a, data_range)
+    x, y = torch.from_numpy(_as_float64(a)), torch.from_numpy(_as_float64(b))
+    if x.ndim == 2:  # (H, W) → (1, H, W, 1)
+        x, y = x[None, ..., None], y[None, ..., None]
+    elif x.ndim == 3:  # (H, W, C) → (1, H, W, C)
+        x, y = x[None], y[None]
+    if x.shape[1] < win_size or x.shape[2] < win_size:
+        raise ValueError(f"ssim: images of {tuple(x.shape[1:3])} are smaller than the {win_size}px window")
+    x = rearrange(x, "t h w c -> (t c) 1 h w")
+    y = rearrange(y, "t h w c -> (t c) 1 h w")
+    window = _gaussian_window(win_size, sigma)[None, None]
+
+    def blur(z: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(z, window)
+
+    c1, c2 = (0.01 * peak) ** 2, (0.03 * peak) ** 2
+    mu_x, mu_y = blur(x), blur(y)
+    var_x = blur(x * x) - mu_x**2
+    var_y = blur(y * y) - mu_y**2
+    cov = blur(x * y) - mu_x * mu_y
+    ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
+    return float(ssim_map.mean())
+
+
+@lru_cache(maxsize=1)
+def default_perceptual() -> PerceptualDistance:
+    """The offline default perceptual distance (MobileNetV2 features), loaded once per process."""
+    return MobileNetFeatureDistance()
+
+
+def _to_model_range(x: ArrayLike, data_range: float | None) -> torch.Tensor:
+    """(…, H, W, C) pixels → float32 (N, 3, H, W) in [-1, 1]."""
+    peak = _data_range(x, data_range)
+    t = torch.from_numpy(_as_float64(x)).float() / peak * 2.0 - 1.0
+    t = t.reshape(-1, *t.shape[-3:])
+    return rearrange(t, "n h w c -> n c h w")
+
+
+def perceptual_distance(
+    a: ArrayLike, b: ArrayLike, data_range: float | None = None, metric: PerceptualDistance | None = None
+) -> float:
+    """Mean perceptual distance of RGB images (H, W, 3) or videos (T, H, W, 3), frames scored as images.
+
+    `metric` defaults to `default_perceptual()`; its `.name` says which distance the number is.
+    """
+    _check_pair(a, b, "perceptual_distance")
+    net = metric if metric is not None else default_perceptual()
+    with torch.no_grad():
+        d = net(_to_model_range(a, data_range), _to_model_range(b, data_range))
+    return float(d.mean())
+
+
+def flicker(video: ArrayLike, data_range: float | None = None) -> float:
+    """Mean absolute difference between consecutive frames of a (T, H, W[, C]) video, in [0, 1] units
+    of the data range. 0 for a still video; reference-free (used for generations)."""
+    peak = _data_range(video, data_range)
+    v = _as_float64(video) / peak
+    if v.shape[0] < 2:
+        raise ValueError("flicker: needs a video of at least 2 frames")
+    return float(np.mean(np.abs(np.diff(v, axis=0))))
+
+
+def temporal_flicker_error(
+    reference: ArrayLike, reconstruction: ArrayLike, data_range: float | None = None
+) -> float:
+    """Flicker a reconstruction adds: mean |Δ_t recon − Δ_t ref| over consecutive-frame differences,
+    in [0, 1] units of the data range. 0 when the reconstruction moves exactly like the reference
+    (a constant per-pixel error scores 0; an error that changes from frame to frame does not)."""
+    _check_pair(reference, reconstruction, "temporal_flicker_error")
+    peak = _data_range(reference, data_range)
+    ref, rec = _as_float64(reference) / peak, _as_float64(reconstruction) / peak
+    if ref.shape[0] < 2:
+        raise ValueError("temporal_flicker_error: needs videos of at least 2 frames")
+    return float(np.mean(np.abs(np.diff(rec, axis=0) - np.diff(ref, axis=0))))
+
+
+def temporal_consistency(
+    video: ArrayLike, data_range: float | None = None, metric: MobileNetFeatureDistance | None = None
+) -> float:
+    """Mean cosine similarity of globally pooled MobileNetV2 features of consecutive frames of a
+    (T, H, W, 3) video; 1 = frames look alike. A CLIP-free stand-in for CLIP temporal consistency."""
+    net = metric if metric is not None else default_perceptual()
+    if not isinstance(net, MobileNetFeatureDistance):
+        raise TypeError("temporal_consistency needs the MobileNetV2 feature network")
+    frames = _to_model_range(video, data_range)
+    if frames.shape[0] < 2:
+        raise ValueError("temporal_consistency: needs a video of at least 2 frames")
+    with torch.no_grad():
+        feats = net.net.features(normalize_imagenet((frames + 1) / 2)).mean(dim=(2, 3))  # (T, 1280)
+    return float(F.cosine_similarity(feats[1:], feats[:-1], dim=1).mean())
+
+
+def warping_error(video: ArrayLike, data_range: float | None = None) -> float:
+    """Mean absolute error after warping each frame onto the next with DIS optical flow, in [0, 1]
+    units: low when changes between frames are explained by motion (consistent), high for flicker."""
+    import cv2
+
+    v = to_uint8(_as_float64(video) / _data_range(video, data_range), (0.0, 1.0))
+    if v.shape[0] < 2:
+        raise ValueError("warping_error: needs a video of at least 2 frames")
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+    gray = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) if f.ndim == 3 else f for f in v]
+    h, w = gray[0].shape
+    grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    errors = []
+    for t in range(len(v) - 1):
+        # Flow from frame t+1 to t lets us pull frame t's pixels into t+1's grid (backward warping).
+        flow = dis.calc(gray[t + 1], gray[t], None)
+        warped = cv2.remap(
+            v[t],
+            grid_x + flow[..., 0],
+            grid_y + flow[..., 1],
+            cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
+        errors.append(np.mean(np.abs(warped.astype(np.float64) - v[t + 1].astype(np.float64))) / 255.0)
+    return float(np.mean(errors))

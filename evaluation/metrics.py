@@ -35,13 +35,13 @@ def _as_float64(x: ArrayLike) -> np.ndarray:
 def _data_range(x: ArrayLike, data_range: float | None) -> float:
     if data_range is not None:
         return float(data_range)
-    dtype = x.dtype
-    is_int = (
-        (not dtype.is_floating_point) if isinstance(x, torch.Tensor) else np.issubdtype(dtype, np.integer)
-    )
-    if is_int and dtype not in (np.uint8, torch.uint8):
+    if isinstance(x, torch.Tensor):
+        is_int, is_uint8 = not x.dtype.is_floating_point, x.dtype == torch.uint8
+    else:
+        is_int, is_uint8 = bool(np.issubdtype(x.dtype, np.integer)), x.dtype == np.uint8
+    if is_int and not is_uint8:
         raise TypeError(
-            f"metrics: integer input of dtype {dtype}; only uint8 has a known range (pass data_range)"
+            f"metrics: integer input of dtype {x.dtype}; only uint8 has a known range (pass data_range)"
         )
     return 255.0 if is_int else 1.0
 
@@ -193,7 +193,9 @@ def warping_error(video: ArrayLike, data_range: float | None = None) -> float:
     v = to_uint8(_as_float64(video) / _data_range(video, data_range), (0.0, 1.0))
     if v.shape[0] < 2:
         raise ValueError("warping_error: needs a video of at least 2 frames")
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+    dis = cv2.DISOpticalFlow_create(  # type: ignore[attr-defined]
+        cv2.DISOPTICAL_FLOW_PRESET_FAST
+    )
     gray = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) if f.ndim == 3 else f for f in v]
     h, w = gray[0].shape
     grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))

@@ -151,14 +151,18 @@ class LPIPS(PerceptualDistance):
         # Heads as 1×1 convs without bias; state keys follow the reference `lin{k}.model.1.weight`.
         self.heads = nn.ModuleList(nn.Conv2d(c, 1, 1, bias=False) for c in channels)
         heads = torch.load(head_weights, map_location="cpu", weights_only=True)
-        for k, head in enumerate(self.heads):
-            head.weight.data.copy_(heads[f"lin{k}.model.1.weight"])
-        self.register_buffer("shift", torch.tensor(_LPIPS_SHIFT).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("scale", torch.tensor(_LPIPS_SCALE).view(1, 3, 1, 1), persistent=False)
+        with torch.no_grad():
+            for k, head in enumerate(self.heads):
+                assert isinstance(head, nn.Conv2d)
+                head.weight.copy_(heads[f"lin{k}.model.1.weight"])
+        self.input_shift: torch.Tensor
+        self.input_scale: torch.Tensor
+        self.register_buffer("input_shift", torch.tensor(_LPIPS_SHIFT).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("input_scale", torch.tensor(_LPIPS_SCALE).view(1, 3, 1, 1), persistent=False)
         self.requires_grad_(False)
 
     def _layer_distances(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        h = (torch.cat([x, y]) - self.shift) / self.scale
+        h = (torch.cat([x, y]) - self.input_shift) / self.input_scale
         total = torch.zeros(x.shape[0], device=x.device, dtype=torch.float32)
         tap_index = 0
         for index, layer in enumerate(self.features):

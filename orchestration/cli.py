@@ -10,6 +10,8 @@ import typer
 
 from orchestration import commands
 from orchestration.cli_app import UserError, app
+from orchestration.config import ConfigError
+from orchestration.workspace import WorkspaceError
 
 for _module in pkgutil.iter_modules(commands.__path__):
     importlib.import_module(f"{commands.__name__}.{_module.name}")
@@ -19,7 +21,7 @@ def main() -> None:
     """Run the CLI; a `UserError` becomes a one-line message and exit code 2."""
     try:
         app(standalone_mode=False)
-    except UserError as error:
+    except (UserError, ConfigError, WorkspaceError) as error:
         typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
         sys.exit(2)
     except typer.Abort:

@@ -7,6 +7,9 @@ topic only adds a file.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
 app = typer.Typer(
@@ -22,3 +25,28 @@ app.add_typer(serve_app, name="serve")
 
 class UserError(Exception):
     """Bad input from the user: printed as one line, exit code 2, no traceback."""
+
+
+def platform_config(home: Path | None = None, profile: str | None = None, config_file: Path | None = None):
+    """The platform config for a command's --home/--profile/--config options; errors become `UserError`."""
+    from orchestration.config import ConfigError, load_config
+    from orchestration.workspace import Workspace, WorkspaceError
+
+    try:
+        config = load_config(profile, config_file, home=home)
+        Workspace.at(config.home).ensure()
+    except (ConfigError, WorkspaceError) as error:
+        raise UserError(str(error)) from error
+    return config
+
+
+HomeOption = Annotated[
+    Path | None,
+    typer.Option("--home", help="Workspace folder (default: $VIDEOFOUNDRY_HOME or ./.videofoundry)."),
+]
+ProfileOption = Annotated[
+    str | None, typer.Option("--profile", help="Configuration profile: tiny (CPU, default) or paper.")
+]
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", help="YAML file overriding the profile's settings.")
+]

@@ -1,0 +1,42 @@
+"""`raw_videos`: the files under `raw/<batch>/`, fingerprinted by content hash, one partition a batch."""
+
+import dagster as dg
+
+from assets.partitions import raw_batches
+from curation.ingest import RAW_VIDEOS_SCHEMA, scan_batch
+from curation.tables import write_table
+from orchestration.resources import WorkspaceResource
+
+
+@dg.asset(
+    partitions_def=raw_batches,
+    group_name="curation",
+    kinds={"parquet"},
+    description="Raw videos of one ingest batch (raw/<batch>/), with SHA-256 content fingerprints.",
+)
+def raw_videos(context: dg.AssetExecutionContext, workspace: WorkspaceResource) -> dg.MaterializeResult:
+    ws = workspace.workspace
+    batch = context.partition_key
+    table = scan_batch(ws.raw, batch, progress=False)
+    path = write_table(table, ws.tables / "raw_videos" / f"{batch}.parquet", RAW_VIDEOS_SCHEMA)
+    hashes = table.column("sha256").to_pylist()
+    return dg.MaterializeResult(
+        metadata={
+            "rows": dg.MetadataValue.int(table.num_rows),
+            "unique_contents": dg.MetadataValue.int(len(set(hashes))),
+            "bytes": dg.MetadataValue.int(sum(table.column("size_bytes").to_pylist())),
+            "path": dg.MetadataValue.path(str(path)),
+            "preview": dg.MetadataValue.md(
+                table.select(["relative_path", "size_bytes", "sha256"]).slice(0, 20).to_pandas().to_markdown()
+                if table.num_rows
+                else "(empty batch)"
+            ),
+        },
+        data_version=dg.DataVersion(_batch_version(hashes)),
+    )
+
+
+def _batch_version(hashes: list[str]) -> str:
+    import hashlib
+
+    return hashlib.sha256("\n".join(sorted(hashes)).encode()).hexdigest()[:16]

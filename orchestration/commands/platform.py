@@ -1,0 +1,110 @@
+"""Platform commands: doctor, run, up, demo."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from orchestration.cli_app import (
+    ConfigOption,
+    HomeOption,
+    ProfileOption,
+    UserError,
+    app,
+    platform_config,
+)
+
+
+@app.command()
+def doctor(
+    no_ray: Annotated[bool, typer.Option("--no-ray", help="Skip starting a local Ray.")] = False,
+) -> None:
+    """Check system tools, Python packages, Ray and GPU; say what is missing and how to fix it."""
+    from orchestration.doctor import run_checks
+
+    checks = run_checks(start_ray=not no_ray)
+    for check in checks:
+        mark = "ok  " if check.ok else ("MISS" if check.required else "warn")
+        typer.echo(f"[{mark}] {check.name:<14} {check.detail}")
+        if not check.ok and check.fix:
+            typer.echo(f"       fix: {check.fix}")
+    missing = [c.name for c in checks if c.required and not c.ok]
+    if missing:
+        raise UserError(f"missing requirements: {', '.join(missing)}")
+    typer.echo("all required components present")
+
+
+@app.command()
+def run(
+    select: Annotated[
+        str | None,
+        typer.Option(
+            "--select",
+            help="Dagster asset selection, e.g. 'key:raw_videos' or 'key:clips+' (default: all assets).",
+        ),
+    ] = None,
+    home: HomeOption = None,
+    profile: ProfileOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Materialize assets in-process through Dagster (runs show up in `videofoundry up`)."""
+    from orchestration.definitions import build_definitions
+    from orchestration.runner import SelectionError, run_lineage
+
+    platform = platform_config(home, profile, config)
+    defs = build_definitions(platform)
+
+    def report(assets: str, partition: str | None, ok: bool) -> None:
+        where = f" [{partition}]" if partition else ""
+        typer.echo(f"{'ok    ' if ok else 'FAILED'} {assets}{where}")
+
+    try:
+        summary = run_lineage(defs, platform, select, on_run=report)
+    except SelectionError as error:
+        raise UserError(str(error)) from error
+    if not summary.success:
+        raise UserError("a materialization failed; open the run in the Dagster UI (videofoundry up)")
+
+
+@app.command()
+def up(
+    home: HomeOption = None,
+    profile: ProfileOption = None,
+    config: ConfigOption = None,
+    dagster_port: int = typer.Option(3000, help="Dagster webserver port."),
+    mlflow_port: int = typer.Option(5000, help="MLflow UI port."),
+) -> None:
+    """Start the Dagster UI, the MLflow UI and the Gradio apps on 127.0.0.1; Ctrl-C stops all."""
+    from orchestration.services import platform_services, run_services
+    from orchestration.workspace import Workspace
+
+    platform = platform_config(home, profile, config)
+    workspace = Workspace.at(platform.home)
+    services = platform_services(workspace, dagster_port=dagster_port, mlflow_port=mlflow_port)
+    typer.echo(f"workspace {workspace.home}; starting:")
+    raise typer.Exit(run_services(services, workspace))
+
+
+@app.command()
+def demo(
+    seed: int = typer.Option(0, help="Seed of the demo corpus."),
+    home: HomeOption = None,
+    profile: ProfileOption = None,
+) -> None:
+    """Make the demo corpus (once) in raw/demo, then materialize the whole lineage."""
+    from orchestration.workspace import Workspace
+
+    platform = platform_config(home, profile, None)
+    workspace = Workspace.at(platform.home)
+    batch_dir = workspace.raw / "demo"
+    if not (batch_dir / "labels.json").exists():
+        from curation.demo_corpus import build_demo_corpus
+
+        typer.echo(f"building the demo corpus in {batch_dir}")
+        build_demo_corpus(batch_dir, seed=seed)
+    run(select=None, home=platform.home, profile=platform.profile, config=None)
+    typer.echo(
+        "\nDone. Open the UIs with:  .venv/bin/videofoundry up"
+        "\n  Dagster  http://127.0.0.1:3000    MLflow  http://127.0.0.1:5000"
+    )

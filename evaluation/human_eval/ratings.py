@@ -1,0 +1,211 @@
+"""What a rater sees and submits: their own queue, blinded items, idempotent append-only ratings.
+
+Blinding: views carry the assignment id, the prompt and "left"/"right" only; never model names,
+generation ids, gold flags or duplicate flags. Ownership: every function takes the caller's rater
+id and treats another rater's assignment exactly like a missing one (`AssignmentNotFound`), so ids
+of other raters' work are not even confirmed to exist.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import exists, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from evaluation.human_eval.config import DIMENSIONS
+from evaluation.human_eval.schema import CHOICES, Assignment, Campaign, Rating
+from evaluation.human_eval.store import DbLike, HumanEvalStore, open_store
+
+
+class AssignmentNotFound(LookupError):
+    """No assignment with this id belongs to the calling rater."""
+
+
+class RatingError(ValueError):
+    """A submission is malformed (missing dimension, unknown choice, reused submission id)."""
+
+
+@dataclass(frozen=True)
+class AssignmentView:
+    """One blinded item in a rater's queue."""
+
+    assignment_id: int
+    campaign: str
+    prompt: str
+    position: int
+    rated: bool
+
+
+@dataclass(frozen=True)
+class Progress:
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    rating_id: int
+    created: bool  # False when this client_submission_id was already stored (a retry)
+
+
+def _rated_clause() -> ColumnElement[bool]:
+    return exists().where(Rating.assignment_id == Assignment.id)
+
+
+def rater_queue(db: DbLike, rater_id: int) -> list[AssignmentView]:
+    """The rater's assignments in queue order (across campaigns, oldest campaign first)."""
+    with open_store(db).session() as session:
+        rows = session.execute(
+            select(Assignment, Campaign.name, _rated_clause())
+            .join(Campaign, Campaign.id == Assignment.campaign_id)
+            .where(Assignment.rater_id == rater_id)
+            .order_by(Assignment.campaign_id, Assignment.position)
+        ).all()
+        return [
+            AssignmentView(a.id, campaign, a.item.prompt.text, a.position, bool(rated))
+            for a, campaign, rated in rows
+        ]
+
+
+def next_assignment(db: DbLike, rater_id: int) -> AssignmentView | None:
+    """The first unrated assignment in the rater's queue, or None when they are done."""
+    with open_store(db).session() as session:
+        row = session.execute(
+            select(Assignment, Campaign.name)
+            .join(Campaign, Campaign.id == Assignment.campaign_id)
+            .where(Assignment.rater_id == rater_id, ~_rated_clause())
+            .order_by(Assignment.campaign_id, Assignment.position)
+            .limit(1)
+        ).first()
+        if row is None:
+            return None
+        assignment, campaign = row
+        return AssignmentView(
+            assignment.id, campaign, assignment.item.prompt.text, assignment.position, False
+        )
+
+
+def get_assignment(db: DbLike, rater_id: int, assignment_id: int) -> AssignmentView:
+    """One of the rater's assignments; `AssignmentNotFound` for anyone else's."""
+    with open_store(db).session() as session:
+        assignment = _own(session, rater_id, assignment_id)
+        rated = session.scalar(select(func.count(Rating.id)).where(Rating.assignment_id == assignment.id))
+        campaign = session.get_one(Campaign, assignment.campaign_id).name
+        return AssignmentView(
+            assignment.id, campaign, assignment.item.prompt.text, assignment.position, bool(rated)
+        )
+
+
+def assignment_video(db: DbLike, rater_id: int, assignment_id: int, side: str) -> Path:
+    """The file shown on `side` ('left' | 'right') of the rater's assignment."""
+    if side not in ("left", "right"):
+        raise RatingError(f"side must be 'left' or 'right', got {side!r}")
+    with open_store(db).session() as session:
+        assignment = _own(session, rater_id, assignment_id)
+        item = assignment.item
+        show_a = assignment.left_is_a == (side == "left")
+        return Path((item.generation_a if show_a else item.generation_b).video_path)
+
+
+def rater_progress(db: DbLike, rater_id: int) -> Progress:
+    with open_store(db).session() as session:
+        total = session.scalar(select(func.count(Assignment.id)).where(Assignment.rater_id == rater_id))
+        done = session.scalar(
+            select(func.count(Assignment.id)).where(Assignment.rater_id == rater_id, _rated_clause())
+        )
+        return Progress(done=int(done or 0), total=int(total or 0))
+
+
+def submit_rating(
+    db: DbLike,
+    rater_id: int,
+    assignment_id: int,
+    client_submission_id: str,
+    answers: dict[str, str],
+    elapsed_ms: int | None = None,
+) -> SubmitResult:
+    """Append one rating. Idempotent per (rater, client_submission_id): a retry returns the stored row.
+
+    `answers` maps each of `DIMENSIONS` to 'left' | 'same' | 'right' (as displayed). Re-rating an
+    assignment with a new submission id appends a new row; aggregation uses the latest one.
+    """
+    if not client_submission_id or len(client_submission_id) > 64:
+        raise RatingError("client_submission_id must be 1–64 characters")
+    missing = [dim for dim in DIMENSIONS if dim not in answers]
+    if missing:
+        raise RatingError(f"rating of assignment {assignment_id}: missing dimensions {missing}")
+    unknown = [dim for dim in answers if dim not in DIMENSIONS]
+    if unknown:
+        raise RatingError(f"rating of assignment {assignment_id}: unknown dimensions {unknown}")
+    bad = {dim: value for dim, value in answers.items() if value not in CHOICES}
+    if bad:
+        raise RatingError(
+            f"rating of assignment {assignment_id}: choices must be one of {CHOICES}, got {bad}"
+        )
+    store = open_store(db)
+    existing = _find_submission(store, rater_id, client_submission_id, assignment_id)
+    if existing is not None:
+        return SubmitResult(existing, created=False)
+    try:
+        with store.session() as session:
+            _own(session, rater_id, assignment_id)
+            rating = Rating(
+                assignment_id=assignment_id,
+                rater_id=rater_id,
+                client_submission_id=client_submission_id,
+                elapsed_ms=elapsed_ms,
+                **{dim: answers[dim] for dim in DIMENSIONS},
+            )
+            session.add(rating)
+            session.flush()
+            return SubmitResult(rating.id, created=True)
+    except IntegrityError:
+        # A concurrent retry of the same submission won the race; the unique key kept one row.
+        existing = _find_submission(store, rater_id, client_submission_id, assignment_id)
+        if existing is None:
+            raise
+        return SubmitResult(existing, created=False)
+
+
+def _find_submission(
+    store: HumanEvalStore, rater_id: int, client_submission_id: str, assignment_id: int
+) -> int | None:
+    with store.session() as session:
+        row = session.scalar(
+            select(Rating).where(
+                Rating.rater_id == rater_id, Rating.client_submission_id == client_submission_id
+            )
+        )
+        if row is None:
+            return None
+        if row.assignment_id != assignment_id:
+            raise RatingError(
+                f"client_submission_id {client_submission_id!r} was already used for another assignment"
+            )
+        return int(row.id)
+
+
+def _own(session: Session, rater_id: int, assignment_id: int) -> Assignment:
+    assignment = session.get(Assignment, assignment_id)
+    if assignment is None or assignment.rater_id != rater_id:
+        raise AssignmentNotFound(f"assignment {assignment_id} is not in your queue")
+    return assignment
+
+
+__all__ = [
+    "AssignmentNotFound",
+    "AssignmentView",
+    "Progress",
+    "RatingError",
+    "SubmitResult",
+    "assignment_video",
+    "get_assignment",
+    "next_assignment",
+    "rater_progress",
+    "rater_queue",
+    "submit_rating",
+]

@@ -8,11 +8,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from dagster import ConfigurableResource
 
 from orchestration.config import PlatformConfig, load_config
+from orchestration.versioning import DvcVersionStore, LakeFSVersionStore, VersionStore
 from orchestration.workspace import Workspace
 
 
@@ -50,6 +52,45 @@ class ComputeResource(ConfigurableResource):
         from curation.ray_runtime import ensure_ray
 
         ensure_ray(self.address, self.num_cpus)
+
+
+class VersioningResource(ConfigurableResource):
+    """The data version store: DVC with a local or S3 remote (default) or a lakeFS repository."""
+
+    backend: str = "dvc"
+    root: str
+    dvc_remote: str
+    lakefs_endpoint: str | None = None
+    lakefs_repository: str | None = None
+    lakefs_branch: str = "main"
+
+    def store(self) -> VersionStore:
+        if self.backend == "lakefs":
+            if not (self.lakefs_endpoint and self.lakefs_repository):
+                raise ValueError(
+                    "versioning.backend is lakefs but versioning.lakefs_endpoint/lakefs_repository are unset"
+                )
+            return LakeFSVersionStore(
+                self.lakefs_endpoint,
+                self.lakefs_repository,
+                self.lakefs_branch,
+                access_key_id=os.environ.get("LAKEFS_ACCESS_KEY_ID"),
+                secret_access_key=os.environ.get("LAKEFS_SECRET_ACCESS_KEY"),
+                root=Path(self.root),
+            )
+        return DvcVersionStore(Path(self.root), self.dvc_remote, s3_remote_options(self.dvc_remote))
+
+
+def s3_remote_options(remote: str) -> dict[str, str]:
+    """DVC S3 remote options from the standard AWS variables (endpoint for SeaweedFS/MinIO)."""
+    if not remote.startswith("s3://"):
+        return {}
+    names = {
+        "endpointurl": "AWS_ENDPOINT_URL",
+        "access_key_id": "AWS_ACCESS_KEY_ID",
+        "secret_access_key": "AWS_SECRET_ACCESS_KEY",
+    }
+    return {key: os.environ[var] for key, var in names.items() if os.environ.get(var)}
 
 
 def build_resources(config: PlatformConfig) -> dict[str, ConfigurableResource]:

@@ -182,7 +182,8 @@ class LakeFSVersionStore:
         for obj in commit.objects(prefix=name):
             target = self.root / obj.path
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(commit.object(obj.path).reader(mode="rb").read())
+            data = commit.object(obj.path).reader(mode="rb").read()
+            target.write_bytes(data if isinstance(data, bytes) else data.encode())
 
     def history(self, path: Path) -> list[DataVersion]:
         name = str(Path(path).resolve().relative_to(self.root))

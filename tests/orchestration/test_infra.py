@@ -1,0 +1,74 @@
+"""Deployment files load and agree with each other and with the platform's configuration keys."""
+
+import json
+import re
+from pathlib import Path
+
+import yaml
+
+from orchestration.config import PlatformConfig
+
+INFRA = Path(__file__).resolve().parents[2] / "infra"
+
+
+def test_compose_services_reference_only_declared_things():
+    compose = yaml.safe_load((INFRA / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert {"postgres", "seaweedfs", "mlflow", "lakefs", "dagster-webserver", "dagster-daemon"} <= set(
+        services
+    )
+    volumes = set(compose["volumes"])
+    for name, service in services.items():
+        assert "image" in service or "build" in service, name
+        for dependency in service.get("depends_on", {}):
+            assert dependency in services, f"{name} depends on unknown {dependency}"
+        for mount in service.get("volumes", []):
+            source = mount.split(":")[0]
+            if source.startswith("."):
+                assert (INFRA / source).exists(), f"{name} mounts missing {source}"
+            else:
+                assert source in volumes, f"{name} mounts undeclared volume {source}"
+        for port in service.get("ports", []):
+            host, container = port.split(":")
+            assert host.isdigit() and container.isdigit()
+
+
+def test_compose_environment_uses_real_configuration_keys():
+    compose = yaml.safe_load((INFRA / "docker-compose.yml").read_text())
+    env = compose["services"]["dagster-webserver"]["environment"]
+    sections = PlatformConfig.model_fields
+    for key in env:
+        match = re.fullmatch(r"VIDEOFOUNDRY_([A-Z]+)__([A-Z_]+)", key)
+        if match:
+            section, field = match.group(1).lower(), match.group(2).lower()
+            assert section in sections, key
+            assert field in sections[section].annotation.model_fields, key
+
+
+def test_postgres_holds_a_database_per_service():
+    sql = (INFRA / "postgres" / "init.sql").read_text()
+    assert set(re.findall(r"CREATE DATABASE (\w+);", sql)) == {"dagster", "mlflow", "lakefs", "human_eval"}
+
+
+def test_dagster_instance_and_workspace_files():
+    instance = yaml.safe_load((INFRA / "dagster" / "dagster.yaml").read_text())
+    assert instance["storage"]["postgres"]["postgres_url"] == {"env": "DAGSTER_PG_URL"}
+    workspace = yaml.safe_load((INFRA / "dagster" / "workspace.yaml").read_text())
+    target = workspace["load_from"][0]["python_module"]
+    assert target == {"module_name": "orchestration.definitions", "attribute": "defs"}
+
+
+def test_ray_files_load():
+    cluster = yaml.safe_load((INFRA / "ray" / "cluster.yaml").read_text())
+    assert "--ray-client-server-port=10001" in " ".join(cluster["head_start_ray_commands"])
+    job = yaml.safe_load((INFRA / "ray" / "rayjob.yaml").read_text())
+    assert job["kind"] == "RayJob" and job["spec"]["entrypoint"].startswith("videofoundry train-dit")
+    env = yaml.safe_load(job["spec"]["runtimeEnvYAML"])["env_vars"]
+    assert env["NCCL_NVLS_ENABLE"] == "0"
+
+
+def test_deepspeed_configs():
+    for stage in (2, 3):
+        config = json.loads((INFRA / "deepspeed" / f"zero{stage}.json").read_text())
+        assert config["zero_optimization"]["stage"] == stage
+        assert config["bf16"]["enabled"] is True

@@ -78,7 +78,7 @@ def create_rater(
     if password is not None and len(password) < 4:
         raise AccountError(f"rater {name!r}: password must have at least 4 characters")
     store = open_store(db)
-    with store.session() as session:
+    with store.session(write=True) as session:
         if session.scalar(select(Rater).where(Rater.name == name)) is not None:
             raise AccountError(f"a rater named {name!r} already exists")
         rater = Rater(name=name, role=role, password_hash=hash_password(password) if password else None)
@@ -90,13 +90,13 @@ def create_rater(
 
 def issue_api_token(db: DbLike, rater_id: int) -> str:
     """A further API token for an existing rater (e.g. after the first was lost)."""
-    with open_store(db).session() as session:
+    with open_store(db).session(write=True) as session:
         return _issue_token(session, rater_id, "api", expires_at=None)
 
 
 def login(db: DbLike, name: str, password: str) -> tuple[RaterIdentity, str]:
     """Check a password; returns the identity and a session token valid for `SESSION_HOURS`."""
-    with open_store(db).session() as session:
+    with open_store(db).session(write=True) as session:
         rater = session.scalar(select(Rater).where(Rater.name == name))
         if rater is None or not rater.active or rater.password_hash is None:
             raise AuthError("unknown rater or wrong password")
@@ -125,7 +125,7 @@ def authenticate(db: DbLike, token: str | None) -> RaterIdentity:
 
 def revoke_token(db: DbLike, token: str) -> None:
     """Forget a token (logout). Tokens are credentials, not history, so deleting them is fine."""
-    with open_store(db).session() as session:
+    with open_store(db).session(write=True) as session:
         row = session.scalar(select(RaterToken).where(RaterToken.token_hash == hash_token(token)))
         if row is not None:
             session.delete(row)

@@ -226,13 +226,22 @@ def bradley_terry(
     if not models:
         return pd.DataFrame(columns=["model", "score", "ci_low", "ci_high"])
     scores = bradley_terry_scores(_wins_matrix(outcomes, models), prior=prior)
+    # Per-item wins matrices (I, M, M): a bootstrap sample is a weighted sum of them.
+    item_codes, item_index = np.unique(outcomes["item_id"].to_numpy(), return_inverse=True)
+    index = {m: i for i, m in enumerate(models)}
+    per_item = np.zeros((len(item_codes), len(models), len(models)))
+    a = outcomes["model_a"].map(index).to_numpy()
+    b = outcomes["model_b"].map(index).to_numpy()
+    score = outcomes["score_a"].to_numpy()
+    np.add.at(per_item, (item_index, a, b), score)
+    np.add.at(per_item, (item_index, b, a), 1.0 - score)
     rng = np.random.default_rng(seed)
-    groups = [group for _, group in outcomes.groupby("item_id")]
     samples = np.empty((bootstrap_samples, len(models)))
-    for b in range(bootstrap_samples):
-        chosen = rng.integers(0, len(groups), size=len(groups))
-        resampled = pd.concat([groups[i] for i in chosen])
-        samples[b] = bradley_terry_scores(_wins_matrix(resampled, models), prior=prior)
+    for sample in range(bootstrap_samples):
+        weights = np.bincount(
+            rng.integers(0, len(item_codes), size=len(item_codes)), minlength=len(item_codes)
+        )
+        samples[sample] = bradley_terry_scores(np.tensordot(weights, per_item, axes=1), prior=prior)
     tail = (1.0 - confidence) / 2.0 * 100.0
     if bootstrap_samples:
         low, high = np.percentile(samples, [tail, 100.0 - tail], axis=0)

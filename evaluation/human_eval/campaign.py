@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import random
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,7 +84,7 @@ def create_campaign(
         raise CampaignError(f"campaign {name!r}: the prompt set is empty")
     store = open_store(db)
     rng = random.Random(f"{config.seed}|{name}")
-    with store.session() as session:
+    with store.session(write=True) as session:
         if session.scalar(select(Campaign).where(Campaign.name == name)) is not None:
             raise CampaignError(f"a campaign named {name!r} already exists")
         campaign = Campaign(name=name, config=config.model_dump(mode="json"))
@@ -108,7 +109,7 @@ def create_campaign(
         itertools.product(prompt_ids, range(config.seeds_per_prompt), zip(model_ids, models, strict=True))
     )
     for (prompt_id, prompt_key, prompt_text), seed_index, (model_id, model) in tqdm(
-        jobs, desc=f"generations for {name}", disable=len(jobs) < 50
+        jobs, desc=f"generations for {name}", disable=len(jobs) < 50 or not sys.stderr.isatty()
     ):
         seed = generation_seed(config.seed, prompt_key, seed_index)
         path = Path(generate(prompt_text, seed, model.model_ref))
@@ -120,7 +121,7 @@ def create_campaign(
             "model_ref": model.model_ref,
             **(generation_params or {}),
         }
-        with store.session() as session:
+        with store.session(write=True) as session:
             row = Generation(
                 campaign_id=campaign_id,
                 prompt_id=prompt_id,
@@ -137,7 +138,7 @@ def create_campaign(
         model_pairs = list(itertools.combinations(model_ids, 2))
     else:
         model_pairs = [(model_ids[0], other) for other in model_ids[1:]]
-    with store.session() as session:
+    with store.session(write=True) as session:
         regular = [
             Item(
                 campaign_id=campaign_id,
@@ -198,7 +199,7 @@ def assign_raters(db: DbLike, campaign_id: int, rater_ids: Sequence[int], config
             f"campaign {campaign_id}: {len(set(rater_ids))} raters given, need k={k} per pair"
         )
     rng = random.Random(f"{config.seed}|assign|{campaign_id}")
-    with open_store(db).session() as session:
+    with open_store(db).session(write=True) as session:
         if session.get(Campaign, campaign_id) is None:
             raise CampaignError(f"campaign {campaign_id} does not exist")
         known = set(session.scalars(select(Rater.id).where(Rater.id.in_(rater_ids))))

@@ -151,7 +151,7 @@ def submit_rating(
     if existing is not None:
         return SubmitResult(existing, created=False)
     try:
-        with store.session() as session:
+        with store.session(write=True) as session:
             _own(session, rater_id, assignment_id)
             rating = Rating(
                 assignment_id=assignment_id,

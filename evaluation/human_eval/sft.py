@@ -70,7 +70,7 @@ class SftClip:
 def import_sft_candidates(db: DbLike, candidates: Iterable[SftCandidateSpec]) -> int:
     """Add candidates whose clip id is new; returns how many were added (re-imports are no-ops)."""
     added = 0
-    with open_store(db).session() as session:
+    with open_store(db).session(write=True) as session:
         known = set(session.scalars(select(SftCandidate.clip_id)))
         for spec in candidates:
             if not spec.clip_id:
@@ -148,7 +148,7 @@ def record_sft_decision(
     store = open_store(db)
 
     def existing() -> int | None:
-        with store.session() as session:
+        with store.session(write=True) as session:
             return session.scalar(
                 select(SftDecision.id).where(
                     SftDecision.rater_id == rater_id, SftDecision.client_submission_id == client_submission_id

@@ -41,15 +41,23 @@ class HumanEvalStore:
             # Many web threads write at once: wait for the lock instead of failing fast.
             connect_args = {"timeout": 30, "check_same_thread": False}
         self.engine: Engine = create_engine(db_url, connect_args=connect_args, pool_pre_ping=True)
+        # SQLite: a deferred transaction that reads and then writes fails at once (SQLITE_BUSY, no
+        # waiting) when another writer committed in between. Write sessions therefore run on a second
+        # engine whose transactions start with BEGIN IMMEDIATE and so queue on the busy timeout.
+        self.write_engine: Engine = self.engine
         if url.get_backend_name() == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-        Base.metadata.create_all(self.engine)
+            self.write_engine = create_engine(db_url, connect_args=connect_args, pool_pre_ping=True)
+            for engine, begin in ((self.engine, "BEGIN"), (self.write_engine, "BEGIN IMMEDIATE")):
+                event.listen(engine, "connect", _sqlite_pragmas)
+                event.listen(engine, "begin", _begin_with(begin))
+        Base.metadata.create_all(self.write_engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._write_sessions = sessionmaker(self.write_engine, expire_on_commit=False)
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """A session that commits on success and rolls back on error."""
-        with self._sessions() as session:
+    def session(self, write: bool = False) -> Iterator[Session]:
+        """A session that commits on success and rolls back on error; `write=True` for inserts."""
+        with (self._write_sessions if write else self._sessions)() as session:
             try:
                 yield session
                 session.commit()
@@ -59,9 +67,19 @@ class HumanEvalStore:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        self.write_engine.dispose()
+
+
+def _begin_with(statement: str) -> Any:
+    def begin(connection: Any) -> None:
+        connection.exec_driver_sql(statement)
+
+    return begin
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" event issue BEGIN instead of the sqlite3 module's implicit one.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     # WAL lets raters read while others write; NORMAL sync is durable across app crashes in WAL.
     cursor.execute("PRAGMA journal_mode=WAL")

@@ -1,0 +1,199 @@
+"""The rater app: a small FastAPI server with plain HTML/JS pages over `evaluation.human_eval`.
+
+Why FastAPI + HTML rather than Gradio: every request must carry one rater's credential and touch
+only that rater's rows, submissions must be idempotent JSON posts that a load test can drive over
+HTTP, and the side-by-side players need custom JavaScript (synchronised playback, keyboard
+shortcuts) that Gradio would only host as injected script. FastAPI/uvicorn already ship with
+Gradio, so this adds no dependency; videos are served with HTTP Range support for seeking.
+
+Routes (JSON under /api; auth = `Authorization: Bearer <token>` or the `vf_session` cookie):
+    GET  /login, /, /sft                       pages (static HTML + JS)
+    POST /api/login {name, password}           → {token, name, role} + HttpOnly session cookie
+    POST /api/logout                           revoke the session
+    GET  /api/me, /api/progress                who am I, how far am I
+    GET  /api/assignments[/next|/{id}]         own queue only (another rater's id → 404)
+    GET  /api/assignments/{id}/video/{side}    left | right mp4 (blinded)
+    POST /api/assignments/{id}/ratings         {client_submission_id, answers, elapsed_ms} → 201 new, 200 retry
+    SFT selection and admin routes: see `ui/raters_sft.py`, `ui/raters_admin.py`.
+"""
+
+# No `from __future__ import annotations`: FastAPI must resolve the local `Annotated` aliases.
+import dataclasses
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi.responses import FileResponse, JSONResponse
+from pydantic import BaseModel, Field
+
+from evaluation.human_eval.accounts import AuthError, RaterIdentity, authenticate, login, revoke_token
+from evaluation.human_eval.ratings import (
+    AssignmentNotFound,
+    RatingError,
+    assignment_video,
+    get_assignment,
+    next_assignment,
+    rater_progress,
+    rater_queue,
+    submit_rating,
+)
+from evaluation.human_eval.store import DbLike, HumanEvalStore, open_store
+
+STATIC = Path(__file__).with_name("raters_static")
+SESSION_COOKIE = "vf_session"
+
+
+class LoginBody(BaseModel):
+    name: str = Field(min_length=1, max_length=120)
+    password: str = Field(min_length=1, max_length=200)
+
+
+class RatingBody(BaseModel):
+    client_submission_id: str = Field(min_length=1, max_length=64)
+    answers: dict[str, str]
+    elapsed_ms: int | None = Field(default=None, ge=0)
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip()
+    return request.cookies.get(SESSION_COOKIE)
+
+
+def create_app(db: DbLike) -> FastAPI:
+    """The rater app over the store `db` (URL, config or store). Bind it to 127.0.0.1 when served."""
+    store: HumanEvalStore = open_store(db)
+    app = FastAPI(title="VideoFoundry raters", docs_url=None, redoc_url=None)
+    app.state.store = store
+
+    def current_rater(request: Request) -> RaterIdentity:
+        try:
+            return authenticate(store, bearer_token(request))
+        except AuthError as error:
+            raise HTTPException(status_code=401, detail=str(error)) from error
+
+    Rater = Annotated[RaterIdentity, Depends(current_rater)]
+    app.state.current_rater = current_rater
+
+    @app.exception_handler(AssignmentNotFound)
+    def _not_found(_request: Request, error: AssignmentNotFound) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=404)
+
+    @app.exception_handler(RatingError)
+    def _bad_rating(_request: Request, error: RatingError) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=422)
+
+    for page in ("login", "sft"):
+        app.add_api_route(f"/{page}", _page(f"{page}.html"), methods=["GET"], include_in_schema=False)
+    app.add_api_route("/", _page("rate.html"), methods=["GET"], include_in_schema=False)
+
+    @app.get("/static/{name}", include_in_schema=False)
+    def static(name: str) -> FileResponse:
+        path = STATIC / name
+        if name not in {p.name for p in STATIC.iterdir()} or path.suffix not in {".js", ".css"}:
+            raise HTTPException(status_code=404, detail=f"no static file {name!r}")
+        return FileResponse(path)
+
+    @app.post("/api/login")
+    def api_login(body: LoginBody, response: Response) -> dict[str, Any]:
+        try:
+            identity, token = login(store, body.name, body.password)
+        except AuthError as error:
+            raise HTTPException(status_code=401, detail=str(error)) from error
+        response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict", max_age=12 * 3600)
+        return {"token": token, "name": identity.name, "role": identity.role}
+
+    @app.post("/api/logout")
+    def api_logout(request: Request, response: Response, _rater: Rater) -> dict[str, bool]:
+        token = bearer_token(request)
+        if token:
+            revoke_token(store, token)
+        response.delete_cookie(SESSION_COOKIE)
+        return {"ok": True}
+
+    @app.get("/api/me")
+    def me(rater: Rater) -> dict[str, Any]:
+        return {"id": rater.id, "name": rater.name, "role": rater.role}
+
+    @app.get("/api/progress")
+    def progress(rater: Rater) -> dict[str, int]:
+        return dataclasses.asdict(rater_progress(store, rater.id))
+
+    @app.get("/api/assignments")
+    def assignments(rater: Rater) -> list[dict[str, Any]]:
+        return [dataclasses.asdict(view) for view in rater_queue(store, rater.id)]
+
+    @app.get("/api/assignments/next")
+    def next_item(rater: Rater) -> dict[str, Any]:
+        view = next_assignment(store, rater.id)
+        return {
+            "assignment": dataclasses.asdict(view) if view else None,
+            "progress": dataclasses.asdict(rater_progress(store, rater.id)),
+        }
+
+    @app.get("/api/assignments/{assignment_id}")
+    def one(assignment_id: int, rater: Rater) -> dict[str, Any]:
+        return dataclasses.asdict(get_assignment(store, rater.id, assignment_id))
+
+    @app.get("/api/assignments/{assignment_id}/video/{side}")
+    def video(assignment_id: int, side: str, rater: Rater) -> FileResponse:
+        if side not in ("left", "right"):
+            raise HTTPException(status_code=404, detail="side must be left or right")
+        path = assignment_video(store, rater.id, assignment_id, side)
+        if not path.is_file():
+            raise HTTPException(status_code=410, detail="the video file of this assignment is missing")
+        # No filename: the file name could reveal the model; private cache: rater-specific URL.
+        return FileResponse(path, media_type="video/mp4", headers={"Cache-Control": "private, max-age=3600"})
+
+    @app.post("/api/assignments/{assignment_id}/ratings")
+    def rate(assignment_id: int, body: RatingBody, rater: Rater) -> JSONResponse:
+        result = submit_rating(
+            store, rater.id, assignment_id, body.client_submission_id, body.answers, body.elapsed_ms
+        )
+        payload = {
+            "rating_id": result.rating_id,
+            "created": result.created,
+            "progress": dataclasses.asdict(rater_progress(store, rater.id)),
+        }
+        return JSONResponse(payload, status_code=201 if result.created else 200)
+
+    from ui.raters_admin import admin_router
+    from ui.raters_sft import sft_router
+
+    app.include_router(sft_router(store, current_rater))
+    app.include_router(admin_router(store, current_rater))
+    return app
+
+
+def _page(name: str):  # type: ignore[no-untyped-def]
+    def serve_page() -> FileResponse:
+        return FileResponse(STATIC / name, media_type="text/html", headers={"Cache-Control": "no-store"})
+
+    return serve_page
+
+
+def serve_raters(db: DbLike, host: str = "127.0.0.1", port: int = 7861, fd: int | None = None) -> None:
+    """Run the rater app with uvicorn until interrupted (on an inherited listening socket if `fd`)."""
+    import uvicorn
+
+    if fd is not None:
+        uvicorn.run(create_app(db), fd=fd, log_level="warning")
+    else:
+        uvicorn.run(create_app(db), host=host, port=port, log_level="warning")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m ui.raters --db URL [--port N | --fd N]`: the app without the full CLI (tests, ops)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m ui.raters", description=main.__doc__)
+    parser.add_argument("--db", required=True, help="SQLAlchemy URL of the human-eval store")
+    parser.add_argument("--port", type=int, default=7861)
+    parser.add_argument("--fd", type=int, default=None, help="an already bound, listening socket")
+    args = parser.parse_args(argv)
+    serve_raters(args.db, port=args.port, fd=args.fd)
+
+
+if __name__ == "__main__":
+    main()

@@ -61,7 +61,7 @@ def promote(
     version = str(version)
     client.get_model_version(model_name, version)  # raises if the version does not exist
     try:
-        previous: str | None = client.get_model_version_by_alias(model_name, alias).version
+        previous: str | None = str(client.get_model_version_by_alias(model_name, alias).version)
     except MlflowException:
         previous = None
     failed = [g for g in gates if not g.passed]
@@ -94,6 +94,8 @@ def champion_version(tracking_uri: str, model_name: str, alias: str = CHAMPION) 
     from mlflow.tracking import MlflowClient
 
     try:
-        return MlflowClient(tracking_uri=tracking_uri).get_model_version_by_alias(model_name, alias).version
+        return str(
+            MlflowClient(tracking_uri=tracking_uri).get_model_version_by_alias(model_name, alias).version
+        )
     except MlflowException:
         return None

@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from curation.camera_motion import CAMERA_MOTIONS, CameraMotionConfig, classify_video  # noqa: E402
+from curation.camera_motion import CAMERA_MOTIONS, CameraMotionConfig, classify_shots  # noqa: E402
 
 
 def _short(name: str) -> str:
@@ -81,17 +81,24 @@ def main(argv: list[str] | None = None) -> int:
     predicted: list[str] = []
     started = time.perf_counter()
     print(f"{'shot':22s} {'true':14s} {'predicted':14s} conf   net px/f  kappa")
-    for video, shot in corpus.shots():
-        if shot.camera_motion is None or (video.kind == "duplicate" and not args.include_duplicates):
+    for video in corpus.videos:
+        if video.kind == "duplicate" and not args.include_duplicates:
             continue
-        result = classify_video(args.corpus / video.file, config, shot.start_frame, shot.end_frame)
-        truth.append(shot.camera_motion)
-        predicted.append(result.label)
-        mark = "" if result.label == shot.camera_motion else "  <-- wrong"
-        print(
-            f"{shot.shot_id:22s} {shot.camera_motion:14s} {result.label:14s} {result.confidence:.2f}"
-            f"   {result.features.net_speed:7.3f}  {result.features.kappa:6.2f}{mark}"
+        shots = [shot for shot in video.shots if shot.camera_motion is not None]
+        if not shots:
+            continue
+        results = classify_shots(
+            args.corpus / video.file, [(shot.start_frame, shot.end_frame) for shot in shots], config
         )
+        for shot, result in zip(shots, results, strict=True):
+            assert shot.camera_motion is not None
+            truth.append(shot.camera_motion)
+            predicted.append(result.label)
+            mark = "" if result.label == shot.camera_motion else "  <-- wrong"
+            print(
+                f"{shot.shot_id:22s} {shot.camera_motion:14s} {result.label:14s} {result.confidence:.2f}"
+                f"   {result.features.net_speed:7.3f}  {result.features.kappa:6.2f}{mark}"
+            )
     elapsed = time.perf_counter() - started
     covered = [c for c in CAMERA_MOTIONS if c in truth]
     classes = covered + sorted({p for p in predicted if p not in covered})

@@ -80,6 +80,7 @@ __all__ = [
     "classify_camera_motion",
     "classify_features",
     "measure_motion",
+    "classify_shots",
     "classify_video",
 ]
 
@@ -101,7 +102,9 @@ class CameraMotionConfig:
     """Analyse at most this many frames from the start of the clip (None: all)."""
     grid: tuple[int, int] = (8, 6)
     """Feature cells (columns, rows); each contributes at most `corners_per_cell` corners."""
-    corners_per_cell: int = 8
+    corners_per_cell: int = 6
+    max_pairs: int | None = None
+    """Stride-1 pairs measured for the path speed, evenly spread (None: every pair)."""
     ransac_px: float = 1.0
     """RANSAC reprojection threshold at the analysis size (px)."""
     long_step_px: float = 8.0
@@ -119,8 +122,8 @@ class CameraMotionConfig:
 
     @classmethod
     def tiny(cls) -> CameraMotionConfig:
-        """CPU tests and the embedded default: 192 rows, at most 96 frames."""
-        return cls(analysis_height=192, max_frames=96)
+        """CPU tests and the embedded default: 192 rows, at most 96 frames, 40 stride-1 pairs."""
+        return cls(analysis_height=192, max_frames=96, max_pairs=40)
 
     @classmethod
     def paper(cls) -> CameraMotionConfig:
@@ -183,7 +186,7 @@ def _prepare(frames: Iterable[np.ndarray], config: CameraMotionConfig) -> _Frame
             )
         image = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) if frame.ndim == 3 else frame
         height, width = image.shape
-        if height != config.analysis_height:
+        if height > config.analysis_height:  # only ever shrink: upsampling adds no information
             new_w = max(16, round(width * config.analysis_height / height))
             image = cv2.resize(image, (new_w, config.analysis_height), interpolation=cv2.INTER_AREA)
         grey.append(image)
@@ -196,11 +199,24 @@ def _prepare(frames: Iterable[np.ndarray], config: CameraMotionConfig) -> _Frame
     mask = np.zeros_like(grey[0])
     if len(rows) and len(cols):
         mask[rows[0] + 2 : rows[-1] - 1, cols[0] + 2 : cols[-1] - 1] = 255
-    return _Frames(grey=grey, mask=mask, to_256=REFERENCE_HEIGHT / config.analysis_height)
+    # Burnt-in overlays (subtitles, logos) are pixels that never change while most of the
+    # picture does; their corners would vote for "static", so they are masked out. When most of
+    # the picture is unchanged the camera may simply be still: nothing is masked then.
+    samples = np.stack(grey[:: max(1, len(grey) // 12)])
+    unchanged = (samples.max(axis=0).astype(np.int16) - samples.min(axis=0)) < 6
+    inside = mask > 0
+    if inside.any() and unchanged[inside].mean() < 0.5:
+        overlay = cv2.dilate(unchanged.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+        mask[overlay] = 0
+    return _Frames(grey=grey, mask=mask, to_256=REFERENCE_HEIGHT / grey[0].shape[0])
 
 
 def _corners(image: np.ndarray, mask: np.ndarray, config: CameraMotionConfig) -> np.ndarray:
-    """Corners (N, 1, 2) float32 spread over a grid of cells."""
+    """Corners (N, 1, 2) float32, the strongest `corners_per_cell` of every grid cell.
+
+    Detecting per cell (quality relative to the cell's best corner) keeps weakly textured
+    background in play next to corner-rich text or objects.
+    """
     height, width = image.shape
     columns, rows = config.grid
     found = []
@@ -234,21 +250,28 @@ class _PairFit:
 
 
 _LK = {
-    "winSize": (21, 21),
-    "maxLevel": 4,
-    "criteria": (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01),
+    "winSize": (15, 15),
+    "maxLevel": 3,
+    "criteria": (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.01),
 }
 
 
-def _fit_pair(a: np.ndarray, b: np.ndarray, mask: np.ndarray, config: CameraMotionConfig) -> _PairFit | None:
-    """Homography a → b from LK tracks with a forward-backward check, or None if too few tracks."""
-    start = _corners(a, mask, config)
+def _fit_pair(
+    a: np.ndarray, b: np.ndarray, start: np.ndarray, config: CameraMotionConfig, check_backward: bool
+) -> _PairFit | None:
+    """Homography a → b from LK tracks of corners `start` of a, or None if too few tracks.
+
+    With `check_backward`, a track counts only if tracking it back from b lands within 0.5 px
+    of where it started (long baselines, where LK can lock onto a wrong texture).
+    """
     if len(start) < 8:
         return None
     forward, status, _ = cv2.calcOpticalFlowPyrLK(a, b, start, None, **_LK)  # type: ignore[call-overload]
-    backward, status_back, _ = cv2.calcOpticalFlowPyrLK(b, a, forward, None, **_LK)  # type: ignore[call-overload]
-    round_trip = np.linalg.norm((backward - start).reshape(-1, 2), axis=1)
-    good = (status.ravel() == 1) & (status_back.ravel() == 1) & (round_trip < 0.5)
+    good = status.ravel() == 1
+    if check_backward:
+        backward, status_back, _ = cv2.calcOpticalFlowPyrLK(b, a, forward, None, **_LK)  # type: ignore[call-overload]
+        round_trip = np.linalg.norm((backward - start).reshape(-1, 2), axis=1)
+        good &= (status_back.ravel() == 1) & (round_trip < 0.5)
     if good.sum() < 8:
         return None
     src, dst = start[good], forward[good]
@@ -291,9 +314,20 @@ def measure_motion(frames: Iterable[np.ndarray], config: CameraMotionConfig | No
     height, width = grey[0].shape
     w256, h256 = width * to_256, height * to_256
     points = _grid(w256, h256)
+    corner_cache: dict[int, np.ndarray] = {}
+
+    def corners(index: int) -> np.ndarray:
+        if index not in corner_cache:
+            corner_cache[index] = _corners(grey[index], mask, config)
+        return corner_cache[index]
+
+    n_pairs = len(grey) - 1
+    sampled = range(n_pairs)
+    if config.max_pairs is not None and n_pairs > config.max_pairs:
+        sampled = sorted({round(x) for x in np.linspace(0, n_pairs - 1, config.max_pairs)})  # type: ignore[assignment]
     pair_speeds, inliers, tracked = [], [], []
-    for a, b in zip(grey[:-1], grey[1:], strict=True):
-        fit = _fit_pair(a, b, mask, config)
+    for i in sampled:
+        fit = _fit_pair(grey[i], grey[i + 1], corners(i), config, check_backward=False)
         if fit is None:
             continue
         centred = _centred(fit.homography, width, height, to_256)
@@ -311,7 +345,7 @@ def measure_motion(frames: Iterable[np.ndarray], config: CameraMotionConfig | No
     chained = np.eye(3)
     span = 0
     for i, j in zip(stops[:-1], stops[1:], strict=True):
-        fit = _fit_pair(grey[i], grey[j], mask, config)
+        fit = _fit_pair(grey[i], grey[j], corners(i), config, check_backward=True)
         if fit is None:
             continue  # a step that cannot be tracked is skipped; `span` counts measured frames only
         chained = _centred(fit.homography, width, height, to_256) @ chained
@@ -437,34 +471,57 @@ def classify_camera_motion(
     return classify_features(measure_motion(frames, config), config)
 
 
-def classify_video(
-    path: Path,
-    config: CameraMotionConfig | None = None,
-    start_frame: int = 0,
-    end_frame: int | None = None,
-) -> CameraMotionResult:
-    """Classify frames [start_frame, end_frame) of the video at `path` (one shot)."""
+def classify_shots(
+    path: Path, shots: list[tuple[int, int]], config: CameraMotionConfig | None = None
+) -> list[CameraMotionResult]:
+    """Classify several shots `[(start_frame, end_frame), ...]` of one video, decoding it once.
+
+    Frames are decoded as grey and shrunk to the analysis height on the fly, so memory stays at
+    one small image per frame. Raises `CameraMotionError` for a missing or undecodable file.
+    """
     import av
 
     config = config or CameraMotionConfig()
     path = Path(path)
     if not path.is_file():
         raise CameraMotionError(f"{path}: no such video file")
-    limit = end_frame
-    if config.max_frames is not None:
-        limit = (
-            start_frame + config.max_frames if limit is None else min(limit, start_frame + config.max_frames)
-        )
+    wanted: list[tuple[int, int]] = []
+    for start, end in shots:
+        if end - start < 2:
+            raise CameraMotionError(f"{path}: shot [{start}, {end}) has fewer than 2 frames")
+        stop = end if config.max_frames is None else min(end, start + config.max_frames)
+        wanted.append((start, stop))
+    last = max(stop for _, stop in wanted)
+    frames: dict[int, np.ndarray] = {}
+    try:
+        with av.open(str(path)) as container:
+            for index, frame in enumerate(container.decode(video=0)):
+                if index >= last:
+                    break
+                if any(start <= index < stop for start, stop in wanted):
+                    image = frame.to_ndarray(format="gray")
+                    height, width = image.shape
+                    if height > config.analysis_height:
+                        size = (
+                            max(16, round(width * config.analysis_height / height)),
+                            config.analysis_height,
+                        )
+                        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+                    frames[index] = image
+    except av.FFmpegError as error:
+        raise CameraMotionError(f"{path}: cannot decode video ({error})") from error
+    results = []
+    for start, stop in wanted:
+        shot_frames = [frames[i] for i in range(start, stop) if i in frames]
+        results.append(classify_camera_motion(shot_frames, config))
+    return results
 
-    def frames() -> Iterable[np.ndarray]:
-        try:
-            with av.open(str(path)) as container:
-                for index, frame in enumerate(container.decode(video=0)):
-                    if limit is not None and index >= limit:
-                        break
-                    if index >= start_frame:
-                        yield frame.to_ndarray(format="gray")
-        except av.FFmpegError as error:
-            raise CameraMotionError(f"{path}: cannot decode video ({error})") from error
 
-    return classify_camera_motion(frames(), config)
+def classify_video(
+    path: Path,
+    config: CameraMotionConfig | None = None,
+    start_frame: int = 0,
+    end_frame: int | None = None,
+) -> CameraMotionResult:
+    """Classify frames [start_frame, end_frame) (default: all) of the video at `path` as one shot."""
+    return classify_shots(path, [(start_frame, end_frame if end_frame is not None else 1 << 40)], config)[0]

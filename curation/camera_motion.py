@@ -499,7 +499,7 @@ def classify_shots(
                 if index >= last:
                     break
                 if any(start <= index < stop for start, stop in wanted):
-                    image = frame.to_ndarray(format="gray")
+                    image: np.ndarray = frame.to_ndarray(format="gray")
                     height, width = image.shape
                     if height > config.analysis_height:
                         size = (

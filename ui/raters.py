@@ -19,6 +19,11 @@ Routes (JSON under /api; auth = `Authorization: Bearer <token>` or the `vf_sessi
 
 # No `from __future__ import annotations`: FastAPI must resolve the local `Annotated` aliases.
 import dataclasses
+import os
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -181,6 +186,43 @@ def serve_raters(db: DbLike, host: str = "127.0.0.1", port: int = 7861, fd: int 
         uvicorn.run(create_app(db), fd=fd, log_level="warning")
     else:
         uvicorn.run(create_app(db), host=host, port=port, log_level="warning")
+
+
+def spawn_raters_server(db_url: str, timeout_s: float = 60.0) -> tuple[subprocess.Popen[bytes], str]:
+    """Start `python -m ui.raters` in a child process on a free 127.0.0.1 port; return (process, URL).
+
+    The socket is bound here and inherited by the child, so there is no race for the port. The
+    caller stops the process (`terminate()`). Raises RuntimeError if it does not answer in time.
+    """
+    import httpx
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    root = Path(__file__).resolve().parents[1]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ui.raters", "--db", db_url, "--fd", str(sock.fileno())],
+        pass_fds=[sock.fileno()],
+        env=env,
+    )
+    sock.close()
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"rater server exited with code {proc.returncode}")
+        try:
+            if httpx.get(f"{base}/login", timeout=2).status_code == 200:
+                return proc, base
+        except httpx.TransportError:
+            time.sleep(0.2)
+    proc.terminate()
+    raise RuntimeError(f"rater server did not answer within {timeout_s:.0f} s")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -7,15 +7,10 @@ reads, video and writes; a rater on admin routes → 403.
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import pytest
@@ -35,37 +30,9 @@ from evaluation.human_eval import (
 from evaluation.human_eval.media import SyntheticGenerator
 from evaluation.human_eval.schema import Rating
 from evaluation.human_eval.sft import SftCandidateSpec
+from ui.raters import spawn_raters_server
 
-REPO = Path(__file__).resolve().parents[2]
 N_RATERS, PER_RATER = 20, 50
-
-
-def start_server(db_url: str) -> tuple[subprocess.Popen[bytes], str]:
-    """Start `python -m ui.raters` on a socket we bind (no port race); wait until it answers."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    port = sock.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ui.raters", "--db", db_url, "--fd", str(sock.fileno())],
-        cwd=REPO,
-        pass_fds=[sock.fileno()],
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
-    sock.close()
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/login", timeout=2).status_code == 200:
-                return proc, base
-        except httpx.TransportError:
-            time.sleep(0.2)
-        if proc.poll() is not None:
-            raise RuntimeError(f"rater server exited with {proc.returncode}")
-    proc.terminate()
-    raise RuntimeError("rater server did not answer within 60 s")
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +59,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:  # type:
     _, admin_token = create_rater(config, "boss", role="admin", password="boss-pass")
     assign_raters(config, campaign_id, ids, config)
     import_sft_candidates(config, [SftCandidateSpec("clip-1", str(files["m-a"]), tier="720p")])
-    proc, base = start_server(db_url)
+    proc, base = spawn_raters_server(db_url)
     try:
         yield {"base": base, "tokens": tokens, "admin": admin_token, "db": db_url, "campaign": campaign_id}
     finally:

@@ -1,0 +1,124 @@
+"""Human-evaluation commands: `serve raters`, `eval-report`, `eval-rater`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from orchestration.cli_app import (
+    ConfigOption,
+    HomeOption,
+    ProfileOption,
+    UserError,
+    app,
+    platform_config,
+    serve_app,
+)
+
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", help="SQLAlchemy URL of the ratings store (default: <home>/human_eval.db, SQLite)."),
+]
+
+
+def _human_eval(home: Path | None, profile: str | None, config: Path | None, db: str | None):  # type: ignore[no-untyped-def]
+    """(HumanEvalConfig, Workspace) for the command's options."""
+    from evaluation.human_eval.config import HumanEvalConfig
+    from orchestration.workspace import Workspace
+
+    platform = platform_config(home, profile, config)
+    workspace = Workspace.at(platform.home)
+    url = db or f"sqlite:///{workspace.human_eval_db}"
+    preset = HumanEvalConfig.paper if platform.profile == "paper" else HumanEvalConfig.tiny
+    return preset(url), workspace
+
+
+@serve_app.command("raters")
+def serve_raters(
+    port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1.")] = 7861,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="First create a demo campaign with synthetic videos.")
+    ] = False,
+    db: DbOption = None,
+    home: HomeOption = None,
+    profile: ProfileOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Start the rater app (pairwise GSB rating + SFT selection) on 127.0.0.1."""
+    from evaluation.human_eval.demo import seed_demo
+    from evaluation.human_eval.store import HumanEvalStoreError, open_store
+    from ui.raters import serve_raters as run_app
+
+    settings, workspace = _human_eval(home, profile, config, db)
+    try:
+        open_store(settings)
+    except HumanEvalStoreError as error:
+        raise UserError(str(error)) from error
+    if demo:
+        accounts = seed_demo(settings, workspace.home / "human_eval_videos")
+        for name, password in accounts.passwords.items():
+            typer.echo(f"demo account {name}: password {password}")
+    typer.echo(f"rater app: http://127.0.0.1:{port}  (store {settings.db_url})")
+    run_app(settings, port=port)
+
+
+@app.command("eval-report")
+def eval_report(
+    campaign: Annotated[str, typer.Argument(help="Campaign name or id.")],
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of Markdown.")] = False,
+    exclude_flagged: Annotated[
+        bool, typer.Option("--exclude-flagged", help="Leave out raters who fail gold items.")
+    ] = False,
+    out: Annotated[Path | None, typer.Option("--out", help="Also write the report to this file.")] = None,
+    db: DbOption = None,
+    home: HomeOption = None,
+    profile: ProfileOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Print a campaign's report: Table 3, GSB per dimension, Bradley–Terry, agreement, rater quality."""
+    import json
+    import os
+    import tempfile
+
+    from evaluation.human_eval.campaign import CampaignError, find_campaign
+    from evaluation.human_eval.results import campaign_results
+
+    settings, _ = _human_eval(home, profile, config, db)
+    try:
+        campaign_id = find_campaign(settings, campaign)
+    except CampaignError as error:
+        raise UserError(str(error)) from error
+    results = campaign_results(settings, campaign_id, exclude_flagged=exclude_flagged)
+    text = json.dumps(results.to_dict(), indent=2) if json_out else results.to_markdown()
+    typer.echo(text)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        handle, tmp = tempfile.mkstemp(dir=out.parent, suffix=".tmp")
+        with os.fdopen(handle, "w") as stream:
+            stream.write(text)
+        os.replace(tmp, out)
+
+
+@app.command("eval-rater")
+def eval_rater(
+    name: Annotated[str, typer.Argument(help="Account name.")],
+    role: Annotated[str, typer.Option("--role", help="rater or admin.")] = "rater",
+    password: Annotated[
+        str | None, typer.Option("--password", help="Password for browser sign-in (else token only).")
+    ] = None,
+    db: DbOption = None,
+    home: HomeOption = None,
+    profile: ProfileOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Create a rater or admin account and print its API token (shown once; stored hashed)."""
+    from evaluation.human_eval.accounts import AccountError, create_rater
+
+    settings, _ = _human_eval(home, profile, config, db)
+    try:
+        identity, token = create_rater(settings, name, role=role, password=password)
+    except AccountError as error:
+        raise UserError(str(error)) from error
+    typer.echo(f"{identity.role} {identity.name} (id {identity.id}) token: {token}")

@@ -1,0 +1,115 @@
+"""`videofoundry eval-rater`, `eval-report` and `serve raters` as a user runs them (subprocesses)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from evaluation.human_eval import (
+    BUILTIN_PROMPTS,
+    DIMENSIONS,
+    HumanEvalConfig,
+    ModelSpec,
+    assign_raters,
+    create_campaign,
+    create_rater,
+    submit_rating,
+)
+from evaluation.human_eval.media import SyntheticGenerator
+from evaluation.human_eval.ratings import rater_queue
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    code = "from orchestration.cli import main; main()"
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.fixture()
+def home_with_campaign(tmp_path: Path) -> Path:
+    db_url = f"sqlite:///{tmp_path / 'human_eval.db'}"
+    config = HumanEvalConfig.tiny(db_url).model_copy(update={"gold_fraction": 0.0, "duplicate_fraction": 0.0})
+    campaign_id = create_campaign(
+        config, "cli-campaign", BUILTIN_PROMPTS[:2], [ModelSpec("A", "m-a", "5s"), ModelSpec("B", "m-b")],
+        SyntheticGenerator(tmp_path / "videos"), config, tmp_path / "videos",
+    )  # fmt: skip
+    raters = [create_rater(config, f"r{i}")[0].id for i in range(2)]
+    assign_raters(config, campaign_id, raters, config)
+    for rater in raters:
+        for view in rater_queue(config, rater):
+            submit_rating(
+                config, rater, view.assignment_id, uuid.uuid4().hex, dict.fromkeys(DIMENSIONS, "same")
+            )
+    return tmp_path
+
+
+def test_eval_report_markdown_json_and_errors(home_with_campaign: Path) -> None:
+    home = str(home_with_campaign)
+    markdown = run_cli("eval-report", "cli-campaign", "--home", home)
+    assert markdown.returncode == 0, markdown.stderr
+    assert "## Table 3" in markdown.stdout and "Rated assignments: 4/4" in markdown.stdout
+    out = home_with_campaign / "reports" / "cli.json"
+    as_json = run_cli("eval-report", "1", "--json", "--home", home, "--out", str(out))
+    assert as_json.returncode == 0, as_json.stderr
+    report = json.loads(out.read_text())
+    assert report["complete"] and report["rated"] == 4
+    overall = [row for row in report["gsb"] if row["dimension"] == "overall"][0]
+    assert (overall["G"], overall["S"], overall["B"], overall["gsb"]) == (0, 4, 0, 0.0)  # all "same"
+    missing = run_cli("eval-report", "no-such-campaign", "--home", home)
+    assert missing.returncode == 2 and "no campaign named" in missing.stderr
+
+
+def test_eval_rater_creates_accounts(tmp_path: Path) -> None:
+    created = run_cli(
+        "eval-rater", "carol", "--role", "admin", "--password", "pw-123", "--home", str(tmp_path)
+    )
+    assert created.returncode == 0, created.stderr
+    assert created.stdout.startswith("admin carol (id 1) token: ")
+    again = run_cli("eval-rater", "carol", "--home", str(tmp_path))
+    assert again.returncode == 2 and "already exists" in again.stderr
+
+
+def test_serve_raters_answers_on_port(home_with_campaign: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    code = "from orchestration.cli import main; main()"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            code,
+            "serve",
+            "raters",
+            "--port",
+            str(port),
+            "--home",
+            str(home_with_campaign),
+        ],
+        cwd=REPO,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                page = httpx.get(f"http://127.0.0.1:{port}/login", timeout=2)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, "serve raters exited early"
+                time.sleep(0.3)
+        assert page.status_code == 200 and "VideoFoundry raters" in page.text
+        assert httpx.get(f"http://127.0.0.1:{port}/api/me").status_code == 401
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

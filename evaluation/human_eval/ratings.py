@@ -1,7 +1,7 @@
 """What a rater sees and submits: their own queue, blinded items, idempotent append-only ratings.
 
 Blinding: views carry the assignment id, the prompt and "left"/"right" only; never model names,
-generation ids, gold flags or duplicate flags. Ownership: every function takes the caller's rater
+generation ids, gold flags, duplicate flags or the campaign name (which may name the models). Ownership: every function takes the caller's rater
 id and treats another rater's assignment exactly like a missing one (`AssignmentNotFound`), so ids
 of other raters' work are not even confirmed to exist.
 """
@@ -11,13 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import Row, Select, exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from evaluation.human_eval.config import DIMENSIONS
-from evaluation.human_eval.schema import CHOICES, Assignment, Campaign, Rating
+from evaluation.human_eval.schema import CHOICES, Assignment, Item, Prompt, Rating
 from evaluation.human_eval.store import DbLike, HumanEvalStore, open_store
 
 
@@ -34,7 +34,6 @@ class AssignmentView:
     """One blinded item in a rater's queue."""
 
     assignment_id: int
-    campaign: str
     prompt: str
     position: int
     rated: bool
@@ -56,48 +55,40 @@ def _rated_clause() -> ColumnElement[bool]:
     return exists().where(Rating.assignment_id == Assignment.id)
 
 
+def _views(rater_id: int) -> Select[int, str, int, bool]:
+    return (
+        select(Assignment.id, Prompt.text, Assignment.position, _rated_clause())
+        .join(Item, Item.id == Assignment.item_id)
+        .join(Prompt, Prompt.id == Item.prompt_id)
+        .where(Assignment.rater_id == rater_id)
+        .order_by(Assignment.campaign_id, Assignment.position)
+    )
+
+
+def _view(row: Row[int, str, int, bool]) -> AssignmentView:
+    assignment_id, prompt, position, rated = row
+    return AssignmentView(int(assignment_id), str(prompt), int(position), bool(rated))
+
+
 def rater_queue(db: DbLike, rater_id: int) -> list[AssignmentView]:
     """The rater's assignments in queue order (across campaigns, oldest campaign first)."""
     with open_store(db).session() as session:
-        rows = session.execute(
-            select(Assignment, Campaign.name, _rated_clause())
-            .join(Campaign, Campaign.id == Assignment.campaign_id)
-            .where(Assignment.rater_id == rater_id)
-            .order_by(Assignment.campaign_id, Assignment.position)
-        ).all()
-        return [
-            AssignmentView(a.id, campaign, a.item.prompt.text, a.position, bool(rated))
-            for a, campaign, rated in rows
-        ]
+        return [_view(row) for row in session.execute(_views(rater_id)).all()]
 
 
 def next_assignment(db: DbLike, rater_id: int) -> AssignmentView | None:
     """The first unrated assignment in the rater's queue, or None when they are done."""
     with open_store(db).session() as session:
-        row = session.execute(
-            select(Assignment, Campaign.name)
-            .join(Campaign, Campaign.id == Assignment.campaign_id)
-            .where(Assignment.rater_id == rater_id, ~_rated_clause())
-            .order_by(Assignment.campaign_id, Assignment.position)
-            .limit(1)
-        ).first()
-        if row is None:
-            return None
-        assignment, campaign = row
-        return AssignmentView(
-            assignment.id, campaign, assignment.item.prompt.text, assignment.position, False
-        )
+        row = session.execute(_views(rater_id).where(~_rated_clause()).limit(1)).first()
+        return None if row is None else _view(row)
 
 
 def get_assignment(db: DbLike, rater_id: int, assignment_id: int) -> AssignmentView:
     """One of the rater's assignments; `AssignmentNotFound` for anyone else's."""
     with open_store(db).session() as session:
-        assignment = _own(session, rater_id, assignment_id)
-        rated = session.scalar(select(func.count(Rating.id)).where(Rating.assignment_id == assignment.id))
-        campaign = session.get_one(Campaign, assignment.campaign_id).name
-        return AssignmentView(
-            assignment.id, campaign, assignment.item.prompt.text, assignment.position, bool(rated)
-        )
+        _own(session, rater_id, assignment_id)
+        row = session.execute(_views(rater_id).where(Assignment.id == assignment_id)).one()
+        return _view(row)
 
 
 def assignment_video(db: DbLike, rater_id: int, assignment_id: int, side: str) -> Path:

@@ -134,7 +134,7 @@ def test_rater_views_are_blinded(campaign: tuple[HumanEvalConfig, int, list[int]
     for model in MODELS:
         assert model.name not in shown and model.model_ref not in shown
     assert {field.name for field in dataclasses.fields(queue[0])} == {
-        "assignment_id", "campaign", "prompt", "position", "rated",
+        "assignment_id", "prompt", "position", "rated",
     }  # fmt: skip
     left = assignment_video(config, raters[0], queue[0].assignment_id, "left")
     right = assignment_video(config, raters[0], queue[0].assignment_id, "right")

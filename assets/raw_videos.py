@@ -4,7 +4,8 @@ import dagster as dg
 
 from assets.partitions import raw_batches
 from curation.ingest import RAW_VIDEOS_SCHEMA, scan_batch
-from curation.tables import write_table
+from curation.tables import read_table, write_table
+from orchestration.expectations import TableExpectations, validate_table
 from orchestration.resources import WorkspaceResource
 
 
@@ -40,3 +41,23 @@ def _batch_version(hashes: list[str]) -> str:
     import hashlib
 
     return hashlib.sha256("\n".join(sorted(hashes)).encode()).hexdigest()[:16]
+
+
+RAW_VIDEOS_EXPECTATIONS = TableExpectations(
+    "raw_videos",
+    columns=RAW_VIDEOS_SCHEMA.names,
+    not_null=["batch", "path", "sha256", "size_bytes"],
+    unique=["path"],
+    ranges={"size_bytes": (0, None)},
+)
+
+
+@dg.asset_check(asset=raw_videos, blocking=True, description="Great Expectations suite on raw_videos.")
+def raw_videos_expectations(workspace: WorkspaceResource) -> dg.AssetCheckResult:
+    frame = read_table(workspace.workspace.tables / "raw_videos").to_pandas()
+    report = validate_table(frame, RAW_VIDEOS_EXPECTATIONS)
+    return dg.AssetCheckResult(
+        passed=report.success,
+        description=report.summary(),
+        metadata={"rows": report.rows, "failed_expectations": len(report.failures)},
+    )

@@ -1,0 +1,207 @@
+"""`VAETrainConfig`: everything a VAE training run needs, with `tiny` and `paper` presets.
+
+The loss follows the HunyuanVideo report: L1 + 0.1·perceptual + 0.05·adversarial + 1e-6·KL.
+- L1: mean absolute error per element, inputs in [-1, 1].
+- perceptual: `model.perceptual` distance per image/frame, batch mean (offline default: MobileNetV2
+  features; LPIPS VGG/AlexNet when local weights are configured). The run logs which one.
+- adversarial: hinge GAN with a 3D patch discriminator; the generator term is −mean D(x̂). The weight
+  is FIXED at 0.05 (the report's number), not VQGAN's adaptive ratio: an adaptive weight would
+  replace the report's stated factor with a gradient-norm ratio. Both the discriminator update and
+  the generator's adversarial term start at `disc_start_step` (warm-up on reconstruction only).
+- KL: KL(q(z|x) || N(0, I)) summed over latent elements per sample, batch mean.
+Curriculum: `stages` run in order (low-res short → high-res long); the last stage of `paper` toggles
+tiled encode/decode at random so tiled inference matches training. Batches alternate video and image
+as `video_to_image_ratio`:1 (4:1 = four video steps, then one image step).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CurriculumStage(_Strict):
+    """One stage of the curriculum: clip geometry, batch sizes, tiling toggle."""
+
+    name: str = Field(description="Label logged with every step of the stage.")
+    steps: int = Field(gt=0, description="Optimizer steps spent in this stage.")
+    frames: int = Field(description="Frames per video clip, 4n+1 (the VAE's causal layout).")
+    height: int = Field(description="Crop height in pixels, multiple of 8.")
+    width: int = Field(description="Crop width in pixels, multiple of 8.")
+    video_batch: int = Field(gt=0, description="Clips per video step (per worker).")
+    image_batch: int = Field(gt=0, description="Images per image step (per worker).")
+    image_size: int | None = Field(None, description="Square image crop; None = the stage's height×width.")
+    random_tiling: bool = Field(False, description="Encode/decode tiled on a random half of the steps.")
+    tile_size: int = Field(256, description="Spatial tile edge (px) when tiling is on.")
+    tile_frames: int = Field(64, description="Temporal tile length (frames) when tiling is on.")
+
+    @model_validator(mode="after")
+    def _geometry(self) -> CurriculumStage:
+        if (self.frames - 1) % 4 or self.height % 8 or self.width % 8:
+            raise ValueError(f"stage {self.name}: frames must be 4n+1 and height/width multiples of 8")
+        return self
+
+
+class VAETrainConfig(_Strict):
+    """A VAE training run. Fields are per worker; the effective batch multiplies by the world size."""
+
+    vae_preset: str = Field("tiny", description="`model.vae.VAEConfig` preset name.")
+    vae_overrides: dict[str, Any] = Field(default_factory=dict, description="VAEConfig field overrides.")
+    stages: tuple[CurriculumStage, ...] = Field(description="Curriculum, run in order.")
+    # Optimisation
+    lr: float = Field(1e-4, description="AdamW learning rate of the VAE.")
+    disc_lr: float = Field(1e-4, description="AdamW learning rate of the discriminator.")
+    betas: tuple[float, float] = (0.9, 0.99)
+    weight_decay: float = 0.0
+    warmup_steps: int = Field(0, description="Linear learning-rate warm-up steps.")
+    grad_clip: float = Field(1.0, description="Max global grad norm (0 disables).")
+    # Loss (the report's weights)
+    l1_weight: float = 1.0
+    perceptual_weight: float = 0.1
+    adversarial_weight: float = Field(0.05, description="Fixed generator adversarial weight (not adaptive).")
+    kl_weight: float = 1e-6
+    perceptual: Literal["mobilenet", "lpips_vgg", "lpips_alex"] = "mobilenet"
+    perceptual_backbone_weights: Path | None = Field(None, description="Local LPIPS backbone .pth.")
+    perceptual_head_weights: Path | None = Field(None, description="Local LPIPS linear heads .pth.")
+    perceptual_max_frames: int = Field(8, description="Frames per clip scored by the perceptual term.")
+    disc_start_step: int = Field(2000, description="Discriminator and adversarial term start here.")
+    disc_channels: int = Field(64, description="Width of the first discriminator layer.")
+    disc_layers: int = Field(3, description="Strided layers of the 3D patch discriminator.")
+    # Data
+    video_to_image_ratio: int = Field(4, description="Video steps per image step (report: 4:1).")
+    frame_stride_max: int = Field(8, description="Clips sample frames with a random stride 1..max.")
+    decode_cache: int = Field(64, description="Decoded videos kept in memory per worker.")
+    # Bookkeeping
+    ema_decay: float = Field(0.999, description="EMA of the VAE weights (evaluated and exported).")
+    mixed_precision: Literal["auto", "bf16", "fp16", "fp32"] = Field(
+        "auto", description="auto: bf16 autocast on CUDA, fp32 on CPU."
+    )
+    seed: int = 0
+    log_every: int = 10
+    eval_every: int = Field(200, description="Held-out PSNR every N steps (and at the end).")
+    sample_every: int = Field(500, description="Image grid + short mp4 to MLflow every N steps.")
+    checkpoint_every: int = 500
+    keep_last: int = 3
+    heldout_image_size: int = Field(64, description="Held-out photo crop for in-training eval.")
+    heldout_frames: int = Field(9, description="Held-out clip frames for in-training eval.")
+    heldout_size: int = Field(64, description="Held-out clip height = width for in-training eval.")
+    heldout_items: int = Field(4, description="Held-out photos/clips used during training.")
+    # Distributed
+    deepspeed_zero_stage: int | None = Field(None, description="None: plain PyTorch; 0-3: DeepSpeed ZeRO.")
+    num_workers: int = Field(1, description="Ray Train workers (one per GPU at scale).")
+    use_gpu: bool = Field(False, description="Ray Train workers ask for a GPU each.")
+
+    @property
+    def total_steps(self) -> int:
+        return sum(stage.steps for stage in self.stages)
+
+    def stage_at(self, step: int) -> tuple[int, CurriculumStage]:
+        """(index, stage) that optimizer step `step` (0-based) belongs to; the last stage continues."""
+        boundary = 0
+        for index, stage in enumerate(self.stages):
+            boundary += stage.steps
+            if step < boundary:
+                return index, stage
+        return len(self.stages) - 1, self.stages[-1]
+
+    def is_image_step(self, step: int) -> bool:
+        """4:1 means steps 4, 9, 14, … (every fifth) are image steps."""
+        return (
+            self.video_to_image_ratio > 0
+            and step % (self.video_to_image_ratio + 1) == self.video_to_image_ratio
+        )
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> VAETrainConfig:
+        if name not in VAE_TRAIN_PRESETS:
+            raise ValueError(
+                f"unknown VAE training preset {name!r}; choose one of {sorted(VAE_TRAIN_PRESETS)}"
+            )
+        return VAE_TRAIN_PRESETS[name].model_copy(update=overrides)
+
+
+_TINY = VAETrainConfig(
+    vae_preset="tiny",
+    stages=(
+        CurriculumStage(
+            name="low_res_short", steps=300, frames=5, height=32, width=32, video_batch=4, image_batch=8
+        ),
+        CurriculumStage(
+            name="higher_res_long", steps=300, frames=9, height=48, width=48, video_batch=2, image_batch=8
+        ),
+        CurriculumStage(
+            name="tiling_finetune",
+            steps=100,
+            frames=9,
+            height=48,
+            width=48,
+            video_batch=2,
+            image_batch=8,
+            random_tiling=True,
+            tile_size=32,
+            tile_frames=8,
+        ),
+    ),  # fmt: skip
+    lr=2e-3,
+    disc_lr=2e-4,
+    warmup_steps=20,
+    disc_start_step=400,
+    disc_channels=16,
+    disc_layers=2,
+    perceptual_max_frames=3,
+    ema_decay=0.98,
+    eval_every=100,
+    sample_every=300,
+    checkpoint_every=100,
+    heldout_size=48,
+    heldout_image_size=48,
+)
+
+_PAPER = VAETrainConfig(
+    vae_preset="884-16c-hy",
+    stages=(
+        CurriculumStage(
+            name="256px_17f", steps=100_000, frames=17, height=256, width=256, video_batch=8, image_batch=32
+        ),
+        CurriculumStage(
+            name="256px_65f", steps=60_000, frames=65, height=256, width=256, video_batch=2, image_batch=32
+        ),
+        CurriculumStage(
+            name="512px_33f", steps=40_000, frames=33, height=512, width=512, video_batch=1, image_batch=16
+        ),
+        CurriculumStage(
+            name="720p_tiling_finetune",
+            steps=10_000,
+            frames=33,
+            height=720,
+            width=1280,
+            video_batch=1,
+            image_batch=8,
+            random_tiling=True,
+            tile_size=256,
+            tile_frames=32,
+        ),
+    ),  # fmt: skip
+    lr=1e-4,
+    disc_lr=1e-4,
+    warmup_steps=1000,
+    disc_start_step=50_000,
+    heldout_image_size=256,
+    heldout_frames=33,
+    heldout_size=256,
+    heldout_items=7,
+    eval_every=5000,
+    sample_every=5000,
+    checkpoint_every=2000,
+    deepspeed_zero_stage=2,
+    num_workers=8,
+    use_gpu=True,
+)
+
+VAE_TRAIN_PRESETS: dict[str, VAETrainConfig] = {"tiny": _TINY, "paper": _PAPER}

@@ -1,0 +1,171 @@
+"""Training batches for the VAE: random clips (random frame stride 1..8) and images from files.
+
+Inputs: a list of media paths (videos: .mp4/.mkv/.avi/.mpg/.mov/.webm; images: .jpg/.png), given as a
+Python list, a directory, a text file with one path per line, or a parquet table with a `path` (or
+`clip_path`) column — the curation tier tables provide the latter.
+
+Exact resume: the batch of optimizer step k on worker r is a pure function of (seed, r, k): every
+random choice draws from `np.random.default_rng([seed, rank, step])`. The data position is therefore
+the step itself, and a resumed run sees exactly the batches it would have seen.
+
+Output tensors: videos (B, 3, F, H, W), images (B, 3, 1, H, W), float32 in [-1, 1].
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from einops import rearrange
+
+VIDEO_SUFFIXES = {".mp4", ".mkv", ".avi", ".mpg", ".mpeg", ".mov", ".webm"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+MAX_DECODED_FRAMES = 8 * 128 + 1  # enough for the longest clip at the largest stride
+
+
+class TrainingDataError(ValueError):
+    """The training data list is empty, unreadable, or names files that are not media."""
+
+
+def resolve_media_paths(data: Sequence[str | Path] | str | Path) -> list[Path]:
+    """Expand a list / directory / .txt list / .parquet table into sorted existing media paths."""
+    if isinstance(data, str | Path):
+        source = Path(data)
+        if source.is_dir():
+            paths = [
+                p for p in sorted(source.rglob("*")) if p.suffix.lower() in VIDEO_SUFFIXES | IMAGE_SUFFIXES
+            ]
+        elif source.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            table = pq.read_table(source)
+            column = next((c for c in ("path", "clip_path") if c in table.column_names), None)
+            if column is None:
+                raise TrainingDataError(
+                    f"training data {source}: parquet has no 'path' or 'clip_path' column"
+                )
+            paths = [Path(p) for p in table.column(column).to_pylist()]
+        elif source.suffix == ".txt":
+            paths = [Path(line.strip()) for line in source.read_text().splitlines() if line.strip()]
+        elif source.suffix.lower() in VIDEO_SUFFIXES | IMAGE_SUFFIXES:
+            paths = [source]
+        else:
+            raise TrainingDataError(f"training data {source}: not a directory, .txt, .parquet or media file")
+    else:
+        paths = [Path(p) for p in data]
+    missing = [p for p in paths if not p.is_file()]
+    if missing:
+        raise TrainingDataError(f"training data: {len(missing)} files missing, e.g. {missing[0]}")
+    if not any(p.suffix.lower() in VIDEO_SUFFIXES for p in paths):
+        raise TrainingDataError(f"training data: no video files among {len(paths)} paths")
+    return paths
+
+
+def _decode(path: Path, short_side: int) -> np.ndarray:
+    """(T, H', W', 3) uint8 RGB with the short side resized to `short_side` (area filter)."""
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise TrainingDataError(f"training data: cannot read image {path}")
+        frames = [cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)]
+    else:
+        import av
+
+        frames = []
+        with av.open(str(path)) as container:
+            for frame in container.decode(video=0):
+                frames.append(frame.to_ndarray(format="rgb24"))
+                if len(frames) == MAX_DECODED_FRAMES:
+                    break
+        if not frames:
+            raise TrainingDataError(f"training data: {path} has no decodable video frames")
+    h, w = frames[0].shape[:2]
+    scale = short_side / min(h, w)
+    size = (max(short_side, round(w * scale)), max(short_side, round(h * scale)))
+    return np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames])
+
+
+class MediaSampler:
+    """Draws reproducible video and image batches from media files (see module docstring)."""
+
+    def __init__(
+        self,
+        paths: Sequence[Path],
+        seed: int = 0,
+        rank: int = 0,
+        frame_stride_max: int = 8,
+        cache_size: int = 64,
+        scale_jitter: float = 1.25,
+    ) -> None:
+        self.videos = [p for p in paths if p.suffix.lower() in VIDEO_SUFFIXES]
+        self.images = [p for p in paths if p.suffix.lower() in IMAGE_SUFFIXES]
+        if not self.videos:
+            raise TrainingDataError("MediaSampler: no videos")
+        self.seed, self.rank = seed, rank
+        self.frame_stride_max = frame_stride_max
+        self.scale_jitter = scale_jitter
+        self.cache_size = cache_size
+        self._cache: OrderedDict[tuple[Path, int], np.ndarray] = OrderedDict()
+
+    def _rng(self, step: int, stream: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, self.rank, step, stream])
+
+    def _media(self, path: Path, short_side: int) -> np.ndarray:
+        key = (path, short_side)
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        media = _decode(path, short_side)
+        self._cache[key] = media
+        if len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        return media
+
+    def _crop(self, frames: np.ndarray, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+        """Random scale in [1, jitter] of the minimal cover, random position, area resize, random flip."""
+        h, w = frames.shape[1:3]
+        cover = min(h / height, w / width)
+        k = rng.uniform(1.0, max(1.0, min(self.scale_jitter, cover))) if cover > 1 else 1.0
+        crop_h, crop_w = min(h, round(height * cover / k)), min(w, round(width * cover / k))
+        top, left = int(rng.integers(0, h - crop_h + 1)), int(rng.integers(0, w - crop_w + 1))
+        window = frames[:, top : top + crop_h, left : left + crop_w]
+        out = np.stack([cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA) for f in window])
+        return out[:, :, ::-1] if rng.random() < 0.5 else out
+
+    @staticmethod
+    def _to_tensor(batch: list[np.ndarray]) -> torch.Tensor:
+        x = torch.from_numpy(np.ascontiguousarray(np.stack(batch)))
+        return rearrange(x, "b f h w c -> b c f h w").float() / 127.5 - 1.0
+
+    def video_batch(self, step: int, batch: int, frames: int, height: int, width: int) -> torch.Tensor:
+        """(batch, 3, frames, height, width) in [-1, 1]: random videos, stride 1..max, random crops."""
+        rng = self._rng(step, 0)
+        short_side = round(max(height, width) * self.scale_jitter)
+        clips = []
+        for _ in range(batch):
+            video = self._media(self.videos[int(rng.integers(len(self.videos)))], short_side)
+            stride = int(rng.integers(1, self.frame_stride_max + 1))
+            # Shorter videos get the largest stride that fits; a video shorter than the clip holds its
+            # last frame (a still tail) rather than being skipped, so any list of clips works.
+            stride = max(1, min(stride, (len(video) - 1) // max(frames - 1, 1)))
+            span = (frames - 1) * stride + 1
+            start = int(rng.integers(0, max(len(video) - span, 0) + 1))
+            index = np.minimum(start + stride * np.arange(frames), len(video) - 1)
+            clips.append(self._crop(video[index], height, width, rng))
+        return self._to_tensor(clips)
+
+    def image_batch(self, step: int, batch: int, height: int, width: int) -> torch.Tensor:
+        """(batch, 3, 1, height, width): image files if any were given, else single video frames."""
+        rng = self._rng(step, 1)
+        short_side = round(max(height, width) * self.scale_jitter)
+        pool = self.images or self.videos
+        items = []
+        for _ in range(batch):
+            media = self._media(pool[int(rng.integers(len(pool)))], short_side)
+            frame = media[int(rng.integers(len(media)))][None]
+            items.append(self._crop(frame, height, width, rng))
+        return self._to_tensor(items)

@@ -36,8 +36,12 @@ class HumanEvalStore:
         self.url = db_url
         connect_args: dict[str, Any] = {}
         if url.get_backend_name() == "sqlite":
-            if url.database and url.database != ":memory:":
-                Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+            if not url.database or url.database == ":memory:":
+                # Each connection to :memory: is a different, empty database: refuse rather than lose data.
+                raise HumanEvalStoreError(
+                    f"human-eval db url {db_url!r} is an in-memory SQLite database; use a file path"
+                )
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
             # Many web threads write at once: wait for the lock instead of failing fast.
             connect_args = {"timeout": 30, "check_same_thread": False}
         self.engine: Engine = create_engine(db_url, connect_args=connect_args, pool_pre_ping=True)

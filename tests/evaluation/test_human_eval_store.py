@@ -47,7 +47,7 @@ from evaluation.human_eval.ratings import (
 )
 from evaluation.human_eval.schema import Assignment, Generation, Item, Rating
 from evaluation.human_eval.sft import SftCandidateSpec, SftError, record_sft_decision
-from evaluation.human_eval.store import AppendOnlyError
+from evaluation.human_eval.store import AppendOnlyError, HumanEvalStoreError
 
 MODELS = [ModelSpec("alpha", "models:/dit/1", "5s"), ModelSpec("beta", "models:/dit/2-noisy", "5s"),
           ModelSpec("gamma", "models:/dit/3")]  # fmt: skip
@@ -240,6 +240,10 @@ def test_accounts_passwords_and_tokens(tmp_path: Path) -> None:
     assert stored.startswith("scrypt$") and "hunter22" not in stored
     assert api_token not in hashes and session_token not in hashes and len(hashes) == 2
     assert mode == "wal"
+    with pytest.raises(HumanEvalStoreError, match="in-memory"):
+        open_store("sqlite://")
+    with pytest.raises(HumanEvalStoreError, match="not a SQLAlchemy URL"):
+        open_store("no url at all")
 
 
 def test_prompt_import_csv_jsonl_and_errors(tmp_path: Path) -> None:

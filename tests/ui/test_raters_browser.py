@@ -1,5 +1,6 @@
 """A real browser (Playwright driving Debian's /usr/bin/chromium, headless) signs in, rates one pair
-with the keyboard, sees the progress move, and saves a screenshot that we check."""
+with the keyboard, sees the progress move, saves a screenshot that we check, then accepts one clip
+on the SFT-selection page."""
 
 from __future__ import annotations
 
@@ -16,14 +17,17 @@ from evaluation.human_eval import (
     BUILTIN_PROMPTS,
     HumanEvalConfig,
     ModelSpec,
+    SftCandidateSpec,
+    accepted_sft_clips,
     assign_raters,
     create_campaign,
     create_rater,
+    import_sft_candidates,
     open_store,
 )
 from evaluation.human_eval.aggregate import load_judgments
 from evaluation.human_eval.media import SyntheticGenerator
-from evaluation.human_eval.schema import Rating
+from evaluation.human_eval.schema import Rating, SftDecision
 from ui.raters import spawn_raters_server
 
 CHROMIUM = "/usr/bin/chromium"
@@ -50,6 +54,10 @@ def app_url(tmp_path: Path) -> Iterator[tuple[str, str, int]]:
         SyntheticGenerator(tmp_path / "videos", size=(96, 160), frames=16), config, tmp_path / "videos",
     )  # fmt: skip
     alice, _ = create_rater(config, "alice", password="alice-pass")
+    clip = SyntheticGenerator(tmp_path / "videos")("a clip", 3, "m-a")
+    import_sft_candidates(
+        config, [SftCandidateSpec("clip-7", str(clip), tier="720p", caption="a square moves")]
+    )
     assign_raters(config, campaign_id, [alice.id], config)
     proc, base = spawn_raters_server(db_url)
     try:
@@ -115,6 +123,13 @@ def test_browser_login_rate_one_pair_progress_screenshot(
             expect(page.locator("#prompt")).not_to_have_text(first_prompt)  # the next pair is shown
             assert page.evaluate("document.getElementById('progress-bar').value") == 1
             page.screenshot(path=str(screenshot), full_page=True)
+            # SFT selection page: tick a criterion, accept with the keyboard, progress moves.
+            page.goto(base + "/sft")
+            expect(page.locator("#clip-meta")).to_contain_text("clip clip-7")
+            page.check("input[data-group=accept][value=motion]")
+            page.keyboard.press("a")
+            expect(page.locator("#finished")).to_be_visible()
+            expect(page.locator("#progress-label")).to_have_text("1 / 1 decided")
         finally:
             browser.close()
 
@@ -134,3 +149,8 @@ def test_browser_login_rate_one_pair_progress_screenshot(
     assert stored.elapsed_ms is not None and stored.elapsed_ms > 0
     judged = load_judgments(db_url, campaign_id)
     assert len(judged) == 1 and judged.iloc[0]["overall"] in {"a", "b"}
+    accepted = accepted_sft_clips(db_url)
+    assert [(c.clip_id, c.accepts) for c in accepted] == [("clip-7", 1)]
+    with open_store(db_url).session() as session:
+        decision = session.scalars(select(SftDecision)).one()
+    assert decision.reasons["criteria"] == ["motion"]

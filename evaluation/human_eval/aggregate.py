@@ -100,13 +100,25 @@ def gsb_table(judgments: pd.DataFrame) -> pd.DataFrame:
 
     Pairs are oriented with model_x < model_y alphabetically; G counts "model_x better".
     """
-    rows = []
-    for _, row in _primary(judgments).iterrows():
-        x, y = sorted((row["model_a"], row["model_b"]))
-        for dim in DIMENSIONS:
-            answer = row[dim] if x == row["model_a"] else _FLIP[row[dim]]
-            rows.append((x, y, dim, answer))
-    frame = pd.DataFrame(rows, columns=["model_x", "model_y", "dimension", "answer"])
+    primary = _primary(judgments)
+    swapped = (primary["model_a"] > primary["model_b"]).to_numpy()
+    x = np.where(swapped, primary["model_b"], primary["model_a"])
+    y = np.where(swapped, primary["model_a"], primary["model_b"])
+    frame = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "model_x": x,
+                    "model_y": y,
+                    "dimension": dim,
+                    # Re-orient answers so that "a" always means model_x better.
+                    "answer": np.where(swapped, primary[dim].map(_FLIP), primary[dim]),
+                }
+            )
+            for dim in DIMENSIONS
+        ],
+        ignore_index=True,
+    )
     out = []
     for (x, y, dim), group in frame.groupby(["model_x", "model_y", "dimension"], sort=False):
         good, same, bad = (int((group["answer"] == a).sum()) for a in ("a", "same", "b"))
@@ -127,7 +139,16 @@ def gsb_table(judgments: pd.DataFrame) -> pd.DataFrame:
                 "gs_over_bs": (good + same) / (bad + same) if bad + same else float("inf"),
             }
         )
-    return pd.DataFrame(out)
+    table = pd.DataFrame(out)
+    if table.empty:
+        return table
+    order = table["dimension"].map(DIMENSIONS.index)
+    return (
+        table.assign(_order=order)
+        .sort_values(["model_x", "model_y", "_order"])
+        .drop(columns="_order")
+        .reset_index(drop=True)
+    )
 
 
 def _outcomes(judgments: pd.DataFrame, dimension: str) -> pd.DataFrame:

@@ -29,18 +29,16 @@ def coincidence_matrix(reliability_data: np.ndarray) -> tuple[np.ndarray, np.nda
     if data.ndim != 2:
         raise AgreementError(f"reliability data must be (raters, units), got shape {data.shape}")
     values = np.unique(data[~np.isnan(data)])
-    index = {value: i for i, value in enumerate(values)}
-    coincidences = np.zeros((len(values), len(values)))
-    for unit in data.T:
-        present = unit[~np.isnan(unit)]
-        m_u = len(present)
-        if m_u < 2:
-            continue  # a value nobody else coded for this unit cannot be paired
-        counts = np.zeros(len(values))
-        for value in present:
-            counts[index[value]] += 1
-        # Ordered pairs of distinct coders: c≠k → n_c n_k, c=k → n_c (n_c − 1).
-        coincidences += (np.outer(counts, counts) - np.diag(counts)) / (m_u - 1)
+    if len(values) == 0:
+        return values, np.zeros((0, 0))
+    # counts[u, c]: how many raters gave value c to unit u, shape (U, V).
+    counts = np.stack([(data == value).sum(axis=0) for value in values], axis=1).astype(np.float64)
+    counts = counts.reshape(data.shape[1], len(values))
+    m_u = counts.sum(axis=1)
+    pairable = m_u >= 2  # a value nobody else coded for this unit cannot be paired
+    weighted = counts[pairable] / (m_u[pairable] - 1.0)[:, None]
+    # Ordered pairs of distinct coders per unit: c≠k → n_c n_k, c=k → n_c (n_c − 1); each / (m_u − 1).
+    coincidences = weighted.T @ counts[pairable] - np.diag(weighted.sum(axis=0))
     return values, coincidences
 
 

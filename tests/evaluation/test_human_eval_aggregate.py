@@ -70,6 +70,8 @@ def test_alpha_edge_cases() -> None:
         krippendorff_alpha(np.array([[1.0, NAN], [NAN, 2.0]]))
     with pytest.raises(AgreementError):
         krippendorff_alpha(np.array([1.0, 2.0]))
+    with pytest.raises(AgreementError):
+        krippendorff_alpha(np.full((2, 3), NAN))
 
 
 def _judgment(item, rater, a, b, answer, kind="regular", duplicate=False, gold=None, answers=None):  # type: ignore[no-untyped-def]

@@ -24,6 +24,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -43,6 +44,8 @@ from evaluation.human_eval.ratings import (
     submit_rating,
 )
 from evaluation.human_eval.store import DbLike, HumanEvalStore, open_store
+from ui.raters_admin import admin_router
+from ui.raters_sft import sft_router
 
 STATIC = Path(__file__).with_name("raters_static")
 SESSION_COOKIE = "vf_session"
@@ -163,15 +166,12 @@ def create_app(db: DbLike) -> FastAPI:
         }
         return JSONResponse(payload, status_code=201 if result.created else 200)
 
-    from ui.raters_admin import admin_router
-    from ui.raters_sft import sft_router
-
     app.include_router(sft_router(store, current_rater))
     app.include_router(admin_router(store, current_rater))
     return app
 
 
-def _page(name: str):  # type: ignore[no-untyped-def]
+def _page(name: str) -> Callable[[], FileResponse]:
     def serve_page() -> FileResponse:
         return FileResponse(STATIC / name, media_type="text/html", headers={"Cache-Control": "no-store"})
 

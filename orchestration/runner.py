@@ -55,25 +55,32 @@ def register_raw_batches(instance: dg.DagsterInstance, workspace: Workspace) -> 
 class RunSummary:
     """What `run_lineage` materialized: one entry per Dagster run."""
 
-    runs: list[tuple[str, str | None, bool]] = field(default_factory=list)  # (assets, partition, ok)
+    runs: list[tuple[str, str | None, str]] = field(default_factory=list)  # (asset, partition, outcome)
 
     @property
     def success(self) -> bool:
-        return all(ok for _, _, ok in self.runs)
+        return all(outcome != "failed" for _, _, outcome in self.runs)
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for _, _, o in self.runs if o == outcome)
 
 
-def _segments(graph: dg.Definitions, keys: set[dg.AssetKey]) -> list[tuple[bool, list[dg.AssetKey]]]:
-    """Topologically ordered runs of keys that share partitioned-ness."""
-    asset_graph = graph.resolve_asset_graph()
-    ordered = [k for level in asset_graph.toposorted_asset_keys_by_level for k in sorted(level) if k in keys]
-    segments: list[tuple[bool, list[dg.AssetKey]]] = []
-    for key in ordered:
-        partitioned = asset_graph.get(key).partitions_def is not None
-        if segments and segments[-1][0] == partitioned:
-            segments[-1][1].append(key)
-        else:
-            segments.append((partitioned, [key]))
-    return segments
+def _topological(defs: dg.Definitions, keys: set[dg.AssetKey]) -> list[dg.AssetKey]:
+    asset_graph = defs.resolve_asset_graph()
+    return [k for level in asset_graph.toposorted_asset_keys_by_level for k in sorted(level) if k in keys]
+
+
+def _stale_status(
+    instance: dg.DagsterInstance, defs: dg.Definitions, key: dg.AssetKey, partition: str | None
+):
+    # Dagster's own staleness (data versions of parents + code versions), as the UI shows it.
+    # The resolver is internal API: pinned dagster==1.13.28 (pyproject) keeps it stable.
+    from dagster._utils.test.data_versions import get_stale_status_resolver
+
+    resolver = get_stale_status_resolver(
+        instance, [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)]
+    )
+    return resolver.get_status(key, partition)
 
 
 def resolve_selection(defs: dg.Definitions, select: str | None) -> set[dg.AssetKey]:
@@ -96,30 +103,50 @@ def run_lineage(
     defs: dg.Definitions,
     config: PlatformConfig,
     select: str | None = None,
-    on_run: Callable[[str, str | None, bool], None] | None = None,
+    on_run: Callable[[str, str | None, str], None] | None = None,
+    force: bool = False,
 ) -> RunSummary:
-    """Materialize the selected assets (all by default) in dependency order, in-process."""
+    """Materialize the selected assets (all by default) in dependency order, in-process.
+
+    Root assets (those with no upstream, e.g. `raw_videos`) always run: they observe the world.
+    Every other asset (partition) runs only when Dagster marks it MISSING or STALE (a parent's data
+    version or its code version changed), unless `force`. `on_run(asset, partition, outcome)` is
+    told "ok", "failed" or "fresh" (skipped) for each.
+    """
+    from dagster._core.definitions.data_version import StaleStatus
+
     workspace = Workspace.at(config.home).ensure()
     instance = dagster_instance(workspace)
     batches = register_raw_batches(instance, workspace)
     keys = resolve_selection(defs, select)
+    asset_graph = defs.resolve_asset_graph()
     summary = RunSummary()
     asset_defs: Sequence = list(defs.assets or []) + list(defs.asset_checks or [])
     resources = dict(defs.resources or {})
-    for partitioned, segment in _segments(defs, keys):
-        label = ", ".join(k.to_user_string() for k in segment)
-        for partition in batches if partitioned else [None]:
+    for key in _topological(defs, keys):
+        node = asset_graph.get(key)
+        is_root = not node.parent_keys
+        label = key.to_user_string()
+        for partition in batches if node.partitions_def is not None else [None]:
+            if not (force or is_root):
+                status = _stale_status(instance, defs, key, partition)
+                if status == StaleStatus.FRESH:
+                    summary.runs.append((label, partition, "fresh"))
+                    if on_run:
+                        on_run(label, partition, "fresh")
+                    continue
             result = dg.materialize(
                 asset_defs,
-                selection=segment,
+                selection=[key],
                 instance=instance,
                 resources=resources,
                 partition_key=partition,
                 raise_on_error=False,
             )
-            summary.runs.append((label, partition, result.success))
+            outcome = "ok" if result.success else "failed"
+            summary.runs.append((label, partition, outcome))
             if on_run:
-                on_run(label, partition, result.success)
+                on_run(label, partition, outcome)
             if not result.success:
                 return summary
     return summary

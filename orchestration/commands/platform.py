@@ -44,23 +44,30 @@ def run(
             help="Dagster asset selection, e.g. 'key:raw_videos' or 'key:clips+' (default: all assets).",
         ),
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Re-materialize even what Dagster reports as up to date.")
+    ] = False,
     home: HomeOption = None,
     profile: ProfileOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Materialize assets in-process through Dagster (runs show up in `videofoundry up`)."""
+    """Materialize assets in-process through Dagster, skipping what is up to date.
+
+    Runs show up in the Dagster UI (`videofoundry up`).
+    """
     from orchestration.definitions import build_definitions
     from orchestration.runner import SelectionError, run_lineage
 
     platform = platform_config(home, profile, config)
     defs = build_definitions(platform)
 
-    def report(assets: str, partition: str | None, ok: bool) -> None:
+    def report(asset: str, partition: str | None, outcome: str) -> None:
         where = f" [{partition}]" if partition else ""
-        typer.echo(f"{'ok    ' if ok else 'FAILED'} {assets}{where}")
+        shown = {"ok": "materialized", "fresh": "up to date  ", "failed": "FAILED      "}[outcome]
+        typer.echo(f"{shown} {asset}{where}", err=outcome == "failed")
 
     try:
-        summary = run_lineage(defs, platform, select, on_run=report)
+        summary = run_lineage(defs, platform, select, on_run=report, force=force)
     except SelectionError as error:
         raise UserError(str(error)) from error
     if not summary.success:
@@ -103,7 +110,7 @@ def demo(
 
         typer.echo(f"building the demo corpus in {batch_dir}")
         build_demo_corpus(batch_dir, seed=seed)
-    run(select=None, home=platform.home, profile=platform.profile, config=None)
+    run(select=None, force=False, home=platform.home, profile=platform.profile, config=None)
     typer.echo(
         "\nDone. Open the UIs with:  .venv/bin/videofoundry up"
         "\n  Dagster  http://127.0.0.1:3000    MLflow  http://127.0.0.1:5000"

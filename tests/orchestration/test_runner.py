@@ -1,0 +1,54 @@
+"""`run_lineage` reruns only what Dagster reports as missing or stale."""
+
+import dagster as dg
+import pytest
+
+from orchestration.config import load_config
+from orchestration.runner import SelectionError, run_lineage
+
+
+def _toy_definitions(source: dict, calls: list) -> dg.Definitions:
+    @dg.asset
+    def observed():
+        calls.append("observed")
+        return dg.MaterializeResult(data_version=dg.DataVersion(source["version"]))
+
+    @dg.asset(deps=[observed], code_version="1")
+    def derived():
+        calls.append("derived")
+
+    @dg.asset(deps=[derived], code_version="1")
+    def report():
+        calls.append("report")
+
+    return dg.Definitions(assets=[observed, derived, report])
+
+
+def test_second_run_reuses_unchanged_assets_and_a_change_propagates(tmp_path):
+    config = load_config(home=tmp_path / "home", environ={})
+    source, calls = {"version": "v1"}, []
+    defs = _toy_definitions(source, calls)
+
+    first = run_lineage(defs, config)
+    assert calls == ["observed", "derived", "report"] and first.count("ok") == 3
+
+    calls.clear()
+    second = run_lineage(defs, config)
+    assert calls == ["observed"]  # the root observes the world; the rest is fresh
+    assert second.count("fresh") == 2 and second.success
+
+    source["version"] = "v2"
+    calls.clear()
+    run_lineage(defs, config)
+    assert calls == ["observed", "derived", "report"]
+
+    calls.clear()
+    run_lineage(defs, config, select="key:report", force=True)
+    assert calls == ["report"]
+
+
+def test_selection_errors_name_the_selection(tmp_path):
+    config = load_config(home=tmp_path / "home", environ={})
+    defs = _toy_definitions({"version": "v"}, [])
+    with pytest.raises(SelectionError, match="'key:missing' matches no asset"):
+        run_lineage(defs, config, select="key:missing")

@@ -1,0 +1,398 @@
+"""Causal 3D VAE of HunyuanVideo (`884-16c-hy`): 4x time, 8x space compression, 16 latent channels.
+
+Shape legend: B batch, C channels, F video frames (F = 4n + 1), T latent frames (n + 1), H/W pixels,
+h/w latent height/width (H/8, W/8). Videos are in [-1, 1]. Parameter names equal diffusers'
+`AutoencoderKLHunyuanVideo` (and the official release), so both load without renaming.
+
+Causality: every temporal convolution pads only the past (k-1 replicated frames in front), the
+first frame is encoded on its own, and mid-block attention lets a frame see only itself and earlier
+frames. The released model's GroupNorms, however, pool statistics over all frames of the clip, so
+strict causality (latent frame k depends on video frames 0 .. 4k only) holds with
+`norm_stats="frame"`; the default `"clip"` reproduces the released weights' behaviour.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+from model.vae_tiling import TilingConfig, tiled_decode, tiled_encode
+
+
+@dataclass(frozen=True)
+class VAEConfig:
+    """Architecture of `CausalVAE3D`.
+
+    Attributes:
+        block_out_channels: channels of the four down (and, reversed, up) blocks.
+        layers_per_block: resnets per down block (up blocks get one more).
+        latent_channels: channels of the latent z.
+        norm_groups: GroupNorm groups (must divide every channel count).
+        scaling_factor: multiply z by this before the DiT (0.476986 for the released VAE).
+        spatial_ratio / temporal_ratio: 8 and 4 (`884`).
+        mid_attention: single-head, frame-causal attention in the mid blocks.
+        norm_stats: ``clip`` (released model: GroupNorm statistics over all frames of the clip, so a
+            later frame can shift earlier outputs through the statistics) or ``frame`` (statistics
+            per frame: strictly causal, an image encodes exactly like a video's first frame).
+    """
+
+    in_channels: int = 3
+    out_channels: int = 3
+    latent_channels: int = 16
+    block_out_channels: tuple[int, ...] = (128, 256, 512, 512)
+    layers_per_block: int = 2
+    norm_groups: int = 32
+    scaling_factor: float = 0.476986
+    spatial_ratio: int = 8
+    temporal_ratio: int = 4
+    mid_attention: bool = True
+    norm_stats: str = "clip"
+
+    def __post_init__(self) -> None:
+        if self.norm_stats not in ("clip", "frame"):
+            raise ValueError(f"norm_stats {self.norm_stats!r} must be 'clip' or 'frame'")
+        if self.temporal_ratio != 4 or self.spatial_ratio != 2 ** (len(self.block_out_channels) - 1):
+            raise ValueError("only temporal ratio 4 and spatial ratio 2^(blocks-1) are supported")
+        if any(c % self.norm_groups for c in self.block_out_channels):
+            raise ValueError(f"norm_groups {self.norm_groups} must divide every channel count")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> VAEConfig:
+        values = dict(data)
+        values["block_out_channels"] = tuple(values.get("block_out_channels", cls.block_out_channels))
+        return cls(**values)
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> VAEConfig:
+        if name not in VAE_PRESETS:
+            raise ValueError(f"unknown VAE preset {name!r}; choose one of {sorted(VAE_PRESETS)}")
+        return dataclasses.replace(VAE_PRESETS[name], **overrides)
+
+
+VAE_PRESETS: dict[str, VAEConfig] = {
+    "tiny": VAEConfig(block_out_channels=(8, 16, 16, 16), layers_per_block=1, norm_groups=4),
+    "small": VAEConfig(block_out_channels=(32, 64, 128, 128), layers_per_block=1, norm_groups=16),
+    "884-16c-hy": VAEConfig(),
+}
+
+
+class GroupNorm5d(nn.GroupNorm):
+    """GroupNorm whose statistics span the clip (official) or each frame (``per_frame``, causal)."""
+
+    def __init__(self, groups: int, channels: int, per_frame: bool) -> None:
+        super().__init__(groups, channels, eps=1e-6)
+        self.per_frame = per_frame
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.per_frame or x.ndim != 5:
+            return super().forward(x)
+        b, c, t, h, w = x.shape
+        grouped = x.view(b, self.num_groups, c // self.num_groups, t, h, w)
+        var, mean = torch.var_mean(grouped.float(), dim=(2, 4, 5), keepdim=True, correction=0)
+        normed = ((grouped - mean) * torch.rsqrt(var + self.eps)).view(b, c, t, h, w).to(x.dtype)
+        return normed * self.weight.view(1, c, 1, 1, 1) + self.bias.view(1, c, 1, 1, 1)
+
+
+class CausalConv3d(nn.Module):
+    """Conv3d with replicate padding: k-1 frames in front (none behind), k//2 on each spatial side."""
+
+    def __init__(self, cin: int, cout: int, kernel: int = 3, stride: int | tuple[int, int, int] = 1) -> None:
+        super().__init__()
+        self.pad = (kernel // 2, kernel // 2, kernel // 2, kernel // 2, kernel - 1, 0)
+        self.conv = nn.Conv3d(cin, cout, kernel, stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.pad(x, self.pad, mode="replicate"))
+
+
+class ResnetBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, groups: int, per_frame: bool) -> None:
+        super().__init__()
+        self.norm1 = GroupNorm5d(groups, cin, per_frame)
+        self.conv1 = CausalConv3d(cin, cout)
+        self.norm2 = GroupNorm5d(groups, cout, per_frame)
+        self.conv2 = CausalConv3d(cout, cout)
+        self.conv_shortcut = CausalConv3d(cin, cout, kernel=1) if cin != cout else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # In inference the SiLU runs in place: the block's peak memory bounds the VAE tile size.
+        inplace = not torch.is_grad_enabled()
+        h = self.conv1(F.silu(self.norm1(x), inplace=inplace))
+        h = self.conv2(F.silu(self.norm2(h), inplace=inplace))
+        residual = x if self.conv_shortcut is None else self.conv_shortcut(x)
+        return h.add_(residual) if inplace else h + residual
+
+
+class FrameCausalAttention(nn.Module):
+    """Single-head self-attention over (T·h·w) tokens; a frame attends to itself and earlier frames."""
+
+    def __init__(self, channels: int, groups: int, per_frame: bool) -> None:
+        super().__init__()
+        self.group_norm = GroupNorm5d(groups, channels, per_frame)
+        self.to_q = nn.Linear(channels, channels)
+        self.to_k = nn.Linear(channels, channels)
+        self.to_v = nn.Linear(channels, channels)
+        self.to_out = nn.ModuleList([nn.Linear(channels, channels)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        frames, height, width = x.shape[2:]
+        tokens = rearrange(self.group_norm(x), "b c t h w -> b (t h w) c")
+        q, k, v = (proj(tokens)[:, None] for proj in (self.to_q, self.to_k, self.to_v))  # (B, 1, S, C)
+        per_frame = height * width
+        # Block-causal attention without a dense mask: frame i's queries see keys of frames 0..i.
+        out = torch.cat(
+            [
+                F.scaled_dot_product_attention(
+                    q[:, :, i * per_frame : (i + 1) * per_frame],
+                    k[:, :, : (i + 1) * per_frame],
+                    v[:, :, : (i + 1) * per_frame],
+                )
+                for i in range(frames)
+            ],
+            dim=2,
+        )
+        out = self.to_out[0](out[:, 0])
+        return x + rearrange(out, "b (t h w) c -> b c t h w", t=frames, h=height, w=width)
+
+
+class MidBlock(nn.Module):
+    def __init__(self, channels: int, groups: int, attention: bool, per_frame: bool) -> None:
+        super().__init__()
+        self.resnets = nn.ModuleList(ResnetBlock(channels, channels, groups, per_frame) for _ in range(2))
+        self.attentions = (
+            nn.ModuleList([FrameCausalAttention(channels, groups, per_frame)]) if attention else None
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.resnets[0](x)
+        if self.attentions is not None:
+            x = self.attentions[0](x)
+        return self.resnets[1](x)
+
+
+class Downsample(nn.Module):
+    def __init__(self, channels: int, stride: tuple[int, int, int]) -> None:
+        super().__init__()
+        self.conv = CausalConv3d(channels, channels, stride=stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+class Upsample(nn.Module):
+    """Nearest upsampling; the first frame is upsampled only in space (it stands for one frame)."""
+
+    def __init__(self, channels: int, factor: tuple[int, int, int]) -> None:
+        super().__init__()
+        self.factor = factor
+        self.conv = CausalConv3d(channels, channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        first = F.interpolate(x[:, :, 0], scale_factor=self.factor[1:], mode="nearest")[:, :, None]
+        if x.shape[2] > 1:
+            rest = F.interpolate(x[:, :, 1:].contiguous(), scale_factor=self.factor, mode="nearest")
+            x = torch.cat([first, rest], dim=2)
+        else:
+            x = first
+        return self.conv(x)
+
+
+class DownBlock(nn.Module):
+    def __init__(
+        self,
+        cin: int,
+        cout: int,
+        layers: int,
+        groups: int,
+        per_frame: bool,
+        stride: tuple[int, int, int] | None,
+    ) -> None:
+        super().__init__()
+        self.resnets = nn.ModuleList(
+            ResnetBlock(cin if i == 0 else cout, cout, groups, per_frame) for i in range(layers)
+        )
+        self.downsamplers = nn.ModuleList([Downsample(cout, stride)]) if stride else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for resnet in self.resnets:
+            x = resnet(x)
+        if self.downsamplers is not None:
+            x = self.downsamplers[0](x)
+        return x
+
+
+class UpBlock(nn.Module):
+    def __init__(
+        self,
+        cin: int,
+        cout: int,
+        layers: int,
+        groups: int,
+        per_frame: bool,
+        factor: tuple[int, int, int] | None,
+    ) -> None:
+        super().__init__()
+        self.resnets = nn.ModuleList(
+            ResnetBlock(cin if i == 0 else cout, cout, groups, per_frame) for i in range(layers)
+        )
+        self.upsamplers = nn.ModuleList([Upsample(cout, factor)]) if factor else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for resnet in self.resnets:
+            x = resnet(x)
+        if self.upsamplers is not None:
+            x = self.upsamplers[0](x)
+        return x
+
+
+def _resampling(cfg: VAEConfig, i: int) -> tuple[int, int, int] | None:
+    """Block i's (t, h, w) factor: space halves in the first log2(8) blocks, time in the two before the last."""
+    blocks = len(cfg.block_out_channels)
+    spatial = i < int(math.log2(cfg.spatial_ratio))
+    temporal = blocks - 1 - int(math.log2(cfg.temporal_ratio)) <= i < blocks - 1
+    if not (spatial or temporal):
+        return None
+    return (2 if temporal else 1, 2 if spatial else 1, 2 if spatial else 1)
+
+
+class Encoder(nn.Module):
+    def __init__(self, cfg: VAEConfig) -> None:
+        super().__init__()
+        ch, g, pf = cfg.block_out_channels, cfg.norm_groups, cfg.norm_stats == "frame"
+        self.conv_in = CausalConv3d(cfg.in_channels, ch[0])
+        self.down_blocks = nn.ModuleList(
+            DownBlock(ch[max(i - 1, 0)], ch[i], cfg.layers_per_block, g, pf, _resampling(cfg, i))
+            for i in range(len(ch))
+        )
+        self.mid_block = MidBlock(ch[-1], g, cfg.mid_attention, pf)
+        self.conv_norm_out = GroupNorm5d(g, ch[-1], pf)
+        self.conv_out = CausalConv3d(ch[-1], 2 * cfg.latent_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv_in(x)
+        for block in self.down_blocks:
+            x = block(x)
+        x = self.mid_block(x)
+        return self.conv_out(F.silu(self.conv_norm_out(x)))
+
+
+class Decoder(nn.Module):
+    def __init__(self, cfg: VAEConfig) -> None:
+        super().__init__()
+        ch, g, pf = tuple(reversed(cfg.block_out_channels)), cfg.norm_groups, cfg.norm_stats == "frame"
+        self.conv_in = CausalConv3d(cfg.latent_channels, ch[0])
+        self.mid_block = MidBlock(ch[0], g, cfg.mid_attention, pf)
+        self.up_blocks = nn.ModuleList(
+            UpBlock(ch[max(i - 1, 0)], ch[i], cfg.layers_per_block + 1, g, pf, _resampling(cfg, i))
+            for i in range(len(ch))
+        )
+        self.conv_norm_out = GroupNorm5d(g, ch[-1], pf)
+        self.conv_out = CausalConv3d(ch[-1], cfg.out_channels)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = self.mid_block(self.conv_in(z))
+        for block in self.up_blocks:
+            x = block(x)
+        return self.conv_out(F.silu(self.conv_norm_out(x)))
+
+
+class DiagonalGaussian:
+    """Posterior N(mean, exp(logvar)) over latents; `params` (B, 2C, T, h, w) = [mean | logvar]."""
+
+    def __init__(self, params: torch.Tensor) -> None:
+        self.mean, logvar = params.chunk(2, dim=1)
+        self.logvar = logvar.clamp(-30.0, 20.0)
+        self.std = torch.exp(0.5 * self.logvar)
+
+    def sample(self, generator: torch.Generator | None = None) -> torch.Tensor:
+        """A draw z = mean + std·ε with ε from `generator` (on the mean's device)."""
+        noise = torch.randn(
+            self.mean.shape, generator=generator, device=self.mean.device, dtype=self.mean.dtype
+        )
+        return self.mean + self.std * noise
+
+    def mode(self) -> torch.Tensor:
+        return self.mean
+
+    def kl(self) -> torch.Tensor:
+        """KL(q || N(0, I)) summed over all latent elements: (B,) float32."""
+        mean, logvar = self.mean.float(), self.logvar.float()
+        return 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar).flatten(1).sum(1)
+
+
+class CausalVAE3D(nn.Module):
+    """Encoder, decoder and the 1x1x1 quant convs. Latents z are unscaled: the DiT sees z·scaling_factor."""
+
+    def __init__(self, config: VAEConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.encoder = Encoder(config)
+        self.decoder = Decoder(config)
+        self.quant_conv = nn.Conv3d(2 * config.latent_channels, 2 * config.latent_channels, 1)
+        self.post_quant_conv = nn.Conv3d(config.latent_channels, config.latent_channels, 1)
+        self.tiling = TilingConfig()
+
+    @property
+    def scaling_factor(self) -> float:
+        return self.config.scaling_factor
+
+    def _check_video(self, video: torch.Tensor) -> None:
+        if video.ndim != 5 or video.shape[1] != self.config.in_channels:
+            raise ValueError(
+                f"video must be (B, {self.config.in_channels}, F, H, W); got {tuple(video.shape)}"
+            )
+        frames, height, width = video.shape[2:]
+        s = self.config.spatial_ratio
+        if (frames - 1) % self.config.temporal_ratio or height % s or width % s:
+            raise ValueError(
+                f"video of {frames}x{height}x{width} needs F = 4n+1 frames and H, W divisible by {s}"
+            )
+
+    def encode_params(self, video: torch.Tensor) -> torch.Tensor:
+        """Untiled: video (B, 3, F, H, W) -> posterior parameters (B, 2C, T, h, w)."""
+        return self.quant_conv(self.encoder(video))
+
+    def decode_latents(self, z: torch.Tensor) -> torch.Tensor:
+        """Untiled: z (B, C, T, h, w) -> video (B, 3, 4(T-1)+1, 8h, 8w)."""
+        return self.decoder(self.post_quant_conv(z))
+
+    def encode(self, video: torch.Tensor, tiled: bool = False) -> DiagonalGaussian:
+        """video (B, 3, 4n+1, H, W) in [-1, 1] -> posterior over z (B, 16, n+1, H/8, W/8)."""
+        self._check_video(video)
+        if tiled:
+            return DiagonalGaussian(tiled_encode(self, video, self.tiling))
+        return DiagonalGaussian(self.encode_params(video))
+
+    def decode(self, z: torch.Tensor, tiled: bool = False) -> torch.Tensor:
+        """z (B, 16, T, h, w) (unscaled) -> video (B, 3, 4(T-1)+1, 8h, 8w), roughly in [-1, 1]."""
+        if z.ndim != 5 or z.shape[1] != self.config.latent_channels:
+            raise ValueError(
+                f"latents must be (B, {self.config.latent_channels}, T, h, w); got {tuple(z.shape)}"
+            )
+        if tiled:
+            return tiled_decode(self, z, self.tiling)
+        return self.decode_latents(z)
+
+    def tiled_encode(self, video: torch.Tensor, tiling: TilingConfig | None = None) -> DiagonalGaussian:
+        self._check_video(video)
+        return DiagonalGaussian(tiled_encode(self, video, tiling or self.tiling))
+
+    def tiled_decode(self, z: torch.Tensor, tiling: TilingConfig | None = None) -> torch.Tensor:
+        return tiled_decode(self, z, tiling or self.tiling)
+
+    def forward(
+        self, video: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, DiagonalGaussian]:
+        """Reconstruction through a posterior sample: returns (video_hat, posterior)."""
+        posterior = self.encode(video)
+        return self.decode(posterior.sample(generator)), posterior

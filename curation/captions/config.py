@@ -65,6 +65,9 @@ class CaptionConfig(BaseModel):
         description="ImageNet labels below this softmax probability are not said",
     )
     faces: bool = Field(default=True, description="count frontal faces with OpenCV's Haar cascade")
+    corpus_ground_truth: bool = Field(
+        default=True, description="demo-corpus clips (labels.json beside the raw video) take the corpus truth"
+    )
     prompts: PromptRenderConfig = Field(default_factory=PromptRenderConfig)
 
     @classmethod

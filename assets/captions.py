@@ -1,0 +1,72 @@
+"""`captions`: one structured caption (or a recorded failure) per clip of the tiers."""
+
+import dagster as dg
+import pyarrow as pa
+
+from curation.captions import CAPTIONS_SCHEMA, CaptionConfig, caption_problems, records_to_table
+from curation.captions.pipeline import caption_rows
+from curation.tables import read_table, write_table
+from orchestration.resources import WorkspaceResource
+
+
+def _table(workspace: WorkspaceResource, name: str) -> pa.Table:
+    """`tables/<name>.parquet`, or the folder of parts `tables/<name>/` (partitioned assets)."""
+    tables = workspace.workspace.tables
+    file = tables / f"{name}.parquet"
+    return read_table(file if file.exists() else tables / name)
+
+
+def _tier_clip_ids(workspace: WorkspaceResource) -> list[str]:
+    """Every clip that is in at least one tier (256p ⊃ 360p ⊃ …), in first-seen order."""
+    tiers = _table(workspace, "tiers")
+    return list(dict.fromkeys(str(c) for c in tiers.column("clip_id").to_pylist()))
+
+
+@dg.asset(
+    deps=["tiers"],
+    group_name="curation",
+    kinds={"parquet"},
+    description="Structured JSON captions (+ confident camera motion) of every tier clip, per-field provenance.",
+)
+def captions(context: dg.AssetExecutionContext, workspace: WorkspaceResource) -> dg.MaterializeResult:
+    ws = workspace.workspace
+    config = CaptionConfig.preset("paper" if workspace.profile == "paper" else "tiny")
+    wanted = set(_tier_clip_ids(workspace))
+    rows = [row for row in _table(workspace, "clips").to_pylist() if str(row["clip_id"]) in wanted]
+    records = caption_rows(rows, ws.raw, config, progress=False)
+    table = records_to_table(records)
+    path = write_table(table, ws.tables / "captions.parquet", CAPTIONS_SCHEMA)
+    statuses = table.column("status").to_pylist()
+    context.log.info(
+        f"captioned {len(records)} clips with {config.backend}; failed {statuses.count('failed')}"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "rows": dg.MetadataValue.int(table.num_rows),
+            "failed": dg.MetadataValue.int(statuses.count("failed")),
+            "repaired": dg.MetadataValue.int(statuses.count("repaired")),
+            "with_camera_movement": dg.MetadataValue.int(
+                table.num_rows - table.column("camera_movement").null_count
+            ),
+            "backends": dg.MetadataValue.text(", ".join(sorted(set(table.column("backend").to_pylist())))),
+            "path": dg.MetadataValue.path(str(path)),
+        }
+    )
+
+
+@dg.asset_check(
+    asset=captions, blocking=True, description="Every clip of the tiers has a valid structured caption."
+)
+def every_tier_clip_has_a_valid_caption(workspace: WorkspaceResource) -> dg.AssetCheckResult:
+    table = read_table(workspace.workspace.tables / "captions.parquet", CAPTIONS_SCHEMA)
+    problems = caption_problems(table, _tier_clip_ids(workspace))
+    return dg.AssetCheckResult(
+        passed=not problems,
+        description="all tier clips captioned"
+        if not problems
+        else f"{len(problems)} clips without a valid caption",
+        metadata={
+            "problems": dg.MetadataValue.text("\n".join(problems[:50]) or "none"),
+            "rows": table.num_rows,
+        },
+    )

@@ -7,12 +7,17 @@ S = N + L, D width, Hd heads, Dh head dim.
 Text padding: `text_mask` must be right-padded (each row's True entries form a prefix). The model
 trims the batch to its longest real prompt and tells attention each sample's real length, so padded
 tokens never act as keys and never influence real tokens; no dense mask is built.
+
+Hooks for parallelism applied from outside (this file stays single-device; training.parallel sets
+them): each dual/single-stream block calls `self.attention_fn` (default `model.attention.attention`),
+and `HunyuanDiT.token_sharding` (default None) may keep a slice of the video tokens after patch
+embedding and gather the per-token outputs before unpatchify (see `TokenSharding`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -39,6 +44,23 @@ from model.dit_layers import (
 Rope = tuple[torch.Tensor, torch.Tensor]
 # Token-replace context: the t=0 conditioning vector and the number of first-frame tokens.
 TokenReplace = tuple[torch.Tensor, int] | None
+# attention(q, k, v, seq_lens, backend) with model.attention.attention's contract.
+AttentionFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, Sequence[int] | None, str], torch.Tensor]
+
+
+class TokenSharding(Protocol):
+    """Splits the video tokens across devices (sequence parallelism); `HunyuanDiT.token_sharding`."""
+
+    def shard(
+        self, img: torch.Tensor, rope: Rope, grid: tuple[int, int, int], n_first: int
+    ) -> tuple[torch.Tensor, Rope, int]:
+        """img (B, N, D), RoPE tables (N + L, Dh), token grid (T, h, w), first-frame token count
+        -> this device's tokens (B, n, D), their tables (n + L, Dh), its first-frame token count."""
+        ...
+
+    def gather(self, out: torch.Tensor) -> torch.Tensor:
+        """Final-layer outputs of this device's tokens (B, n, F) -> all video tokens (B, N, F)."""
+        ...
 
 
 def _layer_norm(x: torch.Tensor) -> torch.Tensor:
@@ -59,6 +81,7 @@ class DoubleStreamBlock(nn.Module):
         self.img_attn_proj, self.txt_attn_proj = nn.Linear(d, d), nn.Linear(d, d)
         self.img_mlp = RefinerMLP(d, cfg.mlp_hidden, act="gelu_tanh")
         self.txt_mlp = RefinerMLP(d, cfg.mlp_hidden, act="gelu_tanh")
+        self.attention_fn: AttentionFn = attention
 
     def _qkv(
         self, x: torch.Tensor, proj: nn.Linear, q_norm: RMSNorm, k_norm: RMSNorm
@@ -96,7 +119,7 @@ class DoubleStreamBlock(nn.Module):
             self.txt_attn_q_norm,
             self.txt_attn_k_norm,
         )
-        out = attention(
+        out = self.attention_fn(
             torch.cat([q_i, q_t], dim=1),
             torch.cat([k_i, k_t], dim=1),
             torch.cat([v_i, v_t], dim=1),
@@ -128,6 +151,7 @@ class SingleStreamBlock(nn.Module):
         self.q_norm = RMSNorm(dh)
         self.k_norm = RMSNorm(dh)
         self.modulation = ModulationLinear(d, 3)
+        self.attention_fn: AttentionFn = attention
 
     def forward(
         self,
@@ -147,7 +171,7 @@ class SingleStreamBlock(nn.Module):
         qkv, mlp = h.split([3 * self.hidden, self.mlp_hidden], dim=-1)
         q, k, v = rearrange(qkv, "b s (three h d) -> three b s h d", three=3, h=self.num_heads)
         q, k = apply_rope(self.q_norm(q), *rope), apply_rope(self.k_norm(k), *rope)
-        attn = attention(q, k, v, lens, self.backend).flatten(2)
+        attn = self.attention_fn(q, k, v, lens, self.backend).flatten(2)
         out = self.linear2(torch.cat([attn, F.gelu(mlp, approximate="tanh")], dim=-1))
         return gated_residual(x, out, gate, first_gate, n_first)
 
@@ -187,6 +211,7 @@ class HunyuanDiT(nn.Module):
         self.config = cfg = config
         d = cfg.hidden_size
         self.gradient_checkpointing = False
+        self.token_sharding: TokenSharding | None = None
         self.img_in = PatchEmbed(cfg)
         self.txt_in = TokenRefiner(
             cfg.text_states_dim, d, cfg.num_heads, cfg.depth_refiner, cfg.attention_backend
@@ -289,9 +314,14 @@ class HunyuanDiT(nn.Module):
 
         img = self.img_in(x)
         txt = self.txt_in(text_states, t, text_mask, text_lens)
+        cos, sin = rope_tables(grid, cfg.rope_dims, cfg.rope_theta, longest, x.device)
+        if self.token_sharding is not None:
+            # Sequence parallelism: from here on this device holds only its slice of the video tokens.
+            first = token_replace[1] if token_replace is not None else 0
+            img, (cos, sin), first = self.token_sharding.shard(img, (cos, sin), grid, first)
+            token_replace = (token_replace[0], first) if token_replace is not None else None
         n_img = img.shape[1]
         lens = [n_img + n for n in text_lens]
-        cos, sin = rope_tables(grid, cfg.rope_dims, cfg.rope_theta, longest, x.device)
         img_rope = (cos[:n_img], sin[:n_img])
 
         for block in self.double_blocks:
@@ -301,6 +331,8 @@ class HunyuanDiT(nn.Module):
             joint = self._run(block, joint, vec, (cos, sin), lens, token_replace)
 
         out = self.final_layer(joint[:, :n_img], vec)
+        if self.token_sharding is not None:
+            out = self.token_sharding.gather(out)
         return rearrange(
             out,
             "b (t h w) (c pt ph pw) -> b c (t pt) (h ph) (w pw)",

@@ -88,6 +88,10 @@ REFERENCE_HEIGHT = 256.0
 """Pixel quantities are reported at this frame height (px/frame at 256p)."""
 
 
+_OVERLAY_MAX_SHARE = 0.7
+"""Unchanged pixels are masked as overlays only while they are under this share of the texture."""
+
+
 class CameraMotionError(ValueError):
     """The frames cannot be analysed (too few frames, wrong dtype/shape, unreadable video)."""
 
@@ -199,13 +203,15 @@ def _prepare(frames: Iterable[np.ndarray], config: CameraMotionConfig) -> _Frame
     mask = np.zeros_like(grey[0])
     if len(rows) and len(cols):
         mask[rows[0] + 2 : rows[-1] - 1, cols[0] + 2 : cols[-1] - 1] = 255
-    # Burnt-in overlays (subtitles, logos) are pixels that never change while most of the
-    # picture does; their corners would vote for "static", so they are masked out. When most of
-    # the picture is unchanged the camera may simply be still: nothing is masked then.
+    # Burnt-in overlays (subtitles, logos) are textured pixels that never change while the rest
+    # of the texture does; their corners would vote for "static", so they are masked out. The
+    # share is taken over textured pixels only (flat sky never changes, whatever the camera
+    # does). When most texture is unchanged the camera may simply be still: nothing is masked.
     samples = np.stack(grey[:: max(1, len(grey) // 12)])
     unchanged = (samples.max(axis=0).astype(np.int16) - samples.min(axis=0)) < 6
-    inside = mask > 0
-    if inside.any() and unchanged[inside].mean() < 0.5:
+    gradient = cv2.morphologyEx(grey[0], cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)) > 40
+    textured = (mask > 0) & gradient
+    if textured.sum() >= 64 and unchanged[textured].mean() < _OVERLAY_MAX_SHARE:
         overlay = cv2.dilate(unchanged.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
         mask[overlay] = 0
     return _Frames(grey=grey, mask=mask, to_256=REFERENCE_HEIGHT / grey[0].shape[0])

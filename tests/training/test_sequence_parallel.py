@@ -1,0 +1,136 @@
+"""Ulysses sequence-parallel attention with 2 gloo processes equals single-process attention.
+
+One spawn of 2 ranks runs every scenario (process start dominates the cost); each rank writes its
+measured errors, and the tests below assert on them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import torch.distributed as dist
+
+from model.attention import attention
+from training.parallel.collectives import gather_tokens
+from training.parallel.launch import spawn_local
+from training.parallel.ulysses import (
+    SequenceParallelError,
+    check_heads,
+    plan_video_shards,
+    ulysses_attention,
+)
+
+WORLD = 2
+HEADS, HEAD_DIM = 4, 8
+
+
+def _scenario(
+    frames: int, hw: int, text_lens: list[int], text_max: int, world: int, rank: int
+) -> dict[str, float]:
+    """SP vs full attention outputs and gradients for one (frames, text) layout; returns max errors."""
+    batch = len(text_lens)
+    plan = plan_video_shards((frames, 1, hw), world, rank, pad_frames=True)
+    n_video, n = plan.num_video, plan.local_tokens
+    gen = torch.Generator().manual_seed(frames * 100 + text_max)
+    q, k, v = (torch.randn(batch, n_video + text_max, HEADS, HEAD_DIM, generator=gen) for _ in range(3))
+    weight = torch.randn(batch, n_video + text_max, HEADS, HEAD_DIM, generator=gen)
+    full_lens = [n_video + t for t in text_lens]
+
+    # Reference: one device, whole sequence; loss = <out, weight>.
+    ref_in = [t.clone().requires_grad_(True) for t in (q, k, v)]
+    ref_out = attention(*ref_in, full_lens, "sdpa")
+    (ref_out * weight).sum().backward()
+
+    def local(t: torch.Tensor) -> torch.Tensor:
+        video = t[:, plan.start : plan.start + plan.local_real]
+        pad = torch.zeros(batch, n - plan.local_real, HEADS, HEAD_DIM)
+        return torch.cat([video, pad, t[:, n_video:]], dim=1)
+
+    sp_in = [local(t).detach().requires_grad_(True) for t in (q, k, v)]
+    local_lens = [n + t for t in text_lens]
+    sp_out = ulysses_attention(*sp_in, local_lens, "sdpa", plan, None)
+    # Every rank computes the same loss from replicated outputs (the gathered video + the text).
+    video_all = gather_tokens(sp_out[:, :n].flatten(2), None)[:, :n_video].unflatten(2, (HEADS, HEAD_DIM))
+    out_all = torch.cat([video_all, sp_out[:, n:]], dim=1)
+    (out_all * weight).sum().backward()
+
+    errors = {
+        "forward_full": (out_all - ref_out).abs().max().item(),
+        "forward_local_video": (sp_out[:, : plan.local_real] - local(ref_out)[:, : plan.local_real])
+        .abs()
+        .max()
+        .item(),
+        "padding_rows": sp_out[:, plan.local_real : n].abs().max().item() if plan.local_real < n else 0.0,
+    }
+    for name, sp_t, ref_t in zip("qkv", sp_in, ref_in, strict=True):
+        assert sp_t.grad is not None and ref_t.grad is not None
+        # Convention: gradients averaged over the group are the single-device ones. Video rows are
+        # owned by one rank (mean over the group = own / P); text rows are shares (mean of shares).
+        video_grad = sp_t.grad[:, : plan.local_real] / world
+        ref_video = ref_t.grad[:, plan.start : plan.start + plan.local_real]
+        text_grad = sp_t.grad[:, n:].clone()
+        dist.all_reduce(text_grad)
+        errors[f"grad_{name}_video"] = (video_grad - ref_video).abs().max().item()
+        errors[f"grad_{name}_text"] = (text_grad / world - ref_t.grad[:, n_video:]).abs().max().item()
+    return errors
+
+
+def _worker(rank: int, world: int, out_dir: str) -> None:
+    torch.manual_seed(0)
+    results: dict[str, Any] = {
+        "divisible": _scenario(frames=4, hw=3, text_lens=[5, 2], text_max=5, world=world, rank=rank),
+        "padded": _scenario(frames=3, hw=4, text_lens=[3, 6], text_max=6, world=world, rank=rank),
+        "single_sample": _scenario(frames=2, hw=5, text_lens=[4], text_max=4, world=world, rank=rank),
+    }
+    torch.save(results, Path(out_dir) / f"rank{rank}.pt")
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    out = tmp_path_factory.mktemp("ulysses")
+    spawn_local(_worker, WORLD, args=(str(out),), timeout_s=60)
+    return [torch.load(out / f"rank{r}.pt") for r in range(WORLD)]
+
+
+@pytest.mark.parametrize("scenario", ["divisible", "padded", "single_sample"])
+def test_outputs_equal_single_process_attention(results: list[dict[str, Any]], scenario: str) -> None:
+    for per_rank in results:
+        errors = per_rank[scenario]
+        assert errors["forward_full"] < 1e-5
+        assert errors["forward_local_video"] < 1e-5
+        assert errors["padding_rows"] == 0.0
+
+
+@pytest.mark.parametrize("scenario", ["divisible", "padded", "single_sample"])
+def test_gradients_average_to_single_process_gradients(results: list[dict[str, Any]], scenario: str) -> None:
+    for per_rank in results:
+        errors = per_rank[scenario]
+        for name in "qkv":
+            assert errors[f"grad_{name}_video"] < 1e-5, (name, errors)
+            assert errors[f"grad_{name}_text"] < 1e-5, (name, errors)
+
+
+def test_divisibility_rules_raise_clear_errors() -> None:
+    check_heads(24, 8)
+    with pytest.raises(
+        SequenceParallelError, match=r"num_heads 24 is not divisible by the sequence-parallel size 5"
+    ):
+        check_heads(24, 5)
+    with pytest.raises(SequenceParallelError, match="2 latent frames cannot be split over 4"):
+        plan_video_shards((2, 4, 4), world=4, rank=0)
+    with pytest.raises(
+        SequenceParallelError, match="33 latent frames are not divisible by the sequence-parallel size 8"
+    ):
+        plan_video_shards((33, 45, 80), world=8, rank=0, pad_frames=False)
+
+
+def test_shard_plan_pads_the_last_ranks() -> None:
+    # 720p x 129 frames on 8 GPUs: 33 latent frames -> 5 per rank, the last rank holds 3 real + 2 padding.
+    plans = [plan_video_shards((33, 45, 80), world=8, rank=r) for r in range(8)]
+    assert {p.local_tokens for p in plans} == {5 * 45 * 80}
+    assert [p.local_real // 3600 for p in plans] == [5, 5, 5, 5, 5, 5, 3, 0]
+    assert sum(p.local_real for p in plans) == 33 * 3600
+    assert [p.local_first_frame_tokens for p in plans[:2]] == [3600, 0]

@@ -1,0 +1,53 @@
+"""Tiny synthetic clips for the DiT training tests: distinct colours and motions, known prompts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from curation.video_io import write_video
+from training.dit.latent_cache import ClipRecord
+
+CLIP_SPECS = (
+    ("red_square", (220, 40, 40), (20, 20, 90), "a red square moving right on a dark blue field", 1.0, 1.0),
+    ("green_disc", (40, 200, 60), (240, 240, 200), "a green disc drifting down over cream paper", 0.0, 1.5),
+    ("yellow_bar", (250, 220, 30), (60, 10, 60), "a yellow bar sliding left across purple velvet", -1.0, 0.5),
+    ("white_dot", (250, 250, 250), (10, 80, 20), "a white dot bouncing on green grass", 0.5, -1.0),
+)
+
+
+def render_clip(
+    fg: tuple[int, int, int],
+    bg: tuple[int, int, int],
+    dx: float,
+    dy: float,
+    frames: int,
+    size: tuple[int, int],
+) -> np.ndarray:
+    """(frames, H, W, 3) uint8: a foreground block moving by (dx, dy)·4 px a frame over a gradient background."""
+    height, width = size
+    yy, xx = np.mgrid[0:height, 0:width]
+    base = np.array(bg, dtype=np.float32)[None, None] * (0.6 + 0.4 * xx[..., None] / width)
+    out = []
+    for i in range(frames):
+        frame = base.copy()
+        cy, cx = height / 2 + dy * 4 * (i - frames / 2), width / 2 + dx * 4 * (i - frames / 2)
+        mask = (np.abs(yy - cy) < height / 5) & (np.abs(xx - cx) < width / 5)
+        frame[mask] = fg
+        out.append(frame.clip(0, 255).astype(np.uint8))
+    return np.stack(out)
+
+
+def write_clips(
+    directory: Path, frames: int = 12, size: tuple[int, int] = (48, 80), count: int = 4
+) -> list[ClipRecord]:
+    """Write `count` mp4 clips and return their records (weights 1, 2, 1, 2 …)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    records = []
+    for index, (name, fg, bg, prompt, dx, dy) in enumerate(CLIP_SPECS[:count]):
+        path = directory / f"{name}.mp4"
+        if not path.exists():
+            write_video(path, list(render_clip(fg, bg, dx, dy, frames, size)), fps=8, crf=12)
+        records.append(ClipRecord(name, path, 0, frames, prompt, weight=1.0 + index % 2))
+    return records

@@ -1,0 +1,253 @@
+"""DiT training pieces on their own: buckets, sampler, loss convention, DeepSpeed configs, latent cache."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from model.flow import model_target
+from model.text import TextEncoderConfig, build_text_encoder
+from model.vae import CausalVAE3D, VAEConfig
+from tests.training.dit_fixtures import write_clips
+from training.dit.buckets import (
+    Bucket,
+    BucketError,
+    BucketSampler,
+    SampleRef,
+    assign_bucket,
+    micro_batch_sizes,
+)
+from training.dit.config import STAGE_ORDER, DiTTrainConfig, StageSpec
+from training.dit.deepspeed_config import training_config, zero_config
+from training.dit.latent_cache import LatentBatch, LatentCache, load_batch
+from training.dit.loss import drop_text, flow_matching_loss, guidance_values
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # Tiny tensors on a shared 2-core machine: one thread avoids OpenMP spin contention (≈20× faster).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+# ---- buckets ------------------------------------------------------------------------------------
+def test_bucket_shapes_are_multiples_of_16_with_the_requested_area():
+    for resolution in (256, 368, 512, 720):
+        for aspect in ("1:1", "16:9", "9:16", "4:3"):
+            bucket = Bucket(resolution, aspect, 33)
+            height, width = bucket.size
+            assert height % 16 == 0 and width % 16 == 0
+            assert abs(height * width / resolution**2 - 1) < 0.12
+            w, h = (float(v) for v in aspect.split(":"))
+            assert abs((width / height) / (w / h) - 1) < 0.12
+    assert Bucket(256, "16:9", 33).latent_shape == (9, 24, 42)
+    assert Bucket(256, "16:9", 33).tokens == 9 * 12 * 21
+    assert Bucket(256, "1:1", 1).is_image and Bucket(256, "1:1", 1).latent_shape == (1, 32, 32)
+
+
+def test_assign_bucket_picks_nearest_aspect_and_longest_fitting_duration():
+    aspects = ("1:1", "4:3", "16:9", "9:16")
+    assert assign_bucket(1920, 1080, 100, 256, (33, 65, 129), aspects) == Bucket(256, "16:9", 65)
+    assert assign_bucket(400, 640, 40, 256, (33, 65), aspects) == Bucket(256, "9:16", 33)
+    assert assign_bucket(640, 480, 129, 256, (33, 65, 129), aspects) == Bucket(256, "4:3", 129)
+    assert assign_bucket(640, 480, 20, 256, (33,), aspects) is None  # too short for any video bucket
+
+
+def test_micro_batch_table_follows_the_token_budget_with_overrides():
+    small, big = Bucket(256, "1:1", 1), Bucket(256, "1:1", 33)
+    table = micro_batch_sizes([small, big], tokens_per_batch=1024, max_batch=16, overrides={})
+    assert table[small] == 4  # 16·16 = 256 tokens per image
+    assert table[big] == 1  # 9·16·16 = 2304 tokens > budget: at least one
+    assert micro_batch_sizes([small], 1 << 20, 16)[small] == 16  # capped
+    assert micro_batch_sizes([big], 4096, 16, {big.name: 3})[big] == 3
+
+
+def test_stage_spec_rejects_frames_that_are_not_4n_plus_1_and_bad_manifests():
+    with pytest.raises(ValueError, match="4n\\+1"):
+        StageSpec(
+            name="x",
+            data="tier_256p",
+            resolutions=(256,),
+            frame_buckets=(32,),
+            image_ratio=0.2,
+            steps=1,
+            lr=1.0,
+        )
+    tiny = DiTTrainConfig.preset("tiny")
+    assert tuple(s.name for s in tiny.stages) == STAGE_ORDER
+    with pytest.raises(ValueError, match="stage manifest"):
+        tiny.model_copy(update={"stages": tiny.stages[::-1]}).model_validate(
+            {**tiny.model_dump(), "stages": [s.model_dump() for s in tiny.stages[::-1]]}
+        )
+    assert tiny.previous_stage("sft") == "video_high_long" and tiny.previous_stage("image_256") is None
+    paper = DiTTrainConfig.preset("paper")
+    assert paper.zero_stage == 2 and paper.activation_checkpointing and paper.precision == "bf16"
+    assert paper.stage("image_mixscale").resolutions == (256, 512)
+
+
+def _refs() -> list[SampleRef]:
+    image, video = Bucket(32, "1:1", 1), Bucket(32, "1:1", 5)
+    wide = Bucket(32, "16:9", 5)
+    refs = [SampleRef(f"i{i}", image, 1.0) for i in range(4)]
+    refs += [SampleRef("v_heavy", video, 3.0), SampleRef("v_light", video, 1.0)]
+    refs += [SampleRef("w0", wide, 4.0)]
+    return refs
+
+
+def test_sampler_draws_single_bucket_batches_weighted_by_balancing_weights():
+    refs = _refs()
+    sizes = {b: 2 for b in {r.bucket for r in refs}}
+    sampler = BucketSampler(refs, sizes, image_ratio=0.25, seed=3)
+    probs = sampler.bucket_probabilities()
+    assert probs[Bucket(32, "1:1", 1)] == pytest.approx(0.25)
+    assert probs[Bucket(32, "1:1", 5)] == pytest.approx(0.75 * 4 / 8)
+    assert probs[Bucket(32, "16:9", 5)] == pytest.approx(0.75 * 4 / 8)
+    buckets: Counter[Bucket] = Counter()
+    keys: Counter[str] = Counter()
+    for step in range(2000):
+        (batch,) = sampler.step_batches(step)
+        by_key = {r.key: r.bucket for r in refs}
+        assert all(by_key[k] == batch.bucket for k in batch.keys) and len(batch.keys) == 2
+        buckets[batch.bucket] += 1
+        keys.update(batch.keys)
+    assert buckets[Bucket(32, "1:1", 1)] / 2000 == pytest.approx(0.25, abs=0.03)
+    assert keys["v_heavy"] / keys["v_light"] == pytest.approx(3.0, rel=0.2)
+    # Pure function of (seed, step, rank): the position is the step.
+    assert sampler.step_batches(17) == BucketSampler(refs, sizes, 0.25, seed=3).step_batches(17)
+    other_rank = BucketSampler(refs, sizes, 0.25, seed=3, rank=1)
+    assert [b.bucket for b in other_rank.step_batches(17)] == [b.bucket for b in sampler.step_batches(17)]
+
+
+def test_mixscale_steps_hold_one_micro_batch_per_resolution():
+    refs = [SampleRef(f"a{i}", Bucket(32, "1:1", 1), 1.0) for i in range(3)]
+    refs += [SampleRef(f"b{i}", Bucket(64, "1:1", 1), 1.0) for i in range(3)]
+    sizes = {Bucket(32, "1:1", 1): 4, Bucket(64, "1:1", 1): 1}
+    batches = BucketSampler(refs, sizes, 1.0, mix_resolutions=True).step_batches(0)
+    assert [(b.bucket.resolution, len(b.keys)) for b in batches] == [(32, 4), (64, 1)]
+    with pytest.raises(BucketError, match="weights must be > 0"):
+        BucketSampler([SampleRef("z", Bucket(32, "1:1", 1), 0.0)], sizes, 1.0)
+
+
+# ---- flow matching ------------------------------------------------------------------------------
+class _Oracle(nn.Module):
+    """Returns exactly noise − data given x_t and the timestep (knows the data)."""
+
+    def __init__(self, data: torch.Tensor) -> None:
+        super().__init__()
+        self.data = data
+        self.timesteps: list[torch.Tensor] = []
+
+    def forward(self, x, t, states, mask, pooled, guidance=None):
+        self.timesteps.append(t)
+        self.guidance = guidance
+        sigma = (t / 1000.0).reshape(-1, 1, 1, 1, 1)  # x = (1 − σ)·data + σ·noise
+        noise = (x - (1 - sigma) * self.data) / sigma
+        return model_target(noise, self.data)
+
+
+def _batch(b: int = 8) -> LatentBatch:
+    return LatentBatch(
+        torch.randn(b, 4, 2, 2, 2),
+        torch.randn(b, 3, 5),
+        torch.ones(b, 3, dtype=torch.bool),
+        torch.randn(b, 6),
+    )
+
+
+def test_loss_is_zero_for_the_exact_flow_and_uses_the_released_timestep_convention():
+    config = DiTTrainConfig.preset("tiny")
+    batch = _batch()
+    oracle = _Oracle(batch.latents)
+    terms = flow_matching_loss(oracle, batch, config, torch.Generator().manual_seed(0), torch.device("cpu"))
+    assert float(terms.loss) < 1e-8
+    # The DiT gets 1000·σ = 1000·(1 − t) (1000 = noise) and the fixed guidance 6.0 × 1000.
+    assert torch.allclose(oracle.timesteps[0], 1000 * (1 - terms.t))
+    assert torch.all(oracle.guidance == 6000.0)
+
+
+def test_timestep_shift_and_text_dropout_rates():
+    shifted = DiTTrainConfig.preset("tiny", t_shift=7.0)
+    batch = _batch(4000)
+    oracle = _Oracle(batch.latents)
+    t_plain = flow_matching_loss(
+        oracle, batch, DiTTrainConfig.preset("tiny"), torch.Generator().manual_seed(1), torch.device("cpu")
+    ).t
+    t_shift = flow_matching_loss(
+        oracle, batch, shifted, torch.Generator().manual_seed(1), torch.device("cpu")
+    ).t
+    assert float(t_plain.mean()) == pytest.approx(0.5, abs=0.02)  # logit-normal(0, 1) is symmetric
+    assert float(t_shift.mean()) < 0.25  # shift 7 spends most steps near noise (t → 0)
+    empty = {
+        "text_states": torch.zeros(3, 5),
+        "text_mask": torch.tensor([1, 0, 0], dtype=torch.uint8),
+        "text_pooled": torch.zeros(6),
+    }
+    dropped = drop_text(batch, empty, 0.1, torch.Generator().manual_seed(2))
+    rate = float((dropped.text_mask.sum(1) == 1).float().mean())
+    assert rate == pytest.approx(0.1, abs=0.015)
+    sampled = guidance_values(
+        shifted.guidance.model_copy(update={"mode": "sampled"}), 1000, torch.Generator()
+    )
+    assert float(sampled.min()) >= 1000 and float(sampled.max()) <= 8000
+
+
+# ---- DeepSpeed configs ---------------------------------------------------------------------------
+@pytest.mark.parametrize("stage", [2, 3])
+def test_generated_deepspeed_config_matches_infra_json(stage):
+    infra = json.loads((REPO / "infra" / "deepspeed" / f"zero{stage}.json").read_text())
+    assert zero_config(stage) == infra
+    cpu = training_config(
+        stage, 1e-4, (0.9, 0.999), 0.0, 1.0, bf16=False, torch_adam=True, overlap_comm=False
+    )
+    assert cpu["optimizer"]["params"]["torch_adam"] is True and cpu["bf16"] == {"enabled": False}
+    assert {k: v for k, v in cpu.items() if k != "optimizer"} == zero_config(
+        stage, bf16=False, overlap_comm=False
+    )
+
+
+# ---- latent cache --------------------------------------------------------------------------------
+def test_latent_cache_keys_on_clip_bucket_and_versions(tmp_path):
+    records = write_clips(tmp_path / "clips", frames=12, count=2)
+    torch.manual_seed(0)
+    vae = CausalVAE3D(VAEConfig.preset("tiny"))
+    text = build_text_encoder(TextEncoderConfig.tiny_random(max_length=8))
+    stage = DiTTrainConfig.preset("tiny").stage("video_low_long")  # 32 px, images + 5/9-frame videos
+    cache = LatentCache(tmp_path / "latents", vae, text, aspect_ratios=("1:1", "16:9"))
+    samples, stats = cache.build(records, stage, progress=False)
+    assert stats.encoded == 4 and stats.reused == 0  # 2 clips × (image + 9-frame video)
+    buckets = sorted({s.bucket for s in samples})
+    assert buckets == [Bucket(32, "16:9", 1), Bucket(32, "16:9", 9)]  # 80×48 clips → nearest 16:9 (not 1:1)
+    video = load_batch([s.key for s in samples if s.bucket.frames == 9], None, sample_posterior=False)
+    assert video.latents.shape == (2, 16, 3, *Bucket(32, "16:9", 9).latent_shape[1:])
+    assert video.text_states.shape == (2, 8, 32) and video.text_mask.dtype == torch.bool
+    assert float(video.latents.std()) > 0
+
+    again, stats = LatentCache(tmp_path / "latents", vae, text, aspect_ratios=("1:1", "16:9")).build(
+        records, stage, progress=False
+    )
+    assert (stats.encoded, stats.reused) == (0, 4) and [s.key for s in again] == [s.key for s in samples]
+
+    changed = [records[0], type(records[1])(**{**records[1].__dict__, "prompt": "a new caption"})]
+    _, stats = cache.build(changed, stage, progress=False)
+    assert (stats.encoded, stats.reused) == (2, 2)  # only the re-captioned clip
+
+    torch.manual_seed(1)
+    new_vae = CausalVAE3D(VAEConfig.preset("tiny"))  # other weights → other version → re-encode all
+    new_cache = LatentCache(tmp_path / "latents", new_vae, text, aspect_ratios=("1:1", "16:9"))
+    assert new_cache.vae_version != cache.vae_version
+    _, stats = new_cache.build(records, stage, progress=False)
+    assert (stats.encoded, stats.reused) == (4, 0)
+    assert new_cache.prune_stale() == [cache.version_dir] and not cache.version_dir.exists()
+    other_text = LatentCache(
+        tmp_path / "latents", new_vae, build_text_encoder(TextEncoderConfig.tiny_random(max_length=9))
+    )
+    assert other_text.encoder_version != new_cache.encoder_version

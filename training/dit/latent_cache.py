@@ -1,0 +1,291 @@
+"""Latent cache: each clip encoded once per bucket by the VAE, with its prompt's text encodings.
+
+Input is a list of `ClipRecord` (clip id, video path, start/end frame, prompt, balancing weight):
+the tier / caption / sft_set tables or a demo list in tests produce it. Output is one safetensors
+shard per (clip, bucket) under
+
+    root/vae-<vae_version>__text-<encoder_version>/<bucket name>/<clip id>.safetensors
+        mean, std     (C, T, h, w) float32 latent posterior, already × the VAE scaling factor
+        text_states   (L, D_t) float32; text_mask (L,) uint8 (right-padded); text_pooled (D_p,)
+        metadata      clip_id, prompt_sha, vae_version, encoder_version, bucket
+
+The key is (clip, bucket, VAE version, encoder version): a shard is reused only when all four
+match and the prompt hash is unchanged, so a new VAE or text encoder lands in a new version folder
+and everything is re-encoded (the old folders are deleted by `prune_stale`). Versions default to
+content fingerprints of the modules' weights; pass a registry version string at scale instead.
+Writes are atomic (temp file + os.replace).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from einops import rearrange
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+from torch import nn
+from tqdm import tqdm
+
+from curation.video_io import iter_frames
+from model.text import TextEncoder
+from model.vae import CausalVAE3D
+from training.dit.buckets import Bucket, SampleRef, assign_bucket
+from training.dit.config import StageSpec
+
+EMPTY_PROMPT_FILE = "empty_prompt.safetensors"
+
+
+class LatentCacheError(ValueError):
+    """A clip record cannot be read or encoded; the message names the clip and the cause."""
+
+
+@dataclass(frozen=True)
+class ClipRecord:
+    """One clip to train on. Frames [start_frame, end_frame) of `video_path`; weight > 0 balances concepts."""
+
+    clip_id: str
+    video_path: Path
+    start_frame: int
+    end_frame: int
+    prompt: str
+    weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.end_frame <= self.start_frame or self.start_frame < 0:
+            raise LatentCacheError(
+                f"clip {self.clip_id}: frame range [{self.start_frame}, {self.end_frame}) is empty"
+            )
+        if not self.weight > 0:
+            raise LatentCacheError(f"clip {self.clip_id}: balancing weight {self.weight} must be > 0")
+
+
+@dataclass
+class CacheStats:
+    encoded: int = 0
+    reused: int = 0
+    skipped: list[str] = field(default_factory=list)  # clips too short for any frame bucket
+
+
+def fingerprint(module: nn.Module, extra: str = "") -> str:
+    """12 hex digits of SHA-256 over the module's state dict (names, shapes, bytes) and `extra`."""
+    digest = hashlib.sha256(extra.encode())
+    for name, tensor in sorted(module.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(str(tuple(tensor.shape)).encode())
+        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:12]
+
+
+def _prompt_sha(prompt: str) -> str:
+    return hashlib.sha256(prompt.encode()).hexdigest()[:16]
+
+
+def _safe_name(clip_id: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in clip_id)
+
+
+def _atomic_save(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file({k: v.contiguous() for k, v in tensors.items()}, tmp, metadata=metadata)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def resize_crop(frames: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(T, H0, W0, 3) uint8 -> (T, height, width, 3): scale to cover, then centre crop."""
+    h0, w0 = frames.shape[1:3]
+    scale = max(height / h0, width / w0)
+    new_h, new_w = max(height, round(h0 * scale)), max(width, round(w0 * scale))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    top, left = (new_h - height) // 2, (new_w - width) // 2
+    return np.stack(
+        [
+            cv2.resize(f, (new_w, new_h), interpolation=interp)[top : top + height, left : left + width]
+            for f in frames
+        ]
+    )
+
+
+def frames_to_tensor(frames: np.ndarray) -> torch.Tensor:
+    """(T, H, W, 3) uint8 -> (1, 3, T, H, W) float in [-1, 1]."""
+    x = torch.from_numpy(np.ascontiguousarray(frames)).float() / 127.5 - 1.0
+    return rearrange(x, "t h w c -> 1 c t h w")
+
+
+class LatentCache:
+    """Builds and reads the cache of one (VAE, text encoder) pair (see module docstring)."""
+
+    def __init__(
+        self,
+        root: str | Path,
+        vae: CausalVAE3D,
+        text_encoder: TextEncoder,
+        vae_version: str | None = None,
+        encoder_version: str | None = None,
+        aspect_ratios: Sequence[str] = ("1:1",),
+        device: torch.device | str = "cpu",
+    ) -> None:
+        self.root = Path(root)
+        self.vae, self.text_encoder = vae.eval(), text_encoder.eval()
+        self.vae_version = vae_version or fingerprint(vae, str(vae.config.to_dict()))
+        self.encoder_version = encoder_version or fingerprint(
+            text_encoder, f"{type(text_encoder).__name__}:{text_encoder.max_length}"
+        )
+        self.aspect_ratios = tuple(aspect_ratios)
+        self.device = torch.device(device)
+
+    @property
+    def version_dir(self) -> Path:
+        return self.root / f"vae-{self.vae_version}__text-{self.encoder_version}"
+
+    def shard_path(self, clip_id: str, bucket: Bucket) -> Path:
+        return self.version_dir / bucket.name / f"{_safe_name(clip_id)}.safetensors"
+
+    def prune_stale(self) -> list[Path]:
+        """Delete version folders of other VAE/encoder versions; returns what was deleted."""
+        import shutil
+
+        stale = [p for p in self.root.glob("vae-*__text-*") if p.is_dir() and p != self.version_dir]
+        for path in stale:
+            shutil.rmtree(path)
+        return stale
+
+    def stage_buckets(self, record_size: tuple[int, int], frames: int, stage: StageSpec) -> list[Bucket]:
+        """The buckets a clip of (width, height) and `frames` frames enters in `stage`."""
+        width, height = record_size
+        buckets: list[Bucket] = []
+        for resolution in stage.resolutions:
+            if stage.image_ratio > 0:
+                image = assign_bucket(width, height, 1, resolution, (1,), self.aspect_ratios)
+                assert image is not None
+                buckets.append(image)
+            if stage.frame_buckets:
+                video = assign_bucket(
+                    width, height, frames, resolution, stage.frame_buckets, self.aspect_ratios
+                )
+                if video is not None:
+                    buckets.append(video)
+        return buckets
+
+    def _fresh(self, path: Path, prompt: str) -> bool:
+        if not path.is_file():
+            return False
+        with safe_open(str(path), framework="pt") as handle:
+            meta = handle.metadata() or {}
+        return meta.get("prompt_sha") == _prompt_sha(prompt)
+
+    @torch.no_grad()
+    def _encode_text(self, prompts: list[str]) -> list[dict[str, torch.Tensor]]:
+        enc = self.text_encoder.encode(prompts)
+        return [
+            {
+                "text_states": enc.states[i].float().cpu(),
+                "text_mask": enc.mask[i].to(torch.uint8).cpu(),
+                "text_pooled": enc.pooled[i].float().cpu(),
+            }
+            for i in range(len(prompts))
+        ]
+
+    @torch.no_grad()
+    def _encode_video(self, pixels: torch.Tensor) -> dict[str, torch.Tensor]:
+        posterior = self.vae.encode(pixels.to(self.device))
+        scale = self.vae.config.scaling_factor
+        return {
+            "mean": (posterior.mean[0] * scale).float().cpu(),
+            "std": (posterior.std[0] * scale).float().cpu(),
+        }
+
+    def _read_frames(self, record: ClipRecord, count: int) -> np.ndarray:
+        try:
+            frames = list(iter_frames(Path(record.video_path), max_frames=record.start_frame + count))
+        except Exception as err:  # av raises many types; name the clip and keep the cause
+            raise LatentCacheError(
+                f"clip {record.clip_id}: cannot decode {record.video_path}: {err}"
+            ) from err
+        frames = frames[record.start_frame :]
+        if not frames:
+            raise LatentCacheError(
+                f"clip {record.clip_id}: {record.video_path} has no frame {record.start_frame}"
+            )
+        return np.stack(frames)
+
+    def empty_prompt(self) -> dict[str, torch.Tensor]:
+        """Text encodings of '' (used for the 10% text dropout), cached beside the shards."""
+        path = self.version_dir / EMPTY_PROMPT_FILE
+        if not path.is_file():
+            _atomic_save(self._encode_text([""])[0], path, {"encoder_version": self.encoder_version})
+        return load_file(str(path))
+
+    def build(
+        self, records: Sequence[ClipRecord], stage: StageSpec, progress: bool = True
+    ) -> tuple[list[SampleRef], CacheStats]:
+        """Encode what is missing for `stage`; returns the stage's samples (keys = shard paths) and counts."""
+        stats = CacheStats()
+        samples: list[SampleRef] = []
+        self.empty_prompt()
+        longest = max(stage.frame_buckets, default=1)
+        for record in tqdm(records, desc=f"latents {stage.name}", disable=not progress):
+            frames = self._read_frames(record, min(longest, record.end_frame - record.start_frame))
+            height, width = frames.shape[1:3]
+            buckets = self.stage_buckets((width, height), len(frames), stage)
+            if not any(not b.is_image for b in buckets) and stage.image_ratio < 1.0:
+                stats.skipped.append(record.clip_id)
+            text: dict[str, torch.Tensor] | None = None
+            for bucket in buckets:
+                path = self.shard_path(record.clip_id, bucket)
+                if self._fresh(path, record.prompt):
+                    stats.reused += 1
+                else:
+                    if text is None:
+                        text = self._encode_text([record.prompt])[0]
+                    pixels = frames_to_tensor(resize_crop(frames[: bucket.frames], *bucket.size))
+                    meta = {
+                        "clip_id": record.clip_id,
+                        "prompt_sha": _prompt_sha(record.prompt),
+                        "vae_version": self.vae_version,
+                        "encoder_version": self.encoder_version,
+                        "bucket": bucket.name,
+                    }
+                    _atomic_save({**self._encode_video(pixels), **text}, path, meta)
+                    stats.encoded += 1
+                samples.append(SampleRef(str(path), bucket, record.weight))
+        return samples, stats
+
+
+@dataclass
+class LatentBatch:
+    """latents (B, C, T, H, W) (a posterior sample or mean); text_states (B, L, D_t); text_mask (B, L) bool; text_pooled (B, D_p)."""
+
+    latents: torch.Tensor
+    text_states: torch.Tensor
+    text_mask: torch.Tensor
+    text_pooled: torch.Tensor
+
+
+def load_batch(keys: Sequence[str], generator: torch.Generator | None, sample_posterior: bool) -> LatentBatch:
+    """Stack the shards `keys` (all of one bucket); sample z = mean + std·ε when `sample_posterior`."""
+    shards = [load_file(k) for k in keys]
+    mean = torch.stack([s["mean"] for s in shards])
+    latents = mean
+    if sample_posterior:
+        std = torch.stack([s["std"] for s in shards])
+        latents = mean + std * torch.randn(mean.shape, generator=generator)
+    return LatentBatch(
+        latents,
+        torch.stack([s["text_states"] for s in shards]),
+        torch.stack([s["text_mask"] for s in shards]).bool(),
+        torch.stack([s["text_pooled"] for s in shards]),
+    )

@@ -1,0 +1,441 @@
+"""The DiT training loop of one progressive stage (flow matching on cached latents).
+
+Per optimizer step k of a stage: the bucket sampler yields the step's micro-batches (one bucket
+each; one per resolution in `image_mixscale`); each is loaded from the latent cache, text-dropped,
+and scored by the flow-matching loss; their sample-weighted mean is one backward + clipped AdamW
+step (warm-up schedule), then the EMA update. All randomness of step k derives from
+(seed, stage, rank, k), and checkpoints carry model, EMA, optimizer, scheduler, RNG states and the
+sampler position (= k), so a resumed stage replays exactly what an uninterrupted one would (tested,
+also after kill -9).
+
+The same loop runs in one process and on every DeepSpeed worker (`training.backends.Backend`
+interface; `training.dit.deepspeed_backend` for ZeRO-2/3). Activation checkpointing and precision
+are applied from outside the model. MLflow (rank 0): params, metrics (also per bucket), loss-curve
+PNG, sample videos from fixed prompts, and one registry version per checkpoint.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from model.checkpoints import save_model
+from model.dit import HunyuanDiT
+from model.dit_config import DiTConfig
+from model.text import TextEncoder
+from model.vae import CausalVAE3D
+from training.backends import Backend, SteppedModel
+from training.checkpointing import CheckpointManager, load_checkpoint
+from training.dit.buckets import Bucket, BucketSampler, SampleRef, micro_batch_sizes
+from training.dit.config import STAGE_ORDER, DiTTrainConfig
+from training.dit.latent_cache import load_batch
+from training.dit.loss import drop_text, flow_matching_loss
+from training.dit.plots import plot_bucket_losses
+from training.dit.registry import REGISTERED_MODEL, code_version, config_tags, register_checkpoint
+from training.dit.sampling import decode_to_frames, sample_latents
+from training.ema import EMA
+from training.tracking import RunTracker
+
+log = logging.getLogger(__name__)
+
+TRANSFORMER_DIR = "transformer"  # EMA weights in model.checkpoints format inside each checkpoint
+
+
+@dataclass
+class StageTracking:
+    """Where a stage logs. `uri=None` disables MLflow and the registry (tests of the loop alone)."""
+
+    uri: str | None = None
+    artifact_location: Path | None = None
+    experiment: str = "dit"
+    registered_model: str = REGISTERED_MODEL
+    data_version: str = "unversioned"
+    parent_run_id: str | None = None  # the previous stage's run: set as mlflow.parentRunId
+    parent_version: str | None = None  # the registry version the stage starts from
+
+
+@dataclass
+class StageResult:
+    """What a stage's `train()` did."""
+
+    stage: str
+    steps_done: int
+    resumed_from: int
+    checkpoint: Path | None
+    run_id: str | None = None
+    model_versions: list[str] = field(default_factory=list)
+    final_loss: float = float("nan")
+    bucket_losses: dict[str, float] = field(default_factory=dict)
+    samples_per_second: float = 0.0
+
+    @property
+    def model_version(self) -> str | None:
+        return self.model_versions[-1] if self.model_versions else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "steps_done": self.steps_done,
+            "resumed_from": self.resumed_from,
+            "checkpoint": str(self.checkpoint) if self.checkpoint else None,
+            "run_id": self.run_id,
+            "model_versions": self.model_versions,
+            "model_version": self.model_version,
+            "final_loss": self.final_loss,
+            "bucket_losses": self.bucket_losses,
+            "samples_per_second": self.samples_per_second,
+        }
+
+
+def warmup_lambda(warmup: int) -> Callable[[int], float]:
+    """LambdaLR factor: linear from 1/warmup to 1 over `warmup` steps, then constant."""
+    return lambda step: min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0
+
+
+def _step_seed(*parts: int) -> int:
+    return int(np.random.SeedSequence(list(parts)).generate_state(1)[0])
+
+
+class DiTTrainer:
+    """One stage of DiT training (see module docstring)."""
+
+    def __init__(
+        self,
+        config: DiTTrainConfig,
+        stage: str,
+        samples: Sequence[SampleRef],
+        empty_prompt: dict[str, torch.Tensor],
+        checkpoint_dir: str | Path,
+        *,
+        init_from: Path | None = None,
+        tracking: StageTracking | None = None,
+        backend: Backend | None = None,
+        vae: CausalVAE3D | None = None,
+        text_encoder: TextEncoder | None = None,
+        sample_posterior: bool = True,
+        step_hook: Callable[[int], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.spec = config.stage(stage)
+        self.stage_index = STAGE_ORDER.index(stage)
+        self.backend = backend or Backend(precision=config.precision)
+        self.tracking = tracking or StageTracking()
+        self.vae, self.text_encoder = vae, text_encoder
+        self.sample_posterior = sample_posterior
+        self.step_hook = step_hook
+        self.empty_prompt = empty_prompt
+        self.checkpoints = CheckpointManager(checkpoint_dir, keep_last=config.keep_last)
+
+        torch.manual_seed(config.seed)  # identical initial weights on every rank
+        self.dit_config = DiTConfig.preset(config.dit_preset, **config.dit_overrides)
+        model = HunyuanDiT(self.dit_config)
+        self.ema = EMA(model, config.ema_decay)
+        self.init_from = init_from
+        if init_from is not None:
+            previous = load_checkpoint(init_from)
+            model.load_state_dict(previous.tensors["dit"])
+            self.ema.load_state_dict(
+                previous.tensors["ema"], int(previous.trainer_state.get("ema_updates", 0))
+            )
+        # Infrastructure applied from outside the model: recompute blocks in backward.
+        model.gradient_checkpointing = config.activation_checkpointing
+        self.dit: SteppedModel = self.backend.wrap(
+            "dit",
+            model,
+            self.spec.lr,
+            config.betas,
+            config.weight_decay,
+            warmup_lambda(self.spec.warmup_steps),
+            config.grad_clip,
+        )
+        buckets = sorted({s.bucket for s in samples})
+        self.batch_sizes = micro_batch_sizes(
+            buckets, config.tokens_per_micro_batch, config.max_micro_batch, config.bucket_batch_sizes
+        )
+        self.sampler = BucketSampler(
+            samples,
+            self.batch_sizes,
+            self.spec.image_ratio,
+            self.spec.mix_resolutions,
+            seed=_step_seed(config.seed, self.stage_index) % (2**31),
+            rank=self.backend.rank,
+        )
+        self.step = 0
+        self.loss_history: dict[str, list[tuple[int, float]]] = {}
+        self.run_id: str | None = None
+        self.model_versions: list[str] = []
+        self.tracker = RunTracker.disabled()
+
+    # ---- checkpoints -------------------------------------------------------------------------
+    def _metadata(self) -> dict[str, Any]:
+        return {
+            "kind": "dit_training",
+            "stage": self.spec.name,
+            "dit_config": self.dit_config.to_dict(),
+            "train_config": self.config.model_dump(mode="json"),
+            "data_version": self.tracking.data_version,
+            "parent_version": self.tracking.parent_version,
+            "init_from": str(self.init_from) if self.init_from else None,
+            "world_size": self.backend.world_size,
+        }
+
+    def save_checkpoint(self) -> Path | None:
+        """Collective; rank 0 publishes `step_<k>/` atomically (+ registry version). Returns the path on rank 0."""
+        staging = self.checkpoints.root / f".staging-{self.step:09d}"
+        sharded = self.backend.save_sharded({"dit": self.dit}, staging)
+        path = None
+        if self.backend.is_main:
+            state = {
+                "step": self.step,
+                "stage": self.spec.name,
+                "sampler_position": {"seed": self.sampler.seed, "next_step": self.step},
+                "optim": {"dit": self.dit.state_dict()},
+                "ema_updates": self.ema.updates,
+                "rng": {
+                    "torch": torch.get_rng_state(),
+                    "numpy": np.random.get_state(),
+                    "python": random.getstate(),
+                },
+                "loss_history": self.loss_history,
+                "mlflow_run_id": self.run_id,
+                "model_versions": self.model_versions,
+            }
+
+            def write_extras(tmp: Path) -> None:
+                if sharded:
+                    staging.rename(tmp / "deepspeed")
+                # A meta-device shell takes the EMA tensors without allocating a second model.
+                with torch.device("meta"):
+                    export = HunyuanDiT(self.dit_config)
+                export.load_state_dict(self.ema.state_dict(), assign=True)
+                save_model(export, tmp / TRANSFORMER_DIR)
+
+            path = self.checkpoints.save(
+                self.step,
+                {"dit": self.dit.module.state_dict(), "ema": self.ema.state_dict()},
+                state,
+                self._metadata(),
+                extra_writer=write_extras,
+            )
+            self._register(path)
+        self.backend.barrier()
+        return path
+
+    def _register(self, path: Path) -> None:
+        if not (self.tracker.enabled and self.tracker.run_id and self.tracking.uri):
+            return
+        artifact = f"checkpoints/{path.name}"
+        self.tracker.log_dir(path / TRANSFORMER_DIR, artifact)
+        tags = {
+            "stage": self.spec.name,
+            "step": str(self.step),
+            "final": str(self.step >= self.spec.steps).lower(),
+            "data_version": self.tracking.data_version,
+            "code_version": code_version(),
+            "parent_version": self.tracking.parent_version or "",
+            **config_tags(self.config.to_json()),
+        }
+        version = register_checkpoint(
+            self.tracking.uri, self.tracker.run_id, artifact, tags, self.tracking.registered_model
+        )
+        self.model_versions.append(version)
+        self.tracker.set_tags({"last_model_version": version})
+
+    def load_checkpoint(self, directory: Path | None = None) -> bool:
+        """Restore the latest (or given) checkpoint of this stage; False when there is none."""
+        target = directory or self.checkpoints.latest()
+        if target is None:
+            return False
+        ckpt = self.checkpoints.load(target, map_location="cpu")
+        if ckpt.trainer_state.get("stage") != self.spec.name:
+            raise ValueError(
+                f"{target} belongs to stage {ckpt.trainer_state.get('stage')!r}, not {self.spec.name!r}"
+            )
+        self.dit.module.load_state_dict(ckpt.tensors["dit"])
+        self.ema.load_state_dict(ckpt.tensors["ema"], int(ckpt.trainer_state["ema_updates"]))
+        if (target / "deepspeed").is_dir():
+            self.backend.load_sharded({"dit": self.dit}, target / "deepspeed")
+        else:
+            self.dit.load_state_dict(ckpt.trainer_state["optim"]["dit"])
+        rng = ckpt.trainer_state["rng"]
+        torch.set_rng_state(rng["torch"])
+        np.random.set_state(rng["numpy"])
+        random.setstate(rng["python"])
+        self.step = int(ckpt.trainer_state["sampler_position"]["next_step"])
+        self.loss_history = {k: [tuple(p) for p in v] for k, v in ckpt.trainer_state["loss_history"].items()}  # type: ignore[misc]
+        self.run_id = ckpt.trainer_state.get("mlflow_run_id")
+        self.model_versions = list(ckpt.trainer_state.get("model_versions", []))
+        return True
+
+    # ---- one step ----------------------------------------------------------------------------
+    def train_step(self, step: int) -> dict[str, float]:
+        """Optimizer step `step`: returns {'loss', 'grad_norm', 'lr', 'samples', 'tokens', 'loss/<bucket>'}."""
+        generator = torch.Generator().manual_seed(
+            _step_seed(self.config.seed, self.stage_index, self.backend.rank, step)
+        )
+        micro_batches = self.sampler.step_batches(step)
+        total = sum(len(mb.keys) for mb in micro_batches)
+        loss = torch.zeros((), device=self.backend.device)
+        metrics: dict[str, float] = {}
+        tokens = 0
+        for mb in micro_batches:
+            batch = load_batch(mb.keys, generator, self.sample_posterior)
+            batch = drop_text(batch, self.empty_prompt, self.config.text_dropout, generator)
+            with self.backend.autocast():
+                terms = flow_matching_loss(
+                    self.dit.module,
+                    batch,
+                    self.config,
+                    generator,
+                    self.backend.device,
+                    self.dit_config.guidance_embed,
+                )
+            loss = loss + terms.loss * (len(mb.keys) / total)
+            metrics[f"loss/{mb.bucket.name}"] = float(terms.loss.detach())
+            tokens += mb.bucket.tokens * len(mb.keys)
+        grad_norm = self.dit.step(loss)
+        self.ema.update(self.dit.module)
+        metrics.update(
+            loss=float(loss.detach()), grad_norm=grad_norm, lr=self.dit.lr(), samples=total, tokens=tokens
+        )
+        return metrics
+
+    # ---- samples -------------------------------------------------------------------------------
+    def _sample_bucket(self) -> Bucket:
+        buckets = sorted(self.batch_sizes, key=lambda b: (b.is_image, -b.frames, b.resolution))
+        return buckets[0]
+
+    def make_samples(self) -> dict[str, np.ndarray]:
+        """Sample videos (T, H, W, 3) uint8 per fixed prompt from the EMA weights (needs vae + text_encoder)."""
+        if self.vae is None or self.text_encoder is None or not self.config.sample_prompts:
+            return {}
+        model = copy.deepcopy(self.dit.module).eval()
+        self.ema.copy_to(model)
+        bucket = self._sample_bucket()
+        prompts = list(self.config.sample_prompts)
+        text = self.text_encoder.encode(prompts)
+        guidance = self.config.guidance.scale if self.dit_config.guidance_embed else None
+        latents = sample_latents(
+            model,
+            text,
+            (self.dit_config.out_channels, *bucket.latent_shape),
+            self.config.sample_steps,
+            self.config.sample_shift,
+            guidance,
+            seed=self.config.seed,
+        )
+        frames = decode_to_frames(self.vae, latents)
+        return {f"prompt{i}_{bucket.name}": frames[i] for i in range(len(prompts))}
+
+    def _log_samples(self) -> None:
+        for name, frames in self.make_samples().items():
+            self.tracker.log_video(frames, f"step{self.step:07d}_{name}", fps=8, artifact_path="samples")
+
+    def _log_plot(self) -> None:
+        if not self.tracker.enabled or not self.loss_history:
+            return
+        directory = self.checkpoints.root / "plots"
+        path = plot_bucket_losses(
+            self.loss_history, directory / "loss_per_bucket.png", f"DiT {self.spec.name}"
+        )
+        self.tracker.log_file(path, "plots")
+
+    # ---- the loop ------------------------------------------------------------------------------
+    def _open_tracker(self) -> None:
+        if not (self.backend.is_main and self.tracking.uri):
+            return
+        tags = {
+            "stage": self.spec.name,
+            "data_version": self.tracking.data_version,
+            "code_version": code_version(),
+            "parent_version": self.tracking.parent_version or "",
+        }
+        if self.tracking.parent_run_id:
+            tags["mlflow.parentRunId"] = self.tracking.parent_run_id
+        self.tracker = RunTracker(
+            self.tracking.uri,
+            self.tracking.experiment,
+            run_name=f"dit_{self.spec.name}",
+            artifact_location=self.tracking.artifact_location,
+            run_id=self.run_id,
+            tags=tags,
+        )
+        if self.run_id is None:
+            self.tracker.log_params(
+                {
+                    "stage": self.spec.name,
+                    "train_config": self.config.to_json(),
+                    "dit_config": json.dumps(self.dit_config.to_dict()),
+                    "stage_spec": self.spec.model_dump_json(),
+                    "micro_batch_table": json.dumps({b.name: n for b, n in sorted(self.batch_sizes.items())}),
+                    "world_size": self.backend.world_size,
+                    "zero_stage": self.config.zero_stage,
+                    "init_from": self.init_from,
+                }
+            )
+        self.run_id = self.tracker.run_id
+
+    def train(self, resume: bool = True) -> StageResult:
+        """Run (or, with `resume`, continue) the stage to `spec.steps`; checkpoints every `checkpoint_every`."""
+        resumed_from = self.step
+        if resume and self.load_checkpoint():
+            resumed_from = self.step
+            log.info("stage %s: resumed at step %d", self.spec.name, self.step)
+        self._open_tracker()
+        cfg, spec = self.config, self.spec
+        start, samples_seen = time.perf_counter(), 0
+        recent: dict[str, list[float]] = {}
+        path: Path | None = None
+        bar = tqdm(range(self.step, spec.steps), desc=f"dit {spec.name}", disable=not self.backend.is_main)
+        for step in bar:
+            metrics = self.backend.mean(self.train_step(step))
+            self.step = step + 1
+            samples_seen += int(metrics["samples"])
+            for key, value in metrics.items():
+                if key.startswith("loss/"):
+                    bucket = key.removeprefix("loss/")
+                    self.loss_history.setdefault(bucket, []).append((self.step, value))
+                    recent.setdefault(bucket, []).append(value)
+            recent.setdefault("", []).append(metrics["loss"])
+            if self.backend.is_main and (self.step % cfg.log_every == 0 or self.step == spec.steps):
+                self.tracker.log_metrics(metrics, self.step)
+                bar.set_postfix(loss=f"{metrics['loss']:.4f}")
+            if cfg.sample_every and self.step % cfg.sample_every == 0 and self.backend.is_main:
+                self._log_samples()
+            if self.step % cfg.checkpoint_every == 0 or self.step == spec.steps:
+                path = self.save_checkpoint()
+                if self.backend.is_main:
+                    self._log_plot()
+            if self.step_hook is not None:
+                self.step_hook(self.step)
+        elapsed = time.perf_counter() - start
+        if path is None and self.backend.is_main:  # nothing to run (already finished): report the latest
+            path = self.checkpoints.latest()
+        if self.backend.is_main:
+            if not cfg.sample_every or spec.steps % cfg.sample_every:
+                self._log_samples()
+            self.tracker.log_metrics({"samples_per_second": samples_seen / max(elapsed, 1e-9)}, self.step)
+            self.tracker.finish()
+        tail = {k: float(np.mean(v[-10:])) for k, v in recent.items() if k}
+        return StageResult(
+            stage=spec.name,
+            steps_done=self.step,
+            resumed_from=resumed_from,
+            checkpoint=path,
+            run_id=self.run_id,
+            model_versions=list(self.model_versions),
+            final_loss=float(np.mean(recent[""][-10:])) if recent.get("") else float("nan"),
+            bucket_losses=tail,
+            samples_per_second=samples_seen / max(elapsed, 1e-9),
+        )

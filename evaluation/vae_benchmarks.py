@@ -74,7 +74,7 @@ def reconstruct(
     is_image = media.ndim == 3
     video = media[None] if is_image else media
     device = _device_of(vae)
-    x = torch.from_numpy(video).to(device)
+    x = torch.from_numpy(np.array(video, copy=True)).to(device)
     x = rearrange(x, "f h w c -> 1 c f h w").float() / 127.5 - 1.0
     with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
         z = vae.encode(x, tiled=tiled).mode()
@@ -238,3 +238,72 @@ class HeldoutEvaluator:
         clip = clips[0][1]
         side_by_side = np.concatenate([clip, reconstruct(vae, clip)], axis=2)
         return {"recon_images": np.concatenate([top, bottom], axis=0), "recon_clip": side_by_side}
+
+
+def evaluate_vae(
+    vae: Any,
+    checkpoint: str,
+    imagenet: str | Path | None = None,
+    mcl_jcv: str | Path | None = None,
+    heldout: bool = True,
+    limit: int | None = None,
+    heldout_size: int = 256,
+    heldout_frames: int = 33,
+    tiled: bool = False,
+    metric: PerceptualDistance | None = None,
+) -> dict[str, Any]:
+    """Run every benchmark whose data is given (plus the held-out set) and build the report."""
+    from evaluation.heldout import heldout_clips, heldout_images
+    from evaluation.vae_datasets import (
+        imagenet_val_files,
+        imagenet_val_images,
+        mcl_jcv_files,
+        mcl_jcv_sequences,
+    )
+
+    device = _device_of(vae)
+    autocast = torch.bfloat16 if device.type == "cuda" else None
+    results = []
+    if imagenet is not None:
+        total = len(imagenet_val_files(imagenet)[:limit])
+        results.append(
+            run_benchmark(
+                vae,
+                "imagenet_256",
+                imagenet_val_images(imagenet, limit=limit),
+                metric,
+                tiled,
+                autocast,
+                total,
+            )
+        )
+    if mcl_jcv is not None:
+        total = len(mcl_jcv_files(mcl_jcv)[:limit])
+        results.append(
+            run_benchmark(
+                vae,
+                "mcl_jcv_33x360x640",
+                mcl_jcv_sequences(mcl_jcv, limit=limit),
+                metric,
+                tiled,
+                autocast,
+                total,
+            )
+        )
+    if heldout:
+        results.append(
+            run_benchmark(
+                vae, "heldout_images", heldout_images(heldout_size)[:limit], metric, tiled, autocast
+            )
+        )
+        clips = heldout_clips(heldout_frames, heldout_size, heldout_size)[:limit]
+        results.append(run_benchmark(vae, "heldout_clips", clips, metric, tiled, autocast))
+    config = getattr(vae, "config", None)
+    extra: dict[str, Any] = {"tiled": tiled, "device": str(device)}
+    if config is not None:
+        extra |= {
+            "latent_channels": config.latent_channels,
+            "downsample": f"{config.temporal_ratio}×{config.spatial_ratio}×{config.spatial_ratio}",
+            "parameters": sum(p.numel() for p in vae.parameters()),
+        }
+    return build_report(results, checkpoint, extra)

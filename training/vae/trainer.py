@@ -93,6 +93,8 @@ class VAETrainer:
         self.evaluator = evaluator
         self.sample_maker = sample_maker
         self.checkpoints = CheckpointManager(checkpoint_dir, keep_last=config.keep_last)
+        if self.backend.device.type == "cpu" and config.cpu_threads:
+            torch.set_num_threads(config.cpu_threads)
         torch.manual_seed(config.seed)  # identical initial weights on every rank
         self.vae_config = VAEConfig.preset(config.vae_preset, **config.vae_overrides)
         vae = CausalVAE3D(self.vae_config)

@@ -1,1 +1,90 @@
-"""VideoFoundry `serving` package."""
+"""VideoFoundry `serving`: the one T2V / I2V inference API (SPEC §6). Imports only `model`.
+
+Use:
+
+    from serving import generate, write_mp4
+    video = generate("a red kite over the sea", model="tiny-random", height=64, width=64, frames=9,
+                     steps=8, seed=0)
+    write_mp4(video, "out.mp4")            # H.264 at video.fps, plus out.png (thumbnail)
+    video.metadata["model_version"]        # e.g. "videofoundry-dit v3 (@champion)"
+
+`generate(prompt, image=None, *, model, config, height, width, frames, steps, shift, guidance,
+cfg_scale, negative_prompt, seed, i2v_stability, progress) -> Video` (serving.api); sizes are
+validated first (serving.limits: frames 4n+1, H/W multiples of 16, per-profile ceilings).
+`ServingConfig.tiny()` / `.paper()` (serving.config) hold device, dtype (bf16), CPU offload between
+text encoding / DiT / VAE, and the VAE tile size.
+
+Model references (serving.references): ``tiny-random`` (built in, seeded weights), a registry URI
+``models:/videofoundry-dit@champion`` or ``models:/videofoundry-dit/<n>``, an MLflow artifact URI
+(``runs:/<run_id>/pipeline``), a local bundle or diffusers pipeline directory; none → the champion.
+
+Pipeline bundle (the unit that the registry versions; written by `save_pipeline`)
+--------------------------------------------------------------------------------
+A directory:
+
+    pipeline/
+      pipeline.json     {"format": "videofoundry-pipeline/1",
+                         "text_encoder": {"preset": "tiny-random" | "offline-default"}
+                                       | {"config": {<model.text.TextEncoderConfig fields>}},
+                         "fps": 24,
+                         "defaults": {"steps": 50, "shift": 7.0, "guidance": 6.0},   (optional)
+                         "info": {"run_id": ..., "step": ..., "data_version": ...}}  (optional)
+      transformer/      model.checkpoints.save_model(dit, "pipeline/transformer")
+                          -> model.safetensors (official key names) + config.json
+      vae/              model.checkpoints.save_model(vae, "pipeline/vae")
+
+The DiT's text widths must match the text encoder (tiny-random 32/16, offline-default 576/384,
+official 4096/768). Without pipeline.json the text encoder is inferred from those widths.
+
+Registering a trained checkpoint (training cannot import serving, so it writes the layout above
+with `model.checkpoints.save_model` plus pipeline.json itself, or an asset calls `save_pipeline`):
+
+    mlflow.log_artifacts("<bundle dir>", artifact_path="pipeline")            # inside the run
+    client.create_model_version("videofoundry-dit", source=f"runs:/{run_id}/pipeline", run_id=run_id)
+    # evaluation.promotion moves the "champion" alias; the demo follows it.
+
+A version's `source` may also be any artifact URI or an absolute local path of such a directory.
+"""
+
+from serving.api import generate, load_pipeline
+from serving.bundle import BundleError, BundleSpec, save_pipeline
+from serving.config import ServingConfig
+from serving.limits import InvalidRequestError, RequestLimits, validate_size
+from serving.pipeline import Pipeline, build_tiny_random
+from serving.prompts import PromptFit
+from serving.references import (
+    CHAMPION_ALIAS,
+    DEFAULT_REGISTERED_MODEL,
+    TINY_RANDOM,
+    ModelReferenceError,
+    ModelSource,
+    NoChampionError,
+    resolve_reference,
+)
+from serving.video import Video, read_mp4, thumbnail_path, write_mp4
+
+__all__ = [
+    "CHAMPION_ALIAS",
+    "DEFAULT_REGISTERED_MODEL",
+    "TINY_RANDOM",
+    "BundleError",
+    "BundleSpec",
+    "InvalidRequestError",
+    "ModelReferenceError",
+    "ModelSource",
+    "NoChampionError",
+    "Pipeline",
+    "PromptFit",
+    "RequestLimits",
+    "ServingConfig",
+    "Video",
+    "build_tiny_random",
+    "generate",
+    "load_pipeline",
+    "read_mp4",
+    "resolve_reference",
+    "save_pipeline",
+    "thumbnail_path",
+    "validate_size",
+    "write_mp4",
+]

@@ -1,0 +1,123 @@
+"""Request limits per serving profile and the up-front validation of a generation request.
+
+Every size rule is checked before any model runs, so a bad request fails in milliseconds with a
+message that names the input, never as a shape error or a CUDA out-of-memory deep in the sampler.
+
+Rules (SPEC §3, §6):
+- frames = 4n + 1 (the causal VAE maps 4n + 1 frames to n + 1 latent frames);
+- height and width multiples of 16 (VAE 8× in space, then the DiT's 2×2 patch);
+- per-profile ceilings on each side, on the pixel area, on frames and on steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class InvalidRequestError(ValueError):
+    """A generation request breaks a size/steps/prompt rule; the message names the input and the rule."""
+
+
+@dataclass(frozen=True)
+class RequestLimits:
+    """Ceilings of one serving profile.
+
+    Attributes:
+        max_side: largest height or width in pixels.
+        max_area: largest height × width in pixels (720×1280 for the paper profile).
+        min_side: smallest height or width in pixels (one DiT patch of one latent pixel pair = 16).
+        max_frames: largest frame count (4n + 1).
+        max_steps: most denoising steps.
+        max_prompt_chars: prompts longer than this are rejected outright (the text encoder's token
+            limit is applied separately, by truncation with a notice).
+    """
+
+    max_side: int = 256
+    max_area: int = 256 * 256
+    min_side: int = 16
+    max_frames: int = 33
+    max_steps: int = 50
+    max_prompt_chars: int = 4000
+
+    @classmethod
+    def tiny(cls) -> RequestLimits:
+        """CPU demo: up to 256×256, 33 frames, 50 steps."""
+        return cls()
+
+    @classmethod
+    def paper(cls) -> RequestLimits:
+        """The released model's largest setting: 720p (either orientation), 129 frames, 100 steps."""
+        return cls(max_side=1280, max_area=720 * 1280, max_frames=129, max_steps=100)
+
+    @classmethod
+    def preset(cls, name: str) -> RequestLimits:
+        presets = {"tiny": cls.tiny, "paper": cls.paper}
+        if name not in presets:
+            raise ValueError(f"unknown serving profile {name!r}; choose one of {sorted(presets)}")
+        return presets[name]()
+
+    def frame_choices(self) -> list[int]:
+        """Every allowed frame count, 1, 5, 9, … max_frames."""
+        return list(range(1, self.max_frames + 1, 4))
+
+
+def validate_size(height: int, width: int, frames: int, limits: RequestLimits) -> None:
+    """Raise `InvalidRequestError` listing every broken size rule (all of them, not just the first)."""
+    problems: list[str] = []
+    for name, value in (("height", height), ("width", width)):
+        if not isinstance(value, int) or isinstance(value, bool):
+            problems.append(f"{name} must be an integer number of pixels, got {value!r}")
+            continue
+        if value % 16:
+            lower, upper = max(16, value // 16 * 16), (value // 16 + 1) * 16
+            problems.append(f"{name} {value} is not a multiple of 16 (try {lower} or {upper})")
+        if value < limits.min_side:
+            problems.append(f"{name} {value} is below the minimum of {limits.min_side}")
+        elif value > limits.max_side:
+            problems.append(f"{name} {value} exceeds this server's limit of {limits.max_side}")
+    if not problems and height * width > limits.max_area:
+        problems.append(
+            f"height × width = {height}×{width} = {height * width} pixels exceeds this server's limit of "
+            f"{limits.max_area} pixels per frame"
+        )
+    if not isinstance(frames, int) or isinstance(frames, bool) or frames < 1:
+        problems.append(f"frames must be a positive integer of the form 4n+1, got {frames!r}")
+    else:
+        if (frames - 1) % 4:
+            lower, upper = max(1, (frames - 1) // 4 * 4 + 1), ((frames - 1) // 4 + 1) * 4 + 1
+            problems.append(f"frames {frames} is not of the form 4n+1 (try {lower} or {upper})")
+        if frames > limits.max_frames:
+            problems.append(f"frames {frames} exceeds this server's limit of {limits.max_frames}")
+    if problems:
+        raise InvalidRequestError("invalid video size: " + "; ".join(problems))
+
+
+def validate_sampling(
+    steps: int, shift: float, guidance: float, cfg_scale: float, limits: RequestLimits
+) -> None:
+    """Raise `InvalidRequestError` for steps outside [1, max_steps] or non-positive shift/scales."""
+    problems: list[str] = []
+    if not isinstance(steps, int) or isinstance(steps, bool) or not 1 <= steps <= limits.max_steps:
+        problems.append(f"steps must be an integer in [1, {limits.max_steps}], got {steps!r}")
+    if not shift > 0:
+        problems.append(f"shift must be positive, got {shift!r}")
+    if not guidance >= 0:
+        problems.append(f"guidance (embedded) must be >= 0, got {guidance!r}")
+    if not cfg_scale >= 1:
+        problems.append(f"cfg_scale must be >= 1 (1 turns real CFG off), got {cfg_scale!r}")
+    if problems:
+        raise InvalidRequestError("invalid sampling settings: " + "; ".join(problems))
+
+
+def validate_prompt(prompt: str, limits: RequestLimits) -> str:
+    """The stripped prompt; rejects empty or non-text prompts and ones over `max_prompt_chars`."""
+    if not isinstance(prompt, str):
+        raise InvalidRequestError(f"prompt must be text, got {type(prompt).__name__}")
+    text = " ".join(prompt.split())
+    if not text:
+        raise InvalidRequestError("prompt is empty: describe the video to generate")
+    if len(text) > limits.max_prompt_chars:
+        raise InvalidRequestError(
+            f"prompt has {len(text)} characters; this server accepts at most {limits.max_prompt_chars}"
+        )
+    return text

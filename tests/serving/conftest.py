@@ -1,0 +1,24 @@
+"""Serving test fixtures: one thread for torch (the CI box is small and shared; oversubscribed
+intra-op threads make the tiny models ~30x slower), the tiny-random config and an MLflow registry."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import torch
+
+from serving import ServingConfig
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture()
+def tiny_config(tmp_path_factory: pytest.TempPathFactory) -> ServingConfig:
+    return ServingConfig.tiny(device="cpu", cache_dir=str(tmp_path_factory.mktemp("serving-cache")))

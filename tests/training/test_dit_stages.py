@@ -1,0 +1,159 @@
+"""The whole stage manifest on the CPU tiny profile, with MLflow and the model registry (slow).
+
+One module-scoped run: image_256 → image_mixscale → video_low_short → video_low_long →
+video_high_long → sft on four synthetic clips; the SFT stage overfits them, so sampling a clip's
+prompt must come out closer to that clip than to the other three.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from mlflow.tracking import MlflowClient
+from safetensors.torch import load_file
+
+from model.checkpoints import load_transformer
+from tests.training.dit_fixtures import write_clips
+from training.dit.config import STAGE_ORDER, DiTTrainConfig
+from training.dit.registry import REGISTERED_MODEL
+from training.dit.sampling import decode_to_frames, psnr, sample_latents
+from training.dit.stages import make_text_encoder, make_vae, read_stage_result, run_stage
+from training.dit.trainer import StageTracking
+from training.tracking import default_tracking_uri
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("dit_chain")
+    records = write_clips(root / "clips")
+    config = DiTTrainConfig.preset("tiny")
+    uri, artifacts = default_tracking_uri(root / "home")
+    tracking = StageTracking(uri=uri, artifact_location=artifacts, data_version="test:clips@v1")
+    results = {}
+    for stage in STAGE_ORDER:
+        results[stage] = run_stage(
+            config, stage, records, root / "ckpt", root / "latents", tracking, progress=False
+        )
+    yield {"root": root, "records": records, "config": config, "uri": uri, "results": results}
+    torch.set_num_threads(threads)
+
+
+def test_every_stage_runs_in_order_from_the_previous_checkpoint(chain):
+    config, root, results = chain["config"], chain["root"], chain["results"]
+    for index, stage in enumerate(STAGE_ORDER):
+        result = results[stage]
+        assert result.steps_done == config.stage(stage).steps and result.checkpoint is not None
+        plan = json.loads((root / "ckpt" / stage / "plan.json").read_text())
+        if index:
+            assert plan["init_from"] == str(results[STAGE_ORDER[index - 1]].checkpoint)
+        else:
+            assert plan["init_from"] is None
+        assert read_stage_result(root / "ckpt", stage)["model_version"] == result.model_version
+    # image_mixscale trains both scales in every step; video stages mix images in.
+    assert set(results["image_mixscale"].bucket_losses) == {
+        "r32_1x1_f1_32x32",
+        "r32_16x9_f1_32x48",
+        "r64_16x9_f1_48x80",
+    } or {b.split("_")[0] for b in results["image_mixscale"].bucket_losses} == {"r32", "r64"}
+    assert any("_f1_" in b for b in results["video_low_long"].bucket_losses)
+    assert any("_f9_" in b for b in results["video_low_long"].bucket_losses)
+    assert results["sft"].final_loss < 0.5 * results["image_256"].final_loss
+
+
+def test_runs_link_to_the_previous_stage_and_log_curves_and_samples(chain):
+    client = MlflowClient(chain["uri"])
+    results = chain["results"]
+    previous_run = None
+    for stage in STAGE_ORDER:
+        run = client.get_run(results[stage].run_id)
+        assert run.data.tags["stage"] == stage and run.info.status == "FINISHED"
+        assert run.data.tags.get("mlflow.parentRunId") == previous_run
+        assert "loss" in run.data.metrics and "grad_norm" in run.data.metrics
+        history = client.get_metric_history(run.info.run_id, "loss")
+        assert max(m.step for m in history) == results[stage].steps_done
+        assert [a.path for a in client.list_artifacts(run.info.run_id, "plots")] == [
+            "plots/loss_per_bucket.png"
+        ]
+        videos = [a.path for a in client.list_artifacts(run.info.run_id, "samples")]
+        assert len(videos) == 2 and all(v.endswith(".mp4") for v in videos)
+        previous_run = run.info.run_id
+
+
+def test_each_checkpoint_is_a_registered_version_with_lineage_tags(chain):
+    client = MlflowClient(chain["uri"], registry_uri=chain["uri"])
+    results = chain["results"]
+    versions = {v.version: v for v in client.search_model_versions(f"name='{REGISTERED_MODEL}'")}
+    assert len(versions) == sum(len(r.model_versions) for r in results.values())
+    assert len(results["sft"].model_versions) == 3  # checkpoints at 100, 200, 300
+    parent = ""
+    for stage in STAGE_ORDER:
+        for number in results[stage].model_versions:
+            tags = client.get_model_version(REGISTERED_MODEL, number).tags
+            assert tags["stage"] == stage and tags["data_version"] == "test:clips@v1"
+            assert len(tags["code_version"].removesuffix("-dirty")) == 40
+            assert json.loads(tags["config"])["stages"][0]["name"] == "image_256"
+            assert tags["parent_version"] == parent
+        assert (
+            client.get_model_version(REGISTERED_MODEL, results[stage].model_version).tags["final"] == "true"
+        )
+        parent = results[stage].model_version
+    # The version's source is a loadable transformer (EMA weights in model.checkpoints format).
+    final = results["sft"].checkpoint
+    model = load_transformer(final / "transformer")
+    assert torch.equal(
+        model.state_dict()["img_in.proj.weight"],
+        load_file(str(final / "ema.safetensors"))["img_in.proj.weight"],
+    )
+
+
+def _latent_psnr(sample: torch.Tensor, reference: torch.Tensor, peak: float) -> float:
+    mse = float(((sample - reference) ** 2).mean())
+    return 10.0 * float(np.log10(peak**2 / mse))
+
+
+def test_sft_overfits_so_a_training_prompt_reconstructs_its_own_clip(chain):
+    """PSNR(sample of prompt i, clip i) vs PSNR(sample of prompt i, clip j ≠ i), latent and decoded.
+
+    Latent space is the real test: the stand-in VAE is untrained, so its decoder maps small latent
+    errors to large pixel errors and decoded PSNRs are low overall (they still must favour the own
+    clip on average). The numbers are printed for the report.
+    """
+    config, root, records = chain["config"], chain["root"], chain["records"]
+    model = load_transformer(chain["results"]["sft"].checkpoint / "transformer").eval()
+    vae, text_encoder = make_vae(config, None), make_text_encoder(config)
+    shards = {p.stem: load_file(str(p))["mean"] for p in (root / "latents").glob("*/*_f5_*/*.safetensors")}
+    references = torch.stack([shards[r.clip_id] for r in records])
+    latents = sample_latents(
+        model,
+        text_encoder.encode([r.prompt for r in records]),
+        tuple(references.shape[1:]),
+        num_steps=20,
+        shift=1.0,
+        guidance_scale=config.guidance.scale,
+        seed=123,
+    )
+    peak = float(references.max() - references.min())
+    decoded_refs, decoded = decode_to_frames(vae, references), decode_to_frames(vae, latents)
+    own_latent, other_latent, own_pixel, other_pixel = [], [], [], []
+    for i in range(len(records)):
+        scores = [_latent_psnr(latents[i], references[j], peak) for j in range(len(records))]
+        pixels = [psnr(decoded[i], decoded_refs[j]) for j in range(len(records))]
+        own_latent.append(scores[i])
+        other_latent.append(max(s for j, s in enumerate(scores) if j != i))
+        own_pixel.append(pixels[i])
+        other_pixel.extend(p for j, p in enumerate(pixels) if j != i)
+        print(
+            f"{records[i].clip_id}: latent PSNR own {scores[i]:.2f} dB, best other {other_latent[-1]:.2f} dB"
+        )
+    print(f"decoded PSNR: own mean {np.mean(own_pixel):.2f} dB, others mean {np.mean(other_pixel):.2f} dB")
+    margins = np.array(own_latent) - np.array(other_latent)
+    assert margins.min() > 3.0, margins  # every prompt lands nearest to its own clip, by > 3 dB
+    assert np.mean(own_pixel) > np.mean(other_pixel) + 1.0

@@ -8,7 +8,6 @@ prompt must come out closer to that clip than to the other three.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -31,3 +31,57 @@ def camera_motion(
     except CameraMotionError as error:
         raise UserError(str(error)) from error
     typer.echo(json.dumps(result.to_dict(), indent=1))
+
+
+@app.command("caption")
+def caption(
+    video: Annotated[Path, typer.Argument(help="Video file holding the clip.")],
+    start: Annotated[int, typer.Option("--start", help="First frame of the clip (0-based).")] = 0,
+    end: Annotated[int | None, typer.Option("--end", help="One past the last frame.")] = None,
+    backend: Annotated[
+        str, typer.Option("--backend", help="offline (measured facts), endpoint (served VLM) or local_vlm.")
+    ] = "offline",
+    base_url: Annotated[
+        str | None,
+        typer.Option("--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1."),
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", help="Served model name (endpoint backend).")
+    ] = None,
+    model_path: Annotated[
+        Path | None, typer.Option("--model-path", help="Local VLM folder (local_vlm backend).")
+    ] = None,
+    preset: PresetOption = "tiny",
+    prompt_seed: Annotated[
+        int | None,
+        typer.Option("--prompt-seed", help="Also print a training prompt rendered with this seed."),
+    ] = None,
+) -> None:
+    """Write the structured caption of one clip and print it as JSON (a failure is printed too)."""
+    from curation.captions import CaptionConfig, ClipInput, build_backend, render_for_clip
+
+    try:
+        config = CaptionConfig.preset(preset)
+    except ValueError as error:
+        raise UserError(str(error)) from error
+    if backend not in ("offline", "endpoint", "local_vlm"):
+        raise UserError(f"--backend must be offline, endpoint or local_vlm, got {backend!r}")
+    endpoint = config.endpoint.model_copy(
+        update={k: v for k, v in {"base_url": base_url, "model": model}.items() if v is not None}
+    )
+    config = config.model_copy(
+        update={"backend": backend, "endpoint": endpoint, "local_vlm_path": model_path}
+    )
+    try:
+        writer = build_backend(config)
+    except (FileNotFoundError, ValueError) as error:
+        raise UserError(str(error)) from error
+    record = writer.caption(ClipInput(video.stem, video, start, end))
+    payload = record.model_dump(mode="json")
+    if prompt_seed is not None and record.caption is not None:
+        payload["training_prompt"] = render_for_clip(
+            record.caption, record.clip_id, epoch=0, seed=prompt_seed
+        )
+    typer.echo(json.dumps(payload, indent=1, ensure_ascii=False))
+    if record.status == "failed":
+        raise typer.Exit(1)

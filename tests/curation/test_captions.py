@@ -240,3 +240,24 @@ def test_ground_truth_backend_fills_known_fields_and_keeps_provenance(clips):
         json.loads(records_to_table([record]).column("caption_json")[0].as_py())["camera_movement"]
         == "zoom out"
     )
+
+
+def test_caption_cli_prints_the_record(clips):
+    from typer.testing import CliRunner
+
+    from orchestration.cli import app
+
+    video = str(clips["face"].video)
+    result = CliRunner().invoke(app, ["caption", video, "--prompt-seed", "3"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    assert payload["status"] == "ok"
+    assert payload["caption"]["short_description"].startswith("A static shot of")
+    assert payload["training_prompt"]
+    failed = CliRunner().invoke(
+        app, ["caption", video, "--backend", "endpoint", "--base-url", "http://127.0.0.1:9/v1"]
+    )
+    assert failed.exit_code == 1
+    assert json.loads(failed.output)["status"] == "failed"
+    bad = CliRunner().invoke(app, ["caption", video, "--backend", "gpt"])
+    assert bad.exit_code != 0

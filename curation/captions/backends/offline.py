@@ -33,6 +33,21 @@ _CAMERA_VERBS = {
     "handheld shot": "is handheld and shakes",
 }
 
+_SHOT_PHRASES = {
+    "zoom in": "A shot zooming in on",
+    "zoom out": "A shot zooming out from",
+    "pan up": "A shot panning up over",
+    "pan down": "A shot panning down over",
+    "pan left": "A shot panning left over",
+    "pan right": "A shot panning right over",
+    "tilt up": "A shot tilting up over",
+    "tilt down": "A shot tilting down over",
+    "tilt left": "A shot tilting left over",
+    "tilt right": "A shot tilting right over",
+    "around left": "A shot circling left around",
+    "around right": "A shot circling right around",
+}
+
 
 def _article(noun: str) -> str:
     return f"an {noun}" if noun[:1].lower() in "aeiou" else f"a {noun}"
@@ -56,14 +71,14 @@ def short_description(facts: ClipFacts) -> str:
     """One sentence: camera and subject, e.g. 'A static shot of a tabby cat.'"""
     label = _camera_label(facts)
     if label == "static shot":
-        shot = "A static shot"
+        shot = "A static shot of"
     elif label == "handheld shot":
-        shot = "A handheld shot"
+        shot = "A handheld shot of"
     elif label is not None:
-        shot = f"A shot that {_CAMERA_VERBS[label]}"
+        shot = _SHOT_PHRASES[label]
     else:
-        shot = "A shot"
-    text = f"{shot} of {_subject(facts)}"
+        shot = "A shot of"
+    text = f"{shot} {_subject(facts)}"
     if len(facts.ocr_words) >= 2:
         text += " with on-screen text"
     return text + "."

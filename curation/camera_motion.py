@@ -2,20 +2,25 @@
 
 Measurement
 -----------
-Frames are converted to grey and resized to `analysis_height` rows. Every pixel quantity below is
-then expressed *at 256p* (multiplied by 256 / analysis_height), so thresholds do not depend on the
-resolution of the video or of the analysis. Coordinates are centred on the frame centre.
+Frames are converted to grey and shrunk to at most `analysis_height` rows. Every pixel quantity
+below is then expressed *at 256p* (multiplied by 256 / analysed height), so thresholds do not
+depend on the resolution of the video or of the analysis. Coordinates are centred on the frame
+centre.
 
-1. Per frame pair (stride 1): corners are detected in a grid of cells (a cap per cell, so text
-   overlays or one textured object cannot supply most of the points), tracked with pyramidal
-   Lucas-Kanade, kept only when the backward track returns within 0.5 px, and a homography is
-   fitted with RANSAC (1 px at the analysis size). RANSAC keeps the *dominant* motion, so a moving
-   person, a burnt-in subtitle or a corner logo that covers a minority of the cells does not
-   decide it. Black bars (rows/columns dark in every sampled frame) are masked out first.
-2. Long baseline: from the stride-1 speed a stride k is chosen so that one step moves ≈ 8 px; the
-   homographies between frames (0, k), (k, 2k) … are chained into the net homography C of the
-   clip (first analysed frame → last). Slow moves (0.05 px/frame) are measured over the whole
-   clip at once this way, fast moves in steps short enough for LK.
+0. Masks: black bars (rows/columns dark in every sampled frame) are masked out. Burnt-in
+   overlays (subtitles, logos) are textured pixels that never change while most of the texture
+   does (< 70 % of the textured pixels unchanged); they are masked out too, so their corners do
+   not vote for "no motion". When most texture is unchanged nothing is masked (a still camera).
+1. Per frame pair (stride 1, `max_pairs` evenly spread pairs at most): corners are detected per
+   cell of a grid (at most `corners_per_cell` each, so text or one textured object cannot supply
+   most of the points), tracked with pyramidal Lucas-Kanade and fitted with a RANSAC homography
+   (`ransac_px` at the analysis size). RANSAC keeps the *dominant* motion, so a moving person or
+   car that covers a minority of the cells does not decide it. These pairs give `path_speed`.
+2. Long baseline: from `path_speed` a stride k is chosen so that one step moves ≈ 8 px; the
+   homographies between frames (0, k), (k, 2k) … (tracks kept only when the backward track
+   returns within 0.5 px) are chained into the net homography C of the clip (first analysed frame
+   → last). Slow moves (0.05 px/frame) are measured over the whole clip at once this way, fast
+   moves in steps short enough for LK.
 3. From C (centred coordinates, 256p px, `C[2, 2] = 1`) over `span` frames:
    - translation t = (C02, C12): the motion of the frame centre (px), content direction.
    - zoom z = log sqrt|det C[:2, :2]|: > 0 when the content grows.
@@ -25,8 +30,9 @@ resolution of the video or of the analysis. Coordinates are centred on the frame
      A camera rotation by θ about its centre (focal f px) gives C = K R K⁻¹, whose p = −t / f²
      exactly, so `kappa = (W / f)²` (≈ 0.5–4 for real lenses, 1.23 for the corpus' 58° view),
      while a translation parallel to the image plane gives p = 0, `kappa` = 0.
-   - `net_speed`: mean grid displacement of C / span (px/frame); `path_speed`: mean grid
-     displacement of the stride-1 pairs (px/frame); `straightness = net_speed / path_speed`.
+   - `net_speed`: mean grid displacement of C and of C⁻¹ (averaged, so zoom in and out of the
+     same scale read alike) / span (px/frame); `path_speed`: mean grid displacement of the
+     stride-1 pairs (px/frame); `straightness = net_speed / path_speed` (≤ 1).
 
 Operational definitions (the classes, in the order the rules test them)
 ----------------------------------------------------------------------
@@ -41,12 +47,14 @@ other way (pan left ⇒ content moves right, t_x > 0).
   `path_speed < handheld_min_speed`.
 - handheld shot: `path_speed ≥ handheld_min_speed` (0.3 px/frame) and `straightness <
   handheld_max_straightness` (0.5): it shakes more than it travels.
-- zoom in / zoom out: the radial part dominates: `|z| · r̄ ≥ |t|` and `≥ persp_px` (r̄ = mean
-  distance of the grid points from the centre); in when z > 0 (content grows), out when z < 0.
+- zoom in / zoom out: the radial part dominates: `|z| · r̄ ≥ |t|` and `≥ persp_px /
+  around_min_ratio` (r̄ = mean distance of the grid points from the centre); in when z > 0
+  (content grows), out when z < 0.
 - around left / around right: an orbit keeps the subject at the centre while the sides change
   depth, so the perspective flow dominates the centre's translation: `persp_px ≥
-  around_min_ratio · |t|` (0.6). Right when the right half of the frame shrinks relative to the
-  left (p_x < 0 in C), i.e. the camera travels to the right around the subject; left otherwise.
+  around_min_ratio · |t|` (0.6) and the zoom. Right when the right side of the picture grows
+  relative to the left (p_x < 0 in C: the camera travels right around the subject, nearer to its
+  right side); left otherwise.
 - tilt left/right/up/down: translation dominates and `kappa ≥ tilt_min_kappa` (0.35), the axis
   is the larger component of t; tilt left when t_x > 0 (camera yaws left, content moves right),
   right when t_x < 0, up when t_y > 0 (camera pitches up, content moves down), down when t_y < 0.

@@ -354,6 +354,7 @@ class Pipeline:
             "i2v_stability": bool(i2v_stability and image is not None),
             "device": str(self.device),
             "dtype": self.config.dtype,
+            "vae_tiled": self._use_tiling(height, width, frames),
             **{k: round(v, 4) for k, v in timings.items()},
         }
         if fit.truncated:

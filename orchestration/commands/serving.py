@@ -1,0 +1,142 @@
+"""Serving commands: `videofoundry generate` (one video to an mp4) and `videofoundry serve demo`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from orchestration.cli_app import HomeOption, ProfileOption, UserError, app, platform_config, serve_app
+
+ModelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        help="tiny-random | models:/videofoundry-dit@champion | models:/NAME/VERSION | runs:/ID/pipeline | "
+        "a bundle path. Default: the registry's champion.",
+    ),
+]
+
+
+def _serving_setup(home: Path | None, profile: str | None, device: str, dtype: str | None, cpu_offload: bool | None,
+                   vae_tile_size: int | None, cpu_threads: int | None):  # fmt: skip
+    """(ServingConfig, tracking URI, registered model name) for the platform profile."""
+    from orchestration.workspace import Workspace
+    from serving import ServingConfig
+
+    platform = platform_config(home, profile, None)
+    workspace = Workspace.at(platform.home)
+    overrides: dict[str, object] = {"device": device, "cache_dir": str(workspace.home / "cache" / "serving")}
+    for key, value in (("dtype", dtype), ("cpu_offload", cpu_offload), ("vae_tile_size", vae_tile_size),
+                       ("cpu_threads", cpu_threads)):  # fmt: skip
+        if value is not None:
+            overrides[key] = value
+    try:
+        config = ServingConfig.preset(platform.profile, **overrides)
+    except ValueError as error:
+        raise UserError(str(error)) from error
+    tracking_uri = platform.tracking.mlflow_uri or workspace.mlflow_uri
+    return config, tracking_uri, platform.tracking.registered_model
+
+
+@app.command()
+def generate(
+    prompt: Annotated[str, typer.Option("--prompt", help="What the video shows.")],
+    out: Annotated[Path, typer.Option("--out", help="Output .mp4 (a .png thumbnail is written beside it).")],
+    image: Annotated[Path | None, typer.Option("--image", help="First frame for image-to-video.")] = None,
+    model: ModelOption = None,
+    height: int = typer.Option(None, help="Pixels, multiple of 16 (default: 64 tiny / 544 paper)."),
+    width: int = typer.Option(None, help="Pixels, multiple of 16 (default: 96 tiny / 960 paper)."),
+    frames: int = typer.Option(None, help="4n+1 frames (default: 9 tiny / 129 paper)."),
+    steps: int = typer.Option(None, help="Denoising steps (default: 8 tiny / 50 paper)."),
+    shift: float | None = typer.Option(None, help="Flow shift (default: 7 for >= 20 steps, else 17)."),
+    guidance: float = typer.Option(6.0, help="Embedded guidance scale."),
+    cfg_scale: float = typer.Option(1.0, "--cfg-scale", help="Real CFG scale; > 1 uses --negative-prompt."),
+    negative_prompt: str = typer.Option("", "--negative-prompt"),
+    seed: int = typer.Option(0, help="Noise seed (same seed, same video)."),
+    stability: bool = typer.Option(False, "--stability", help="I2V stability start."),
+    device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N"),
+    dtype: str | None = typer.Option(None, help="float32 | bfloat16 | float16 (default per profile)."),
+    cpu_offload: bool | None = typer.Option(None, "--cpu-offload/--no-cpu-offload"),
+    vae_tile_size: int | None = typer.Option(None, "--vae-tile-size", help="VAE decode tile edge in pixels."),
+    cpu_threads: int | None = typer.Option(None, "--cpu-threads"),
+    home: HomeOption = None,
+    profile: ProfileOption = None,
+) -> None:
+    """Generate one video (T2V, or I2V with --image) and write it as H.264 mp4 + thumbnail."""
+    from serving import BundleError, InvalidRequestError, ModelReferenceError, write_mp4
+    from serving import generate as serve_generate
+
+    config, tracking_uri, registered = _serving_setup(
+        home, profile, device, dtype, cpu_offload, vae_tile_size, cpu_threads
+    )
+    paper = config.profile == "paper"
+    size = {
+        "height": height or (544 if paper else 64),
+        "width": width or (960 if paper else 96),
+        "frames": frames or (129 if paper else 9),
+        "steps": steps or (50 if paper else 8),
+    }
+    if out.suffix.lower() != ".mp4":
+        raise UserError(f"--out {out}: the output must be an .mp4 file")
+    bar: dict[str, object] = {}
+
+    def progress(step: int, total: int) -> None:
+        from tqdm import tqdm
+
+        if "bar" not in bar:
+            bar["bar"] = tqdm(total=total, desc="denoising", unit="step")
+        bar["bar"].update(1)  # type: ignore[attr-defined]
+
+    try:
+        video = serve_generate(
+            prompt, image, model=model, config=config, tracking_uri=tracking_uri, registered_model=registered,
+            shift=shift, guidance=guidance, cfg_scale=cfg_scale, negative_prompt=negative_prompt, seed=seed,
+            i2v_stability=stability, progress=progress, **size,
+        )  # fmt: skip
+    except (InvalidRequestError, ModelReferenceError, BundleError) as error:
+        raise UserError(str(error)) from error
+    finally:
+        if "bar" in bar:
+            bar["bar"].close()  # type: ignore[attr-defined]
+    path = write_mp4(video, out)
+    if video.metadata.get("prompt_notice"):
+        typer.echo(f"note: {video.metadata['prompt_notice']}")
+    typer.echo(
+        f"wrote {path} ({video.num_frames} frames {video.width}x{video.height} @ {video.fps:g} fps, seed {video.metadata['seed']}) "
+        f"with {video.model_version}; thumbnail {path.with_suffix('.png')}"
+    )
+
+
+@serve_app.command("demo")
+def serve_demo(
+    port: int = typer.Option(7860, help="Port on 127.0.0.1."),
+    model: ModelOption = None,
+    concurrency: int = typer.Option(1, help="Generations that run at once."),
+    device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N"),
+    dtype: str | None = typer.Option(None, help="float32 | bfloat16 | float16 (default per profile)."),
+    cpu_offload: bool | None = typer.Option(None, "--cpu-offload/--no-cpu-offload"),
+    vae_tile_size: int | None = typer.Option(None, "--vae-tile-size"),
+    cpu_threads: int | None = typer.Option(None, "--cpu-threads"),
+    home: HomeOption = None,
+    profile: ProfileOption = None,
+) -> None:
+    """Serve the Gradio demo (T2V + I2V) on 127.0.0.1; without --model it follows the champion alias."""
+    from orchestration.workspace import Workspace
+    from ui.demo import DemoConfig, launch_demo
+
+    config, tracking_uri, registered = _serving_setup(
+        home, profile, device, dtype, cpu_offload, vae_tile_size, cpu_threads
+    )
+    workspace = Workspace.at(platform_config(home, profile, None).home)
+    demo = DemoConfig(
+        model=model,
+        tracking_uri=tracking_uri,
+        registered_model=registered,
+        serving=config,
+        concurrency_limit=concurrency,
+        output_dir=str(workspace.home / "demo_outputs"),
+    )
+    typer.echo(f"demo on http://127.0.0.1:{port} (model: {model or f'models:/{registered}@champion'})")
+    launch_demo(demo, port=port)

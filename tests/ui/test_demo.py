@@ -1,0 +1,82 @@
+"""The demo's callbacks without a browser: validation messages, truncation notice, per-step progress."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+
+import gradio as gr
+import pytest
+import torch
+
+from serving import ServingConfig, read_mp4
+from ui.demo import DemoBackend, DemoConfig, build_demo
+
+
+@pytest.fixture()
+def backend(tmp_path: Path) -> DemoBackend:
+    torch.set_num_threads(1)
+    serving = ServingConfig.tiny(device="cpu", cache_dir=str(tmp_path / "cache"))
+    return DemoBackend(DemoConfig(model="tiny-random", serving=serving, output_dir=str(tmp_path / "out")))
+
+
+class ProgressLog:
+    """Stands in for gr.Progress outside a request: records each (step, total) it is given."""
+
+    def __init__(self) -> None:
+        self.updates: list[tuple[int, int]] = []
+
+    def __call__(self, value: tuple[int, int], desc: str | None = None, unit: str = "steps") -> None:
+        self.updates.append(value)
+
+
+def _run(backend: DemoBackend, prompt: str = "a kite", **overrides: object) -> tuple[str, str, str]:
+    args: dict[str, object] = {
+        "prompt": prompt, "negative_prompt": "", "image": None, "height": 32, "width": 48, "frames": 5,
+        "steps": 3, "seed": 5, "guidance": 6.0, "cfg_scale": 1.0, "stability": False, "progress": ProgressLog(),
+        "i2v": False,
+    }  # fmt: skip
+    args.update(overrides)
+    return backend.run(**args)  # type: ignore[arg-type]
+
+
+def test_generation_writes_mp4_reports_version_and_progress_per_step(backend: DemoBackend) -> None:
+    progress = ProgressLog()
+    path, status, banner = _run(backend, progress=progress)
+    assert progress.updates == [(0, 3), (1, 3), (2, 3), (3, 3)]
+    video = read_mp4(path)
+    assert video.num_frames == 5 and (video.height, video.width) == (32, 48)
+    assert "tiny-random (seed 0, untrained)" in banner and "seed 5" in status
+    assert video.metadata["model_version"] == "tiny-random (seed 0, untrained)"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"frames": 6}, "frames 6 is not of the form 4n+1"),
+        ({"height": 40}, "height 40 is not a multiple of 16"),
+        ({"prompt": "   "}, "prompt is empty"),
+        ({"i2v": True}, "image-to-video needs an image"),
+    ],
+)
+def test_invalid_input_becomes_a_gradio_error(backend: DemoBackend, overrides: dict, message: str) -> None:
+    with pytest.raises(gr.Error, match=re.escape(message)):
+        _run(backend, **overrides)
+
+
+def test_long_prompt_truncated_with_notice(backend: DemoBackend) -> None:
+    long_prompt = " ".join(f"w{i}" for i in range(30))
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        _, status, _ = _run(backend, prompt=long_prompt)
+    assert "was 31 tokens long" in status and "truncated to" in status
+
+
+def test_no_champion_shows_a_clear_banner(tmp_path: Path) -> None:
+    serving = ServingConfig.tiny(device="cpu", cache_dir=str(tmp_path / "cache"))
+    demo_config = DemoConfig(model=None, tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", serving=serving)
+    banner = DemoBackend(demo_config).model_banner()
+    assert "not available" in banner and "no 'champion' alias" in banner
+    demo = build_demo(demo_config)  # the app still builds, so `videofoundry up` keeps running
+    assert isinstance(demo, gr.Blocks)

@@ -1,0 +1,293 @@
+"""The Gradio demo for demo users: a text-to-video tab and an image-to-video tab over `serving.generate`.
+
+Thin: each callback validates through `serving`, calls `Pipeline.generate` and writes the mp4. The
+model is resolved on every request (`serving.load_pipeline`), so when the registry's `champion`
+alias moves the demo serves the new version on its next request, and the version shown follows.
+Requests go through Gradio's queue with a concurrency limit (one generation at a time by default:
+a large model fills the GPU); the per-step progress bar is fed by the sampler's callback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import numpy as np
+
+from serving import (
+    DEFAULT_REGISTERED_MODEL,
+    BundleError,
+    InvalidRequestError,
+    ModelReferenceError,
+    Pipeline,
+    ServingConfig,
+    load_pipeline,
+    validate_size,
+    write_mp4,
+)
+from serving.limits import validate_prompt
+
+EXAMPLES_T2V = [
+    ["A red kite dances over a stormy sea, the camera slowly pans right.", "blurry, low quality"],
+    ["Aerial shot of a winding mountain road at sunset, warm light, cinematic.", ""],
+    ["Close-up of raindrops running down a window at night, neon reflections.", "text, watermark"],
+]
+EXAMPLE_IMAGE_CANDIDATES = ("astronaut.png", "coffee.png", "chelsea.png")
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """What the demo serves and how.
+
+    Attributes:
+        model: model reference (serving.references); None = the registry's champion.
+        tracking_uri: MLflow registry URI (None: MLflow's default / MLFLOW_TRACKING_URI).
+        registered_model: registry name whose champion is served when `model` is None.
+        serving: device, dtype, offload, limits (the sliders' ranges come from `serving.limits`).
+        concurrency_limit: generations that run at the same time.
+        max_queue: requests waiting at most; more are refused by Gradio with a message.
+        output_dir: where mp4s are written (None: a temporary folder).
+        defaults: initial control values (height, width, frames, steps, guidance).
+    """
+
+    model: str | None = None
+    tracking_uri: str | None = None
+    registered_model: str = DEFAULT_REGISTERED_MODEL
+    serving: ServingConfig = field(default_factory=ServingConfig.tiny)
+    concurrency_limit: int = 1
+    max_queue: int = 16
+    output_dir: str | None = None
+    defaults: dict[str, float] = field(
+        default_factory=lambda: {"height": 64, "width": 96, "frames": 9, "steps": 8, "guidance": 6.0}
+    )
+
+
+def _example_images() -> list[str]:
+    """Photos that ship with scikit-image (a dependency), for the I2V examples; none if it is absent."""
+    try:
+        import skimage
+    except ImportError:
+        return []
+    data = Path(skimage.__file__).parent / "data"
+    return [str(data / name) for name in EXAMPLE_IMAGE_CANDIDATES if (data / name).exists()]
+
+
+class DemoBackend:
+    """The callbacks' domain side: resolve the model, validate, generate, write the mp4."""
+
+    def __init__(self, config: DemoConfig) -> None:
+        self.config = config
+        self.output_dir = Path(config.output_dir or tempfile.mkdtemp(prefix="videofoundry-demo-"))
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+
+    def pipeline(self) -> Pipeline:
+        return load_pipeline(
+            self.config.model,
+            config=self.config.serving,
+            tracking_uri=self.config.tracking_uri,
+            registered_model=self.config.registered_model,
+        )
+
+    def model_banner(self) -> str:
+        """Markdown naming the served model version, or why there is none."""
+        try:
+            pipeline = self.pipeline()
+        except (ModelReferenceError, BundleError) as err:
+            return f"**Model:** not available: {err}"
+        mode = "text-to-video + image-to-video" if pipeline.image_condition else "text-to-video"
+        return f"**Model:** `{pipeline.model_version}` ({mode}, {self.config.serving.dtype} on {pipeline.device})"
+
+    def run(
+        self,
+        prompt: str,
+        negative_prompt: str,
+        image: np.ndarray | None,
+        height: float,
+        width: float,
+        frames: float,
+        steps: float,
+        seed: float,
+        guidance: float,
+        cfg_scale: float,
+        stability: bool,
+        progress: Any,
+        i2v: bool,
+    ) -> tuple[str, str, str]:
+        """Returns (mp4 path, status markdown, model banner); raises gr.Error for bad input."""
+        limits = self.config.serving.limits
+        try:
+            if i2v and image is None:
+                raise InvalidRequestError(
+                    "image-to-video needs an image: upload one (it becomes the first frame)"
+                )
+            validate_prompt(prompt, limits)
+            validate_size(int(height), int(width), int(frames), limits)
+            pipeline = self.pipeline()
+        except (InvalidRequestError, ModelReferenceError, BundleError) as err:
+            raise gr.Error(str(err)) from err
+        fit = pipeline.fit_prompt(prompt)
+        if fit.truncated:
+            gr.Warning(fit.notice())
+        progress((0, int(steps)), desc="denoising")
+
+        def on_step(step: int, total: int) -> None:
+            progress((step, total), desc="denoising", unit="steps")
+
+        try:
+            video = pipeline.generate(
+                fit.text, image if i2v else None, height=int(height), width=int(width), frames=int(frames),
+                steps=int(steps), guidance=float(guidance), cfg_scale=float(cfg_scale),
+                negative_prompt=negative_prompt or "", seed=None if int(seed) < 0 else int(seed),
+                i2v_stability=bool(stability), progress=on_step,
+            )  # fmt: skip
+        except InvalidRequestError as err:
+            raise gr.Error(str(err)) from err
+        path = write_mp4(video, self.output_dir / f"{uuid.uuid4().hex[:12]}.mp4")
+        meta = video.metadata
+        status = (
+            f"Generated {video.num_frames} frames at {video.width}×{video.height}, {video.fps:g} fps, "
+            f"seed {meta['seed']}, {meta['steps']} steps in {meta['denoise_s'] + meta['decode_s']:.1f} s "
+            f"with `{meta['model_version']}`."
+        )
+        if fit.truncated:
+            status += f"\n\n⚠️ {fit.notice()}"
+        return str(path), status, self.model_banner()
+
+
+def _controls(config: DemoConfig, prefix: str) -> dict[str, Any]:
+    limits, d = config.serving.limits, config.defaults
+    with gr.Row():
+        height = gr.Slider(
+            16, limits.max_side, value=d["height"], step=16, label="Height (px)", elem_id=f"{prefix}-height"
+        )
+        width = gr.Slider(
+            16, limits.max_side, value=d["width"], step=16, label="Width (px)", elem_id=f"{prefix}-width"
+        )
+        frames = gr.Slider(
+            1, limits.max_frames, value=d["frames"], step=4, label="Frames (4n+1)", elem_id=f"{prefix}-frames"
+        )
+    with gr.Row():
+        steps = gr.Slider(
+            1, limits.max_steps, value=d["steps"], step=1, label="Denoising steps", elem_id=f"{prefix}-steps"
+        )
+        seed = gr.Number(value=0, precision=0, label="Seed (-1 = random)", elem_id=f"{prefix}-seed")
+        guidance = gr.Slider(0.0, 12.0, value=d["guidance"], step=0.5, label="Embedded guidance")
+        cfg_scale = gr.Slider(
+            1.0, 12.0, value=1.0, step=0.5, label="Real CFG scale (1 = off; uses the negative prompt)"
+        )
+    return {"height": height, "width": width, "frames": frames, "steps": steps, "seed": seed, "guidance": guidance, "cfg_scale": cfg_scale}  # fmt: skip
+
+
+def build_demo(config: DemoConfig | None = None) -> gr.Blocks:
+    """The Gradio app (not launched). Components carry elem_ids `t2v-*` / `i2v-*` for browser tests."""
+    config = config or DemoConfig()
+    backend = DemoBackend(config)
+    limits = config.serving.limits
+    with gr.Blocks(title="VideoFoundry demo") as demo:
+        gr.Markdown("# VideoFoundry: text-to-video and image-to-video")
+        banner = gr.Markdown(backend.model_banner(), elem_id="model-version")
+        gr.Markdown(
+            f"Limits on this server: up to {limits.max_side} px a side, {limits.max_area} pixels a frame, "
+            f"{limits.max_frames} frames (4n+1), {limits.max_steps} steps. Sizes are multiples of 16."
+        )
+        for prefix, title in (("t2v", "Text to video"), ("i2v", "Image to video")):
+            i2v = prefix == "i2v"
+            with gr.Tab(title, id=prefix):
+                with gr.Row():
+                    with gr.Column():
+                        image = gr.Image(
+                            label="First frame", type="numpy", elem_id=f"{prefix}-image", visible=i2v
+                        )
+                        prompt = gr.Textbox(label="Prompt", lines=3, elem_id=f"{prefix}-prompt")
+                        negative = gr.Textbox(
+                            label="Negative prompt (used when real CFG > 1)", elem_id=f"{prefix}-negative"
+                        )
+                        controls = _controls(config, prefix)
+                        stability = gr.Checkbox(
+                            value=False,
+                            label="Stability start (I2V: less motion, more faithful)",
+                            visible=i2v,
+                        )
+                        button = gr.Button("Generate", variant="primary", elem_id=f"{prefix}-generate")
+                    with gr.Column():
+                        video = gr.Video(label="Video", elem_id=f"{prefix}-video", autoplay=True, loop=True)
+                        status = gr.Markdown(elem_id=f"{prefix}-status")
+                if i2v:
+                    examples = [[img, EXAMPLES_T2V[0][0], ""] for img in _example_images()[:2]]
+                    if examples:
+                        gr.Examples(examples, inputs=[image, prompt, negative])
+                else:
+                    gr.Examples(EXAMPLES_T2V, inputs=[prompt, negative])
+
+                def _run(
+                    prompt_: str, negative_: str, image_: np.ndarray | None, height: float, width: float,
+                    frames: float, steps: float, seed: float, guidance: float, cfg_scale: float, stability_: bool,
+                    progress: gr.Progress = gr.Progress(), _i2v: bool = i2v,
+                ) -> tuple[str, str, str]:  # fmt: skip
+                    return backend.run(
+                        prompt_, negative_, image_, height, width, frames, steps, seed, guidance, cfg_scale,
+                        stability_, progress, _i2v,
+                    )  # fmt: skip
+
+                c = controls
+                button.click(
+                    _run,
+                    inputs=[
+                        prompt,
+                        negative,
+                        image,
+                        c["height"],
+                        c["width"],
+                        c["frames"],
+                        c["steps"],
+                        c["seed"],
+                        c["guidance"],
+                        c["cfg_scale"],
+                        stability,
+                    ],  # fmt: skip
+                    outputs=[video, status, banner],
+                    concurrency_limit=config.concurrency_limit,
+                    concurrency_id="generate",
+                    api_name=f"generate_{prefix}",
+                )
+    demo.queue(max_size=config.max_queue, default_concurrency_limit=config.concurrency_limit)
+    return demo
+
+
+def launch_demo(config: DemoConfig, port: int = 7860, host: str = "127.0.0.1") -> None:
+    """Serve the demo on host:port until interrupted (blocks)."""
+    demo = build_demo(config)
+    demo.launch(
+        server_name=host,
+        server_port=port,
+        show_error=True,
+        ssr_mode=False,
+        footer_links=[],
+        allowed_paths=[config.output_dir] if config.output_dir else None,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m ui.demo --model tiny-random --port 7860` (the CLI's `videofoundry serve demo` wraps this)."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--tracking-uri", default=None)
+    parser.add_argument("--port", type=int, default=7860)
+    parser.add_argument("--profile", default="tiny", choices=["tiny", "paper"])
+    parser.add_argument("--cpu-threads", type=int, default=None)
+    args = parser.parse_args(argv)
+    serving = ServingConfig.preset(args.profile, cpu_threads=args.cpu_threads)
+    launch_demo(
+        dataclasses.replace(DemoConfig(), model=args.model, tracking_uri=args.tracking_uri, serving=serving),
+        args.port,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+"""`clips`: PySceneDetect shots of each raw video, cut into clips (frame ranges), per ingest batch."""
+
+import dagster as dg
+
+from assets.curation_config import curation_config
+from assets.partitions import raw_batches
+from curation.ingest import RAW_VIDEOS_SCHEMA
+from curation.pipeline import make_clips, upsert_quarantine
+from curation.schemas import CLIPS_SCHEMA
+from curation.tables import read_table, write_table
+from orchestration.resources import ComputeResource, WorkspaceResource
+
+
+@dg.asset(
+    deps=["raw_videos"],
+    partitions_def=raw_batches,
+    group_name="curation",
+    kinds={"parquet", "ray"},
+    description="Single-shot clips (frame ranges into the raw files) with stable ids; bad inputs quarantined.",
+)
+def clips(
+    context: dg.AssetExecutionContext, workspace: WorkspaceResource, compute: ComputeResource
+) -> dg.MaterializeResult:
+    ws = workspace.workspace
+    batch = context.partition_key
+    config = curation_config(workspace, compute)
+    raw = read_table(ws.tables / "raw_videos" / f"{batch}.parquet", RAW_VIDEOS_SCHEMA)
+    table, quarantine = make_clips(raw, batch, config)
+    path = write_table(table, ws.tables / "clips" / f"{batch}.parquet", CLIPS_SCHEMA)
+    upsert_quarantine(ws.quarantine / f"{batch}.parquet", quarantine, {"ingest", "probe", "decode", "clips"})
+    return dg.MaterializeResult(
+        metadata={
+            "clips": dg.MetadataValue.int(table.num_rows),
+            "videos": dg.MetadataValue.int(len(set(table.column("source_sha256").to_pylist()))),
+            "quarantined": dg.MetadataValue.int(quarantine.num_rows),
+            "path": dg.MetadataValue.path(str(path)),
+        }
+    )

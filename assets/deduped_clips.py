@@ -1,0 +1,31 @@
+"""`deduped_clips`: embedding/phash near-duplicate groups (best clip kept), k-means clusters, weights."""
+
+import dagster as dg
+
+from assets.curation_config import curation_config
+from curation.dedup import dedup_clips
+from curation.schemas import CLIP_SIGNALS_SCHEMA, DEDUPED_CLIPS_SCHEMA
+from curation.tables import read_table, write_table
+from orchestration.resources import ComputeResource, WorkspaceResource
+
+
+@dg.asset(
+    deps=["clip_signals"],
+    group_name="curation",
+    kinds={"parquet"},
+    description="Who duplicates whom across all batches; concept clusters and balancing weights.",
+)
+def deduped_clips(workspace: WorkspaceResource, compute: ComputeResource) -> dg.MaterializeResult:
+    ws = workspace.workspace
+    signals = read_table(ws.tables / "clip_signals", CLIP_SIGNALS_SCHEMA)
+    table = dedup_clips(signals, curation_config(workspace, compute).dedup)
+    path = write_table(table, ws.tables / "deduped_clips.parquet", DEDUPED_CLIPS_SCHEMA)
+    kept = sum(table.column("keep").to_pylist())
+    return dg.MaterializeResult(
+        metadata={
+            "clips": dg.MetadataValue.int(table.num_rows),
+            "kept": dg.MetadataValue.int(kept),
+            "duplicates": dg.MetadataValue.int(table.num_rows - kept),
+            "path": dg.MetadataValue.path(str(path)),
+        }
+    )

@@ -1,0 +1,67 @@
+"""`tiers` (256p ⊃ 360p ⊃ 540p ⊃ 720p, with a decision row per clip/tier/filter) and `sft_candidates`."""
+
+import dagster as dg
+
+from assets.curation_config import curation_config
+from curation.pipeline import make_tiers
+from curation.schemas import (
+    CLIP_SIGNALS_SCHEMA,
+    DEDUPED_CLIPS_SCHEMA,
+    SFT_CANDIDATES_SCHEMA,
+    TIER_DECISIONS_SCHEMA,
+    TIERS_SCHEMA,
+)
+from curation.tables import read_table, write_table
+from curation.tiers import draw_funnel
+from curation.tiers import sft_candidates as propose_sft_candidates
+from orchestration.resources import ComputeResource, WorkspaceResource
+
+
+@dg.asset(
+    deps=["deduped_clips"],
+    group_name="curation",
+    kinds={"parquet"},
+    description="Nested quality tiers; tier_decisions.parquet records every filter's value and threshold.",
+)
+def tiers(workspace: WorkspaceResource, compute: ComputeResource) -> dg.MaterializeResult:
+    ws = workspace.workspace
+    config = curation_config(workspace, compute)
+    signals = read_table(ws.tables / "clip_signals", CLIP_SIGNALS_SCHEMA)
+    deduped = read_table(ws.tables / "deduped_clips.parquet", DEDUPED_CLIPS_SCHEMA)
+    result = make_tiers(signals, deduped, config)
+    write_table(result.decisions, ws.tables / "tier_decisions.parquet", TIER_DECISIONS_SCHEMA)
+    path = write_table(result.membership, ws.tables / "tiers.parquet", TIERS_SCHEMA)
+    png = draw_funnel(result.funnel, ws.reports / "curation_funnel.png")
+    return dg.MaterializeResult(
+        metadata={
+            **{
+                f"tier_{n}": dg.MetadataValue.int(sum(result.membership.column(f"tier_{n}").to_pylist()))
+                for n in ("256p", "360p", "540p", "720p")
+            },
+            "funnel": dg.MetadataValue.md(
+                "| stage | clips |\n|---|---|\n" + "\n".join(f"| {s} | {c} |" for s, c in result.funnel)
+            ),
+            "funnel_png": dg.MetadataValue.path(str(png)),
+            "path": dg.MetadataValue.path(str(path)),
+        }
+    )
+
+
+@dg.asset(
+    deps=["tiers"],
+    group_name="curation",
+    kinds={"parquet"},
+    description="Top-tier clips proposed to raters for the SFT set (accepted or rejected in the eval UI).",
+)
+def sft_candidates(workspace: WorkspaceResource, compute: ComputeResource) -> dg.MaterializeResult:
+    ws = workspace.workspace
+    signals = read_table(ws.tables / "clip_signals", CLIP_SIGNALS_SCHEMA)
+    membership = read_table(ws.tables / "tiers.parquet", TIERS_SCHEMA)
+    table = propose_sft_candidates(signals, membership, curation_config(workspace, compute).sft)
+    path = write_table(table, ws.tables / "sft_candidates.parquet", SFT_CANDIDATES_SCHEMA)
+    return dg.MaterializeResult(
+        metadata={
+            "candidates": dg.MetadataValue.int(table.num_rows),
+            "path": dg.MetadataValue.path(str(path)),
+        }
+    )

@@ -1,0 +1,58 @@
+"""`videofoundry curate INPUT_DIR`: the whole curation chain outside Dagster, printing the funnel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from orchestration.cli_app import HomeOption, UserError, app
+
+
+@app.command()
+def curate(
+    input_dir: Annotated[
+        Path, typer.Argument(help="Folder of raw videos (read recursively); its name is the batch.")
+    ],
+    home: HomeOption = None,
+    profile: Annotated[str, typer.Option("--profile", help="Curation preset: tiny (CPU) or paper.")] = "tiny",
+    backend: Annotated[str, typer.Option("--backend", help="ray (default) or local (in-process).")] = "ray",
+    ray_address: Annotated[
+        str | None, typer.Option("--ray-address", help="Join a Ray cluster, e.g. ray://head:10001.")
+    ] = None,
+) -> None:
+    """Raw videos → clips → signals → dedup → tiers; writes the tables into the workspace."""
+    from curation.config import CurationConfig
+    from curation.ingest import scan_batch
+    from curation.pipeline import curate as run_curation
+    from orchestration.cli_app import platform_config
+    from orchestration.workspace import Workspace
+
+    if not input_dir.is_dir():
+        raise UserError(f"input folder {input_dir} does not exist or is not a folder")
+    try:
+        config = CurationConfig.preset(profile)
+    except ValueError as error:
+        raise UserError(str(error)) from error
+    if backend not in ("ray", "local"):
+        raise UserError(f"unknown backend {backend!r}; choose ray or local")
+    platform = platform_config(home, None, None)
+    config.execution.backend = backend  # type: ignore[assignment]
+    config.execution.ray_address = ray_address or platform.compute.ray_address
+    config.execution.num_cpus = platform.compute.num_cpus
+    workspace = Workspace.at(platform.home).ensure()
+    input_dir = input_dir.resolve()
+    raw = scan_batch(input_dir.parent, input_dir.name, progress=True)
+    if raw.num_rows == 0:
+        raise UserError(f"no video files found under {input_dir}")
+    result = run_curation(
+        raw, input_dir.name, workspace.tables, workspace.quarantine, workspace.reports, config
+    )
+    typer.echo("funnel (clips remaining):")
+    for stage, count in result.funnel:
+        typer.echo(f"  {stage:<28} {count}")
+    typer.echo(f"tiers: {result.tier_counts}; quarantined rows: {result.quarantined}")
+    typer.echo(f"funnel plot: {result.funnel_png}")
+    for name, path in result.tables.items():
+        typer.echo(f"  {name:<15} {path}")

@@ -215,10 +215,9 @@ def _prepare(frames: Iterable[np.ndarray], config: CameraMotionConfig) -> _Frame
     # of the texture does; their corners would vote for "static", so they are masked out. The
     # share is taken over textured pixels only (flat sky never changes, whatever the camera
     # does). When most texture is unchanged the camera may simply be still: nothing is masked.
-    # Blurred first so sensor noise does not count as change; opened so lone pixels are ignored.
+    # Blurred first so sensor noise does not count as change (not opened: glyph strokes are thin).
     samples = np.stack([cv2.GaussianBlur(g, (5, 5), 0) for g in grey[:: max(1, len(grey) // 12)]])
     unchanged = (samples.max(axis=0).astype(np.int16) - samples.min(axis=0)) < 6
-    unchanged = cv2.morphologyEx(unchanged.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) > 0
     gradient = cv2.morphologyEx(grey[0], cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)) > 40
     textured = (mask > 0) & gradient
     if textured.sum() >= 64 and unchanged[textured].mean() < _OVERLAY_MAX_SHARE:

@@ -1,0 +1,170 @@
+"""Exact resume of a DiT stage: in-process interruption, and kill -9 of a worker process (slow)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from tests.training.dit_fixtures import write_clips
+from training.dit.config import DiTTrainConfig
+from training.dit.stages import StagePlan, prepare_stage, train_stage
+from training.dit.trainer import DiTTrainer, StageTracking
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # also makes CPU numerics identical to OMP_NUM_THREADS=1 workers
+    yield
+    torch.set_num_threads(threads)
+
+
+def _config(stage: str, steps: int, every: int) -> DiTTrainConfig:
+    tiny = DiTTrainConfig.preset("tiny", checkpoint_every=every, sample_prompts=())
+    stages = tuple(
+        s.model_copy(update={"steps": steps, "warmup_steps": 3}) if s.name == stage else s
+        for s in tiny.stages
+    )
+    return tiny.model_copy(update={"stages": stages})
+
+
+class _Crash(Exception):
+    pass
+
+
+def _trainer(plan: StagePlan, directory: Path, hook=None) -> DiTTrainer:
+    return DiTTrainer(
+        plan.config,
+        plan.stage,
+        plan.samples,
+        load_file(str(plan.empty_prompt_path)),
+        directory,
+        sample_posterior=plan.sample_posterior,
+        step_hook=hook,
+    )
+
+
+def test_interrupted_stage_resumes_bit_exactly(tmp_path):
+    """video_low_long (images + two video buckets, text dropout, warm-up): crash at 5, resume from 4."""
+    records = write_clips(tmp_path / "clips", count=3)
+    config = _config("video_low_long", steps=8, every=4)
+    # A plan of the first stage (no predecessor needed) with video_low_long's samples swapped in.
+    plan_path = prepare_stage(
+        config,
+        "image_256",
+        records,
+        tmp_path / "unused",
+        tmp_path / "latents",
+        StageTracking(),
+        progress=False,
+    )
+    from training.dit.latent_cache import LatentCache
+    from training.dit.stages import make_text_encoder, make_vae
+
+    cache = LatentCache(
+        tmp_path / "latents",
+        make_vae(config, None),
+        make_text_encoder(config),
+        aspect_ratios=config.aspect_ratios,
+    )
+    samples, _ = cache.build(records, config.stage("video_low_long"), progress=False)
+    plan = StagePlan.load(plan_path)
+    plan = StagePlan(**{**plan.__dict__, "stage": "video_low_long", "samples": samples})
+
+    straight = _trainer(plan, tmp_path / "straight")
+    straight.train(resume=False)
+
+    def crash(step: int) -> None:
+        if step == 5:
+            raise _Crash
+
+    with pytest.raises(_Crash):
+        _trainer(plan, tmp_path / "crashed", crash).train(resume=False)
+    resumed = _trainer(plan, tmp_path / "crashed")
+    result = resumed.train(resume=True)
+    assert result.resumed_from == 4 and result.steps_done == 8
+    for name, tensor in straight.dit.module.state_dict().items():
+        assert torch.equal(tensor, resumed.dit.module.state_dict()[name]), name
+    for name, tensor in straight.ema.state_dict().items():
+        assert torch.equal(tensor, resumed.ema.state_dict()[name]), name
+    opt_a, opt_b = straight.dit.state_dict(), resumed.dit.state_dict()
+    assert opt_a["scheduler"] == opt_b["scheduler"]
+    for key, state in opt_a["optimizer"]["state"].items():
+        assert torch.equal(state["exp_avg_sq"], opt_b["optimizer"]["state"][key]["exp_avg_sq"])
+    assert straight.loss_history == resumed.loss_history
+
+
+@pytest.mark.slow
+def test_kill_9_mid_stage_loses_no_step_beyond_the_last_checkpoint(tmp_path):
+    records = write_clips(tmp_path / "clips", count=2)
+    config = _config("image_256", steps=24, every=5)
+    plan = prepare_stage(
+        config, "image_256", records, tmp_path / "ckpt", tmp_path / "latents", StageTracking(), progress=False
+    )
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "training.dit.worker", str(plan), "--no-samples", "--throttle-s", "0.3"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    last = 0
+    assert worker.stdout is not None
+    for line in worker.stdout:
+        if line.startswith("step "):
+            last = int(line.split()[1])
+            if last >= 12:
+                break
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.wait(timeout=30)
+    assert worker.returncode == -signal.SIGKILL and 12 <= last < 24
+    stage_dir = tmp_path / "ckpt" / "image_256"
+    assert not (stage_dir / "stage_result.json").exists()
+    last_checkpoint = max(int(p.name.removeprefix("step_")) for p in stage_dir.glob("step_*"))
+    assert 5 * (last // 5) <= last_checkpoint <= last + 5  # checkpoints every 5 steps
+
+    result = train_stage(plan, with_samples=False)
+    assert result.resumed_from == last_checkpoint and result.steps_done == 24
+
+    reference_plan = prepare_stage(
+        config, "image_256", records, tmp_path / "ref", tmp_path / "latents", StageTracking(), progress=False
+    )
+    reference = train_stage(reference_plan, with_samples=False)
+    assert reference.checkpoint is not None and result.checkpoint is not None
+    killed, straight = (
+        load_file(str(result.checkpoint / "dit.safetensors")),
+        load_file(str(reference.checkpoint / "dit.safetensors")),
+    )
+    assert all(torch.equal(killed[k], straight[k]) for k in straight)
+
+
+@pytest.mark.slow
+def test_ray_train_launcher_runs_a_planned_stage(tmp_path):
+    """TorchTrainer on a local loopback Ray (one gloo worker, plain backend; ZeRO-2 ranks: test_dit_deepspeed)."""
+    from curation.ray_runtime import shutdown_ray
+    from training.dit.launcher import launch_stage
+
+    records = write_clips(tmp_path / "clips", count=2)
+    config = _config("image_256", steps=3, every=3)
+    plan = prepare_stage(
+        config, "image_256", records, tmp_path / "ckpt", tmp_path / "latents", StageTracking(), progress=False
+    )
+    try:
+        result = launch_stage(plan, "ray", num_workers=1)
+    finally:
+        shutdown_ray()
+    assert result["steps_done"] == 3 and Path(result["checkpoint"]).name == "step_000000003"
+    assert (tmp_path / "ckpt" / "ray_results" / "dit_image_256").is_dir()
+    with pytest.raises(ValueError, match="need DeepSpeed"):
+        launch_stage(plan, "ray", num_workers=2)

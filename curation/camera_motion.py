@@ -433,7 +433,10 @@ def classify_features(
     """Apply the operational definitions of the module docstring to measured `features`."""
     config = config or CameraMotionConfig()
     f = features
-    quality = min(1.0, f.inlier_fraction / 0.8)  # a fit that keeps < 80 % of the tracks lowers confidence
+    # A fit that keeps < 80 % of the tracks, or long-baseline steps that could not be measured
+    # (span_frames < n_frames - 1), lower the confidence proportionally.
+    measured = f.span_frames / max(f.n_frames - 1, 1)
+    quality = min(1.0, f.inlier_fraction / 0.8) * min(1.0, measured)
     tiny = 1e-9
     label: CameraMotion
     if f.net_speed < config.static_max_speed and f.path_speed < config.handheld_min_speed:

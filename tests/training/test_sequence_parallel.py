@@ -32,7 +32,7 @@ def _scenario(
 ) -> dict[str, float]:
     """SP vs full attention outputs and gradients for one (frames, text) layout; returns max errors."""
     batch = len(text_lens)
-    plan = plan_video_shards((frames, 1, hw), world, rank, pad_frames=True)
+    plan = plan_video_shards((frames, 1, hw), world, rank)
     n_video, n = plan.num_video, plan.local_tokens
     gen = torch.Generator().manual_seed(frames * 100 + text_max)
     q, k, v = (torch.randn(batch, n_video + text_max, HEADS, HEAD_DIM, generator=gen) for _ in range(3))
@@ -82,8 +82,8 @@ def _worker(rank: int, world: int, out_dir: str) -> None:
     torch.manual_seed(0)
     results: dict[str, Any] = {
         "divisible": _scenario(frames=4, hw=3, text_lens=[5, 2], text_max=5, world=world, rank=rank),
-        "padded": _scenario(frames=3, hw=4, text_lens=[3, 6], text_max=6, world=world, rank=rank),
-        "single_sample": _scenario(frames=2, hw=5, text_lens=[4], text_max=4, world=world, rank=rank),
+        "padded": _scenario(frames=3, hw=3, text_lens=[3, 6], text_max=6, world=world, rank=rank),
+        "single_sample": _scenario(frames=1, hw=5, text_lens=[4], text_max=4, world=world, rank=rank),
     }
     torch.save(results, Path(out_dir) / f"rank{rank}.pt")
 
@@ -119,18 +119,26 @@ def test_divisibility_rules_raise_clear_errors() -> None:
         SequenceParallelError, match=r"num_heads 24 is not divisible by the sequence-parallel size 5"
     ):
         check_heads(24, 5)
-    with pytest.raises(SequenceParallelError, match="2 latent frames cannot be split over 4"):
-        plan_video_shards((2, 4, 4), world=4, rank=0)
+    with pytest.raises(SequenceParallelError, match="3 video tokens cannot be split over 4"):
+        plan_video_shards((1, 1, 3), world=4, rank=0)
     with pytest.raises(
         SequenceParallelError, match="33 latent frames are not divisible by the sequence-parallel size 8"
     ):
-        plan_video_shards((33, 45, 80), world=8, rank=0, pad_frames=False)
+        plan_video_shards((33, 45, 80), world=8, rank=0, whole_frames=True)
 
 
-def test_shard_plan_pads_the_last_ranks() -> None:
-    # 720p x 129 frames on 8 GPUs: 33 latent frames -> 5 per rank, the last rank holds 3 real + 2 padding.
+def test_shard_plan_splits_frames_or_tokens_with_little_padding() -> None:
+    # 720p x 129 frames on 8 GPUs: 33 latent frames of 45 x 80 tokens; 118,800 tokens = 8 x 14,850.
     plans = [plan_video_shards((33, 45, 80), world=8, rank=r) for r in range(8)]
-    assert {p.local_tokens for p in plans} == {5 * 45 * 80}
-    assert [p.local_real // 3600 for p in plans] == [5, 5, 5, 5, 5, 5, 3, 0]
-    assert sum(p.local_real for p in plans) == 33 * 3600
+    assert {p.local_tokens for p in plans} == {14_850} and plans[0].padded_total == 118_800
+    # Frame 0 (3,600 tokens) lies on rank 0; frames straddle ranks (14,850 is not a multiple of 3,600).
     assert [p.local_first_frame_tokens for p in plans[:2]] == [3600, 0]
+    # P divides T: whole frames per rank.
+    halves = [plan_video_shards((4, 3, 5), world=2, rank=r) for r in range(2)]
+    assert [(p.start, p.local_real) for p in halves] == [(0, 30), (30, 30)]
+    # P does not divide N: fewer than P padding tokens, all on the last rank.
+    odd = [plan_video_shards((3, 1, 3), world=4, rank=r) for r in range(4)]
+    assert [p.local_real for p in odd] == [3, 3, 3, 0] and odd[0].padded_total == 12
+    # A first frame larger than a shard is spread over the first ranks, as a prefix of each.
+    wide = [plan_video_shards((2, 2, 5), world=4, rank=r) for r in range(4)]
+    assert [p.local_first_frame_tokens for p in wide] == [5, 5, 0, 0]

@@ -24,7 +24,7 @@ from training.parallel.launch import spawn_local
 
 WORLD = 2
 LR, BETAS, WEIGHT_DECAY = 1e-3, (0.9, 0.999), 0.01
-GRID = (3, 4, 6)  # 3 latent frames over 2 ranks: padded
+GRID = (3, 2, 6)  # 9 video tokens over 2 ranks: 5 + (4 + 1 padding)
 
 
 def _model() -> HunyuanDiT:

@@ -1,6 +1,7 @@
 """A tiny HunyuanDiT under `parallelize_dit` on 2 gloo processes equals the single-process model.
 
-Forward (T2V with frames divisible by P and padded, I2V token_replace) and backward (parameter
+Forward (T2V with frames divisible by P, and with a token count that needs padding; I2V
+token_replace, also with the first frame spread over both ranks) and backward (parameter
 gradients averaged over the group, with and without activation checkpointing), fp32. One spawn runs
 every scenario; each rank writes its errors and the tests assert on them.
 """
@@ -80,10 +81,12 @@ def _worker(rank: int, world: int, out_dir: str) -> None:
     results: dict[str, Any] = {}
     t2v = _tiny()
     results["forward_divisible"] = _forward_error(t2v, (4, 4, 6))
-    results["forward_padded"] = _forward_error(t2v, (3, 4, 6))
-    results["forward_i2v"] = _forward_error(_tiny("token_replace"), (3, 4, 6), i2v=True)
+    results["forward_padded"] = _forward_error(t2v, (3, 2, 6))  # 9 tokens: 5 + (4 + 1 padding)
+    i2v = _tiny("token_replace")
+    results["forward_i2v"] = _forward_error(i2v, (3, 2, 6), i2v=True)
+    results["forward_i2v_straddle"] = _forward_error(i2v, (1, 4, 6), i2v=True)  # frame 0 on both ranks
     results["grads"] = _gradient_errors(t2v, (2, 4, 6), checkpointing=False)
-    results["grads_checkpointing"] = _gradient_errors(t2v, (3, 4, 4), checkpointing=True)
+    results["grads_checkpointing"] = _gradient_errors(t2v, (3, 2, 6), checkpointing=True)
 
     # A copy of a parallelized model (EMA export, checkpoint) stays parallel on the same group.
     results["deepcopy_parallel"] = is_sequence_parallel(copy.deepcopy(t2v))
@@ -115,7 +118,9 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
     return [torch.load(out / f"rank{r}.pt") for r in range(WORLD)]
 
 
-@pytest.mark.parametrize("scenario", ["forward_divisible", "forward_padded", "forward_i2v"])
+@pytest.mark.parametrize(
+    "scenario", ["forward_divisible", "forward_padded", "forward_i2v", "forward_i2v_straddle"]
+)
 def test_forward_equals_single_process(results: list[dict[str, Any]], scenario: str) -> None:
     for per_rank in results:
         assert per_rank[scenario] < 1e-5, per_rank[scenario]

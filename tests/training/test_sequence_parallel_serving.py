@@ -20,10 +20,10 @@ from training.parallel import is_sequence_parallel, parallelize_dit
 from training.parallel.launch import spawn_local
 
 WORLD = 2
-# frames 9 -> 3 latent frames: split 2 + (1 + 1 padding frame) over 2 ranks.
+# 9 frames at 48 x 48 -> latent 3 x 6 x 6 -> 27 video tokens: 14 + (13 + 1 padding) over 2 ranks.
 REQUEST: dict[str, Any] = {
     "model": "tiny-random",
-    "height": 32,
+    "height": 48,
     "width": 48,
     "frames": 9,
     "steps": 3,
@@ -80,7 +80,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
 def test_parallel_generate_matches_single_process(results: list[dict[str, Any]], name: str) -> None:
     for per_rank in results:
         assert per_rank["cached_pipeline_parallel"] is True
-        assert per_rank[name]["shape"] == (9, 32, 48, 3)
+        assert per_rank[name]["shape"] == (9, 48, 48, 3)
         assert per_rank[name]["seed"] == REQUEST["seed"]
         # uint8 frames: fp32 attention summed in another order may flip a rounding.
         assert per_rank[name]["max_diff"] <= 1, per_rank[name]["max_diff"]

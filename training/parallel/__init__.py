@@ -2,17 +2,25 @@
 
 Public API:
 
-training.parallel.parallelize_dit(model, group=None, *, pad_frames=True, check_inputs=True) -> model
-    In place: the model's video tokens are split over `group` by latent frames after patch
-    embedding and gathered before unpatchify; each dual/single-stream block's attention becomes
-    Ulysses all-to-all attention (text tokens replicated). Every rank calls the model with the same
-    inputs and gets the full output. remove_sequence_parallel(model) undoes it.
+training.parallel.parallelize_dit(model, group=None, *, whole_frames=False, check_inputs=True) -> model
+    In place: after patch embedding each rank keeps a contiguous range of the video tokens (whole
+    latent frames when P divides T, else token ranges padded by < P tokens), every dual/single-stream
+    block's attention becomes Ulysses all-to-all attention (text tokens replicated), and the
+    outputs are gathered before unpatchify. Every rank calls the model with the same inputs and
+    gets the full output. remove_sequence_parallel(model) undoes it.
 training.parallel.ulysses: ulysses_attention, plan_video_shards, ShardPlan, check_heads,
-    SequenceParallelError (divisibility problems: heads % P, latent frames < P or % P without padding).
+    SequenceParallelError (heads % P; fewer video tokens than ranks; frames % P with whole_frames).
 training.parallel.collectives: differentiable seq_to_heads / heads_to_seq all-to-alls and
     gather_heads / gather_tokens all-gathers (gradient convention in its docstring).
 training.parallel.launch: process groups (data x sequence parallel), the NCCL environment of the
-    device machines, DeepSpeed wiring and how to launch under Ray Train / torchrun.
+    device machines, DeepSpeed wiring, how to launch under Ray Train / torchrun, spawn_local.
+
+Parallel inference through `serving.generate` (serving cannot import training, so the caller that
+launches the ranks does this; one process per GPU, same request and seed on every rank):
+
+    pipeline = serving.load_pipeline(model_ref, config=ServingConfig.paper(device=f"cuda:{rank}"))
+    parallelize_dit(pipeline.transformer, group)   # the cached pipeline is now sequence-parallel
+    video = serving.generate(prompt, model=model_ref, config=..., seed=seed)   # whole video on every rank
 """
 
 from training.parallel.dit import (

@@ -5,9 +5,10 @@ block's `attention_fn` (default `model.attention.attention`) and the model's `to
 (default None), called right after patch embedding (`shard`) and right before unpatchify
 (`gather`). `parallelize_dit(model, group)` points both at one `DiTSequenceParallel` object:
 
-- shard: keep this rank's slab of latent frames of the patch-embedded video tokens (padding the
-  last slabs when P does not divide T), slice the RoPE tables to those tokens' global (t, h, w)
-  positions, and hand the I2V token_replace first-frame count to rank 0 only;
+- shard: keep this rank's contiguous range of the patch-embedded video tokens (whole latent
+  frames when P divides T; fewer than P padding tokens complete the last rank when P does not
+  divide N), slice the RoPE tables to those tokens' global (t, h, w) positions, and hand each rank
+  the number of I2V token_replace first-frame tokens it holds;
 - attention: `ulysses_attention` in every dual- and single-stream block (the text-only token
   refiner runs replicated, as it is);
 - gather: all-gather the final layer's per-token outputs, drop padding, so every rank returns the
@@ -49,7 +50,7 @@ class DiTSequenceParallel:
     and `gather` (and activation-checkpoint recomputation in that step's backward) then use.
     """
 
-    def __init__(self, group: Group, pad_frames: bool = True, check_inputs: bool = True) -> None:
+    def __init__(self, group: Group, whole_frames: bool = False, check_inputs: bool = True) -> None:
         if not dist.is_initialized():
             raise SequenceParallelError(
                 "sequence parallelism needs torch.distributed initialised (init_process_group)"
@@ -57,7 +58,7 @@ class DiTSequenceParallel:
         self.group = group
         self.world = dist.get_world_size(group)
         self.rank = dist.get_rank(group)
-        self.pad_frames = pad_frames
+        self.whole_frames = whole_frames
         self.check_inputs = check_inputs
         self.plan: ShardPlan | None = None
 
@@ -82,7 +83,7 @@ class DiTSequenceParallel:
         self, img: torch.Tensor, rope: Rope, grid: tuple[int, int, int], n_first: int
     ) -> tuple[torch.Tensor, Rope, int]:
         """This rank's video tokens: img (B, N, D) -> (B, n, D); RoPE (N + L, Dh) -> (n + L, Dh)."""
-        plan = plan_video_shards(grid, self.world, self.rank, self.pad_frames)
+        plan = plan_video_shards(grid, self.world, self.rank, self.whole_frames)
         cos, sin = rope
         num_text = cos.shape[0] - plan.num_video
         if self.check_inputs:
@@ -90,7 +91,7 @@ class DiTSequenceParallel:
         self.plan = plan
         start, real, n = plan.start, plan.local_real, plan.local_tokens
         local = img[:, start : start + real]
-        if real < n:  # padding frames: zero tokens, identity rotation
+        if real < n:  # padding tokens: zeros, identity rotation
             local = F.pad(local, (0, 0, 0, n - real))
         pad = n - real
 
@@ -126,28 +127,28 @@ def _attention_blocks(model: HunyuanDiT) -> list[DoubleStreamBlock | SingleStrea
 
 
 def parallelize_dit(
-    model: HunyuanDiT, group: Group = None, *, pad_frames: bool = True, check_inputs: bool = True
+    model: HunyuanDiT, group: Group = None, *, whole_frames: bool = False, check_inputs: bool = True
 ) -> HunyuanDiT:
     """Run `model` Ulysses sequence-parallel over `group` (None = the default group); in place, returned.
 
     Args:
         model: a single-device HunyuanDiT (before DeepSpeed / DDP wrapping, after moving it to its device).
         group: the sequence-parallel process group (`sequence_parallel_groups` builds it with DP).
-        pad_frames: when P does not divide the latent frames, pad the last ranks with padding frames
-            (masked out of attention); False raises SequenceParallelError instead.
+        whole_frames: require whole latent frames per rank (raise SequenceParallelError when P does
+            not divide T) instead of contiguous token ranges with < P padding tokens.
         check_inputs: compare input shapes across the group at each forward (one tiny all-gather),
             so a rank with a different batch fails with a message instead of hanging.
 
     Raises:
         SequenceParallelError: the head count is not divisible by the group size, or torch.distributed
-            is not initialised. Frame-count problems are raised at the forward, before any collective
-            of the step.
+            is not initialised. Input-size problems (fewer video tokens than ranks, frames with
+            whole_frames) are raised at the forward, before any collective of the step.
     """
     if not isinstance(model, HunyuanDiT):
         raise SequenceParallelError(
             f"parallelize_dit takes a model.dit.HunyuanDiT, got {type(model).__name__}"
         )
-    hooks = DiTSequenceParallel(group, pad_frames=pad_frames, check_inputs=check_inputs)
+    hooks = DiTSequenceParallel(group, whole_frames=whole_frames, check_inputs=check_inputs)
     check_heads(model.config.num_heads, hooks.world)
     model.token_sharding = hooks
     for block in _attention_blocks(model):

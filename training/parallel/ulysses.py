@@ -1,14 +1,17 @@
 """Ulysses sequence-parallel attention over [video shards; replicated text] (DeepSpeed-Ulysses layout).
 
 Shape legend: B batch, P sequence-parallel group size, r this rank, T latent frames (after the
-temporal patch), hw tokens per frame, N = T·hw video tokens, f = ceil(T / P) frames per rank,
-n = f·hw local video tokens (padding included), L text tokens (replicated), H heads, h = H / P,
-Dh head dim.
+temporal patch), hw tokens per frame, N = T·hw video tokens in row-major (t, h, w) order,
+n = ceil(N / P) local video tokens (padding included), L text tokens (replicated), H heads,
+h = H / P, Dh head dim.
 
-Layout: rank r holds video frames [r·f, (r+1)·f) — a contiguous slab of latent frames, so its RoPE
-positions are the global ones of those frames — followed by all L text tokens. When P does not
-divide T, the last ranks' slabs are completed with padding frames (zero tokens); padding is always
-a suffix of the global video sequence, so attention drops it and never sees it as keys.
+Layout: rank r holds the contiguous video tokens [r·n, (r+1)·n), so its RoPE positions are the
+global (t, h, w) ones of those tokens, followed by all L text tokens. When P divides T this is
+exactly T/P whole latent frames per rank; otherwise a frame may straddle two ranks, and when P
+does not divide N the last rank is completed with P·n − N < P padding tokens (zeros). Padding is
+a suffix of the global video sequence, so attention drops it and never sees it as keys. (Padding
+whole frames instead would waste up to a frame per rank: 7 of 40 frames for 129 video frames on
+8 GPUs; `whole_frames=True` asks for the frame split and refuses T not divisible by P.)
 
 Attention on each rank: one all-to-all turns (B, n, H) video shards of q, k, v into the whole video
 sequence with this rank's h heads (B, P·n, h); the replicated text q/k/v contribute their head
@@ -20,7 +23,6 @@ stacked in one) and one all-gather of the (small) text output.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -54,14 +56,12 @@ class ShardPlan:
     Attributes:
         world: group size P; rank: this rank r in [0, P).
         frames: latent frames T of the token grid; tokens_per_frame: hw.
-        frames_per_rank: f = ceil(T / P).
     """
 
     world: int
     rank: int
     frames: int
     tokens_per_frame: int
-    frames_per_rank: int
 
     @property
     def num_video(self) -> int:
@@ -70,12 +70,12 @@ class ShardPlan:
 
     @property
     def local_tokens(self) -> int:
-        """n: video tokens on each rank, padding included (the same on every rank)."""
-        return self.frames_per_rank * self.tokens_per_frame
+        """n = ceil(N / P): video tokens on each rank, padding included (the same on every rank)."""
+        return -(-self.num_video // self.world)
 
     @property
     def padded_total(self) -> int:
-        """P·n: the video sequence after padding."""
+        """P·n: the video sequence after padding (N + fewer than P tokens)."""
         return self.world * self.local_tokens
 
     @property
@@ -90,32 +90,33 @@ class ShardPlan:
 
     @property
     def local_first_frame_tokens(self) -> int:
-        """Tokens of global latent frame 0 on this rank (hw on rank 0, else 0): I2V token_replace."""
-        return self.tokens_per_frame if self.rank == 0 else 0
+        """Tokens of global latent frame 0 on this rank (a prefix of its tokens): I2V token_replace."""
+        return max(0, min(self.local_real, self.tokens_per_frame - self.start))
 
 
 def plan_video_shards(
-    grid: tuple[int, int, int], world: int, rank: int, pad_frames: bool = True
+    grid: tuple[int, int, int], world: int, rank: int, whole_frames: bool = False
 ) -> ShardPlan:
-    """Split a (T, h, w) token grid's latent frames over `world` ranks.
+    """Split a (T, h, w) token grid's video tokens over `world` ranks (see the module docstring).
 
-    Raises SequenceParallelError when T < P (a rank would hold only padding), or when P does not
-    divide T and `pad_frames` is False.
+    Raises SequenceParallelError when there are fewer video tokens than ranks, or when
+    `whole_frames` is asked for and P does not divide T.
     """
     frames, height, width = grid
     if not 0 <= rank < world:
         raise SequenceParallelError(f"rank {rank} is outside the sequence-parallel group of size {world}")
-    if frames < world:
+    if frames * height * width < world:
         raise SequenceParallelError(
-            f"{frames} latent frames cannot be split over {world} sequence-parallel ranks (at least one frame "
-            f"per rank): use a smaller group or more frames (latent frames = (video frames - 1) / 4 + 1)"
+            f"{frames * height * width} video tokens cannot be split over {world} sequence-parallel ranks: "
+            "use a smaller group for such small videos"
         )
-    if frames % world and not pad_frames:
+    if whole_frames and frames % world:
         raise SequenceParallelError(
-            f"{frames} latent frames are not divisible by the sequence-parallel size {world}; pick frames with "
-            f"(video frames - 1) / 4 + 1 divisible by {world}, or allow padding (pad_frames=True)"
+            f"{frames} latent frames are not divisible by the sequence-parallel size {world} (whole_frames=True); "
+            f"pick video frames with (frames - 1) / 4 + 1 divisible by {world}, or allow token shards "
+            "(whole_frames=False)"
         )
-    return ShardPlan(world, rank, frames, height * width, math.ceil(frames / world))
+    return ShardPlan(world, rank, frames, height * width)
 
 
 def ulysses_attention(

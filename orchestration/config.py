@@ -71,6 +71,14 @@ class PlatformConfig(_Section):
     compute: ComputeConfig = ComputeConfig()
     tracking: TrackingConfig = TrackingConfig()
     versioning: VersioningConfig = VersioningConfig()
+    human_eval_db: str | None = Field(
+        None, description="SQLAlchemy URL of the ratings store; None: sqlite:///<home>/human_eval.db."
+    )
+    sft_auto_accept_unreviewed: bool = Field(
+        True,
+        description="While no person has reviewed any SFT candidate, let sft_set hold every candidate "
+        "(labelled as rule-selected). The tiny profile's demo needs it; the paper profile turns it off.",
+    )
 
 
 PROFILES: dict[str, dict[str, Any]] = {
@@ -78,6 +86,7 @@ PROFILES: dict[str, dict[str, Any]] = {
     "paper": {
         "profile": "paper",
         "compute": {"num_cpus": None, "num_gpus_per_worker": 1.0, "num_workers": 8},
+        "sft_auto_accept_unreviewed": False,
     },
 }
 

@@ -81,6 +81,13 @@ class VersioningResource(ConfigurableResource):
         return DvcVersionStore(Path(self.root), self.dvc_remote, s3_remote_options(self.dvc_remote))
 
 
+class HumanEvalResource(ConfigurableResource):
+    """The ratings store (SQLite file by default, Postgres at scale) and the SFT selection policy."""
+
+    db_url: str
+    sft_auto_accept_unreviewed: bool = False
+
+
 def s3_remote_options(remote: str) -> dict[str, str]:
     """DVC S3 remote options from the standard AWS variables (endpoint for SeaweedFS/MinIO)."""
     if not remote.startswith("s3://"):

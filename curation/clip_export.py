@@ -1,0 +1,48 @@
+"""Cutting a clip (a frame range of a raw video) out into its own mp4, for people to watch.
+
+Clips are referenced by frame range, not transcoded (curation/scenes.py says why); the few that people
+must watch (SFT candidates in the rater app) are exported once, on demand, by this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+import numpy as np
+
+from curation.video_io import write_video
+
+
+class ClipExportError(ValueError):
+    """The source cannot be read or holds fewer frames than the clip's range."""
+
+
+def _frames(source: Path, start_frame: int, end_frame: int) -> Iterator[np.ndarray]:
+    with av.open(str(source)) as container:
+        for index, frame in enumerate(container.decode(video=0)):
+            if index >= end_frame:
+                return
+            if index >= start_frame:
+                image = frame.to_ndarray(format="rgb24")
+                # H.264 4:2:0 needs even sizes: drop a trailing odd row/column.
+                yield image[: image.shape[0] // 2 * 2, : image.shape[1] // 2 * 2]
+
+
+def export_clip(source: Path, start_frame: int, end_frame: int, fps: float, out_path: Path) -> Path:
+    """Write frames [start_frame, end_frame) of `source` to `out_path` (H.264, atomic); reuse if present."""
+    if out_path.exists():
+        return out_path
+    if end_frame <= start_frame:
+        raise ClipExportError(f"clip range [{start_frame}, {end_frame}) of {source} is empty")
+    try:
+        written = write_video(out_path, _frames(Path(source), start_frame, end_frame), fps)
+    except (av.error.FFmpegError, OSError) as error:
+        raise ClipExportError(f"cannot read {source}: {error}") from error
+    if written != end_frame - start_frame:
+        out_path.unlink(missing_ok=True)
+        raise ClipExportError(
+            f"{source} has fewer frames than the clip range [{start_frame}, {end_frame}) ({written} read)"
+        )
+    return out_path

@@ -15,7 +15,7 @@ import torch.distributed as dist
 
 from model.attention import attention
 from training.parallel.collectives import gather_tokens
-from training.parallel.launch import spawn_local
+from training.parallel.launch import sequence_parallel_groups, spawn_local
 from training.parallel.ulysses import (
     SequenceParallelError,
     check_heads,
@@ -85,6 +85,19 @@ def _worker(rank: int, world: int, out_dir: str) -> None:
         "padded": _scenario(frames=3, hw=3, text_lens=[3, 6], text_max=6, world=world, rank=rank),
         "single_sample": _scenario(frames=1, hw=5, text_lens=[4], text_max=4, world=world, rank=rank),
     }
+    pairs = sequence_parallel_groups(2)  # the whole world is one sequence group
+    singles = sequence_parallel_groups(1)  # two data replicas of one rank each
+    results["groups"] = {
+        "pairs": (pairs.sequence_size, pairs.sequence_rank, pairs.data_size, pairs.data_rank),
+        "pairs_group_size": dist.get_world_size(pairs.sequence),
+        "singles": (singles.sequence_size, singles.sequence_rank, singles.data_size, singles.data_rank),
+        "singles_group_size": dist.get_world_size(singles.sequence),
+    }
+    try:
+        sequence_parallel_groups(3)
+        results["groups"]["error"] = ""
+    except SequenceParallelError as err:
+        results["groups"]["error"] = str(err)
     torch.save(results, Path(out_dir) / f"rank{rank}.pt")
 
 
@@ -111,6 +124,14 @@ def test_gradients_average_to_single_process_gradients(results: list[dict[str, A
         for name in "qkv":
             assert errors[f"grad_{name}_video"] < 1e-5, (name, errors)
             assert errors[f"grad_{name}_text"] < 1e-5, (name, errors)
+
+
+def test_sequence_groups_split_the_world_into_data_replicas(results: list[dict[str, Any]]) -> None:
+    for rank, per_rank in enumerate(results):
+        groups = per_rank["groups"]
+        assert groups["pairs"] == (2, rank, 1, 0) and groups["pairs_group_size"] == 2
+        assert groups["singles"] == (1, 0, 2, rank) and groups["singles_group_size"] == 1
+        assert "world size 2 is not a multiple of the sequence-parallel size 3" in groups["error"]
 
 
 def test_divisibility_rules_raise_clear_errors() -> None:

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
+from model.causal_conv import CHUNK_FRAMES, CausalConv3d, GroupNorm5d, lean_inference
 from model.vae_tiling import TilingConfig, tiled_decode, tiled_encode
 
 
@@ -86,35 +87,6 @@ VAE_PRESETS: dict[str, VAEConfig] = {
 }
 
 
-class GroupNorm5d(nn.GroupNorm):
-    """GroupNorm whose statistics span the clip (official) or each frame (``per_frame``, causal)."""
-
-    def __init__(self, groups: int, channels: int, per_frame: bool) -> None:
-        super().__init__(groups, channels, eps=1e-6)
-        self.per_frame = per_frame
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.per_frame or x.ndim != 5:
-            return super().forward(x)
-        b, c, t, h, w = x.shape
-        grouped = x.view(b, self.num_groups, c // self.num_groups, t, h, w)
-        var, mean = torch.var_mean(grouped.float(), dim=(2, 4, 5), keepdim=True, correction=0)
-        normed = ((grouped - mean) * torch.rsqrt(var + self.eps)).view(b, c, t, h, w).to(x.dtype)
-        return normed * self.weight.view(1, c, 1, 1, 1) + self.bias.view(1, c, 1, 1, 1)
-
-
-class CausalConv3d(nn.Module):
-    """Conv3d with replicate padding: k-1 frames in front (none behind), k//2 on each spatial side."""
-
-    def __init__(self, cin: int, cout: int, kernel: int = 3, stride: int | tuple[int, int, int] = 1) -> None:
-        super().__init__()
-        self.pad = (kernel // 2, kernel // 2, kernel // 2, kernel // 2, kernel - 1, 0)
-        self.conv = nn.Conv3d(cin, cout, kernel, stride)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(F.pad(x, self.pad, mode="replicate"))
-
-
 class ResnetBlock(nn.Module):
     def __init__(self, cin: int, cout: int, groups: int, per_frame: bool) -> None:
         super().__init__()
@@ -125,12 +97,21 @@ class ResnetBlock(nn.Module):
         self.conv_shortcut = CausalConv3d(cin, cout, kernel=1) if cin != cout else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # In inference the SiLU runs in place: the block's peak memory bounds the VAE tile size.
-        inplace = not torch.is_grad_enabled()
-        h = self.conv1(F.silu(self.norm1(x), inplace=inplace))
-        h = self.conv2(F.silu(self.norm2(h), inplace=inplace))
-        residual = x if self.conv_shortcut is None else self.conv_shortcut(x)
-        return h.add_(residual) if inplace else h + residual
+        if lean_inference():
+            return self._forward_lean(x)
+        h = self.conv1(F.silu(self.norm1(x)))
+        h = self.conv2(F.silu(self.norm2(h)))
+        return h + (x if self.conv_shortcut is None else self.conv_shortcut(x))
+
+    def _forward_lean(self, x: torch.Tensor) -> torch.Tensor:
+        """Inference: chunked norm-SiLU-conv, residual added in place; holds ~3 activations at most."""
+        h = self.conv1.chunked(x, self.norm1.silu_pre(x))
+        h = self.conv2.chunked(h, self.norm2.silu_pre(h))
+        if self.conv_shortcut is None:
+            return h.add_(x)
+        for t0 in range(0, x.shape[2], CHUNK_FRAMES):
+            h[:, :, t0 : t0 + CHUNK_FRAMES] += self.conv_shortcut(x[:, :, t0 : t0 + CHUNK_FRAMES])
+        return h
 
 
 class FrameCausalAttention(nn.Module):
@@ -198,6 +179,8 @@ class Upsample(nn.Module):
         self.conv = CausalConv3d(channels, channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if lean_inference():
+            return self.conv.chunked(self._upsample_lean(x))
         first = F.interpolate(x[:, :, 0], scale_factor=self.factor[1:], mode="nearest")[:, :, None]
         if x.shape[2] > 1:
             rest = F.interpolate(x[:, :, 1:].contiguous(), scale_factor=self.factor, mode="nearest")
@@ -205,6 +188,18 @@ class Upsample(nn.Module):
         else:
             x = first
         return self.conv(x)
+
+    def _upsample_lean(self, x: torch.Tensor) -> torch.Tensor:
+        """The upsampled tensor written chunk by chunk into one buffer (no full-size temporaries)."""
+        ft, fh, fw = self.factor
+        b, c, t, h, w = x.shape
+        out = x.new_empty(b, c, 1 + ft * (t - 1), h * fh, w * fw)
+        out[:, :, 0] = F.interpolate(x[:, :, 0], scale_factor=(fh, fw), mode="nearest")
+        for t0 in range(1, t, CHUNK_FRAMES):
+            t1 = min(t, t0 + CHUNK_FRAMES)
+            part = F.interpolate(x[:, :, t0:t1], scale_factor=self.factor, mode="nearest")
+            out[:, :, 1 + ft * (t0 - 1) : 1 + ft * (t1 - 1)] = part
+        return out
 
 
 class DownBlock(nn.Module):
@@ -283,6 +278,8 @@ class Encoder(nn.Module):
         for block in self.down_blocks:
             x = block(x)
         x = self.mid_block(x)
+        if lean_inference():
+            return self.conv_out.chunked(x, self.conv_norm_out.silu_pre(x))
         return self.conv_out(F.silu(self.conv_norm_out(x)))
 
 
@@ -303,6 +300,8 @@ class Decoder(nn.Module):
         x = self.mid_block(self.conv_in(z))
         for block in self.up_blocks:
             x = block(x)
+        if lean_inference():
+            return self.conv_out.chunked(x, self.conv_norm_out.silu_pre(x))
         return self.conv_out(F.silu(self.conv_norm_out(x)))
 
 

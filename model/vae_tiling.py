@@ -13,6 +13,7 @@ is kept), which bounds memory by one tile's activations plus the output.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -29,29 +30,43 @@ class TilingConfig:
     Attributes:
         tile_size: spatial tile edge in pixels (multiple of 8).
         tile_frames: temporal tile length in video frames (multiple of 4).
-        overlap: fraction of a tile shared with its neighbour, in [0, 0.5).
+        overlap: fraction of a tile shared with its neighbour in space, in [0, 0.5).
+        frame_overlap: the same in time (None: as `overlap`); each tile also decodes one extra
+            latent frame of causal context before its start.
         accumulate_fp32: blend in float32 (exact) or in the model dtype (saves memory).
     """
 
     tile_size: int = 256
     tile_frames: int = 64
     overlap: float = 0.25
+    frame_overlap: float | None = None
     accumulate_fp32: bool = True
 
     def __post_init__(self) -> None:
-        if self.tile_size % 8 or self.tile_frames % 4 or not 0 <= self.overlap < 0.5:
-            raise ValueError(f"bad tiling {self}: tile_size % 8, tile_frames % 4 and overlap in [0, 0.5)")
+        overlaps = (self.overlap, self.overlap if self.frame_overlap is None else self.frame_overlap)
+        if self.tile_size % 8 or self.tile_frames % 4 or not all(0 <= o < 0.5 for o in overlaps):
+            raise ValueError(f"bad tiling {self}: tile_size % 8, tile_frames % 4 and overlaps in [0, 0.5)")
+
+    def latent_tiles(self, ratio: int) -> tuple[int, int, int, int]:
+        """(spatial tile, spatial overlap, temporal tile, temporal overlap) in latent units."""
+        tile_hw, tile_t = self.tile_size // ratio, self.tile_frames // 4
+        frame_overlap = self.overlap if self.frame_overlap is None else self.frame_overlap
+        return tile_hw, round(tile_hw * self.overlap), tile_t, round(tile_t * frame_overlap)
 
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[tuple[int, int]]:
-    """[start, end) ranges of equal-size tiles covering [0, length) with at least `overlap` shared."""
+    """[start, end) ranges of evenly spaced, equal tiles (<= `tile`) covering [0, length).
+
+    Uses the fewest tiles that share at least `overlap` with each neighbour, then shrinks them to
+    the size that spreads the overlap evenly (no thin last tile, no wasted overlap).
+    """
     if length <= tile:
         return [(0, length)]
-    stride = max(tile - overlap, 1)
-    starts = list(range(0, length - tile + 1, stride))
-    if starts[-1] + tile < length:
-        starts.append(length - tile)
-    return [(s, s + tile) for s in starts]
+    overlap = min(overlap, tile - 1)
+    count = math.ceil((length - overlap) / (tile - overlap))
+    size = math.ceil((length + (count - 1) * overlap) / count)
+    starts = [round(i * (length - size) / (count - 1)) for i in range(count)]
+    return [(s, s + size) for s in starts]
 
 
 def _ramps(
@@ -95,10 +110,10 @@ def tiled_decode(vae: CausalVAE3D, z: torch.Tensor, tiling: TilingConfig) -> tor
     """z (B, C, T, h, w) -> video (B, 3, 4(T-1)+1, 8h, 8w), decoded tile by tile."""
     ratio = vae.config.spatial_ratio
     batch, _, frames_lat, h_lat, w_lat = z.shape
-    tile_hw, tile_t = tiling.tile_size // ratio, tiling.tile_frames // 4
-    t_ranges = tile_starts(frames_lat, tile_t, round(tile_t * tiling.overlap))
-    h_ranges = tile_starts(h_lat, tile_hw, round(tile_hw * tiling.overlap))
-    w_ranges = tile_starts(w_lat, tile_hw, round(tile_hw * tiling.overlap))
+    tile_hw, overlap_hw, tile_t, overlap_t = tiling.latent_tiles(ratio)
+    t_ranges = tile_starts(frames_lat, tile_t, overlap_t)
+    h_ranges = tile_starts(h_lat, tile_hw, overlap_hw)
+    w_ranges = tile_starts(w_lat, tile_hw, overlap_hw)
     frames, height, width = 4 * (frames_lat - 1) + 1, h_lat * ratio, w_lat * ratio
     f_ranges = [_to_frames(r) for r in t_ranges]
     hp_ranges = [(a * ratio, b * ratio) for a, b in h_ranges]
@@ -126,10 +141,10 @@ def tiled_encode(vae: CausalVAE3D, video: torch.Tensor, tiling: TilingConfig) ->
     ratio = vae.config.spatial_ratio
     batch, _, frames, height, width = video.shape
     frames_lat, h_lat, w_lat = (frames - 1) // 4 + 1, height // ratio, width // ratio
-    tile_hw, tile_t = tiling.tile_size // ratio, tiling.tile_frames // 4
-    t_ranges = tile_starts(frames_lat, tile_t, round(tile_t * tiling.overlap))
-    h_ranges = tile_starts(h_lat, tile_hw, round(tile_hw * tiling.overlap))
-    w_ranges = tile_starts(w_lat, tile_hw, round(tile_hw * tiling.overlap))
+    tile_hw, overlap_hw, tile_t, overlap_t = tiling.latent_tiles(ratio)
+    t_ranges = tile_starts(frames_lat, tile_t, overlap_t)
+    h_ranges = tile_starts(h_lat, tile_hw, overlap_hw)
+    w_ranges = tile_starts(w_lat, tile_hw, overlap_hw)
     dev = video.device
     (wt, tot_t), (wh, tot_h), (ww, tot_w) = (
         _ramps(r, n, dev) for r, n in ((t_ranges, frames_lat), (h_ranges, h_lat), (w_ranges, w_lat))

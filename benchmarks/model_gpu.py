@@ -1,0 +1,374 @@
+"""GPU benchmark: our model/ against diffusers 0.42 in the same run, same GPU, bf16 (issue 3).
+
+Measurements (the issue's three, plus a bf16 correctness check at full width):
+1. training step (forward + backward) of a 4 dual + 8 single block DiT at width 3072 on a
+   33x480x848 video (latent 9x60x106: 14,310 video + 256 text tokens, 40 of them padding);
+2. one inference step of the 13B DiT at 544x960x129 (latent 33x68x120: 67,320 + 256 tokens);
+3. VAE tiled decode of 129x720x1280 (latent 33x90x160) and encode of 33x360x640.
+TFLOP/s use the anchor script's nominal count (S = video + 256 text tokens) for both sides, so the
+ratio of TFLOP/s equals the ratio of times; ours really skips the 40 padded text tokens.
+
+Usage (on the device): python benchmarks/model_gpu.py [--only dit_train,dit_infer,vae] [--compile]
+Writes $OUT/model_gpu.json (or --out). `--smoke` runs every code path with tiny sizes on CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from model.causal_conv import set_lean_inference  # noqa: E402
+from model.dit import HunyuanDiT, compile_blocks  # noqa: E402
+from model.dit_config import DiTConfig  # noqa: E402
+from model.keymaps import config_to_diffusers, diffusers_to_official  # noqa: E402
+from model.vae import CausalVAE3D, VAEConfig  # noqa: E402
+from model.vae_tiling import TilingConfig  # noqa: E402
+
+RESULTS: list[dict[str, Any]] = []
+
+
+def emit(out: Path, name: str, **values: Any) -> None:
+    values["name"] = name
+    RESULTS.append(values)
+    print(json.dumps(values), flush=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(RESULTS, indent=1))
+    os.replace(tmp, out)
+
+
+def sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def timed(fn: Callable[[], object], warmup: int = 1, iters: int = 3) -> float:
+    """Median seconds of `iters` runs after `warmup` runs (CUDA events on GPU)."""
+    for _ in range(warmup):
+        fn()
+    sync()
+    times = []
+    for _ in range(iters):
+        if torch.cuda.is_available():
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn()
+            end.record()
+            torch.cuda.synchronize()
+            times.append(start.elapsed_time(end) / 1e3)
+        else:
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+    return sorted(times)[len(times) // 2]
+
+
+def peak_gib() -> float:
+    return torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else 0.0
+
+
+def reset() -> None:
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+
+
+def dit_flops(n_double: int, n_single: int, s_img: int, s_txt: int, d: int = 3072, mlp: int = 4) -> float:
+    """Forward FLOPs as the anchor script counts them (linear layers + attention)."""
+    s = s_img + s_txt
+    per_token = (3 + 1 + 2 * mlp) * d * d
+    linear = 2 * (n_double * per_token * s + n_single * per_token * s)
+    return linear + (n_double + n_single) * 4 * s * s * d
+
+
+def make_inputs(cfg: DiTConfig, grid: tuple[int, int, int], dev: str, dtype: torch.dtype, txt: int = 256):
+    """The anchor's inputs: B=1, 256 text tokens of which the last 40 are padding."""
+    gen = torch.Generator(device=dev).manual_seed(0)
+    lat = torch.randn(1, cfg.in_channels, *grid, device=dev, dtype=dtype, generator=gen)
+    states = torch.randn(1, txt, cfg.text_states_dim, device=dev, dtype=dtype, generator=gen)
+    mask = torch.ones(1, txt, device=dev, dtype=torch.bool)
+    mask[:, txt - min(40, txt // 4) :] = False
+    pooled = torch.randn(1, cfg.text_pooled_dim, device=dev, dtype=dtype, generator=gen)
+    t = torch.full((1,), 500.0, device=dev)
+    guidance = torch.full((1,), 6000.0, device=dev)
+    return lat, t, states, mask, pooled, guidance
+
+
+def build(cls: Callable[..., torch.nn.Module], dev: str, dtype: torch.dtype, *args: Any, **kw: Any) -> Any:
+    """Construct directly in `dtype` on `dev` (a 13B model never exists in float32)."""
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        with torch.device(dev):
+            return cls(*args, **kw)
+    finally:
+        torch.set_default_dtype(default)
+
+
+def bench_dit_train(args: argparse.Namespace, out: Path, dev: str, dtype: torch.dtype) -> None:
+    from diffusers import HunyuanVideoTransformer3DModel
+
+    cfg = (
+        DiTConfig.preset("tiny", depth_double=1, depth_single=1)
+        if args.smoke
+        else DiTConfig.preset("bench-4x8")
+    )
+    grid = (3, 4, 6) if args.smoke else (9, 60, 106)
+    s_img = grid[0] * grid[1] * grid[2] // 4
+    flops = 3 * dit_flops(cfg.depth_double, cfg.depth_single, s_img, 256, cfg.hidden_size)
+    lat, t, states, mask, pooled, guidance = make_inputs(cfg, grid, dev, dtype)
+
+    ref = build(HunyuanVideoTransformer3DModel, dev, dtype, **config_to_diffusers(cfg))
+    ours = build(HunyuanDiT, dev, dtype, cfg)
+    ours.load_state_dict(diffusers_to_official(ref.state_dict(), cfg))  # same weights: compare outputs too
+    with torch.no_grad():
+        ref_out = ref(lat, t, states, mask, pooled, guidance, return_dict=False)[0].float()
+        our_out = ours(lat, t, states, mask, pooled, guidance).float()
+    err = float((our_out - ref_out).norm() / ref_out.norm())
+    emit(
+        out,
+        "dit_bf16_same_weights_rel_err",
+        config=f"{cfg.depth_double}x2stream+{cfg.depth_single}x1stream",
+        rel_err=err,
+    )
+    del ref_out, our_out
+
+    def ref_step() -> None:
+        ref(lat, t, states, mask, pooled, guidance, return_dict=False)[0].float().pow(2).mean().backward()
+
+    def our_step() -> None:
+        ours(lat, t, states, mask, pooled, guidance).float().pow(2).mean().backward()
+
+    variants: list[tuple[str, torch.nn.Module, torch.nn.Module, Callable[[], None]]] = [
+        ("diffusers", ref, ours, ref_step),
+        ("ours", ours, ref, our_step),
+    ]
+    for label, model, other, step in variants:
+        other.to("cpu")  # peak memory of one model at a time
+        reset()
+        seconds = timed(step, warmup=1, iters=3)
+        model.zero_grad(set_to_none=True)
+        emit(
+            out,
+            "dit_train_step",
+            impl=label,
+            s=seconds,
+            tflops=flops / seconds / 1e12,
+            peak_gib=peak_gib(),
+            S=s_img + 256,
+        )
+        other.to(dev)
+    ref.to("meta")  # free its memory before the compiled run
+    reset()
+    if args.compile:
+        compile_blocks(ours)
+        t0 = time.perf_counter()
+        our_step()
+        sync()
+        compile_s = time.perf_counter() - t0
+        reset()
+        seconds = timed(our_step, warmup=1, iters=3)
+        ours.zero_grad(set_to_none=True)
+        emit(
+            out,
+            "dit_train_step",
+            impl="ours+compile",
+            s=seconds,
+            tflops=flops / seconds / 1e12,
+            peak_gib=peak_gib(),
+            compile_s=compile_s,
+        )
+
+
+def bench_dit_infer(args: argparse.Namespace, out: Path, dev: str, dtype: torch.dtype) -> None:
+    from diffusers import HunyuanVideoTransformer3DModel
+
+    cfg = DiTConfig.preset("tiny") if args.smoke else DiTConfig.preset("hunyuan-13b")
+    grid = (3, 4, 6) if args.smoke else (33, 68, 120)
+    s_img = grid[0] * grid[1] * grid[2] // 4
+    flops = dit_flops(cfg.depth_double, cfg.depth_single, s_img, 256, cfg.hidden_size)
+    inputs = make_inputs(cfg, grid, dev, dtype)
+    for label in ("diffusers", "ours"):
+        reset()
+        if label == "diffusers":
+            model = build(HunyuanVideoTransformer3DModel, dev, dtype, **config_to_diffusers(cfg)).eval()
+
+            def fwd(model: torch.nn.Module = model) -> None:
+                model(*inputs, return_dict=False)
+
+        else:
+            model = build(HunyuanDiT, dev, dtype, cfg).eval()
+
+            def fwd(model: torch.nn.Module = model) -> None:
+                model(*inputs)
+
+        params = sum(p.numel() for p in model.parameters())
+        with torch.no_grad():
+            seconds = timed(fwd, warmup=1, iters=2)
+        emit(
+            out,
+            "dit_13b_infer_step",
+            impl=label,
+            params=params,
+            s=seconds,
+            tflops=flops / seconds / 1e12,
+            peak_gib=peak_gib(),
+        )
+        model.to("meta")
+        reset()
+
+
+def bench_vae(args: argparse.Namespace, out: Path, dev: str, dtype: torch.dtype) -> None:
+    from diffusers import AutoencoderKLHunyuanVideo
+
+    cfg = VAEConfig.preset("tiny") if args.smoke else VAEConfig.preset("884-16c-hy")
+    dec_shape = (1, 16, 5, 12, 20) if args.smoke else (1, 16, 33, 90, 160)
+    enc_shape = (1, 3, 9, 48, 80) if args.smoke else (1, 3, 33, 360, 640)
+    gen = torch.Generator(device=dev).manual_seed(0)
+    z = torch.randn(*dec_shape, device=dev, dtype=dtype, generator=gen)
+    video = (torch.rand(*enc_shape, device=dev, generator=gen) * 2 - 1).to(dtype)
+
+    ref = build(
+        AutoencoderKLHunyuanVideo,
+        dev,
+        dtype,
+        block_out_channels=cfg.block_out_channels,
+        layers_per_block=cfg.layers_per_block,
+        norm_num_groups=cfg.norm_groups,
+    ).eval()
+    ref.enable_tiling()
+    ours = build(CausalVAE3D, dev, dtype, cfg).eval()
+    ours.load_state_dict(ref.state_dict())
+    with torch.no_grad():
+        reset()
+        seconds = timed(lambda: ref.decode(z), warmup=0, iters=1)
+        emit(
+            out,
+            "vae_tiled_decode_129x720x1280",
+            impl="diffusers",
+            s=seconds,
+            peak_gib=peak_gib(),
+            dtype=str(dtype),
+        )
+        reset()
+        seconds = timed(lambda: ref.encode(video), warmup=1, iters=2)
+        emit(out, "vae_tiled_encode_33x360x640", impl="diffusers", s=seconds, peak_gib=peak_gib())
+        ref_latent = ref.encode(video).latent_dist.mean.float()
+        ref.to("meta")
+        reset()
+
+        tilings = {
+            "384px-ov64_32f-ov4_bf16acc": TilingConfig(
+                384, 32, overlap=1 / 6, frame_overlap=0.125, accumulate_fp32=False
+            ),
+            "256px-ov64_32f-ov4_bf16acc": TilingConfig(
+                256, 32, overlap=0.25, frame_overlap=0.125, accumulate_fp32=False
+            ),
+            "384px-ov64_48f-ov4_bf16acc": TilingConfig(
+                384, 48, overlap=1 / 6, frame_overlap=1 / 12, accumulate_fp32=False
+            ),
+        }
+        if args.smoke:
+            tilings = {"smoke": TilingConfig(64, 16, overlap=0.25, accumulate_fp32=False)}
+        runs = [(label, tiling, "lean") for label, tiling in tilings.items()]
+        first = next(iter(tilings))
+        runs += [(first, tilings[first], "plain"), (first, tilings[first], "lean+channels_last")]
+        for label, tiling, path in runs:
+            reset()
+            set_lean_inference(path != "plain")
+            model = ours.to(memory_format=torch.channels_last_3d) if "channels_last" in path else ours
+            latents = z.to(memory_format=torch.channels_last_3d) if "channels_last" in path else z
+            try:
+                seconds = timed(lambda t=tiling, m=model, x=latents: m.tiled_decode(x, t), warmup=0, iters=1)
+                emit(
+                    out,
+                    "vae_tiled_decode_129x720x1280",
+                    impl="ours",
+                    tiling=f"{label} {path}",
+                    s=seconds,
+                    peak_gib=peak_gib(),
+                )
+            except torch.OutOfMemoryError:
+                emit(
+                    out,
+                    "vae_tiled_decode_129x720x1280",
+                    impl="ours",
+                    tiling=f"{label} {path}",
+                    error="out of memory",
+                )
+            ours.to(memory_format=torch.contiguous_format)
+        set_lean_inference(True)
+        for label, tiled in (("untiled", False), ("tiled-256px", True)):
+            reset()
+            ours.tiling = TilingConfig(256, 64, overlap=0.25)
+            seconds = timed(lambda tiled=tiled: ours.encode(video, tiled=tiled), warmup=1, iters=2)
+            latent = ours.encode(video, tiled=tiled).mean.float()
+            err = float((latent - ref_latent).norm() / ref_latent.norm())
+            emit(
+                out,
+                "vae_tiled_encode_33x360x640",
+                impl="ours",
+                mode=label,
+                s=seconds,
+                peak_gib=peak_gib(),
+                rel_err_vs_diffusers_tiled=err,
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default="dit_train,dit_infer,vae")
+    parser.add_argument(
+        "--compile", action="store_true", help="also time the train step with compiled blocks"
+    )
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes on CPU, to check the script")
+    parser.add_argument("--out", default=os.environ.get("OUT", "."))
+    args = parser.parse_args()
+    out = Path(args.out) / "model_gpu.json"
+    dev = "cpu" if args.smoke or not torch.cuda.is_available() else "cuda"
+    dtype = torch.float32 if dev == "cpu" else torch.bfloat16
+    name = torch.cuda.get_device_name() if dev == "cuda" else "cpu"
+    emit(out, "device", gpu=name, torch=torch.__version__)
+    benches = {"dit_train": bench_dit_train, "dit_infer": bench_dit_infer, "vae": bench_vae}
+    for key in args.only.split(","):
+        try:
+            benches[key](args, out, dev, dtype)
+        except Exception:  # keep the other measurements; the traceback goes into the JSON
+            emit(out, key, error=traceback.format_exc()[-1500:])
+            reset()
+    summarize()
+
+
+def summarize() -> None:
+    """The closing table: ours vs diffusers per measurement."""
+    print("\nmeasurement | impl | seconds | TFLOP/s | peak GiB | speed-up vs diffusers")
+    base: dict[str, float] = {}
+    for row in RESULTS:
+        if "s" not in row:
+            continue
+        if row.get("impl") == "diffusers":
+            base[row["name"]] = row["s"]
+        ratio = base.get(row["name"], float("nan")) / row["s"]
+        label = row["impl"] + (
+            f" [{row.get('tiling') or row.get('mode')}]" if row.get("tiling") or row.get("mode") else ""
+        )
+        tflops = f"{row['tflops']:.0f}" if "tflops" in row else "-"
+        print(
+            f"{row['name']} | {label} | {row['s']:.3f} | {tflops} | {row.get('peak_gib', 0):.1f} | {ratio:.2f}x"
+        )
+
+
+if __name__ == "__main__":
+    main()

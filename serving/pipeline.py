@@ -87,7 +87,8 @@ def load_image(image: ImageInput, height: int, width: int) -> torch.Tensor:
     pil = pil.convert("RGB")
     scale = max(height / pil.height, width / pil.width)
     resized = pil.resize(
-        (max(width, round(pil.width * scale)), max(height, round(pil.height * scale))), Image.Resampling.LANCZOS
+        (max(width, round(pil.width * scale)), max(height, round(pil.height * scale))),
+        Image.Resampling.LANCZOS,
     )
     left, top = (resized.width - width) // 2, (resized.height - height) // 2
     pixels = np.asarray(resized.crop((left, top, left + width, top + height)), dtype=np.float32)
@@ -99,6 +100,12 @@ def frames_to_uint8(video: torch.Tensor) -> np.ndarray:
     """(1, 3, F, H, W) in [-1, 1] -> (F, H, W, 3) uint8."""
     pixels = ((video[0].float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
     return rearrange(pixels, "c f h w -> f h w c").cpu().numpy()
+
+
+def _has_weights(module: nn.Module) -> bool:
+    """Whether `module` has parameters; a weightless one (the tiny-random text encoder, whose lookup
+    table is a CPU buffer and whose token ids are built on the CPU) stays on the CPU."""
+    return any(True for _ in module.parameters())
 
 
 class Pipeline:
@@ -133,7 +140,7 @@ class Pipeline:
         )
         for module in (self.transformer, self.vae, self.text_encoder):
             module.eval().requires_grad_(False)
-            if not config.cpu_offload:
+            if not config.cpu_offload and _has_weights(module):
                 module.to(self.device)
 
     @classmethod
@@ -169,7 +176,7 @@ class Pipeline:
     @contextmanager
     def _stage(self, module: nn.Module) -> Iterator[None]:
         """With CPU offload, `module` lives on the device only inside this block."""
-        if not self.config.cpu_offload or self.device.type == "cpu":
+        if not self.config.cpu_offload or self.device.type == "cpu" or not _has_weights(module):
             yield
             return
         module.to(self.device)
@@ -184,7 +191,8 @@ class Pipeline:
         """The prompt as the text encoder will read it (cut at a word boundary if too long)."""
         return fit_prompt(self.text_encoder, validate_prompt(prompt, self.config.limits))
 
-    def _encode_text(self, prompts: list[str]) -> TextEncoding:
+    def encode_text(self, prompts: list[str]) -> TextEncoding:
+        """Prompts -> TextEncoding on the device: states (B, L, D_t) and pooled (B, D_p) in the model dtype."""
         with self._stage(self.text_encoder):
             enc = self.text_encoder.encode(prompts)
         return TextEncoding(
@@ -318,7 +326,7 @@ class Pipeline:
 
         start = time.perf_counter()
         prompts = [fit.text] + ([negative_fit.text if negative_fit else ""] if cfg_scale > 1.0 else [])
-        text = self._encode_text(prompts)
+        text = self.encode_text(prompts)
         image_latent = self._image_latent(image, height, width) if image is not None else None
         timings["encode_s"] = time.perf_counter() - start
 

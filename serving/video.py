@@ -13,7 +13,6 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import av
 import numpy as np
 from PIL import Image
 
@@ -75,6 +74,8 @@ def write_mp4(video: Video, path: str | Path, *, crf: int = 18, thumbnail: bool 
     frame is also written as `<path stem>.png` beside it (see `thumbnail_path`). H and W must be
     even (yuv420p); the serving sizes are multiples of 16.
     """
+    import av  # lazily: generating needs no ffmpeg, only writing does
+
     out = Path(path)
     if out.suffix.lower() != ".mp4":
         raise ValueError(f"{out}: the output file must end in .mp4")
@@ -127,6 +128,8 @@ def write_thumbnail(video: Video, path: str | Path, max_side: int = 320) -> Path
 
 def read_mp4(path: str | Path) -> Video:
     """Decode an mp4 back into a `Video` (frames, fps from the stream, metadata from `comment`)."""
+    import av
+
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         fps = float(stream.average_rate or stream.base_rate or 24)

@@ -237,6 +237,8 @@ RENDERER_MISMATCH = {"tilt up", "tilt down", "around left", "around right"}
 def test_demo_corpus_accuracy(demo_corpus_dir, demo_labels):
     from curation.camera_motion import classify_shots
 
+    # Smaller than `tiny` to keep CI fast; the benchmark script scores the tiny and paper presets.
+    fast = CameraMotionConfig(analysis_height=144, max_frames=64, max_pairs=24)
     truth, predicted = [], []
     for video in demo_labels.videos:
         shots = [
@@ -245,7 +247,7 @@ def test_demo_corpus_accuracy(demo_corpus_dir, demo_labels):
         if video.kind == "duplicate" or not shots:
             continue
         results = classify_shots(
-            demo_corpus_dir / video.file, [(s.start_frame, s.end_frame) for s in shots], CONFIG
+            demo_corpus_dir / video.file, [(s.start_frame, s.end_frame) for s in shots], fast
         )
         truth += [s.camera_motion for s in shots]
         predicted += [r.label for r in results]

@@ -34,18 +34,23 @@ def _train_config(profile: str, overrides_file: Path | None) -> Any:
         ) from error
 
 
-def _training_data(data: list[Path] | None, home: Path) -> tuple[list[Path], str]:
-    """--data, else the workspace's clips, else its raw videos, else the stand-in corpus."""
-    from training.vae.data import TrainingDataError, resolve_media_paths
+def _training_data(data: list[Path] | None, home: Path) -> tuple[list[Any], str]:
+    """--data, else the 256p tier of the curation tables, else raw videos, else the stand-in corpus."""
+    from training.vae.data import TrainingDataError, clips_from_tier_tables, resolve_media_paths
     from training.vae.standin_corpus import write_standin_corpus
 
     try:
         if data:
-            paths: list[Path] = []
+            paths: list[Any] = []
             for item in data:
                 paths += resolve_media_paths(item)
             return paths, "--data"
-        for folder in (home / "clips", home / "raw"):
+        tables = home / "tables"
+        if (tables / "tiers.parquet").exists() and any(
+            (tables / n).exists() for n in ("clips", "clips.parquet")
+        ):
+            return clips_from_tier_tables(tables, home / "raw", "tier_256p"), "tier_256p clips"
+        for folder in (home / "raw",):
             if folder.is_dir() and any(folder.rglob("*.mp4")):
                 return resolve_media_paths(folder), str(folder)
     except TrainingDataError as error:

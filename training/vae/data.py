@@ -2,7 +2,8 @@
 
 Inputs: a list of media paths (videos: .mp4/.mkv/.avi/.mpg/.mov/.webm; images: .jpg/.png), given as a
 Python list, a directory, a text file with one path per line, or a parquet table with a `path` (or
-`clip_path`) column — the curation tier tables provide the latter.
+`clip_path`) column; or `MediaItem`s — frame ranges of source videos — which `clips_from_tier_tables`
+reads from the curation tables (`clips` ⋈ `tiers`, one tier column such as `tier_256p`).
 
 Exact resume: the batch of optimizer step k on worker r is a pure function of (seed, r, k): every
 random choice draws from `np.random.default_rng([seed, rank, step])`. The data position is therefore
@@ -15,7 +16,9 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -29,6 +32,47 @@ MAX_DECODED_FRAMES = 8 * 128 + 1  # enough for the longest clip at the largest s
 
 class TrainingDataError(ValueError):
     """The training data list is empty, unreadable, or names files that are not media."""
+
+
+@dataclass(frozen=True)
+class MediaItem:
+    """A media file, or the frame range [start_frame, end_frame) of a video (a curated clip)."""
+
+    path: Path
+    start_frame: int = 0
+    end_frame: int | None = None
+
+
+def clips_from_tier_tables(tables: Path, media_root: Path, tier: str = "tier_256p") -> list[MediaItem]:
+    """Clips of `tier` from the workspace tables: `clips.parquet` rows whose clip is in the tier.
+
+    Each clip starts at its sharpest start frame (curation's `start_frame_sharpest`) and ends at its
+    exclusive `end_frame`; relative source paths are resolved against `media_root` (the raw folder).
+    """
+    from curation.tables import read_table
+
+    def rows(name: str) -> list[dict[str, Any]]:
+        file = tables / f"{name}.parquet"
+        path = file if file.exists() else tables / name
+        if not path.exists():
+            raise TrainingDataError(
+                f"table {name} not found under {tables}; materialize the `{name}` asset first"
+            )
+        return read_table(path).to_pylist()
+
+    members = {r["clip_id"] for r in rows("tiers") if r.get(tier)}
+    items = []
+    for clip in rows("clips"):
+        if clip["clip_id"] not in members:
+            continue
+        source = Path(clip["source_path"])
+        start = max(int(clip["start_frame"]), int(clip.get("start_frame_sharpest") or 0))
+        items.append(
+            MediaItem(source if source.is_absolute() else media_root / source, start, int(clip["end_frame"]))
+        )
+    if not items:
+        raise TrainingDataError(f"no clips in {tier} under {tables}")
+    return items
 
 
 def resolve_media_paths(data: Sequence[str | Path] | str | Path) -> list[Path]:
@@ -65,8 +109,9 @@ def resolve_media_paths(data: Sequence[str | Path] | str | Path) -> list[Path]:
     return paths
 
 
-def _decode(path: Path, short_side: int) -> np.ndarray:
-    """(T, H', W', 3) uint8 RGB with the short side resized to `short_side` (area filter)."""
+def _decode(item: MediaItem, short_side: int) -> np.ndarray:
+    """(T, H', W', 3) uint8 RGB of the item's frames, short side resized to `short_side` (area filter)."""
+    path = item.path
     if path.suffix.lower() in IMAGE_SUFFIXES:
         bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if bgr is None:
@@ -76,11 +121,15 @@ def _decode(path: Path, short_side: int) -> np.ndarray:
         import av
 
         frames = []
+        stop = item.start_frame + MAX_DECODED_FRAMES
+        if item.end_frame is not None:
+            stop = min(stop, item.end_frame)
         with av.open(str(path)) as container:
-            for frame in container.decode(video=0):
-                frames.append(frame.to_ndarray(format="rgb24"))
-                if len(frames) == MAX_DECODED_FRAMES:
+            for index, frame in enumerate(container.decode(video=0)):
+                if index >= stop:
                     break
+                if index >= item.start_frame:
+                    frames.append(frame.to_ndarray(format="rgb24"))
         if not frames:
             raise TrainingDataError(f"training data: {path} has no decodable video frames")
     h, w = frames[0].shape[:2]
@@ -94,32 +143,33 @@ class MediaSampler:
 
     def __init__(
         self,
-        paths: Sequence[Path],
+        paths: Sequence[Path | MediaItem],
         seed: int = 0,
         rank: int = 0,
         frame_stride_max: int = 8,
         cache_size: int = 64,
         scale_jitter: float = 1.25,
     ) -> None:
-        self.videos = [p for p in paths if p.suffix.lower() in VIDEO_SUFFIXES]
-        self.images = [p for p in paths if p.suffix.lower() in IMAGE_SUFFIXES]
+        items = [p if isinstance(p, MediaItem) else MediaItem(Path(p)) for p in paths]
+        self.videos = [i for i in items if i.path.suffix.lower() in VIDEO_SUFFIXES]
+        self.images = [i for i in items if i.path.suffix.lower() in IMAGE_SUFFIXES]
         if not self.videos:
             raise TrainingDataError("MediaSampler: no videos")
         self.seed, self.rank = seed, rank
         self.frame_stride_max = frame_stride_max
         self.scale_jitter = scale_jitter
         self.cache_size = cache_size
-        self._cache: OrderedDict[tuple[Path, int], np.ndarray] = OrderedDict()
+        self._cache: OrderedDict[tuple[MediaItem, int], np.ndarray] = OrderedDict()
 
     def _rng(self, step: int, stream: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, self.rank, step, stream])
 
-    def _media(self, path: Path, short_side: int) -> np.ndarray:
-        key = (path, short_side)
+    def _media(self, item: MediaItem, short_side: int) -> np.ndarray:
+        key = (item, short_side)
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
-        media = _decode(path, short_side)
+        media = _decode(item, short_side)
         self._cache[key] = media
         if len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from training.vae.config import VAETrainConfig
+from training.vae.data import MediaItem
 from training.vae.trainer import Evaluator, SampleMaker, TrackingSettings, TrainResult
 
 RESULT_FILE = "ray_result.json"
@@ -60,7 +61,7 @@ def _worker(loop_config: dict[str, Any]) -> None:
 
 def launch_ray_training(
     config: VAETrainConfig,
-    data_paths: Sequence[Path],
+    data_paths: Sequence[Path | MediaItem],
     checkpoint_dir: Path,
     tracking: TrackingSettings,
     evaluator: Evaluator | None,
@@ -81,7 +82,7 @@ def launch_ray_training(
         _worker,
         train_loop_config={
             "config": config,
-            "data_paths": [Path(p).resolve() for p in data_paths],
+            "data_paths": [p if isinstance(p, MediaItem) else Path(p).resolve() for p in data_paths],
             "checkpoint_dir": checkpoint_dir,
             "tracking": tracking,
             "evaluator": evaluator,

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from model.checkpoints import save_model
 from training.vae.config import VAETrainConfig
+from training.vae.data import MediaItem
 from training.vae.trainer import (
     Evaluator,
     SampleMaker,
@@ -33,18 +34,21 @@ class VAERunOutputs:
     export_dir: Path | None
 
 
-def data_fingerprint(paths: Sequence[Path]) -> str:
-    """A stable id of a file list (paths, sizes, mtimes) for runs without a DVC/lakeFS version."""
+def data_fingerprint(items: Sequence[Path | MediaItem]) -> str:
+    """A stable id of a media list (paths, frame ranges, sizes, mtimes) for runs without a DVC/lakeFS version."""
     digest = hashlib.sha256()
-    for path in sorted(paths):
+    spans = sorted(
+        (i.path, i.start_frame, i.end_frame or -1) if isinstance(i, MediaItem) else (i, 0, -1) for i in items
+    )
+    for path, start, end in spans:
         stat = path.stat()
-        digest.update(f"{path.resolve()}|{stat.st_size}|{int(stat.st_mtime)}\n".encode())
+        digest.update(f"{path.resolve()}|{start}|{end}|{stat.st_size}|{int(stat.st_mtime)}\n".encode())
     return f"files:{digest.hexdigest()[:12]}"
 
 
 def run_vae_training(
     config: VAETrainConfig,
-    data_paths: Sequence[Path],
+    data_paths: Sequence[Path | MediaItem],
     checkpoint_dir: Path,
     tracking: TrackingSettings,
     evaluator: Evaluator | None = None,

@@ -37,7 +37,7 @@ from training.checkpointing import CheckpointError, CheckpointManager, load_stat
 from training.ema import EMA
 from training.tracking import RunTracker
 from training.vae.config import VAETrainConfig
-from training.vae.data import MediaSampler
+from training.vae.data import MediaItem, MediaSampler
 from training.vae.losses import PatchDiscriminator3D, generator_loss, hinge_discriminator_loss
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ class VAETrainer:
     def __init__(
         self,
         config: VAETrainConfig,
-        data_paths: Sequence[Path],
+        data_paths: Sequence[Path | MediaItem],
         checkpoint_dir: str | Path,
         tracking: TrackingSettings | None = None,
         backend: Backend | None = None,

@@ -80,3 +80,13 @@ def test_no_champion_shows_a_clear_banner(tmp_path: Path) -> None:
     assert "not available" in banner and "no 'champion' alias" in banner
     demo = build_demo(demo_config)  # the app still builds, so `videofoundry up` keeps running
     assert isinstance(demo, gr.Blocks)
+
+
+def test_queue_has_a_concurrency_limit_shared_by_both_tabs(tmp_path: Path) -> None:
+    serving = ServingConfig.tiny(device="cpu", cache_dir=str(tmp_path / "cache"))
+    demo = build_demo(DemoConfig(model="tiny-random", serving=serving, concurrency_limit=1, max_queue=4))
+    generate_fns = {f.api_name: f for f in demo.fns.values() if str(f.api_name).startswith("generate_")}
+    assert sorted(generate_fns) == ["generate_i2v", "generate_t2v"]
+    # One shared concurrency group: a T2V and an I2V request never run at the same time.
+    assert {(f.concurrency_limit, f.concurrency_id) for f in generate_fns.values()} == {(1, "generate")}
+    assert demo._queue.max_size == 4

@@ -108,6 +108,13 @@ def _worker(rank: int, world: int, out_dir: str) -> None:
         results["mismatch_error"] = ""
     except SequenceParallelError as err:
         results["mismatch_error"] = str(err)
+    # Same shapes, different noise on each rank (seeded by the global rank): refused.
+    try:
+        with torch.no_grad():
+            t2v(*dit_inputs(t2v.config, batch=1, grid=(2, 4, 6), seed=rank))
+        results["noise_error"] = ""
+    except SequenceParallelError as err:
+        results["noise_error"] = str(err)
     torch.save(results, Path(out_dir) / f"rank{rank}.pt")
 
 
@@ -137,10 +144,13 @@ def test_gradients_averaged_over_the_group_equal_single_process(
         assert errors["worst_relative"] < 1e-5, errors
 
 
-def test_copies_stay_parallel_and_mismatched_inputs_fail_clearly(results: list[dict[str, Any]]) -> None:
+def test_copies_stay_parallel_and_mismatched_inputs_or_noise_fail_clearly(
+    results: list[dict[str, Any]],
+) -> None:
     for per_rank in results:
         assert per_rank["deepcopy_parallel"] is True
         assert "ranks of one sequence-parallel group got different inputs" in per_rank["mismatch_error"]
+        assert "got different latents" in per_rank["noise_error"]
         assert "num_heads 3 is not divisible by the sequence-parallel size 2" in per_rank["heads_error"]
         assert per_rank["heads_untouched"] is True
 

@@ -67,16 +67,27 @@ class DiTSequenceParallel:
         return self
 
     def _check_same_inputs(self, img: torch.Tensor, grid: tuple[int, int, int], num_text: int) -> None:
-        # Ranks that disagree on shapes would hang (or silently mix) in the collectives below:
-        # compare them once per forward with one tiny all-gather.
-        mine = torch.tensor([img.shape[0], *grid, num_text], device=img.device)
+        # Ranks that disagree on shapes would hang in the collectives below, and ranks fed different
+        # latents (noise seeded by the global rank instead of the data rank, say) would silently
+        # mix samples. One tiny all-gather per forward compares the shapes and a sum of the
+        # patch-embedded latents (identical inputs and weights give a bitwise-identical sum; a bf16
+        # -> fp32 sum on CUDA reads img once without a converted copy).
+        total = img.detach().sum(dtype=torch.float32).double()
+        shape = torch.tensor([img.shape[0], *grid, num_text], dtype=torch.float64, device=img.device)
+        mine = torch.cat([shape, total[None]])
         every = [torch.empty_like(mine) for _ in range(self.world)]
         dist.all_gather(every, mine, group=self.group)
-        shapes = [tuple(int(x) for x in t.tolist()) for t in every]
+        rows = [t.tolist() for t in every]
+        shapes = [tuple(int(x) for x in row[:5]) for row in rows]
         if len(set(shapes)) > 1:
             raise SequenceParallelError(
                 "ranks of one sequence-parallel group got different inputs (batch, T, h, w, text tokens): "
                 f"{shapes}; every rank must call the model with the same batch"
+            )
+        if any(row[5:] != rows[0][5:] for row in rows):
+            raise SequenceParallelError(
+                "ranks of one sequence-parallel group got different latents (or patch-embedding weights): "
+                "seed data and noise by the data-parallel rank (ParallelGroups.data_rank), not the global rank"
             )
 
     def shard(

@@ -15,6 +15,11 @@ Modes:
   adds speed-up t1/tN and efficiency t1/(N tN). `--what infer` skips the training step (13B
   training at 720p needs ~100 GB on one GPU).
 
+Measured 2026-11-25 on one H100 80GB (torch 2.11, bf16, default one-GPU mode): training step
+0.727 s plain vs 0.768 s SP (+5.6 %, peak 12.6 vs 12.7 GiB); inference forward 1.750 s vs 1.811 s
+(+3.5 %, 18.9 GiB both); SP output bitwise equal to plain at P = 1. The multi-GPU modes have not
+run yet (no machine of several GPUs was lent); on CPU they run with `--smoke`.
+
 Usage (on the device): python benchmarks/sp_gpu.py [--world N | --scaling 1,2,4,8] [--out PATH];
 `--smoke` runs the same paths with tiny sizes on CPU (gloo ranks). Writes $OUT/sp_gpu.json.
 """

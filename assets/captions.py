@@ -1,25 +1,20 @@
 """`captions`: one structured caption (or a recorded failure) per clip of the tiers."""
 
 import dagster as dg
-import pyarrow as pa
 
 from curation.captions import CAPTIONS_SCHEMA, CaptionConfig, caption_problems, records_to_table
 from curation.captions.pipeline import caption_rows
+from curation.schemas import CLIPS_SCHEMA, TIERS_SCHEMA
 from curation.tables import read_table, write_table
 from orchestration.resources import WorkspaceResource
 
 
-def _table(workspace: WorkspaceResource, name: str) -> pa.Table:
-    """`tables/<name>.parquet`, or the folder of parts `tables/<name>/` (partitioned assets)."""
-    tables = workspace.workspace.tables
-    file = tables / f"{name}.parquet"
-    return read_table(file if file.exists() else tables / name)
-
-
 def _tier_clip_ids(workspace: WorkspaceResource) -> list[str]:
-    """Every clip that is in at least one tier (256p ⊃ 360p ⊃ …), in first-seen order."""
-    tiers = _table(workspace, "tiers")
-    return list(dict.fromkeys(str(c) for c in tiers.column("clip_id").to_pylist()))
+    """Every clip of the 256p tier (which holds all the higher tiers), in table order."""
+    tiers = read_table(workspace.workspace.tables / "tiers.parquet", TIERS_SCHEMA)
+    ids = tiers.column("clip_id").to_pylist()
+    in_256p = tiers.column("tier_256p").to_pylist()
+    return list(dict.fromkeys(str(c) for c, member in zip(ids, in_256p, strict=True) if member))
 
 
 @dg.asset(
@@ -32,7 +27,11 @@ def captions(context: dg.AssetExecutionContext, workspace: WorkspaceResource) ->
     ws = workspace.workspace
     config = CaptionConfig.preset("paper" if workspace.profile == "paper" else "tiny")
     wanted = set(_tier_clip_ids(workspace))
-    rows = [row for row in _table(workspace, "clips").to_pylist() if str(row["clip_id"]) in wanted]
+    rows = [
+        row
+        for row in read_table(ws.tables / "clips", CLIPS_SCHEMA).to_pylist()
+        if str(row["clip_id"]) in wanted
+    ]
     records = caption_rows(rows, ws.raw, config, progress=False)
     table = records_to_table(records)
     path = write_table(table, ws.tables / "captions.parquet", CAPTIONS_SCHEMA)

@@ -13,6 +13,7 @@ import pyarrow as pa
 import skimage
 
 from assets.captions import captions, every_tier_clip_has_a_valid_caption
+from curation.schemas import CLIPS_SCHEMA, TIERS_SCHEMA
 from curation.tables import read_table, write_table
 from orchestration.resources import WorkspaceResource
 
@@ -36,18 +37,34 @@ def _write_video(path: Path, n: int = 30) -> None:
 def test_captions_asset_and_check(tmp_path):
     home = tmp_path / "home"
     _write_video(home / "raw" / "batch" / "coffee.mp4")
-    clips = pa.table(
-        {
-            "clip_id": ["a", "b", "c"],
-            "source_path": ["batch/coffee.mp4", "batch/coffee.mp4", "batch/missing.mp4"],
-            "start_frame": [0, 15, 0],
-            "end_frame": [15, 30, 10],
-        }
-    )
-    write_table(clips, home / "tables" / "clips.parquet")
-    write_table(
-        pa.table({"clip_id": ["a", "b"], "tier": ["256p", "256p"]}), home / "tables" / "tiers.parquet"
-    )
+    raw_video = str(home / "raw" / "batch" / "coffee.mp4")
+
+    def clip_row(clip_id: str, source: str, start: int, end: int) -> dict:
+        return {
+            "clip_id": clip_id, "batch": "batch", "source_path": source, "source_sha256": "0" * 64,
+            "shot_index": 0, "piece_index": 0, "start_frame": start, "end_frame": end,
+            "start_time": start / 24, "end_time": end / 24, "fps": 24.0, "width": 256, "height": 144,
+            "frame_count": end - start, "start_frame_sharpest": start,
+        }  # fmt: skip
+
+    rows = [
+        clip_row("a", raw_video, 0, 15),
+        clip_row("b", raw_video, 15, 30),
+        clip_row("c", "batch/missing.mp4", 0, 10),
+    ]
+    write_table(pa.Table.from_pylist(rows, schema=CLIPS_SCHEMA), home / "tables" / "clips" / "batch.parquet")
+
+    def tiers(*members: tuple[str, bool]) -> pa.Table:
+        return pa.Table.from_pylist(
+            [
+                {"clip_id": c, "highest_tier": "256p", "tier_256p": m, "tier_360p": False, "tier_540p": False,
+                 "tier_720p": False, "failed_tier": "360p", "failed_filter": "aesthetic"}
+                for c, m in members
+            ],
+            schema=TIERS_SCHEMA,
+        )  # fmt: skip
+
+    write_table(tiers(("a", True), ("b", True)), home / "tables" / "tiers.parquet")
     resources = {"workspace": WorkspaceResource(home=str(home), profile="tiny")}
     result = dg.materialize([captions, every_tier_clip_has_a_valid_caption], resources=resources)
     assert result.success
@@ -61,12 +78,13 @@ def test_captions_asset_and_check(tmp_path):
     assert caption["provenance"]["lighting"] == "offline-facts"
 
     # A tier clip whose video is gone is recorded as failed, and the check then fails.
-    write_table(
-        pa.table({"clip_id": ["a", "c"], "tier": ["256p", "256p"]}), home / "tables" / "tiers.parquet"
-    )
+    write_table(tiers(("a", True), ("c", True), ("b", False)), home / "tables" / "tiers.parquet")
     result = dg.materialize(
         [captions, every_tier_clip_has_a_valid_caption], resources=resources, raise_on_error=False
     )
     (check,) = result.get_asset_check_evaluations()
     assert not check.passed
     assert "c: caption failed" in check.metadata["problems"].value
+    rows = read_table(home / "tables" / "captions.parquet").to_pylist()
+    assert [(row["clip_id"], row["status"]) for row in rows] == [("a", "ok"), ("c", "failed")]
+    assert "does not exist" in rows[1]["error"]

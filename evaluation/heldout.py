@@ -59,8 +59,10 @@ def _load_rgb(path: Path) -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-def heldout_images(size: int = 256) -> list[tuple[str, np.ndarray]]:
-    """(name, (size, size, 3) uint8) for every held-out photo."""
+def heldout_images(
+    size: int = 256, photos: list[tuple[str, Path]] | None = None
+) -> list[tuple[str, np.ndarray]]:
+    """(name, (size, size, 3) uint8) for every held-out photo (`photos` overrides where they lie)."""
     return [
         (name, resize_short_side_center_crop(_load_rgb(path), size, (size, size)))
         for name, path in heldout_photo_paths()
@@ -103,10 +105,12 @@ def camera_move(photo: np.ndarray, motion: str, frames: int, height: int, width:
     return np.stack(out)
 
 
-def heldout_clips(frames: int = 33, height: int = 256, width: int = 256) -> list[tuple[str, np.ndarray]]:
+def heldout_clips(
+    frames: int = 33, height: int = 256, width: int = 256, photos: list[tuple[str, Path]] | None = None
+) -> list[tuple[str, np.ndarray]]:
     """(name, (frames, height, width, 3) uint8): one camera move per held-out photo, motions cycling."""
     clips = []
-    for index, (name, path) in enumerate(heldout_photo_paths()):
+    for index, (name, path) in enumerate(photos or heldout_photo_paths()):
         motion = _MOTIONS[index % len(_MOTIONS)]
         clips.append((f"{name}:{motion}", camera_move(_load_rgb(path), motion, frames, height, width)))
     return clips

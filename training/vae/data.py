@@ -109,6 +109,36 @@ def resolve_media_paths(data: Sequence[str | Path] | str | Path) -> list[Path]:
     return paths
 
 
+def _decode_video(item: MediaItem) -> list[np.ndarray]:
+    """RGB frames [start_frame, end_frame) (at most MAX_DECODED_FRAMES) with PyAV, or OpenCV's
+    FFmpeg reader where PyAV is not installed (e.g. a bare GPU image)."""
+    stop = item.start_frame + MAX_DECODED_FRAMES
+    if item.end_frame is not None:
+        stop = min(stop, item.end_frame)
+    frames: list[np.ndarray] = []
+    try:
+        import av
+    except ImportError:
+        capture = cv2.VideoCapture(str(item.path))
+        index = 0
+        while index < stop:
+            ok, bgr = capture.read()
+            if not ok:
+                break
+            if index >= item.start_frame:
+                frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+            index += 1
+        capture.release()
+        return frames
+    with av.open(str(item.path)) as container:
+        for index, frame in enumerate(container.decode(video=0)):
+            if index >= stop:
+                break
+            if index >= item.start_frame:
+                frames.append(frame.to_ndarray(format="rgb24"))
+    return frames
+
+
 def _decode(item: MediaItem, short_side: int) -> np.ndarray:
     """(T, H', W', 3) uint8 RGB of the item's frames, short side resized to `short_side` (area filter)."""
     path = item.path
@@ -118,18 +148,7 @@ def _decode(item: MediaItem, short_side: int) -> np.ndarray:
             raise TrainingDataError(f"training data: cannot read image {path}")
         frames = [cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)]
     else:
-        import av
-
-        frames = []
-        stop = item.start_frame + MAX_DECODED_FRAMES
-        if item.end_frame is not None:
-            stop = min(stop, item.end_frame)
-        with av.open(str(path)) as container:
-            for index, frame in enumerate(container.decode(video=0)):
-                if index >= stop:
-                    break
-                if index >= item.start_frame:
-                    frames.append(frame.to_ndarray(format="rgb24"))
+        frames = _decode_video(item)
         if not frames:
             raise TrainingDataError(f"training data: {path} has no decodable video frames")
     h, w = frames[0].shape[:2]

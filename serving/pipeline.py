@@ -138,6 +138,9 @@ class Pipeline:
             tile_frames=config.vae_tile_frames,
             overlap=config.vae_tile_overlap,
         )
+        if self.device.type == "cuda" and _has_weights(self.text_encoder):
+            # An 8B LLM in float32 would take 32 GB of the GPU during text encoding.
+            self.text_encoder.to(dtype=self.dtype)
         for module in (self.transformer, self.vae, self.text_encoder):
             module.eval().requires_grad_(False)
             if not config.cpu_offload and _has_weights(module):

@@ -137,7 +137,8 @@ def _registry_source(
 
 
 def _is_local(uri: str) -> bool:
-    return uri.startswith("file://") or "://" not in uri and ":/" not in uri
+    """A file:// URI or a plain path (no `scheme:/` prefix such as runs:/, s3://, mlflow-artifacts:/)."""
+    return uri.startswith("file://") or ":/" not in uri
 
 
 def resolve_reference(

@@ -11,11 +11,17 @@ back, so the driver reads the same thing whichever way the stage ran. `launcher=
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from training.dit.stages import StagePlan, read_stage_result, train_stage
+from training.dit.config import DiTTrainConfig
+from training.dit.latent_cache import ClipRecord
+from training.dit.stages import StagePlan, prepare_stage, read_stage_result, train_stage
+from training.dit.trainer import StageTracking
 
 
 def _ray_worker(loop_config: dict[str, Any]) -> None:
@@ -80,3 +86,46 @@ def launch_stage(
     if result is None:
         raise RuntimeError(f"stage {plan.stage} finished without a result file in {plan.checkpoint_dir}")
     return result
+
+
+def records_fingerprint(records: Sequence[ClipRecord]) -> str:
+    """`records:<sha12>` over ids, paths, frame ranges, prompts and weights (a data version without DVC)."""
+    digest = hashlib.sha256()
+    for r in sorted(records, key=lambda r: r.clip_id):
+        digest.update(
+            f"{r.clip_id}|{r.video_path}|{r.start_frame}|{r.end_frame}|{r.prompt}|{r.weight}\n".encode()
+        )
+    return f"records:{digest.hexdigest()[:12]}"
+
+
+def train_dit_stage(
+    config: DiTTrainConfig,
+    stage: str,
+    records: Sequence[ClipRecord],
+    checkpoint_root: Path,
+    latent_root: Path,
+    tracking: StageTracking,
+    *,
+    vae_path: Path | None = None,
+    resume: bool = False,
+    launcher: Literal["local", "ray"] | None = None,
+    ray_address: str | None = None,
+) -> dict[str, Any]:
+    """The one entry point of CLI and Dagster: plan the stage (cache latents) and train it.
+
+    `launcher` None picks Ray whenever the config asks for DeepSpeed or several workers.
+    """
+    if tracking.data_version == "unversioned":
+        tracking = dataclasses.replace(tracking, data_version=records_fingerprint(records))
+    plan = prepare_stage(
+        config, stage, records, checkpoint_root, latent_root, tracking, vae_path=vae_path, resume=resume
+    )
+    chosen = launcher or ("ray" if config.zero_stage is not None or config.num_workers > 1 else "local")
+    return launch_stage(
+        plan,
+        chosen,
+        num_workers=config.num_workers,
+        use_gpu=config.use_gpu,
+        zero_stage=config.zero_stage,
+        ray_address=ray_address,
+    )

@@ -265,3 +265,22 @@ def run_stage(
         progress=progress,
     )
     return train_stage(plan, backend=backend, resume=resume)
+
+
+def cache_latents(
+    config: DiTTrainConfig,
+    stage: str,
+    records: Sequence[ClipRecord],
+    latent_root: Path,
+    vae_path: Path | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Fill the latent cache for `stage`'s buckets (the `latents` asset); returns counts and versions."""
+    cache = LatentCache(
+        latent_root, make_vae(config, vae_path), make_text_encoder(config), aspect_ratios=config.aspect_ratios
+    )
+    samples, stats = cache.build(records, config.stage(stage), progress=progress)
+    out = _stats_dict(stats, cache)
+    out["buckets"] = sorted({s.bucket.name for s in samples})
+    out["version_dir"] = str(cache.version_dir)
+    return out

@@ -143,6 +143,7 @@ def decode_for_analysis(
                     width=analysis_height if rotated else small_w,
                     height=small_w if rotated else analysis_height,
                     format="rgb24",
+                    interpolation="AREA",  # swscale's default (bicubic) is slower and aliases more
                 ).to_ndarray()
                 small.append(_rotate(scaled, rotation))
                 time = float(frame.time) if frame.time is not None else len(small) / info.fps

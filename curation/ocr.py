@@ -5,7 +5,8 @@ text on busy backgrounds badly, so before OCR the clip's frames (resized to at m
 rows) are combined into a *static-overlay image*: pixels whose grey value barely changes across
 the frames (temporal std < 10) keep their median value, moving pixels become flat grey. Over a
 moving shot only the overlays survive, on a clean background. When most of the picture is still
-(a static shot), the plain middle frame is read instead.
+(a static shot), the plain middle frame is read instead. An overlay image with almost no edges
+holds no text, and OCR is skipped for it.
 
 Tesseract (Debian `tesseract-ocr`) runs with sparse-text segmentation (`--psm 11`). Words with
 confidence ≥ `min_confidence` and at least two letters or digits are grouped into their lines; the
@@ -25,11 +26,12 @@ class OcrUnavailableError(RuntimeError):
     """The tesseract binary is not installed."""
 
 
-def static_overlay_image(frames_rgb: list[np.ndarray], max_height: int) -> np.ndarray:
-    """Grey (h, w) uint8: still pixels keep their median, moving pixels are 128 (see module doc).
+def static_overlay_image(frames_rgb: list[np.ndarray], max_height: int) -> tuple[np.ndarray, bool]:
+    """(grey (h, w) uint8, separated): still pixels keep their median, moving pixels are 128.
 
-    Returns the middle frame's grey when fewer than two frames are given or when more than 80 %
-    of the picture is still (nothing moves to separate overlays from).
+    `separated` is False, and the image is the middle frame's grey, when fewer than two frames
+    are given or when more than 80 % of the picture is still (nothing moves to separate
+    overlays from).
     """
     scale = min(1.0, max_height / frames_rgb[0].shape[0])
     greys = np.stack(
@@ -42,11 +44,22 @@ def static_overlay_image(frames_rgb: list[np.ndarray], max_height: int) -> np.nd
     ).astype(np.float32)  # (K, h, w)
     middle = greys[len(greys) // 2].astype(np.uint8)
     if len(greys) < 2:
-        return middle
+        return middle, False
     still = greys.std(axis=0) < 10.0
     if still.mean() > 0.8:
-        return middle
-    return np.where(still, np.median(greys, axis=0), 128.0).astype(np.uint8)
+        return middle, False
+    return np.where(still, np.median(greys, axis=0), 128.0).astype(np.uint8), True
+
+
+def has_text_candidates(image: np.ndarray, min_edge_fraction: float = 0.003) -> bool:
+    """Whether a separated static-overlay image holds enough still edges to be worth OCR.
+
+    Glyphs are dense in edges; an overlay image with fewer Canny edge pixels than
+    `min_edge_fraction` of its area cannot hold a line of text, and tesseract (the slowest
+    signal) is skipped.
+    """
+    edges = cv2.Canny(image, 100, 200)
+    return bool((edges > 0).mean() >= min_edge_fraction)
 
 
 def text_area_ratio(frames_rgb: list[np.ndarray], ocr_height: int, min_confidence: float) -> float:
@@ -57,7 +70,9 @@ def text_area_ratio(frames_rgb: list[np.ndarray], ocr_height: int, min_confidenc
         raise OcrUnavailableError("tesseract not found; `apt-get install tesseract-ocr` (or `make setup`)")
     # One thread: Ray already runs one task per core, OpenMP inside would oversubscribe.
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")
-    image = static_overlay_image(frames_rgb, ocr_height)
+    image, separated = static_overlay_image(frames_rgb, ocr_height)
+    if separated and not has_text_candidates(image):
+        return 0.0
     data = pytesseract.image_to_data(image, config="--psm 11 --oem 1", output_type=pytesseract.Output.DICT)
     lines: dict[tuple[int, int, int], list[int]] = {}
     for i, word in enumerate(data["text"]):

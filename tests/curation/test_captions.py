@@ -217,7 +217,26 @@ def test_ground_truth_backend_fills_known_fields_and_keeps_provenance(clips):
                 cuts=[],
                 cuts_known=True,
                 shots=[ShotLabel(shot_id="007_single#0", start_frame=0, end_frame=12, **shot)],
-            )
+            ),
+            VideoLabel(
+                video_id="024_real_vtest",
+                file="024_real_vtest.mp4",
+                kind="real",
+                fps=24.0,
+                width=320,
+                height=240,
+                frame_count=12,
+                cuts=[],
+                cuts_known=False,
+                shots=[
+                    ShotLabel(
+                        shot_id="024_real_vtest#0",
+                        start_frame=0,
+                        end_frame=12,
+                        **{k: None for k in shot},
+                    )
+                ],
+            ),
         ],
     )
     config = CaptionConfig.tiny().model_copy(update={"ocr": False})
@@ -234,6 +253,10 @@ def test_ground_truth_backend_fills_known_fields_and_keeps_provenance(clips):
     assert caption.provenance["lighting"] == "offline-facts"
     assert "astronaut" in caption.short_description and "letterbox" in caption.style
     assert "logo" in caption.dense_description
+    real = ClipInput(
+        "r", face.video, source_file="024_real_vtest.mp4", source_start_frame=0, source_end_frame=12
+    )
+    assert backend.shot_for(real) is None  # real footage: the labels know nothing of its content
     other = backend.caption(face)  # not a corpus clip: the fallback's caption, unchanged provenance
     assert other.caption is not None and "demo-ground-truth" not in other.caption.provenance.values()
     assert (

@@ -63,7 +63,7 @@ class GroundTruthBackend:
         self.fallback = fallback
 
     def shot_for(self, clip: ClipInput) -> ShotLabel | None:
-        """The labelled shot the clip was cut from, or None if the clip is not a corpus clip."""
+        """The labelled synthetic shot the clip was cut from; None for other clips and real footage."""
         if clip.source_file is None:
             return None
         name = Path(clip.source_file).name
@@ -74,6 +74,8 @@ class GroundTruthBackend:
             if video.file != name:
                 continue
             for shot in video.shots:
+                if shot.source_image is None:
+                    continue  # real footage: the corpus labels nothing about its content
                 overlap = min(end, shot.end_frame) - max(start, shot.start_frame)
                 if overlap > best_overlap:
                     best, best_overlap = shot, overlap

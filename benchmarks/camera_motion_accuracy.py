@@ -5,8 +5,10 @@ Usage::
     .venv/bin/python benchmarks/camera_motion_accuracy.py [CORPUS_DIR] [--seed 0] [--profile tiny]
         [--config tiny|paper] [--include-duplicates] [--min-accuracy 0.9]
 
-CORPUS_DIR holds `labels.json` (written by `curation.demo_corpus.build_demo_corpus`); when the
-folder has no `labels.json` the corpus is built there first (≈ 1 min on two cores). Duplicate
+CORPUS_DIR (default `.videofoundry/raw/demo`, where `videofoundry demo` puts it) holds
+`labels.json` (written by `curation.demo_corpus.build_demo_corpus`); when the folder has no
+`labels.json` the corpus is built there first (≈ 1 min on two cores). `--config` picks the
+classifier preset (default paper: 256 rows, every frame). Duplicate
 videos copy other videos' shots and are skipped unless asked for, so no shot counts twice. Real
 footage has no motion label and is left out. Accuracy is over the classes the corpus covers.
 Exit status 1 when accuracy is below `--min-accuracy`.
@@ -59,7 +61,7 @@ def format_matrix(matrix: np.ndarray, classes: list[str]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("corpus", nargs="?", default=".videofoundry/demo_corpus", type=Path)
+    parser.add_argument("corpus", nargs="?", default=".videofoundry/raw/demo", type=Path)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--profile", default="tiny")
     parser.add_argument("--config", choices=("tiny", "paper"), default="paper")

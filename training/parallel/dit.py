@@ -22,6 +22,7 @@ group (DDP / DeepSpeed over all ranks do) to get the single-device gradient.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -84,7 +85,7 @@ class DiTSequenceParallel:
                 "ranks of one sequence-parallel group got different inputs (batch, T, h, w, text tokens): "
                 f"{shapes}; every rank must call the model with the same batch"
             )
-        if any(row[5:] != rows[0][5:] for row in rows):
+        if not all(row[5] == rows[0][5] or (math.isnan(row[5]) and math.isnan(rows[0][5])) for row in rows):
             raise SequenceParallelError(
                 "ranks of one sequence-parallel group got different latents (or patch-embedding weights): "
                 "seed data and noise by the data-parallel rank (ParallelGroups.data_rank), not the global rank"

@@ -64,7 +64,10 @@ def test_ray_files_load():
     job = yaml.safe_load((INFRA / "ray" / "rayjob.yaml").read_text())
     assert job["kind"] == "RayJob" and job["spec"]["entrypoint"].startswith("videofoundry train-dit")
     env = yaml.safe_load(job["spec"]["runtimeEnvYAML"])["env_vars"]
-    assert env["NCCL_NVLS_ENABLE"] == "0"
+    from training.parallel.launch import NCCL_SAFE_ENV
+
+    for name, value in NCCL_SAFE_ENV.items():
+        assert env[name] == value, name
 
 
 def test_deepspeed_configs():

@@ -360,7 +360,8 @@ class Pipeline:
             "frames": frames,
             "steps": steps,
             "shift": shift,
-            "guidance": guidance,
+            # None when the model has no guidance embedding (the value was not used).
+            "guidance": guidance if self.transformer.config.guidance_embed else None,
             "cfg_scale": cfg_scale,
             "i2v_stability": bool(i2v_stability and image is not None),
             "device": str(self.device),

@@ -1,5 +1,6 @@
 """Serving test fixtures: one thread for torch (the CI box is small and shared; oversubscribed
-intra-op threads make the tiny models ~30x slower), the tiny-random config and an MLflow registry."""
+intra-op threads made the tiny DiT ~30x slower here; restored after each module so other packages'
+tests keep their settings) and the tiny-random serving config."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import torch
 from serving import ServingConfig
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def _one_torch_thread() -> Iterator[None]:
     before = torch.get_num_threads()
     torch.set_num_threads(1)

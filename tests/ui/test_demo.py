@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import gradio as gr
@@ -15,10 +16,12 @@ from ui.demo import DemoBackend, DemoConfig, build_demo
 
 
 @pytest.fixture()
-def backend(tmp_path: Path) -> DemoBackend:
-    torch.set_num_threads(1)
+def backend(tmp_path: Path) -> Iterator[DemoBackend]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small shared CI box: one intra-op thread is much faster for the tiny model
     serving = ServingConfig.tiny(device="cpu", cache_dir=str(tmp_path / "cache"))
-    return DemoBackend(DemoConfig(model="tiny-random", serving=serving, output_dir=str(tmp_path / "out")))
+    yield DemoBackend(DemoConfig(model="tiny-random", serving=serving, output_dir=str(tmp_path / "out")))
+    torch.set_num_threads(threads)
 
 
 class ProgressLog:

@@ -34,7 +34,6 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm import tqdm
 
-from curation.video_io import iter_frames
 from model.text import TextEncoder
 from model.vae import CausalVAE3D
 from training.dit.buckets import Bucket, SampleRef, assign_bucket
@@ -209,6 +208,9 @@ class LatentCache:
         }
 
     def _read_frames(self, record: ClipRecord, count: int) -> np.ndarray:
+        # Imported here: readers of the cache (trainer workers, GPU benchmarks) need no video decoder.
+        from curation.video_io import iter_frames
+
         try:
             frames = list(iter_frames(Path(record.video_path), max_frames=record.start_frame + count))
         except Exception as err:  # av raises many types; name the clip and keep the cause

@@ -10,6 +10,16 @@ ratio of TFLOP/s equals the ratio of times; ours really skips the 40 padded text
 
 Usage (on the device): python benchmarks/model_gpu.py [--only dit_train,dit_infer,vae] [--compile]
 Writes $OUT/model_gpu.json (or --out). `--smoke` runs every code path with tiny sizes on CPU.
+
+Measured 2026-11-25 on one H100 80GB HBM3, torch 2.11.0+cu130, diffusers 0.42.1, bf16, one run
+(command: see the model issue's report):
+    train step 4x2stream+8x1stream D3072   diffusers 0.669 s 318 TFLOP/s 38.3 GiB | ours 0.548 s 388 TFLOP/s 40.9 GiB  1.22x
+    13B inference step 544x960x129         diffusers 11.08 s 387 TFLOP/s 31.0 GiB | ours 8.60 s 499 TFLOP/s 32.1 GiB  1.29x
+    VAE tiled decode 129x720x1280          diffusers 28.76 s 5.5 GiB | ours 22.36 s 4.3 GiB (low-memory) 1.29x,
+                                           17.46 s 7.1 GiB (384 px / 32 f) 1.65x, 15.48 s 9.0 GiB (fast) 1.86x
+    VAE encode 33x360x640                  diffusers 0.868 s (tiled) | ours 0.363 s untiled (10.4 GiB) 2.39x,
+                                           0.567 s tiled 256 px (3.0 GiB) 1.53x
+That run predates the fused RMSNorm in model.dit_layers; `--compile` was not run.
 """
 
 from __future__ import annotations

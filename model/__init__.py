@@ -9,6 +9,8 @@ model.vae
         .decode(z, tiled=False) -> video                  z (B, 16, n+1, H/8, W/8), unscaled
         .tiled_encode(video, tiling=None) / .tiled_decode(z, tiling=None)
         .tiling: TilingConfig(tile_size=256 px, tile_frames=64, overlap=0.25)   (model.vae_tiling)
+            TilingConfig.preset("official" | "low-memory" | "fast"); set_lean_inference(False) in
+            model.causal_conv turns off the chunked no-grad path (more memory, slower on H100)
         .scaling_factor (0.476986): the DiT works on z * scaling_factor
     DiagonalGaussian: .mean, .std, .logvar, .sample(generator), .mode(), .kl() -> (B,)
 
@@ -21,6 +23,7 @@ model.dit
             text_mask (B, L) bool, right-padded; text_pooled (B, D_p); guidance (B,) = scale*1000
             -> (B, 16, T, H, W) = d x / d sigma (see model.flow)
         .gradient_checkpointing = True  (per block, during training)
+        .attention_fn (per block) / .token_sharding: hooks for sequence parallelism (training.parallel)
         .set_attention_backend("sdpa" | "flash" | "reference")
     compile_blocks(model)  regional torch.compile of each block
 

@@ -72,7 +72,11 @@ def _read_weights(path: Path) -> dict[str, torch.Tensor]:
         return load_file(str(path))
     if path.suffix not in (".pt", ".pth", ".bin", ".ckpt"):
         raise CheckpointError(f"{path}: unknown weight file type (want .safetensors, .pt or .pth)")
-    data = torch.load(path, map_location="cpu", weights_only=True)
+    # mmap: a 25 GB official file is paged in on demand instead of read into memory twice.
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except RuntimeError:  # legacy (non-zip) files cannot be memory-mapped
+        data = torch.load(path, map_location="cpu", weights_only=True)
     for key in ("module", "ema", "state_dict"):
         if isinstance(data, dict) and key in data and isinstance(data[key], dict):
             data = data[key]

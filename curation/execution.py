@@ -8,6 +8,7 @@ can move between workers whatever the table, and that the driver splits back int
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -56,6 +57,11 @@ def run_tasks(
         from curation.ray_runtime import ensure_ray
 
         ensure_ray(config.ray_address, config.num_cpus)
+        # Ray Data logs a progress block every 10 s by default; our own tqdm/tables say enough.
+        context = ray.data.DataContext.get_current()
+        context.enable_progress_bars = False
+        context.enable_operator_progress_bars = False
+        logging.getLogger("ray.data").setLevel(logging.WARNING)
         dataset = ray.data.from_items(items, override_num_blocks=len(items))
         resources: dict[str, Any] = {"num_cpus": config.cpus_per_task}
         if config.gpus_per_task:

@@ -75,7 +75,8 @@ def border_box(
     """The picture box (x0, y0, x1, y1) inside black bars, from the sampled frames.
 
     A row (column) belongs to a bar when, in every sampled frame, it is dark (mean luma ≤
-    `max_luma`) and flat (std ≤ `max_std`); bars grow inwards from the frame edges only.
+    `max_luma`) and flat (std ≤ `max_std`); bars grow inwards from the frame edges only, and the
+    two bars of a pair are cut to the thinner one (bars are symmetric, a dark band is not a bar).
     """
     grey = np.stack([cv2.cvtColor(frames[i], cv2.COLOR_RGB2GRAY) for i in indices]).astype(np.float32)
     height, width = grey.shape[1:]
@@ -94,6 +95,10 @@ def border_box(
 
     y0, y1 = inner_edge(rows)
     x0, x1 = inner_edge(cols)
+    # Letterbox and pillarbox bars are symmetric; a dark band on one side only is picture.
+    top, bottom = min(y0, height - y1), min(y0, height - y1)
+    left, right = min(x0, width - x1), min(x0, width - x1)
+    y0, y1, x0, x1 = top, height - bottom, left, width - right
     if y1 <= y0 or x1 <= x0:  # an all-black clip: no picture box
         return (0, 0, width, height)
     return (x0, y0, x1, y1)
@@ -121,7 +126,7 @@ def watermark_score(
     pixel change direction and cancel in the mean. Per pixel, over the sampled frames: g = mean
     Sobel gradient vector; a *still edge* has |g| > `edge_threshold` and |g| / mean|gradient| >
     `consistency` (semi-transparent logos pass: the logo's part of the gradient is constant).
-    Still-edge pixels are grouped into blobs (5×5 dilation); a blob counts when it lies inside
+    Still-edge pixels are grouped into blobs (5 × 17 dilation, so words join into lines); a blob counts when it lies inside
     one corner zone (30 % × 35 % of the picture), is compact (aspect 1:3 … 3:1) and has edges in
     several orientations (a straight edge sliding along itself also looks still). That rules out
     subtitles and text blocks spanning the frame. When the picture hardly moves (`motion_mean` <
@@ -151,7 +156,9 @@ def watermark_score(
     still_edges = (mean_vector > edge_threshold) & (mean_vector > consistency * mean_magnitude)
     orientation = (np.degrees(np.arctan2(sum_gy, sum_gx)) % 180.0 // 45.0).astype(np.int64)  # 4 bins
     height, width = still_edges.shape
-    mask = cv2.dilate(still_edges.astype(np.uint8), np.ones((5, 5), np.uint8))
+    # A wide, short kernel joins the words of a text line into one wide blob (rejected below),
+    # while a compact logo stays compact.
+    mask = cv2.dilate(still_edges.astype(np.uint8), np.ones((5, 17), np.uint8))
     count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     best, best_corner = 0.0, None
     for label in range(1, count):

@@ -99,3 +99,16 @@ def champion_version(tracking_uri: str, model_name: str, alias: str = CHAMPION) 
         )
     except MlflowException:
         return None
+
+
+def latest_stage_version(tracking_uri: str, model_name: str, stage: str) -> str | None:
+    """The newest registered version whose `stage` tag is `stage` (None when there is none)."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    versions = [
+        v for v in client.search_model_versions(f"name='{model_name}'") if v.tags.get("stage") == stage
+    ]
+    if not versions:
+        return None
+    return str(max(versions, key=lambda v: int(v.version)).version)

@@ -73,3 +73,72 @@ def build_raw_batch_sensor(raw_dir: Path, settle_seconds: float = 60.0) -> dg.Se
         )
 
     return raw_batch_sensor
+
+
+PROMOTE_ASSET = dg.AssetKey("champion")
+CAMPAIGN_ASSET = dg.AssetKey("human_eval")
+
+
+def build_promotion_sensor(human_eval_db: str) -> dg.SensorDefinition:
+    """Re-materialize `champion` once the latest human-eval campaign has every assignment rated."""
+
+    @dg.sensor(
+        name="human_eval_promotion_sensor",
+        asset_selection=[PROMOTE_ASSET],
+        minimum_interval_seconds=60,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Promotes (or records why not) when a human-eval campaign completes.",
+    )
+    def human_eval_promotion_sensor(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+        from evaluation.human_eval import campaign_complete, campaign_progress, find_campaign
+
+        event = context.instance.get_latest_materialization_event(CAMPAIGN_ASSET)
+        materialization = event.asset_materialization if event else None
+        if materialization is None or "campaign" not in materialization.metadata:
+            return dg.SkipReason("no human-eval campaign has been created yet")
+        name = str(materialization.metadata["campaign"].value)
+        campaign_id = find_campaign(human_eval_db, name)
+        if not campaign_complete(human_eval_db, campaign_id):
+            progress = campaign_progress(human_eval_db, campaign_id)
+            return dg.SkipReason(f"campaign {name}: {progress.rated}/{progress.assignments} rated")
+        return dg.RunRequest(run_key=f"promote-{name}", tags={"videofoundry/campaign": name})
+
+    return human_eval_promotion_sensor
+
+
+def build_schedules(asset_keys: set[dg.AssetKey]) -> list[dg.ScheduleDefinition]:
+    """Weekly SFT retraining (and its evaluation), nightly re-curation over all batches."""
+    schedules = []
+    if dg.AssetKey("dit_sft") in asset_keys:
+        retrain = dg.define_asset_job(
+            "sft_retrain",
+            selection=dg.AssetSelection.assets("sft_set", "dit_sft").downstream()
+            - dg.AssetSelection.assets("sft_set"),
+            description="Retrain the SFT stage on the current sft_set, then evaluate it.",
+        )
+        schedules.append(
+            dg.ScheduleDefinition(
+                name="sft_retrain_weekly",
+                job=retrain,
+                cron_schedule="0 3 * * 1",
+                default_status=dg.DefaultScheduleStatus.RUNNING,
+            )
+        )
+    unpartitioned_curation = [
+        k for k in ("deduped_clips", "tiers", "sft_candidates", "captions") if dg.AssetKey(k) in asset_keys
+    ]
+    if unpartitioned_curation:
+        recurate = dg.define_asset_job(
+            "recuration",
+            selection=dg.AssetSelection.assets(*unpartitioned_curation),
+            description="Rebuild dedup, tiers, SFT candidates and captions over every ingested batch.",
+        )
+        schedules.append(
+            dg.ScheduleDefinition(
+                name="recuration_nightly",
+                job=recurate,
+                cron_schedule="0 1 * * *",
+                default_status=dg.DefaultScheduleStatus.RUNNING,
+            )
+        )
+    return schedules

@@ -9,7 +9,12 @@ from __future__ import annotations
 import dagster as dg
 
 import assets
-from orchestration.automation import build_ingest_job, build_raw_batch_sensor
+from orchestration.automation import (
+    build_ingest_job,
+    build_promotion_sensor,
+    build_raw_batch_sensor,
+    build_schedules,
+)
 from orchestration.config import PlatformConfig, load_config
 from orchestration.resources import build_resources
 from orchestration.workspace import Workspace
@@ -19,13 +24,19 @@ def build_definitions(config: PlatformConfig | None = None) -> dg.Definitions:
     """All assets, checks, jobs, schedules and sensors, bound to `config`'s resources."""
     config = config or load_config()
     workspace = Workspace.at(config.home)
+    resources = build_resources(config)
+    human_eval_db = config.human_eval_db or f"sqlite:///{workspace.human_eval_db}"
     asset_defs = [a for a in dg.load_assets_from_package_module(assets) if isinstance(a, dg.AssetsDefinition)]
     return dg.Definitions(
         assets=asset_defs,
         asset_checks=dg.load_asset_checks_from_package_module(assets),
         jobs=[build_ingest_job(asset_defs)],
-        sensors=[build_raw_batch_sensor(workspace.raw)],
-        resources=build_resources(config),
+        schedules=build_schedules({key for a in asset_defs for key in a.keys}),
+        sensors=[
+            build_raw_batch_sensor(workspace.raw),
+            build_promotion_sensor(human_eval_db),
+        ],
+        resources=resources,
     )
 
 

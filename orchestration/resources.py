@@ -112,4 +112,16 @@ def build_resources(config: PlatformConfig) -> dict[str, ConfigurableResource]:
             registered_model=config.tracking.registered_model,
         ),
         "compute": ComputeResource(address=config.compute.ray_address, num_cpus=config.compute.num_cpus),
+        "human_eval": HumanEvalResource(
+            db_url=config.human_eval_db or f"sqlite:///{workspace.human_eval_db}",
+            sft_auto_accept_unreviewed=config.sft_auto_accept_unreviewed,
+        ),
+        "versioning": VersioningResource(
+            backend=config.versioning.backend,
+            root=str(workspace.home),
+            dvc_remote=config.versioning.dvc_remote or str(workspace.dvc_remote),
+            lakefs_endpoint=config.versioning.lakefs_endpoint,
+            lakefs_repository=config.versioning.lakefs_repository,
+            lakefs_branch=config.versioning.lakefs_branch,
+        ),
     }

@@ -20,7 +20,7 @@ def test_definitions_load_and_validate(tmp_path):
     dg.Definitions.validate_loadable(defs)
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
     assert "raw_videos" in keys
-    assert set(defs.resources) >= {"workspace", "tracking", "compute"}
+    assert set(defs.resources) == {"workspace", "tracking", "compute", "human_eval", "versioning"}
 
 
 def test_raw_videos_fingerprints_each_batch(tmp_path):

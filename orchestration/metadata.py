@@ -1,0 +1,57 @@
+"""Pictures for the Dagster UI: PNGs embedded in asset metadata, and keyframe grids of videos.
+
+Dagster renders Markdown metadata, including images given as data URIs, so a funnel chart or a
+keyframe grid shows on the asset's page without a file server.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+from PIL import Image
+
+MAX_EMBED_BYTES = 2_000_000  # Dagster stores metadata in its event log: keep embedded images small
+
+
+def image_metadata(png: Path, alt: str | None = None) -> dg.MetadataValue:
+    """The PNG at `png` as Markdown metadata (a data URI), plus its path below it."""
+    data = png.read_bytes()
+    if len(data) > MAX_EMBED_BYTES:
+        return dg.MetadataValue.md(f"image too large to embed ({len(data)} bytes): `{png}`")
+    encoded = base64.b64encode(data).decode()
+    return dg.MetadataValue.md(f"![{alt or png.stem}](data:image/png;base64,{encoded})\n\n`{png}`")
+
+
+def _middle_frame(path: str | Path, height: int) -> np.ndarray:
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
+    if not frames:
+        raise ValueError(f"{path} has no video frames")
+    frame = Image.fromarray(frames[len(frames) // 2])
+    width = max(1, round(frame.width * height / frame.height))
+    return np.asarray(frame.resize((width, height)))
+
+
+def keyframe_grid(videos: Sequence[str | Path], out: Path, columns: int = 4, height: int = 96) -> Path:
+    """A grid of the middle frame of each video (row-major, at most 32), written to `out` as PNG."""
+    tiles = [_middle_frame(v, height) for v in list(videos)[:32]]
+    if not tiles:
+        raise ValueError("keyframe_grid needs at least one video")
+    width = max(t.shape[1] for t in tiles)
+    rows = -(-len(tiles) // columns)
+    canvas = np.zeros((rows * height, min(columns, len(tiles)) * width, 3), dtype=np.uint8)
+    for index, tile in enumerate(tiles):
+        r, c = divmod(index, columns)
+        canvas[r * height : (r + 1) * height, c * width : c * width + tile.shape[1]] = tile
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp.png")
+    Image.fromarray(canvas).save(tmp)
+    tmp.replace(out)
+    return out

@@ -172,7 +172,10 @@ class SingleStreamBlock(nn.Module):
         q, k, v = rearrange(qkv, "b s (three h d) -> three b s h d", three=3, h=self.num_heads)
         q, k = apply_rope(self.q_norm(q), *rope), apply_rope(self.k_norm(k), *rope)
         attn = self.attention_fn(q, k, v, lens, self.backend).flatten(2)
-        out = self.linear2(torch.cat([attn, F.gelu(mlp, approximate="tanh")], dim=-1))
+        # linear2 over [attn | gelu(mlp)] as two matmuls into one output: no (B, S, D + mlp) concat.
+        weight = self.linear2.weight
+        out = F.linear(attn, weight[:, : self.hidden], self.linear2.bias)
+        out += F.linear(F.gelu(mlp, approximate="tanh"), weight[:, self.hidden :])
         return gated_residual(x, out, gate, first_gate, n_first)
 
 

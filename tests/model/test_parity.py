@@ -15,7 +15,7 @@ import torch
 
 from model.checkpoints import load_transformer, load_vae, save_model
 from model.dit_config import DiTConfig
-from model.keymaps import config_to_diffusers, official_to_diffusers
+from model.keymaps import config_to_diffusers, diffusers_to_official, official_to_diffusers
 from model.vae import VAEConfig
 from model.vae_tiling import TilingConfig
 from tests.model.builders import dit_inputs, randomize_, rel_err
@@ -164,3 +164,16 @@ def test_tiled_decode_is_no_further_from_untiled_than_diffusers_tiling(tmp_path:
         ref_err = rel_err(ref.decode(z).sample, full)
         our_err = rel_err(ours.tiled_decode(z, TilingConfig(tile_size=32, overlap=0.25)), full)
     assert our_err <= 1.05 * ref_err, (our_err, ref_err)
+
+
+def test_transformer_gradients_match_diffusers(tmp_path: Path) -> None:
+    cfg = CASES["token_replace"]
+    ref = _diffusers_dit(cfg, tmp_path / "d")
+    ours = load_transformer(tmp_path / "d")
+    x, t, states, mask, pooled, guidance = dit_inputs(cfg)
+    clean = torch.randn(2, 16, 1, 6, 10)
+    _run_ref(ref, x, t, states, mask, pooled, guidance, clean).pow(2).mean().backward()
+    ours(x, t, states, mask, pooled, guidance, first_frame_clean=clean).pow(2).mean().backward()
+    ref_grads = diffusers_to_official({k: p.grad for k, p in ref.named_parameters()}, cfg)
+    for name, param in ours.named_parameters():
+        assert rel_err(param.grad, ref_grads[name]) < TOL, name

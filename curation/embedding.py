@@ -106,7 +106,7 @@ def default_weights_path() -> Path:
 
 @functools.cache
 def load_embedder(weights_path: str | None = None) -> MobileNetV2Features:
-    """The backbone with ImageNet weights, eval mode, cached per process (Ray workers reuse it).
+    """The backbone with ImageNet weights, eval mode, on CUDA when present, cached per process.
 
     The checkpoint's `classifier.*` keys are dropped: we use the 1280-d pooled features.
     """
@@ -117,7 +117,8 @@ def load_embedder(weights_path: str | None = None) -> MobileNetV2Features:
     state = {k: v for k, v in state.items() if not k.startswith("classifier.")}
     model = MobileNetV2Features()
     model.load_state_dict(state, strict=True)
-    return model.eval()
+    # On a GPU worker (ExecutionConfig.gpus_per_task > 0) Ray exposes the device; use it.
+    return model.eval().to("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def embed_frames(frames_rgb: list[np.ndarray], weights_path: str | None = None) -> np.ndarray:
@@ -127,13 +128,15 @@ def embed_frames(frames_rgb: list[np.ndarray], weights_path: str | None = None) 
     resized keep the same squashed geometry), normalised with ImageNet statistics.
     """
     batch = np.stack([cv2.resize(f, (224, 224), interpolation=cv2.INTER_AREA) for f in frames_rgb])
-    x = torch.from_numpy(batch).float().div_(255.0).permute(0, 3, 1, 2)  # (B, 3, 224, 224)
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    model = load_embedder(weights_path)
+    device = next(model.parameters()).device
+    x = torch.from_numpy(batch).to(device).float().div_(255.0).permute(0, 3, 1, 2)  # (B, 3, 224, 224)
+    mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
     with torch.inference_mode():
-        features = load_embedder(weights_path)((x - mean) / std)  # (B, 1280)
+        features = model((x - mean) / std)  # (B, 1280)
     features = torch.nn.functional.normalize(features, dim=1).mean(0)
-    return torch.nn.functional.normalize(features, dim=0).numpy().astype(np.float32)
+    return torch.nn.functional.normalize(features, dim=0).cpu().numpy().astype(np.float32)
 
 
 def perceptual_hash(frame_rgb: np.ndarray) -> str:

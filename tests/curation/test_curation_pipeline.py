@@ -176,3 +176,17 @@ def test_dagster_assets_rebuild_dedup_and_tiers(curation_run: CurationRun, tmp_p
         rebuilt.column("clip_id").to_pylist() == _table(curation_run, "tiers").column("clip_id").to_pylist()
     )
     assert (workspace.reports / "curation_funnel.png").is_file()
+
+
+def test_cli_curate_refuses_a_missing_folder(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    cli = str(Path(sys.executable).parent / "videofoundry")
+    result = subprocess.run(
+        [cli, "curate", str(tmp_path / "missing"), "--home", str(tmp_path / "home")],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert "does not exist" in result.stderr and result.stderr.count("\n") == 1

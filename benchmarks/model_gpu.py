@@ -19,7 +19,8 @@ Measured 2026-11-25 on one H100 80GB HBM3, torch 2.11.0+cu130, diffusers 0.42.1,
                                            17.46 s 7.1 GiB (384 px / 32 f) 1.65x, 15.48 s 9.0 GiB (fast) 1.86x
     VAE encode 33x360x640                  diffusers 0.868 s (tiled) | ours 0.363 s untiled (10.4 GiB) 2.39x,
                                            0.567 s tiled 256 px (3.0 GiB) 1.53x
-That run predates the fused RMSNorm in model.dit_layers; `--compile` was not run.
+That run predates three DiT changes (fused RMSNorm, pairwise RoPE, linear2 without a concat);
+they are unmeasured on a GPU. `--compile` was not run.
 """
 
 from __future__ import annotations

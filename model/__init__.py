@@ -4,6 +4,7 @@ Public API (stable; other packages build on exactly this):
 
 model.vae
     VAEConfig(...); VAEConfig.preset("tiny" | "small" | "884-16c-hy")
+        norm_stats="clip" (released: GroupNorm over the clip) | "frame" (strictly causal)
     CausalVAE3D(config)
         .encode(video, tiled=False) -> DiagonalGaussian   video (B, 3, 4n+1, H, W) in [-1, 1], H, W % 8 == 0
         .decode(z, tiled=False) -> video                  z (B, 16, n+1, H/8, W/8), unscaled

@@ -251,3 +251,15 @@ def test_latent_cache_keys_on_clip_bucket_and_versions(tmp_path):
         tmp_path / "latents", new_vae, build_text_encoder(TextEncoderConfig.tiny_random(max_length=9))
     )
     assert other_text.encoder_version != new_cache.encoder_version
+
+
+def test_text_encoder_must_match_the_dit_widths():
+    from training.dit.stages import check_text_dims, make_text_encoder
+
+    with pytest.raises(ValueError, match="text_llm_path"):
+        make_text_encoder(DiTTrainConfig.preset("tiny", text_encoder="official"))
+    mismatched = DiTTrainConfig.preset("tiny", dit_preset="small")  # 576/384 DiT, 32/16 encoder
+    with pytest.raises(ValueError, match="expects"):
+        check_text_dims(mismatched, make_text_encoder(mismatched))
+    tiny = DiTTrainConfig.preset("tiny")
+    check_text_dims(tiny, make_text_encoder(tiny))

@@ -102,7 +102,11 @@ class DiTTrainConfig(_Frozen):
     sample_posterior: bool = Field(
         True, description="Train on z ~ N(mean, std) of the cached posterior (False: on the mean)."
     )
-    text_encoder: str = Field("tiny-random", description="model.text.build_text_encoder name.")
+    text_encoder: Literal["tiny-random", "offline-default", "official"] = Field(
+        "tiny-random", description="tiny-random (tests) | offline-default (576/384) | official (4096/768)."
+    )
+    text_llm_path: str | None = Field(None, description="official: local llava-llama-3-8b directory.")
+    text_clip_path: str | None = Field(None, description="official: local CLIP-L directory.")
     text_max_length: int = Field(16, description="Text tokens L cached per prompt.")
     aspect_ratios: tuple[str, ...] = Field(("1:1",), description="Bucket aspect ratios 'w:h'.")
     tokens_per_micro_batch: int = Field(
@@ -242,7 +246,9 @@ _TINY = DiTTrainConfig(
 _PAPER = DiTTrainConfig(
     dit_preset="hunyuan-13b",
     vae_preset="884-16c-hy",
-    text_encoder="offline-default",
+    # The 13 B DiT reads 4096-wide LLM states and a 768-wide CLIP vector: the official encoders,
+    # from local paths (text_llm_path / text_clip_path, set per deployment).
+    text_encoder="official",
     text_max_length=256,
     aspect_ratios=("1:1", "4:3", "3:4", "16:9", "9:16"),
     tokens_per_micro_batch=32_768,

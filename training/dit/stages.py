@@ -30,6 +30,7 @@ from typing import Any
 import torch
 
 from model.checkpoints import load_vae
+from model.dit_config import DiTConfig
 from model.text import TextEncoder, TextEncoderConfig, build_text_encoder
 from model.vae import CausalVAE3D, VAEConfig
 from training.backends import Backend
@@ -60,7 +61,21 @@ def make_text_encoder(config: DiTTrainConfig) -> TextEncoder:
         return build_text_encoder(TextEncoderConfig.tiny_random(max_length=config.text_max_length))
     if config.text_encoder == "offline-default":
         return build_text_encoder(TextEncoderConfig.offline_default(max_length=config.text_max_length))
-    return build_text_encoder(config.text_encoder)
+    if not (config.text_llm_path and config.text_clip_path):
+        raise ValueError("text_encoder 'official' needs text_llm_path and text_clip_path (local directories)")
+    official = TextEncoderConfig.official(config.text_llm_path, config.text_clip_path)
+    return build_text_encoder(official.replace(max_length=config.text_max_length))
+
+
+def check_text_dims(config: DiTTrainConfig, text_encoder: TextEncoder) -> None:
+    """The encoder's widths must be the DiT's text_states_dim / text_pooled_dim."""
+    dit = DiTConfig.preset(config.dit_preset, **config.dit_overrides)
+    got, want = (text_encoder.states_dim, text_encoder.pooled_dim), (dit.text_states_dim, dit.text_pooled_dim)
+    if got != want:
+        raise ValueError(
+            f"text encoder {config.text_encoder!r} gives widths {got} but DiT preset {config.dit_preset!r} "
+            f"expects {want}; pick a matching text_encoder / dit_preset pair"
+        )
 
 
 def make_vae(config: DiTTrainConfig, vae_path: str | Path | None) -> CausalVAE3D:
@@ -172,6 +187,7 @@ def prepare_stage(
         raise ValueError(f"stage {stage}: the clip list for '{spec.data}' is empty")
     vae = vae if vae is not None else make_vae(config, vae_path)
     text_encoder = text_encoder if text_encoder is not None else make_text_encoder(config)
+    check_text_dims(config, text_encoder)
     cache = LatentCache(latent_root, vae, text_encoder, aspect_ratios=config.aspect_ratios)
     samples, stats = cache.build(records, spec, progress=progress)
     stage_dir = Path(checkpoint_root) / stage

@@ -52,3 +52,80 @@ def test_raw_batch_sensor_adds_partitions_and_requests_runs_once(tmp_path):
     third = sensor(dg.build_sensor_context(instance=instance, definitions=defs))
     assert [r.partition_key for r in third.run_requests] == ["incoming"]
     assert defs.resolve_job_def(INGEST_JOB).partitions_def.name == "raw_batches"
+
+
+def test_promotion_sensor_waits_for_the_campaign_then_requests_champion(tmp_path):
+    import uuid
+
+    from sqlalchemy import select
+
+    from evaluation.human_eval import (
+        BUILTIN_PROMPTS,
+        DIMENSIONS,
+        HumanEvalConfig,
+        ModelSpec,
+        assign_raters,
+        create_campaign,
+        create_rater,
+        submit_rating,
+    )
+    from evaluation.human_eval.media import SyntheticGenerator
+    from evaluation.human_eval.schema import Assignment
+    from evaluation.human_eval.store import open_store
+
+    config = load_config(home=tmp_path / "home", environ={})
+    ws = Workspace.at(config.home).ensure()
+    defs = build_definitions(config)
+    instance = dagster_instance(ws)
+    sensor = defs.resolve_sensor_def("human_eval_promotion_sensor")
+    assert isinstance(sensor(dg.build_sensor_context(instance=instance, definitions=defs)), dg.SkipReason)
+
+    db = f"sqlite:///{ws.human_eval_db}"
+    he = HumanEvalConfig.tiny(db).model_copy(
+        update={"gold_fraction": 0.0, "duplicate_fraction": 0.0, "raters_per_pair": 1}
+    )
+    models = [
+        ModelSpec("candidate", "models:/videofoundry-dit/2"),
+        ModelSpec("baseline", "models:/videofoundry-dit/1"),
+    ]
+    campaign_id = create_campaign(
+        he,
+        "sft-v2-vs-v1",
+        BUILTIN_PROMPTS[:2],
+        models,
+        SyntheticGenerator(tmp_path / "v"),
+        he,
+        tmp_path / "g",
+    )
+    assign_raters(he, campaign_id, [create_rater(he, "ann")[0].id], he)
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization("human_eval", metadata={"campaign": "sft-v2-vs-v1"})
+    )
+    waiting = sensor(dg.build_sensor_context(instance=instance, definitions=defs))
+    assert isinstance(waiting, dg.SkipReason) and "0/2 rated" in waiting.skip_message
+
+    with open_store(he).session() as session:
+        plan = [(a.id, a.rater_id) for a in session.scalars(select(Assignment))]
+    for assignment_id, rater_id in plan:
+        submit_rating(he, rater_id, assignment_id, uuid.uuid4().hex, dict.fromkeys(DIMENSIONS, "left"))
+    request = sensor(dg.build_sensor_context(instance=instance, definitions=defs))
+    assert isinstance(request, dg.RunRequest)
+    assert request.run_key == "promote-sft-v2-vs-v1"
+    # The request carries no selection of its own: the sensor's target (champion) runs.
+    assert request.asset_selection is None
+    assert sensor.asset_selection.resolve(defs.resolve_asset_graph()) == {dg.AssetKey("champion")}
+
+
+def test_schedules_target_the_sft_stage_and_recuration(tmp_path):
+    defs = build_definitions(load_config(home=tmp_path / "home", environ={}))
+    retrain = defs.resolve_schedule_def("sft_retrain_weekly")
+    assert retrain.cron_schedule == "0 3 * * 1"
+    graph = defs.resolve_asset_graph()
+    selected = defs.resolve_job_def("sft_retrain").asset_layer.selected_asset_keys
+    names = {k.to_user_string() for k in selected}
+    assert {"dit_sft", "generations", "human_eval", "champion"} <= names and "sft_set" not in names
+    recurate = {
+        k.to_user_string() for k in defs.resolve_job_def("recuration").asset_layer.selected_asset_keys
+    }
+    assert recurate == {"deduped_clips", "tiers", "sft_candidates", "captions"}
+    assert graph.get(dg.AssetKey("tiers")).partitions_def is None

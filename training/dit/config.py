@@ -130,7 +130,9 @@ class DiTTrainConfig(_Frozen):
     ema_decay: float = 0.99
     precision: Literal["auto", "bf16", "fp32"] = Field("auto", description="auto: bf16 on CUDA, fp32 on CPU.")
     activation_checkpointing: bool = Field(False, description="Recompute each block in backward.")
-    zero_stage: int | None = Field(None, description="None: plain PyTorch; 2 or 3: DeepSpeed ZeRO.")
+    zero_stage: int | None = Field(
+        None, description="None: plain PyTorch; 1 or 2: DeepSpeed ZeRO (3: not yet)."
+    )
     num_workers: int = Field(1, description="Ray Train workers (one per GPU at scale).")
     use_gpu: bool = False
     seed: int = 0

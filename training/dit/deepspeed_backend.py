@@ -1,4 +1,4 @@
-"""DeepSpeed ZeRO-2/3 behind the `training.backends.Backend` interface (one process per device).
+"""DeepSpeed ZeRO-1/2 behind the `training.backends.Backend` interface (one process per device).
 
 Rank, world size and the rendezvous come from the environment (RANK, WORLD_SIZE, LOCAL_RANK,
 MASTER_ADDR, MASTER_PORT), which Ray Train's TorchTrainer, torchrun or a test sets; a process
@@ -8,8 +8,9 @@ group that already exists (Ray Train creates one) is reused. On CPU: gloo, fp32,
 
 Optimizer and scheduler state live in DeepSpeed's own (ZeRO-partitioned) checkpoint, written by
 `save_sharded` into the training checkpoint's `deepspeed/` folder; `SteppedModel.state_dict()` is
-empty. Model weights are also in the checkpoint's safetensors (ZeRO-2 keeps full weights per rank;
-ZeRO-3 needs `stage3_gather_16bit_weights_on_model_save`, set by our config).
+empty. Model weights are also in the checkpoint's safetensors (ZeRO-1/2 keep full weights on every
+rank). ZeRO-3 is refused for now: it partitions the weights, and the EMA update and the rank-0
+export would need them gathered (GatheredParameters) first.
 """
 
 from __future__ import annotations
@@ -70,6 +71,13 @@ class DeepSpeedBackend(Backend):
         if missing and not dist.is_initialized():
             raise RuntimeError(
                 f"DeepSpeedBackend needs {', '.join(missing)} in the environment (set by Ray Train / torchrun)"
+            )
+        if zero_stage not in (1, 2):
+            # ZeRO-3 partitions the parameters themselves: the trainer's EMA and its safetensors /
+            # registry export read full parameters on rank 0, which would need gathering first.
+            raise ValueError(
+                f"ZeRO stage {zero_stage} is not wired into the DiT trainer (EMA and export need full "
+                "weights); use 2. The ZeRO-3 JSON (training.dit.deepspeed_config.zero_config(3)) is ready."
             )
         self.deepspeed = _import_deepspeed()
         cuda = torch.cuda.is_available()

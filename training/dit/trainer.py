@@ -9,7 +9,7 @@ sampler position (= k), so a resumed stage replays exactly what an uninterrupted
 also after kill -9).
 
 The same loop runs in one process and on every DeepSpeed worker (`training.backends.Backend`
-interface; `training.dit.deepspeed_backend` for ZeRO-2/3). Activation checkpointing and precision
+interface; `training.dit.deepspeed_backend` for ZeRO-1/2). Activation checkpointing and precision
 are applied from outside the model. MLflow (rank 0): params, metrics (also per bucket), loss-curve
 PNG, sample videos from fixed prompts, and one registry version per checkpoint.
 """

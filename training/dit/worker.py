@@ -1,6 +1,6 @@
 """Worker entry point: train one planned stage in this process, alone or as one DeepSpeed rank.
 
-    python -m training.dit.worker <plan.json> [--zero-stage 2|3] [--no-samples]
+    python -m training.dit.worker <plan.json> [--zero-stage 1|2] [--no-samples]
 
 With `--zero-stage`, rank/world come from RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT
 (torchrun, a Ray Train worker or a test sets them). Prints one line `step <k>` per finished step
@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("plan", type=Path, help="plan.json written by training.dit.stages.prepare_stage")
-    parser.add_argument("--zero-stage", type=int, choices=(2, 3), default=None)
+    parser.add_argument("--zero-stage", type=int, choices=(1, 2), default=None)
     parser.add_argument("--no-samples", action="store_true", help="skip sample videos")
     parser.add_argument(
         "--throttle-s", type=float, default=0.0, help="sleep after each step (lets tests interrupt mid-stage)"

@@ -10,7 +10,7 @@ from typing import Any
 
 import dagster as dg
 
-from orchestration.resources import ComputeResource, TrackingResource, WorkspaceResource
+from orchestration.resources import ComputeResource, TrackingResource, VersioningResource, WorkspaceResource
 from training.dit.config import DiTTrainConfig
 from training.dit.launcher import train_dit_stage
 from training.dit.records import records_from_tables
@@ -18,6 +18,19 @@ from training.dit.stages import cache_latents
 from training.dit.trainer import StageTracking
 
 CURATION_DEPS = ["clips", "tiers", "deduped_clips", "captions", "sft_set"]
+
+
+def _data_version(workspace: WorkspaceResource, versioning: VersioningResource, data: str) -> str:
+    """Latest committed versions of the tables a stage reads; 'unversioned' (→ a content fingerprint) if none."""
+    tables = workspace.workspace.tables
+    names = ["clips", "tiers", "deduped_clips", "captions"] + (["sft_set"] if data == "sft_set" else [])
+    store, refs = versioning.store(), []
+    for name in names:
+        path = tables / f"{name}.parquet" if (tables / f"{name}.parquet").exists() else tables / name
+        history = store.history(path) if path.exists() else []
+        if history:
+            refs.append(history[-1].ref)
+    return ";".join(refs) or "unversioned"
 
 
 def _vae_path(workspace: WorkspaceResource):
@@ -54,11 +67,15 @@ def _stage_asset(stage: str, upstream: str) -> dg.AssetsDefinition:
         description=f"DiT stage `{stage}` (training.dit.config manifest), from the previous stage's checkpoint.",
     )
     def _train(
-        workspace: WorkspaceResource, tracking: TrackingResource, compute: ComputeResource
+        workspace: WorkspaceResource,
+        tracking: TrackingResource,
+        compute: ComputeResource,
+        versioning: VersioningResource,
     ) -> dg.MaterializeResult:
         ws = workspace.workspace
         config = DiTTrainConfig.preset(workspace.profile)
-        records = records_from_tables(ws.tables, ws.raw, config.stage(stage).data)
+        data = config.stage(stage).data
+        records = records_from_tables(ws.tables, ws.raw, data)
         result = train_dit_stage(
             config,
             stage,
@@ -70,6 +87,7 @@ def _stage_asset(stage: str, upstream: str) -> dg.AssetsDefinition:
                 artifact_location=ws.mlflow_artifacts,
                 experiment=f"{tracking.experiment}-dit",
                 registered_model=tracking.registered_model,
+                data_version=_data_version(workspace, versioning, data),
             ),
             vae_path=_vae_path(workspace),
             ray_address=compute.address,
@@ -82,6 +100,7 @@ def _stage_asset(stage: str, upstream: str) -> dg.AssetsDefinition:
                 "final_loss": dg.MetadataValue.float(float(result["final_loss"])),
                 "bucket_losses": dg.MetadataValue.json(result["bucket_losses"]),
                 "checkpoint": dg.MetadataValue.path(str(result["checkpoint"])),
+                "data_version": dg.MetadataValue.text(str(result.get("data_version", ""))),
             }
         )
 

@@ -106,7 +106,16 @@ def train_dit(
     except StageOrderError as error:
         raise UserError(str(error)) from error
     summary = {
-        k: result[k] for k in ("stage", "steps_done", "resumed_from", "final_loss", "model_version", "run_id")
+        k: result[k]
+        for k in (
+            "stage",
+            "steps_done",
+            "resumed_from",
+            "final_loss",
+            "model_version",
+            "run_id",
+            "data_version",
+        )
     }
     typer.echo(json.dumps(summary))
     typer.echo(f"checkpoint {result['checkpoint']}")

@@ -250,7 +250,12 @@ def train_stage(
     )
     result = trainer.train(resume=resume)
     if backend.is_main:
-        payload = {**result.to_json(), "cache": plan.cache_stats, "finished_at": time.time()}
+        payload = {
+            **result.to_json(),
+            "data_version": plan.tracking.data_version,
+            "cache": plan.cache_stats,
+            "finished_at": time.time(),
+        }
         _atomic_json(plan.checkpoint_dir / RESULT_FILE, payload)
     return result
 

@@ -74,7 +74,7 @@ def test_zero2_two_processes_save_and_resume_exactly(tmp_path):
 
     stage_dir = tmp_path / "ckpt" / "image_256"
     first = tmp_path / "ckpt" / "first_step_4"
-    shards = sorted(p.name for p in (first / "deepspeed" / "dit" / "ds").glob("*optim_states.pt"))
+    shards = sorted(p.name for p in (first / "deepspeed" / "dit" / "state").glob("*optim_states.pt"))
     assert shards == [
         "zero_pp_rank_0_mp_rank_00_optim_states.pt",
         "zero_pp_rank_1_mp_rank_00_optim_states.pt",

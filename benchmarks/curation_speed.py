@@ -128,6 +128,7 @@ def main() -> int:
     ):
         print(f"{name:<40} {seconds:>8.2f} {n_clips / seconds:>8.2f}")
     print(f"cheap / decode-only throughput ratio: {t_decode / t_cheap:.2f} (target >= 0.5)")
+    print(f"cheap / full-res RGB decode ratio:    {t_native / t_cheap:.2f}")
     print(f"all / decode-only throughput ratio:   {t_decode / t_all:.2f}")
     for label, breakdown, total in (("cheap", cheap_breakdown, t_cheap), ("all", all_breakdown, t_all)):
         parts = sorted(breakdown.items(), key=lambda item: -item[1])

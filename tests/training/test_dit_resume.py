@@ -151,7 +151,7 @@ def test_kill_9_mid_stage_loses_no_step_beyond_the_last_checkpoint(tmp_path):
 
 @pytest.mark.slow
 def test_ray_train_launcher_runs_a_planned_stage(tmp_path):
-    """TorchTrainer on a local loopback Ray (one gloo worker, plain backend; ZeRO-2 ranks: test_dit_deepspeed)."""
+    """TorchTrainer on a local loopback Ray: 2 gloo workers, each a DeepSpeed ZeRO-2 rank."""
     from curation.ray_runtime import shutdown_ray
     from training.dit.launcher import launch_stage
 
@@ -161,10 +161,12 @@ def test_ray_train_launcher_runs_a_planned_stage(tmp_path):
         config, "image_256", records, tmp_path / "ckpt", tmp_path / "latents", StageTracking(), progress=False
     )
     try:
-        result = launch_stage(plan, "ray", num_workers=1)
+        result = launch_stage(plan, "ray", num_workers=2, zero_stage=2)
     finally:
         shutdown_ray()
     assert result["steps_done"] == 3 and Path(result["checkpoint"]).name == "step_000000003"
+    shards = sorted((Path(result["checkpoint"]) / "deepspeed" / "dit" / "state").glob("*optim_states.pt"))
+    assert len(shards) == 2  # one ZeRO partition per Ray worker
     assert (tmp_path / "ckpt" / "ray_results" / "dit_image_256").is_dir()
     with pytest.raises(ValueError, match="need DeepSpeed"):
         launch_stage(plan, "ray", num_workers=2)

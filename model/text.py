@@ -223,7 +223,8 @@ class HFTextEncoder(TextEncoder):
             truncation=True,
             return_tensors="pt",
         ).to(device)
-        out = self.llm(**batch, output_hidden_states=True)
+        # The base model only: the LM head's logits over the vocabulary are never used.
+        out = self.llm.base_model(**batch, output_hidden_states=True)
         states = out.hidden_states[-(self.config.hidden_state_skip + 1)][:, self.crop_start :].float()
         mask = batch["attention_mask"][:, self.crop_start :].bool()
         if not mask.any(dim=1).all():

@@ -65,7 +65,7 @@ def heldout_images(
     """(name, (size, size, 3) uint8) for every held-out photo (`photos` overrides where they lie)."""
     return [
         (name, resize_short_side_center_crop(_load_rgb(path), size, (size, size)))
-        for name, path in heldout_photo_paths()
+        for name, path in photos or heldout_photo_paths()
     ]
 
 

@@ -156,3 +156,26 @@ def test_sft_overfits_so_a_training_prompt_reconstructs_its_own_clip(chain):
     margins = np.array(own_latent) - np.array(other_latent)
     assert margins.min() > 3.0, margins  # every prompt lands nearest to its own clip, by > 3 dB
     assert np.mean(own_pixel) > np.mean(other_pixel) + 1.0
+
+
+def test_a_registered_sft_version_is_a_bundle_that_serving_generates_from(chain, tmp_path):
+    from serving import ServingConfig, generate
+
+    version = chain["results"]["sft"].model_version
+    bundle = chain["results"]["sft"].checkpoint
+    meta = json.loads((bundle / "pipeline.json").read_text())
+    assert meta["format"] == "videofoundry-pipeline/1" and meta["info"]["stage"] == "sft"
+    assert meta["text_encoder"]["config"]["max_length"] == chain["config"].text_max_length
+    video = generate(
+        chain["records"][0].prompt,
+        model=f"models:/{REGISTERED_MODEL}/{version}",
+        tracking_uri=chain["uri"],
+        config=ServingConfig(cache_dir=str(tmp_path / "cache")),
+        height=32,
+        width=32,
+        frames=5,
+        steps=2,
+        seed=0,
+    )
+    assert video.frames.shape == (5, 32, 32, 3)
+    assert str(version) in video.metadata["model_version"]

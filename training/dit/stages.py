@@ -31,10 +31,11 @@ import torch
 
 from model.checkpoints import load_vae
 from model.dit_config import DiTConfig
-from model.text import TextEncoder, TextEncoderConfig, build_text_encoder
+from model.text import TextEncoder, build_text_encoder
 from model.vae import CausalVAE3D, VAEConfig
 from training.backends import Backend
 from training.dit.buckets import Bucket, SampleRef
+from training.dit.bundle import text_encoder_config
 from training.dit.config import DiTTrainConfig
 from training.dit.latent_cache import EMPTY_PROMPT_FILE, CacheStats, ClipRecord, LatentCache
 from training.dit.trainer import DiTTrainer, StageResult, StageTracking
@@ -56,15 +57,8 @@ def _atomic_json(path: Path, data: Any) -> None:
 
 
 def make_text_encoder(config: DiTTrainConfig) -> TextEncoder:
-    """The text encoder the config names, with L = config.text_max_length."""
-    if config.text_encoder == "tiny-random":
-        return build_text_encoder(TextEncoderConfig.tiny_random(max_length=config.text_max_length))
-    if config.text_encoder == "offline-default":
-        return build_text_encoder(TextEncoderConfig.offline_default(max_length=config.text_max_length))
-    if not (config.text_llm_path and config.text_clip_path):
-        raise ValueError("text_encoder 'official' needs text_llm_path and text_clip_path (local directories)")
-    official = TextEncoderConfig.official(config.text_llm_path, config.text_clip_path)
-    return build_text_encoder(official.replace(max_length=config.text_max_length))
+    """The stage's text encoder (see `training.dit.bundle.text_encoder_config`)."""
+    return build_text_encoder(text_encoder_config(config))
 
 
 def check_text_dims(config: DiTTrainConfig, text_encoder: TextEncoder) -> None:

@@ -38,6 +38,7 @@ from model.vae import CausalVAE3D
 from training.backends import Backend, SteppedModel
 from training.checkpointing import CheckpointManager, load_checkpoint
 from training.dit.buckets import Bucket, BucketSampler, SampleRef, micro_batch_sizes
+from training.dit.bundle import PIPELINE_FILE, VAE_DIR, write_pipeline_bundle
 from training.dit.config import STAGE_ORDER, DiTTrainConfig
 from training.dit.latent_cache import load_batch
 from training.dit.loss import drop_text, flow_matching_loss
@@ -220,6 +221,8 @@ class DiTTrainer:
                     export = HunyuanDiT(self.dit_config)
                 export.load_state_dict(self.ema.state_dict(), assign=True)
                 save_model(export, tmp / TRANSFORMER_DIR)
+                if self.vae is not None:
+                    write_pipeline_bundle(tmp, self.vae, self.config, self._metadata())
 
             path = self.checkpoints.save(
                 self.step,
@@ -236,7 +239,13 @@ class DiTTrainer:
         if not (self.tracker.enabled and self.tracker.run_id and self.tracking.uri):
             return
         artifact = f"checkpoints/{path.name}"
-        self.tracker.log_dir(path / TRANSFORMER_DIR, artifact)
+        if (path / VAE_DIR).is_dir():
+            # A whole pipeline bundle (transformer/, vae/, pipeline.json): what serving loads.
+            for part in (TRANSFORMER_DIR, VAE_DIR):
+                self.tracker.log_dir(path / part, f"{artifact}/{part}")
+            self.tracker.log_file(path / PIPELINE_FILE, artifact)
+        else:
+            self.tracker.log_dir(path / TRANSFORMER_DIR, artifact)
         tags = {
             "stage": self.spec.name,
             "step": str(self.step),

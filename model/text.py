@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import os
+import shutil
+import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -62,6 +65,7 @@ class TextEncoderConfig:
         template: LLM prompt template with one ``{}``; the tokens before ``{}`` are cropped off.
         max_length: L, text tokens kept after cropping.
         hidden_state_skip: 2 takes the 3rd hidden state from the end.
+        cache_dir: root of the dequantised-GGUF cache (None: $XDG_CACHE_HOME or ~/.cache).
         states_dim / pooled_dim: output widths (checked against the loaded models).
     """
 
@@ -72,6 +76,7 @@ class TextEncoderConfig:
     template: str = CHATML_TEMPLATE
     max_length: int = 256
     hidden_state_skip: int = 2
+    cache_dir: str | None = None
     states_dim: int = 32
     pooled_dim: int = 16
 
@@ -182,7 +187,7 @@ class HFTextEncoder(TextEncoder):
 
     def __init__(self, config: TextEncoderConfig, dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
-        from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModel, AutoTokenizer
 
         if not config.llm_path or not config.pooled_path:
             raise ValueError("an 'hf' text encoder needs llm_path and pooled_path")
@@ -192,13 +197,10 @@ class HFTextEncoder(TextEncoder):
         self.config = config
         self.max_length = config.max_length
         llm = Path(config.llm_path)
-        llm_kwargs = {"gguf_file": llm.name} if llm.suffix == ".gguf" else {}
-        llm_dir = str(llm.parent if llm.suffix == ".gguf" else llm)
-        self.llm_tokenizer = AutoTokenizer.from_pretrained(llm_dir, **llm_kwargs)
+        self.llm_tokenizer, self.llm = _load_llm(llm, dtype, config.cache_dir)
         self.llm_tokenizer.padding_side = "right"
         if self.llm_tokenizer.pad_token is None:
             self.llm_tokenizer.pad_token = self.llm_tokenizer.eos_token
-        self.llm = AutoModelForCausalLM.from_pretrained(llm_dir, dtype=dtype, **llm_kwargs).eval()
         prefix = config.template.split("{}")[0]
         self.crop_start = len(self.llm_tokenizer(prefix, add_special_tokens=True)["input_ids"])
         self.pooled_tokenizer = AutoTokenizer.from_pretrained(config.pooled_path)
@@ -246,6 +248,46 @@ class HFTextEncoder(TextEncoder):
         weights = batch["attention_mask"].unsqueeze(-1).float()
         mean = (out.last_hidden_state.float() * weights).sum(1) / weights.sum(1).clamp(min=1)
         return F.normalize(mean, dim=-1)
+
+
+def _gguf_cache(gguf: Path, cache_dir: str | None) -> Path:
+    """Where the dequantised copy of a GGUF model lives: keyed by file name, size and mtime."""
+    root = Path(cache_dir) if cache_dir else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    stat = gguf.stat()
+    return root / "videofoundry" / "gguf" / f"{gguf.stem}-{stat.st_size}-{stat.st_mtime_ns}"
+
+
+def _load_llm(llm: Path, dtype: torch.dtype, cache_dir: str | None) -> tuple[Any, Any]:
+    """Tokenizer and causal LM from a directory, or from a .gguf file through a dequantised cache.
+
+    Reading GGUF means converting its tokenizer and dequantising every tensor (about a minute on a
+    busy CPU); the first load saves the result (safetensors, float32) so later loads take seconds.
+    """
+    from safetensors.torch import load_model, save_model
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    model: Any
+    if llm.suffix != ".gguf":
+        model = AutoModelForCausalLM.from_pretrained(str(llm), dtype=dtype)
+        return AutoTokenizer.from_pretrained(str(llm)), model.eval()
+    cached = _gguf_cache(llm, cache_dir)
+    if (cached / "model.safetensors").exists():
+        model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(str(cached)))
+        load_model(model, str(cached / "model.safetensors"))
+        return AutoTokenizer.from_pretrained(str(cached)), model.to(dtype).eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(llm.parent), gguf_file=llm.name)
+    model = AutoModelForCausalLM.from_pretrained(str(llm.parent), gguf_file=llm.name, dtype=torch.float32)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=cached.parent, prefix=".partial-"))
+    try:
+        # transformers refuses save_pretrained on a GGUF-loaded model; its config and tensors are plain.
+        model.config.save_pretrained(str(tmp))
+        tokenizer.save_pretrained(str(tmp))
+        save_model(model, str(tmp / "model.safetensors"))
+        os.replace(tmp, cached)
+    except OSError:  # another process finished the same cache first, or the disk is read-only
+        shutil.rmtree(tmp, ignore_errors=True)
+    return tokenizer, model.to(dtype).eval()
 
 
 def build_text_encoder(config: TextEncoderConfig | str = "tiny-random") -> TextEncoder:

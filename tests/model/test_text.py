@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -38,8 +40,9 @@ def test_unknown_encoder_name_is_rejected() -> None:
 
 
 @pytest.mark.slow
-def test_offline_default_encoder() -> None:
-    enc = build_text_encoder(TextEncoderConfig.offline_default(max_length=32))
+def test_offline_default_encoder(tmp_path: Path) -> None:
+    config = TextEncoderConfig.offline_default(max_length=32).replace(cache_dir=str(tmp_path))
+    enc = build_text_encoder(config)
     states, mask, pooled = enc.encode(["a red fox runs through snow at dusk", "ocean"])
     assert states.shape == (2, 32, 576) and pooled.shape == (2, 384)
     assert enc.crop_start > 20  # the system template is cropped off
@@ -52,3 +55,8 @@ def test_offline_default_encoder() -> None:
     assert torch.allclose(alone.pooled[0], pooled[1], atol=1e-5)
     assert DiTConfig.preset("small").text_states_dim == enc.states_dim
     assert DiTConfig.preset("small").text_pooled_dim == enc.pooled_dim
+    # The second load reads the dequantised cache the first one wrote, and encodes identically.
+    assert len(list((tmp_path / "videofoundry" / "gguf").iterdir())) == 1
+    again = build_text_encoder(config)
+    assert again.crop_start == enc.crop_start
+    assert torch.equal(again.encode(["ocean"]).states, alone.states)

@@ -33,6 +33,8 @@ model.text
     TextEncoder.encode(prompts) -> TextEncoding(states, mask, pooled)   (a NamedTuple)
     TextEncoderConfig.tiny_random() (D_t 32, D_p 16 = DiT "tiny"), .offline_default() (576 / 384 =
     DiT "small", "base"), .official(llm_path, clip_path) (4096 / 768 = "hunyuan-13b")
+    The GGUF LLM is dequantised once into a cache (TextEncoderConfig.cache_dir, default
+    $XDG_CACHE_HOME or ~/.cache /videofoundry/gguf, ~0.5 GB); later loads take seconds.
 
 model.flow
     interpolate(noise, data, t), velocity_target(noise, data)       paper convention, t = 1 is data

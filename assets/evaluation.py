@@ -96,7 +96,10 @@ def generations(
     description="A blinded pairwise (GSB) campaign: the SFT model against the champion or the previous stage.",
 )
 def human_eval(
-    workspace: WorkspaceResource, tracking: TrackingResource, human_eval: HumanEvalResource
+    context: dg.AssetExecutionContext,
+    workspace: WorkspaceResource,
+    tracking: TrackingResource,
+    human_eval: HumanEvalResource,
 ) -> dg.MaterializeResult:
     ws = workspace.workspace
     candidate = _candidate(tracking)
@@ -110,7 +113,7 @@ def human_eval(
     config = preset(human_eval.db_url)
     try:
         campaign_id = find_campaign(human_eval.db_url, name)
-    except (LookupError, CampaignError):
+    except CampaignError:
         campaign_id = create_campaign(
             human_eval.db_url,
             name,
@@ -123,14 +126,23 @@ def human_eval(
             config,
             ws.reports / "human_eval",
         )
-        assign_raters(human_eval.db_url, campaign_id, _rater_ids(human_eval.db_url), config)
+    raters = _rater_ids(human_eval.db_url)
     progress = campaign_progress(human_eval.db_url, campaign_id)
+    if progress.assignments == 0 and len(raters) >= config.raters_per_pair:
+        assign_raters(human_eval.db_url, campaign_id, raters, config)
+        progress = campaign_progress(human_eval.db_url, campaign_id)
+    elif progress.assignments == 0:
+        context.log.warning(
+            f"campaign {name}: {len(raters)} rater account(s), {config.raters_per_pair} needed per pair; "
+            "create them with `videofoundry eval-rater NAME` and materialize human_eval again"
+        )
     return dg.MaterializeResult(
         metadata={
             "campaign": dg.MetadataValue.text(name),
             "campaign_id": dg.MetadataValue.int(campaign_id),
             "assignments": dg.MetadataValue.int(progress.assignments),
             "rated": dg.MetadataValue.int(progress.rated),
+            "raters": dg.MetadataValue.int(len(raters)),
             "rater_app": dg.MetadataValue.text("videofoundry serve raters"),
         }
     )

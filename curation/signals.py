@@ -126,8 +126,9 @@ def watermark_score(
     pixel change direction and cancel in the mean. Per pixel, over the sampled frames: g = mean
     Sobel gradient vector; a *still edge* has |g| > `edge_threshold` and |g| / mean|gradient| >
     `consistency` (semi-transparent logos pass: the logo's part of the gradient is constant).
-    Still-edge pixels are grouped into blobs (5 × 17 dilation, so words join into lines); a blob counts when it lies inside
-    one corner zone (30 % × 35 % of the picture), is compact (aspect 1:3 … 3:1) and has edges in
+    Still-edge pixels are grouped into blobs (5×5 dilation); a blob counts when it lies inside
+    one corner zone (30 % × 35 % of the picture), is squarish (aspect 1:2 … 2:1, so words of a caption
+    and word-mark logos wider than 2:1 do not count) and has edges in
     several orientations (a straight edge sliding along itself also looks still). That rules out
     subtitles and text blocks spanning the frame. When the picture hardly moves (`motion_mean` <
     `min_motion` px/frame at 256p) nothing can be told apart and the score is 0.
@@ -156,9 +157,7 @@ def watermark_score(
     still_edges = (mean_vector > edge_threshold) & (mean_vector > consistency * mean_magnitude)
     orientation = (np.degrees(np.arctan2(sum_gy, sum_gx)) % 180.0 // 45.0).astype(np.int64)  # 4 bins
     height, width = still_edges.shape
-    # A wide, short kernel joins the words of a text line into one wide blob (rejected below),
-    # while a compact logo stays compact.
-    mask = cv2.dilate(still_edges.astype(np.uint8), np.ones((5, 17), np.uint8))
+    mask = cv2.dilate(still_edges.astype(np.uint8), np.ones((5, 5), np.uint8))
     count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     best, best_corner = 0.0, None
     for label in range(1, count):
@@ -167,7 +166,8 @@ def watermark_score(
             continue
         horizontal = "left" if bx + bw <= 0.3 * width else "right" if bx >= 0.7 * width else None
         vertical = "top" if by + bh <= 0.35 * height else "bottom" if by >= 0.65 * height else None
-        if horizontal is None or vertical is None or not 0.33 <= bw / bh <= 3.0:
+        # Squarish (1:2 … 2:1): a burnt-in word is wider than that, so corner words do not count.
+        if horizontal is None or vertical is None or not 0.5 <= bw / bh <= 2.0:
             continue
         blob = still_edges[by : by + bh, bx : bx + bw]
         bins = np.bincount(orientation[by : by + bh, bx : bx + bw][blob], minlength=4)

@@ -2,11 +2,12 @@
 
 import dagster as dg
 
+from assets.versioned import commit_version
 from curation.captions import CAPTIONS_SCHEMA, CaptionConfig, caption_problems, records_to_table
 from curation.captions.pipeline import caption_rows
 from curation.schemas import CLIPS_SCHEMA, TIERS_SCHEMA
 from curation.tables import read_table, write_table
-from orchestration.resources import WorkspaceResource
+from orchestration.resources import VersioningResource, WorkspaceResource
 
 
 def _tier_clip_ids(workspace: WorkspaceResource) -> list[str]:
@@ -23,7 +24,9 @@ def _tier_clip_ids(workspace: WorkspaceResource) -> list[str]:
     kinds={"parquet"},
     description="Structured JSON captions (+ confident camera motion) of every tier clip, per-field provenance.",
 )
-def captions(context: dg.AssetExecutionContext, workspace: WorkspaceResource) -> dg.MaterializeResult:
+def captions(
+    context: dg.AssetExecutionContext, workspace: WorkspaceResource, versioning: VersioningResource
+) -> dg.MaterializeResult:
     ws = workspace.workspace
     config = CaptionConfig.preset("paper" if workspace.profile == "paper" else "tiny")
     wanted = set(_tier_clip_ids(workspace))
@@ -49,6 +52,7 @@ def captions(context: dg.AssetExecutionContext, workspace: WorkspaceResource) ->
             ),
             "backends": dg.MetadataValue.text(", ".join(sorted(set(table.column("backend").to_pylist())))),
             "path": dg.MetadataValue.path(str(path)),
+            **commit_version(versioning, path, "captions"),
         }
     )
 

@@ -4,11 +4,12 @@ import dagster as dg
 
 from assets.curation_config import curation_config
 from assets.partitions import raw_batches
+from assets.versioned import commit_version
 from curation.ingest import RAW_VIDEOS_SCHEMA
 from curation.pipeline import make_clips, upsert_quarantine
 from curation.schemas import CLIPS_SCHEMA
 from curation.tables import read_table, write_table
-from orchestration.resources import ComputeResource, WorkspaceResource
+from orchestration.resources import ComputeResource, VersioningResource, WorkspaceResource
 
 
 @dg.asset(
@@ -19,7 +20,10 @@ from orchestration.resources import ComputeResource, WorkspaceResource
     description="Single-shot clips (frame ranges into the raw files) with stable ids; bad inputs quarantined.",
 )
 def clips(
-    context: dg.AssetExecutionContext, workspace: WorkspaceResource, compute: ComputeResource
+    context: dg.AssetExecutionContext,
+    workspace: WorkspaceResource,
+    compute: ComputeResource,
+    versioning: VersioningResource,
 ) -> dg.MaterializeResult:
     ws = workspace.workspace
     batch = context.partition_key
@@ -34,5 +38,6 @@ def clips(
             "videos": dg.MetadataValue.int(len(set(table.column("source_sha256").to_pylist()))),
             "quarantined": dg.MetadataValue.int(quarantine.num_rows),
             "path": dg.MetadataValue.path(str(path)),
+            **commit_version(versioning, ws.tables / "clips", f"clips of batch {batch}"),
         }
     )

@@ -3,10 +3,11 @@
 import dagster as dg
 
 from assets.curation_config import curation_config
+from assets.versioned import commit_version
 from curation.dedup import dedup_clips
 from curation.schemas import CLIP_SIGNALS_SCHEMA, DEDUPED_CLIPS_SCHEMA
 from curation.tables import read_table, write_table
-from orchestration.resources import ComputeResource, WorkspaceResource
+from orchestration.resources import ComputeResource, VersioningResource, WorkspaceResource
 
 
 @dg.asset(
@@ -15,7 +16,9 @@ from orchestration.resources import ComputeResource, WorkspaceResource
     kinds={"parquet"},
     description="Who duplicates whom across all batches; concept clusters and balancing weights.",
 )
-def deduped_clips(workspace: WorkspaceResource, compute: ComputeResource) -> dg.MaterializeResult:
+def deduped_clips(
+    workspace: WorkspaceResource, compute: ComputeResource, versioning: VersioningResource
+) -> dg.MaterializeResult:
     ws = workspace.workspace
     signals = read_table(ws.tables / "clip_signals", CLIP_SIGNALS_SCHEMA)
     table = dedup_clips(signals, curation_config(workspace, compute).dedup)
@@ -27,5 +30,6 @@ def deduped_clips(workspace: WorkspaceResource, compute: ComputeResource) -> dg.
             "kept": dg.MetadataValue.int(kept),
             "duplicates": dg.MetadataValue.int(table.num_rows - kept),
             "path": dg.MetadataValue.path(str(path)),
+            **commit_version(versioning, path, "deduped_clips"),
         }
     )

@@ -3,11 +3,12 @@
 import dagster as dg
 import pyarrow as pa
 
+from assets.versioned import commit_version
 from curation.clip_export import export_clip
 from curation.schemas import CLIPS_SCHEMA, SFT_CANDIDATES_SCHEMA
 from curation.tables import read_table, write_table
 from evaluation.human_eval import SftCandidateSpec, accepted_sft_clips, import_sft_candidates
-from orchestration.resources import HumanEvalResource, WorkspaceResource
+from orchestration.resources import HumanEvalResource, VersioningResource, WorkspaceResource
 
 SFT_SET_SCHEMA = pa.schema(
     [
@@ -28,7 +29,10 @@ AUTO_RULE = "rule: every candidate (no person has reviewed any yet; tiny profile
     description="Clips accepted by annotators in the rater app (SFT selection page).",
 )
 def sft_set(
-    context: dg.AssetExecutionContext, workspace: WorkspaceResource, human_eval: HumanEvalResource
+    context: dg.AssetExecutionContext,
+    workspace: WorkspaceResource,
+    human_eval: HumanEvalResource,
+    versioning: VersioningResource,
 ) -> dg.MaterializeResult:
     ws = workspace.workspace
     candidates = read_table(ws.table("sft_candidates"), SFT_CANDIDATES_SCHEMA).to_pylist()
@@ -77,6 +81,7 @@ def sft_set(
             "new_candidates_for_review": dg.MetadataValue.int(added),
             "selected_by": dg.MetadataValue.text(str(rows[0]["selected_by"]) if rows else "nobody yet"),
             "path": dg.MetadataValue.path(str(path)),
+            **commit_version(versioning, path, "sft_set"),
         }
     )
 

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from assets.curation_config import curation_config
+from assets.versioned import commit_version
 from curation.pipeline import make_tiers
 from curation.schemas import (
     CLIP_SIGNALS_SCHEMA,
@@ -14,7 +15,8 @@ from curation.schemas import (
 from curation.tables import read_table, write_table
 from curation.tiers import draw_funnel
 from curation.tiers import sft_candidates as propose_sft_candidates
-from orchestration.resources import ComputeResource, WorkspaceResource
+from orchestration.metadata import image_metadata
+from orchestration.resources import ComputeResource, VersioningResource, WorkspaceResource
 
 
 @dg.asset(
@@ -23,7 +25,9 @@ from orchestration.resources import ComputeResource, WorkspaceResource
     kinds={"parquet"},
     description="Nested quality tiers; tier_decisions.parquet records every filter's value and threshold.",
 )
-def tiers(workspace: WorkspaceResource, compute: ComputeResource) -> dg.MaterializeResult:
+def tiers(
+    workspace: WorkspaceResource, compute: ComputeResource, versioning: VersioningResource
+) -> dg.MaterializeResult:
     ws = workspace.workspace
     config = curation_config(workspace, compute)
     signals = read_table(ws.tables / "clip_signals", CLIP_SIGNALS_SCHEMA)
@@ -41,8 +45,9 @@ def tiers(workspace: WorkspaceResource, compute: ComputeResource) -> dg.Material
             "funnel": dg.MetadataValue.md(
                 "| stage | clips |\n|---|---|\n" + "\n".join(f"| {s} | {c} |" for s, c in result.funnel)
             ),
-            "funnel_png": dg.MetadataValue.path(str(png)),
+            "funnel_png": image_metadata(png, "curation funnel"),
             "path": dg.MetadataValue.path(str(path)),
+            **commit_version(versioning, path, "tiers"),
         }
     )
 

@@ -52,3 +52,25 @@ def test_selection_errors_name_the_selection(tmp_path):
     defs = _toy_definitions({"version": "v"}, [])
     with pytest.raises(SelectionError, match="'key:missing' matches no asset"):
         run_lineage(defs, config, select="key:missing")
+
+
+def test_a_failing_blocking_check_stops_the_downstream_asset(tmp_path):
+    calls = []
+
+    @dg.asset
+    def table():
+        calls.append("table")
+
+    @dg.asset_check(asset=table, blocking=True)
+    def table_is_valid() -> dg.AssetCheckResult:
+        return dg.AssetCheckResult(passed=False, description="2 duplicate clip ids")
+
+    @dg.asset(deps=[table])
+    def model():
+        calls.append("model")
+
+    defs = dg.Definitions(assets=[table, model], asset_checks=[table_is_valid])
+    summary = run_lineage(defs, load_config(home=tmp_path / "home", environ={}))
+    assert calls == ["table"]
+    assert not summary.success
+    assert summary.runs == [("table", None, "failed")]

@@ -156,7 +156,8 @@ def test_rerun_gives_the_same_ids_and_no_duplicate_rows(curation_run: CurationRu
 def test_dagster_assets_rebuild_dedup_and_tiers(curation_run: CurationRun, tmp_path: Path) -> None:
     from assets.deduped_clips import deduped_clips
     from assets.tiers import sft_candidates, tiers
-    from orchestration.resources import ComputeResource, WorkspaceResource
+    from orchestration.config import load_config
+    from orchestration.resources import build_resources
     from orchestration.workspace import Workspace
 
     workspace = Workspace.at(tmp_path / "ws").ensure()
@@ -165,10 +166,7 @@ def test_dagster_assets_rebuild_dedup_and_tiers(curation_run: CurationRun, tmp_p
     pq.write_table(_table(curation_run, "clip_signals"), signals_dir / "demo.parquet")
     result = dg.materialize(
         [deduped_clips, tiers, sft_candidates],
-        resources={
-            "workspace": WorkspaceResource(home=str(workspace.home)),
-            "compute": ComputeResource(address=None, num_cpus=2),
-        },
+        resources=build_resources(load_config("tiny", environ={}, home=workspace.home)),
     )
     assert result.success
     rebuilt = pq.read_table(workspace.tables / "tiers.parquet")

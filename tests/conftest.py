@@ -24,3 +24,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def demo_corpus_dir(tmp_path_factory: pytest.TempPathFactory):
+    """The tiny demo corpus (seed 0) and its labels.json, built once per session.
+
+    Set `VIDEOFOUNDRY_TEST_CORPUS=/some/dir` to reuse one across sessions (rebuilt when its
+    labels.json is missing).
+    """
+    from pathlib import Path
+
+    from curation.demo_corpus import build_demo_corpus
+
+    cached = os.environ.get("VIDEOFOUNDRY_TEST_CORPUS")
+    out_dir = Path(cached) if cached else tmp_path_factory.mktemp("demo_corpus")
+    if not (out_dir / "labels.json").is_file():
+        build_demo_corpus(out_dir, seed=0, progress=False)
+    return out_dir

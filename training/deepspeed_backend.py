@@ -50,13 +50,18 @@ class _DeepSpeedStepped(SteppedModel):
 
 
 class DeepSpeedBackend(Backend):
-    """ZeRO stage `zero_stage` (0-2) over the current process group."""
+    """ZeRO stage `zero_stage` (0-3) over the current process group.
+
+    Stage 3 partitions the parameters themselves: a trainer that reads whole weights between steps
+    (EMA updates, rank-0 exports) must refuse it (`refuse_partitioned_weights`); code that only steps
+    the engine (the sequence-parallel ZeRO-3 path) can use it.
+    """
 
     def __init__(self, zero_stage: int, precision: str = "auto") -> None:
         import deepspeed
 
-        if zero_stage not in (0, 1, 2):
-            raise ValueError(f"DeepSpeed ZeRO stage {zero_stage} is not supported here (0, 1 or 2)")
+        if zero_stage not in (0, 1, 2, 3):
+            raise ValueError(f"DeepSpeed ZeRO stage {zero_stage} does not exist (0, 1, 2 or 3)")
         use_cuda = torch.cuda.is_available()
         if not use_cuda:
             # The shared-memory collective op needs a compiled extension; CPU runs use plain gloo.
@@ -127,3 +132,12 @@ class DeepSpeedBackend(Backend):
             self._engines[name].load_checkpoint(
                 str(directory / name), tag=_TAG, load_optimizer_states=True, load_lr_scheduler_states=True
             )
+
+
+def refuse_partitioned_weights(backend: Backend, trainer: str) -> None:
+    """Raise if `backend` is ZeRO-3: `trainer` reads whole weights (EMA, export) between steps."""
+    if getattr(backend, "zero_stage", None) == 3:
+        raise ValueError(
+            f"the {trainer} trainer keeps an EMA and exports weights from rank 0, which ZeRO-3's partitioned "
+            "parameters do not allow yet; use ZeRO stage 2"
+        )

@@ -39,7 +39,10 @@ def test_diffusers_directory_serves_like_the_same_weights_in_our_bundle(
     )
     from_ours = generate("a boat", model=str(ours), config=tiny_config, **SIZE)
     assert from_diffusers.metadata["model_version"] == "local hf"
-    assert np.array_equal(from_diffusers.frames, from_ours.frames)
+    # Same weights, two layouts: the diffusers one keeps q/k/v (and linear1) split, ours fused, so
+    # float rounding may move a pixel by one level; nothing more.
+    diff = np.abs(from_diffusers.frames.astype(np.int16) - from_ours.frames.astype(np.int16))
+    assert diff.max() <= 1 and diff.mean() < 0.01
 
 
 def test_save_pipeline_checks_text_widths_and_replaces_atomically(tmp_path: Path) -> None:

@@ -263,3 +263,15 @@ def test_text_encoder_must_match_the_dit_widths():
         check_text_dims(mismatched, make_text_encoder(mismatched))
     tiny = DiTTrainConfig.preset("tiny")
     check_text_dims(tiny, make_text_encoder(tiny))
+
+
+def test_trainers_that_keep_an_ema_refuse_partitioned_zero3_weights():
+    from training.backends import Backend
+    from training.deepspeed_backend import refuse_partitioned_weights
+
+    class Zero3(Backend):
+        zero_stage = 3
+
+    refuse_partitioned_weights(Backend(precision="fp32"), "DiT")  # no ZeRO: fine
+    with pytest.raises(ValueError, match="DiT trainer keeps an EMA.*use ZeRO stage 2"):
+        refuse_partitioned_weights(Zero3(precision="fp32"), "DiT")

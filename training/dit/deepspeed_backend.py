@@ -8,8 +8,8 @@ shared backend keeps fp32 weights and relies on autocast alone). On CPU: fp32, t
 (`torch_adam`: DeepSpeed's fused Adam is not built there), no comm overlap.
 
 Rank and world come from RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT (torchrun, a test)
-or from the process group Ray Train's TorchTrainer already created. ZeRO-3 is refused for now: it
-partitions the weights, and the trainer's EMA update and rank-0 export need them gathered first.
+or from the process group Ray Train's TorchTrainer already created. The DiT *trainer* refuses
+ZeRO-3 for now (`refuse_partitioned_weights`): its EMA update and rank-0 export need whole weights.
 """
 
 from __future__ import annotations
@@ -27,14 +27,9 @@ from training.dit.deepspeed_config import training_config
 
 
 class DeepSpeedBackend(SharedDeepSpeedBackend):
-    """ZeRO-1/2 over the default process group, engines configured by `training_config`."""
+    """ZeRO-1/2/3 over the default process group, engines configured by `training_config`."""
 
     def __init__(self, zero_stage: int = 2, precision: str = "auto", torch_adam: bool | None = None) -> None:
-        if zero_stage not in (1, 2):
-            raise ValueError(
-                f"ZeRO stage {zero_stage} is not wired into the DiT trainer (EMA and export need full "
-                "weights); use 2. The ZeRO-3 JSON (training.dit.deepspeed_config.zero_config(3)) is ready."
-            )
         missing = [v for v in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT") if v not in os.environ]
         if missing and not dist.is_initialized():
             raise RuntimeError(

@@ -37,6 +37,7 @@ from model.text import TextEncoder
 from model.vae import CausalVAE3D
 from training.backends import Backend, SteppedModel
 from training.checkpointing import CheckpointManager, load_checkpoint
+from training.deepspeed_backend import refuse_partitioned_weights
 from training.dit.buckets import Bucket, BucketSampler, SampleRef, micro_batch_sizes
 from training.dit.bundle import PIPELINE_FILE, VAE_DIR, write_pipeline_bundle
 from training.dit.config import STAGE_ORDER, DiTTrainConfig
@@ -131,6 +132,7 @@ class DiTTrainer:
         self.spec = config.stage(stage)
         self.stage_index = STAGE_ORDER.index(stage)
         self.backend = backend or Backend(precision=config.precision)
+        refuse_partitioned_weights(self.backend, "DiT")
         self.tracking = tracking or StageTracking()
         self.vae, self.text_encoder = vae, text_encoder
         self.sample_posterior = sample_posterior

@@ -34,6 +34,7 @@ from model.vae import CausalVAE3D, VAEConfig
 from model.vae_tiling import TilingConfig
 from training.backends import Backend, SteppedModel
 from training.checkpointing import CheckpointError, CheckpointManager, load_state_dict
+from training.deepspeed_backend import refuse_partitioned_weights
 from training.ema import EMA
 from training.tracking import RunTracker
 from training.vae.config import VAETrainConfig
@@ -89,6 +90,7 @@ class VAETrainer:
     ) -> None:
         self.config = config
         self.backend = backend or Backend(precision=config.mixed_precision)
+        refuse_partitioned_weights(self.backend, "VAE")
         self.tracking = tracking or TrackingSettings()
         self.evaluator = evaluator
         self.sample_maker = sample_maker

@@ -1,13 +1,11 @@
-"""Curation fixtures: one demo corpus, one bad-input folder, one Ray and one curation run per session.
+"""Curation fixtures: labels, one bad-input folder, one Ray and one curation run per session.
 
-The corpus takes ~30-60 s on two cores, so it is built once per session. Set
-`VIDEOFOUNDRY_TEST_CORPUS=/some/dir` to reuse a corpus across sessions (it is rebuilt when its
-labels.json is missing).
+The demo corpus itself (`demo_corpus_dir`) is a session fixture of tests/conftest.py, shared with
+the end-to-end lineage test.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,19 +15,8 @@ import pytest
 from curation.bad_inputs import BadInput, build_bad_inputs
 from curation.config import CurationConfig
 from curation.corpus_labels import CorpusLabels, load_labels
-from curation.demo_corpus import build_demo_corpus
 from curation.ingest import scan_batch
 from curation.pipeline import CurationResult, curate
-
-
-@pytest.fixture(scope="session")
-def demo_corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder holding the tiny demo corpus (seed 0) and its labels.json."""
-    cached = os.environ.get("VIDEOFOUNDRY_TEST_CORPUS")
-    out_dir = Path(cached) if cached else tmp_path_factory.mktemp("demo_corpus")
-    if not (out_dir / "labels.json").is_file():
-        build_demo_corpus(out_dir, seed=0, progress=False)
-    return out_dir
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ import json
 import dagster as dg
 import numpy as np
 
+from assets.quality_checks import VAE_PSNR_FLOOR_DB
 from curation.tables import read_table, write_table
 from evaluation.generations import GENERATIONS_SCHEMA, GenerationParams, evaluation_set, serving_generator
 from evaluation.human_eval import (
@@ -32,7 +33,6 @@ from orchestration.resources import HumanEvalResource, TrackingResource, Workspa
 EVAL_PROMPTS = {"tiny": 4, "paper": len(BUILTIN_PROMPTS)}
 EVAL_SEEDS = {"tiny": [0], "paper": [0, 1, 2]}
 # Floors for the automatic gates; the paper profile also requires a completed human campaign.
-VAE_PSNR_FLOOR_DB = {"tiny": 10.0, "paper": 30.0}
 TEMPORAL_CONSISTENCY_FLOOR = 0.5
 GSB_WIN_RATE_FLOOR = 0.5
 

@@ -122,4 +122,6 @@ def test_the_webserver_shows_assets_checks_and_metadata(lineage):
         for c in n["assetChecksOrError"]["checks"]
     }
     assert checks["every_tier_clip_has_a_valid_caption"] == "SUCCEEDED"
-    assert checks["raw_videos_expectations"] == "SUCCEEDED"
+    for name in ("raw_videos_expectations", "clips_expectations", "tiers_expectations", "dit_sft_checkpoint"):
+        assert checks[name] == "SUCCEEDED", name
+    assert checks["vae_psnr_floor"] == "SUCCEEDED"

@@ -15,7 +15,7 @@ import skimage
 from assets.captions import captions, every_tier_clip_has_a_valid_caption
 from curation.schemas import CLIPS_SCHEMA, TIERS_SCHEMA
 from curation.tables import read_table, write_table
-from orchestration.resources import WorkspaceResource
+from orchestration.resources import VersioningResource, WorkspaceResource
 
 
 def _write_video(path: Path, n: int = 30) -> None:
@@ -65,11 +65,17 @@ def test_captions_asset_and_check(tmp_path):
         )  # fmt: skip
 
     write_table(tiers(("a", True), ("b", True)), home / "tables" / "tiers.parquet")
-    resources = {"workspace": WorkspaceResource(home=str(home), profile="tiny")}
+    resources = {
+        "workspace": WorkspaceResource(home=str(home), profile="tiny"),
+        "versioning": VersioningResource(root=str(home), dvc_remote=str(home / "dvc-remote")),
+    }
     result = dg.materialize([captions, every_tier_clip_has_a_valid_caption], resources=resources)
     assert result.success
     checks = result.get_asset_check_evaluations()
     assert [c.passed for c in checks] == [True]
+    (event,) = result.get_asset_materialization_events()
+    version = event.materialization.metadata["data_version"].value
+    assert version.startswith("dvc:tables/captions.parquet@")  # committed to the version store
     table = read_table(home / "tables" / "captions.parquet").to_pylist()
     assert [row["clip_id"] for row in table] == ["a", "b"]  # clip c is in no tier
     assert {row["status"] for row in table} == {"ok"}

@@ -112,6 +112,9 @@ def demo(
         build_demo_corpus(batch_dir, seed=seed)
     run(select=None, force=False, home=platform.home, profile=platform.profile, config=None)
     typer.echo(
-        "\nDone. Open the UIs with:  .venv/bin/videofoundry up"
-        "\n  Dagster  http://127.0.0.1:3000    MLflow  http://127.0.0.1:5000"
+        "\nDone. Start the UIs with:  .venv/bin/videofoundry up"
+        "\n  Dagster (assets, checks, runs)  http://127.0.0.1:3000"
+        "\n  MLflow (runs, model registry)   http://127.0.0.1:5000"
+        "\n  Gradio demo (T2V / I2V)         http://127.0.0.1:7860"
+        "\n  Rater app (GSB pairs, SFT)      http://127.0.0.1:7861  (accounts: videofoundry eval-rater NAME)"
     )

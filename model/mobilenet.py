@@ -87,9 +87,11 @@ class MobileNetV2(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) ImageNet-normalised → (B, num_classes) logits."""
-        x = self.features(x)
-        x = x.mean(dim=(2, 3))  # global average pool: (B, 1280)
-        return self.classifier(x)
+        return self.classifier(self.pooled_features(x))
+
+    def pooled_features(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) ImageNet-normalised → (B, 1280) globally average-pooled features."""
+        return self.features(x).mean(dim=(2, 3))
 
     def feature_maps(self, x: torch.Tensor, taps: tuple[int, ...]) -> list[torch.Tensor]:
         """Activations after each `features[i]` for i in `taps` (ascending), stopping at the last tap."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -36,7 +36,7 @@ from curation.corpus_labels import (
     save_labels,
 )
 from curation.photo_pool import Photo, photo_pool, real_video_paths
-from curation.synthetic import camera_path, logo_overlay, render_shot_frames, text_overlay
+from curation.synthetic import camera_path, logo_overlay, mean_displacement, render_shot_frames, text_overlay
 from curation.video_io import iter_frames, write_video
 
 PROFILES: dict[str, dict[str, int]] = {
@@ -185,6 +185,24 @@ def plan_corpus(seed: int = 0, profile: str = "tiny") -> CorpusPlan:
                 border=borders[video_index],  # type: ignore[arg-type]
             )
         )
+    # An orbit ('around') sweeps about 2.5 × 1.9 views of the plane (its far edge nears the plane's
+    # horizon, see `curation.synthetic.ORBIT_MAX_ANGLE_DEG`), about 3× the area of the fastest pan:
+    # on a photo sized for a pan it is magnified into flat colour where neither optical flow nor
+    # the camera-motion classifier can see the move. Orbits swap the photo they drew for one 3×
+    # larger that no other shot uses (the largest frames choose first), after every shot has
+    # drawn, so the other shots keep the photos the seed gave them.
+    orbits = [
+        (video_index, shot_index)
+        for video_index, video in enumerate(plan.videos)
+        for shot_index, shot in enumerate(video.shots)
+        if shot.motion.startswith("around")
+    ]
+    for video_index, shot_index in sorted(orbits, key=lambda key: -plan.videos[key[0]].height):
+        video = plan.videos[video_index]
+        shots = list(video.shots)
+        used.discard(pool.index(shots[shot_index].photo))
+        shots[shot_index] = replace(shots[shot_index], photo=pick_photo(min_side=int(video.height * 0.8 * 3)))
+        plan.videos[video_index] = replace(video, shots=tuple(shots))
     sources = rng.choice(len(plan.videos), size=4, replace=False)
     next_index = len(plan.videos)
     for offset, (source, dup_kind) in enumerate(
@@ -240,6 +258,8 @@ def render_video(plan: VideoPlan, out_dir: Path, crf: int = 20) -> VideoLabel:
     for index, shot in enumerate(plan.shots):
         rng = np.random.default_rng(shot.seed)
         paths = camera_path(shot.motion, shot.n_frames, content_w, content_h, shot.speed_256p, rng)
+        # The achieved speed: an orbit is capped below some planned speeds (see `camera_path`).
+        speed_256p = mean_displacement(paths, content_w, content_h) * 256.0 / content_h
         overlays = []
         text_boxes: list[tuple[int, int, int, int]] = []
         if shot.text_area > 0:
@@ -267,7 +287,7 @@ def render_video(plan: VideoPlan, out_dir: Path, crf: int = 20) -> VideoLabel:
                 camera_motion=shot.motion,
                 static=shot.motion == "static shot",
                 slow_motion=shot.slow_motion,
-                motion_px_per_frame_256p=round(shot.speed_256p, 4),
+                motion_px_per_frame_256p=round(speed_256p, 4),
                 text_area_ratio=round(text_ratio, 5),
                 text_heavy=text_ratio >= TEXT_HEAVY_RATIO,
                 text_boxes=text_boxes,

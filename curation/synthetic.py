@@ -109,17 +109,24 @@ def _camera_path_at(
             if motion in ("tilt left", "tilt right"):
                 rotation = _rotation_y(angle if motion == "tilt right" else -angle)
             else:
-                rotation = _rotation_x(-angle if motion == "tilt up" else angle)
+                # R_x(+a) maps the optical axis to (0, -sin a, cos a): it pitches up (image y
+                # points down), so the content moves down, as "tilt up" is defined.
+                rotation = _rotation_x(angle if motion == "tilt up" else -angle)
             g = intrinsics @ rotation @ inv_intrinsics
         elif motion.startswith("zoom"):
             progress = t[i] if motion == "zoom in" else (t[-1] - t[i])
             scale = np.exp(-1e-3 * progress)  # reference px per output px shrinks as we zoom in
             g = _about_center(np.diag([scale, scale, 1.0]), cx, cy)
         elif motion.startswith("around"):
-            phi = 1e-3 * t[i] * (1.0 if motion == "around right" else -1.0)
+            # Orbit of radius `depth` about the plane centre (the subject), symmetric about the
+            # fronto-parallel reference view so the obliquity stays within ±ORBIT_MAX_ANGLE_DEG:
+            # the camera centre moves on the circle and its optical axis (third row of the
+            # world → camera rotation) keeps pointing at the plane centre, so the frame centre
+            # stays put while the side the camera moves towards grows.
+            phi = 1e-3 * (t[i] - t[-1] / 2.0) * (1.0 if motion == "around right" else -1.0)
             depth = focal
             center = np.array([depth * np.sin(phi), 0.0, depth - depth * np.cos(phi)])
-            rotation = _rotation_y(phi).T  # world → camera: optical axis keeps the plane centre
+            rotation = _rotation_y(phi)  # world → camera; its third row is (-sin φ, 0, cos φ)
             plane_to_orbit = intrinsics @ np.column_stack(
                 [rotation[:, 0], rotation[:, 1], rotation @ (np.array([0.0, 0.0, depth]) - center)]
             )
@@ -165,7 +172,12 @@ def camera_path(
     speed_256p: float,
     rng: np.random.Generator,
 ) -> np.ndarray:
-    """Homographies G_t (T, 3, 3) whose mean pixel speed is `speed_256p` px/frame at 256p."""
+    """Homographies G_t (T, 3, 3) whose mean pixel speed is `speed_256p` px/frame at 256p.
+
+    An orbit ('around') is capped at ±`ORBIT_MAX_ANGLE_DEG`, which bounds its speed (about
+    0.8-1.7 px/frame over 2-3.4 s): asked for more, it returns the capped, slower move. Measure
+    the result with `mean_displacement` when the true speed matters.
+    """
     if motion == "static shot" or speed_256p <= 0:
         return np.repeat(np.eye(3)[None], n_frames, axis=0)
     # Handheld shake: a few incommensurate sinusoids per axis, direction changes within a second.
@@ -175,14 +187,46 @@ def camera_path(
     weights = rng.uniform(0.5, 1.0, size=(3, 3))
     shake = (weights[:, :, None] * np.sin(2 * np.pi * freqs[:, :, None] * frames + phases[:, :, None])).sum(1)
     target = speed_256p * height / 256.0
-    amplitude = 1.0
-    # Speed is smooth and nearly linear in the amplitude: a few secant steps converge.
-    for _ in range(4):
-        measured = mean_displacement(
-            _camera_path_at(motion, n_frames, width, height, amplitude, shake), width, height
-        )
-        amplitude *= target / max(measured, 1e-12)
+    max_amplitude = _max_amplitude(motion, n_frames)
+
+    def speed(amplitude: float) -> float:
+        paths = _camera_path_at(motion, n_frames, width, height, amplitude, shake)
+        return max(mean_displacement(paths, width, height), 1e-12)
+
+    # Speed is smooth and monotonic in the amplitude: nearly linear for most moves, steeper for an
+    # orbit (the perspective flow grows with the obliquity). Secant steps on log speed vs log
+    # amplitude converge in a few steps either way; the amplitude is capped where the geometry
+    # stops being sensible, so a capped move is slower than asked (the label records the truth).
+    amplitude, measured = min(1.0, max_amplitude), 0.0
+    previous: tuple[float, float] | None = None
+    for _ in range(8):
+        measured = speed(amplitude)
+        if abs(measured / target - 1.0) < 1e-6:
+            break
+        slope = 1.0
+        if previous is not None and previous[0] != amplitude:
+            slope = np.log(measured / previous[1]) / np.log(amplitude / previous[0])
+            slope = float(np.clip(slope, 0.5, 4.0))
+        next_amplitude = min(amplitude * (target / measured) ** (1.0 / slope), max_amplitude)
+        if next_amplitude == amplitude:
+            break  # capped and still too slow
+        previous = (amplitude, measured)
+        amplitude = next_amplitude
     return _camera_path_at(motion, n_frames, width, height, amplitude, shake)
+
+
+ORBIT_MAX_ANGLE_DEG = 40.0
+"""An 'around' move turns at most ±this about the fronto-parallel view. The far edge of the view
+(29° off axis) then looks at the plane 69° off its normal, and the views sweep about 2.5 view
+widths of the plane; further on the far side smears towards the plane's horizon and the photo must
+cover a much larger area. Over 2-3.4 s this caps an orbit at about 0.8-1.7 px/frame at 256p."""
+
+
+def _max_amplitude(motion: CameraMotion, n_frames: int) -> float:
+    """The largest amplitude `_camera_path_at` accepts for `motion` (inf: no limit)."""
+    if motion.startswith("around") and n_frames > 1:
+        return float(np.radians(ORBIT_MAX_ANGLE_DEG) / (1e-3 * (n_frames - 1) / 2.0))
+    return float("inf")
 
 
 def place_in_source(paths: np.ndarray, width: int, height: int, source_w: int, source_h: int) -> np.ndarray:

@@ -9,18 +9,23 @@ TFLOP/s use the anchor script's nominal count (S = video + 256 text tokens) for 
 ratio of TFLOP/s equals the ratio of times; ours really skips the 40 padded text tokens.
 
 Usage (on the device): python benchmarks/model_gpu.py [--only dit_train,dit_infer,vae] [--compile]
+    [--tilings low-memory,balanced,fast,384/32-ncdhw]
 Writes $OUT/model_gpu.json (or --out). `--smoke` runs every code path with tiny sizes on CPU.
 
-Measured 2026-11-25 on one H100 80GB HBM3, torch 2.11.0+cu130, diffusers 0.42.1, bf16, one run
-(command: see the model issue's report):
-    train step 4x2stream+8x1stream D3072   diffusers 0.669 s 318 TFLOP/s 38.3 GiB | ours 0.548 s 388 TFLOP/s 40.9 GiB  1.22x
-    13B inference step 544x960x129         diffusers 11.08 s 387 TFLOP/s 31.0 GiB | ours 8.60 s 499 TFLOP/s 32.1 GiB  1.29x
-    VAE tiled decode 129x720x1280          diffusers 28.76 s 5.5 GiB | ours 22.36 s 4.3 GiB (low-memory) 1.29x,
-                                           17.46 s 7.1 GiB (384 px / 32 f) 1.65x, 15.48 s 9.0 GiB (fast) 1.86x
-    VAE encode 33x360x640                  diffusers 0.868 s (tiled) | ours 0.363 s untiled (10.4 GiB) 2.39x,
-                                           0.567 s tiled 256 px (3.0 GiB) 1.53x
-That run predates three DiT changes (fused RMSNorm, pairwise RoPE, linear2 without a concat);
-they are unmeasured on a GPU. `--compile` was not run.
+Measured 2026-11-25 on one H100 80GB HBM3, torch 2.11.0+cu130, diffusers 0.42.1, bf16, each row's
+two sides in one run (commands in the model issue's report):
+    train step 4x2stream+8x1stream D3072   diffusers 0.680 s 313 TFLOP/s 38.3 GiB | ours 0.512 s 416 TFLOP/s
+                                           31.1 GiB 1.33x | ours + compile_blocks 0.431 s 494 TFLOP/s 1.58x
+    13B inference step 544x960x129         diffusers 11.35 s 377 TFLOP/s 30.9 GiB | ours 8.27 s 518 TFLOP/s
+                                           1.37x | ours + compile_blocks 7.65 s 560 TFLOP/s 29.4 GiB 1.48x
+    VAE tiled decode 129x720x1280          diffusers 28.94 s 5.48 GiB | ours "balanced" 12.56 s 5.11 GiB 2.30x,
+                                           "low-memory" 15.63 s 3.89 GiB 1.85x, "fast" 10.39 s 7.31 GiB 2.78x,
+                                           384 px/32 f 11.56 s 5.69 GiB (13.52 s 5.48 GiB with NCDHW layout)
+    VAE encode 33x360x640                  diffusers 0.869 s (tiled) | ours 0.248 s untiled (7.0 GiB) 3.50x,
+                                           0.404 s tiled 256 px (2.1 GiB) 2.15x
+With random weights, tiled outputs depend strongly on the tiling (ours vs diffusers' tiles differ
+by ~0.56 relative even in float32; diffusers' own bf16 vs float32 differ by 0.015), so the VAE rows
+time the work; agreement with diffusers is checked untiled on CPU (tests/model/test_parity.py).
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from model.causal_conv import set_lean_inference  # noqa: E402
+import model.causal_conv as causal_conv  # noqa: E402
 from model.dit import HunyuanDiT, compile_blocks  # noqa: E402
 from model.dit_config import DiTConfig  # noqa: E402
 from model.keymaps import config_to_diffusers, diffusers_to_official  # noqa: E402
@@ -211,7 +216,8 @@ def bench_dit_infer(args: argparse.Namespace, out: Path, dev: str, dtype: torch.
     s_img = grid[0] * grid[1] * grid[2] // 4
     flops = dit_flops(cfg.depth_double, cfg.depth_single, s_img, 256, cfg.hidden_size)
     inputs = make_inputs(cfg, grid, dev, dtype)
-    for label in ("diffusers", "ours"):
+    labels = ["diffusers", "ours", *(["ours+compile"] if args.compile else [])]
+    for label in labels:
         reset()
         if label == "diffusers":
             model = build(HunyuanVideoTransformer3DModel, dev, dtype, **config_to_diffusers(cfg)).eval()
@@ -221,6 +227,8 @@ def bench_dit_infer(args: argparse.Namespace, out: Path, dev: str, dtype: torch.
 
         else:
             model = build(HunyuanDiT, dev, dtype, cfg).eval()
+            if "compile" in label:
+                compile_blocks(model)
 
             def fwd(model: torch.nn.Module = model) -> None:
                 model(*inputs)
@@ -277,50 +285,46 @@ def bench_vae(args: argparse.Namespace, out: Path, dev: str, dtype: torch.dtype)
         seconds = timed(lambda: ref.encode(video), warmup=1, iters=2)
         emit(out, "vae_tiled_encode_33x360x640", impl="diffusers", s=seconds, peak_gib=peak_gib())
         ref_latent = ref.encode(video).latent_dist.mean.float()
+        # How far bf16 is from float32 for each implementation (random weights amplify rounding).
+        ref_fp32 = ref.float().encode(video.float()).latent_dist.mean
+        ours_fp32 = ours.float().encode(video.float(), tiled=True).mean
+        emit(
+            out,
+            "vae_encode_bf16_vs_fp32",
+            diffusers_tiled=rel(ref_latent, ref_fp32),
+            ours_tiled_fp32_vs_diffusers_fp32=rel(ours_fp32, ref_fp32),
+        )
+        ours.to(dtype)
+        del ref_fp32, ours_fp32
         ref.to("meta")
         reset()
 
-        tilings = {
-            "384px-ov64_32f-ov4_bf16acc": TilingConfig(
-                384, 32, overlap=1 / 6, frame_overlap=0.125, accumulate_fp32=False
-            ),
-            "256px-ov64_32f-ov4_bf16acc": TilingConfig(
-                256, 32, overlap=0.25, frame_overlap=0.125, accumulate_fp32=False
-            ),
-            "384px-ov64_48f-ov4_bf16acc": TilingConfig(
-                384, 48, overlap=1 / 6, frame_overlap=1 / 12, accumulate_fp32=False
-            ),
-        }
-        if args.smoke:
-            tilings = {"smoke": TilingConfig(64, 16, overlap=0.25, accumulate_fp32=False)}
-        runs = [(label, tiling, "lean") for label, tiling in tilings.items()]
-        first = next(iter(tilings))
-        runs += [(first, tilings[first], "plain"), (first, tilings[first], "lean+channels_last")]
-        for label, tiling, path in runs:
+        first: torch.Tensor | None = None
+        for spec in ["128/8/2-ncdhw", "128/8/2"] if args.smoke else args.tilings.split(","):
+            tiling, chunk = parse_tiling(spec.removesuffix("-ncdhw"))
+            causal_conv.CHUNK_FRAMES = chunk
+            causal_conv.set_channels_last(False if spec.endswith("-ncdhw") else None)
             reset()
-            set_lean_inference(path != "plain")
-            model = ours.to(memory_format=torch.channels_last_3d) if "channels_last" in path else ours
-            latents = z.to(memory_format=torch.channels_last_3d) if "channels_last" in path else z
             try:
-                seconds = timed(lambda t=tiling, m=model, x=latents: m.tiled_decode(x, t), warmup=0, iters=1)
+                seconds = timed(lambda t=tiling: ours.tiled_decode(z, t), warmup=0, iters=1)
+                peak = peak_gib()
+                decoded = ours.tiled_decode(z, tiling)
+                first = decoded if first is None else first
                 emit(
                     out,
                     "vae_tiled_decode_129x720x1280",
                     impl="ours",
-                    tiling=f"{label} {path}",
+                    tiling=f"{spec} chunk {chunk}",
                     s=seconds,
-                    peak_gib=peak_gib(),
+                    peak_gib=peak,
+                    rel_err_vs_first=rel(decoded, first),
                 )
+                del decoded
             except torch.OutOfMemoryError:
-                emit(
-                    out,
-                    "vae_tiled_decode_129x720x1280",
-                    impl="ours",
-                    tiling=f"{label} {path}",
-                    error="out of memory",
-                )
-            ours.to(memory_format=torch.contiguous_format)
-        set_lean_inference(True)
+                emit(out, "vae_tiled_decode_129x720x1280", impl="ours", tiling=spec, error="out of memory")
+        del first
+        causal_conv.CHUNK_FRAMES = 8
+        causal_conv.set_channels_last(None)
         for label, tiled in (("untiled", False), ("tiled-256px", True)):
             reset()
             ours.tiling = TilingConfig(256, 64, overlap=0.25)
@@ -338,11 +342,35 @@ def bench_vae(args: argparse.Namespace, out: Path, dev: str, dtype: torch.dtype)
             )
 
 
+def rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a.float() - b.float()).norm() / b.float().norm())
+
+
+def parse_tiling(spec: str) -> tuple[TilingConfig, int]:
+    """'fast' (a preset) or 'SIZE/FRAMES[/CHUNK]' -> (tiling, frames per conv chunk).
+
+    SIZE/FRAMES tiles overlap by 64 px (8 latents) in space and one latent frame in time.
+    """
+    if "/" not in spec:
+        return TilingConfig.preset(spec), 8
+    size, frames, *chunk = (int(v) for v in spec.split("/"))
+    tiling = TilingConfig(
+        size, frames, overlap=min(64 / size, 0.25), frame_overlap=min(4 / frames, 0.25), accumulate_fp32=False
+    )
+    return tiling, chunk[0] if chunk else 8
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="dit_train,dit_infer,vae")
     parser.add_argument(
         "--compile", action="store_true", help="also time the train step with compiled blocks"
+    )
+    parser.add_argument(
+        "--tilings",
+        default="low-memory,fast",
+        help="VAE decode tilings to time: preset names or SIZE/FRAMES[/CHUNK] (e.g. 400/36/4); "
+        "a '-ncdhw' suffix keeps activations NCDHW (default on CUDA: channels-last-3d)",
     )
     parser.add_argument("--smoke", action="store_true", help="tiny sizes on CPU, to check the script")
     parser.add_argument("--out", default=os.environ.get("OUT", "."))
@@ -367,7 +395,7 @@ def summarize() -> None:
     print("\nmeasurement | impl | seconds | TFLOP/s | peak GiB | speed-up vs diffusers")
     base: dict[str, float] = {}
     for row in RESULTS:
-        if "s" not in row:
+        if "s" not in row or "impl" not in row:
             continue
         if row.get("impl") == "diffusers":
             base[row["name"]] = row["s"]

@@ -4,9 +4,12 @@ Shape legend: B batch, C channels, T frames, H/W height/width.
 
 Training runs the plain ops. In inference (`torch.is_grad_enabled()` false) the VAE applies
 norm -> SiLU -> pad -> conv a few frames at a time (`CausalConv3d.chunked`): the normalised,
-padded copies then exist only for a chunk, so a block holds about two full activations instead of
-five, and a tile can be twice as large in the same memory (fewer, larger tiles: less overlap work).
-GroupNorm statistics still span the whole tensor (or each frame), computed in float32 chunk by chunk.
+padded copies then exist only for a chunk. A conv whose input is produced on the fly (`streamed`:
+nearest upsampling, say) never holds that input whole, and a conv whose output has the input's
+shape can write over its input (`out=`), adding the residual on the way. A resnet block then holds
+two full activations (input and hidden) instead of five, so a decode tile can be several times
+larger in the same memory: fewer tiles, less overlap work. GroupNorm statistics still span the
+whole tensor (or each frame), accumulated in float32 without float32 copies.
 """
 
 from __future__ import annotations
@@ -19,8 +22,17 @@ from torch import nn
 
 # Frames per chunk of the inference path; large enough that each conv call fills the GPU.
 CHUNK_FRAMES = 8
-Pre = Callable[[torch.Tensor, int, int], torch.Tensor]
+Pad = tuple[int, int, int, int, int, int]
+# pre(part, a, b, pad): input frames [a, b) of a tensor -> what the conv reads there (normalised,
+# activated), replicate-padded by `pad` (F.pad order: w, h, t).
+Pre = Callable[[torch.Tensor, int, int, Pad], torch.Tensor]
+# source(a, b, pad): frames [a, b) of a conv input that need not exist whole, padded likewise.
+Source = Callable[[int, int, Pad], torch.Tensor]
+# frames(a, b): frames [a, b) of some tensor (a residual added to a conv's output).
+Frames = Callable[[int, int], torch.Tensor]
 _LEAN = {"enabled": True}
+# Layout of the inference path's activations: None = channels-last-3d on CUDA, NCDHW elsewhere.
+_CHANNELS_LAST: dict[str, bool | None] = {"enabled": None}
 
 
 def lean_inference() -> bool:
@@ -31,6 +43,72 @@ def lean_inference() -> bool:
 def set_lean_inference(enabled: bool) -> None:
     """Switch the chunked inference path on (default) or off (plain ops, more memory)."""
     _LEAN["enabled"] = enabled
+
+
+def set_channels_last(enabled: bool | None) -> None:
+    """Keep the inference path's activations channels-last-3d (True), NCDHW (False), or choose by
+    device (None, default: channels-last on CUDA, where cuDNN's 3x3x3 kernels run 1.2-1.5x faster
+    in that layout; see benchmarks/kernels_gpu.py)."""
+    _CHANNELS_LAST["enabled"] = enabled
+
+
+def inference_layout(x: torch.Tensor) -> torch.Tensor:
+    """x in the inference path's layout (a no-op when it already is)."""
+    enabled = _CHANNELS_LAST["enabled"]
+    if enabled if enabled is not None else x.is_cuda:
+        return x.contiguous(memory_format=torch.channels_last_3d)
+    return x.contiguous()
+
+
+def _channels_last(x: torch.Tensor) -> bool:
+    return x.shape[1] > 1 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last_3d)
+
+
+def empty_like_layout(x: torch.Tensor, shape: tuple[int, ...] | torch.Size) -> torch.Tensor:
+    """An uninitialised tensor of `shape` with x's dtype, device and layout (NCDHW or channels-last)."""
+    layout = torch.channels_last_3d if _channels_last(x) else torch.contiguous_format
+    return torch.empty(shape, dtype=x.dtype, device=x.device, memory_format=layout)
+
+
+def padded_buffer(
+    like: torch.Tensor, frames: int, height: int, width: int, pad: Pad
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(buffer, interior): a (B, C, front + frames, H + 2p, W + 2p) tensor in `like`'s layout and
+    the view of it where frames x height x width of content go; see `replicate_edges`."""
+    left, right, top, bottom, front, back = pad
+    b, c = like.shape[:2]
+    buffer = empty_like_layout(
+        like, (b, c, front + frames + back, top + height + bottom, left + width + right)
+    )
+    interior = buffer[:, :, front : front + frames, top : top + height, left : left + width]
+    return buffer, interior
+
+
+def replicate_edges(buffer: torch.Tensor, pad: Pad) -> torch.Tensor:
+    """Fill a `padded_buffer`'s margins by replicating its interior's edges (F.pad "replicate")."""
+    left, right, top, bottom, front, back = pad
+    w_end, h_end, t_end = buffer.shape[4] - right, buffer.shape[3] - bottom, buffer.shape[2] - back
+    for i in range(left):
+        buffer[:, :, front:t_end, top:h_end, i] = buffer[:, :, front:t_end, top:h_end, left]
+    for i in range(right):
+        buffer[:, :, front:t_end, top:h_end, w_end + i] = buffer[:, :, front:t_end, top:h_end, w_end - 1]
+    for i in range(top):
+        buffer[:, :, front:t_end, i] = buffer[:, :, front:t_end, top]
+    for i in range(bottom):
+        buffer[:, :, front:t_end, h_end + i] = buffer[:, :, front:t_end, h_end - 1]
+    for i in range(front):
+        buffer[:, :, i] = buffer[:, :, front]
+    for i in range(back):
+        buffer[:, :, t_end + i] = buffer[:, :, t_end - 1]
+    return buffer
+
+
+def pad_replicate(x: torch.Tensor, pad: Pad) -> torch.Tensor:
+    """F.pad(x, pad, mode="replicate") that keeps x's layout."""
+    frames, height, width = x.shape[2:]
+    buffer, interior = padded_buffer(x, frames, height, width, pad)
+    interior.copy_(x)
+    return replicate_edges(buffer, pad)
 
 
 class GroupNorm5d(nn.GroupNorm):
@@ -46,16 +124,20 @@ class GroupNorm5d(nn.GroupNorm):
         mean, rstd = self.statistics(x)
         return self.apply_stats(x, mean, rstd, 0)
 
-    def statistics(self, x: torch.Tensor, chunk: int = CHUNK_FRAMES) -> tuple[torch.Tensor, torch.Tensor]:
+    def statistics(self, x: torch.Tensor, chunk: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-(B, group) mean and 1/std in float32: (B, G, 1, 1|T, 1, 1) each."""
         b, c, t, h, w = x.shape
+        chunk = chunk or CHUNK_FRAMES
         grouped = x.view(b, self.num_groups, c // self.num_groups, t, h, w)
         total = torch.zeros(b, self.num_groups, 1, t, 1, 1, device=x.device)
         squares = torch.zeros_like(total)
+        dims = (2, 4, 5)
         for t0 in range(0, t, chunk):
-            part = grouped[:, :, :, t0 : t0 + chunk].float()
-            total[:, :, :, t0 : t0 + chunk] = part.sum(dim=(2, 4, 5), keepdim=True)
-            squares[:, :, :, t0 : t0 + chunk] = part.square().sum(dim=(2, 4, 5), keepdim=True)
+            part = grouped[:, :, :, t0 : t0 + chunk]
+            # Reductions that accumulate in float32 as they read: no float32 copy of the chunk.
+            total[:, :, :, t0 : t0 + chunk] = part.sum(dim=dims, keepdim=True, dtype=torch.float32)
+            norm = torch.linalg.vector_norm(part, 2, dim=dims, keepdim=True, dtype=torch.float32)
+            squares[:, :, :, t0 : t0 + chunk] = norm.square()
         count = (c // self.num_groups) * h * w
         if not self.per_frame:
             total, squares, count = total.sum(3, keepdim=True), squares.sum(3, keepdim=True), count * t
@@ -63,24 +145,35 @@ class GroupNorm5d(nn.GroupNorm):
         var = (squares / count - mean.square()).clamp_min(0)
         return mean, torch.rsqrt(var + self.eps)
 
-    def apply_stats(self, x: torch.Tensor, mean: torch.Tensor, rstd: torch.Tensor, t0: int) -> torch.Tensor:
-        """Normalise frames [t0, t0 + x.shape[2]) of the tensor the statistics came from."""
-        b, c, t, h, w = x.shape
-        g = self.num_groups
+    def scale_shift(
+        self, mean: torch.Tensor, rstd: torch.Tensor, t0: int, t: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Statistics and affine folded into float32 (B, C, 1|t, 1, 1) factors for frames [t0, t0 + t)."""
+        b, g = mean.shape[:2]
         if mean.shape[3] > 1:
             mean, rstd = mean[:, :, :, t0 : t0 + t], rstd[:, :, :, t0 : t0 + t]
-        # Fold the statistics and the affine into one per-channel scale and shift: one pass over x.
-        scale = rstd * self.weight.float().view(1, g, c // g, 1, 1, 1)
-        shift = self.bias.float().view(1, g, c // g, 1, 1, 1) - mean * scale
-        grouped = x.view(b, g, c // g, t, h, w)
-        return torch.addcmul(shift.to(x.dtype), grouped, scale.to(x.dtype)).view(b, c, t, h, w)
+        cpg = self.num_channels // g
+        scale = rstd * self.weight.float().view(1, g, cpg, 1, 1, 1)
+        shift = self.bias.float().view(1, g, cpg, 1, 1, 1) - mean * scale
+        return scale.reshape(b, g * cpg, -1, 1, 1), shift.reshape(b, g * cpg, -1, 1, 1)
+
+    def apply_stats(self, x: torch.Tensor, mean: torch.Tensor, rstd: torch.Tensor, t0: int) -> torch.Tensor:
+        """Normalise frames [t0, t0 + x.shape[2]) of the tensor the statistics came from."""
+        scale, shift = self.scale_shift(mean, rstd, t0, x.shape[2])
+        return torch.addcmul(shift.to(x.dtype), x, scale.to(x.dtype))
 
     def silu_pre(self, x: torch.Tensor) -> Pre:
-        """A chunk function: frames [a, b) of x -> SiLU(GroupNorm(x))[a:b] with whole-tensor statistics."""
+        """A chunk function: frames [a, b) of x -> pad(SiLU(GroupNorm(x))[a:b]), whole-tensor statistics."""
         mean, rstd = self.statistics(x)
 
-        def pre(part: torch.Tensor, a: int, b: int) -> torch.Tensor:
-            return F.silu(self.apply_stats(part, mean, rstd, a), inplace=True)
+        def pre(part: torch.Tensor, a: int, b: int, pad: Pad) -> torch.Tensor:
+            # Normalised and activated straight into the padded buffer the conv reads.
+            frames, height, width = part.shape[2:]
+            buffer, interior = padded_buffer(part, frames, height, width, pad)
+            scale, shift = self.scale_shift(mean, rstd, a, b - a)
+            torch.addcmul(shift.to(part.dtype), part, scale.to(part.dtype), out=interior)
+            F.silu(interior, inplace=True)
+            return replicate_edges(buffer, pad)
 
         return pre
 
@@ -95,25 +188,56 @@ class CausalConv3d(nn.Module):
         self.conv = nn.Conv3d(cin, cout, kernel, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(F.pad(x, self.pad, mode="replicate"))
+        padded = pad_replicate(x, self.pad) if lean_inference() else F.pad(x, self.pad, mode="replicate")
+        return self.conv(padded)
 
-    def chunked(self, x: torch.Tensor, pre: Pre | None = None, chunk: int = CHUNK_FRAMES) -> torch.Tensor:
-        """Same result as forward(pre(x)) for temporal stride 1, computed `chunk` output frames at a time."""
+    def chunked(
+        self,
+        x: torch.Tensor,
+        pre: Pre | None = None,
+        chunk: int | None = None,
+        out: torch.Tensor | None = None,
+        residual: Frames | None = None,
+    ) -> torch.Tensor:
+        """Same result as forward(pre(x)) (+ residual) for temporal stride 1, a chunk at a time.
+
+        `out` may be `x` itself when the conv keeps the shape: see `streamed`.
+        """
+
+        def source(a: int, b: int, pad: Pad) -> torch.Tensor:
+            if pre is None:
+                return pad_replicate(x[:, :, a:b], pad)
+            return pre(x[:, :, a:b], a, b, pad)
+
+        return self.streamed(x.shape[2], source, chunk, out, residual)
+
+    def streamed(
+        self,
+        frames: int,
+        source: Source,
+        chunk: int | None = None,
+        out: torch.Tensor | None = None,
+        residual: Frames | None = None,
+    ) -> torch.Tensor:
+        """Causal conv over an input of `frames` frames that `source(a, b, pad)` yields a few at a time.
+
+        Chunks run last to first. Output frames [t0, t1) read input frames [t0 - k + 1, t1) only, so
+        `out` may be the very tensor `source` reads from: a chunk overwrites frames that no later
+        (earlier-in-time) chunk reads. `residual(a, b)` is added to output frames [a, b).
+        """
         assert self.conv.stride[0] == 1, "chunked causal conv needs temporal stride 1"
-        frames, back = x.shape[2], self.kernel - 1
-        out: torch.Tensor | None = None
-        for t0 in range(0, frames, chunk):
+        chunk = chunk or CHUNK_FRAMES
+        back, side = self.kernel - 1, self.kernel // 2
+        for t0 in reversed(range(0, frames, chunk)):
             t1 = min(frames, t0 + chunk)
             a = max(0, t0 - back)
-            part = x[:, :, a:t1]
-            if pre is not None:
-                part = pre(part, a, t1)
             front = back - (t0 - a)  # replicated frames, only before the first frame
-            side = self.kernel // 2
-            y = self.conv(F.pad(part, (side, side, side, side, front, 0), mode="replicate"))
+            y = self.conv(source(a, t1, (side, side, side, side, front, 0)))
+            if residual is not None:
+                y += residual(t0, t1)
             if out is None:
-                out = y.new_empty(y.shape[0], y.shape[1], frames, *y.shape[3:])
+                out = empty_like_layout(y, (y.shape[0], y.shape[1], frames, *y.shape[3:]))
             out[:, :, t0:t1] = y
-            del part, y
+            del y
         assert out is not None
         return out

@@ -23,7 +23,15 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from model.causal_conv import CHUNK_FRAMES, CausalConv3d, GroupNorm5d, lean_inference
+from model.causal_conv import (
+    CausalConv3d,
+    GroupNorm5d,
+    Pad,
+    inference_layout,
+    lean_inference,
+    padded_buffer,
+    replicate_edges,
+)
 from model.vae_tiling import TilingConfig, tiled_decode, tiled_encode
 
 
@@ -104,14 +112,15 @@ class ResnetBlock(nn.Module):
         return h + (x if self.conv_shortcut is None else self.conv_shortcut(x))
 
     def _forward_lean(self, x: torch.Tensor) -> torch.Tensor:
-        """Inference: chunked norm-SiLU-conv, residual added in place; holds ~3 activations at most."""
+        """Inference: chunked norm-SiLU-conv; conv2 writes over the hidden tensor and adds the residual
+        as it goes, so the block holds two full activations (x and h) at most."""
         h = self.conv1.chunked(x, self.norm1.silu_pre(x))
-        h = self.conv2.chunked(h, self.norm2.silu_pre(h))
-        if self.conv_shortcut is None:
-            return h.add_(x)
-        for t0 in range(0, x.shape[2], CHUNK_FRAMES):
-            h[:, :, t0 : t0 + CHUNK_FRAMES] += self.conv_shortcut(x[:, :, t0 : t0 + CHUNK_FRAMES])
-        return h
+        shortcut = self.conv_shortcut
+
+        def residual(a: int, b: int) -> torch.Tensor:
+            return x[:, :, a:b] if shortcut is None else shortcut(x[:, :, a:b])
+
+        return self.conv2.chunked(h, self.norm2.silu_pre(h), out=h, residual=residual)
 
 
 class FrameCausalAttention(nn.Module):
@@ -180,7 +189,7 @@ class Upsample(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if lean_inference():
-            return self.conv.chunked(self._upsample_lean(x))
+            return self._forward_lean(x)
         first = F.interpolate(x[:, :, 0], scale_factor=self.factor[1:], mode="nearest")[:, :, None]
         if x.shape[2] > 1:
             rest = F.interpolate(x[:, :, 1:].contiguous(), scale_factor=self.factor, mode="nearest")
@@ -189,17 +198,26 @@ class Upsample(nn.Module):
             x = first
         return self.conv(x)
 
-    def _upsample_lean(self, x: torch.Tensor) -> torch.Tensor:
-        """The upsampled tensor written chunk by chunk into one buffer (no full-size temporaries)."""
+    def _forward_lean(self, x: torch.Tensor) -> torch.Tensor:
+        """The conv reads the upsampled tensor a chunk at a time; it never exists whole."""
         ft, fh, fw = self.factor
-        b, c, t, h, w = x.shape
-        out = x.new_empty(b, c, 1 + ft * (t - 1), h * fh, w * fw)
-        out[:, :, 0] = F.interpolate(x[:, :, 0], scale_factor=(fh, fw), mode="nearest")
-        for t0 in range(1, t, CHUNK_FRAMES):
-            t1 = min(t, t0 + CHUNK_FRAMES)
-            part = F.interpolate(x[:, :, t0:t1], scale_factor=self.factor, mode="nearest")
-            out[:, :, 1 + ft * (t0 - 1) : 1 + ft * (t1 - 1)] = part
-        return out
+        frames = 1 + ft * (x.shape[2] - 1)
+
+        def source_frame(u: int) -> int:  # upsampled frame u repeats input frame source_frame(u)
+            return 0 if u == 0 else 1 + (u - 1) // ft
+
+        def upsampled(a: int, b: int, pad: Pad) -> torch.Tensor:
+            first = source_frame(a)
+            index = torch.tensor([source_frame(u) - first for u in range(a, b)], device=x.device)
+            part = x[:, :, first : source_frame(b - 1) + 1].index_select(2, index)  # (B, C, b-a, h, w)
+            _, _, n, h, w = part.shape
+            buffer, interior = padded_buffer(x, n, h * fh, w * fw, pad)
+            # Nearest upsampling as a broadcast copy into the padded buffer: no full-size temporary.
+            blocks = interior.unflatten(4, (w, fw)).unflatten(3, (h, fh))  # (B, C, n, h, fh, w, fw)
+            blocks.copy_(part[:, :, :, :, None, :, None].expand(blocks.shape))
+            return replicate_edges(buffer, pad)
+
+        return self.conv.streamed(frames, upsampled)
 
 
 class DownBlock(nn.Module):
@@ -274,12 +292,13 @@ class Encoder(nn.Module):
         self.conv_out = CausalConv3d(ch[-1], 2 * cfg.latent_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.conv_in(x)
+        lean = lean_inference()
+        x = self.conv_in.chunked(inference_layout(x)) if lean else self.conv_in(x)
         for block in self.down_blocks:
             x = block(x)
         x = self.mid_block(x)
-        if lean_inference():
-            return self.conv_out.chunked(x, self.conv_norm_out.silu_pre(x))
+        if lean:
+            return self.conv_out.chunked(x, self.conv_norm_out.silu_pre(x)).contiguous()
         return self.conv_out(F.silu(self.conv_norm_out(x)))
 
 
@@ -297,11 +316,12 @@ class Decoder(nn.Module):
         self.conv_out = CausalConv3d(ch[-1], cfg.out_channels)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        x = self.mid_block(self.conv_in(z))
+        lean = lean_inference()
+        x = self.mid_block(self.conv_in.chunked(inference_layout(z)) if lean else self.conv_in(z))
         for block in self.up_blocks:
             x = block(x)
-        if lean_inference():
-            return self.conv_out.chunked(x, self.conv_norm_out.silu_pre(x))
+        if lean:
+            return self.conv_out.chunked(x, self.conv_norm_out.silu_pre(x)).contiguous()
         return self.conv_out(F.silu(self.conv_norm_out(x)))
 
 

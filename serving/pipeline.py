@@ -28,7 +28,7 @@ from PIL import Image
 from torch import nn
 
 from model.checkpoints import load_transformer, load_vae
-from model.dit import HunyuanDiT
+from model.dit import HunyuanDiT, compile_blocks
 from model.dit_config import DiTConfig
 from model.flow import euler_sample
 from model.text import TextEncoder, TextEncoding, build_text_encoder
@@ -133,11 +133,17 @@ class Pipeline:
         self.transformer.set_attention_backend(config.attention_backend)
         self.transformer.to(dtype=self.dtype)
         self.vae.to(dtype=self.dtype)
-        self.vae.tiling = TilingConfig(
-            tile_size=config.vae_tile_size,
-            tile_frames=config.vae_tile_frames,
-            overlap=config.vae_tile_overlap,
+        self.vae.tiling = (
+            TilingConfig.preset(config.vae_tile_preset)
+            if config.vae_tile_preset is not None
+            else TilingConfig(
+                tile_size=config.vae_tile_size,
+                tile_frames=config.vae_tile_frames,
+                overlap=config.vae_tile_overlap,
+            )
         )
+        if config.compile_blocks:
+            compile_blocks(self.transformer)
         if self.device.type == "cuda" and _has_weights(self.text_encoder):
             # An 8B LLM in float32 would take 32 GB of the GPU during text encoding.
             self.text_encoder.to(dtype=self.dtype)

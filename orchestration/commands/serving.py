@@ -32,6 +32,8 @@ def _serving_setup(home: Path | None, profile: str | None, device: str, dtype: s
                        ("cpu_threads", cpu_threads)):  # fmt: skip
         if value is not None:
             overrides[key] = value
+    if vae_tile_size is not None:
+        overrides["vae_tile_preset"] = None  # an explicit tile size replaces the profile's preset
     try:
         config = ServingConfig.preset(platform.profile, **overrides)
     except ValueError as error:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+import model.causal_conv as causal_conv
 from model.vae import CausalVAE3D, DiagonalGaussian, VAEConfig
 from model.vae_tiling import TilingConfig, tile_starts
 from tests.model.builders import randomize_, rel_err
@@ -103,8 +104,18 @@ def test_tile_ranges_cover_with_overlap() -> None:
     assert all(b[0] <= a[1] - 8 for a, b in zip(ranges, ranges[1:], strict=False))
 
 
-def test_inference_path_matches_the_training_path(vae: CausalVAE3D, causal_vae: CausalVAE3D) -> None:
-    """Chunked, in-place inference (no grad) computes the same function as the autograd path."""
+@pytest.mark.parametrize(("chunk", "channels_last"), [(8, False), (3, False), (1, False), (3, True)])
+def test_inference_path_matches_the_training_path(
+    vae: CausalVAE3D,
+    causal_vae: CausalVAE3D,
+    chunk: int,
+    channels_last: bool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Chunked, in-place, streamed-upsampling inference (no grad) computes the autograd path's function,
+    whatever the chunk length (chunks run last to first and overwrite their input) and the layout."""
+    monkeypatch.setattr("model.causal_conv.CHUNK_FRAMES", chunk)
+    monkeypatch.setitem(causal_conv._CHANNELS_LAST, "enabled", channels_last)
     video = _video(21, 16, 24, seed=4)
     z = torch.randn(1, 16, 6, 2, 3)
     for model in (vae, causal_vae):

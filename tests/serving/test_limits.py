@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from model.vae_tiling import TilingConfig
 from serving import InvalidRequestError, RequestLimits, ServingConfig, generate, validate_size
 from serving.limits import validate_prompt, validate_sampling
 
@@ -69,3 +70,12 @@ def test_generate_rejects_bad_size_before_loading_any_model(tmp_path) -> None:
     with pytest.raises(InvalidRequestError, match="not of the form 4n\\+1"):
         generate("a cat", model=str(tmp_path / "missing"), config=config, height=64, width=64, frames=10)
     assert time.perf_counter() - start < 1.0
+
+
+def test_paper_profile_uses_the_balanced_tiling_and_compiled_blocks() -> None:
+    paper = ServingConfig.paper()
+    assert paper.vae_tile_preset == "balanced" and paper.compile_blocks
+    assert TilingConfig.preset("balanced") == TilingConfig(320, 32, 0.2, 0.125, accumulate_fp32=False)
+    assert ServingConfig.tiny().vae_tile_preset is None and not ServingConfig.tiny().compile_blocks
+    with pytest.raises(ValueError, match="vae_tile_preset 'huge'"):
+        ServingConfig.paper(vae_tile_preset="huge")

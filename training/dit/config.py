@@ -130,6 +130,11 @@ class DiTTrainConfig(_Frozen):
     ema_decay: float = 0.99
     precision: Literal["auto", "bf16", "fp32"] = Field("auto", description="auto: bf16 on CUDA, fp32 on CPU.")
     activation_checkpointing: bool = Field(False, description="Recompute each block in backward.")
+    compile_blocks: bool = Field(
+        False,
+        description="Regional torch.compile of each DiT block (the first step compiles; an H100 train "
+        "step of 4+8 blocks at width 3072 ran 1.19x faster, benchmarks/model_gpu.py).",
+    )
     zero_stage: int | None = Field(
         None, description="None: plain PyTorch; 1 or 2: DeepSpeed ZeRO (3: not yet)."
     )
@@ -313,6 +318,7 @@ _PAPER = DiTTrainConfig(
     ema_decay=0.9999,
     precision="bf16",
     activation_checkpointing=True,
+    compile_blocks=True,
     zero_stage=2,
     num_workers=8,
     use_gpu=True,

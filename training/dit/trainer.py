@@ -31,7 +31,7 @@ import torch
 from tqdm import tqdm
 
 from model.checkpoints import save_model
-from model.dit import HunyuanDiT
+from model.dit import HunyuanDiT, compile_blocks
 from model.dit_config import DiTConfig
 from model.text import TextEncoder
 from model.vae import CausalVAE3D
@@ -153,6 +153,8 @@ class DiTTrainer:
             )
         # Infrastructure applied from outside the model: recompute blocks in backward.
         model.gradient_checkpointing = config.activation_checkpointing
+        if config.compile_blocks:
+            compile_blocks(model)
         self.dit: SteppedModel = self.backend.wrap(
             "dit",
             model,

@@ -42,7 +42,9 @@ def write_video(
 
     `pts` (in `time_base` units) gives explicit timestamps for variable-frame-rate output;
     by default frame i is shown at i / fps. Returns the number of frames written.
-    The encoder runs single-threaded so that the same frames give the same bytes.
+    The encoder runs single-threaded; even so, libx264 (FFmpeg 8 via PyAV 18) was seen to encode the
+    same frames to different bytes on later calls in one process (about 42.7 dB apart), so callers
+    get the same content, not the same bytes.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,9 @@ for _module in pkgutil.iter_modules(commands.__path__):
 def main() -> None:
     """Run the CLI; a `UserError` becomes a one-line message and exit code 2."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # a `typer.Exit(n)` arrives here as n
+        if isinstance(code, int) and code != 0:
+            sys.exit(code)
     except (UserError, ConfigError, WorkspaceError) as error:
         typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
         sys.exit(2)

@@ -95,11 +95,15 @@ def _serve_command_exists(app_name: str) -> bool:
 
 
 def run_services(services: Sequence[Service], workspace: Workspace) -> int:
-    """Start `services`, wait until one exits or we are signalled, then stop them all."""
+    """Start `services`, wait until one exits or we are signalled, then stop them all.
+
+    Returns 0 after a signal, 1 when a service exited on its own (its output names the cause)."""
     dagster_instance(workspace)  # writes dagster.yaml and sets DAGSTER_HOME for the children
+    _create_tracking_store(workspace.mlflow_uri)
     env = dict(os.environ, DAGSTER_HOME=str(workspace.dagster_home), VIDEOFOUNDRY_HOME=str(workspace.home))
     children: list[tuple[Service, subprocess.Popen]] = []
     stop = False
+    failed = False
 
     def _on_signal(signum: int, _frame: object) -> None:
         nonlocal stop
@@ -113,16 +117,27 @@ def run_services(services: Sequence[Service], workspace: Workspace) -> int:
             print(f"  {service.name:<8} {service.url}  (pid {proc.pid})", flush=True)
         while not stop:
             for service, proc in children:
-                if proc.poll() is not None:
-                    print(f"{service.name} exited with code {proc.returncode}; stopping the rest")
-                    stop = True
+                if not stop and proc.poll() is not None:
+                    print(f"{service.name} exited with code {proc.returncode}; stopping the rest", flush=True)
+                    stop = failed = True
             time.sleep(0.5)
     finally:
         for _, proc in children:
             _stop_group(proc)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    return 0
+    return 1 if failed else 0
+
+
+def _create_tracking_store(tracking_uri: str) -> None:
+    """Create (or migrate) the MLflow database before the children start.
+
+    The MLflow UI and the Gradio apps each open the store on start; on a fresh SQLite file they would
+    run the same schema migrations at once, and the loser dies ("expected to match one row").
+    """
+    from mlflow.tracking import MlflowClient
+
+    MlflowClient(tracking_uri=tracking_uri)
 
 
 def _stop_group(proc: subprocess.Popen, grace_seconds: float = 10.0) -> None:

@@ -81,6 +81,8 @@ def up(
     config: ConfigOption = None,
     dagster_port: int = typer.Option(3000, help="Dagster webserver port."),
     mlflow_port: int = typer.Option(5000, help="MLflow UI port."),
+    demo_port: int = typer.Option(7860, help="Gradio T2V/I2V demo port."),
+    raters_port: int = typer.Option(7861, help="Human-eval rater app port."),
 ) -> None:
     """Start the Dagster UI, the MLflow UI and the Gradio apps on 127.0.0.1; Ctrl-C stops all."""
     from orchestration.services import platform_services, run_services
@@ -88,7 +90,13 @@ def up(
 
     platform = platform_config(home, profile, config)
     workspace = Workspace.at(platform.home)
-    services = platform_services(workspace, dagster_port=dagster_port, mlflow_port=mlflow_port)
+    services = platform_services(
+        workspace,
+        dagster_port=dagster_port,
+        mlflow_port=mlflow_port,
+        demo_port=demo_port,
+        raters_port=raters_port,
+    )
     typer.echo(f"workspace {workspace.home}; starting:")
     raise typer.Exit(run_services(services, workspace))
 

@@ -42,9 +42,10 @@ def write_video(
 
     `pts` (in `time_base` units) gives explicit timestamps for variable-frame-rate output;
     by default frame i is shown at i / fps. Returns the number of frames written.
-    The encoder runs single-threaded; even so, libx264 (FFmpeg 8 via PyAV 18) was seen to encode the
-    same frames to different bytes on later calls in one process (about 42.7 dB apart), so callers
-    get the same content, not the same bytes.
+    Deterministic: the same frames give the same bytes. x264's macroblock-tree rate control is off
+    (`mbtree=0`): with it on, libx264 (FFmpeg 8 via PyAV 18) encoded identical frames to different
+    bytes on repeated calls in one process, even single-threaded (decoded frames up to 31 levels
+    apart), which made corpora and everything trained on them vary from run to run.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -56,7 +57,7 @@ def write_video(
             rate = _fps_fraction(fps)
             stream = container.add_stream("libx264", rate=rate)
             stream.pix_fmt = "yuv420p"
-            stream.options = {"crf": str(crf), "preset": preset, "threads": "1"}
+            stream.options = {"crf": str(crf), "preset": preset, "threads": "1", "x264-params": "mbtree=0"}
             stream.codec_context.thread_count = 1
             if time_base is not None:
                 stream.codec_context.time_base = time_base

@@ -196,20 +196,14 @@ def test_plan_is_deterministic_and_seed_dependent() -> None:
     assert plan_corpus(0) != plan_corpus(1)
 
 
-def test_rendering_is_deterministic_up_to_encoding(tmp_path: Path) -> None:
-    """Same plan, same labels and same frames; the bytes are not promised: libx264 (FFmpeg 8 via
-    PyAV 18, one thread) was seen to encode identical frames differently on later calls in one
-    process, at ~42.7 dB PSNR from each other."""
+def test_rendering_is_byte_deterministic(tmp_path: Path) -> None:
+    """Rendered three times in one process: the same labels and the same bytes (x264's mbtree off)."""
     video = plan_corpus(3).videos[-1]
     short = VideoPlan(**{**video.__dict__, "shots": video.shots[:1], "width": 320, "height": 180})
-    first = render_video(short, tmp_path / "a")
-    second = render_video(short, tmp_path / "b")
-    assert first == second
-    a = np.stack(read_frames(tmp_path / "a" / first.file)).astype(np.float64)
-    b = np.stack(read_frames(tmp_path / "b" / second.file)).astype(np.float64)
-    assert a.shape == b.shape == (first.frame_count, 180, 320, 3)
-    mse = float(np.mean((a - b) ** 2))
-    assert mse == 0 or 10 * np.log10(255**2 / mse) > 38
+    labels = [render_video(short, tmp_path / name) for name in "abc"]
+    assert labels[0] == labels[1] == labels[2]
+    contents = {(tmp_path / name / labels[0].file).read_bytes() for name in "abc"}
+    assert len(contents) == 1
 
 
 def test_old_schema_is_refused(tmp_path: Path, demo_corpus_dir: Path) -> None:

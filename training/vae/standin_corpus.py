@@ -8,11 +8,12 @@ linear camera path (pan + zoom) over one photo: real texture and real motion at 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from curation.video_io import write_video
 
 _OPENCV_DOC = Path("/usr/share/doc/opencv-doc/examples/data")
 _TRAIN_PHOTOS = (
@@ -33,22 +34,6 @@ def training_photo_paths() -> list[Path]:
     if len(found) < 4:
         raise FileNotFoundError("stand-in corpus: fewer than 4 packaged photos found (install opencv-doc)")
     return found
-
-
-def _write_mp4(frames: np.ndarray, path: Path, fps: int = 24) -> None:
-    import av
-
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.mp4")
-    with av.open(str(tmp), mode="w") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
-        stream.options = {"crf": "18", "preset": "veryfast"}
-        for frame in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    os.replace(tmp, path)
 
 
 def render_random_move(photo: np.ndarray, frames: int, size: int, rng: np.random.Generator) -> np.ndarray:
@@ -89,6 +74,6 @@ def write_standin_corpus(
             if bgr is None:
                 raise FileNotFoundError(f"stand-in corpus: cannot read photo {photo_path}")
             photo = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-            _write_mp4(render_random_move(photo, frames, size, clip_rng), path)
+            write_video(path, render_random_move(photo, frames, size, clip_rng), fps=24, crf=18)
         paths.append(path)
     return paths

@@ -21,12 +21,13 @@ def test_heldout_psnr_rises(tmp_path: Path, clip_paths: list[Path]) -> None:
     stage = CurriculumStage(
         name="low_res_short", steps=100, frames=5, height=32, width=32, video_batch=4, image_batch=8
     )
-    config = micro_config(stages=(stage,), lr=2e-3, warmup_steps=5, disc_start_step=10_000, eval_every=100)
+    config = micro_config(stages=(stage,), lr=5e-4, warmup_steps=5, disc_start_step=10_000, eval_every=100)
     evaluator = HeldoutEvaluator(image_size=32, frames=5, size=32, items=2)
     result = VAETrainer(config, clip_paths, tmp_path / "ckpt", evaluator=evaluator).train()
     first, last = result.evals[0], result.evals[-1]
     assert first["step"] == 0 and last["step"] == 100
-    # Seeds 0-3 rose 1.6-4.7 dB (image) and 2.1-4.4 dB (video) in 100 steps. A seed's rise varies by
-    # ~1 dB between runs (the stand-in corpus's libx264 bytes are not stable), so the bar is 1 dB.
-    assert last["psnr_image"] - first["psnr_image"] > 1.0, result.evals
-    assert last["psnr_video"] - first["psnr_video"] > 1.0, result.evals
+    # Deterministic (the stand-in corpus encodes to the same bytes every time). At lr 5e-4 seeds 0-3
+    # rose 2.1-2.9 dB (image) and 1.7-3.6 dB (video) in 100 steps; at lr 2e-3 seed 2 ended below
+    # its start, which is why the rate is lower than the tiny profile's.
+    assert last["psnr_image"] - first["psnr_image"] > 1.5, result.evals
+    assert last["psnr_video"] - first["psnr_video"] > 1.5, result.evals

@@ -61,25 +61,26 @@ def test_up_shows_materialized_raw_videos_and_stops_on_sigterm(tmp_path):
     cli = str(Path(sys.executable).parent / "videofoundry")
     # The children log a lot: to a file, never an unread pipe (a full pipe blocks `dagster dev`).
     log = tmp_path / "up.log"
-    proc = subprocess.Popen(
-        [
-            cli,
-            "up",
-            "--home",
-            str(home),
-            "--dagster-port",
-            str(dagster_port),
-            "--mlflow-port",
-            str(mlflow_port),
-            "--demo-port",
-            str(demo_port),
-            "--raters-port",
-            str(raters_port),
-        ],
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    with log.open("wb") as out:  # the child keeps its own descriptor
+        proc = subprocess.Popen(
+            [
+                cli,
+                "up",
+                "--home",
+                str(home),
+                "--dagster-port",
+                str(dagster_port),
+                "--mlflow-port",
+                str(mlflow_port),
+                "--demo-port",
+                str(demo_port),
+                "--raters-port",
+                str(raters_port),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         deadline = time.monotonic() + 150
         query = json.dumps(

@@ -27,7 +27,7 @@ lint: setup
 	$(BIN)/ruff format --check .
 
 typecheck: setup
-	$(BIN)/mypy orchestration assets curation model training evaluation serving ui
+	$(BIN)/mypy orchestration assets media curation model training evaluation serving ui
 
 test: lint typecheck
 	$(BIN)/pytest -q

@@ -6,7 +6,7 @@ from assets.versioned import commit_version
 from curation.captions import CAPTIONS_SCHEMA, CaptionConfig, caption_problems, records_to_table
 from curation.captions.pipeline import caption_rows
 from curation.schemas import CLIPS_SCHEMA, TIERS_SCHEMA
-from curation.tables import read_table, write_table
+from media.tables import read_table, write_table
 from orchestration.resources import VersioningResource, WorkspaceResource
 
 

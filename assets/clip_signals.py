@@ -6,7 +6,7 @@ from assets.curation_config import curation_config
 from assets.partitions import raw_batches
 from curation.pipeline import compute_signals, upsert_quarantine
 from curation.schemas import CLIP_SIGNALS_SCHEMA, CLIPS_SCHEMA
-from curation.tables import read_table, write_table
+from media.tables import read_table, write_table
 from orchestration.resources import ComputeResource, WorkspaceResource
 
 

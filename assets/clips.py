@@ -8,7 +8,7 @@ from assets.versioned import commit_version
 from curation.ingest import RAW_VIDEOS_SCHEMA
 from curation.pipeline import make_clips, upsert_quarantine
 from curation.schemas import CLIPS_SCHEMA
-from curation.tables import read_table, write_table
+from media.tables import read_table, write_table
 from orchestration.resources import ComputeResource, VersioningResource, WorkspaceResource
 
 

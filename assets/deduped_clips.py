@@ -6,7 +6,7 @@ from assets.curation_config import curation_config
 from assets.versioned import commit_version
 from curation.dedup import dedup_clips
 from curation.schemas import CLIP_SIGNALS_SCHEMA, DEDUPED_CLIPS_SCHEMA
-from curation.tables import read_table, write_table
+from media.tables import read_table, write_table
 from orchestration.resources import ComputeResource, VersioningResource, WorkspaceResource
 
 

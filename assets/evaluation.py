@@ -12,7 +12,6 @@ import dagster as dg
 import numpy as np
 
 from assets.quality_checks import VAE_PSNR_FLOOR_DB
-from curation.tables import read_table, write_table
 from evaluation.generations import GENERATIONS_SCHEMA, GenerationParams, evaluation_set, serving_generator
 from evaluation.human_eval import (
     BUILTIN_PROMPTS,
@@ -27,6 +26,7 @@ from evaluation.human_eval import (
     find_campaign,
 )
 from evaluation.promotion import Gate, champion_version, latest_stage_version, promote
+from media.tables import read_table, write_table
 from orchestration.metadata import image_metadata, keyframe_grid
 from orchestration.resources import HumanEvalResource, TrackingResource, WorkspaceResource
 

@@ -11,7 +11,7 @@ import math
 import dagster as dg
 
 from curation.schemas import CLIPS_SCHEMA, TIERS_SCHEMA
-from curation.tables import read_table
+from media.tables import read_table
 from orchestration.expectations import TableExpectations, validate_table
 from orchestration.resources import WorkspaceResource
 

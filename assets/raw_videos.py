@@ -4,7 +4,7 @@ import dagster as dg
 
 from assets.partitions import raw_batches
 from curation.ingest import RAW_VIDEOS_SCHEMA, scan_batch
-from curation.tables import read_table, write_table
+from media.tables import read_table, write_table
 from orchestration.expectations import TableExpectations, validate_table
 from orchestration.resources import WorkspaceResource
 

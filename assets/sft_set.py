@@ -6,8 +6,8 @@ import pyarrow as pa
 from assets.versioned import commit_version
 from curation.clip_export import export_clip
 from curation.schemas import CLIPS_SCHEMA, SFT_CANDIDATES_SCHEMA
-from curation.tables import read_table, write_table
 from evaluation.human_eval import SftCandidateSpec, accepted_sft_clips, import_sft_candidates
+from media.tables import read_table, write_table
 from orchestration.resources import HumanEvalResource, VersioningResource, WorkspaceResource
 
 SFT_SET_SCHEMA = pa.schema(

@@ -12,9 +12,9 @@ from curation.schemas import (
     TIER_DECISIONS_SCHEMA,
     TIERS_SCHEMA,
 )
-from curation.tables import read_table, write_table
 from curation.tiers import draw_funnel
 from curation.tiers import sft_candidates as propose_sft_candidates
+from media.tables import read_table, write_table
 from orchestration.metadata import image_metadata
 from orchestration.resources import ComputeResource, VersioningResource, WorkspaceResource
 

@@ -6,7 +6,7 @@ Usage::
         [--config tiny|paper] [--include-duplicates] [--min-accuracy 0.9]
 
 CORPUS_DIR (default `.videofoundry/raw/demo`, where `videofoundry demo` puts it) holds
-`labels.json` (written by `curation.demo_corpus.build_demo_corpus`); when the folder has no
+`labels.json` (written by `curation.democorpus.build.build_demo_corpus`); when the folder has no
 `labels.json` the corpus is built there first (≈ 1 min on two cores). `--config` picks the
 classifier preset (default paper: 256 rows, every frame). Duplicate
 videos copy other videos' shots and are skipped unless asked for, so no shot counts twice. Real
@@ -71,11 +71,11 @@ def main(argv: list[str] | None = None) -> int:
 
     labels_path = args.corpus / "labels.json"
     if not labels_path.is_file():
-        from curation.demo_corpus import build_demo_corpus
+        from curation.democorpus.build import build_demo_corpus
 
         print(f"building the demo corpus in {args.corpus} (seed {args.seed}, profile {args.profile})")
         build_demo_corpus(args.corpus, seed=args.seed, profile=args.profile)
-    from curation.corpus_labels import load_labels
+    from curation.democorpus.labels import load_labels
 
     corpus = load_labels(labels_path)
     config = CameraMotionConfig.tiny() if args.config == "tiny" else CameraMotionConfig.paper()

@@ -22,10 +22,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pyarrow.parquet as pq  # noqa: E402
 
-from curation.accuracy import score_corpus  # noqa: E402
 from curation.config import CurationConfig  # noqa: E402
-from curation.corpus_labels import load_labels  # noqa: E402
-from curation.demo_corpus import build_demo_corpus  # noqa: E402
+from curation.democorpus.accuracy import score_corpus  # noqa: E402
+from curation.democorpus.build import build_demo_corpus  # noqa: E402
+from curation.democorpus.labels import load_labels  # noqa: E402
 from curation.ingest import scan_batch  # noqa: E402
 from curation.pipeline import curate  # noqa: E402
 

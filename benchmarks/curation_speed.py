@@ -31,7 +31,7 @@ import torch  # noqa: E402
 from curation.clip_signals import CHEAP_SIGNALS, EXPENSIVE_SIGNALS, clip_signal_row  # noqa: E402
 from curation.config import CurationConfig  # noqa: E402
 from curation.decode import decode_for_analysis, probe_video  # noqa: E402
-from curation.demo_corpus import build_demo_corpus  # noqa: E402
+from curation.democorpus.build import build_demo_corpus  # noqa: E402
 from curation.ingest import scan_batch  # noqa: E402
 from curation.pipeline import make_clips  # noqa: E402
 from curation.scenes import Clip  # noqa: E402

@@ -180,7 +180,7 @@ def main() -> None:
         "eval_frames_per_second": (len(heldout.images) + sum(len(c) for _, c in heldout.clips))
         / eval_seconds,
         "perceptual": trainer.perceptual.name,
-        "mixed_precision": trainer.backend.precision,
+        "precision": trainer.backend.precision,
     }
     (args.out / "vae_gpu.json").write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))

@@ -12,7 +12,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from curation.video_io import write_video
+from media.video import write_video
 
 
 class ClipExportError(ValueError):

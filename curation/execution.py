@@ -43,7 +43,7 @@ def run_tasks(
 
     With `backend="ray"` each item is one Ray Data block mapped by `flat_map` with
     `cpus_per_task` CPUs (and `gpus_per_task` GPUs) per task; Ray is started (or joined) through
-    `curation.ray_runtime.ensure_ray`, loopback-only and without dashboard when local.
+    `media.ray_cluster.ensure_ray`, loopback-only and without dashboard when local.
     """
     outputs: list[dict[str, str]] = []
     if not items:
@@ -54,7 +54,7 @@ def run_tasks(
     else:
         import ray
 
-        from curation.ray_runtime import ensure_ray
+        from media.ray_cluster import ensure_ray
 
         ensure_ray(config.ray_address, config.num_cpus)
         # Ray Data logs a progress block every 10 s by default; our own tqdm/tables say enough.

@@ -1,6 +1,6 @@
 """The curation chain as functions over tables: raw videos → clips → signals → dedup → tiers.
 
-Each stage reads and writes Parquet through `curation.tables` (atomic, schema-checked); the
+Each stage reads and writes Parquet through `media.tables` (atomic, schema-checked); the
 Dagster assets and `videofoundry curate` call these same functions. Per-video work (probe,
 decode, shot detection, signals) runs through `curation.execution.run_tasks` (Ray Data by default).
 Reruns are idempotent: ids derive from content, each batch's tables are rewritten whole, and the
@@ -23,8 +23,8 @@ from curation.dedup import dedup_clips
 from curation.execution import output, run_tasks
 from curation.scenes import Clip, cut_clips
 from curation.schemas import CLIP_SIGNALS_SCHEMA, CLIPS_SCHEMA, QUARANTINE_SCHEMA
-from curation.tables import write_table
 from curation.tiers import decide_tiers, draw_funnel, funnel, sft_candidates, tier_membership
+from media.tables import write_table
 
 
 def _quarantine_row(

@@ -67,7 +67,7 @@ def _ray_roundtrip() -> Check:
     try:
         import ray
 
-        from curation.ray_runtime import ensure_ray, shutdown_ray
+        from media.ray_cluster import ensure_ray, shutdown_ray
 
         started = not ray.is_initialized()
         ensure_ray(None, num_cpus=1)

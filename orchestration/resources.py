@@ -49,7 +49,7 @@ class ComputeResource(ConfigurableResource):
     num_cpus: int | None = 2
 
     def ensure_started(self) -> None:
-        from curation.ray_runtime import ensure_ray
+        from media.ray_cluster import ensure_ray
 
         ensure_ray(self.address, self.num_cpus)
 

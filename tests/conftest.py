@@ -35,7 +35,7 @@ def demo_corpus_dir(tmp_path_factory: pytest.TempPathFactory):
     """
     from pathlib import Path
 
-    from curation.demo_corpus import build_demo_corpus
+    from curation.democorpus.build import build_demo_corpus
 
     cached = os.environ.get("VIDEOFOUNDRY_TEST_CORPUS")
     out_dir = Path(cached) if cached else tmp_path_factory.mktemp("demo_corpus")

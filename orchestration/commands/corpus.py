@@ -26,9 +26,9 @@ def demo_corpus(
     ] = False,
 ) -> None:
     """Render the demo corpus: real packaged videos plus synthetic shots with known ground truth."""
-    from curation.bad_inputs import build_bad_inputs
-    from curation.demo_corpus import PROFILES, build_demo_corpus
-    from curation.photo_pool import MediaMissingError
+    from curation.democorpus.bad_inputs import build_bad_inputs
+    from curation.democorpus.build import PROFILES, build_demo_corpus
+    from curation.democorpus.photo_pool import MediaMissingError
 
     if profile not in PROFILES:
         raise UserError(f"unknown corpus profile {profile!r}; choose one of {', '.join(sorted(PROFILES))}")

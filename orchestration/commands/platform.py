@@ -114,7 +114,7 @@ def demo(
     workspace = Workspace.at(platform.home)
     batch_dir = workspace.raw / "demo"
     if not (batch_dir / "labels.json").exists():
-        from curation.demo_corpus import build_demo_corpus
+        from curation.democorpus.build import build_demo_corpus
 
         typer.echo(f"building the demo corpus in {batch_dir}")
         build_demo_corpus(batch_dir, seed=seed)

@@ -5,7 +5,7 @@ import pyarrow as pa
 
 from assets.quality_checks import clips_expectations, nesting_violations, tiers_expectations
 from curation.schemas import CLIPS_SCHEMA, TIERS_SCHEMA
-from curation.tables import write_table
+from media.tables import write_table
 from orchestration.resources import WorkspaceResource
 
 

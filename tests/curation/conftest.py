@@ -12,9 +12,9 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from curation.bad_inputs import BadInput, build_bad_inputs
 from curation.config import CurationConfig
-from curation.corpus_labels import CorpusLabels, load_labels
+from curation.democorpus.bad_inputs import BadInput, build_bad_inputs
+from curation.democorpus.labels import CorpusLabels, load_labels
 from curation.ingest import scan_batch
 from curation.pipeline import CurationResult, curate
 
@@ -35,7 +35,7 @@ def bad_inputs_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict
 @pytest.fixture(scope="session")
 def ray_session():
     """One local Ray (loopback, no dashboard, 2 CPUs) for every curation test that needs it."""
-    from curation.ray_runtime import ensure_ray, shutdown_ray
+    from media.ray_cluster import ensure_ray, shutdown_ray
 
     ensure_ray(None, 2)
     yield

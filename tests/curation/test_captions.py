@@ -31,7 +31,7 @@ from curation.captions.backends.ground_truth import GroundTruthBackend
 from curation.captions.backends.offline import phrase_facts
 from curation.captions.facts import colour_temperature, measure_facts
 from curation.captions.imagenet import imagenet_class_names
-from curation.corpus_labels import CorpusLabels, ShotLabel, VideoLabel
+from curation.democorpus.labels import CorpusLabels, ShotLabel, VideoLabel
 
 FIELDS = {
     "short_description": "A cat sits on a sofa.",

@@ -14,7 +14,7 @@ import skimage
 
 from assets.captions import captions, every_tier_clip_has_a_valid_caption
 from curation.schemas import CLIPS_SCHEMA, TIERS_SCHEMA
-from curation.tables import read_table, write_table
+from media.tables import read_table, write_table
 from orchestration.resources import VersioningResource, WorkspaceResource
 
 

@@ -9,9 +9,9 @@ import dagster as dg
 import pyarrow.parquet as pq
 import pytest
 
-from curation.accuracy import score_corpus
 from curation.config import TIER_NAMES, CurationConfig
-from curation.corpus_labels import CorpusLabels
+from curation.democorpus.accuracy import score_corpus
+from curation.democorpus.labels import CorpusLabels
 from curation.pipeline import make_clips, upsert_quarantine
 from curation.schemas import (
     CLIP_SIGNALS_SCHEMA,
@@ -22,7 +22,7 @@ from curation.schemas import (
     TIER_DECISIONS_SCHEMA,
     TIERS_SCHEMA,
 )
-from curation.tables import read_table
+from media.tables import read_table
 from tests.curation.conftest import CurationRun
 
 

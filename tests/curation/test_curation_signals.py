@@ -10,10 +10,10 @@ import pyarrow as pa
 import pytest
 import torch
 
-from curation.bad_inputs import BadInput
 from curation.config import TIER_NAMES, CurationConfig, ProbeConfig
 from curation.decode import BadVideoError, decode_for_analysis, probe_video
 from curation.dedup import dedup_clips
+from curation.democorpus.bad_inputs import BadInput
 from curation.embedding import embed_frames, load_embedder
 from curation.quality import HeuristicAestheticStandIn, brisque
 from curation.scenes import clip_id_for
@@ -22,7 +22,7 @@ from curation.tiers import FILTERS, decide_tiers, funnel, tier_membership
 
 
 def _photo() -> np.ndarray:
-    from curation.photo_pool import skimage_data_dir
+    from curation.democorpus.photo_pool import skimage_data_dir
 
     return cv2.cvtColor(cv2.imread(str(skimage_data_dir() / "chelsea.png")), cv2.COLOR_BGR2RGB)
 

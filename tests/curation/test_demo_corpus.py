@@ -13,17 +13,17 @@ import cv2
 import numpy as np
 import pytest
 
-from curation.bad_inputs import BadInput
 from curation.camera_motion_classes import CAMERA_MOTIONS
-from curation.corpus_labels import (
+from curation.democorpus.bad_inputs import BadInput
+from curation.democorpus.build import VideoPlan, plan_corpus, render_video
+from curation.democorpus.labels import (
     SCHEMA_VERSION,
     TEXT_HEAVY_RATIO,
     CorpusLabels,
     LabelsVersionError,
     load_labels,
 )
-from curation.demo_corpus import VideoPlan, plan_corpus, render_video
-from curation.video_io import iter_frames, read_frames
+from media.video import iter_frames, read_frames
 
 
 @dataclass

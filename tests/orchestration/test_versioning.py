@@ -12,7 +12,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from curation.tables import read_table, write_table
+from media.tables import read_table, write_table
 from orchestration.versioning import DvcVersionStore, LakeFSVersionStore, VersioningError
 
 

@@ -209,7 +209,7 @@ class LatentCache:
 
     def _read_frames(self, record: ClipRecord, count: int) -> np.ndarray:
         # Imported here: readers of the cache (trainer workers, GPU benchmarks) need no video decoder.
-        from curation.video_io import iter_frames
+        from media.video import iter_frames
 
         try:
             frames = list(iter_frames(Path(record.video_path), max_frames=record.start_frame + count))

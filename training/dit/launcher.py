@@ -1,7 +1,7 @@
 """Launching a planned DiT stage on Ray Train workers (`TorchTrainer`), or in this process.
 
 `launch_stage(plan, ...)`: with `launcher="ray"`, Ray Train starts `num_workers` workers (local
-loopback Ray by default via `curation.ray_runtime.ensure_ray`; `ray://head:10001` at scale), creates
+loopback Ray by default via `media.ray_cluster.ensure_ray`; `ray://head:10001` at scale), creates
 the process group (gloo on CPU, NCCL on GPU) and each worker runs `train_stage` on a DeepSpeed
 backend (ZeRO stage from the config) or, for one worker without ZeRO, the plain backend. Rank 0
 writes `stage_result.json` (training.dit.stages); that file, not Ray's Result, carries the outcome
@@ -67,7 +67,7 @@ def launch_stage(
         from ray.train import RunConfig, ScalingConfig
         from ray.train.torch import TorchConfig, TorchTrainer
 
-        from curation.ray_runtime import ensure_ray
+        from media.ray_cluster import ensure_ray
 
         ensure_ray(ray_address, None if ray_address else max(2, num_workers * cpus_per_worker))
         trainer = TorchTrainer(

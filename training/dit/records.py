@@ -18,7 +18,7 @@ from pathlib import Path
 
 from curation.captions import render_for_clip
 from curation.captions.schema import StructuredCaption
-from curation.tables import read_table
+from media.tables import read_table
 from training.dit.latent_cache import ClipRecord
 
 TIER_KEYS = ("tier_256p", "tier_360p", "tier_540p", "tier_720p")

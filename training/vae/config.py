@@ -79,7 +79,7 @@ class VAETrainConfig(_Strict):
     decode_cache: int = Field(64, description="Decoded videos kept in memory per worker.")
     # Bookkeeping
     ema_decay: float = Field(0.999, description="EMA of the VAE weights (evaluated and exported).")
-    mixed_precision: Literal["auto", "bf16", "fp16", "fp32"] = Field(
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = Field(
         "auto", description="auto: bf16 autocast on CUDA, fp32 on CPU."
     )
     cpu_threads: int | None = Field(
@@ -96,7 +96,7 @@ class VAETrainConfig(_Strict):
     heldout_size: int = Field(64, description="Held-out clip height = width for in-training eval.")
     heldout_items: int = Field(4, description="Held-out photos/clips used during training.")
     # Distributed
-    deepspeed_zero_stage: int | None = Field(None, description="None: plain PyTorch; 0-3: DeepSpeed ZeRO.")
+    zero_stage: int | None = Field(None, description="None: plain PyTorch; 0-3: DeepSpeed ZeRO.")
     num_workers: int = Field(1, description="Ray Train workers (one per GPU at scale).")
     use_gpu: bool = Field(False, description="Ray Train workers ask for a GPU each.")
 
@@ -204,7 +204,7 @@ _PAPER = VAETrainConfig(
     eval_every=5000,
     sample_every=5000,
     checkpoint_every=2000,
-    deepspeed_zero_stage=2,
+    zero_stage=2,
     num_workers=8,
     use_gpu=True,
 )

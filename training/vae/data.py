@@ -49,7 +49,7 @@ def clips_from_tier_tables(tables: Path, media_root: Path, tier: str = "tier_256
     Each clip starts at its sharpest start frame (curation's `start_frame_sharpest`) and ends at its
     exclusive `end_frame`; relative source paths are resolved against `media_root` (the raw folder).
     """
-    from curation.tables import read_table
+    from media.tables import read_table
 
     def rows(name: str) -> list[dict[str, Any]]:
         file = tables / f"{name}.parquet"

@@ -28,8 +28,8 @@ def _worker(loop_config: dict[str, Any]) -> None:
     from training.vae.trainer import VAETrainer
 
     config: VAETrainConfig = loop_config["config"]
-    assert config.deepspeed_zero_stage is not None
-    backend = DeepSpeedBackend(config.deepspeed_zero_stage, config.mixed_precision)
+    assert config.zero_stage is not None
+    backend = DeepSpeedBackend(config.zero_stage, config.precision)
     trainer = VAETrainer(
         config,
         loop_config["data_paths"],
@@ -74,7 +74,7 @@ def launch_ray_training(
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
-    from curation.ray_runtime import ensure_ray
+    from media.ray_cluster import ensure_ray
 
     ensure_ray(ray_address, None if ray_address else max(2, config.num_workers))
     checkpoint_dir = Path(checkpoint_dir).resolve()

@@ -1,6 +1,6 @@
 """One entry point for a VAE training run, whichever way it executes.
 
-`run_vae_training` trains in this process when `config.deepspeed_zero_stage` is None, else launches
+`run_vae_training` trains in this process when `config.zero_stage` is None, else launches
 the same `VAETrainer` on `config.num_workers` DeepSpeed workers through Ray Train
 (`training.vae.ray_launch`). Afterwards the EMA weights are exported with `model.checkpoints.save_model`
 (safetensors + config.json), the format `model.checkpoints.load_vae`, serving and evaluation read.
@@ -59,7 +59,7 @@ def run_vae_training(
     ray_address: str | None = None,
 ) -> VAERunOutputs:
     """Train (or resume) and export; see module docstring."""
-    if config.deepspeed_zero_stage is None:
+    if config.zero_stage is None:
         trainer = VAETrainer(
             config, data_paths, checkpoint_dir, tracking, evaluator=evaluator, sample_maker=sample_maker
         )

@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from curation.video_io import write_video
+from media.video import write_video
 
 _OPENCV_DOC = Path("/usr/share/doc/opencv-doc/examples/data")
 _TRAIN_PHOTOS = (

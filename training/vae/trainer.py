@@ -89,7 +89,7 @@ class VAETrainer:
         sample_maker: SampleMaker | None = None,
     ) -> None:
         self.config = config
-        self.backend = backend or Backend(precision=config.mixed_precision)
+        self.backend = backend or Backend(precision=config.precision)
         refuse_partitioned_weights(self.backend, "VAE")
         self.tracking = tracking or TrackingSettings()
         self.evaluator = evaluator

@@ -1,7 +1,7 @@
 """Caption backend (3): the demo corpus's ground truth for its own clips.
 
 The corpus knows, per shot, the camera move it rendered, the photo it rendered over, burnt-in
-text, logo and bars (`curation.corpus_labels`). Those facts fill the fields they can (provenance
+text, logo and bars (`curation.democorpus.labels`). Those facts fill the fields they can (provenance
 `demo-ground-truth`); the fields the labels know nothing about (lighting, atmosphere) come from
 the fallback backend with its own provenance. A clip is matched to the shot of the same source
 file with the largest frame overlap.
@@ -14,7 +14,7 @@ from pathlib import Path
 from curation.captions.backends.base import CaptionBackend
 from curation.captions.keyframes import ClipInput
 from curation.captions.schema import CaptionField, CaptionRecord, StructuredCaption
-from curation.corpus_labels import CorpusLabels, ShotLabel, load_labels
+from curation.democorpus.labels import CorpusLabels, ShotLabel, load_labels
 
 BACKEND = "demo-ground-truth"
 

@@ -48,7 +48,7 @@ def test_deepspeed_zero2_exact_resume(
     from training.vae.trainer import VAETrainer
 
     torch.set_num_threads(1)
-    config = micro_config(deepspeed_zero_stage=2, checkpoint_every=2, cpu_threads=1)
+    config = micro_config(zero_stage=2, checkpoint_every=2, cpu_threads=1)
     straight = VAETrainer(config, clip_paths, tmp_path / "straight", backend=DeepSpeedBackend(2))
     straight.train(max_steps=4)
     VAETrainer(config, clip_paths, tmp_path / "split", backend=DeepSpeedBackend(2)).train(max_steps=2)
@@ -62,12 +62,12 @@ def test_deepspeed_zero2_exact_resume(
 
 @pytest.mark.slow
 def test_ray_train_two_deepspeed_workers(tmp_path: Path, clip_paths: list[Path]) -> None:
-    from curation.ray_runtime import shutdown_ray
+    from media.ray_cluster import shutdown_ray
     from training.tracking import default_tracking_uri
     from training.vae.run import run_vae_training
     from training.vae.trainer import TrackingSettings
 
-    config = micro_config(deepspeed_zero_stage=2, num_workers=2, checkpoint_every=3, cpu_threads=1)
+    config = micro_config(zero_stage=2, num_workers=2, checkpoint_every=3, cpu_threads=1)
     uri, artifacts = default_tracking_uri(tmp_path)
     try:
         outputs = run_vae_training(

@@ -26,7 +26,7 @@ from typing import Any
 import pyarrow as pa
 
 from curation.config import CurationConfig
-from curation.corpus_labels import CorpusLabels, ShotLabel
+from curation.democorpus.labels import CorpusLabels, ShotLabel
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from torch import nn
 from model.flow import model_target
 from model.text import TextEncoderConfig, build_text_encoder
 from model.vae import CausalVAE3D, VAEConfig
-from tests.training.dit_fixtures import write_clips
+from tests.training.dit.fixtures import write_clips
 from training.dit.buckets import (
     Bucket,
     BucketError,
@@ -27,7 +27,7 @@ from training.dit.deepspeed_config import training_config, zero_config
 from training.dit.latent_cache import LatentBatch, LatentCache, load_batch
 from training.dit.loss import drop_text, flow_matching_loss, guidance_values
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(autouse=True)

@@ -12,12 +12,12 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tests.training.dit_fixtures import write_clips
+from tests.training.dit.fixtures import write_clips
 from training.dit.config import DiTTrainConfig
 from training.dit.stages import StagePlan, prepare_stage, train_stage
 from training.dit.trainer import DiTTrainer, StageTracking
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(autouse=True)
@@ -152,7 +152,7 @@ def test_kill_9_mid_stage_loses_no_step_beyond_the_last_checkpoint(tmp_path):
 @pytest.mark.slow
 def test_ray_train_launcher_runs_a_planned_stage(tmp_path):
     """TorchTrainer on a local loopback Ray: 2 gloo workers, each a DeepSpeed ZeRO-2 rank."""
-    from curation.ray_runtime import shutdown_ray
+    from media.ray_cluster import shutdown_ray
     from training.dit.launcher import launch_stage
 
     records = write_clips(tmp_path / "clips", count=2)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from curation.video_io import write_video
+from media.video import write_video
 from training.dit.latent_cache import ClipRecord
 
 CLIP_SPECS = (

@@ -18,7 +18,7 @@ from typing import Literal
 import av
 import numpy as np
 
-from curation.video_io import write_video
+from media.video import write_video
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
-"""Run by each of 2 DeepSpeed ranks in test_dit_deepspeed: train, drop the last checkpoint, resume.
+"""Run by each of 2 DeepSpeed ranks in test_deepspeed: train, drop the last checkpoint, resume.
 
-    python tests/training/dit_ds_job.py <plan.json>
+    python tests/training/ds_job.py <plan.json>
 
 One process launch covers both halves (DeepSpeed's import dominates a CPU launch): the second
 `train_stage` builds a fresh engine that must restore the ZeRO-partitioned state from disk.

@@ -26,7 +26,7 @@ from evaluation.human_eval import (
 from evaluation.human_eval.media import SyntheticGenerator
 from evaluation.human_eval.ratings import rater_queue
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -16,7 +16,7 @@ from mlflow.tracking import MlflowClient
 from safetensors.torch import load_file
 
 from model.checkpoints import load_transformer
-from tests.training.dit_fixtures import write_clips
+from tests.training.dit.fixtures import write_clips
 from training.dit.config import STAGE_ORDER, DiTTrainConfig
 from training.dit.registry import REGISTERED_MODEL
 from training.dit.sampling import decode_to_frames, psnr, sample_latents

@@ -13,9 +13,12 @@ import ray
 
 
 def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> None:
-    """Initialise Ray once per process. `address=None` starts a local loopback-only instance.
+    """Initialise Ray once per process. `address=None` starts a new local loopback-only instance.
 
-    Calling again with Ray already up is a no-op (the first caller's settings win).
+    A local start passes `address="local"`: plain `ray.init()` would join whatever cluster a stale
+    `/tmp/ray/ray_current_cluster` or `RAY_ADDRESS` names, so another process on the machine could
+    break (or receive) our work. A cluster is joined only when `address` says so (`host:port`,
+    `ray://head:10001`). Calling again with Ray already up is a no-op (the first caller's settings win).
     """
     if ray.is_initialized():
         return
@@ -26,6 +29,7 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> None:
         ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
         return
     ray.init(
+        address="local",
         num_cpus=num_cpus,
         include_dashboard=False,
         _node_ip_address="127.0.0.1",

@@ -13,14 +13,14 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tests.training.dit_fixtures import write_clips
+from tests.training.dit.fixtures import write_clips
 from training.checkpointing import load_checkpoint
 from training.dit.config import DiTTrainConfig
 from training.dit.stages import prepare_stage
 from training.dit.trainer import StageTracking
 
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _free_port() -> int:
@@ -30,7 +30,7 @@ def _free_port() -> int:
 
 
 def _launch(plan: Path, world: int = 2) -> list[str]:
-    """Start `world` ranks of dit_ds_job.py the way torchrun would (env RANK/WORLD_SIZE/LOCAL_RANK/MASTER_*)."""
+    """Start `world` ranks of ds_job.py the way torchrun would (env RANK/WORLD_SIZE/LOCAL_RANK/MASTER_*)."""
     base = dict(
         os.environ,
         WORLD_SIZE=str(world),
@@ -41,7 +41,7 @@ def _launch(plan: Path, world: int = 2) -> list[str]:
     )
     procs = [
         subprocess.Popen(
-            [sys.executable, str(REPO / "tests" / "training" / "dit_ds_job.py"), str(plan)],
+            [sys.executable, str(REPO / "tests" / "training" / "dit" / "ds_job.py"), str(plan)],
             cwd=REPO,
             env=dict(base, RANK=str(rank), LOCAL_RANK=str(rank)),
             stdout=subprocess.PIPE,

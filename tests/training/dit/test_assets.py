@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 from curation.captions import CAPTIONS_SCHEMA
 from curation.captions.schema import StructuredCaption
 from curation.schemas import CLIPS_SCHEMA, DEDUPED_CLIPS_SCHEMA, TIERS_SCHEMA
-from curation.tables import write_table
-from tests.training.dit_fixtures import CLIP_SPECS, write_clips
+from media.tables import write_table
+from tests.training.dit.fixtures import CLIP_SPECS, write_clips
 from training.dit.records import ClipListError, records_from_tables
 
 pytestmark = pytest.mark.slow

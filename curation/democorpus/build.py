@@ -1,7 +1,7 @@
 """The demo corpus: real packaged videos plus synthetic shots whose ground truth is known.
 
 `build_demo_corpus(out_dir, seed)` writes H.264 MP4 files and `labels.json` (schema in
-`curation.corpus_labels`). Everything follows from the seed: the plan (which photo, motion,
+`curation.democorpus.labels`). Everything follows from the seed: the plan (which photo, motion,
 overlay, size, duration per shot), the rendering and the encoding (single-threaded x264), so the
 same seed gives the same labels and the same frames.
 
@@ -25,7 +25,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from curation.camera_motion_classes import CAMERA_MOTIONS, CameraMotion
-from curation.corpus_labels import (
+from curation.democorpus.labels import (
     SLOW_MOTION_MAX_PX_PER_FRAME_256P,
     TEXT_HEAVY_RATIO,
     BorderKind,
@@ -35,9 +35,15 @@ from curation.corpus_labels import (
     VideoLabel,
     save_labels,
 )
-from curation.photo_pool import Photo, photo_pool, real_video_paths
-from curation.synthetic import camera_path, logo_overlay, mean_displacement, render_shot_frames, text_overlay
-from curation.video_io import iter_frames, write_video
+from curation.democorpus.photo_pool import Photo, photo_pool, real_video_paths
+from curation.democorpus.synthetic import (
+    camera_path,
+    logo_overlay,
+    mean_displacement,
+    render_shot_frames,
+    text_overlay,
+)
+from media.video import iter_frames, write_video
 
 PROFILES: dict[str, dict[str, int]] = {
     # n_long videos of 3-5 shots, n_single one-shot videos; duplicates and real videos are fixed.
@@ -186,7 +192,7 @@ def plan_corpus(seed: int = 0, profile: str = "tiny") -> CorpusPlan:
             )
         )
     # An orbit ('around') sweeps about 2.5 × 1.9 views of the plane (its far edge nears the plane's
-    # horizon, see `curation.synthetic.ORBIT_MAX_ANGLE_DEG`), about 3× the area of the fastest pan:
+    # horizon, see `curation.democorpus.synthetic.ORBIT_MAX_ANGLE_DEG`), about 3× the area of the fastest pan:
     # on a photo sized for a pan it is magnified into flat colour where neither optical flow nor
     # the camera-motion classifier can see the move. Orbits swap the photo they drew for one 3×
     # larger that no other shot uses (the largest frames choose first), after every shot has

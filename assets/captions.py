@@ -28,7 +28,7 @@ def captions(
     context: dg.AssetExecutionContext, workspace: WorkspaceResource, versioning: VersioningResource
 ) -> dg.MaterializeResult:
     ws = workspace.workspace
-    config = CaptionConfig.preset("paper" if workspace.profile == "paper" else "tiny")
+    config = workspace.config_for(CaptionConfig)
     wanted = set(_tier_clip_ids(workspace))
     rows = [
         row

@@ -6,7 +6,6 @@ from orchestration.resources import ComputeResource, WorkspaceResource
 
 def curation_config(workspace: WorkspaceResource, compute: ComputeResource) -> CurationConfig:
     """`CurationConfig` preset of the workspace profile, on Ray at the compute resource's address."""
-    config = CurationConfig.preset("paper" if workspace.profile == "paper" else "tiny")
-    config.execution.ray_address = compute.address
-    config.execution.num_cpus = compute.num_cpus
-    return config
+    return workspace.config_for(
+        CurationConfig, execution={"ray_address": compute.address, "num_cpus": compute.num_cpus}
+    )

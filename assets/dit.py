@@ -46,7 +46,7 @@ def _vae_path(workspace: WorkspaceResource):
 )
 def latents(workspace: WorkspaceResource) -> dg.MaterializeResult:
     ws = workspace.workspace
-    config = DiTTrainConfig.preset(workspace.profile)
+    config = workspace.config_for(DiTTrainConfig)
     metadata: dict[str, Any] = {}
     for spec in config.stages:
         records = records_from_tables(ws.tables, ws.raw, spec.data)
@@ -73,7 +73,7 @@ def _stage_asset(stage: str, upstream: str) -> dg.AssetsDefinition:
         versioning: VersioningResource,
     ) -> dg.MaterializeResult:
         ws = workspace.workspace
-        config = DiTTrainConfig.preset(workspace.profile)
+        config = workspace.config_for(DiTTrainConfig)
         data = config.stage(stage).data
         records = records_from_tables(ws.tables, ws.raw, data)
         result = train_dit_stage(

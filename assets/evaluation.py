@@ -11,10 +11,9 @@ import json
 import dagster as dg
 import numpy as np
 
-from assets.quality_checks import VAE_PSNR_FLOOR_DB
-from evaluation.generations import GENERATIONS_SCHEMA, GenerationParams, evaluation_set, serving_generator
+from evaluation.config import EvaluationConfig
+from evaluation.generations import GENERATIONS_SCHEMA, evaluation_set, serving_generator
 from evaluation.human_eval import (
-    BUILTIN_PROMPTS,
     CampaignError,
     HumanEvalConfig,
     ModelSpec,
@@ -30,12 +29,6 @@ from media.tables import read_table, write_table
 from orchestration.metadata import image_metadata, keyframe_grid
 from orchestration.resources import HumanEvalResource, TrackingResource, WorkspaceResource
 
-EVAL_PROMPTS = {"tiny": 4, "paper": len(BUILTIN_PROMPTS)}
-EVAL_SEEDS = {"tiny": [0], "paper": [0, 1, 2]}
-# Floors for the automatic gates; the paper profile also requires a completed human campaign.
-TEMPORAL_CONSISTENCY_FLOOR = 0.5
-GSB_WIN_RATE_FLOOR = 0.5
-
 
 def _candidate(tracking: TrackingResource) -> str:
     version = latest_stage_version(tracking.tracking_uri, tracking.registered_model, "sft")
@@ -44,10 +37,6 @@ def _candidate(tracking: TrackingResource) -> str:
             f"no registered {tracking.registered_model} version with stage=sft; run dit_sft first"
         )
     return version
-
-
-def _params(profile: str) -> GenerationParams:
-    return GenerationParams.paper() if profile == "paper" else GenerationParams.tiny()
 
 
 @dg.asset(
@@ -62,14 +51,12 @@ def generations(
     ws = workspace.workspace
     version = _candidate(tracking)
     ref = f"models:/{tracking.registered_model}/{version}"
-    prompts = BUILTIN_PROMPTS[: EVAL_PROMPTS[workspace.profile]]
-    generate = serving_generator(
-        ws.reports / "generations", _params(workspace.profile), tracking.tracking_uri
-    )
+    evaluation = workspace.config_for(EvaluationConfig)
+    generate = serving_generator(ws.reports / "generations", evaluation.generation, tracking.tracking_uri)
     table = evaluation_set(
         ref,
-        prompts,
-        EVAL_SEEDS[workspace.profile],
+        evaluation.prompts(),
+        evaluation.seeds,
         generate,
         progress=lambda done, total: context.log.info(f"generated {done}/{total}"),
     )
@@ -109,20 +96,20 @@ def human_eval(
     if baseline is None:
         raise dg.Failure("no baseline to compare against: neither a champion nor a video_high_long version")
     name = f"sft-v{candidate}-vs-v{baseline}"
-    preset = HumanEvalConfig.paper if workspace.profile == "paper" else HumanEvalConfig.tiny
-    config = preset(human_eval.db_url)
+    config = workspace.config_for(HumanEvalConfig, db_url=human_eval.db_url)
+    evaluation = workspace.config_for(EvaluationConfig)
     try:
         campaign_id = find_campaign(human_eval.db_url, name)
     except CampaignError:
         campaign_id = create_campaign(
             human_eval.db_url,
             name,
-            BUILTIN_PROMPTS[: EVAL_PROMPTS[workspace.profile]],
+            evaluation.prompts(),
             [
                 ModelSpec("candidate", f"models:/{tracking.registered_model}/{candidate}"),
                 ModelSpec("baseline", f"models:/{tracking.registered_model}/{baseline}"),
             ],
-            serving_generator(ws.reports / "generations", _params(workspace.profile), tracking.tracking_uri),
+            serving_generator(ws.reports / "generations", evaluation.generation, tracking.tracking_uri),
             config,
             ws.reports / "human_eval",
         )
@@ -158,16 +145,16 @@ def _rater_ids(db_url: str) -> list[int]:
         return list(session.scalars(select(Rater.id).where(Rater.role == "rater")))
 
 
-def _human_gate(db_url: str, campaign: str | None) -> Gate:
+def _human_gate(db_url: str, campaign: str | None, floor: float) -> Gate:
     if campaign is None:
-        return Gate("human_eval_overall_win_rate", None, GSB_WIN_RATE_FLOOR)
+        return Gate("human_eval_overall_win_rate", None, floor)
     campaign_id = find_campaign(db_url, campaign)
     if not campaign_complete(db_url, campaign_id):
-        return Gate("human_eval_overall_win_rate", None, GSB_WIN_RATE_FLOOR)
+        return Gate("human_eval_overall_win_rate", None, floor)
     table3 = campaign_results(db_url, campaign_id).table3
     row = table3[table3["Model"] == "candidate"]
     value = float(row["Overall preference"].iloc[0]) / 100 if not row.empty else None
-    return Gate("human_eval_overall_win_rate", value, GSB_WIN_RATE_FLOOR)
+    return Gate("human_eval_overall_win_rate", value, floor)
 
 
 @dg.asset(
@@ -195,12 +182,15 @@ def champion(
         if campaign and campaign.asset_materialization
         else None
     )
+    evaluation = workspace.config_for(EvaluationConfig)
     gates = [
-        Gate("vae_psnr_db", vae_psnr, VAE_PSNR_FLOOR_DB[workspace.profile]),
-        Gate("temporal_consistency", consistency, TEMPORAL_CONSISTENCY_FLOOR),
+        Gate("vae_psnr_db", vae_psnr, evaluation.vae_psnr_floor_db),
+        Gate("temporal_consistency", consistency, evaluation.temporal_consistency_floor),
     ]
-    human = _human_gate(human_eval.db_url, str(campaign_name) if campaign_name else None)
-    if workspace.profile == "paper" or human.value is not None:
+    human = _human_gate(
+        human_eval.db_url, str(campaign_name) if campaign_name else None, evaluation.gsb_win_rate_floor
+    )
+    if evaluation.require_human_eval or human.value is not None:
         gates.append(human)
     decision = promote(tracking.tracking_uri, tracking.registered_model, candidate, gates)
     context.log.info(f"promotion of v{candidate}: {decision.reason}")

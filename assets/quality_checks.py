@@ -10,14 +10,12 @@ import math
 
 import dagster as dg
 
+from curation.config import TIER_NAMES
 from curation.schemas import CLIPS_SCHEMA, TIERS_SCHEMA
+from evaluation.config import EvaluationConfig
 from media.tables import read_table
 from orchestration.expectations import TableExpectations, validate_table
 from orchestration.resources import WorkspaceResource
-
-TIERS = ("256p", "360p", "540p", "720p")
-# Lowest acceptable held-out reconstruction PSNR of the VAE, per profile (dB).
-VAE_PSNR_FLOOR_DB = {"tiny": 10.0, "paper": 30.0}
 
 CLIPS_EXPECTATIONS = TableExpectations(
     "clips",
@@ -30,9 +28,9 @@ CLIPS_EXPECTATIONS = TableExpectations(
 TIERS_EXPECTATIONS = TableExpectations(
     "tiers",
     columns=TIERS_SCHEMA.names,
-    not_null=["clip_id", "highest_tier", *[f"tier_{t}" for t in TIERS]],
+    not_null=["clip_id", "highest_tier", *[f"tier_{t}" for t in TIER_NAMES]],
     unique=["clip_id"],
-    allowed_values={"highest_tier": list(TIERS)},
+    allowed_values={"highest_tier": list(TIER_NAMES)},
     max_null_fraction={"failed_filter": 1.0},
 )
 
@@ -60,7 +58,7 @@ def nesting_violations(frame) -> dict[str, int]:
     """Clips in a stricter tier but missing from the looser one below it, per tier pair."""
     return {
         f"{upper}⊄{lower}": int((frame[f"tier_{upper}"] & ~frame[f"tier_{lower}"]).sum())
-        for lower, upper in zip(TIERS, TIERS[1:], strict=False)
+        for lower, upper in zip(TIER_NAMES, TIER_NAMES[1:], strict=False)
     }
 
 
@@ -103,7 +101,7 @@ def dit_sft_checkpoint(workspace: WorkspaceResource) -> dg.AssetCheckResult:
 def vae_psnr_floor(workspace: WorkspaceResource) -> dg.AssetCheckResult:
     report = json.loads((workspace.workspace.reports / "vae_eval.json").read_text())
     worst = min(b["psnr"] for b in report["benchmarks"].values())
-    floor = VAE_PSNR_FLOOR_DB["paper" if workspace.profile == "paper" else "tiny"]
+    floor = workspace.config_for(EvaluationConfig).vae_psnr_floor_db
     return dg.AssetCheckResult(
         passed=worst >= floor,
         description=f"lowest benchmark PSNR {worst:.2f} dB (floor {floor} dB)",

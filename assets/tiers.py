@@ -4,6 +4,7 @@ import dagster as dg
 
 from assets.curation_config import curation_config
 from assets.versioned import commit_version
+from curation.config import TIER_NAMES
 from curation.pipeline import make_tiers
 from curation.schemas import (
     CLIP_SIGNALS_SCHEMA,
@@ -40,7 +41,7 @@ def tiers(
         metadata={
             **{
                 f"tier_{n}": dg.MetadataValue.int(sum(result.membership.column(f"tier_{n}").to_pylist()))
-                for n in ("256p", "360p", "540p", "720p")
+                for n in TIER_NAMES
             },
             "funnel": dg.MetadataValue.md(
                 "| stage | clips |\n|---|---|\n" + "\n".join(f"| {s} | {c} |" for s, c in result.funnel)

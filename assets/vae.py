@@ -7,6 +7,7 @@ exported model lands in `checkpoints/vae_export/`, where the DiT's `latents` ass
 
 import dagster as dg
 
+from evaluation.config import EvaluationConfig
 from evaluation.vae_benchmarks import HeldoutEvaluator, evaluate_vae, write_report
 from model.checkpoints import load_vae
 from orchestration.resources import ComputeResource, TrackingResource, WorkspaceResource
@@ -45,7 +46,7 @@ def vae(
     compute: ComputeResource,
 ) -> dg.MaterializeResult:
     ws = workspace.workspace
-    train_config = VAETrainConfig.preset(workspace.profile)
+    train_config = workspace.config_for(VAETrainConfig)
     clips = clips_from_tier_tables(ws.tables, ws.raw, config.tier)
     evaluator = HeldoutEvaluator(
         train_config.heldout_image_size,
@@ -96,11 +97,11 @@ def vae(
 def vae_eval(config: VAEEvalConfig, workspace: WorkspaceResource) -> dg.MaterializeResult:
     ws = workspace.workspace
     export = ws.checkpoints / "vae_export"
-    size, frames = (256, 33) if workspace.profile == "paper" else (64, 9)
+    evaluation = workspace.config_for(EvaluationConfig)
     model = load_vae(export).eval()
     report = evaluate_vae(
         model, str(export), imagenet=config.imagenet_dir, mcl_jcv=config.mcl_jcv_dir, limit=config.limit,
-        heldout_size=size, heldout_frames=frames, tiled=config.tiled,
+        heldout_size=evaluation.vae_heldout_size, heldout_frames=evaluation.vae_heldout_frames, tiled=config.tiled,
     )  # fmt: skip
     path = write_report(report, ws.reports / "vae_eval.json")
     metadata = {f"{name}_psnr": dg.MetadataValue.float(b["psnr"]) for name, b in report["benchmarks"].items()}

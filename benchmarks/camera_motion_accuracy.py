@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("corpus", nargs="?", default=".videofoundry/raw/demo", type=Path)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--profile", default="tiny")
-    parser.add_argument("--config", choices=("tiny", "paper"), default="paper")
+    parser.add_argument("--config", choices=list(CameraMotionConfig.PRESETS), default="paper")
     parser.add_argument("--include-duplicates", action="store_true")
     parser.add_argument("--min-accuracy", type=float, default=0.9)
     args = parser.parse_args(argv)
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     from curation.democorpus.labels import load_labels
 
     corpus = load_labels(labels_path)
-    config = CameraMotionConfig.tiny() if args.config == "tiny" else CameraMotionConfig.paper()
+    config = CameraMotionConfig.preset(args.config)
     truth: list[str] = []
     predicted: list[str] = []
     started = time.perf_counter()

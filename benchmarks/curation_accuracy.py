@@ -55,8 +55,7 @@ def main() -> int:
         print(f"building the demo corpus (seed {args.seed}) in {args.corpus}")
         build_demo_corpus(args.corpus, seed=args.seed)
     labels = load_labels(args.corpus / "labels.json")
-    config = CurationConfig.tiny()
-    config.execution.backend = args.backend
+    config = CurationConfig.preset("tiny", execution={"backend": args.backend})
     home = args.home or Path(tempfile.mkdtemp(prefix="vf_curation_accuracy_"))
     corpus = args.corpus.resolve()
     raw = scan_batch(corpus.parent, corpus.name, progress=False)

@@ -61,8 +61,7 @@ def main() -> int:
         build_demo_corpus(args.corpus, seed=0)
     cv2.setNumThreads(1)
     torch.set_num_threads(1)
-    config = CurationConfig.tiny()
-    config.execution.backend = "local"
+    config = CurationConfig.preset("tiny", execution={"backend": "local"})
     corpus = args.corpus.resolve()
     raw = scan_batch(corpus.parent, corpus.name, progress=False)
     clips_table, _ = make_clips(raw, corpus.name, config)

@@ -29,14 +29,12 @@ from model.text import TextEncoderConfig, build_text_encoder
 from model.vae import CausalVAE3D, VAEConfig
 from serving import ModelSource, Pipeline, ServingConfig
 from serving.bundle import BundleSpec
-from serving.limits import RequestLimits
 
 
 def build_random_pipeline(preset: str, device: str, dtype: str) -> Pipeline:
     """DiT `preset` + VAE (full 884-16c-hy for the 13B preset, else tiny) with random weights, built on the device."""
-    config = ServingConfig(
-        profile="paper", device=device, dtype=dtype, cpu_offload=False, limits=RequestLimits.paper()
-    )
+    # The paper limits, resident (no offload), without the paper preset's compile and tiling.
+    config = ServingConfig(device=device, dtype=dtype, limits=ServingConfig.preset("paper").limits)
     dit_config = DiTConfig.preset(preset)
     vae_config = VAEConfig.preset("884-16c-hy" if preset == "hunyuan-13b" else "tiny")
     previous = torch.get_default_dtype()

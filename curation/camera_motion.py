@@ -77,6 +77,7 @@ import cv2
 import numpy as np
 
 from curation.camera_motion_classes import CAMERA_MOTIONS, CameraMotion
+from model.presets import PresetConfig
 
 __all__ = [
     "CAMERA_MOTIONS",
@@ -105,7 +106,7 @@ class CameraMotionError(ValueError):
 
 
 @dataclass(frozen=True)
-class CameraMotionConfig:
+class CameraMotionConfig(PresetConfig):
     """Thresholds and sampling of the classifier; see the module docstring for each rule."""
 
     analysis_height: int = 256
@@ -132,15 +133,13 @@ class CameraMotionConfig:
     around_min_ratio: float = 0.6
     """perspective flow ≥ this × centre translation makes an orbit ('around')."""
 
-    @classmethod
-    def tiny(cls) -> CameraMotionConfig:
-        """CPU tests and the embedded default: 192 rows, at most 96 frames, 40 stride-1 pairs."""
-        return cls(analysis_height=192, max_frames=96, max_pairs=40)
 
-    @classmethod
-    def paper(cls) -> CameraMotionConfig:
-        """Curation at scale: 256 rows, the whole clip."""
-        return cls(analysis_height=256, max_frames=None)
+CameraMotionConfig.PRESETS = {
+    # CPU tests and the embedded default: 192 rows, at most 96 frames, 40 stride-1 pairs.
+    "tiny": CameraMotionConfig(analysis_height=192, max_frames=96, max_pairs=40),
+    # Curation at scale: 256 rows, the whole clip.
+    "paper": CameraMotionConfig(),
+}
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from model.presets import PresetConfig
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -82,35 +84,30 @@ class TierThresholds(_Section):
 
 
 TIER_NAMES = ("256p", "360p", "540p", "720p")
+"""The tiers, loosest first (tier `Np`: a short side of N px); every other list of tiers derives from it."""
+
+# Each filter's threshold per tier, in TIER_NAMES order (a stricter tier tightens each filter).
+_TIER_COLUMNS: dict[str, tuple[float, ...]] = {
+    "min_duration_s": (1.0, 1.5, 1.8, 2.0),
+    "min_motion": (0.15, 0.2, 0.25, 0.3),
+    "min_sharpness": (20.0, 40.0, 60.0, 80.0),
+    "max_brisque": (80.0, 70.0, 60.0, 55.0),
+    "min_aesthetic": (2.0, 3.0, 3.5, 4.0),
+    "max_text_area": (0.03, 0.02, 0.01, 0.005),
+}
+_TIER_SHARED = {"max_motion": 12.0, "max_watermark": 0.7, "max_border_ratio": 0.05}
 
 
-def _tiny_tiers() -> dict[str, TierThresholds]:
-    base = {"max_motion": 12.0, "max_watermark": 0.7, "max_border_ratio": 0.05}
+def _tier_table(**columns: tuple[float, ...]) -> dict[str, TierThresholds]:
+    """The tiers' thresholds: `_TIER_COLUMNS` with `columns` replacing whole columns."""
+    table = {**_TIER_COLUMNS, **columns}
     return {
-        "256p": TierThresholds(
-            min_short_side=256, min_duration_s=1.0, min_motion=0.15, min_sharpness=20.0, max_brisque=80.0,
-            min_aesthetic=2.0, max_text_area=0.03, **base,
-        ),
-        "360p": TierThresholds(
-            min_short_side=360, min_duration_s=1.5, min_motion=0.2, min_sharpness=40.0, max_brisque=70.0,
-            min_aesthetic=3.0, max_text_area=0.02, **base,
-        ),
-        "540p": TierThresholds(
-            min_short_side=540, min_duration_s=1.8, min_motion=0.25, min_sharpness=60.0, max_brisque=60.0,
-            min_aesthetic=3.5, max_text_area=0.01, **base,
-        ),
-        "720p": TierThresholds(
-            min_short_side=720, min_duration_s=2.0, min_motion=0.3, min_sharpness=80.0, max_brisque=55.0,
-            min_aesthetic=4.0, max_text_area=0.005, **base,
-        ),
-    }  # fmt: skip
-
-
-def _paper_tiers() -> dict[str, TierThresholds]:
-    tiers = _tiny_tiers()
-    return {
-        name: tier.model_copy(update={"min_duration_s": duration})
-        for (name, tier), duration in zip(tiers.items(), (2.0, 3.0, 4.0, 5.0), strict=True)
+        name: TierThresholds(
+            min_short_side=int(name.removesuffix("p")),
+            **_TIER_SHARED,
+            **{column: values[index] for column, values in table.items()},
+        )
+        for index, name in enumerate(TIER_NAMES)
     }
 
 
@@ -130,43 +127,29 @@ class ExecutionConfig(_Section):
     gpus_per_task: float = Field(0.0, description="GPU resources per task (embedding on GPU at scale)")
 
 
-class CurationConfig(_Section):
-    """The whole curation chain."""
+class CurationConfig(PresetConfig, _Section):
+    """The whole curation chain. Presets: `tiny` (CPU, demo corpus, seconds per video) and `paper`."""
 
-    profile: str = "tiny"
     probe: ProbeConfig = ProbeConfig()
     scenes: SceneConfig = SceneConfig()
     signals: SignalConfig = SignalConfig()
     dedup: DedupConfig = DedupConfig()
-    tiers: dict[str, TierThresholds] = Field(default_factory=_tiny_tiers)
+    tiers: dict[str, TierThresholds] = Field(default_factory=_tier_table)
     sft: SftConfig = SftConfig()
     execution: ExecutionConfig = ExecutionConfig()
 
-    @classmethod
-    def tiny(cls) -> CurationConfig:
-        """CPU, demo corpus, seconds per video."""
-        return cls()
 
-    @classmethod
-    def paper(cls) -> CurationConfig:
-        """The report's recipe: clips of 2-20 s, stricter durations per tier, a cluster of GPUs."""
-        return cls(
-            profile="paper",
-            scenes=SceneConfig(min_clip_s=2.0, max_clip_s=20.0),
-            signals=SignalConfig(
-                motion_pairs=12, persistence_frames=8, ocr_height=720, ocr_frames=8, embedding_frames=4
-            ),
-            dedup=DedupConfig(n_clusters=10_000),
-            tiers=_paper_tiers(),
-            sft=SftConfig(max_candidates=1_000_000),
-            execution=ExecutionConfig(num_cpus=None, gpus_per_task=0.25),
-        )
-
-    @classmethod
-    def preset(cls, name: str) -> CurationConfig:
-        """`tiny` or `paper`; ValueError names the choices otherwise."""
-        if name == "tiny":
-            return cls.tiny()
-        if name == "paper":
-            return cls.paper()
-        raise ValueError(f"unknown curation profile {name!r}; choose tiny or paper")
+_TINY = CurationConfig()
+CurationConfig.PRESETS = {
+    "tiny": _TINY,
+    # The report's recipe: clips of 2-20 s, stricter durations per tier, a cluster of GPUs.
+    "paper": _TINY.replace(
+        scenes={"min_clip_s": 2.0, "max_clip_s": 20.0},
+        signals={"motion_pairs": 12, "persistence_frames": 8, "ocr_height": 720, "ocr_frames": 8,
+                 "embedding_frames": 4},
+        dedup={"n_clusters": 10_000},
+        tiers=_tier_table(min_duration_s=(2.0, 3.0, 4.0, 5.0)),
+        sft={"max_candidates": 1_000_000},
+        execution={"num_cpus": None, "gpus_per_task": 0.25},
+    ),
+}  # fmt: skip

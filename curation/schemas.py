@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from curation.config import TIER_NAMES
+
 CLIPS_SCHEMA = pa.schema(
     [
         pa.field("clip_id", pa.string(), nullable=False),
@@ -122,7 +124,7 @@ TIERS_SCHEMA = pa.schema(
     [
         pa.field("clip_id", pa.string(), nullable=False),
         pa.field("highest_tier", pa.string(), nullable=False),
-        *[pa.field(f"tier_{name}", pa.bool_(), nullable=False) for name in ("256p", "360p", "540p", "720p")],
+        *[pa.field(f"tier_{name}", pa.bool_(), nullable=False) for name in TIER_NAMES],
         pa.field("failed_tier", pa.string()),  # the tier above highest_tier it failed (null: passed 720p)
         pa.field("failed_filter", pa.string()),
     ]

@@ -135,10 +135,8 @@ def draw_funnel(steps: list[tuple[str, int]], path: Path) -> Path:
 
     labels = [name for name, _ in steps]
     counts = [count for _, count in steps]
-    colours = ["#555555", "#777777"] + [
-        {"256p": "#4c72b0", "360p": "#55a868", "540p": "#c44e52", "720p": "#8172b2"}[name.split(":")[0]]
-        for name in labels[2:]
-    ]
+    tier_colours = dict(zip(TIER_NAMES, ("#4c72b0", "#55a868", "#c44e52", "#8172b2"), strict=True))
+    colours = ["#555555", "#777777"] + [tier_colours[name.split(":")[0]] for name in labels[2:]]
     figure, axis = plt.subplots(figsize=(8, 0.28 * len(steps) + 1.2))
     axis.barh(range(len(steps)), counts, color=colours)
     axis.set_yticks(range(len(steps)), labels, fontsize=7)

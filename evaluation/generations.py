@@ -40,7 +40,8 @@ GENERATIONS_SCHEMA = pa.schema(
 
 @dataclass(frozen=True)
 class GenerationParams:
-    """Sampling settings shared by every video of an evaluation set (tiny defaults run on CPU)."""
+    """Sampling settings shared by every video of an evaluation set (the defaults run on a CPU; the
+    paper's sizes are in `evaluation.config.EvaluationConfig.PRESETS`)."""
 
     height: int = 64
     width: int = 64
@@ -48,14 +49,6 @@ class GenerationParams:
     steps: int = 8
     guidance: float = 6.0
     cfg_scale: float = 1.0
-
-    @classmethod
-    def tiny(cls) -> GenerationParams:
-        return cls()
-
-    @classmethod
-    def paper(cls) -> GenerationParams:
-        return cls(height=720, width=1280, frames=129, steps=50)
 
 
 def _slug(text: str) -> str:

@@ -2,8 +2,14 @@
 
 Public API (stable; other packages build on exactly this):
 
+model.presets
+    Every component config of the repository (here and in the other packages) is a `PresetConfig`:
+    Config.preset(name, **overrides) -> a fresh config from the table Config.PRESETS (name -> config);
+    config.replace(**changes) -> a copy (a mapping for a nested-config field updates only its keys);
+    PresetError (a ValueError) names the known presets / fields.
+
 model.vae
-    VAEConfig(...); VAEConfig.preset("tiny" | "small" | "884-16c-hy")
+    VAEConfig(...); VAEConfig.preset("tiny" | "small" | "884-16c-hy", **overrides)
         norm_stats="clip" (released: GroupNorm over the clip) | "frame" (strictly causal)
     CausalVAE3D(config)
         .encode(video, tiled=False) -> DiagonalGaussian   video (B, 3, 4n+1, H, W) in [-1, 1], H, W % 8 == 0
@@ -32,8 +38,8 @@ model.dit
 model.text
     build_text_encoder("tiny-random" | "offline-default" | TextEncoderConfig) -> TextEncoder
     TextEncoder.encode(prompts) -> TextEncoding(states, mask, pooled)   (a NamedTuple)
-    TextEncoderConfig.tiny_random() (D_t 32, D_p 16 = DiT "tiny"), .offline_default() (576 / 384 =
-    DiT "small", "base"), .official(llm_path, clip_path) (4096 / 768 = "hunyuan-13b")
+    TextEncoderConfig.preset("tiny-random") (D_t 32, D_p 16 = DiT "tiny"), "offline-default" (576 / 384 =
+    DiT "small", "base"), "official" with llm_path=, pooled_path= (4096 / 768 = "hunyuan-13b")
     The GGUF LLM is dequantised once into a cache (TextEncoderConfig.cache_dir, default
     $XDG_CACHE_HOME or ~/.cache /videofoundry/gguf, ~0.5 GB); later loads take seconds.
 

@@ -6,11 +6,13 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from model.presets import PresetConfig
+
 IMAGE_CONDITIONS = (None, "token_replace", "latent_concat")
 
 
 @dataclass(frozen=True)
-class DiTConfig:
+class DiTConfig(PresetConfig):
     """Architecture of `model.dit.HunyuanDiT` (all figures of SPEC.md §3).
 
     Attributes:
@@ -82,15 +84,8 @@ class DiTConfig:
                 values[key] = tuple(values[key])
         return cls(**values)
 
-    @classmethod
-    def preset(cls, name: str, **overrides: Any) -> DiTConfig:
-        """A named preset (see `DIT_PRESETS`), with field overrides."""
-        if name not in DIT_PRESETS:
-            raise ValueError(f"unknown DiT preset {name!r}; choose one of {sorted(DIT_PRESETS)}")
-        return dataclasses.replace(DIT_PRESETS[name], **overrides)
 
-
-DIT_PRESETS: dict[str, DiTConfig] = {
+DiTConfig.PRESETS = {
     # CPU tests: forward in milliseconds. Text dims match the `tiny-random` text encoder.
     "tiny": DiTConfig(
         hidden_size=64,

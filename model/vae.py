@@ -32,11 +32,12 @@ from model.causal_conv import (
     padded_buffer,
     replicate_edges,
 )
+from model.presets import PresetConfig
 from model.vae_tiling import TilingConfig, tiled_decode, tiled_encode
 
 
 @dataclass(frozen=True)
-class VAEConfig:
+class VAEConfig(PresetConfig):
     """Architecture of `CausalVAE3D`.
 
     Attributes:
@@ -81,14 +82,8 @@ class VAEConfig:
         values["block_out_channels"] = tuple(values.get("block_out_channels", cls.block_out_channels))
         return cls(**values)
 
-    @classmethod
-    def preset(cls, name: str, **overrides: Any) -> VAEConfig:
-        if name not in VAE_PRESETS:
-            raise ValueError(f"unknown VAE preset {name!r}; choose one of {sorted(VAE_PRESETS)}")
-        return dataclasses.replace(VAE_PRESETS[name], **overrides)
 
-
-VAE_PRESETS: dict[str, VAEConfig] = {
+VAEConfig.PRESETS = {
     "tiny": VAEConfig(block_out_channels=(8, 16, 16, 16), layers_per_block=1, norm_groups=4),
     "small": VAEConfig(block_out_channels=(32, 64, 128, 128), layers_per_block=1, norm_groups=16),
     "884-16c-hy": VAEConfig(),

@@ -19,12 +19,14 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from model.presets import PresetConfig
+
 if TYPE_CHECKING:
     from model.vae import CausalVAE3D
 
 
 @dataclass(frozen=True)
-class TilingConfig:
+class TilingConfig(PresetConfig):
     """Tile sizes in *sample* (pixel / frame) units, as the official release states them.
 
     Attributes:
@@ -47,13 +49,6 @@ class TilingConfig:
         if self.tile_size % 8 or self.tile_frames % 4 or not all(0 <= o < 0.5 for o in overlaps):
             raise ValueError(f"bad tiling {self}: tile_size % 8, tile_frames % 4 and overlaps in [0, 0.5)")
 
-    @classmethod
-    def preset(cls, name: str) -> TilingConfig:
-        """``official`` (256 px, 64 frames, 25 % overlap), ``low-memory``, ``balanced`` or ``fast``."""
-        if name not in TILING_PRESETS:
-            raise ValueError(f"unknown tiling preset {name!r}; choose one of {sorted(TILING_PRESETS)}")
-        return TILING_PRESETS[name]
-
     def latent_tiles(self, ratio: int) -> tuple[int, int, int, int]:
         """(spatial tile, spatial overlap, temporal tile, temporal overlap) in latent units."""
         tile_hw, tile_t = self.tile_size // ratio, self.tile_frames // 4
@@ -65,7 +60,7 @@ class TilingConfig:
 # decoding 129x720x1280 with the 884-16c-hy VAE: diffusers' default tiling 28.9 s at 5.48 GiB peak;
 # "low-memory" 15.6 s at 3.9 GiB; "balanced" 12.6 s at 5.1 GiB (2.3x faster in less memory);
 # "fast" 10.4 s at 7.3 GiB.
-TILING_PRESETS: dict[str, TilingConfig] = {
+TilingConfig.PRESETS = {
     "official": TilingConfig(256, 64, overlap=0.25),
     "low-memory": TilingConfig(256, 32, overlap=0.25, frame_overlap=0.125, accumulate_fp32=False),
     "balanced": TilingConfig(320, 32, overlap=0.2, frame_overlap=0.125, accumulate_fp32=False),

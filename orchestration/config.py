@@ -1,22 +1,27 @@
 """The platform configuration: one typed object, two profiles, YAML and environment overrides.
 
-Precedence (later wins): the profile's defaults → a YAML file (`--config` or `VIDEOFOUNDRY_CONFIG`)
+Precedence (later wins): the profile's preset (`PlatformConfig.PRESETS`, chosen through
+orchestration.profiles) → a YAML file (`--config` or `VIDEOFOUNDRY_CONFIG`)
 → environment variables `VIDEOFOUNDRY_<SECTION>__<FIELD>` (e.g. `VIDEOFOUNDRY_COMPUTE__RAY_ADDRESS`).
 Unknown keys are errors that name the key, so a typo never silently falls back to a default.
 
-Scale is configuration: the `paper` profile changes addresses and sizes, never code paths.
+Scale is configuration: the `paper` profile changes addresses and sizes, never code paths. The
+components' configs for the profile come from `PlatformConfig.config_for(Config)`.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-Profile = Literal["tiny", "paper"]
+from model.presets import PresetConfig
+from orchestration.profiles import PROFILES, Profile, profile_config
+
+C = TypeVar("C", bound=PresetConfig)
 ENV_PREFIX = "VIDEOFOUNDRY_"
 
 
@@ -62,7 +67,7 @@ class VersioningConfig(_Section):
     lakefs_branch: str = "main"
 
 
-class PlatformConfig(_Section):
+class PlatformConfig(PresetConfig, _Section):
     """Everything a run of the platform needs to know about its environment."""
 
     profile: Profile = "tiny"
@@ -80,14 +85,18 @@ class PlatformConfig(_Section):
         "(labelled as rule-selected). The tiny profile's demo needs it; the paper profile turns it off.",
     )
 
+    def config_for(self, config_cls: type[C], **overrides: Any) -> C:
+        """The component config `config_cls` in this platform's profile (orchestration.profiles)."""
+        return profile_config(config_cls, self.profile, **overrides)
 
-PROFILES: dict[str, dict[str, Any]] = {
-    "tiny": {"profile": "tiny"},
-    "paper": {
-        "profile": "paper",
-        "compute": {"num_cpus": None, "num_gpus_per_worker": 1.0, "num_workers": 8},
-        "sft_auto_accept_unreviewed": False,
-    },
+
+PlatformConfig.PRESETS = {
+    "tiny": PlatformConfig(),
+    "paper": PlatformConfig(
+        profile="paper",
+        compute=ComputeConfig(num_cpus=None, num_gpus_per_worker=1.0, num_workers=8),
+        sft_auto_accept_unreviewed=False,
+    ),
 }
 
 
@@ -147,8 +156,8 @@ def load_config(
     chosen = profile or env.pop("profile", None) or "tiny"
     env.pop("profile", None)
     if chosen not in PROFILES:
-        raise ConfigError(f"unknown profile {chosen!r}; choose one of {sorted(PROFILES)}")
-    data = _deep_merge({}, PROFILES[chosen])
+        raise ConfigError(f"unknown profile {chosen!r}; choose one of {', '.join(PROFILES)}")
+    data = profile_config(PlatformConfig, chosen).model_dump()
     file = config_file or environ.get(f"{ENV_PREFIX}CONFIG")
     if file:
         data = _deep_merge(data, _read_yaml(Path(file)))

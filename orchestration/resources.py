@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any, TypeVar
 
 from dagster import ConfigurableResource
 
+from model.presets import PresetConfig
 from orchestration.config import PlatformConfig, load_config
+from orchestration.profiles import profile_config
 from orchestration.versioning import DvcVersionStore, LakeFSVersionStore, VersionStore
 from orchestration.workspace import Workspace
+
+C = TypeVar("C", bound=PresetConfig)
 
 
 class WorkspaceResource(ConfigurableResource):
@@ -31,6 +36,10 @@ class WorkspaceResource(ConfigurableResource):
     @property
     def config(self) -> PlatformConfig:
         return load_config(self.profile, home=Path(self.home))
+
+    def config_for(self, config_cls: type[C], **overrides: Any) -> C:
+        """The component config `config_cls` in the workspace's profile (orchestration.profiles)."""
+        return profile_config(config_cls, self.profile, **overrides)
 
 
 class TrackingResource(ConfigurableResource):

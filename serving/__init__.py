@@ -10,9 +10,9 @@ Use:
 
 `generate(prompt, image=None, *, model, config, height, width, frames, steps, shift, guidance,
 cfg_scale, negative_prompt, seed, i2v_stability, progress) -> Video` (serving.api); sizes are
-validated first (serving.limits: frames 4n+1, H/W multiples of 16, per-profile ceilings).
-`ServingConfig.tiny()` / `.paper()` (serving.config) hold device, dtype (bf16), CPU offload between
-text encoding / DiT / VAE, and the VAE tile size.
+validated first (serving.limits: frames 4n+1, H/W multiples of 16, per-preset ceilings).
+`ServingConfig.preset("tiny" | "paper", **overrides)` (serving.config) holds device, dtype (bf16), CPU
+offload between text encoding / DiT / VAE, the VAE tiling, request limits and default sizes.
 
 Model references (serving.references): ``tiny-random`` (built in, seeded weights), a registry URI
 ``models:/videofoundry-dit@champion`` or ``models:/videofoundry-dit/<n>``, an MLflow artifact URI

@@ -168,7 +168,10 @@ def read_spec(path: Path, dit_text_widths: tuple[int, int]) -> BundleSpec:
     if (path / "model_index.json").exists() and (path / "text_encoder").is_dir():
         # A diffusers pipeline: llava-llama-3 in text_encoder/, CLIP-L in text_encoder_2/.
         clip = path / "text_encoder_2"
-        return BundleSpec(text_encoder=TextEncoderConfig.official(str(path / "text_encoder"), str(clip)))
+        official = TextEncoderConfig.preset(
+            "official", llm_path=str(path / "text_encoder"), pooled_path=str(clip)
+        )
+        return BundleSpec(text_encoder=official)
     preset = _PRESET_BY_WIDTHS.get(dit_text_widths)
     if preset is None:
         raise BundleError(

@@ -1,25 +1,23 @@
-"""Typed serving configuration: device, precision, memory options and request limits, per profile."""
+"""Typed serving configuration: device, precision, memory options and request limits; `tiny` and `paper`."""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
 
 import torch
 
-from model.vae_tiling import TILING_PRESETS
+from model.presets import PresetConfig
+from model.vae_tiling import TilingConfig
 from serving.limits import RequestLimits
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 @dataclass(frozen=True)
-class ServingConfig:
-    """How a pipeline runs.
+class ServingConfig(PresetConfig):
+    """How a pipeline runs. Presets: `tiny` (CPU demo) and `paper` (one 80 GB GPU, 720p × 129 frames).
 
     Attributes:
-        profile: ``tiny`` (CPU, small limits) or ``paper`` (GPU, 720p × 129 frames).
         device: ``auto`` (cuda when available, else cpu), ``cpu``, ``cuda``, ``cuda:1`` …
         dtype: weights/activations of the DiT and VAE: ``float32``, ``bfloat16`` or ``float16``
             (the sampler integrates in float32 regardless).
@@ -38,11 +36,12 @@ class ServingConfig:
         limits: request ceilings (serving.limits.RequestLimits).
         cache_dir: where registry downloads are kept (None: ~/.cache/videofoundry).
         default_fps: playback rate when the bundle names none.
+        default_height / default_width / default_frames / default_steps: what `videofoundry
+            generate` and the demo's controls use for a size or step count the request leaves out.
         cpu_threads: torch intra-op threads for CPU work (None: torch's default). On a shared
             machine 1 is often much faster than oversubscribed cores.
     """
 
-    profile: str = "tiny"
     device: str = "auto"
     dtype: str = "float32"
     cpu_offload: bool = False
@@ -53,17 +52,21 @@ class ServingConfig:
     vae_tile_preset: str | None = None
     compile_blocks: bool = False
     attention_backend: str = "sdpa"
-    limits: RequestLimits = field(default_factory=RequestLimits.tiny)
+    limits: RequestLimits = field(default_factory=RequestLimits)
     cache_dir: str | None = None
     default_fps: float = 24.0
+    default_height: int = 64
+    default_width: int = 96
+    default_frames: int = 9
+    default_steps: int = 8
     cpu_threads: int | None = None
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype {self.dtype!r} must be one of {sorted(DTYPES)}")
-        if self.vae_tile_preset is not None and self.vae_tile_preset not in TILING_PRESETS:
+        if self.vae_tile_preset is not None and self.vae_tile_preset not in TilingConfig.PRESETS:
             raise ValueError(
-                f"vae_tile_preset {self.vae_tile_preset!r} must be one of {sorted(TILING_PRESETS)} or None"
+                f"vae_tile_preset {self.vae_tile_preset!r} must be one of {sorted(TilingConfig.PRESETS)} or None"
             )
         if self.vae_tiling not in ("auto", "always", "never"):
             raise ValueError(f"vae_tiling {self.vae_tiling!r} must be 'auto', 'always' or 'never'")
@@ -83,28 +86,29 @@ class ServingConfig:
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
         return torch.device(self.device)
 
-    @classmethod
-    def tiny(cls, **overrides: Any) -> ServingConfig:
-        """CPU demo defaults: float32, no offload, tiny limits."""
-        return dataclasses.replace(cls(), **overrides)
+    @property
+    def tiling(self) -> TilingConfig:
+        """The VAE decode tiling: the named preset, else the three vae_tile_* fields."""
+        if self.vae_tile_preset is not None:
+            return TilingConfig.preset(self.vae_tile_preset)
+        return TilingConfig(self.vae_tile_size, self.vae_tile_frames, self.vae_tile_overlap)
 
-    @classmethod
-    def paper(cls, **overrides: Any) -> ServingConfig:
-        """One 80 GB GPU: bf16, CPU offload between stages, 720p × 129-frame limits, compiled DiT
-        blocks, the "balanced" VAE tiling (2.3x diffusers' decode speed in less memory)."""
-        base = cls(
-            profile="paper",
-            dtype="bfloat16",
-            cpu_offload=True,
-            limits=RequestLimits.paper(),
-            vae_tile_preset="balanced",
-            compile_blocks=True,
-        )
-        return dataclasses.replace(base, **overrides)
 
-    @classmethod
-    def preset(cls, name: str, **overrides: Any) -> ServingConfig:
-        presets = {"tiny": cls.tiny, "paper": cls.paper}
-        if name not in presets:
-            raise ValueError(f"unknown serving profile {name!r}; choose one of {sorted(presets)}")
-        return presets[name](**overrides)
+ServingConfig.PRESETS = {
+    # CPU demo: float32, no offload, up to 256×256 × 33 frames.
+    "tiny": ServingConfig(),
+    # One 80 GB GPU: bf16, CPU offload between stages, the released model's largest setting (720p in
+    # either orientation, 129 frames, 100 steps), compiled DiT blocks, the "balanced" VAE tiling
+    # (2.3x diffusers' decode speed in less memory).
+    "paper": ServingConfig(
+        dtype="bfloat16",
+        cpu_offload=True,
+        limits=RequestLimits(max_side=1280, max_area=720 * 1280, max_frames=129, max_steps=100),
+        vae_tile_preset="balanced",
+        compile_blocks=True,
+        default_height=544,
+        default_width=960,
+        default_frames=129,
+        default_steps=50,
+    ),
+}

@@ -20,7 +20,7 @@ class InvalidRequestError(ValueError):
 
 @dataclass(frozen=True)
 class RequestLimits:
-    """Ceilings of one serving profile.
+    """Ceilings of one serving preset (the defaults: the CPU demo's; see `ServingConfig.PRESETS`).
 
     Attributes:
         max_side: largest height or width in pixels.
@@ -38,23 +38,6 @@ class RequestLimits:
     max_frames: int = 33
     max_steps: int = 50
     max_prompt_chars: int = 4000
-
-    @classmethod
-    def tiny(cls) -> RequestLimits:
-        """CPU demo: up to 256×256, 33 frames, 50 steps."""
-        return cls()
-
-    @classmethod
-    def paper(cls) -> RequestLimits:
-        """The released model's largest setting: 720p (either orientation), 129 frames, 100 steps."""
-        return cls(max_side=1280, max_area=720 * 1280, max_frames=129, max_steps=100)
-
-    @classmethod
-    def preset(cls, name: str) -> RequestLimits:
-        presets = {"tiny": cls.tiny, "paper": cls.paper}
-        if name not in presets:
-            raise ValueError(f"unknown serving profile {name!r}; choose one of {sorted(presets)}")
-        return presets[name]()
 
     def frame_choices(self) -> list[int]:
         """Every allowed frame count, 1, 5, 9, … max_frames."""

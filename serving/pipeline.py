@@ -33,7 +33,6 @@ from model.dit_config import DiTConfig
 from model.flow import euler_sample
 from model.text import TextEncoder, TextEncoding, build_text_encoder
 from model.vae import CausalVAE3D, VAEConfig
-from model.vae_tiling import TilingConfig
 from serving.bundle import BundleError, BundleSpec, is_bundle, read_spec
 from serving.config import ServingConfig
 from serving.limits import InvalidRequestError, validate_prompt, validate_sampling, validate_size
@@ -133,15 +132,7 @@ class Pipeline:
         self.transformer.set_attention_backend(config.attention_backend)
         self.transformer.to(dtype=self.dtype)
         self.vae.to(dtype=self.dtype)
-        self.vae.tiling = (
-            TilingConfig.preset(config.vae_tile_preset)
-            if config.vae_tile_preset is not None
-            else TilingConfig(
-                tile_size=config.vae_tile_size,
-                tile_frames=config.vae_tile_frames,
-                overlap=config.vae_tile_overlap,
-            )
-        )
+        self.vae.tiling = config.tiling
         if config.compile_blocks:
             compile_blocks(self.transformer)
         if self.device.type == "cuda" and _has_weights(self.text_encoder):

@@ -10,7 +10,6 @@ a large model fills the GPU); the per-step progress bar is fed by the sampler's 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import tempfile
 import uuid
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
+from model.presets import PresetConfig
 from serving import (
     DEFAULT_REGISTERED_MODEL,
     BundleError,
@@ -42,8 +42,8 @@ EXAMPLE_IMAGE_CANDIDATES = ("astronaut.png", "coffee.png", "chelsea.png")
 
 
 @dataclass(frozen=True)
-class DemoConfig:
-    """What the demo serves and how.
+class DemoConfig(PresetConfig):
+    """What the demo serves and how. Presets: `tiny` (CPU) and `paper` (the paper serving preset).
 
     Attributes:
         model: model reference (serving.references); None = the registry's champion.
@@ -53,19 +53,30 @@ class DemoConfig:
         concurrency_limit: generations that run at the same time.
         max_queue: requests waiting at most; more are refused by Gradio with a message.
         output_dir: where mp4s are written (None: a temporary folder).
-        defaults: initial control values (height, width, frames, steps, guidance).
     """
 
     model: str | None = None
     tracking_uri: str | None = None
     registered_model: str = DEFAULT_REGISTERED_MODEL
-    serving: ServingConfig = field(default_factory=ServingConfig.tiny)
+    serving: ServingConfig = field(default_factory=ServingConfig)
     concurrency_limit: int = 1
     max_queue: int = 16
     output_dir: str | None = None
-    defaults: dict[str, float] = field(
-        default_factory=lambda: {"height": 64, "width": 96, "frames": 9, "steps": 8, "guidance": 6.0}
-    )
+
+    @property
+    def defaults(self) -> dict[str, float]:
+        """Initial control values: the serving config's default sizes and steps, guidance 6."""
+        s = self.serving
+        return {
+            "height": s.default_height,
+            "width": s.default_width,
+            "frames": s.default_frames,
+            "steps": s.default_steps,
+            "guidance": 6.0,
+        }
+
+
+DemoConfig.PRESETS = {"tiny": DemoConfig(), "paper": DemoConfig(serving=ServingConfig.preset("paper"))}
 
 
 def _example_images() -> list[str]:
@@ -279,14 +290,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", default=None)
     parser.add_argument("--tracking-uri", default=None)
     parser.add_argument("--port", type=int, default=7860)
-    parser.add_argument("--profile", default="tiny", choices=["tiny", "paper"])
+    parser.add_argument("--preset", default="tiny", choices=list(DemoConfig.PRESETS))
     parser.add_argument("--cpu-threads", type=int, default=None)
     args = parser.parse_args(argv)
-    serving = ServingConfig.preset(args.profile, cpu_threads=args.cpu_threads)
-    launch_demo(
-        dataclasses.replace(DemoConfig(), model=args.model, tracking_uri=args.tracking_uri, serving=serving),
-        args.port,
+    config = DemoConfig.preset(
+        args.preset,
+        model=args.model,
+        tracking_uri=args.tracking_uri,
+        serving={"cpu_threads": args.cpu_threads},
     )
+    launch_demo(config, args.port)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from curation.camera_motion import CameraMotionConfig
+from model.presets import PresetConfig
 
 BackendName = Literal["offline", "endpoint", "local_vlm", "ground_truth"]
 
@@ -39,8 +42,8 @@ class PromptRenderConfig(BaseModel):
     permute: bool = Field(default=True, description="shuffle the order of the kept fields")
 
 
-class CaptionConfig(BaseModel):
-    """How captions are made. Presets: `tiny()` (CPU tests, offline facts) and `paper()` (VLM endpoint)."""
+class CaptionConfig(PresetConfig, BaseModel):
+    """How captions are made. Presets: `tiny` (CPU tests, offline facts) and `paper` (VLM endpoint)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -55,7 +58,9 @@ class CaptionConfig(BaseModel):
     camera_min_confidence: float = Field(
         default=0.6, ge=0.0, le=1.0, description="camera labels below this confidence stay out of captions"
     )
-    camera_preset: Literal["tiny", "paper"] = "tiny"
+    camera_preset: str = Field(
+        default="tiny", description="curation.camera_motion.CameraMotionConfig preset of the camera labels"
+    )
     ocr: bool = Field(default=True, description="read burnt-in text with tesseract (offline backend)")
     ocr_min_confidence: float = Field(default=70.0, ge=0, le=100, description="tesseract word confidence")
     imagenet_min_probability: float = Field(
@@ -70,21 +75,18 @@ class CaptionConfig(BaseModel):
     )
     prompts: PromptRenderConfig = Field(default_factory=PromptRenderConfig)
 
+    @field_validator("camera_preset")
     @classmethod
-    def tiny(cls) -> CaptionConfig:
-        """Offline facts, 2 keyframes, tiny camera-motion settings."""
-        return cls(backend="offline", n_keyframes=2, camera_preset="tiny")
+    def _known_camera_preset(cls, name: str) -> str:
+        if name not in CameraMotionConfig.PRESETS:
+            raise ValueError(f"camera_preset {name!r} is not one of {', '.join(CameraMotionConfig.PRESETS)}")
+        return name
 
-    @classmethod
-    def paper(cls) -> CaptionConfig:
-        """A served VLM (vLLM/SGLang) with 4 keyframes, full-resolution camera motion."""
-        return cls(backend="endpoint", n_keyframes=4, camera_preset="paper")
 
-    @classmethod
-    def preset(cls, name: str) -> CaptionConfig:
-        """`tiny` or `paper`; ValueError names the choices otherwise."""
-        if name == "tiny":
-            return cls.tiny()
-        if name == "paper":
-            return cls.paper()
-        raise ValueError(f"unknown caption preset {name!r}; choose tiny or paper")
+_TINY = CaptionConfig(n_keyframes=2)
+CaptionConfig.PRESETS = {
+    # Offline facts from 2 keyframes, the tiny camera-motion settings.
+    "tiny": _TINY,
+    # A served VLM (vLLM/SGLang) with 4 keyframes, full-resolution camera motion.
+    "paper": _TINY.replace(backend="endpoint", n_keyframes=4, camera_preset="paper"),
+}

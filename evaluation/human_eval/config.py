@@ -1,10 +1,15 @@
-"""Typed configuration of a human-evaluation campaign, with `tiny` and `paper` presets."""
+"""Typed configuration of a human-evaluation campaign, with `tiny` and `paper` presets.
+
+The presets keep the default `db_url`; callers pass theirs: `HumanEvalConfig.preset("tiny", db_url=url)`.
+"""
 
 from __future__ import annotations
 
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from model.presets import PresetConfig
 
 #: The four questions of the report's human evaluation (paper §5.2, Table 3), in display order.
 DIMENSIONS: tuple[str, ...] = ("text_alignment", "motion_quality", "visual_quality", "overall")
@@ -17,7 +22,7 @@ DIMENSION_LABELS: dict[str, str] = {
 }
 
 
-class HumanEvalConfig(BaseModel):
+class HumanEvalConfig(PresetConfig, BaseModel):
     """How a campaign is built, stored and aggregated.
 
     `db_url` is any SQLAlchemy URL: the embedded default is a SQLite file (opened in WAL mode);
@@ -57,21 +62,12 @@ class HumanEvalConfig(BaseModel):
     )
     seed: int = Field(default=0, description="Seeds pair order, left/right sides and rater balancing.")
 
-    @classmethod
-    def tiny(cls, db_url: str = "sqlite:///.videofoundry/human_eval.db") -> HumanEvalConfig:
-        """CPU tests and demos: 2 raters per pair, few bootstrap samples."""
-        return cls(
-            db_url=db_url, raters_per_pair=2, gold_fraction=0.2, duplicate_fraction=0.1, bootstrap_samples=50
-        )
 
-    @classmethod
-    def paper(cls, db_url: str = "sqlite:///.videofoundry/human_eval.db") -> HumanEvalConfig:
-        """The report's campaign scale: 1,533 prompts, 60 raters; 3 raters per pair, 1,000 resamples."""
-        return cls(
-            db_url=db_url,
-            raters_per_pair=3,
-            gold_fraction=0.05,
-            duplicate_fraction=0.05,
-            pairing="reference",
-            bootstrap_samples=1000,
-        )
+HumanEvalConfig.PRESETS = {
+    # CPU tests and demos: 2 raters per pair, few bootstrap samples.
+    "tiny": HumanEvalConfig(
+        raters_per_pair=2, gold_fraction=0.2, duplicate_fraction=0.1, bootstrap_samples=50
+    ),
+    # The report's campaign scale (1,533 prompts, 60 raters): 3 raters per pair, 1,000 resamples.
+    "paper": HumanEvalConfig(gold_fraction=0.05, pairing="reference", bootstrap_samples=1000),
+}

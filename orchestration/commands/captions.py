@@ -22,13 +22,11 @@ def camera_motion(
 ) -> None:
     """Classify the camera motion of a shot into the report's 14 classes; print JSON."""
     from curation.camera_motion import CameraMotionConfig, CameraMotionError, classify_video
+    from model.presets import PresetError
 
-    if preset not in ("tiny", "paper"):
-        raise UserError(f"--preset must be tiny or paper, got {preset!r}")
-    config = CameraMotionConfig.tiny() if preset == "tiny" else CameraMotionConfig.paper()
     try:
-        result = classify_video(video, config, start, end)
-    except CameraMotionError as error:
+        result = classify_video(video, CameraMotionConfig.preset(preset), start, end)
+    except (CameraMotionError, PresetError) as error:
         raise UserError(str(error)) from error
     typer.echo(json.dumps(result.to_dict(), indent=1))
 

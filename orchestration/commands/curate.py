@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from orchestration.cli_app import HomeOption, UserError, app
+from orchestration.cli_app import HomeOption, ProfileOption, UserError, app
 
 
 @app.command()
@@ -16,7 +16,7 @@ def curate(
         Path, typer.Argument(help="Folder of raw videos (read recursively); its name is the batch.")
     ],
     home: HomeOption = None,
-    profile: Annotated[str, typer.Option("--profile", help="Curation preset: tiny (CPU) or paper.")] = "tiny",
+    profile: ProfileOption = None,
     backend: Annotated[str, typer.Option("--backend", help="ray (default) or local (in-process).")] = "ray",
     ray_address: Annotated[
         str | None, typer.Option("--ray-address", help="Join a Ray cluster, e.g. ray://head:10001.")
@@ -31,16 +31,12 @@ def curate(
 
     if not input_dir.is_dir():
         raise UserError(f"input folder {input_dir} does not exist or is not a folder")
-    try:
-        config = CurationConfig.preset(profile)
-    except ValueError as error:
-        raise UserError(str(error)) from error
     if backend not in ("ray", "local"):
         raise UserError(f"unknown backend {backend!r}; choose ray or local")
-    platform = platform_config(home, None, None)
-    config.execution.backend = backend  # type: ignore[assignment]
-    config.execution.ray_address = ray_address or platform.compute.ray_address
-    config.execution.num_cpus = platform.compute.num_cpus
+    platform = platform_config(home, profile, None)
+    execution = {"backend": backend, "ray_address": ray_address or platform.compute.ray_address,
+                 "num_cpus": platform.compute.num_cpus}  # fmt: skip
+    config = platform.config_for(CurationConfig, execution=execution)
     workspace = Workspace.at(platform.home).ensure()
     input_dir = input_dir.resolve()
     raw = scan_batch(input_dir.parent, input_dir.name, progress=True)

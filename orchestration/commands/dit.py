@@ -23,8 +23,8 @@ def dit_records(ws: Any, stage_data: str, clips: Path | None) -> list[Any]:
         raise UserError(str(error)) from error
 
 
-def trained_vae(ws: Any, vae: Path | None, profile: str) -> Path | None:
-    """--vae, else the workspace's exported VAE, else (tiny only) None: a seed-0 stand-in VAE."""
+def trained_vae(ws: Any, vae: Path | None, standin_vae: bool) -> Path | None:
+    """--vae, else the workspace's exported VAE, else (if `standin_vae`) None: a seed-0 stand-in VAE."""
     if vae is not None:
         if not vae.exists():
             raise UserError(f"--vae {vae} does not exist")
@@ -32,7 +32,7 @@ def trained_vae(ws: Any, vae: Path | None, profile: str) -> Path | None:
     exported = ws.checkpoints / "vae_export"
     if (exported / "config.json").is_file():
         return Path(exported)
-    if profile == "paper":
+    if not standin_vae:
         raise UserError(f"no trained VAE at {exported}; run `videofoundry train-vae` or pass --vae")
     return None
 
@@ -79,7 +79,7 @@ def train_dit(
         raise UserError(f"--launcher must be local or ray, got {launcher!r}")
     platform = platform_config(home, profile, config)
     ws = Workspace.at(platform.home).ensure()
-    train_config = DiTTrainConfig.preset(platform.profile)
+    train_config = platform.config_for(DiTTrainConfig)
     records = dit_records(ws, train_config.stage(stage).data, clips)
     if not records:
         raise UserError(f"stage {stage}: no clips in '{train_config.stage(stage).data}'")
@@ -98,7 +98,7 @@ def train_dit(
             ws.checkpoints / "dit",
             ws.latents,
             tracking,
-            vae_path=trained_vae(ws, vae, platform.profile),
+            vae_path=trained_vae(ws, vae, train_config.standin_vae),
             resume=resume,
             launcher=launcher,  # type: ignore[arg-type]
             ray_address=platform.compute.ray_address,

@@ -31,8 +31,7 @@ def _human_eval(home: Path | None, profile: str | None, config: Path | None, db:
     platform = platform_config(home, profile, config)
     workspace = Workspace.at(platform.home)
     url = db or f"sqlite:///{workspace.human_eval_db}"
-    preset = HumanEvalConfig.paper if platform.profile == "paper" else HumanEvalConfig.tiny
-    return preset(url), workspace
+    return platform.config_for(HumanEvalConfig, db_url=url), workspace
 
 
 @serve_app.command("raters")

@@ -35,7 +35,7 @@ def _serving_setup(home: Path | None, profile: str | None, device: str, dtype: s
     if vae_tile_size is not None:
         overrides["vae_tile_preset"] = None  # an explicit tile size replaces the profile's preset
     try:
-        config = ServingConfig.preset(platform.profile, **overrides)
+        config = platform.config_for(ServingConfig, **overrides)
     except ValueError as error:
         raise UserError(str(error)) from error
     tracking_uri = platform.tracking.mlflow_uri or workspace.mlflow_uri
@@ -73,12 +73,11 @@ def generate(
     config, tracking_uri, registered = _serving_setup(
         home, profile, device, dtype, cpu_offload, vae_tile_size, cpu_threads
     )
-    paper = config.profile == "paper"
     size = {
-        "height": height or (544 if paper else 64),
-        "width": width or (960 if paper else 96),
-        "frames": frames or (129 if paper else 9),
-        "steps": steps or (50 if paper else 8),
+        "height": height or config.default_height,
+        "width": width or config.default_width,
+        "frames": frames or config.default_frames,
+        "steps": steps or config.default_steps,
     }
     if out.suffix.lower() != ".mp4":
         raise UserError(f"--out {out}: the output must be an .mp4 file")

@@ -14,11 +14,10 @@ def _train_config(profile: str, overrides_file: Path | None) -> Any:
     import yaml
     from pydantic import ValidationError
 
-    from training.vae.config import VAE_TRAIN_PRESETS, VAETrainConfig
+    from orchestration.profiles import profile_config
+    from training.vae.config import VAETrainConfig
 
-    if profile not in VAE_TRAIN_PRESETS:
-        raise UserError(f"unknown VAE profile {profile!r}; choose one of {sorted(VAE_TRAIN_PRESETS)}")
-    data = VAE_TRAIN_PRESETS[profile].model_dump()
+    data = profile_config(VAETrainConfig, profile).model_dump()
     if overrides_file is not None:
         if not overrides_file.is_file():
             raise UserError(f"--train-config {overrides_file} does not exist")

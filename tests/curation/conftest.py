@@ -72,7 +72,7 @@ def curation_run(
     for name in manifest:
         (batch_dir / "bad" / name).symlink_to(bad_dir / name)
     raw = scan_batch(root / "raw", "demo", progress=False)
-    config = CurationConfig.tiny()
+    config = CurationConfig.preset("tiny")
     home = root / "home"
     result = curate(raw, "demo", home / "tables", home / "quarantine", home / "reports", config)
     return CurationRun(root / "raw", "demo", home, result, config, raw, manifest)

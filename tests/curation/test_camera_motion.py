@@ -37,7 +37,7 @@ PHOTOS = (
     "motorcycle_left.png",
     "hubble_deep_field.jpg",
 )
-CONFIG = CameraMotionConfig.tiny()
+CONFIG = CameraMotionConfig.preset("tiny")
 
 
 def _photo(index: int) -> np.ndarray:

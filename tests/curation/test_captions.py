@@ -85,10 +85,10 @@ def test_schema_rejects_empty_fields_and_missing_provenance():
 
 
 def test_presets():
-    assert CaptionConfig.tiny().backend == "offline"
-    assert CaptionConfig.paper().backend == "endpoint"
+    assert CaptionConfig.preset("tiny").backend == "offline"
+    assert CaptionConfig.preset("paper").backend == "endpoint"
     assert CaptionConfig.preset("paper").n_keyframes == 4
-    with pytest.raises(ValueError, match="tiny or paper"):
+    with pytest.raises(ValueError, match="unknown CaptionConfig preset 'huge'; choose one of tiny, paper"):
         CaptionConfig.preset("huge")
 
 
@@ -144,7 +144,7 @@ def clips(tmp_path_factory) -> dict[str, ClipInput]:
 
 
 def test_offline_backend_says_what_it_measured(clips):
-    config = CaptionConfig.tiny()
+    config = CaptionConfig.preset("tiny")
     records = caption_clips(clips.values(), build_backend(config), progress=False)
     by_id = {r.clip_id: r for r in records}
     assert all(r.status == "ok" for r in records)
@@ -170,7 +170,7 @@ def test_offline_backend_says_what_it_measured(clips):
 
 
 def test_unconfident_camera_label_stays_out(clips):
-    config = CaptionConfig.tiny().model_copy(update={"ocr": False})
+    config = CaptionConfig.preset("tiny", ocr=False)
     facts, _ = measure_facts(clips["dark"], config)
     assert facts.camera is not None and facts.camera.label == "static shot"
     unsure = dataclasses.replace(
@@ -183,7 +183,7 @@ def test_unconfident_camera_label_stays_out(clips):
 
 
 def test_unreadable_clip_is_a_failed_record(tmp_path):
-    record = build_backend(CaptionConfig.tiny()).caption(ClipInput("gone", tmp_path / "gone.mp4"))
+    record = build_backend(CaptionConfig.preset("tiny")).caption(ClipInput("gone", tmp_path / "gone.mp4"))
     assert record.status == "failed" and record.caption is None and "does not exist" in (record.error or "")
 
 
@@ -239,7 +239,7 @@ def test_ground_truth_backend_fills_known_fields_and_keeps_provenance(clips):
             ),
         ],
     )
-    config = CaptionConfig.tiny().model_copy(update={"ocr": False})
+    config = CaptionConfig.preset("tiny", ocr=False)
     backend = GroundTruthBackend(labels, fallback=build_backend(config))
     face = clips["face"]
     corpus_clip = ClipInput(

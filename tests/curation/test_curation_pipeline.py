@@ -139,8 +139,7 @@ def test_rerun_gives_the_same_ids_and_no_duplicate_rows(curation_run: CurationRu
     raw = curation_run.raw.filter(
         [("/bad/" in p) for p in curation_run.raw.column("path").to_pylist()]  # the awkward inputs only
     )
-    config = CurationConfig.tiny()
-    config.execution.backend = "local"
+    config = CurationConfig.preset("tiny", execution={"backend": "local"})
     first_clips, first_quarantine = make_clips(raw, "demo", config)
     second_clips, second_quarantine = make_clips(raw, "demo", config)
     assert first_clips.column("clip_id").to_pylist() == second_clips.column("clip_id").to_pylist()

@@ -150,7 +150,7 @@ def test_dedup_keeps_the_best_of_a_group_and_never_merges_distinct_clips() -> No
         _signal_row("d", base[2]),
         _signal_row("e", base[3]),
     ]
-    config = CurationConfig.tiny().dedup
+    config = CurationConfig.preset("tiny").dedup
     table = dedup_clips(pa.Table.from_pylist(rows), config).to_pylist()
     by_id = {r["clip_id"]: r for r in table}
     assert by_id["b"]["keep"] and not by_id["a"]["keep"] and by_id["a"]["duplicate_of"] == "b"
@@ -167,7 +167,7 @@ def test_tiers_nest_and_the_first_failing_filter_decides() -> None:
         _signal_row("static", vector, motion_mean=0.01),
         _signal_row("texty", vector, text_area=0.2, watermark=0.9),  # text is checked before watermark
     ]
-    tiers = CurationConfig.tiny().tiers
+    tiers = CurationConfig.preset("tiny").tiers
     decisions = decide_tiers(pa.Table.from_pylist(rows), {r["clip_id"] for r in rows}, tiers)
     membership = {r["clip_id"]: r for r in tier_membership(decisions).to_pylist()}
     assert membership["good"]["highest_tier"] == "720p"
@@ -191,5 +191,5 @@ def test_clip_ids_are_content_addressed_and_presets_differ() -> None:
     tiny, paper = CurationConfig.preset("tiny"), CurationConfig.preset("paper")
     assert paper.tiers["720p"].min_duration_s > tiny.tiers["720p"].min_duration_s
     assert [tiny.tiers[n].min_short_side for n in TIER_NAMES] == [256, 360, 540, 720]
-    with pytest.raises(ValueError, match="unknown curation profile"):
+    with pytest.raises(ValueError, match="unknown CurationConfig preset 'huge'; choose one of tiny, paper"):
         CurationConfig.preset("huge")

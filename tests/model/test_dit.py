@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from model.dit import HunyuanDiT
-from model.dit_config import DIT_PRESETS, DiTConfig
+from model.dit_config import DiTConfig
 from tests.model.builders import dit_inputs, randomize_, rel_err
 
 
@@ -125,9 +125,9 @@ def test_hunyuan_13b_preset_has_12_8_billion_parameters() -> None:
 
 
 def test_presets_and_config_round_trip() -> None:
-    for name, cfg in DIT_PRESETS.items():
+    for name, cfg in DiTConfig.PRESETS.items():
         assert DiTConfig.from_dict(cfg.to_dict()) == cfg, name
     with pytest.raises(ValueError, match="rope_dims"):
         DiTConfig(hidden_size=64, num_heads=2)
-    with pytest.raises(ValueError, match="unknown DiT preset"):
+    with pytest.raises(ValueError, match="unknown DiTConfig preset 'huge'; choose one of tiny, small, base"):
         DiTConfig.preset("huge")

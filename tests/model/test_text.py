@@ -16,7 +16,7 @@ from tests.model.builders import randomize_, rel_err
 def test_tiny_random_is_deterministic_right_padded_and_fits_the_tiny_dit() -> None:
     enc = build_text_encoder("tiny-random")
     states, mask, pooled = enc.encode(["a red fox runs", ""])
-    again = build_text_encoder(TextEncoderConfig.tiny_random()).encode(["a red fox runs", ""])
+    again = build_text_encoder(TextEncoderConfig.preset("tiny-random")).encode(["a red fox runs", ""])
     assert torch.equal(states, again.states) and torch.equal(pooled, again.pooled)
     assert states.shape == (2, 16, 32) and pooled.shape == (2, 16)
     assert mask.sum(1).tolist() == [5, 1]
@@ -28,20 +28,24 @@ def test_tiny_random_is_deterministic_right_padded_and_fits_the_tiny_dit() -> No
         alone = model(
             x[:1],
             torch.tensor([500.0]),
-            *build_text_encoder(TextEncoderConfig.tiny_random(max_length=40)).encode(["a red fox runs"]),
+            *build_text_encoder(TextEncoderConfig.preset("tiny-random", max_length=40)).encode(
+                ["a red fox runs"]
+            ),
             torch.tensor([5000.0]),
         )
     assert rel_err(out[:1], alone) < 1e-5  # 16 vs 40 tokens of padding: same video output
 
 
 def test_unknown_encoder_name_is_rejected() -> None:
-    with pytest.raises(ValueError, match="unknown text encoder"):
+    with pytest.raises(
+        ValueError, match="unknown TextEncoderConfig preset .t5-xxl.; choose one of tiny-random"
+    ):
         build_text_encoder("t5-xxl")
 
 
 @pytest.mark.slow
 def test_offline_default_encoder(tmp_path: Path) -> None:
-    config = TextEncoderConfig.offline_default(max_length=32).replace(cache_dir=str(tmp_path))
+    config = TextEncoderConfig.preset("offline-default", max_length=32, cache_dir=str(tmp_path))
     enc = build_text_encoder(config)
     states, mask, pooled = enc.encode(["a red fox runs through snow at dusk", "ocean"])
     assert states.shape == (2, 32, 576) and pooled.shape == (2, 384)

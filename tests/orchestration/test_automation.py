@@ -81,8 +81,8 @@ def test_promotion_sensor_waits_for_the_campaign_then_requests_champion(tmp_path
     assert isinstance(sensor(dg.build_sensor_context(instance=instance, definitions=defs)), dg.SkipReason)
 
     db = f"sqlite:///{ws.human_eval_db}"
-    he = HumanEvalConfig.tiny(db).model_copy(
-        update={"gold_fraction": 0.0, "duplicate_fraction": 0.0, "raters_per_pair": 1}
+    he = HumanEvalConfig.preset(
+        "tiny", db_url=db, gold_fraction=0.0, duplicate_fraction=0.0, raters_per_pair=1
     )
     models = [
         ModelSpec("candidate", "models:/videofoundry-dit/2"),

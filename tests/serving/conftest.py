@@ -22,4 +22,4 @@ def _one_torch_thread() -> Iterator[None]:
 
 @pytest.fixture()
 def tiny_config(tmp_path_factory: pytest.TempPathFactory) -> ServingConfig:
-    return ServingConfig.tiny(device="cpu", cache_dir=str(tmp_path_factory.mktemp("serving-cache")))
+    return ServingConfig.preset("tiny", device="cpu", cache_dir=str(tmp_path_factory.mktemp("serving-cache")))

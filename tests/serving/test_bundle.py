@@ -52,7 +52,7 @@ def test_save_pipeline_checks_text_widths_and_replaces_atomically(tmp_path: Path
     ):
         save_pipeline(tmp_path / "bad", transformer, vae, "offline-default")
     assert not (tmp_path / "bad").exists()
-    official = TextEncoderConfig.official("/models/llava", "/models/clip")
+    official = TextEncoderConfig.preset("official", llm_path="/models/llava", pooled_path="/models/clip")
     with pytest.raises(BundleError, match="gives \\(4096, 768\\)"):
         save_pipeline(tmp_path / "bad", transformer, vae, official)
     first = save_pipeline(tmp_path / "bundle", transformer, vae, "tiny-random", info={"run": "a"})

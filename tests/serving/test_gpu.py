@@ -13,8 +13,8 @@ SIZE = {"height": 64, "width": 96, "frames": 9, "steps": 4, "seed": 3}
 
 
 def test_bf16_offload_matches_resident_and_repeats(tmp_path) -> None:
-    resident = ServingConfig.paper(device="cuda", cpu_offload=False, cache_dir=str(tmp_path))
-    offload = ServingConfig.paper(device="cuda", cpu_offload=True, cache_dir=str(tmp_path))
+    resident = ServingConfig.preset("paper", device="cuda", cpu_offload=False, cache_dir=str(tmp_path))
+    offload = ServingConfig.preset("paper", device="cuda", cpu_offload=True, cache_dir=str(tmp_path))
     a = generate("a kite", model="tiny-random", config=resident, **SIZE)
     b = generate("a kite", model="tiny-random", config=resident, **SIZE)
     c = generate("a kite", model="tiny-random", config=offload, **SIZE)

@@ -26,19 +26,19 @@ from serving.limits import validate_prompt, validate_sampling
 )
 def test_invalid_sizes_rejected_with_messages(height: int, width: int, frames: int, expected: str) -> None:
     with pytest.raises(InvalidRequestError) as err:
-        validate_size(height, width, frames, RequestLimits.tiny())
+        validate_size(height, width, frames, RequestLimits())
     assert expected in str(err.value)
 
 
 def test_all_problems_reported_at_once() -> None:
     with pytest.raises(InvalidRequestError) as err:
-        validate_size(60, 100, 8, RequestLimits.tiny())
+        validate_size(60, 100, 8, RequestLimits())
     message = str(err.value)
     assert "height 60" in message and "width 100" in message and "frames 8" in message
 
 
 def test_paper_limits_accept_720p_both_orientations_and_reject_larger_area() -> None:
-    paper = RequestLimits.paper()
+    paper = ServingConfig.preset("paper").limits
     validate_size(720, 1280, 129, paper)
     validate_size(1280, 720, 129, paper)
     validate_size(544, 960, 129, paper)
@@ -49,7 +49,7 @@ def test_paper_limits_accept_720p_both_orientations_and_reject_larger_area() -> 
 
 
 def test_sampling_and_prompt_rules() -> None:
-    limits = RequestLimits.tiny()
+    limits = RequestLimits()
     with pytest.raises(InvalidRequestError, match=r"steps must be an integer in \[1, 50\], got 0"):
         validate_sampling(0, 7.0, 6.0, 1.0, limits)
     with pytest.raises(InvalidRequestError, match="cfg_scale must be >= 1"):
@@ -64,7 +64,7 @@ def test_sampling_and_prompt_rules() -> None:
 
 
 def test_generate_rejects_bad_size_before_loading_any_model(tmp_path) -> None:
-    config = ServingConfig.tiny(device="cpu", cache_dir=str(tmp_path))
+    config = ServingConfig.preset("tiny", device="cpu", cache_dir=str(tmp_path))
     start = time.perf_counter()
     # The reference does not exist: if validation did not come first, the error would be about it.
     with pytest.raises(InvalidRequestError, match="not of the form 4n\\+1"):
@@ -73,9 +73,12 @@ def test_generate_rejects_bad_size_before_loading_any_model(tmp_path) -> None:
 
 
 def test_paper_profile_uses_the_balanced_tiling_and_compiled_blocks() -> None:
-    paper = ServingConfig.paper()
+    paper, tiny = ServingConfig.preset("paper"), ServingConfig.preset("tiny")
     assert paper.vae_tile_preset == "balanced" and paper.compile_blocks
-    assert TilingConfig.preset("balanced") == TilingConfig(320, 32, 0.2, 0.125, accumulate_fp32=False)
-    assert ServingConfig.tiny().vae_tile_preset is None and not ServingConfig.tiny().compile_blocks
+    assert paper.tiling == TilingConfig(320, 32, 0.2, 0.125, accumulate_fp32=False)
+    assert tiny.vae_tile_preset is None and not tiny.compile_blocks
+    # Without a preset the three tile fields decide; the tiny values are the official tiling.
+    assert tiny.tiling == TilingConfig.preset("official")
+    assert tiny.replace(vae_tile_size=128).tiling == TilingConfig(128, 64, 0.25)
     with pytest.raises(ValueError, match="vae_tile_preset 'huge'"):
-        ServingConfig.paper(vae_tile_preset="huge")
+        ServingConfig.preset("paper", vae_tile_preset="huge")

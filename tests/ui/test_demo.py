@@ -19,7 +19,7 @@ from ui.demo import DemoBackend, DemoConfig, build_demo
 def backend(tmp_path: Path) -> Iterator[DemoBackend]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # small shared CI box: one intra-op thread is much faster for the tiny model
-    serving = ServingConfig.tiny(device="cpu", cache_dir=str(tmp_path / "cache"))
+    serving = ServingConfig.preset("tiny", device="cpu", cache_dir=str(tmp_path / "cache"))
     yield DemoBackend(DemoConfig(model="tiny-random", serving=serving, output_dir=str(tmp_path / "out")))
     torch.set_num_threads(threads)
 
@@ -77,7 +77,7 @@ def test_long_prompt_truncated_with_notice(backend: DemoBackend) -> None:
 
 
 def test_no_champion_shows_a_clear_banner(tmp_path: Path) -> None:
-    serving = ServingConfig.tiny(device="cpu", cache_dir=str(tmp_path / "cache"))
+    serving = ServingConfig.preset("tiny", device="cpu", cache_dir=str(tmp_path / "cache"))
     demo_config = DemoConfig(model=None, tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", serving=serving)
     banner = DemoBackend(demo_config).model_banner()
     assert "not available" in banner and "no 'champion' alias" in banner
@@ -86,7 +86,7 @@ def test_no_champion_shows_a_clear_banner(tmp_path: Path) -> None:
 
 
 def test_queue_has_a_concurrency_limit_shared_by_both_tabs(tmp_path: Path) -> None:
-    serving = ServingConfig.tiny(device="cpu", cache_dir=str(tmp_path / "cache"))
+    serving = ServingConfig.preset("tiny", device="cpu", cache_dir=str(tmp_path / "cache"))
     demo = build_demo(DemoConfig(model="tiny-random", serving=serving, concurrency_limit=1, max_queue=4))
     generate_fns = {f.api_name: f for f in demo.fns.values() if str(f.api_name).startswith("generate_")}
     assert sorted(generate_fns) == ["generate_i2v", "generate_t2v"]

@@ -46,8 +46,8 @@ pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="Debian c
 @pytest.fixture()
 def app_url(tmp_path: Path) -> Iterator[tuple[str, str, int]]:
     db_url = f"sqlite:///{tmp_path / 'he.db'}"
-    config = HumanEvalConfig.tiny(db_url).model_copy(
-        update={"raters_per_pair": 1, "gold_fraction": 0.0, "duplicate_fraction": 0.0}
+    config = HumanEvalConfig.preset(
+        "tiny", db_url=db_url, raters_per_pair=1, gold_fraction=0.0, duplicate_fraction=0.0
     )
     campaign_id = create_campaign(
         config, "browser", BUILTIN_PROMPTS[:2], [ModelSpec("A", "m-a"), ModelSpec("B", "m-b-noisy")],

@@ -39,8 +39,8 @@ N_RATERS, PER_RATER = 20, 50
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:  # type: ignore[type-arg]
     root = tmp_path_factory.mktemp("raters_http")
     db_url = f"sqlite:///{root / 'he.db'}"
-    config = HumanEvalConfig.tiny(db_url).model_copy(
-        update={"raters_per_pair": 2, "gold_fraction": 0.0, "duplicate_fraction": 0.0}
+    config = HumanEvalConfig.preset(
+        "tiny", db_url=db_url, raters_per_pair=2, gold_fraction=0.0, duplicate_fraction=0.0
     )
     # 500 prompts × 1 model pair × k=2 = 1,000 assignments = 20 raters × 50. Videos are shared
     # files (one per model): this test is about the HTTP/storage layer, not the media.

@@ -28,13 +28,12 @@ VAE_DIR = "vae"
 def text_encoder_config(config: DiTTrainConfig) -> TextEncoderConfig:
     """The exact text encoder (kind and token budget) the stage's prompts were encoded with."""
     length = config.text_max_length
-    if config.text_encoder == "tiny-random":
-        return TextEncoderConfig.tiny_random(max_length=length)
-    if config.text_encoder == "offline-default":
-        return TextEncoderConfig.offline_default(max_length=length)
+    if config.text_encoder != "official":
+        return TextEncoderConfig.preset(config.text_encoder, max_length=length)
     if not (config.text_llm_path and config.text_clip_path):
         raise ValueError("text_encoder 'official' needs text_llm_path and text_clip_path (local directories)")
-    return TextEncoderConfig.official(config.text_llm_path, config.text_clip_path).replace(max_length=length)
+    paths = {"llm_path": config.text_llm_path, "pooled_path": config.text_clip_path}
+    return TextEncoderConfig.preset("official", max_length=length, **paths)
 
 
 def write_pipeline_bundle(

@@ -1,7 +1,7 @@
 """Typed configuration of DiT training: the run settings and the progressive stage manifest.
 
-`DiTTrainConfig.preset("tiny" | "paper")` gives the two profiles. The stage manifest is the ordered
-tuple `stages`; `STAGE_ORDER` fixes the names (SPEC.md §4, paper §4.5):
+`DiTTrainConfig.preset("tiny" | "paper", **overrides)` gives the two presets. The stage manifest
+is the ordered tuple `stages`; `STAGE_ORDER` fixes the names (SPEC.md §4, paper §4.5):
 
     image_256 → image_mixscale → video_low_short → video_low_long → video_high_long → sft
 
@@ -17,6 +17,8 @@ import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from model.presets import PresetConfig
 
 STAGE_ORDER: tuple[str, ...] = (
     "image_256",
@@ -90,7 +92,7 @@ class GuidanceSpec(_Frozen):
     high: float = 8.0
 
 
-class DiTTrainConfig(_Frozen):
+class DiTTrainConfig(PresetConfig, _Frozen):
     """Everything a DiT training run needs besides data paths and where to write."""
 
     dit_preset: str = Field("tiny", description="model.dit_config preset name.")
@@ -98,6 +100,11 @@ class DiTTrainConfig(_Frozen):
     vae_preset: str = Field("tiny", description="VAE preset when no VAE checkpoint is given (tests).")
     vae_overrides: dict[str, Any] = Field(
         default_factory=dict, description="VAEConfig overrides of that preset VAE (not of a checkpoint)."
+    )
+    standin_vae: bool = Field(
+        True,
+        description="Without a trained VAE, encode with a seed-0 random VAE of `vae_preset` (CPU demos); "
+        "False: a trained VAE is required.",
     )
     sample_posterior: bool = Field(
         True, description="Train on z ~ N(mean, std) of the cached posterior (False: on the mean)."
@@ -176,157 +183,49 @@ class DiTTrainConfig(_Frozen):
     def to_json(self) -> str:
         return json.dumps(self.model_dump(mode="json"), sort_keys=True)
 
-    @classmethod
-    def preset(cls, name: str, **overrides: Any) -> DiTTrainConfig:
-        if name not in DIT_TRAIN_PRESETS:
-            raise ValueError(
-                f"unknown DiT training preset {name!r}; choose one of {sorted(DIT_TRAIN_PRESETS)}"
-            )
-        return DIT_TRAIN_PRESETS[name].model_copy(update=overrides)
 
-
-# CPU, seconds per stage: 32 px ≈ "256", 64 px ≈ "512"; 5/9 frames ≈ short/long.
-_TINY = DiTTrainConfig(
-    dit_preset="tiny",
-    # A seed-0 random VAE stands in when no trained one exists: its latent means have std ≈ 0.11
-    # and its posterior std ≈ 1 carries no meaning, so scale to ≈ unit variance (the role 0.476986
-    # plays for the released VAE) and train on the means.
-    vae_overrides={"scaling_factor": 8.0},
-    sample_posterior=False,
-    aspect_ratios=("1:1", "16:9"),
-    stages=(
-        StageSpec(name="image_256", data="tier_256p", resolutions=(32,), steps=6, lr=1e-3, warmup_steps=2),
-        StageSpec(
-            name="image_mixscale",
-            data="tier_360p",
-            resolutions=(32, 64),
-            mix_resolutions=True,
-            steps=4,
-            lr=1e-3,
+DiTTrainConfig.PRESETS = {
+    # CPU, seconds per stage: 32 px ≈ "256", 64 px ≈ "512"; 5/9 frames ≈ short/long.
+    "tiny": DiTTrainConfig(
+        dit_preset="tiny",
+        # A seed-0 random VAE stands in when no trained one exists: its latent means have std ≈ 0.11
+        # and its posterior std ≈ 1 carries no meaning, so scale to ≈ unit variance (the role 0.476986
+        # plays for the released VAE) and train on the means.
+        vae_overrides={"scaling_factor": 8.0},
+        sample_posterior=False,
+        aspect_ratios=("1:1", "16:9"),
+        stages=(
+            StageSpec(name="image_256", data="tier_256p", resolutions=(32,), steps=6, lr=1e-3, warmup_steps=2),
+            StageSpec(name="image_mixscale", data="tier_360p", resolutions=(32, 64), mix_resolutions=True, steps=4, lr=1e-3),
+            StageSpec(name="video_low_short", data="tier_360p", resolutions=(32,), frame_buckets=(5,), image_ratio=0.25, steps=4, lr=1e-3),
+            StageSpec(name="video_low_long", data="tier_540p", resolutions=(32,), frame_buckets=(5, 9), image_ratio=0.25, steps=4, lr=1e-3),
+            StageSpec(name="video_high_long", data="tier_720p", resolutions=(64,), frame_buckets=(5, 9), image_ratio=0.25, steps=4, lr=1e-3),
+            StageSpec(name="sft", data="sft_set", resolutions=(32,), frame_buckets=(5,), image_ratio=0.0, steps=300, lr=3e-3, warmup_steps=5),
         ),
-        StageSpec(
-            name="video_low_short",
-            data="tier_360p",
-            resolutions=(32,),
-            frame_buckets=(5,),
-            image_ratio=0.25,
-            steps=4,
-            lr=1e-3,
+        ema_decay=0.9, t_shift=1.0, checkpoint_every=100, sample_steps=10, sample_shift=1.0,
+    ),
+    # The paper's progression on the 13 B model (steps are a plan, not a measured recipe).
+    "paper": DiTTrainConfig(
+        dit_preset="hunyuan-13b",
+        vae_preset="884-16c-hy",
+        standin_vae=False,
+        # The 13 B DiT reads 4096-wide LLM states and a 768-wide CLIP vector: the official encoders,
+        # from local paths (text_llm_path / text_clip_path, set per deployment).
+        text_encoder="official",
+        text_max_length=256,
+        aspect_ratios=("1:1", "4:3", "3:4", "16:9", "9:16"),
+        tokens_per_micro_batch=32_768,
+        max_micro_batch=64,
+        stages=(
+            StageSpec(name="image_256", data="tier_256p", resolutions=(256,), steps=200_000, lr=1e-4, warmup_steps=1000),
+            StageSpec(name="image_mixscale", data="tier_360p", resolutions=(256, 512), mix_resolutions=True, steps=100_000, lr=1e-4, warmup_steps=500),
+            StageSpec(name="video_low_short", data="tier_360p", resolutions=(368,), frame_buckets=(33, 65), image_ratio=0.2, steps=100_000, lr=1e-4, warmup_steps=500),
+            StageSpec(name="video_low_long", data="tier_540p", resolutions=(368,), frame_buckets=(65, 129), image_ratio=0.2, steps=60_000, lr=6e-5, warmup_steps=500),
+            StageSpec(name="video_high_long", data="tier_720p", resolutions=(720,), frame_buckets=(65, 129), image_ratio=0.1, steps=40_000, lr=5e-5, warmup_steps=500),
+            StageSpec(name="sft", data="sft_set", resolutions=(720,), frame_buckets=(65, 129), image_ratio=0.05, steps=10_000, lr=1e-5, warmup_steps=200),
         ),
-        StageSpec(
-            name="video_low_long",
-            data="tier_540p",
-            resolutions=(32,),
-            frame_buckets=(5, 9),
-            image_ratio=0.25,
-            steps=4,
-            lr=1e-3,
-        ),
-        StageSpec(
-            name="video_high_long",
-            data="tier_720p",
-            resolutions=(64,),
-            frame_buckets=(5, 9),
-            image_ratio=0.25,
-            steps=4,
-            lr=1e-3,
-        ),
-        StageSpec(
-            name="sft",
-            data="sft_set",
-            resolutions=(32,),
-            frame_buckets=(5,),
-            image_ratio=0.0,
-            steps=300,
-            lr=3e-3,
-            warmup_steps=5,
-        ),
-    ),  # fmt: skip
-    ema_decay=0.9,
-    t_shift=1.0,
-    checkpoint_every=100,
-    sample_steps=10,
-    sample_shift=1.0,
-)
-
-# The paper's progression on the 13 B model (steps are a plan, not a measured recipe).
-_PAPER = DiTTrainConfig(
-    dit_preset="hunyuan-13b",
-    vae_preset="884-16c-hy",
-    # The 13 B DiT reads 4096-wide LLM states and a 768-wide CLIP vector: the official encoders,
-    # from local paths (text_llm_path / text_clip_path, set per deployment).
-    text_encoder="official",
-    text_max_length=256,
-    aspect_ratios=("1:1", "4:3", "3:4", "16:9", "9:16"),
-    tokens_per_micro_batch=32_768,
-    max_micro_batch=64,
-    stages=(
-        StageSpec(
-            name="image_256", data="tier_256p", resolutions=(256,), steps=200_000, lr=1e-4, warmup_steps=1000
-        ),
-        StageSpec(
-            name="image_mixscale",
-            data="tier_360p",
-            resolutions=(256, 512),
-            mix_resolutions=True,
-            steps=100_000,
-            lr=1e-4,
-            warmup_steps=500,
-        ),
-        StageSpec(
-            name="video_low_short",
-            data="tier_360p",
-            resolutions=(368,),
-            frame_buckets=(33, 65),
-            image_ratio=0.2,
-            steps=100_000,
-            lr=1e-4,
-            warmup_steps=500,
-        ),
-        StageSpec(
-            name="video_low_long",
-            data="tier_540p",
-            resolutions=(368,),
-            frame_buckets=(65, 129),
-            image_ratio=0.2,
-            steps=60_000,
-            lr=6e-5,
-            warmup_steps=500,
-        ),
-        StageSpec(
-            name="video_high_long",
-            data="tier_720p",
-            resolutions=(720,),
-            frame_buckets=(65, 129),
-            image_ratio=0.1,
-            steps=40_000,
-            lr=5e-5,
-            warmup_steps=500,
-        ),
-        StageSpec(
-            name="sft",
-            data="sft_set",
-            resolutions=(720,),
-            frame_buckets=(65, 129),
-            image_ratio=0.05,
-            steps=10_000,
-            lr=1e-5,
-            warmup_steps=200,
-        ),
-    ),  # fmt: skip
-    t_shift=7.0,
-    ema_decay=0.9999,
-    precision="bf16",
-    activation_checkpointing=True,
-    compile_blocks=True,
-    zero_stage=2,
-    num_workers=8,
-    use_gpu=True,
-    log_every=50,
-    checkpoint_every=2000,
-    keep_last=3,
-    sample_every=5000,
-    sample_steps=50,
-)
-
-DIT_TRAIN_PRESETS: dict[str, DiTTrainConfig] = {"tiny": _TINY, "paper": _PAPER}
+        t_shift=7.0, ema_decay=0.9999, precision="bf16", activation_checkpointing=True, compile_blocks=True,
+        zero_stage=2, num_workers=8, use_gpu=True,
+        log_every=50, checkpoint_every=2000, keep_last=3, sample_every=5000, sample_steps=50,
+    ),
+}  # fmt: skip

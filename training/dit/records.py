@@ -21,8 +21,6 @@ from curation.captions.schema import StructuredCaption
 from media.tables import read_table
 from training.dit.latent_cache import ClipRecord
 
-TIER_KEYS = ("tier_256p", "tier_360p", "tier_540p", "tier_720p")
-
 
 class ClipListError(ValueError):
     """A clip list (tables or JSON) is missing or malformed; the message names it."""
@@ -36,6 +34,15 @@ def _table_rows(tables: Path, name: str) -> list[dict]:
     return read_table(path).to_pylist()
 
 
+def _tier_members(tables: Path, tier: str) -> set[str]:
+    """Clip ids of `tier`, a `tier_*` column of the tiers table (which alone names the tiers)."""
+    rows = _table_rows(tables, "tiers")
+    tiers = [name for name in (rows[0] if rows else {}) if name.startswith("tier_")]
+    if rows and tier not in tiers:
+        raise ClipListError(f"unknown data key {tier!r}; use one of {', '.join(tiers)} or sft_set")
+    return {r["clip_id"] for r in rows if r[tier]}
+
+
 def records_from_tables(
     tables: Path, media_root: Path, data: str, sft_clip_ids: Collection[str] | None = None
 ) -> list[ClipRecord]:
@@ -43,15 +50,10 @@ def records_from_tables(
     if data == "sft_set":
         if sft_clip_ids is None:
             sft_clip_ids = [r["clip_id"] for r in _table_rows(tables, "sft_set")]
-        tier, wanted = "tier_720p", set(sft_clip_ids)
-    elif data in TIER_KEYS:
-        tier, wanted = data, None
+        # The SFT set is people's choice among top-tier candidates: membership is the choice itself.
+        in_tier = set(sft_clip_ids)
     else:
-        raise ClipListError(f"unknown data key {data!r}; use one of {', '.join(TIER_KEYS)} or sft_set")
-    # The SFT set is people's choice among top-tier candidates: membership is the choice itself.
-    in_tier = (
-        wanted if wanted is not None else {r["clip_id"] for r in _table_rows(tables, "tiers") if r[tier]}
-    )
+        in_tier = _tier_members(tables, data)
     weights = {
         r["clip_id"]: (r["balance_weight"] or 1.0) for r in _table_rows(tables, "deduped_clips") if r["keep"]
     }

@@ -18,7 +18,7 @@ training.parallel.launch: process groups (data x sequence parallel), the NCCL en
 Parallel inference through `serving.generate` (serving cannot import training, so the caller that
 launches the ranks does this; one process per GPU, same request and seed on every rank):
 
-    pipeline = serving.load_pipeline(model_ref, config=ServingConfig.paper(device=f"cuda:{rank}"))
+    pipeline = serving.load_pipeline(model_ref, config=ServingConfig.preset("paper", device=f"cuda:{rank}"))
     parallelize_dit(pipeline.transformer, group)   # the cached pipeline is now sequence-parallel
     video = serving.generate(prompt, model=model_ref, config=..., seed=seed)   # whole video on every rank
 """

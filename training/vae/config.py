@@ -1,4 +1,4 @@
-"""`VAETrainConfig`: everything a VAE training run needs, with `tiny` and `paper` presets.
+"""`VAETrainConfig`: everything a VAE training run needs, with `tiny` and `paper` presets (`PRESETS`).
 
 The loss follows the HunyuanVideo report: L1 + 0.1·perceptual + 0.05·adversarial + 1e-6·KL.
 - L1: mean absolute error per element, inputs in [-1, 1].
@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from model.presets import PresetConfig
 
 
 class _Strict(BaseModel):
@@ -48,7 +50,7 @@ class CurriculumStage(_Strict):
         return self
 
 
-class VAETrainConfig(_Strict):
+class VAETrainConfig(PresetConfig, _Strict):
     """A VAE training run. Fields are per worker; the effective batch multiplies by the world size."""
 
     vae_preset: str = Field("tiny", description="`model.vae.VAEConfig` preset name.")
@@ -120,93 +122,34 @@ class VAETrainConfig(_Strict):
             and step % (self.video_to_image_ratio + 1) == self.video_to_image_ratio
         )
 
-    @classmethod
-    def preset(cls, name: str, **overrides: Any) -> VAETrainConfig:
-        if name not in VAE_TRAIN_PRESETS:
-            raise ValueError(
-                f"unknown VAE training preset {name!r}; choose one of {sorted(VAE_TRAIN_PRESETS)}"
-            )
-        return VAE_TRAIN_PRESETS[name].model_copy(update=overrides)
 
-
-_TINY = VAETrainConfig(
-    vae_preset="tiny",
-    stages=(
-        CurriculumStage(
-            name="low_res_short", steps=150, frames=5, height=32, width=32, video_batch=4, image_batch=8
+VAETrainConfig.PRESETS = {
+    "tiny": VAETrainConfig(
+        vae_preset="tiny",
+        stages=(
+            CurriculumStage(name="low_res_short", steps=150, frames=5, height=32, width=32, video_batch=4, image_batch=8),
+            CurriculumStage(name="higher_res_long", steps=90, frames=9, height=40, width=40, video_batch=2, image_batch=8),
+            CurriculumStage(name="tiling_finetune", steps=60, frames=9, height=40, width=40, video_batch=2, image_batch=8,
+                            random_tiling=True, tile_size=24, tile_frames=4),
         ),
-        CurriculumStage(
-            name="higher_res_long", steps=90, frames=9, height=40, width=40, video_batch=2, image_batch=8
+        lr=2e-3, disc_lr=2e-4, warmup_steps=10, disc_start_step=150, disc_channels=16, disc_layers=2,
+        perceptual_max_frames=3, ema_decay=0.98,
+        # On a loaded shared 2-core machine, 2 OpenMP threads spun ~14x slower than 1 (measured).
+        cpu_threads=1,
+        eval_every=50, sample_every=150, checkpoint_every=50, heldout_size=40, heldout_image_size=40,
+    ),
+    "paper": VAETrainConfig(
+        vae_preset="884-16c-hy",
+        stages=(
+            CurriculumStage(name="256px_17f", steps=100_000, frames=17, height=256, width=256, video_batch=8, image_batch=32),
+            CurriculumStage(name="256px_65f", steps=60_000, frames=65, height=256, width=256, video_batch=2, image_batch=32),
+            CurriculumStage(name="512px_33f", steps=40_000, frames=33, height=512, width=512, video_batch=1, image_batch=16),
+            CurriculumStage(name="720p_tiling_finetune", steps=10_000, frames=33, height=720, width=1280, video_batch=1,
+                            image_batch=8, random_tiling=True, tile_size=256, tile_frames=32),
         ),
-        CurriculumStage(
-            name="tiling_finetune",
-            steps=60,
-            frames=9,
-            height=40,
-            width=40,
-            video_batch=2,
-            image_batch=8,
-            random_tiling=True,
-            tile_size=24,
-            tile_frames=4,
-        ),
-    ),  # fmt: skip
-    lr=2e-3,
-    disc_lr=2e-4,
-    warmup_steps=10,
-    disc_start_step=150,
-    disc_channels=16,
-    disc_layers=2,
-    perceptual_max_frames=3,
-    ema_decay=0.98,
-    # On a loaded shared 2-core machine, 2 OpenMP threads spun ~14x slower than 1 (measured).
-    cpu_threads=1,
-    eval_every=50,
-    sample_every=150,
-    checkpoint_every=50,
-    heldout_size=40,
-    heldout_image_size=40,
-)
-
-_PAPER = VAETrainConfig(
-    vae_preset="884-16c-hy",
-    stages=(
-        CurriculumStage(
-            name="256px_17f", steps=100_000, frames=17, height=256, width=256, video_batch=8, image_batch=32
-        ),
-        CurriculumStage(
-            name="256px_65f", steps=60_000, frames=65, height=256, width=256, video_batch=2, image_batch=32
-        ),
-        CurriculumStage(
-            name="512px_33f", steps=40_000, frames=33, height=512, width=512, video_batch=1, image_batch=16
-        ),
-        CurriculumStage(
-            name="720p_tiling_finetune",
-            steps=10_000,
-            frames=33,
-            height=720,
-            width=1280,
-            video_batch=1,
-            image_batch=8,
-            random_tiling=True,
-            tile_size=256,
-            tile_frames=32,
-        ),
-    ),  # fmt: skip
-    lr=1e-4,
-    disc_lr=1e-4,
-    warmup_steps=1000,
-    disc_start_step=50_000,
-    heldout_image_size=256,
-    heldout_frames=33,
-    heldout_size=256,
-    heldout_items=7,
-    eval_every=5000,
-    sample_every=5000,
-    checkpoint_every=2000,
-    zero_stage=2,
-    num_workers=8,
-    use_gpu=True,
-)
-
-VAE_TRAIN_PRESETS: dict[str, VAETrainConfig] = {"tiny": _TINY, "paper": _PAPER}
+        lr=1e-4, disc_lr=1e-4, warmup_steps=1000, disc_start_step=50_000,
+        heldout_image_size=256, heldout_frames=33, heldout_size=256, heldout_items=7,
+        eval_every=5000, sample_every=5000, checkpoint_every=2000,
+        zero_stage=2, num_workers=8, use_gpu=True,
+    ),
+}  # fmt: skip

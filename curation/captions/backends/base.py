@@ -35,7 +35,7 @@ def camera_fields(
 
 def classify_clip_camera(clip: ClipInput, preset: str) -> CameraMotionResult | None:
     """The camera-motion result of a clip, or None when it cannot be analysed (too short, flat)."""
-    config = CameraMotionConfig.tiny() if preset == "tiny" else CameraMotionConfig.paper()
+    config = CameraMotionConfig.preset(preset)
     try:
         return classify_video(clip.video, config, clip.start_frame, clip.end_frame)
     except CameraMotionError:

@@ -39,7 +39,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture()
 def home_with_campaign(tmp_path: Path) -> Path:
     db_url = f"sqlite:///{tmp_path / 'human_eval.db'}"
-    config = HumanEvalConfig.tiny(db_url).model_copy(update={"gold_fraction": 0.0, "duplicate_fraction": 0.0})
+    config = HumanEvalConfig.preset("tiny", db_url=db_url, gold_fraction=0.0, duplicate_fraction=0.0)
     campaign_id = create_campaign(
         config, "cli-campaign", BUILTIN_PROMPTS[:2], [ModelSpec("A", "m-a", "5s"), ModelSpec("B", "m-b")],
         SyntheticGenerator(tmp_path / "videos"), config, tmp_path / "videos",

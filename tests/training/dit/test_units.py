@@ -219,7 +219,7 @@ def test_latent_cache_keys_on_clip_bucket_and_versions(tmp_path):
     records = write_clips(tmp_path / "clips", frames=12, count=2)
     torch.manual_seed(0)
     vae = CausalVAE3D(VAEConfig.preset("tiny"))
-    text = build_text_encoder(TextEncoderConfig.tiny_random(max_length=8))
+    text = build_text_encoder(TextEncoderConfig.preset("tiny-random", max_length=8))
     stage = DiTTrainConfig.preset("tiny").stage("video_low_long")  # 32 px, images + 5/9-frame videos
     cache = LatentCache(tmp_path / "latents", vae, text, aspect_ratios=("1:1", "16:9"))
     samples, stats = cache.build(records, stage, progress=False)
@@ -248,7 +248,9 @@ def test_latent_cache_keys_on_clip_bucket_and_versions(tmp_path):
     assert (stats.encoded, stats.reused) == (4, 0)
     assert new_cache.prune_stale() == [cache.version_dir] and not cache.version_dir.exists()
     other_text = LatentCache(
-        tmp_path / "latents", new_vae, build_text_encoder(TextEncoderConfig.tiny_random(max_length=9))
+        tmp_path / "latents",
+        new_vae,
+        build_text_encoder(TextEncoderConfig.preset("tiny-random", max_length=9)),
     )
     assert other_text.encoder_version != new_cache.encoder_version
 

@@ -44,7 +44,7 @@ def _requests(image: np.ndarray) -> dict[str, dict[str, Any]]:
 
 
 def _worker(rank: int, world: int, out_dir: str) -> None:
-    config = serving.ServingConfig.tiny(device="cpu", cpu_threads=1)
+    config = serving.ServingConfig.preset("tiny", device="cpu", cpu_threads=1)
     image = (np.random.default_rng(0).random((40, 56, 3)) * 255).astype(np.uint8)
     requests = _requests(image)
     single = {name: serving.generate(config=config, **req) for name, req in requests.items()}

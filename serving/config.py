@@ -101,14 +101,8 @@ ServingConfig.PRESETS = {
     # either orientation, 129 frames, 100 steps), compiled DiT blocks, the "balanced" VAE tiling
     # (2.3x diffusers' decode speed in less memory).
     "paper": ServingConfig(
-        dtype="bfloat16",
-        cpu_offload=True,
+        dtype="bfloat16", cpu_offload=True, compile_blocks=True, vae_tile_preset="balanced",
         limits=RequestLimits(max_side=1280, max_area=720 * 1280, max_frames=129, max_steps=100),
-        vae_tile_preset="balanced",
-        compile_blocks=True,
-        default_height=544,
-        default_width=960,
-        default_frames=129,
-        default_steps=50,
+        default_height=544, default_width=960, default_frames=129, default_steps=50,
     ),
-}
+}  # fmt: skip

@@ -57,12 +57,9 @@ ANSWERS = dict.fromkeys(DIMENSIONS, "left")
 @pytest.fixture(scope="module")
 def campaign(tmp_path_factory: pytest.TempPathFactory) -> tuple[HumanEvalConfig, int, list[int]]:
     root = tmp_path_factory.mktemp("human_eval")
+    db = f"sqlite:///{root / 'he.db'}"
     config = HumanEvalConfig.preset(
-        "tiny",
-        db_url=f"sqlite:///{root / 'he.db'}",
-        raters_per_pair=2,
-        gold_fraction=0.25,
-        duplicate_fraction=0.25,
+        "tiny", db_url=db, raters_per_pair=2, gold_fraction=0.25, duplicate_fraction=0.25
     )
     campaign_id = create_campaign(
         config, "store-test", BUILTIN_PROMPTS[:4], MODELS, SyntheticGenerator(root / "videos"), config,
@@ -185,12 +182,9 @@ def test_ratings_idempotent_append_only_and_owned(campaign: tuple[HumanEvalConfi
 
 
 def test_campaign_complete_and_results(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'he.db'}"
     config = HumanEvalConfig.preset(
-        "tiny",
-        db_url=f"sqlite:///{tmp_path / 'he.db'}",
-        gold_fraction=0.0,
-        duplicate_fraction=0.0,
-        bootstrap_samples=20,
+        "tiny", db_url=db, gold_fraction=0.0, duplicate_fraction=0.0, bootstrap_samples=20
     )
     campaign_id = create_campaign(
         config, "complete", BUILTIN_PROMPTS[:3], MODELS[:2], SyntheticGenerator(tmp_path), config, tmp_path

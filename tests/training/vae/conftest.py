@@ -20,28 +20,11 @@ def micro_config(**overrides: object) -> VAETrainConfig:
     base = VAETrainConfig.preset(
         "tiny",
         stages=(
-            CurriculumStage(
-                name="short", steps=5, frames=5, height=16, width=16, video_batch=1, image_batch=2
-            ),
-            CurriculumStage(
-                name="tiling",
-                steps=5,
-                frames=5,
-                height=32,
-                width=32,
-                video_batch=1,
-                image_batch=2,
-                random_tiling=True,
-                tile_size=16,
-                tile_frames=4,
-            ),
-        ),  # fmt: skip
-        disc_start_step=3,
-        checkpoint_every=5,
-        eval_every=1000,
-        sample_every=1000,
-        log_every=5,
-        perceptual_max_frames=2,
-        warmup_steps=2,
-    )
-    return base.model_copy(update=overrides)
+            CurriculumStage(name="short", steps=5, frames=5, height=16, width=16, video_batch=1, image_batch=2),
+            CurriculumStage(name="tiling", steps=5, frames=5, height=32, width=32, video_batch=1, image_batch=2,
+                            random_tiling=True, tile_size=16, tile_frames=4),
+        ),
+        disc_start_step=3, checkpoint_every=5, eval_every=1000, sample_every=1000, log_every=5,
+        perceptual_max_frames=2, warmup_steps=2,
+    )  # fmt: skip
+    return base.replace(**overrides)

@@ -1,4 +1,4 @@
-"""Structured captions: schema rules, the offline facts backend, ground truth, prompts, the table."""
+"""Structured captions: schema rules, the offline facts backend, ground truth, the table."""
 
 from __future__ import annotations
 
@@ -17,14 +17,11 @@ from curation.captions import (
     CAPTIONS_SCHEMA,
     CaptionConfig,
     ClipInput,
-    PromptRenderConfig,
     StructuredCaption,
     build_backend,
     caption_clips,
     caption_problems,
     records_to_table,
-    render_for_clip,
-    render_training_prompt,
 )
 from curation.captions.backends.base import camera_fields
 from curation.captions.backends.ground_truth import GroundTruthBackend
@@ -90,29 +87,6 @@ def test_presets():
     assert CaptionConfig.preset("paper").n_keyframes == 4
     with pytest.raises(ValueError, match="tiny or paper"):
         CaptionConfig.preset("huge")
-
-
-def test_prompt_rendering_is_seedable_drops_and_permutes():
-    caption = _caption(camera_movement="zoom in", camera_confidence=0.95)
-    assert render_for_clip(caption, "clip-1", epoch=3) == render_for_clip(caption, "clip-1", epoch=3)
-    prompts = {render_for_clip(caption, "clip-1", epoch=e) for e in range(40)}
-    assert len(prompts) > 10  # dropout and permutation vary the prompt across epochs
-    rng = np.random.default_rng(0)
-    lengths, first_fields = [], set()
-    for _ in range(200):
-        text = render_training_prompt(caption, rng, PromptRenderConfig(field_dropout=0.5))
-        assert FIELDS["short_description"] in text  # kept by default
-        lengths.append(len(text))
-        first_fields.add(text.split(".")[0])
-    assert min(lengths) < 0.5 * max(lengths)
-    assert len(first_fields) >= 4  # the short description is not always first
-    full = render_training_prompt(caption, rng, PromptRenderConfig(field_dropout=0.0, permute=False))
-    assert full.startswith(FIELDS["short_description"])
-    assert full.endswith("Camera movement: zoom in.")
-    lone = render_training_prompt(
-        caption, rng, PromptRenderConfig(field_dropout=0.99, keep_short_description=False)
-    )
-    assert lone  # never empty
 
 
 def test_imagenet_names_ship_on_disk():

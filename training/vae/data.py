@@ -3,7 +3,7 @@
 Inputs: a list of media paths (videos: .mp4/.mkv/.avi/.mpg/.mov/.webm; images: .jpg/.png), given as a
 Python list, a directory, a text file with one path per line, or a parquet table with a `path` (or
 `clip_path`) column; or `MediaItem`s — frame ranges of source videos — which `clips_from_tier_tables`
-reads from the curation tables (`clips` ⋈ `tiers`, one tier column such as `tier_256p`).
+reads from the workspace tables (`clips` ⋈ `tiers`, one tier column such as `tier_256p`).
 
 Exact resume: the batch of optimizer step k on worker r is a pure function of (seed, r, k): every
 random choice draws from `np.random.default_rng([seed, rank, step])`. The data position is therefore
@@ -43,17 +43,16 @@ class MediaItem:
     end_frame: int | None = None
 
 
-def clips_from_tier_tables(tables: Path, media_root: Path, tier: str = "tier_256p") -> list[MediaItem]:
-    """Clips of `tier` from the workspace tables: `clips.parquet` rows whose clip is in the tier.
+def clips_from_tier_tables(tables: Path, tier: str = "tier_256p") -> list[MediaItem]:
+    """Clips of `tier` from the workspace tables folder: `clips` rows whose clip is in the tier.
 
-    Each clip starts at its sharpest start frame (curation's `start_frame_sharpest`) and ends at its
-    exclusive `end_frame`; relative source paths are resolved against `media_root` (the raw folder).
+    Each clip starts at its sharpest start frame (the `start_frame_sharpest` column) and ends at its
+    exclusive `end_frame`, in the raw video the clips table names.
     """
-    from media.tables import read_table
+    from media.tables import read_table, table_path
 
     def rows(name: str) -> list[dict[str, Any]]:
-        file = tables / f"{name}.parquet"
-        path = file if file.exists() else tables / name
+        path = table_path(tables, name)
         if not path.exists():
             raise TrainingDataError(
                 f"table {name} not found under {tables}; materialize the `{name}` asset first"
@@ -65,11 +64,8 @@ def clips_from_tier_tables(tables: Path, media_root: Path, tier: str = "tier_256
     for clip in rows("clips"):
         if clip["clip_id"] not in members:
             continue
-        source = Path(clip["source_path"])
         start = max(int(clip["start_frame"]), int(clip.get("start_frame_sharpest") or 0))
-        items.append(
-            MediaItem(source if source.is_absolute() else media_root / source, start, int(clip["end_frame"]))
-        )
+        items.append(MediaItem(Path(clip["source_path"]), start, int(clip["end_frame"])))
     if not items:
         raise TrainingDataError(f"no clips in {tier} under {tables}")
     return items

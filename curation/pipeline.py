@@ -224,7 +224,9 @@ def curate(
     quarantine = upsert_quarantine(quarantine_path, signal_quarantine, {"signals"})
     paths["quarantine"] = quarantine_path
     deduped = dedup_clips(signals, config.dedup)
-    paths["deduped_clips"] = write_table(deduped, table_path(tables_dir, "deduped_clips"), DEDUPED_CLIPS_SCHEMA)
+    paths["deduped_clips"] = write_table(
+        deduped, table_path(tables_dir, "deduped_clips"), DEDUPED_CLIPS_SCHEMA
+    )
     result = make_tiers(signals, deduped, config)
     paths["tier_decisions"] = write_table(
         result.decisions, table_path(tables_dir, "tier_decisions"), TIER_DECISIONS_SCHEMA

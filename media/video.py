@@ -29,12 +29,20 @@ from typing import Literal
 import av
 import numpy as np
 
-PixelFormat = Literal["rgb24", "gray"]
+PixelFormat = Literal["rgb24", "gray", "yuv420p"]
 Size = tuple[int, int]  # (width, height) in pixels, as shown (after rotation)
 
 
 class VideoReadError(ValueError):
-    """A video cannot be opened or decoded, or has no frames at the requested indices."""
+    """A video cannot be opened or decoded, or has no frames at the requested indices.
+
+    `path` names the file, `reason` says what is wrong with it (the message is both).
+    """
+
+    def __init__(self, path: Path | str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = str(path)
+        self.reason = reason
 
 
 class VideoWriteError(ValueError):
@@ -120,22 +128,37 @@ class DecodedFrame:
     rotation: int  # degrees a player rotates the decoded picture by (0, 90, 180, 270)
 
     @property
+    def coded_size(self) -> Size:
+        """(width, height) the stream stores, before display rotation (read without decoding)."""
+        context = self._stream.codec_context
+        return context.width, context.height
+
+    @property
     def size(self) -> Size:
         """(width, height) as shown."""
         turned = self.rotation in (90, 270)
         return (self.frame.height, self.frame.width) if turned else (self.frame.width, self.frame.height)
 
     def array(self, size: Size | None = None, pixel_format: PixelFormat = "rgb24") -> np.ndarray:
-        """uint8 (H, W, 3) RGB or (H, W) grey, scaled to `size` (width, height) with an area filter."""
+        """uint8 (H, W, 3) RGB, (H, W) grey or (H·3/2, W) I420 planes, scaled to `size` (width, height).
+
+        Scaling uses an area filter. I420 planes are the decoder's own samples (no colour conversion)
+        and cannot be rotated: a rotated video refuses them.
+        """
         turned = self.rotation in (90, 270)
-        width, height = size if size is not None else self.size
-        # The decoded picture is unrotated: scale it to the rotated target, then rotate.
-        image = self.frame.reformat(
-            width=height if turned else width,
-            height=width if turned else height,
-            format=pixel_format,
-            interpolation="AREA",  # swscale's default (bicubic) is slower and aliases when shrinking
-        ).to_ndarray()
+        if pixel_format == "yuv420p" and self.rotation:
+            raise ValueError(f"frame {self.index}: I420 planes of a video rotated by {self.rotation}°")
+        if size is None or tuple(size) == self.size:
+            image = self.frame.to_ndarray(format=pixel_format)
+        else:
+            width, height = size
+            # The decoded picture is unrotated: scale it to the rotated target, then rotate.
+            image = self.frame.reformat(
+                width=height if turned else width,
+                height=width if turned else height,
+                format=pixel_format,
+                interpolation="AREA",  # swscale's default (bilinear) aliases when shrinking
+            ).to_ndarray()
         return _rotate(image, self.rotation)
 
 
@@ -160,14 +183,17 @@ class VideoReader:
 
     def _open(self) -> av.container.InputContainer:
         if not self.path.is_file():
-            raise VideoReadError(f"{self.path}: no such video file")
+            raise VideoReadError(self.path, "no such video file")
         try:
             container = av.open(str(self.path))
         except (av.FFmpegError, UnicodeDecodeError) as error:
-            raise VideoReadError(f"{self.path}: not a readable media file ({error})") from error
+            raise VideoReadError(
+                self.path, f"not a readable media file ({type(error).__name__}: {error})"
+            ) from error
         if not container.streams.video:
+            kinds = sorted({str(s.type) for s in container.streams}) or ["none"]
             container.close()
-            raise VideoReadError(f"{self.path}: no video stream")
+            raise VideoReadError(self.path, f"no video stream (streams: {', '.join(kinds)})")
         container.streams.video[0].thread_type = "AUTO"
         return container
 
@@ -190,6 +216,12 @@ class VideoReader:
     def metadata(self) -> dict[str, str]:
         """The container's tags (e.g. `comment`)."""
         return dict(self._container.metadata)
+
+    @property
+    def coded_size(self) -> Size:
+        """(width, height) the stream stores, before display rotation (read without decoding)."""
+        context = self._stream.codec_context
+        return context.width, context.height
 
     @property
     def size(self) -> Size:
@@ -236,12 +268,12 @@ class VideoReader:
         file that cannot be decoded.
         """
         if start < 0 or (end is not None and end <= start):
-            raise VideoReadError(f"{self.path}: frame range [{start}, {end}) is empty or negative")
+            raise VideoReadError(self.path, f"frame range [{start}, {end}) is empty or negative")
         index = self._index() if start > 0 else None
         if index is not None and index.unseekable is None:
             count = len(index.pts)
             if start >= count or (end is not None and end > count):
-                raise VideoReadError(f"{self.path}: frame range [{start}, {end}) is past its {count} frames")
+                raise VideoReadError(self.path, f"frame range [{start}, {end}) is past its {count} frames")
             try:
                 for decoded in self._seeked(index, start, end):
                     yield decoded
@@ -262,7 +294,7 @@ class VideoReader:
         size: Size | None = None,
         pixel_format: PixelFormat = "rgb24",
     ) -> np.ndarray:
-        """Frames [start, end) as one uint8 array (T, H, W, 3) RGB or (T, H, W) grey, at `size`."""
+        """Frames [start, end) as one uint8 array (T, H, W, 3) RGB, (T, H, W) grey or (T, H·3/2, W) I420."""
         return np.stack([f.array(size, pixel_format) for f in self.frames(start, end)])
 
     def _decode(self, packets: Iterable[av.Packet], at_frame: int) -> Iterator[av.VideoFrame]:
@@ -272,7 +304,7 @@ class VideoReader:
                     self.decoded_frames += 1
                     yield frame
         except av.FFmpegError as error:
-            raise VideoReadError(f"{self.path}: cannot decode near frame {at_frame} ({error})") from error
+            raise VideoReadError(self.path, f"cannot decode near frame {at_frame} ({error})") from error
 
     def _decoded(self, frame: av.VideoFrame, index: int, first_pts: int | None) -> DecodedFrame:
         if frame.pts is not None and first_pts is not None:
@@ -286,7 +318,7 @@ class VideoReader:
         target = index.pts[start]
         before = [key for key in index.keyframes if key[0] <= target]
         # The nearest keyframe first; a demuxer that lands elsewhere gets two earlier ones.
-        for key_pts, seek_to in reversed(before[-3:]):
+        for _, seek_to in reversed(before[-3:]):
             try:
                 self._container.seek(seek_to, backward=True, any_frame=False, stream=self._stream)
             except av.FFmpegError:
@@ -327,8 +359,10 @@ class VideoReader:
                 yield self._decoded(frame, count - 1, first_pts)
             if end is not None and count >= end:
                 return
+        if check_end and count == 0:
+            raise VideoReadError(self.path, "the video stream holds no decodable frame")
         if check_end and (count <= start or end is not None):
-            raise VideoReadError(f"{self.path}: frame range [{start}, {end}) is past its {count} frames")
+            raise VideoReadError(self.path, f"frame range [{start}, {end}) is past its {count} frames")
 
 
 def read_clip(

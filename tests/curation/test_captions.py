@@ -6,7 +6,6 @@ import dataclasses
 import json
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 import pytest
@@ -29,6 +28,7 @@ from curation.captions.backends.offline import phrase_facts
 from curation.captions.facts import colour_temperature, measure_facts
 from curation.captions.imagenet import imagenet_class_names
 from curation.democorpus.labels import CorpusLabels, ShotLabel, VideoLabel
+from media.video import write_video
 
 FIELDS = {
     "short_description": "A cat sits on a sofa.",
@@ -48,17 +48,7 @@ def _caption(**extra) -> StructuredCaption:
 
 
 def _write(path: Path, frames: list[np.ndarray], fps: int = 24) -> Path:
-    height, width = frames[0].shape[:2]
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        for frame in frames:
-            for packet in stream.encode(
-                av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
-            ):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+    write_video(path, frames, fps)
     return path
 
 

@@ -57,7 +57,9 @@ def records_from_tables(
     prompts = {}
     for row in _table_rows(tables, "captions"):
         if row["status"] != "failed" and row["caption_json"]:
-            prompts[row["clip_id"]] = render_for_clip(parse_caption(row["caption_json"]), row["clip_id"], epoch=0)
+            prompts[row["clip_id"]] = render_for_clip(
+                parse_caption(row["caption_json"]), row["clip_id"], epoch=0
+            )
     records = []
     for clip in _table_rows(tables, "clips"):
         clip_id = clip["clip_id"]

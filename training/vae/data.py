@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -80,9 +81,9 @@ def resolve_media_paths(data: Sequence[str | Path] | str | Path) -> list[Path]:
                 p for p in sorted(source.rglob("*")) if p.suffix.lower() in VIDEO_SUFFIXES | IMAGE_SUFFIXES
             ]
         elif source.suffix == ".parquet":
-            import pyarrow.parquet as pq
+            from media.tables import read_table
 
-            table = pq.read_table(source)
+            table = read_table(source)
             column = next((c for c in ("path", "clip_path") if c in table.column_names), None)
             if column is None:
                 raise TrainingDataError(
@@ -105,52 +106,38 @@ def resolve_media_paths(data: Sequence[str | Path] | str | Path) -> list[Path]:
     return paths
 
 
-def _decode_video(item: MediaItem) -> list[np.ndarray]:
-    """RGB frames [start_frame, end_frame) (at most MAX_DECODED_FRAMES) with PyAV, or OpenCV's
-    FFmpeg reader where PyAV is not installed (e.g. a bare GPU image)."""
-    stop = item.start_frame + MAX_DECODED_FRAMES
-    if item.end_frame is not None:
-        stop = min(stop, item.end_frame)
-    frames: list[np.ndarray] = []
-    try:
-        import av
-    except ImportError:
-        capture = cv2.VideoCapture(str(item.path))
-        index = 0
-        while index < stop:
-            ok, bgr = capture.read()
-            if not ok:
-                break
-            if index >= item.start_frame:
-                frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-            index += 1
-        capture.release()
-        return frames
-    with av.open(str(item.path)) as container:
-        for index, frame in enumerate(container.decode(video=0)):
-            if index >= stop:
-                break
-            if index >= item.start_frame:
-                frames.append(frame.to_ndarray(format="rgb24"))
-    return frames
-
-
 def _decode(item: MediaItem, short_side: int) -> np.ndarray:
-    """(T, H', W', 3) uint8 RGB of the item's frames, short side resized to `short_side` (area filter)."""
+    """(T, H', W', 3) uint8 RGB of the item's frames (at most MAX_DECODED_FRAMES), short side resized to
+    `short_side` (area filter). Videos are decoded once, seeking to the item's start, at that size."""
     path = item.path
     if path.suffix.lower() in IMAGE_SUFFIXES:
         bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if bgr is None:
             raise TrainingDataError(f"training data: cannot read image {path}")
-        frames = [cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)]
-    else:
-        frames = _decode_video(item)
-        if not frames:
-            raise TrainingDataError(f"training data: {path} has no decodable video frames")
-    h, w = frames[0].shape[:2]
-    scale = short_side / min(h, w)
-    size = (max(short_side, round(w * scale)), max(short_side, round(h * scale)))
-    return np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames])
+        image = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        size = _short_side_size(image.shape[1], image.shape[0], short_side)
+        return cv2.resize(image, size, interpolation=cv2.INTER_AREA)[None]
+    from media.video import VideoReader, VideoReadError
+
+    try:
+        with VideoReader(path) as reader:
+            size = _short_side_size(*reader.size, short_side)
+            if item.end_frame is None:
+                # A whole file: its first MAX_DECODED_FRAMES frames, or all of a shorter one.
+                decoded = islice(reader.frames(item.start_frame, None), MAX_DECODED_FRAMES)
+            else:
+                decoded = reader.frames(
+                    item.start_frame, min(item.end_frame, item.start_frame + MAX_DECODED_FRAMES)
+                )
+            return np.stack([frame.array(size) for frame in decoded])
+    except VideoReadError as error:
+        raise TrainingDataError(f"training data: {error}") from error
+
+
+def _short_side_size(width: int, height: int, short_side: int) -> tuple[int, int]:
+    """(width, height) scaled so the short side is `short_side`."""
+    scale = short_side / min(height, width)
+    return max(short_side, round(width * scale)), max(short_side, round(height * scale))
 
 
 class MediaSampler:

@@ -87,12 +87,8 @@ def test_records_join_tiers_balance_weights_and_captions(tmp_path):
     red = next(r for r in tier_256 if r.clip_id == "red_square")
     assert red.weight == 2.0 and red.video_path == tmp_path / "raw" / "batch0" / "red_square.mp4"
     assert "red square" in red.prompt and (red.start_frame, red.end_frame) == (0, 12)
-    assert [r.clip_id for r in records_from_tables(tmp_path / "tables", "tier_720p")] == [
-        "red_square"
-    ]
-    assert [r.clip_id for r in records_from_tables(tmp_path / "tables", "sft_set")] == [
-        "red_square"
-    ]
+    assert [r.clip_id for r in records_from_tables(tmp_path / "tables", "tier_720p")] == ["red_square"]
+    assert [r.clip_id for r in records_from_tables(tmp_path / "tables", "sft_set")] == ["red_square"]
     with pytest.raises(ClipListError, match="unknown data key"):
         records_from_tables(tmp_path / "tables", "tier_1080p")
 

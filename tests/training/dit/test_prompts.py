@@ -72,5 +72,7 @@ def test_malformed_caption_json_is_refused():
     with pytest.raises(CaptionJSONError, match="must be an object"):
         parse_caption("[1, 2]")
     with pytest.raises(CaptionJSONError, match="background"):
-        parse_caption('{"short_description": "a", "dense_description": "b", "style": "c", '
-                      '"lighting": "d", "atmosphere": "e"}')
+        parse_caption(
+            '{"short_description": "a", "dense_description": "b", "style": "c", '
+            '"lighting": "d", "atmosphere": "e"}'
+        )

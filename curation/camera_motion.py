@@ -71,6 +71,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from itertools import islice
 from pathlib import Path
 
 import cv2
@@ -511,10 +512,9 @@ def classify_shots(
             for start, end in shots:
                 if end is not None and end - start < 2:
                     raise CameraMotionError(f"{path}: shot [{start}, {end}) has fewer than 2 frames")
-                stop = end
-                if config.max_frames is not None:
-                    stop = start + config.max_frames if end is None else min(end, start + config.max_frames)
-                frames = [frame.array(size, "gray") for frame in reader.frames(start, stop)]
+                # Decoding is lazy: `islice` stops it after `max_frames` frames.
+                shot = islice(reader.frames(start, end), config.max_frames)
+                frames = [frame.array(size, "gray") for frame in shot]
                 results.append(classify_camera_motion(frames, config))
     except VideoReadError as error:
         raise CameraMotionError(str(error)) from error

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -79,34 +80,36 @@ def _scan_packets(container: av.container.InputContainer) -> _FrameIndex:
     """
     stream = container.streams.video[0]
     packets = [p for p in container.demux(stream) if p.size]  # size 0: the end-of-stream marker
-    if not packets:
-        return _FrameIndex(unseekable="the video stream holds no packets")
     # Packets an edit list marks as discarded are decoded as references but never output.
-    shown = [p.pts for p in packets if not p.is_discard]
-    keyframes = [(p.pts, p.dts if p.dts is not None else p.pts) for p in packets if p.is_keyframe]
+    output = [p for p in packets if not p.is_discard]
+    shown = [p.pts for p in output if p.pts is not None]
+    first = packets[0] if packets else None
     reason = None
-    if not shown or any(pts is None for pts in shown):
+    if first is None or first.pts is None or len(shown) < len(output) or not shown:
         reason = "packets without presentation timestamps"
     elif len(set(shown)) != len(shown):
         reason = "packets with duplicate timestamps"
     elif any(p.is_corrupt for p in packets):
         reason = "corrupt packets"
-    elif not packets[0].is_keyframe:
+    elif not first.is_keyframe:
         reason = "the stream does not start on a keyframe"
-    elif min(shown) < packets[0].pts:  # type: ignore[operator]
+    elif min(shown) < first.pts:
         reason = "frames shown before the first keyframe (open GOP)"
     if reason is not None:
         return _FrameIndex(unseekable=reason)
-    order = tuple(sorted(shown))  # type: ignore[type-var]
+    order = tuple(sorted(shown))
+    keyframes = sorted(
+        (p.pts, p.dts if p.dts is not None else p.pts) for p in packets if p.is_keyframe and p.pts is not None
+    )
     return _FrameIndex(
-        pts=order,  # type: ignore[arg-type]
-        keyframes=tuple(sorted(keyframes)),  # type: ignore[arg-type]
-        position={pts: i for i, pts in enumerate(order)},  # type: ignore[misc]
+        pts=order, keyframes=tuple(keyframes), position={pts: i for i, pts in enumerate(order)}
     )
 
 
-_INDEX_CACHE: OrderedDict[tuple[str, int, int], _FrameIndex] = OrderedDict()
+_IndexKey = tuple[str, int, int]  # (resolved path, size, mtime_ns): a changed file is scanned again
+_INDEX_CACHE: OrderedDict[_IndexKey, _FrameIndex] = OrderedDict()
 _INDEX_CACHE_SIZE = 64  # a process reads many clips of a few raw videos: scan each file once
+_INDEX_LOCK = threading.Lock()
 
 
 def _rotate(image: np.ndarray, rotation: int) -> np.ndarray:
@@ -126,12 +129,6 @@ class DecodedFrame:
     time: float
     frame: av.VideoFrame
     rotation: int  # degrees a player rotates the decoded picture by (0, 90, 180, 270)
-
-    @property
-    def coded_size(self) -> Size:
-        """(width, height) the stream stores, before display rotation (read without decoding)."""
-        context = self._stream.codec_context
-        return context.width, context.height
 
     @property
     def size(self) -> Size:
@@ -245,21 +242,31 @@ class VideoReader:
         """Whether reads start at the keyframe before their first frame (else from frame 0)."""
         return self._index().unseekable is None
 
-    def _index(self) -> _FrameIndex:
+    def _index_key(self) -> _IndexKey:
         stat = self.path.stat()
-        key = (str(self.path.resolve()), stat.st_size, stat.st_mtime_ns)
-        index = _INDEX_CACHE.get(key)
-        if index is None:
-            with av.open(str(self.path)) as container:
-                try:
-                    index = _scan_packets(container)
-                except av.FFmpegError as error:
-                    index = _FrameIndex(unseekable=f"demuxing failed ({error})")
+        return str(self.path.resolve()), stat.st_size, stat.st_mtime_ns
+
+    def _index(self) -> _FrameIndex:
+        key = self._index_key()
+        with _INDEX_LOCK:
+            index = _INDEX_CACHE.get(key)
+            if index is not None:
+                _INDEX_CACHE.move_to_end(key)
+                return index
+        with av.open(str(self.path)) as container:
+            try:
+                index = _scan_packets(container)
+            except av.FFmpegError as error:
+                index = _FrameIndex(unseekable=f"demuxing failed ({error})")
+        self._remember(key, index)
+        return index
+
+    @staticmethod
+    def _remember(key: _IndexKey, index: _FrameIndex) -> None:
+        with _INDEX_LOCK:
             _INDEX_CACHE[key] = index
             if len(_INDEX_CACHE) > _INDEX_CACHE_SIZE:
                 _INDEX_CACHE.popitem(last=False)
-        _INDEX_CACHE.move_to_end(key)
-        return index
 
     def frames(self, start: int = 0, end: int | None = None) -> Iterator[DecodedFrame]:
         """Decoded frames start, start+1, …, end−1 (end None: to the last frame).
@@ -280,11 +287,9 @@ class VideoReader:
                     start = decoded.index + 1
                 return
             except _SeekMismatch as mismatch:
-                # The packet index did not describe this file's decode; mark it so later reads
-                # decode from frame 0 and keep indices right.
-                for key, cached in list(_INDEX_CACHE.items()):
-                    if cached is index:
-                        _INDEX_CACHE[key] = _FrameIndex(unseekable=str(mismatch))
+                # The packet index did not describe this file's decode: later reads of it decode
+                # from frame 0, which keeps indices right.
+                self._remember(self._index_key(), _FrameIndex(unseekable=str(mismatch)))
         yield from self._forward(start, end)
 
     def read(
@@ -307,8 +312,9 @@ class VideoReader:
             raise VideoReadError(self.path, f"cannot decode near frame {at_frame} ({error})") from error
 
     def _decoded(self, frame: av.VideoFrame, index: int, first_pts: int | None) -> DecodedFrame:
-        if frame.pts is not None and first_pts is not None:
-            time = float((frame.pts - first_pts) * frame.time_base)
+        base = frame.time_base or self._stream.time_base
+        if frame.pts is not None and first_pts is not None and base is not None:
+            time = float((frame.pts - first_pts) * base)
         else:
             time = index / self.fps if self.fps else 0.0
         return DecodedFrame(index, time, frame, int(getattr(frame, "rotation", 0) or 0) % 360)

@@ -148,7 +148,11 @@ def test_unconfident_camera_label_stays_out(clips):
 
 def test_unreadable_clip_is_a_failed_record(tmp_path):
     record = build_backend(CaptionConfig.tiny()).caption(ClipInput("gone", tmp_path / "gone.mp4"))
-    assert record.status == "failed" and record.caption is None and "does not exist" in (record.error or "")
+    assert (
+        record.status == "failed"
+        and record.caption is None
+        and "gone.mp4: no such video file" in (record.error or "")
+    )
 
 
 def test_ground_truth_backend_fills_known_fields_and_keeps_provenance(clips):

@@ -40,7 +40,7 @@ def test_captions_asset_and_check(tmp_path):
     rows = [
         clip_row("a", raw_video, 0, 15),
         clip_row("b", raw_video, 15, 30),
-        clip_row("c", "batch/missing.mp4", 0, 10),
+        clip_row("c", str(home / "raw" / "batch" / "missing.mp4"), 0, 10),
     ]
     write_table(pa.Table.from_pylist(rows, schema=CLIPS_SCHEMA), home / "tables" / "clips" / "batch.parquet")
 
@@ -83,4 +83,4 @@ def test_captions_asset_and_check(tmp_path):
     assert "c: caption failed" in check.metadata["problems"].value
     rows = read_table(home / "tables" / "captions.parquet").to_pylist()
     assert [(row["clip_id"], row["status"]) for row in rows] == [("a", "ok"), ("c", "failed")]
-    assert "does not exist" in rows[1]["error"]
+    assert "missing.mp4: no such video file" in rows[1]["error"]

@@ -15,12 +15,12 @@ from training.dit.prompts import (
 )
 
 FIELDS = {
-    "short_description": "A cat sits on a sofa.",
-    "dense_description": "A ginger cat sits on a sofa and looks around.",
-    "background": "a living room",
-    "style": "close-up",
-    "lighting": "warm lamp light",
-    "atmosphere": "cosy",
+    "short_description": "A dog runs on a beach.",
+    "dense_description": "A black dog runs along the waterline and chases a ball.",
+    "background": "a sandy beach",
+    "style": "wide shot",
+    "lighting": "low evening sun",
+    "atmosphere": "playful",
 }
 
 
@@ -61,8 +61,8 @@ def test_a_caption_without_camera_movement_never_mentions_it():
         caption, np.random.default_rng(0), PromptRenderConfig(field_dropout=0.0, permute=False)
     )
     assert full == (
-        "A cat sits on a sofa. A ginger cat sits on a sofa and looks around. Background: a living room. "
-        "Style: close-up. Lighting: warm lamp light. Atmosphere: cosy."
+        "A dog runs on a beach. A black dog runs along the waterline and chases a ball. "
+        "Background: a sandy beach. Style: wide shot. Lighting: low evening sun. Atmosphere: playful."
     )
 
 

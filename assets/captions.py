@@ -12,7 +12,7 @@ from orchestration.resources import VersioningResource, WorkspaceResource
 
 def _tier_clip_ids(workspace: WorkspaceResource) -> list[str]:
     """Every clip of the 256p tier (which holds all the higher tiers), in table order."""
-    tiers = read_table(workspace.workspace.tables / "tiers.parquet", TIERS_SCHEMA)
+    tiers = read_table(workspace.workspace.table("tiers"), TIERS_SCHEMA)
     ids = tiers.column("clip_id").to_pylist()
     in_256p = tiers.column("tier_256p").to_pylist()
     return list(dict.fromkeys(str(c) for c, member in zip(ids, in_256p, strict=True) if member))
@@ -32,12 +32,12 @@ def captions(
     wanted = set(_tier_clip_ids(workspace))
     rows = [
         row
-        for row in read_table(ws.tables / "clips", CLIPS_SCHEMA).to_pylist()
+        for row in read_table(ws.table("clips"), CLIPS_SCHEMA).to_pylist()
         if str(row["clip_id"]) in wanted
     ]
-    records = caption_rows(rows, ws.raw, config, progress=False)
+    records = caption_rows(rows, config, progress=False)
     table = records_to_table(records)
-    path = write_table(table, ws.tables / "captions.parquet", CAPTIONS_SCHEMA)
+    path = write_table(table, ws.table("captions"), CAPTIONS_SCHEMA)
     statuses = table.column("status").to_pylist()
     context.log.info(
         f"captioned {len(records)} clips with {config.backend}; failed {statuses.count('failed')}"
@@ -61,7 +61,7 @@ def captions(
     asset=captions, blocking=True, description="Every clip of the tiers has a valid structured caption."
 )
 def every_tier_clip_has_a_valid_caption(workspace: WorkspaceResource) -> dg.AssetCheckResult:
-    table = read_table(workspace.workspace.tables / "captions.parquet", CAPTIONS_SCHEMA)
+    table = read_table(workspace.workspace.table("captions"), CAPTIONS_SCHEMA)
     problems = caption_problems(table, _tier_clip_ids(workspace))
     return dg.AssetCheckResult(
         passed=not problems,

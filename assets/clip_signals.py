@@ -23,9 +23,9 @@ def clip_signals(
     ws = workspace.workspace
     batch = context.partition_key
     config = curation_config(workspace, compute)
-    clips = read_table(ws.tables / "clips" / f"{batch}.parquet", CLIPS_SCHEMA)
+    clips = read_table(ws.table("clips", batch), CLIPS_SCHEMA)
     table, quarantine = compute_signals(clips, config)
-    path = write_table(table, ws.tables / "clip_signals" / f"{batch}.parquet", CLIP_SIGNALS_SCHEMA)
+    path = write_table(table, ws.table("clip_signals", batch), CLIP_SIGNALS_SCHEMA)
     upsert_quarantine(ws.quarantine / f"{batch}.parquet", quarantine, {"signals"})
     models = set(table.column("aesthetic_model").to_pylist()) if table.num_rows else set()
     return dg.MaterializeResult(

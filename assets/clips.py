@@ -28,9 +28,9 @@ def clips(
     ws = workspace.workspace
     batch = context.partition_key
     config = curation_config(workspace, compute)
-    raw = read_table(ws.tables / "raw_videos" / f"{batch}.parquet", RAW_VIDEOS_SCHEMA)
+    raw = read_table(ws.table("raw_videos", batch), RAW_VIDEOS_SCHEMA)
     table, quarantine = make_clips(raw, batch, config)
-    path = write_table(table, ws.tables / "clips" / f"{batch}.parquet", CLIPS_SCHEMA)
+    path = write_table(table, ws.table("clips", batch), CLIPS_SCHEMA)
     upsert_quarantine(ws.quarantine / f"{batch}.parquet", quarantine, {"ingest", "probe", "decode", "clips"})
     return dg.MaterializeResult(
         metadata={
@@ -38,6 +38,6 @@ def clips(
             "videos": dg.MetadataValue.int(len(set(table.column("source_sha256").to_pylist()))),
             "quarantined": dg.MetadataValue.int(quarantine.num_rows),
             "path": dg.MetadataValue.path(str(path)),
-            **commit_version(versioning, ws.tables / "clips", f"clips of batch {batch}"),
+            **commit_version(versioning, ws.table("clips"), f"clips of batch {batch}"),
         }
     )

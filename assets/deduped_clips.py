@@ -20,9 +20,9 @@ def deduped_clips(
     workspace: WorkspaceResource, compute: ComputeResource, versioning: VersioningResource
 ) -> dg.MaterializeResult:
     ws = workspace.workspace
-    signals = read_table(ws.tables / "clip_signals", CLIP_SIGNALS_SCHEMA)
+    signals = read_table(ws.table("clip_signals"), CLIP_SIGNALS_SCHEMA)
     table = dedup_clips(signals, curation_config(workspace, compute).dedup)
-    path = write_table(table, ws.tables / "deduped_clips.parquet", DEDUPED_CLIPS_SCHEMA)
+    path = write_table(table, ws.table("deduped_clips"), DEDUPED_CLIPS_SCHEMA)
     kept = sum(table.column("keep").to_pylist())
     return dg.MaterializeResult(
         metadata={

@@ -10,6 +10,7 @@ from typing import Any
 
 import dagster as dg
 
+from media.tables import table_path
 from orchestration.resources import ComputeResource, TrackingResource, VersioningResource, WorkspaceResource
 from training.dit.config import DiTTrainConfig
 from training.dit.launcher import train_dit_stage
@@ -26,7 +27,7 @@ def _data_version(workspace: WorkspaceResource, versioning: VersioningResource, 
     names = ["clips", "tiers", "deduped_clips", "captions"] + (["sft_set"] if data == "sft_set" else [])
     store, refs = versioning.store(), []
     for name in names:
-        path = tables / f"{name}.parquet" if (tables / f"{name}.parquet").exists() else tables / name
+        path = table_path(tables, name)
         history = store.history(path) if path.exists() else []
         if history:
             refs.append(history[-1].ref)
@@ -49,7 +50,7 @@ def latents(workspace: WorkspaceResource) -> dg.MaterializeResult:
     config = workspace.config_for(DiTTrainConfig)
     metadata: dict[str, Any] = {}
     for spec in config.stages:
-        records = records_from_tables(ws.tables, ws.raw, spec.data)
+        records = records_from_tables(ws.tables, spec.data)
         stats = cache_latents(config, spec.name, records, ws.latents, _vae_path(workspace), progress=False)
         metadata[f"{spec.name}_encoded"] = dg.MetadataValue.int(stats["encoded"])
         metadata[f"{spec.name}_reused"] = dg.MetadataValue.int(stats["reused"])
@@ -75,7 +76,7 @@ def _stage_asset(stage: str, upstream: str) -> dg.AssetsDefinition:
         ws = workspace.workspace
         config = workspace.config_for(DiTTrainConfig)
         data = config.stage(stage).data
-        records = records_from_tables(ws.tables, ws.raw, data)
+        records = records_from_tables(ws.tables, data)
         result = train_dit_stage(
             config,
             stage,

@@ -45,7 +45,7 @@ def _result(report, extra: dict | None = None) -> dg.AssetCheckResult:
 
 @dg.asset_check(asset="clips", blocking=True, description="GX suite: ids unique, ranges, sizes, fps.")
 def clips_expectations(workspace: WorkspaceResource) -> dg.AssetCheckResult:
-    frame = read_table(workspace.workspace.tables / "clips").to_pandas()
+    frame = read_table(workspace.workspace.table("clips")).to_pandas()
     report = validate_table(frame, CLIPS_EXPECTATIONS)
     ordered = bool((frame["end_frame"] > frame["start_frame"]).all())
     result = _result(report, {"end_after_start": ordered})

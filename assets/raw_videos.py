@@ -19,7 +19,7 @@ def raw_videos(context: dg.AssetExecutionContext, workspace: WorkspaceResource) 
     ws = workspace.workspace
     batch = context.partition_key
     table = scan_batch(ws.raw, batch, progress=False)
-    path = write_table(table, ws.tables / "raw_videos" / f"{batch}.parquet", RAW_VIDEOS_SCHEMA)
+    path = write_table(table, ws.table("raw_videos", batch), RAW_VIDEOS_SCHEMA)
     hashes = table.column("sha256").to_pylist()
     return dg.MaterializeResult(
         metadata={
@@ -54,7 +54,7 @@ RAW_VIDEOS_EXPECTATIONS = TableExpectations(
 
 @dg.asset_check(asset=raw_videos, blocking=True, description="Great Expectations suite on raw_videos.")
 def raw_videos_expectations(workspace: WorkspaceResource) -> dg.AssetCheckResult:
-    frame = read_table(workspace.workspace.tables / "raw_videos").to_pandas()
+    frame = read_table(workspace.workspace.table("raw_videos")).to_pandas()
     report = validate_table(frame, RAW_VIDEOS_EXPECTATIONS)
     return dg.AssetCheckResult(
         passed=report.success,

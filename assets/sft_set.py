@@ -36,7 +36,7 @@ def sft_set(
 ) -> dg.MaterializeResult:
     ws = workspace.workspace
     candidates = read_table(ws.table("sft_candidates"), SFT_CANDIDATES_SCHEMA).to_pylist()
-    clips = {row["clip_id"]: row for row in read_table(ws.tables / "clips", CLIPS_SCHEMA).to_pylist()}
+    clips = {row["clip_id"]: row for row in read_table(ws.table("clips"), CLIPS_SCHEMA).to_pylist()}
     specs = []
     for candidate in candidates:
         clip = clips[candidate["clip_id"]]

@@ -31,11 +31,11 @@ def tiers(
 ) -> dg.MaterializeResult:
     ws = workspace.workspace
     config = curation_config(workspace, compute)
-    signals = read_table(ws.tables / "clip_signals", CLIP_SIGNALS_SCHEMA)
-    deduped = read_table(ws.tables / "deduped_clips.parquet", DEDUPED_CLIPS_SCHEMA)
+    signals = read_table(ws.table("clip_signals"), CLIP_SIGNALS_SCHEMA)
+    deduped = read_table(ws.table("deduped_clips"), DEDUPED_CLIPS_SCHEMA)
     result = make_tiers(signals, deduped, config)
-    write_table(result.decisions, ws.tables / "tier_decisions.parquet", TIER_DECISIONS_SCHEMA)
-    path = write_table(result.membership, ws.tables / "tiers.parquet", TIERS_SCHEMA)
+    write_table(result.decisions, ws.table("tier_decisions"), TIER_DECISIONS_SCHEMA)
+    path = write_table(result.membership, ws.table("tiers"), TIERS_SCHEMA)
     png = draw_funnel(result.funnel, ws.reports / "curation_funnel.png")
     return dg.MaterializeResult(
         metadata={
@@ -61,10 +61,10 @@ def tiers(
 )
 def sft_candidates(workspace: WorkspaceResource, compute: ComputeResource) -> dg.MaterializeResult:
     ws = workspace.workspace
-    signals = read_table(ws.tables / "clip_signals", CLIP_SIGNALS_SCHEMA)
-    membership = read_table(ws.tables / "tiers.parquet", TIERS_SCHEMA)
+    signals = read_table(ws.table("clip_signals"), CLIP_SIGNALS_SCHEMA)
+    membership = read_table(ws.table("tiers"), TIERS_SCHEMA)
     table = propose_sft_candidates(signals, membership, curation_config(workspace, compute).sft)
-    path = write_table(table, ws.tables / "sft_candidates.parquet", SFT_CANDIDATES_SCHEMA)
+    path = write_table(table, ws.table("sft_candidates"), SFT_CANDIDATES_SCHEMA)
     return dg.MaterializeResult(
         metadata={
             "candidates": dg.MetadataValue.int(table.num_rows),

@@ -47,7 +47,7 @@ def vae(
 ) -> dg.MaterializeResult:
     ws = workspace.workspace
     train_config = workspace.config_for(VAETrainConfig)
-    clips = clips_from_tier_tables(ws.tables, ws.raw, config.tier)
+    clips = clips_from_tier_tables(ws.tables, config.tier)
     evaluator = HeldoutEvaluator(
         train_config.heldout_image_size,
         train_config.heldout_frames,

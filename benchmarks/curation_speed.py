@@ -24,7 +24,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import av  # noqa: E402
 import cv2  # noqa: E402
 import torch  # noqa: E402
 
@@ -35,17 +34,13 @@ from curation.democorpus.build import build_demo_corpus  # noqa: E402
 from curation.ingest import scan_batch  # noqa: E402
 from curation.pipeline import make_clips  # noqa: E402
 from curation.scenes import Clip  # noqa: E402
+from media.video import VideoReader  # noqa: E402
 
 
 def _decode_native(path: str) -> int:
-    frames = 0
-    with av.open(path) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        for frame in container.decode(stream):
-            frame.to_ndarray(format="rgb24")
-            frames += 1
-    return frames
+    """Full-resolution RGB decode of every frame: the floor any analysis decode pays."""
+    with VideoReader(path) as reader:
+        return sum(1 for frame in reader.frames() if frame.array() is not None)
 
 
 def main() -> int:

@@ -71,12 +71,14 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from itertools import islice
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from curation.camera_motion_classes import CAMERA_MOTIONS, CameraMotion
+from media.video import VideoReader, VideoReadError
 from model.presets import PresetConfig
 
 __all__ = [
@@ -489,48 +491,32 @@ def classify_camera_motion(
 
 
 def classify_shots(
-    path: Path, shots: list[tuple[int, int]], config: CameraMotionConfig | None = None
+    path: Path, shots: list[tuple[int, int | None]], config: CameraMotionConfig | None = None
 ) -> list[CameraMotionResult]:
-    """Classify several shots `[(start_frame, end_frame), ...]` of one video, decoding it once.
+    """Classify several shots `[(start_frame, end_frame), ...]` of one video (end None: to the end).
 
-    Frames are decoded as grey and shrunk to the analysis height on the fly, so memory stays at
-    one small image per frame. Raises `CameraMotionError` for a missing or undecodable file.
+    Each shot is decoded alone, seeking to its start, as grey frames shrunk to the analysis height
+    inside the decode loop, so memory stays at one small image per frame. Raises
+    `CameraMotionError` for a missing or undecodable file or a shot outside the video.
     """
-    import av
-
     config = config or CameraMotionConfig()
     path = Path(path)
-    if not path.is_file():
-        raise CameraMotionError(f"{path}: no such video file")
-    wanted: list[tuple[int, int]] = []
-    for start, end in shots:
-        if end - start < 2:
-            raise CameraMotionError(f"{path}: shot [{start}, {end}) has fewer than 2 frames")
-        stop = end if config.max_frames is None else min(end, start + config.max_frames)
-        wanted.append((start, stop))
-    last = max(stop for _, stop in wanted)
-    frames: dict[int, np.ndarray] = {}
-    try:
-        with av.open(str(path)) as container:
-            for index, frame in enumerate(container.decode(video=0)):
-                if index >= last:
-                    break
-                if any(start <= index < stop for start, stop in wanted):
-                    image: np.ndarray = frame.to_ndarray(format="gray")
-                    height, width = image.shape
-                    if height > config.analysis_height:
-                        size = (
-                            max(16, round(width * config.analysis_height / height)),
-                            config.analysis_height,
-                        )
-                        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-                    frames[index] = image
-    except av.FFmpegError as error:
-        raise CameraMotionError(f"{path}: cannot decode video ({error})") from error
     results = []
-    for start, stop in wanted:
-        shot_frames = [frames[i] for i in range(start, stop) if i in frames]
-        results.append(classify_camera_motion(shot_frames, config))
+    try:
+        with VideoReader(path) as reader:
+            width, height = reader.size
+            size = None
+            if height > config.analysis_height:
+                size = (max(16, round(width * config.analysis_height / height)), config.analysis_height)
+            for start, end in shots:
+                if end is not None and end - start < 2:
+                    raise CameraMotionError(f"{path}: shot [{start}, {end}) has fewer than 2 frames")
+                # Decoding is lazy: `islice` stops it after `max_frames` frames.
+                shot = islice(reader.frames(start, end), config.max_frames)
+                frames = [frame.array(size, "gray") for frame in shot]
+                results.append(classify_camera_motion(frames, config))
+    except VideoReadError as error:
+        raise CameraMotionError(str(error)) from error
     return results
 
 
@@ -541,4 +527,4 @@ def classify_video(
     end_frame: int | None = None,
 ) -> CameraMotionResult:
     """Classify frames [start_frame, end_frame) (default: all) of the video at `path` as one shot."""
-    return classify_shots(path, [(start_frame, end_frame if end_frame is not None else 1 << 40)], config)[0]
+    return classify_shots(path, [(start_frame, end_frame)], config)[0]

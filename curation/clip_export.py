@@ -6,43 +6,27 @@ must watch (SFT candidates in the rater app) are exported once, on demand, by th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import av
-import numpy as np
-
-from media.video import write_video
+from media.video import VideoReadError, iter_clip, write_video
 
 
 class ClipExportError(ValueError):
     """The source cannot be read or holds fewer frames than the clip's range."""
 
 
-def _frames(source: Path, start_frame: int, end_frame: int) -> Iterator[np.ndarray]:
-    with av.open(str(source)) as container:
-        for index, frame in enumerate(container.decode(video=0)):
-            if index >= end_frame:
-                return
-            if index >= start_frame:
-                image = frame.to_ndarray(format="rgb24")
-                # H.264 4:2:0 needs even sizes: drop a trailing odd row/column.
-                yield image[: image.shape[0] // 2 * 2, : image.shape[1] // 2 * 2]
-
-
 def export_clip(source: Path, start_frame: int, end_frame: int, fps: float, out_path: Path) -> Path:
-    """Write frames [start_frame, end_frame) of `source` to `out_path` (H.264, atomic); reuse if present."""
+    """Write frames [start_frame, end_frame) of `source` to `out_path` (H.264, atomic); reuse if present.
+
+    A trailing odd row or column is dropped: H.264 4:2:0 needs even sizes.
+    """
     if out_path.exists():
         return out_path
     if end_frame <= start_frame:
         raise ClipExportError(f"clip range [{start_frame}, {end_frame}) of {source} is empty")
+    frames = iter_clip(source, start_frame, end_frame)
     try:
-        written = write_video(out_path, _frames(Path(source), start_frame, end_frame), fps)
-    except (av.error.FFmpegError, OSError) as error:
-        raise ClipExportError(f"cannot read {source}: {error}") from error
-    if written != end_frame - start_frame:
-        out_path.unlink(missing_ok=True)
-        raise ClipExportError(
-            f"{source} has fewer frames than the clip range [{start_frame}, {end_frame}) ({written} read)"
-        )
+        write_video(out_path, (f[: f.shape[0] // 2 * 2, : f.shape[1] // 2 * 2] for f in frames), fps)
+    except VideoReadError as error:
+        raise ClipExportError(f"cannot export [{start_frame}, {end_frame}): {error}") from error
     return out_path

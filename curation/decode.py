@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import av
 import numpy as np
 
 from curation.config import ProbeConfig
+from media.video import VideoReader, VideoReadError, fit_height
 
 
 class BadVideoError(ValueError):
@@ -37,7 +37,6 @@ class VideoInfo:
     height: int
     fps: float  # average frame rate (frames / second of the stream)
     rotation: int  # degrees the player rotates by (0, 90, 180, 270)
-    frame_count_hint: int  # from the container; 0 when unknown
 
 
 def probe_video(path: Path, config: ProbeConfig) -> VideoInfo:
@@ -48,20 +47,10 @@ def probe_video(path: Path, config: ProbeConfig) -> VideoInfo:
     if path.stat().st_size == 0:
         raise BadVideoError(path, "probe", "empty file (0 bytes)")
     try:
-        container = av.open(str(path))
-    except (av.error.FFmpegError, UnicodeDecodeError) as error:
-        raise BadVideoError(
-            path, "probe", f"not a readable media file ({type(error).__name__}: {error})"
-        ) from error
-    with container:
-        if not container.streams.video:
-            kinds: list[str] = sorted({str(s.type) for s in container.streams}) or ["none"]
-            raise BadVideoError(path, "probe", f"no video stream (streams: {', '.join(kinds)})")
-        stream = container.streams.video[0]
-        width, height = stream.codec_context.width, stream.codec_context.height
-        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-        fps = float(rate) if rate else 0.0
-        frames_hint = int(stream.frames or 0)
+        with VideoReader(path) as reader:
+            (width, height), fps = reader.coded_size, reader.fps
+    except VideoReadError as error:
+        raise BadVideoError(path, "probe", error.reason) from error
     if width <= 0 or height <= 0:
         raise BadVideoError(path, "probe", "video stream has no frame size")
     if min(width, height) < config.min_short_side:
@@ -76,7 +65,7 @@ def probe_video(path: Path, config: ProbeConfig) -> VideoInfo:
         )
     if fps <= 0:
         raise BadVideoError(path, "probe", "no frame rate in the video stream")
-    return VideoInfo(str(path), width, height, fps, 0, frames_hint)
+    return VideoInfo(str(path), width, height, fps, 0)
 
 
 @dataclass
@@ -107,19 +96,13 @@ class DecodedVideo:
         return self.info.height
 
 
-def _rotate(frame: np.ndarray, rotation: int) -> np.ndarray:
-    """Rotate an (H, W, 3) frame counter-clockwise by `rotation` degrees (a multiple of 90)."""
-    turns = (rotation // 90) % 4
-    return np.ascontiguousarray(np.rot90(frame, k=turns)) if turns else frame
-
-
 def decode_for_analysis(
     info: VideoInfo, analysis_height: int, full_every_s: float, max_frames: int
 ) -> DecodedVideo:
     """Decode every frame of `info.path` once (see `DecodedVideo`); `BadVideoError(stage='decode')`.
 
-    Scaling to the analysis size is done by FFmpeg's swscale inside PyAV (`reformat`), which is
-    cheaper than converting full frames to numpy and resizing them.
+    Frames are scaled to the analysis size inside the decode loop (`media.video`), which is cheaper
+    than converting full frames to numpy and resizing them.
     """
     small: list[np.ndarray] = []
     times: list[float] = []
@@ -127,39 +110,24 @@ def decode_for_analysis(
     next_full_time = 0.0
     rotation = 0
     try:
-        with av.open(info.path) as container:
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            for frame in container.decode(stream):
-                if len(small) == 0:
-                    rotation = int(getattr(frame, "rotation", 0) or 0) % 360
-                if len(small) >= max_frames:
+        with VideoReader(info.path) as reader:
+            for frame in reader.frames(0, None):
+                if frame.index >= max_frames:
                     break
-                rotated = rotation in (90, 270)
-                shown_w, shown_h = (frame.height, frame.width) if rotated else (frame.width, frame.height)
-                small_w = max(2, round(shown_w * analysis_height / shown_h / 2) * 2)
-                # Scale before rotating: the decoder's frame is the unrotated picture.
-                scaled = frame.reformat(
-                    width=analysis_height if rotated else small_w,
-                    height=small_w if rotated else analysis_height,
-                    format="rgb24",
-                    interpolation="AREA",  # swscale's default (bicubic) is slower and aliases more
-                ).to_ndarray()
-                small.append(_rotate(scaled, rotation))
-                time = float(frame.time) if frame.time is not None else len(small) / info.fps
-                times.append(time)
-                if time - (times[0] if times else 0.0) >= next_full_time - 1e-6:
-                    full[len(small) - 1] = _rotate(frame.to_ndarray(format="rgb24"), rotation)
+                rotation = frame.rotation
+                small.append(frame.array(fit_height(frame.size, analysis_height)))
+                times.append(frame.time)
+                if frame.time >= next_full_time - 1e-6:
+                    full[frame.index] = frame.array()
                     next_full_time += full_every_s
-    except av.error.FFmpegError as error:
+    except VideoReadError as error:
         if not small:
-            raise BadVideoError(info.path, "decode", f"no frame could be decoded ({error})") from error
+            raise BadVideoError(info.path, "decode", f"no frame could be decoded ({error.reason})") from error
         # A damaged tail: keep what decoded, the clips stage sees the shorter video.
-    if not small:
-        raise BadVideoError(info.path, "decode", "the video stream holds no decodable frame")
     if rotation in (90, 270):
-        info = VideoInfo(info.path, info.height, info.width, info.fps, rotation, info.frame_count_hint)
+        info = VideoInfo(info.path, info.height, info.width, info.fps, rotation)
     elif rotation:
-        info = VideoInfo(info.path, info.width, info.height, info.fps, rotation, info.frame_count_hint)
-    stamps = np.asarray(times, dtype=np.float64)
-    return DecodedVideo(info=info, small=np.stack(small), times=stamps - stamps[0], full=full)
+        info = VideoInfo(info.path, info.width, info.height, info.fps, rotation)
+    return DecodedVideo(
+        info=info, small=np.stack(small), times=np.asarray(times, dtype=np.float64), full=full
+    )

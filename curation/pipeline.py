@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from curation.clip_signals import clip_signal_row
 from curation.config import TIER_NAMES, CurationConfig
@@ -24,7 +23,7 @@ from curation.execution import output, run_tasks
 from curation.scenes import Clip, cut_clips
 from curation.schemas import CLIP_SIGNALS_SCHEMA, CLIPS_SCHEMA, QUARANTINE_SCHEMA
 from curation.tiers import decide_tiers, draw_funnel, funnel, sft_candidates, tier_membership
-from media.tables import write_table
+from media.tables import read_table, table_path, write_table
 
 
 def _quarantine_row(
@@ -157,7 +156,7 @@ def upsert_quarantine(path: Path, rows: pa.Table, stages: set[str]) -> pa.Table:
     """Replace the rows of `stages` in the quarantine table at `path` by `rows` (idempotent)."""
     kept: list[dict[str, Any]] = []
     if path.exists():
-        kept = [r for r in pq.read_table(path).to_pylist() if r["stage"] not in stages]
+        kept = [r for r in read_table(path).to_pylist() if r["stage"] not in stages]
     merged = sorted(kept + rows.to_pylist(), key=_quarantine_key)
     table = pa.Table.from_pylist(merged, schema=QUARANTINE_SCHEMA)
     write_table(table, path, QUARANTINE_SCHEMA)
@@ -216,23 +215,25 @@ def curate(
 
     quarantine_path = quarantine_dir / f"{batch}.parquet"
     clips, clip_quarantine = make_clips(raw_videos, batch, config)
-    paths = {"clips": write_table(clips, tables_dir / "clips" / f"{batch}.parquet", CLIPS_SCHEMA)}
+    paths = {"clips": write_table(clips, table_path(tables_dir, "clips", batch), CLIPS_SCHEMA)}
     upsert_quarantine(quarantine_path, clip_quarantine, {"ingest", "probe", "decode", "clips"})
     signals, signal_quarantine = compute_signals(clips, config)
     paths["clip_signals"] = write_table(
-        signals, tables_dir / "clip_signals" / f"{batch}.parquet", CLIP_SIGNALS_SCHEMA
+        signals, table_path(tables_dir, "clip_signals", batch), CLIP_SIGNALS_SCHEMA
     )
     quarantine = upsert_quarantine(quarantine_path, signal_quarantine, {"signals"})
     paths["quarantine"] = quarantine_path
     deduped = dedup_clips(signals, config.dedup)
-    paths["deduped_clips"] = write_table(deduped, tables_dir / "deduped_clips.parquet", DEDUPED_CLIPS_SCHEMA)
+    paths["deduped_clips"] = write_table(
+        deduped, table_path(tables_dir, "deduped_clips"), DEDUPED_CLIPS_SCHEMA
+    )
     result = make_tiers(signals, deduped, config)
     paths["tier_decisions"] = write_table(
-        result.decisions, tables_dir / "tier_decisions.parquet", TIER_DECISIONS_SCHEMA
+        result.decisions, table_path(tables_dir, "tier_decisions"), TIER_DECISIONS_SCHEMA
     )
-    paths["tiers"] = write_table(result.membership, tables_dir / "tiers.parquet", TIERS_SCHEMA)
+    paths["tiers"] = write_table(result.membership, table_path(tables_dir, "tiers"), TIERS_SCHEMA)
     paths["sft_candidates"] = write_table(
-        result.sft, tables_dir / "sft_candidates.parquet", SFT_CANDIDATES_SCHEMA
+        result.sft, table_path(tables_dir, "sft_candidates"), SFT_CANDIDATES_SCHEMA
     )
     png = draw_funnel(result.funnel, reports_dir / "curation_funnel.png")
     counts = {name: sum(result.membership.column(f"tier_{name}").to_pylist()) for name in TIER_NAMES}

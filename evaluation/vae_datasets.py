@@ -113,18 +113,18 @@ def read_yuv420_raw(path: str | Path, width: int, height: int, frames: int) -> n
 
 def read_video_yuv420(path: str | Path, frames: int) -> np.ndarray:
     """The first `frames` frames of a container video, decoded to yuv420p → (T, H, W, 3) uint8 (BT.709)."""
-    import av
+    from media.video import VideoReader, VideoReadError
 
-    out = []
-    with av.open(str(path)) as container:
-        for frame in container.decode(video=0):
-            i420 = frame.to_ndarray(format="yuv420p")
-            out.append(yuv420_to_rgb_bt709(*_split_i420(i420, frame.width, frame.height)))
-            if len(out) == frames:
-                break
-    if len(out) < frames:
-        raise DatasetLayoutError(f"MCL-JCV: {path} has {len(out)} frames, the protocol needs {frames}")
-    return np.stack(out)
+    try:
+        with VideoReader(path) as reader:
+            return np.stack(
+                [
+                    yuv420_to_rgb_bt709(*_split_i420(frame.array(pixel_format="yuv420p"), *frame.size))
+                    for frame in reader.frames(0, frames)
+                ]
+            )
+    except VideoReadError as error:
+        raise DatasetLayoutError(f"MCL-JCV: the protocol needs {frames} frames: {error}") from error
 
 
 def mcl_jcv_files(root: str | Path) -> list[Path]:

@@ -1,7 +1,12 @@
-"""Parquet tables of the workspace: atomic writes and schema checks.
+"""Parquet tables: where they lie, atomic writes, reads with schema checks.
 
-Every table the platform writes goes through `write_table`, so a crash mid-write never leaves a
-half-written file: readers see the previous version or the new one.
+A table `name` under a tables folder is either single, one file `name.parquet`, or partitioned, a
+folder `name/` holding one file per partition (`name/<partition>.parquet`, e.g. one per raw batch).
+`table_path` is the one place that knows this layout; `read_table` reads either form.
+
+Writes go to a temporary file beside the target that `os.replace` moves into place, so a crash
+mid-write never leaves a half-written file: readers see the previous version or the new one.
+Files are made 0644 (readable by the other services of a deployment).
 """
 
 from __future__ import annotations
@@ -18,8 +23,35 @@ class SchemaError(ValueError):
     """A table does not have the columns/types its schema requires."""
 
 
+class TableLayoutError(ValueError):
+    """A table exists both as one file and as a partition folder, or a partition name is unusable."""
+
+
+def table_path(root: Path, name: str, partition: str | None = None) -> Path:
+    """Where table `name` lies under the tables folder `root`.
+
+    With `partition`: that partition's file, `root/name/<partition>.parquet`. Without: the partition
+    folder `root/name` if the table is partitioned (the folder exists), else the single file
+    `root/name.parquet` (also where a new single table is written). `TableLayoutError` if both exist.
+    """
+    root = Path(root)
+    if partition is not None:
+        if not partition or "/" in partition or partition.startswith("."):
+            raise TableLayoutError(f"table {name}: partition name {partition!r} must be a plain file name")
+        return root / name / f"{partition}.parquet"
+    single, folder = root / f"{name}.parquet", root / name
+    if folder.is_dir():
+        if single.exists():
+            raise TableLayoutError(
+                f"table {name} exists both as {single} and as the partition folder {folder}; remove one"
+            )
+        return folder
+    return single
+
+
 def write_table(table: pa.Table, path: Path, schema: pa.Schema | None = None) -> Path:
-    """Atomically write `table` to `path` (Parquet); validate against `schema` first if given."""
+    """Atomically write `table` to the file `path` (Parquet, 0644); validate against `schema` first."""
+    path = Path(path)
     if schema is not None:
         check_schema(table, schema, name=path.stem)
         table = table.select(schema.names).cast(schema)
@@ -28,6 +60,7 @@ def write_table(table: pa.Table, path: Path, schema: pa.Schema | None = None) ->
     os.close(fd)
     try:
         pq.write_table(table, tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -35,14 +68,31 @@ def write_table(table: pa.Table, path: Path, schema: pa.Schema | None = None) ->
     return path
 
 
+def partitions(path: Path) -> list[Path]:
+    """The partition files of the partitioned table at folder `path`, sorted by name.
+
+    Temporary files of writes in progress (hidden, `.name.….tmp`) are not partitions.
+    """
+    return sorted(p for p in Path(path).glob("*.parquet") if not p.name.startswith("."))
+
+
 def read_table(path: Path, schema: pa.Schema | None = None) -> pa.Table:
-    """Read a Parquet file or a folder of Parquet parts; validate against `schema` if given."""
+    """Read the table at `path` (see `table_path`): one file, or every partition of a folder in name order.
+
+    With `schema`, every part is checked (`SchemaError`). Parts are concatenated with permissive
+    promotion, so a partition written from an empty batch (null-typed columns) joins the others.
+    """
+    path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"table {path} does not exist; materialize its upstream asset first")
-    table = pq.read_table(path) if path.is_file() else pq.ParquetDataset(path).read()
+    parts = [path] if path.is_file() else partitions(path)
+    if not parts:
+        raise FileNotFoundError(f"table {path} has no partitions; materialize its upstream asset first")
+    tables = [pq.read_table(part) for part in parts]
     if schema is not None:
-        check_schema(table, schema, name=path.stem)
-    return table
+        for part, table in zip(parts, tables, strict=True):
+            check_schema(table, schema, name=f"{path.stem} ({part.name})" if part != path else path.stem)
+    return tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
 
 
 def check_schema(table: pa.Table, schema: pa.Schema, name: str = "table") -> None:

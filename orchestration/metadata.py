@@ -14,6 +14,8 @@ import dagster as dg
 import numpy as np
 from PIL import Image
 
+from media.video import VideoReader
+
 MAX_EMBED_BYTES = 2_000_000  # Dagster stores metadata in its event log: keep embedded images small
 
 
@@ -27,16 +29,11 @@ def image_metadata(png: Path, alt: str | None = None) -> dg.MetadataValue:
 
 
 def _middle_frame(path: str | Path, height: int) -> np.ndarray:
-    import av
-
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
-    if not frames:
-        raise ValueError(f"{path} has no video frames")
-    frame = Image.fromarray(frames[len(frames) // 2])
-    width = max(1, round(frame.width * height / frame.height))
-    return np.asarray(frame.resize((width, height)))
+    """The middle frame of the video at `path`, `height` rows high; decoded alone (after a seek)."""
+    with VideoReader(path) as reader:
+        middle = reader.frame_count // 2
+        width, source_height = reader.size
+        return reader.read(middle, middle + 1, (max(1, round(width * height / source_height)), height))[0]
 
 
 def keyframe_grid(videos: Sequence[str | Path], out: Path, columns: int = 4, height: int = 96) -> Path:

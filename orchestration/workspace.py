@@ -1,8 +1,9 @@
 """The workspace: one folder (`VIDEOFOUNDRY_HOME`) that holds everything a run makes.
 
-Layout (DESIGN.md): raw/ (input videos, one sub-folder per ingest batch), clips/, tables/*.parquet,
-quarantine/, checkpoints/, mlflow.db + mlartifacts/, dagster/ (DAGSTER_HOME), human_eval.db,
-dvc-remote/. Deleting the folder resets the platform.
+Layout (DESIGN.md): raw/ (input videos, one sub-folder per ingest batch), clips/, tables/ (Parquet:
+`name.parquet`, or `name/<batch>.parquet` for tables partitioned per ingest batch), quarantine/,
+checkpoints/, mlflow.db + mlartifacts/, dagster/ (DAGSTER_HOME), human_eval.db, dvc-remote/.
+Deleting the folder resets the platform.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from media.tables import table_path
 
 
 class WorkspaceError(OSError):
@@ -79,9 +82,9 @@ class Workspace:
     def dvc_remote(self) -> Path:
         return self.home / "dvc-remote"
 
-    def table(self, name: str) -> Path:
-        """Path of the Parquet table `name` (e.g. 'clips' → tables/clips.parquet)."""
-        return self.tables / f"{name}.parquet"
+    def table(self, name: str, partition: str | None = None) -> Path:
+        """Path of the Parquet table `name`, or of one partition of it (layout: `media.tables.table_path`)."""
+        return table_path(self.tables, name, partition)
 
     def ensure(self) -> Workspace:
         """Create the layout; raise `WorkspaceError` if the home is not a writable directory."""

@@ -1,4 +1,4 @@
-"""The generated `Video` and its files: an H.264 mp4 (PyAV) at the video's fps and a PNG thumbnail.
+"""The generated `Video` and its files: an H.264 mp4 (`media.video`) at the video's fps and a PNG thumbnail.
 
 Shape legend: F frames, H/W pixels; frames are uint8 RGB (F, H, W, 3).
 """
@@ -9,7 +9,6 @@ import json
 import os
 import tempfile
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -62,44 +61,23 @@ class Video:
         return str(self.metadata.get("model_version", "unknown"))
 
 
-def _fps_fraction(fps: float) -> Fraction:
-    # H.264 time bases want a rational; 23.976 etc. become 24000/1001-style fractions.
-    return Fraction(fps).limit_denominator(1001)
-
-
 def write_mp4(video: Video, path: str | Path, *, crf: int = 18, thumbnail: bool = True) -> Path:
     """Write `video` as H.264 (yuv420p) mp4 at `video.fps`, atomically; returns the mp4 path.
 
-    The metadata goes into the container's `comment` tag as JSON. With `thumbnail`, the first
-    frame is also written as `<path stem>.png` beside it (see `thumbnail_path`). H and W must be
-    even (yuv420p); the serving sizes are multiples of 16.
+    Encoded by `media.video.write_video` (deterministic: the same video gives the same bytes). The
+    metadata goes into the container's `comment` tag as JSON. With `thumbnail`, the first frame is
+    also written as `<path stem>.png` beside it (see `thumbnail_path`). H and W must be even
+    (yuv420p); the serving sizes are multiples of 16.
     """
-    import av  # lazily: generating needs no ffmpeg, only writing does
+    from media.video import write_video  # lazily: generating needs no ffmpeg, only writing does
 
     out = Path(path)
     if out.suffix.lower() != ".mp4":
         raise ValueError(f"{out}: the output file must end in .mp4")
     if video.height % 2 or video.width % 2:
         raise ValueError(f"H.264 (yuv420p) needs even sizes, got {video.height}x{video.width}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.stem}.", suffix=".mp4")
-    os.close(fd)
-    try:
-        with av.open(tmp, mode="w", format="mp4") as container:
-            container.metadata["comment"] = json.dumps(video.metadata, default=str)
-            stream = container.add_stream("libx264", rate=_fps_fraction(video.fps))
-            stream.width, stream.height = video.width, video.height
-            stream.pix_fmt = "yuv420p"
-            stream.options = {"crf": str(crf), "preset": "veryfast"}
-            for frame in video.frames:
-                for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                    container.mux(packet)
-            for packet in stream.encode():
-                container.mux(packet)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    comment = json.dumps(video.metadata, default=str)
+    write_video(out, video.frames, video.fps, crf=crf, metadata={"comment": comment})
     if thumbnail:
         write_thumbnail(video, thumbnail_path(out))
     return out
@@ -119,6 +97,7 @@ def write_thumbnail(video: Video, path: str | Path, max_side: int = 320) -> Path
     os.close(fd)
     try:
         image.save(tmp, format="PNG")
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; thumbnails are served to browsers
         os.replace(tmp, out)
     finally:
         if os.path.exists(tmp):
@@ -128,13 +107,12 @@ def write_thumbnail(video: Video, path: str | Path, max_side: int = 320) -> Path
 
 def read_mp4(path: str | Path) -> Video:
     """Decode an mp4 back into a `Video` (frames, fps from the stream, metadata from `comment`)."""
-    import av
+    from media.video import VideoReader
 
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        fps = float(stream.average_rate or stream.base_rate or 24)
-        frames = np.stack([frame.to_ndarray(format="rgb24") for frame in container.decode(stream)])
-        comment = container.metadata.get("comment", "{}")
+    with VideoReader(path) as reader:
+        frames = reader.read()
+        fps = reader.fps or 24.0
+        comment = reader.metadata.get("comment", "{}")
     try:
         metadata = json.loads(comment)
     except json.JSONDecodeError:

@@ -96,20 +96,13 @@ class RunTracker:
         """(T, H, W, 3) uint8 RGB → H.264 mp4 artifact `<artifact_path>/<name>.mp4` (even sizes padded)."""
         if not (self.enabled and self.run_id):
             return
-        import av
+        from media.video import write_video
 
         pad_h, pad_w = frames.shape[1] % 2, frames.shape[2] % 2
         frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / f"{name}.mp4"
-            with av.open(str(path), mode="w") as container:
-                stream = container.add_stream("libx264", rate=fps)
-                stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
-                for frame in frames:
-                    for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                        container.mux(packet)
-                for packet in stream.encode():
-                    container.mux(packet)
+            write_video(path, frames, fps)
             self.log_file(path, artifact_path)
 
     def finish(self, status: str = "FINISHED") -> None:

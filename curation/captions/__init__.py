@@ -1,5 +1,6 @@
 """Structured captions (paper §5.1): schema, backends (VLM endpoint / local VLM, offline facts,
-demo-corpus ground truth), training-prompt rendering and the captions table.
+demo-corpus ground truth) and the captions table (training renders prompts from its JSON:
+`training.dit.prompts`).
 
 `build_backend(config)` picks the backend named by `CaptionConfig.backend`.
 """
@@ -9,9 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from curation.captions.backends.base import CaptionBackend
-from curation.captions.config import CaptionConfig, EndpointConfig, PromptRenderConfig
+from curation.captions.config import CaptionConfig, EndpointConfig
 from curation.captions.keyframes import ClipInput
-from curation.captions.prompts import render_for_clip, render_training_prompt
 from curation.captions.schema import CaptionRecord, CaptionText, StructuredCaption
 from curation.captions.table import CAPTIONS_SCHEMA, caption_clips, caption_problems, records_to_table
 
@@ -23,14 +23,11 @@ __all__ = [
     "CaptionText",
     "ClipInput",
     "EndpointConfig",
-    "PromptRenderConfig",
     "StructuredCaption",
     "build_backend",
     "caption_clips",
     "caption_problems",
     "records_to_table",
-    "render_for_clip",
-    "render_training_prompt",
 ]
 
 

@@ -32,16 +32,6 @@ class EndpointConfig(BaseModel):
     )
 
 
-class PromptRenderConfig(BaseModel):
-    """Training-prompt rendering from the structured fields (field dropout and order permutation)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    field_dropout: float = Field(default=0.3, ge=0.0, lt=1.0, description="probability to drop each field")
-    keep_short_description: bool = Field(default=True, description="never drop the one-sentence summary")
-    permute: bool = Field(default=True, description="shuffle the order of the kept fields")
-
-
 class CaptionConfig(PresetConfig, BaseModel):
     """How captions are made. Presets: `tiny` (CPU tests, offline facts) and `paper` (VLM endpoint)."""
 
@@ -73,7 +63,6 @@ class CaptionConfig(PresetConfig, BaseModel):
     corpus_ground_truth: bool = Field(
         default=True, description="demo-corpus clips (labels.json beside the raw video) take the corpus truth"
     )
-    prompts: PromptRenderConfig = Field(default_factory=PromptRenderConfig)
 
     @field_validator("camera_preset")
     @classmethod

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import av
 import numpy as np
+
+from media.video import VideoReader, VideoReadError
 
 
 class ClipReadError(ValueError):
@@ -48,35 +49,24 @@ class VideoInfo:
 def read_keyframes(clip: ClipInput, n: int) -> tuple[list[np.ndarray], VideoInfo]:
     """`n` evenly spaced RGB keyframes of the clip's range (fewer if the clip is shorter), and its info.
 
-    Two decoding passes over the range: one counts frames, one keeps the chosen ones, so memory
-    holds only `n` frames.
+    One decode of the range (seeking to its start); only the chosen frames are converted and kept.
     """
-    path = Path(clip.video)
-    if not path.is_file():
-        raise ClipReadError(f"clip {clip.clip_id}: video {path} does not exist")
     try:
-        with av.open(str(path)) as container:
-            stream = container.streams.video[0]
-            fps = float(stream.average_rate) if stream.average_rate else 25.0
-            count = 0
-            for index, _ in enumerate(container.decode(stream)):
-                if clip.end_frame is not None and index >= clip.end_frame:
-                    break
-                if index >= clip.start_frame:
-                    count += 1
-        if count == 0:
-            raise ClipReadError(
-                f"clip {clip.clip_id}: no frames in [{clip.start_frame}, {clip.end_frame}) of {path}"
-            )
-        wanted = {clip.start_frame + int(i) for i in np.linspace(0, count - 1, min(n, count)).round()}
-        frames: list[np.ndarray] = []
-        with av.open(str(path)) as container:
-            for index, frame in enumerate(container.decode(video=0)):
-                if index > max(wanted):
-                    break
-                if index in wanted:
-                    frames.append(frame.to_ndarray(format="rgb24"))
-    except av.FFmpegError as error:
-        raise ClipReadError(f"clip {clip.clip_id}: cannot decode {path} ({error})") from error
-    height, width = frames[0].shape[:2]
+        with VideoReader(clip.video) as reader:
+            end = clip.end_frame if clip.end_frame is not None else reader.frame_count
+            count = end - clip.start_frame
+            if count <= 0:
+                raise ClipReadError(
+                    f"clip {clip.clip_id}: no frames in [{clip.start_frame}, {clip.end_frame}) of {clip.video}"
+                )
+            wanted = {clip.start_frame + int(i) for i in np.linspace(0, count - 1, min(n, count)).round()}
+            frames = [
+                decoded.array()
+                for decoded in reader.frames(clip.start_frame, max(wanted) + 1)
+                if decoded.index in wanted
+            ]
+            fps = reader.fps or 25.0
+    except VideoReadError as error:
+        raise ClipReadError(f"clip {clip.clip_id}: {error}") from error
+    width, height = frames[0].shape[1], frames[0].shape[0]
     return frames, VideoInfo(width=width, height=height, fps=fps, n_frames=count)

@@ -1,7 +1,7 @@
 """Captioning the clips of a table: rows → `ClipInput`s → backend → records.
 
 Clips are frame ranges of raw videos (`curation.scenes.Clip`): the rows need `clip_id`,
-`source_path` (absolute, or relative to `root`), `start_frame` and `end_frame`. When
+`source_path` (the raw video, as the clips table names it), `start_frame` and `end_frame`. When
 `CaptionConfig.corpus_ground_truth` is on and a clip's raw video lies in a demo-corpus folder (a
 `labels.json` beside it), the corpus truth fills the fields it knows (backend 3) over the
 configured backend, with per-field provenance.
@@ -29,13 +29,12 @@ class ClipRowError(ValueError):
     """A clip row lacks a column the captioner needs."""
 
 
-def clip_input(row: Mapping[str, Any], root: Path) -> ClipInput:
+def clip_input(row: Mapping[str, Any]) -> ClipInput:
     """The `ClipInput` of one clip-table row (see the module docstring for the columns)."""
     missing = [name for name in REQUIRED_COLUMNS if row.get(name) is None]
     if missing:
         raise ClipRowError(f"clip row {row.get('clip_id')!r} lacks {missing}")
-    source = Path(str(row["source_path"]))
-    video = source if source.is_absolute() else root / source
+    video = Path(str(row["source_path"]))
     start, end = int(row["start_frame"]), int(row["end_frame"])
     return ClipInput(
         clip_id=str(row["clip_id"]),
@@ -49,7 +48,7 @@ def clip_input(row: Mapping[str, Any], root: Path) -> ClipInput:
 
 
 def caption_rows(
-    rows: Iterable[Mapping[str, Any]], root: Path, config: CaptionConfig, progress: bool = True
+    rows: Iterable[Mapping[str, Any]], config: CaptionConfig, progress: bool = True
 ) -> list[CaptionRecord]:
     """Caption every clip row in order; one record per row (failures recorded, never raised)."""
     base = (
@@ -61,7 +60,7 @@ def caption_rows(
     records = []
     rows = list(rows)
     for row in tqdm(rows, desc="captions", unit="clip", disable=not progress):
-        clip = clip_input(row, root)
+        clip = clip_input(row)
         folder = clip.video.parent
         if folder not in by_folder:
             labels = folder / "labels.json"

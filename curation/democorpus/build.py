@@ -43,7 +43,7 @@ from curation.democorpus.synthetic import (
     render_shot_frames,
     text_overlay,
 )
-from media.video import iter_frames, write_video
+from media.video import VideoReader, iter_clip, write_video
 
 PROFILES: dict[str, dict[str, int]] = {
     # n_long videos of 3-5 shots, n_single one-shot videos; duplicates and real videos are fixed.
@@ -333,7 +333,7 @@ def render_duplicate(plan: DuplicatePlan, source: VideoLabel, out_dir: Path) -> 
         shutil.copyfile(source_path, target)
         count = source.frame_count
     else:
-        frames = list(iter_frames(source_path))
+        frames = list(iter_clip(source_path))
         if plan.kind == "resized":
             width, height = int(width * 0.75) // 2 * 2, int(height * 0.75) // 2 * 2
             frames = [cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA) for f in frames]
@@ -389,15 +389,14 @@ _REAL_MAX_FRAMES = {"bikes": 250, "city": 190, "vtest": 120}
 
 def render_real(name: str, source: Path, video_id: str, out_dir: Path) -> VideoLabel:
     """Re-encode a packaged real video to H.264 (even size, at most a few hundred frames)."""
-    import av
-
-    with av.open(str(source)) as container:
-        rate = container.streams.video[0].average_rate
-    fps = float(rate) if rate else 25.0
-    frames = []
-    for frame in iter_frames(source, max_frames=_REAL_MAX_FRAMES.get(name, 200)):
-        height, width = frame.shape[:2]
-        frames.append(frame[: height // 2 * 2, : width // 2 * 2])
+    with VideoReader(source) as reader:
+        fps = reader.fps or 25.0
+        end = min(reader.frame_count, _REAL_MAX_FRAMES.get(name, 200))
+        frames = []
+        for decoded in reader.frames(0, end):
+            frame = decoded.array()
+            height, width = frame.shape[:2]
+            frames.append(frame[: height // 2 * 2, : width // 2 * 2])
     file_name = f"{video_id}.mp4"
     count = write_video(out_dir / file_name, frames, fps)
     height, width = frames[0].shape[:2]

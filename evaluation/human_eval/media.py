@@ -1,62 +1,17 @@
 """Small video helpers for campaigns: a synthetic stand-in generator and the gold-item degradation.
 
-Videos are H.264 mp4 (yuv420p) so every browser plays them. Frames are uint8 RGB, shape (H, W, 3).
+Videos are H.264 mp4 (yuv420p, `media.video`) so every browser plays them. Frames are uint8 RGB,
+shape (H, W, 3).
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
-import av
 import numpy as np
 
-
-class VideoFileError(ValueError):
-    """A video cannot be read (missing, not a video, no frames)."""
-
-
-def write_mp4(path: Path, frames: Iterator[np.ndarray] | list[np.ndarray], fps: int = 8) -> Path:
-    """Encode uint8 RGB frames (H, W, 3; H and W even) to an H.264 mp4, atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(suffix=".mp4", dir=path.parent)
-    os.close(handle)
-    try:
-        with av.open(tmp_name, mode="w") as container:
-            stream = container.add_stream("libx264", rate=fps)
-            stream.pix_fmt = "yuv420p"
-            stream.options = {"preset": "ultrafast", "crf": "28"}
-            started = False
-            for frame in frames:
-                if not started:
-                    stream.height, stream.width = int(frame.shape[0]), int(frame.shape[1])
-                    started = True
-                for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                    container.mux(packet)
-            for packet in stream.encode():
-                container.mux(packet)
-        os.replace(tmp_name, path)
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-    return path
-
-
-def read_frames(path: Path) -> list[np.ndarray]:
-    """All frames of a video as uint8 RGB arrays (H, W, 3)."""
-    if not Path(path).is_file():
-        raise VideoFileError(f"video {path} does not exist")
-    try:
-        with av.open(str(path)) as container:
-            frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
-    except av.error.FFmpegError as error:
-        raise VideoFileError(f"video {path} cannot be decoded: {error}") from error
-    if not frames:
-        raise VideoFileError(f"video {path} holds no frames")
-    return frames
+from media.video import read_clip, write_video
 
 
 def degrade_video(source: Path, target: Path, blur_factor: int = 4, hold: int = 4, fps: int = 8) -> Path:
@@ -65,7 +20,7 @@ def degrade_video(source: Path, target: Path, blur_factor: int = 4, hold: int = 
     The copy shows the same content (so text alignment is unchanged) with worse visual quality and
     worse motion; gold items therefore expect the original to win on those dimensions and overall.
     """
-    frames = read_frames(source)
+    frames = read_clip(source)
     height, width = frames[0].shape[:2]
     small_h, small_w = max(2, height // blur_factor), max(2, width // blur_factor)
     rows = np.linspace(0, height - 1, small_h).round().astype(int)
@@ -77,7 +32,8 @@ def degrade_video(source: Path, target: Path, blur_factor: int = 4, hold: int = 
         held = frames[(index // hold) * hold]
         small = held[rows][:, cols]  # (h, w, 3) nearest-neighbour downsample
         degraded.append(np.ascontiguousarray(small[up_rows][:, up_cols]))  # blocky upsample
-    return write_mp4(target, degraded, fps=fps)
+    write_video(target, degraded, fps, crf=28, preset="ultrafast")
+    return target
 
 
 class SyntheticGenerator:
@@ -116,4 +72,5 @@ class SyntheticGenerator:
             if noisy:
                 frame += rng.normal(0, 25, size=frame.shape)
             frames.append(np.clip(frame, 0, 255).astype(np.uint8))
-        return write_mp4(target, frames, fps=self.fps)
+        write_video(target, frames, self.fps, crf=28, preset="ultrafast")
+        return target

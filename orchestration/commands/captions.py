@@ -56,7 +56,8 @@ def caption(
     ] = None,
 ) -> None:
     """Write the structured caption of one clip and print it as JSON (a failure is printed too)."""
-    from curation.captions import CaptionConfig, ClipInput, build_backend, render_for_clip
+    from curation.captions import CaptionConfig, ClipInput, build_backend
+    from training.dit.prompts import parse_caption, render_for_clip
 
     try:
         config = CaptionConfig.preset(preset)
@@ -78,7 +79,7 @@ def caption(
     payload = record.model_dump(mode="json")
     if prompt_seed is not None and record.caption is not None:
         payload["training_prompt"] = render_for_clip(
-            record.caption, record.clip_id, epoch=0, seed=prompt_seed
+            parse_caption(record.caption.to_json()), record.clip_id, epoch=0, seed=prompt_seed
         )
     typer.echo(json.dumps(payload, indent=1, ensure_ascii=False))
     if record.status == "failed":

@@ -18,7 +18,7 @@ def dit_records(ws: Any, stage_data: str, clips: Path | None) -> list[Any]:
     try:
         if clips is not None:
             return load_clip_list(clips)
-        return records_from_tables(ws.tables, ws.raw, stage_data)
+        return records_from_tables(ws.tables, stage_data)
     except ClipListError as error:
         raise UserError(str(error)) from error
 

@@ -35,6 +35,7 @@ def _train_config(profile: str, overrides_file: Path | None) -> Any:
 
 def _training_data(data: list[Path] | None, home: Path) -> tuple[list[Any], str]:
     """--data, else the 256p tier of the curation tables, else raw videos, else the stand-in corpus."""
+    from media.tables import table_path
     from training.vae.data import TrainingDataError, clips_from_tier_tables, resolve_media_paths
     from training.vae.standin_corpus import write_standin_corpus
 
@@ -45,10 +46,8 @@ def _training_data(data: list[Path] | None, home: Path) -> tuple[list[Any], str]
                 paths += resolve_media_paths(item)
             return paths, "--data"
         tables = home / "tables"
-        if (tables / "tiers.parquet").exists() and any(
-            (tables / n).exists() for n in ("clips", "clips.parquet")
-        ):
-            return clips_from_tier_tables(tables, home / "raw", "tier_256p"), "tier_256p clips"
+        if table_path(tables, "tiers").exists() and table_path(tables, "clips").exists():
+            return clips_from_tier_tables(tables, "tier_256p"), "tier_256p clips"
         for folder in (home / "raw",):
             if folder.is_dir() and any(folder.rglob("*.mp4")):
                 return resolve_media_paths(folder), str(folder)

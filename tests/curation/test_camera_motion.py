@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 import pytest
@@ -26,6 +25,7 @@ from curation.camera_motion import (
     classify_video,
     measure_motion,
 )
+from media.video import write_video
 
 WIDTH, HEIGHT = 256, 144
 FOCAL = 0.9 * WIDTH
@@ -192,15 +192,7 @@ def test_subtitle_and_letterbox_do_not_decide_the_motion():
 
 
 def _write_mp4(path: Path, frames: list[np.ndarray], fps: int = 24) -> None:
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-        stream.options = {"crf": "18", "threads": "1"}
-        for frame in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+    write_video(path, frames, fps, crf=18)
 
 
 def test_video_file_and_cli_print_json(tmp_path):

@@ -5,16 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import av
 import cv2
 import dagster as dg
-import numpy as np
 import pyarrow as pa
 import skimage
 
 from assets.captions import captions, every_tier_clip_has_a_valid_caption
 from curation.schemas import CLIPS_SCHEMA, TIERS_SCHEMA
 from media.tables import read_table, write_table
+from media.video import write_video
 from orchestration.resources import VersioningResource, WorkspaceResource
 
 
@@ -22,16 +21,7 @@ def _write_video(path: Path, n: int = 30) -> None:
     photo = cv2.cvtColor(
         cv2.imread(str(Path(skimage.__file__).parent / "data" / "coffee.png")), cv2.COLOR_BGR2RGB
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=24)
-        stream.width, stream.height, stream.pix_fmt = 256, 144, "yuv420p"
-        for t in range(n):
-            frame = np.ascontiguousarray(photo[100:244, 40 + 3 * t : 296 + 3 * t])
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+    write_video(path, [photo[100:244, 40 + 3 * t : 296 + 3 * t] for t in range(n)], 24)
 
 
 def test_captions_asset_and_check(tmp_path):
@@ -50,7 +40,7 @@ def test_captions_asset_and_check(tmp_path):
     rows = [
         clip_row("a", raw_video, 0, 15),
         clip_row("b", raw_video, 15, 30),
-        clip_row("c", "batch/missing.mp4", 0, 10),
+        clip_row("c", str(home / "raw" / "batch" / "missing.mp4"), 0, 10),
     ]
     write_table(pa.Table.from_pylist(rows, schema=CLIPS_SCHEMA), home / "tables" / "clips" / "batch.parquet")
 
@@ -93,4 +83,4 @@ def test_captions_asset_and_check(tmp_path):
     assert "c: caption failed" in check.metadata["problems"].value
     rows = read_table(home / "tables" / "captions.parquet").to_pylist()
     assert [(row["clip_id"], row["status"]) for row in rows] == [("a", "ok"), ("c", "failed")]
-    assert "does not exist" in rows[1]["error"]
+    assert "missing.mp4: no such video file" in rows[1]["error"]

@@ -15,7 +15,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 import pytest
@@ -30,6 +29,7 @@ from curation.captions import (
     records_to_table,
 )
 from curation.captions.json_repair import JSONRepairError, parse_json_object
+from media.video import write_video
 
 SERVER = textwrap.dedent(
     """
@@ -110,15 +110,7 @@ def clip(tmp_path_factory) -> ClipInput:
         cv2.imread(str(Path(skimage.__file__).parent / "data" / "chelsea.png")), cv2.COLOR_BGR2RGB
     )
     path = tmp_path_factory.mktemp("clip") / "cat.mp4"
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=24)
-        stream.width, stream.height, stream.pix_fmt = 256, 144, "yuv420p"
-        for t in range(24):
-            frame = np.ascontiguousarray(photo[60:204, 20 + 2 * t : 276 + 2 * t])
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+    write_video(path, [photo[60:204, 20 + 2 * t : 276 + 2 * t] for t in range(24)], 24)
     return ClipInput("cat", path)
 
 

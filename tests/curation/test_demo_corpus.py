@@ -23,7 +23,7 @@ from curation.democorpus.labels import (
     LabelsVersionError,
     load_labels,
 )
-from media.video import iter_frames, read_frames
+from media.video import iter_clip, read_clip
 
 
 @dataclass
@@ -43,7 +43,7 @@ def decoded(demo_corpus_dir: Path, demo_labels: CorpusLabels) -> dict[str, Decod
         middle_of = {(s.start_frame + s.end_frame) // 2: s.shot_id for s in video.shots}
         scale = 256 / video.height
         grays, middles = [], {}
-        for index, frame in enumerate(iter_frames(demo_corpus_dir / video.file)):
+        for index, frame in enumerate(iter_clip(demo_corpus_dir / video.file)):
             gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
             grays.append(cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA))
             if index in middle_of:
@@ -178,7 +178,7 @@ def test_duplicates_match_their_sources(demo_corpus_dir: Path, demo_labels: Corp
         if video.duplicate_kind == "exact":
             assert (demo_corpus_dir / video.file).read_bytes() == (demo_corpus_dir / source.file).read_bytes()
             continue
-        copy, original = read_frames(demo_corpus_dir / video.file), read_frames(demo_corpus_dir / source.file)
+        copy, original = read_clip(demo_corpus_dir / video.file), read_clip(demo_corpus_dir / source.file)
         if video.duplicate_kind == "trimmed":
             original = original[6:-6]
         if video.duplicate_kind == "resized":
@@ -222,8 +222,8 @@ def test_bad_inputs_are_what_they_claim(bad_inputs_dir: tuple[Path, dict[str, Ba
         av.open(str(folder / "not_a_video.mp4"))
     with av.open(str(folder / "audio_only.mp4")) as container:
         assert not container.streams.video and container.streams.audio
-    assert len(read_frames(folder / "one_frame.mp4")) == 1
-    assert read_frames(folder / "tiny_16x16.mp4").shape[1:3] == (16, 16)
+    assert len(read_clip(folder / "one_frame.mp4")) == 1
+    assert read_clip(folder / "tiny_16x16.mp4").shape[1:3] == (16, 16)
     with av.open(str(folder / "variable_frame_rate.mp4")) as container:
         pts = [f.pts for f in container.decode(video=0)]
     assert len(set(np.diff(pts).tolist())) == 2

@@ -34,7 +34,7 @@ from evaluation.human_eval import (
 )
 from evaluation.human_eval.accounts import AccountError
 from evaluation.human_eval.aggregate import load_judgments
-from evaluation.human_eval.media import SyntheticGenerator, read_frames
+from evaluation.human_eval.media import SyntheticGenerator
 from evaluation.human_eval.prompts import PromptFileError
 from evaluation.human_eval.ratings import (
     AssignmentNotFound,
@@ -48,6 +48,7 @@ from evaluation.human_eval.ratings import (
 from evaluation.human_eval.schema import Assignment, Generation, Item, Rating
 from evaluation.human_eval.sft import SftCandidateSpec, SftError, record_sft_decision
 from evaluation.human_eval.store import AppendOnlyError, HumanEvalStoreError
+from media.video import read_clip
 
 MODELS = [ModelSpec("alpha", "models:/dit/1", "5s"), ModelSpec("beta", "models:/dit/2-noisy", "5s"),
           ModelSpec("gamma", "models:/dit/3")]  # fmt: skip
@@ -85,7 +86,7 @@ def test_campaign_generations_seeds_params_and_gold(campaign: tuple[HumanEvalCon
                 and g.params["seed"] == g.seed
                 and g.params["model_ref"].startswith("models:")
             )
-            assert len(read_frames(Path(g.video_path))) == 12
+            assert len(read_clip(Path(g.video_path))) == 12
         assert all(len(seeds) == 1 for seeds in seeds_per_prompt.values())  # same seed for every model
         kinds = Counter(i.kind for i in items)
         assert kinds["regular"] == 4 * 3  # 4 prompts × C(3, 2) model pairs

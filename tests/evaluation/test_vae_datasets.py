@@ -16,6 +16,7 @@ from evaluation.vae_datasets import (
     mcl_jcv_sequences,
     yuv420_to_rgb_bt709,
 )
+from media.video import write_video
 
 
 def test_imagenet_layout_resize_and_centre_crop(tmp_path: Path) -> None:
@@ -72,7 +73,11 @@ def test_mcl_jcv_yuv_and_mp4_layouts(tmp_path: Path) -> None:
     # Small frames keep the fixture light; the reader takes the size from the file name as for 1920x1080.
     rgb = _smooth_video(35, 216, 384)
     _ffmpeg(rgb, tmp_path / "videoSRC01_384x216_30.yuv", "-f", "rawvideo")
-    _ffmpeg(rgb, tmp_path / "videoSRC02_384x216_30.mp4", "-c:v", "libx264", "-qp", "0")
+    # The same I420 planes, encoded losslessly (crf 0) as H.264.
+    planes = np.fromfile(tmp_path / "videoSRC01_384x216_30.yuv", dtype=np.uint8).reshape(
+        35, 216 * 3 // 2, 384
+    )
+    write_video(tmp_path / "videoSRC02_384x216_30.mp4", planes, 30, crf=0, input_format="yuv420p")
     sequences = dict(mcl_jcv_sequences(tmp_path))
     assert sorted(sequences) == ["videoSRC01", "videoSRC02"]
     raw, mp4 = sequences["videoSRC01"], sequences["videoSRC02"]

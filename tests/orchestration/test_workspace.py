@@ -32,3 +32,11 @@ def test_atomic_write_replaces_whole_file_and_leaves_no_temp(tmp_path):
     atomic_write_text(target, "two")
     assert target.read_text() == "two"
     assert sorted(p.name for p in target.parent.iterdir()) == ["note.txt"]
+
+
+def test_tables_are_single_files_or_partition_folders(tmp_path):
+    ws = Workspace.at(tmp_path / "home").ensure()
+    assert ws.table("clips", "batch-1") == ws.home / "tables" / "clips" / "batch-1.parquet"
+    ws.table("clips", "batch-1").parent.mkdir()
+    assert ws.table("clips") == ws.home / "tables" / "clips"  # the whole partitioned table
+    assert ws.table("tiers") == ws.home / "tables" / "tiers.parquet"

@@ -1,10 +1,12 @@
-"""mp4 writing: H.264 at the video's fps, every frame present, metadata and thumbnail written."""
+"""A `Video` and its files: every frame and the metadata come back, the thumbnail is written.
+
+The encoder itself (H.264, frame rates, determinism) is tested in tests/media/test_video.py.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 from PIL import Image
@@ -20,20 +22,17 @@ def _ramp_video(frames: int = 13, height: int = 48, width: int = 64, fps: float 
     return Video(frames=pixels.astype(np.uint8), fps=fps, metadata={"model_version": "test v1", "seed": 3})
 
 
-@pytest.mark.parametrize("fps", [24.0, 8.0, 30000 / 1001])
-def test_mp4_is_h264_with_correct_fps_and_frames(tmp_path: Path, fps: float) -> None:
+@pytest.mark.parametrize("fps", [24.0, 30000 / 1001])
+def test_mp4_round_trip_keeps_frames_fps_and_metadata(tmp_path: Path, fps: float) -> None:
     video = _ramp_video(fps=fps)
     out = write_mp4(video, tmp_path / "clip.mp4")
-    with av.open(str(out)) as container:
-        stream = container.streams.video[0]
-        assert stream.codec_context.name == "h264"
-        assert float(stream.average_rate) == pytest.approx(fps, rel=1e-3)
-        assert (stream.width, stream.height) == (64, 48)
     back = read_mp4(out)
-    assert back.num_frames == 13
-    assert back.duration == pytest.approx(13 / fps, rel=1e-3)
+    assert back.num_frames == 13 and (back.height, back.width) == (48, 64)
+    assert back.fps == pytest.approx(fps, rel=1e-3)
     assert np.abs(back.frames.astype(int) - video.frames.astype(int)).mean() < 6.0  # lossy but close
     assert back.metadata == {"model_version": "test v1", "seed": 3}
+    again = write_mp4(video, tmp_path / "again.mp4", thumbnail=False)
+    assert again.read_bytes() == out.read_bytes()  # the one deterministic writer
 
 
 def test_thumbnail_png_is_first_frame(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ Writes are atomic (temp file + os.replace).
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import tempfile
 from collections.abc import Sequence
@@ -207,22 +208,26 @@ class LatentCache:
             "std": (posterior.std[0] * scale).float().cpu(),
         }
 
-    def _read_frames(self, record: ClipRecord, count: int) -> np.ndarray:
-        # Imported here: readers of the cache (trainer workers, GPU benchmarks) need no video decoder.
-        from media.video import iter_frames
+    def _read_clip(self, record: ClipRecord, stage: StageSpec) -> tuple[np.ndarray, list[Bucket]]:
+        """The clip's first frames (as many as the stage's longest bucket) and the buckets it enters.
 
+        Decoded once, seeking to the clip's start, at the smallest size that still covers every
+        bucket (never above the video's own size), so no full-size frames are held.
+        """
+        # Imported here: readers of the cache (trainer workers, GPU benchmarks) need no video decoder.
+        from media.video import VideoReader, VideoReadError
+
+        count = min(max(stage.frame_buckets, default=1), record.end_frame - record.start_frame)
         try:
-            frames = list(iter_frames(Path(record.video_path), max_frames=record.start_frame + count))
-        except Exception as err:  # av raises many types; name the clip and keep the cause
-            raise LatentCacheError(
-                f"clip {record.clip_id}: cannot decode {record.video_path}: {err}"
-            ) from err
-        frames = frames[record.start_frame :]
-        if not frames:
-            raise LatentCacheError(
-                f"clip {record.clip_id}: {record.video_path} has no frame {record.start_frame}"
-            )
-        return np.stack(frames)
+            with VideoReader(record.video_path) as reader:
+                width, height = reader.size
+                buckets = self.stage_buckets((width, height), count, stage)
+                cover = max((max(b.size[0] / height, b.size[1] / width) for b in buckets), default=1.0)
+                size = None if cover >= 1 else (math.ceil(width * cover), math.ceil(height * cover))
+                frames = reader.read(record.start_frame, record.start_frame + count, size)
+        except VideoReadError as err:
+            raise LatentCacheError(f"clip {record.clip_id}: {err}") from err
+        return frames, buckets
 
     def empty_prompt(self) -> dict[str, torch.Tensor]:
         """Text encodings of '' (used for the 10% text dropout), cached beside the shards."""
@@ -238,11 +243,8 @@ class LatentCache:
         stats = CacheStats()
         samples: list[SampleRef] = []
         self.empty_prompt()
-        longest = max(stage.frame_buckets, default=1)
         for record in tqdm(records, desc=f"latents {stage.name}", disable=not progress):
-            frames = self._read_frames(record, min(longest, record.end_frame - record.start_frame))
-            height, width = frames.shape[1:3]
-            buckets = self.stage_buckets((width, height), len(frames), stage)
+            frames, buckets = self._read_clip(record, stage)
             if not any(not b.is_image for b in buckets) and stage.image_ratio < 1.0:
                 stats.skipped.append(record.clip_id)
             text: dict[str, torch.Tensor] | None = None

@@ -1,4 +1,4 @@
-"""Clip lists for the latent cache: from the curation tables, or from a JSON list (demos, tests).
+"""Clip lists for the latent cache: from the workspace tables, or from a JSON list (demos, tests).
 
 `records_from_tables` joins, per clip: `clips` (source video, frame range), `tiers` (membership of
 the stage's tier), `deduped_clips` (kept clips and their `balance_weight`) and `captions` (the
@@ -6,7 +6,8 @@ training prompt, rendered from the structured caption; failed captions are left 
 stage's `sft_set` is the clips of the `sft_set` table (people's accepted clips, written by the
 `sft_set` asset) or the ids the caller passes.
 
-One prompt per clip is cached (rendered with epoch 0 of `render_for_clip`, so it is stable);
+One prompt per clip is cached (rendered with epoch 0 of `training.dit.prompts.render_for_clip`, so it
+is stable);
 caching several field-dropout renderings per clip is not done yet.
 """
 
@@ -16,10 +17,9 @@ import json
 from collections.abc import Collection
 from pathlib import Path
 
-from curation.captions import render_for_clip
-from curation.captions.schema import StructuredCaption
-from media.tables import read_table
+from media.tables import read_table, table_path
 from training.dit.latent_cache import ClipRecord
+from training.dit.prompts import parse_caption, render_for_clip
 
 
 class ClipListError(ValueError):
@@ -27,8 +27,7 @@ class ClipListError(ValueError):
 
 
 def _table_rows(tables: Path, name: str) -> list[dict]:
-    file = tables / f"{name}.parquet"
-    path = file if file.exists() else tables / name
+    path = table_path(tables, name)
     if not path.exists():
         raise ClipListError(f"table {name} not found under {tables}; materialize the `{name}` asset first")
     return read_table(path).to_pylist()
@@ -44,7 +43,7 @@ def _tier_members(tables: Path, tier: str) -> set[str]:
 
 
 def records_from_tables(
-    tables: Path, media_root: Path, data: str, sft_clip_ids: Collection[str] | None = None
+    tables: Path, data: str, sft_clip_ids: Collection[str] | None = None
 ) -> list[ClipRecord]:
     """ClipRecords of `data` (a tier key or ``sft_set``) from the workspace tables (see module docstring)."""
     if data == "sft_set":
@@ -60,18 +59,18 @@ def records_from_tables(
     prompts = {}
     for row in _table_rows(tables, "captions"):
         if row["status"] != "failed" and row["caption_json"]:
-            caption = StructuredCaption.model_validate_json(row["caption_json"])
-            prompts[row["clip_id"]] = render_for_clip(caption, row["clip_id"], epoch=0)
+            prompts[row["clip_id"]] = render_for_clip(
+                parse_caption(row["caption_json"]), row["clip_id"], epoch=0
+            )
     records = []
     for clip in _table_rows(tables, "clips"):
         clip_id = clip["clip_id"]
         if clip_id not in in_tier or clip_id not in weights or clip_id not in prompts:
             continue
-        source = Path(clip["source_path"])
         records.append(
             ClipRecord(
                 clip_id,
-                source if source.is_absolute() else media_root / source,
+                Path(clip["source_path"]),
                 int(clip["start_frame"]),
                 int(clip["end_frame"]),
                 prompts[clip_id],

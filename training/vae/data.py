@@ -3,7 +3,7 @@
 Inputs: a list of media paths (videos: .mp4/.mkv/.avi/.mpg/.mov/.webm; images: .jpg/.png), given as a
 Python list, a directory, a text file with one path per line, or a parquet table with a `path` (or
 `clip_path`) column; or `MediaItem`s — frame ranges of source videos — which `clips_from_tier_tables`
-reads from the curation tables (`clips` ⋈ `tiers`, one tier column such as `tier_256p`).
+reads from the workspace tables (`clips` ⋈ `tiers`, one tier column such as `tier_256p`).
 
 Exact resume: the batch of optimizer step k on worker r is a pure function of (seed, r, k): every
 random choice draws from `np.random.default_rng([seed, rank, step])`. The data position is therefore
@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -43,17 +44,16 @@ class MediaItem:
     end_frame: int | None = None
 
 
-def clips_from_tier_tables(tables: Path, media_root: Path, tier: str = "tier_256p") -> list[MediaItem]:
-    """Clips of `tier` from the workspace tables: `clips.parquet` rows whose clip is in the tier.
+def clips_from_tier_tables(tables: Path, tier: str = "tier_256p") -> list[MediaItem]:
+    """Clips of `tier` from the workspace tables folder: `clips` rows whose clip is in the tier.
 
-    Each clip starts at its sharpest start frame (curation's `start_frame_sharpest`) and ends at its
-    exclusive `end_frame`; relative source paths are resolved against `media_root` (the raw folder).
+    Each clip starts at its sharpest start frame (the `start_frame_sharpest` column) and ends at its
+    exclusive `end_frame`, in the raw video the clips table names.
     """
-    from media.tables import read_table
+    from media.tables import read_table, table_path
 
     def rows(name: str) -> list[dict[str, Any]]:
-        file = tables / f"{name}.parquet"
-        path = file if file.exists() else tables / name
+        path = table_path(tables, name)
         if not path.exists():
             raise TrainingDataError(
                 f"table {name} not found under {tables}; materialize the `{name}` asset first"
@@ -65,11 +65,8 @@ def clips_from_tier_tables(tables: Path, media_root: Path, tier: str = "tier_256
     for clip in rows("clips"):
         if clip["clip_id"] not in members:
             continue
-        source = Path(clip["source_path"])
         start = max(int(clip["start_frame"]), int(clip.get("start_frame_sharpest") or 0))
-        items.append(
-            MediaItem(source if source.is_absolute() else media_root / source, start, int(clip["end_frame"]))
-        )
+        items.append(MediaItem(Path(clip["source_path"]), start, int(clip["end_frame"])))
     if not items:
         raise TrainingDataError(f"no clips in {tier} under {tables}")
     return items
@@ -84,9 +81,9 @@ def resolve_media_paths(data: Sequence[str | Path] | str | Path) -> list[Path]:
                 p for p in sorted(source.rglob("*")) if p.suffix.lower() in VIDEO_SUFFIXES | IMAGE_SUFFIXES
             ]
         elif source.suffix == ".parquet":
-            import pyarrow.parquet as pq
+            from media.tables import read_table
 
-            table = pq.read_table(source)
+            table = read_table(source)
             column = next((c for c in ("path", "clip_path") if c in table.column_names), None)
             if column is None:
                 raise TrainingDataError(
@@ -109,52 +106,38 @@ def resolve_media_paths(data: Sequence[str | Path] | str | Path) -> list[Path]:
     return paths
 
 
-def _decode_video(item: MediaItem) -> list[np.ndarray]:
-    """RGB frames [start_frame, end_frame) (at most MAX_DECODED_FRAMES) with PyAV, or OpenCV's
-    FFmpeg reader where PyAV is not installed (e.g. a bare GPU image)."""
-    stop = item.start_frame + MAX_DECODED_FRAMES
-    if item.end_frame is not None:
-        stop = min(stop, item.end_frame)
-    frames: list[np.ndarray] = []
-    try:
-        import av
-    except ImportError:
-        capture = cv2.VideoCapture(str(item.path))
-        index = 0
-        while index < stop:
-            ok, bgr = capture.read()
-            if not ok:
-                break
-            if index >= item.start_frame:
-                frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-            index += 1
-        capture.release()
-        return frames
-    with av.open(str(item.path)) as container:
-        for index, frame in enumerate(container.decode(video=0)):
-            if index >= stop:
-                break
-            if index >= item.start_frame:
-                frames.append(frame.to_ndarray(format="rgb24"))
-    return frames
-
-
 def _decode(item: MediaItem, short_side: int) -> np.ndarray:
-    """(T, H', W', 3) uint8 RGB of the item's frames, short side resized to `short_side` (area filter)."""
+    """(T, H', W', 3) uint8 RGB of the item's frames (at most MAX_DECODED_FRAMES), short side resized to
+    `short_side` (area filter). Videos are decoded once, seeking to the item's start, at that size."""
     path = item.path
     if path.suffix.lower() in IMAGE_SUFFIXES:
         bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if bgr is None:
             raise TrainingDataError(f"training data: cannot read image {path}")
-        frames = [cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)]
-    else:
-        frames = _decode_video(item)
-        if not frames:
-            raise TrainingDataError(f"training data: {path} has no decodable video frames")
-    h, w = frames[0].shape[:2]
-    scale = short_side / min(h, w)
-    size = (max(short_side, round(w * scale)), max(short_side, round(h * scale)))
-    return np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames])
+        image = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        size = _short_side_size(image.shape[1], image.shape[0], short_side)
+        return cv2.resize(image, size, interpolation=cv2.INTER_AREA)[None]
+    from media.video import VideoReader, VideoReadError
+
+    try:
+        with VideoReader(path) as reader:
+            size = _short_side_size(*reader.size, short_side)
+            if item.end_frame is None:
+                # A whole file: its first MAX_DECODED_FRAMES frames, or all of a shorter one.
+                decoded = islice(reader.frames(item.start_frame, None), MAX_DECODED_FRAMES)
+            else:
+                decoded = reader.frames(
+                    item.start_frame, min(item.end_frame, item.start_frame + MAX_DECODED_FRAMES)
+                )
+            return np.stack([frame.array(size) for frame in decoded])
+    except VideoReadError as error:
+        raise TrainingDataError(f"training data: {error}") from error
+
+
+def _short_side_size(width: int, height: int, short_side: int) -> tuple[int, int]:
+    """(width, height) scaled so the short side is `short_side`."""
+    scale = short_side / min(height, width)
+    return max(short_side, round(width * scale)), max(short_side, round(height * scale))
 
 
 class MediaSampler:

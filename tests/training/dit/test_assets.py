@@ -31,7 +31,7 @@ def _write_tables(home: Path) -> list[str]:
         clip_id = record.clip_id
         clips.append(
             {
-                "clip_id": clip_id, "batch": "batch0", "source_path": f"batch0/{clip_id}.mp4",
+                "clip_id": clip_id, "batch": "batch0", "source_path": str(record.video_path),
                 "source_sha256": "0" * 64, "shot_index": 0, "piece_index": 0, "start_frame": 0,
                 "end_frame": 12, "start_time": 0.0, "end_time": 1.5, "fps": 8.0, "width": 80, "height": 48,
                 "frame_count": 12, "start_frame_sharpest": 0,
@@ -79,7 +79,7 @@ def _write_tables(home: Path) -> list[str]:
 
 def test_records_join_tiers_balance_weights_and_captions(tmp_path):
     _write_tables(tmp_path)
-    tier_256 = records_from_tables(tmp_path / "tables", tmp_path / "raw", "tier_256p")
+    tier_256 = records_from_tables(tmp_path / "tables", "tier_256p")
     assert sorted(r.clip_id for r in tier_256) == [
         "red_square",
         "yellow_bar",
@@ -87,14 +87,10 @@ def test_records_join_tiers_balance_weights_and_captions(tmp_path):
     red = next(r for r in tier_256 if r.clip_id == "red_square")
     assert red.weight == 2.0 and red.video_path == tmp_path / "raw" / "batch0" / "red_square.mp4"
     assert "red square" in red.prompt and (red.start_frame, red.end_frame) == (0, 12)
-    assert [r.clip_id for r in records_from_tables(tmp_path / "tables", tmp_path / "raw", "tier_720p")] == [
-        "red_square"
-    ]
-    assert [r.clip_id for r in records_from_tables(tmp_path / "tables", tmp_path / "raw", "sft_set")] == [
-        "red_square"
-    ]
+    assert [r.clip_id for r in records_from_tables(tmp_path / "tables", "tier_720p")] == ["red_square"]
+    assert [r.clip_id for r in records_from_tables(tmp_path / "tables", "sft_set")] == ["red_square"]
     with pytest.raises(ClipListError, match="unknown data key"):
-        records_from_tables(tmp_path / "tables", tmp_path / "raw", "tier_1080p")
+        records_from_tables(tmp_path / "tables", "tier_1080p")
 
 
 def test_assets_and_cli_run_the_first_stages_in_a_workspace(tmp_path, monkeypatch):

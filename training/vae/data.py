@@ -122,13 +122,9 @@ def _decode(item: MediaItem, short_side: int) -> np.ndarray:
     try:
         with VideoReader(path) as reader:
             size = _short_side_size(*reader.size, short_side)
-            if item.end_frame is None:
-                # A whole file: its first MAX_DECODED_FRAMES frames, or all of a shorter one.
-                decoded = islice(reader.frames(item.start_frame, None), MAX_DECODED_FRAMES)
-            else:
-                decoded = reader.frames(
-                    item.start_frame, min(item.end_frame, item.start_frame + MAX_DECODED_FRAMES)
-                )
+            # A whole file (no end frame) gives its first MAX_DECODED_FRAMES frames, or all of a
+            # shorter one; decoding is lazy, so `islice` stops it there.
+            decoded = islice(reader.frames(item.start_frame, item.end_frame), MAX_DECODED_FRAMES)
             return np.stack([frame.array(size) for frame in decoded])
     except VideoReadError as error:
         raise TrainingDataError(f"training data: {error}") from error

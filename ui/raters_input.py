@@ -45,7 +45,9 @@ def parse_strict_json(body: bytes) -> Any:
     try:
         value = json.loads(body, parse_constant=_refuse_constant)
     except json.JSONDecodeError as error:
-        raise HTTPException(400, f"request body is not valid JSON: {error.msg} at position {error.pos}") from None
+        raise HTTPException(
+            400, f"request body is not valid JSON: {error.msg} at position {error.pos}"
+        ) from None
     except RecursionError:
         raise HTTPException(400, f"request body nests deeper than {MAX_JSON_DEPTH} levels") from None
     except ValueError as error:  # undecodable bytes, integers over Python's digit limit
@@ -81,7 +83,9 @@ def _check_text(text: str) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise HTTPException(400, "request body: strings must not contain lone surrogates (\\ud800–\\udfff)") from None
+        raise HTTPException(
+            400, "request body: strings must not contain lone surrogates (\\ud800–\\udfff)"
+        ) from None
 
 
 class StrictJSONRequest(Request):
@@ -110,7 +114,7 @@ async def bounded_validation_error(_request: Request, error: Exception) -> JSONR
     assert isinstance(error, RequestValidationError)
     entries = [
         {
-            "loc": [part if isinstance(part, int) else short(str(part), 40) for part in entry.get("loc", ())][:8],
+            "loc": [p if isinstance(p, int) else short(str(p), 40) for p in entry.get("loc", ())[:8]],
             "msg": short(str(entry.get("msg", ""))),
             "type": short(str(entry.get("type", "")), 60),
         }

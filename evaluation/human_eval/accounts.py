@@ -25,7 +25,12 @@ _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 # Checked for names without a usable password: the same scrypt work as a real check, against an
 # all-zero digest that no password yields in practice.
 _DUMMY_HASH = "$".join(
-    ["scrypt", *(str(_SCRYPT[k]) for k in "nrp"), base64.b64encode(bytes(16)).decode(), base64.b64encode(bytes(32)).decode()]
+    [
+        "scrypt",
+        *(str(_SCRYPT[k]) for k in "nrp"),
+        base64.b64encode(bytes(16)).decode(),
+        base64.b64encode(bytes(32)).decode(),
+    ]
 )
 SESSION_HOURS = 12
 

@@ -78,7 +78,19 @@ class LocalPostgres:
             os.chown(self.root, self._account.pw_uid, self._account.pw_gid)
         data = self.root / "data"
         self._run(
-            ["initdb", "-D", str(data), "-U", SUPERUSER, "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"]
+            [
+                "initdb",
+                "-D",
+                str(data),
+                "-U",
+                SUPERUSER,
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ]
         )
         error = ""
         for _ in range(attempts):
@@ -89,7 +101,9 @@ class LocalPostgres:
             )
             log = self.root / "server.log"
             try:
-                self._run(["pg_ctl", "start", "-D", str(data), "-l", str(log), "-w", "-t", "60", "-o", options])
+                self._run(
+                    ["pg_ctl", "start", "-D", str(data), "-l", str(log), "-w", "-t", "60", "-o", options]
+                )
             except LocalPostgresError as failure:
                 error = f"{failure}\n{log.read_text(errors='replace')[-2000:] if log.is_file() else ''}"
                 continue
@@ -149,7 +163,14 @@ class LocalPostgres:
             env["HOME"] = self._account.pw_dir
         try:
             subprocess.run(
-                command, check=True, capture_output=True, text=True, timeout=120, env=env, cwd="/", **as_account
+                command,
+                check=True,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                env=env,
+                cwd="/",
+                **as_account,
             )
         except subprocess.CalledProcessError as failure:
             raise LocalPostgresError(

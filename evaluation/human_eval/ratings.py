@@ -20,7 +20,6 @@ from evaluation.human_eval.config import DIMENSIONS
 from evaluation.human_eval.schema import CHOICES, Assignment, Item, Prompt, Rating
 from evaluation.human_eval.store import DbLike, HumanEvalStore, open_store
 
-
 #: Longest time on one item that a rating may record (7 days, well inside SQL INTEGER milliseconds).
 MAX_ELAPSED_MS = 7 * 24 * 3600 * 1000
 

@@ -72,10 +72,11 @@ def hostile_cases(assignment: int, candidate: int, campaign: int) -> list[Case]:
     rate = f"/api/assignments/{assignment}/ratings"
     decide = f"/api/sft/{candidate}/decisions"
     huge = b'{"name": "' + b"a" * 2_000_000 + b'", "password": "x"}'
+    # fmt: off
     return [
         # Integers out of range in paths (M3: 500 for ≥ 2^63).
         *(Case(f"assignment id {i}", "GET", f"/api/assignments/{i}", expect=422)
-          for i in (BIG, 10**30, 2**31, 0, -1)),  # fmt: skip
+          for i in (BIG, 10**30, 2**31, 0, -1)),
         Case("assignment id 2^31-1 (absent)", "GET", f"/api/assignments/{2**31 - 1}", expect=404),
         Case("assignment id not a number", "GET", "/api/assignments/1e3", expect=422),
         Case("assignment id with NUL", "GET", "/api/assignments/%00", expect=422),
@@ -83,49 +84,49 @@ def hostile_cases(assignment: int, candidate: int, campaign: int) -> list[Case]:
         Case("rating for id 2^63", "POST", f"/api/assignments/{BIG}/ratings", _rating(), JSON, expect=422),
         Case("sft video of id 2^63", "GET", f"/api/sft/{BIG}/video", expect=422),
         Case("sft decision for id 2^63", "POST", f"/api/sft/{BIG}/decisions",
-             b'{"client_submission_id": "h", "decision": "accept"}', JSON, expect=422),  # fmt: skip
+             b'{"client_submission_id": "h", "decision": "accept"}', JSON, expect=422),
         Case("results of campaign 2^63", "GET", f"/api/admin/campaigns/{BIG}/results", auth="admin", expect=422),
         Case("results of campaign 10^30", "GET", f"/api/admin/campaigns/{10**30}/results", auth="admin",
-             expect=422),  # fmt: skip
+             expect=422),
         # elapsed_ms (M3: unbounded → 500) and wrong types.
         *(Case(f"elapsed_ms {value}", "POST", rate, _rating(elapsed_ms=value), JSON, expect=422)
-          for value in (BIG, 10**30, -1, 10**12, 1.5, "100", True)),  # fmt: skip
+          for value in (BIG, 10**30, -1, 10**12, 1.5, "100", True)),
         Case("answers as a list", "POST", rate, _rating(answers=["left"] * 4), JSON, expect=422),
         Case("answers as numbers", "POST", rate, _rating(answers=dict.fromkeys(DIMENSIONS, 1)), JSON, expect=422),
         Case("answers nested", "POST", rate, _rating(answers={"overall": {"x": "y"}}), JSON, expect=422),
         Case("answers unknown choice", "POST", rate, _rating(answers=dict.fromkeys(DIMENSIONS, "up")), JSON,
-             expect=422),  # fmt: skip
+             expect=422),
         Case("answers 1,000 keys", "POST", rate, _rating(answers={f"k{i}": "left" for i in range(1000)}), JSON,
-             expect=422),  # fmt: skip
+             expect=422),
         Case("answers key of 100 kB", "POST", rate, _rating(answers={"k" * 100_000: "left"}), JSON, expect=422),
         Case("submission id of 900 kB", "POST", rate,
-             b'{"client_submission_id": "' + b"x" * 900_000 + b'", "answers": {}}', JSON, expect=422),  # fmt: skip
+             b'{"client_submission_id": "' + b"x" * 900_000 + b'", "answers": {}}', JSON, expect=422),
         Case("submission id a number", "POST", rate, _rating(client_submission_id=7), JSON, expect=422),
         Case("rating with extra field", "POST", rate, _rating(model="A"), JSON, expect=422),
         Case("rating without answers", "POST", rate, b'{"client_submission_id": "h"}', JSON, expect=422),
         # Not strict JSON (M3: NaN/Infinity → 500, even unauthenticated).
         Case("login name NaN", "POST", "/api/login", b'{"name": NaN, "password": "x"}', JSON, None, 400),
         Case("login password Infinity", "POST", "/api/login", b'{"name": "a", "password": Infinity}', JSON,
-             None, 400),  # fmt: skip
+             None, 400),
         Case("login -Infinity", "POST", "/api/login", b'{"name": -Infinity, "password": "x"}', JSON, None, 400),
         Case("rating elapsed_ms NaN", "POST", rate, b'{"client_submission_id": "h", "answers": {}, "elapsed_ms": NaN}',
-             JSON, expect=400),  # fmt: skip
+             JSON, expect=400),
         Case("sft criteria [NaN]", "POST", decide,
-             b'{"client_submission_id": "h", "decision": "accept", "criteria": [NaN]}', JSON, expect=400),  # fmt: skip
+             b'{"client_submission_id": "h", "decision": "accept", "criteria": [NaN]}', JSON, expect=400),
         Case("admin new rater role NaN", "POST", "/api/admin/raters", b'{"name": "z", "role": NaN}', JSON,
-             auth="admin", expect=400),  # fmt: skip
+             auth="admin", expect=400),
         Case("nesting 100,000 deep", "POST", "/api/login", b"[" * 100_000 + b"]" * 100_000, JSON, None, 400),
         Case("nesting 500 deep objects", "POST", rate, b'{"a":' * 500 + b"1" + b"}" * 500, JSON, expect=400),
         Case("integer of 5,000 digits", "POST", rate,
-             b'{"client_submission_id": "h", "answers": {}, "elapsed_ms": ' + b"9" * 5000 + b"}", JSON, expect=400),  # fmt: skip
+             b'{"client_submission_id": "h", "answers": {}, "elapsed_ms": ' + b"9" * 5000 + b"}", JSON, expect=400),
         Case("truncated JSON", "POST", "/api/login", b'{"name": "a", ', JSON, None, 400),
         Case("invalid UTF-8", "POST", "/api/login", b'{"name": "\xff\xfe", "password": "x"}', JSON, None, 400),
         Case("lone surrogate in password", "POST", "/api/login", b'{"name": "a", "password": "\\ud800"}', JSON,
-             None, 400),  # fmt: skip
+             None, 400),
         Case("lone surrogate in key", "POST", rate, b'{"\\udfff": 1}', JSON, expect=400),
         Case("NUL in login name", "POST", "/api/login", b'{"name": "a\\u0000b", "password": "x"}', JSON, None, 400),
         Case("NUL in sft note", "POST", decide,
-             b'{"client_submission_id": "h", "decision": "accept", "note": "\\u0000"}', JSON, expect=400),  # fmt: skip
+             b'{"client_submission_id": "h", "decision": "accept", "note": "\\u0000"}', JSON, expect=400),
         # Wrong shapes and types.
         Case("login body an array", "POST", "/api/login", b"[]", JSON, None, 422),
         Case("login body a string", "POST", "/api/login", b'"name"', JSON, None, 422),
@@ -134,18 +135,18 @@ def hostile_cases(assignment: int, candidate: int, campaign: int) -> list[Case]:
         Case("login name a number", "POST", "/api/login", b'{"name": 123, "password": "x"}', JSON, None, 422),
         Case("login password null", "POST", "/api/login", b'{"name": "a", "password": null}', JSON, None, 422),
         Case("login as text/plain", "POST", "/api/login", b'{"name": "a", "password": "x"}',
-             {"content-type": "text/plain"}, None, 422),  # fmt: skip
+             {"content-type": "text/plain"}, None, 422),
         Case("login form-encoded", "POST", "/api/login", b"name=a&password=x",
-             {"content-type": "application/x-www-form-urlencoded"}, None, 422),  # fmt: skip
+             {"content-type": "application/x-www-form-urlencoded"}, None, 422),
         Case("sft decision unknown", "POST", decide, b'{"client_submission_id": "h", "decision": "maybe"}', JSON,
-             expect=422),  # fmt: skip
+             expect=422),
         Case("sft 10,000 criteria", "POST", decide,
              b'{"client_submission_id": "h", "decision": "accept", "criteria": [' + b'"x",' * 9999 + b'"x"]}',
-             JSON, expect=422),  # fmt: skip
+             JSON, expect=422),
         Case("admin new rater role 1 kB", "POST", "/api/admin/raters",
-             b'{"name": "z", "role": "' + b"r" * 1000 + b'"}', JSON, auth="admin", expect=422),  # fmt: skip
+             b'{"name": "z", "role": "' + b"r" * 1000 + b'"}', JSON, auth="admin", expect=422),
         Case("results exclude_flagged=maybe", "GET", f"/api/admin/campaigns/{campaign}/results?exclude_flagged=maybe",
-             auth="admin", expect=422),  # fmt: skip
+             auth="admin", expect=422),
         # Oversized bodies (M4: parsed at any size, even unauthenticated; the 422 echoed them).
         Case("login body 2 MB", "POST", "/api/login", huge, JSON, None, 413),
         Case("login body 2 MB chunked", "POST", "/api/login", _chunks(2_000_000), JSON, None, 413),
@@ -156,15 +157,15 @@ def hostile_cases(assignment: int, candidate: int, campaign: int) -> list[Case]:
         # Credentials.
         Case("no credentials", "GET", "/api/me", auth=None, expect=401),
         Case("bearer of 8 kB", "GET", "/api/me", headers={"authorization": "Bearer " + "t" * 8000}, auth=None,
-             expect=401),  # fmt: skip
+             expect=401),
         Case("bearer without token", "GET", "/api/me", headers={"authorization": "Bearer"}, auth=None, expect=401),
         Case("basic auth", "GET", "/api/me", headers={"authorization": "Basic YTpi"}, auth=None, expect=401),
         Case("cookie garbage", "GET", "/api/me", headers={"cookie": 'vf_session="\\x7f;\\"; =; ;;'}, auth=None,
-             expect=401),  # fmt: skip
+             expect=401),
         Case("cookie of 8 kB", "GET", "/api/me", headers={"cookie": "vf_session=" + "c" * 8000}, auth=None,
-             expect=401),  # fmt: skip
+             expect=401),
         Case("cookie latin-1 bytes", "GET", "/api/me", headers={"cookie": b"vf_session=\xe9\xff"}, auth=None,
-             expect=401),  # fmt: skip
+             expect=401),
         Case("rater on admin route", "GET", "/api/admin/campaigns", expect=403),
         # Paths.
         Case("static ../ traversal", "GET", "/static/../../etc/passwd", auth=None),
@@ -173,7 +174,7 @@ def hostile_cases(assignment: int, candidate: int, campaign: int) -> list[Case]:
         Case("static html file", "GET", "/static/rate.html", auth=None, expect=404),
         Case("static name of 4 kB", "GET", "/static/" + "a" * 4000 + ".js", auth=None, expect=404),
         Case("video side traversal", "GET", f"/api/assignments/{assignment}/video/..%2f..%2fetc%2fpasswd",
-             expect=404),  # fmt: skip
+             expect=404),
         Case("video side 'top'", "GET", f"/api/assignments/{assignment}/video/top", expect=404),
         Case("id of 12,000 digits", "GET", "/api/assignments/" + "9" * 12_000, expect=422),
         Case("URL of 12 kB, no auth", "GET", "/api/assignments/" + "9" * 12_000, auth=None, expect=401),
@@ -183,8 +184,9 @@ def hostile_cases(assignment: int, candidate: int, campaign: int) -> list[Case]:
         # Range headers on a video.
         *(Case(f"range {value[:40]!r}", "GET", f"/api/assignments/{assignment}/video/left", headers={"range": value})
           for value in ("bytes=abc", "bytes=999999999-", "bytes=5-1", "bytes=0-1,0-1,0-1,0-1,0-1,0-1,0-1,0-1",
-                        "bytes=-0", "items=0-1", "bytes=" + "0-1," * 2000 + "0-1")),  # fmt: skip
+                        "bytes=-0", "items=0-1", "bytes=" + "0-1," * 2000 + "0-1")),
     ]
+    # fmt: on
 
 
 @pytest.fixture(scope="module")
@@ -197,9 +199,14 @@ def app(
     )
     videos = SyntheticGenerator(root / "videos")
     campaign = create_campaign(
-        config, "hostile", [PromptSpec("p0", "a red square"), PromptSpec("p1", "a blue square")],
-        [ModelSpec("A", "m-a"), ModelSpec("B", "m-b")], videos, config, root / "videos",
-    )  # fmt: skip
+        config,
+        "hostile",
+        [PromptSpec("p0", "a red square"), PromptSpec("p1", "a blue square")],
+        [ModelSpec("A", "m-a"), ModelSpec("B", "m-b")],
+        videos,
+        config,
+        root / "videos",
+    )
     rater, rater_token = create_rater(config, "rater")
     other, _ = create_rater(config, "other")
     _, admin_token = create_rater(config, "admin", role="admin", password="admin-pass")
@@ -207,7 +214,9 @@ def app(
     import_sft_candidates(config, [SftCandidateSpec("clip-1", str(videos("clip", 0, "m-a")))])
     proc, base = spawn_raters_server(config.db_url)
     try:
-        queue = httpx.get(f"{base}/api/assignments", headers={"Authorization": f"Bearer {rater_token}"}).json()
+        queue = httpx.get(
+            f"{base}/api/assignments", headers={"Authorization": f"Bearer {rater_token}"}
+        ).json()
         yield {
             "base": base,
             "tokens": {"rater": rater_token, "admin": admin_token},

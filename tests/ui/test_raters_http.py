@@ -178,7 +178,9 @@ def test_load_20_raters_x_50_submissions_stored_exactly_once(server: dict) -> No
     assert stored == N_RATERS * PER_RATER  # retries did not add rows
     assert distinct == N_RATERS * PER_RATER  # one rating per assignment
     requests = sum(created + retried + 2 for created, retried in results)  # + queue and progress GETs
-    print(f"\nload: {requests} requests from {N_RATERS} concurrent raters in {seconds:.1f} s ({server['db']})")
+    print(
+        f"\nload: {requests} requests from {N_RATERS} concurrent raters in {seconds:.1f} s ({server['db']})"
+    )
     results_json = httpx.get(
         f"{server['base']}/api/admin/campaigns/{server['campaign']}/results",
         headers=_auth(server["admin"]),

@@ -63,7 +63,9 @@ def test_concurrent_attempts_cannot_pass_the_limit_together() -> None:
 
 def test_memory_is_bounded() -> None:
     clock = Clock()
-    throttle = LoginThrottle(window_s=60, failures_per_name=1, failures_per_address=10**9, clock=clock, max_keys=100)
+    throttle = LoginThrottle(
+        window_s=60, failures_per_name=1, failures_per_address=10**9, clock=clock, max_keys=100
+    )
     for i in range(1000):
         throttle.admit(f"name-{i}", "one-address")
     assert len(throttle._failures) <= 100

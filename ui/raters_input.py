@@ -112,17 +112,13 @@ class StrictJSONRoute(APIRoute):
 async def bounded_validation_error(_request: Request, error: Exception) -> JSONResponse:
     """422 for a `RequestValidationError`: a one-line detail plus bounded entries, no input echoed."""
     assert isinstance(error, RequestValidationError)
-    entries = [
-        {
-            "loc": [p if isinstance(p, int) else short(str(p), 40) for p in entry.get("loc", ())[:8]],
-            "msg": short(str(entry.get("msg", ""))),
-            "type": short(str(entry.get("type", "")), 60),
-        }
-        for entry in error.errors()[:MAX_ERRORS]
-    ]
-    first = entries[0] if entries else {"loc": [], "msg": "invalid request"}
-    where = ".".join(str(part) for part in first["loc"])
-    return JSONResponse(
-        {"detail": short(f"{where}: {first['msg']}" if where else first["msg"]), "errors": entries},
-        status_code=422,
-    )
+    entries: list[dict[str, Any]] = []
+    for entry in error.errors()[:MAX_ERRORS]:
+        location = [p if isinstance(p, int) else short(str(p), 40) for p in entry.get("loc", ())[:8]]
+        message = short(str(entry.get("msg", "")))
+        entries.append({"loc": location, "msg": message, "type": short(str(entry.get("type", "")), 60)})
+    if not entries:
+        return JSONResponse({"detail": "invalid request", "errors": []}, status_code=422)
+    where = ".".join(str(part) for part in entries[0]["loc"])
+    first = f"{where}: {entries[0]['msg']}" if where else entries[0]["msg"]
+    return JSONResponse({"detail": short(first), "errors": entries}, status_code=422)

@@ -12,6 +12,8 @@ for tool in ffmpeg tesseract chromium; do command -v "$tool" >/dev/null || missi
 [ -f /usr/share/opencv4/quality/brisque_model_live.yml ] || missing+=(opencv-data)
 [ -f /usr/share/doc/opencv-doc/examples/data/vtest.avi ] || missing+=(opencv-doc)
 [ -d /usr/share/backgrounds/mate ] || missing+=(mate-backgrounds)
+# The human-eval store's tests start their own PostgreSQL server (initdb + pg_ctl, not on PATH).
+command -v initdb >/dev/null || compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "setup: installing system packages ($APT_PACKAGES)"

@@ -1,4 +1,5 @@
-"""Suite-wide fixtures and settings: offline hubs, loopback-only Ray, a GPU marker guard."""
+"""Suite-wide fixtures and settings: offline hubs, loopback-only Ray, a GPU marker guard, the
+human-eval store's backends (SQLite files and a private PostgreSQL server)."""
 
 from __future__ import annotations
 
@@ -42,3 +43,38 @@ def demo_corpus_dir(tmp_path_factory: pytest.TempPathFactory):
     if not (out_dir / "labels.json").is_file():
         build_demo_corpus(out_dir, seed=0, progress=False)
     return out_dir
+
+
+@pytest.fixture(scope="session")
+def local_postgres():
+    """A PostgreSQL server of Debian's `postgresql` package on a free 127.0.0.1 port, started once per
+    session (as the `postgres` account when the suite runs as root) and stopped at the end."""
+    from evaluation.human_eval.local_postgres import LocalPostgres
+
+    with LocalPostgres() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def new_db_url(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest):
+    """`new_db_url(backend)`: the URL of a new, empty human-eval database on "sqlite" or
+    "postgres". PostgreSQL starts on first use only."""
+    import itertools
+
+    counter = itertools.count()
+
+    def new(backend: str) -> str:
+        if backend == "sqlite":
+            return f"sqlite:///{tmp_path_factory.mktemp('human_eval') / 'he.db'}"
+        if backend == "postgres":
+            return request.getfixturevalue("local_postgres").create_database(f"human_eval_{next(counter)}")
+        raise ValueError(f"unknown store backend {backend!r}: use sqlite or postgres")
+
+    return new
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def store_backend(request: pytest.FixtureRequest) -> str:
+    """Runs a test module once per human-eval store backend (module scope: shared fixtures such as
+    a campaign are built once per backend)."""
+    return request.param

@@ -15,11 +15,14 @@ from evaluation.human_eval.results import campaign_results
 from evaluation.human_eval.schema import Campaign
 from evaluation.human_eval.sft import accepted_sft_clips
 from evaluation.human_eval.store import HumanEvalStore
+from ui.raters_input import STRICT_BODY, RowId, StrictJSONRoute, short
 
 
 class NewRater(BaseModel):
+    model_config = STRICT_BODY
+
     name: str = Field(min_length=1, max_length=120)
-    role: str = "rater"
+    role: str = Field(default="rater", max_length=16)
     password: str | None = Field(default=None, max_length=200)
 
 
@@ -32,7 +35,7 @@ def admin_router(store: HumanEvalStore, current_rater: Callable[[Request], Rater
             raise HTTPException(status_code=403, detail="admin role required")
         return rater
 
-    router = APIRouter(prefix="/api/admin")
+    router = APIRouter(prefix="/api/admin", route_class=StrictJSONRoute)
     Admin = Annotated[RaterIdentity, Depends(current_admin)]
 
     @router.post("/raters", status_code=201)
@@ -40,7 +43,7 @@ def admin_router(store: HumanEvalStore, current_rater: Callable[[Request], Rater
         try:
             identity, token = create_rater(store, body.name, body.role, body.password)
         except AccountError as error:
-            raise HTTPException(status_code=422, detail=str(error)) from error
+            raise HTTPException(status_code=422, detail=short(str(error))) from error
         return {**dataclasses.asdict(identity), "token": token}
 
     @router.get("/campaigns")
@@ -61,11 +64,11 @@ def admin_router(store: HumanEvalStore, current_rater: Callable[[Request], Rater
         return out
 
     @router.get("/campaigns/{campaign_id}/results")
-    def results(campaign_id: int, _admin: Admin, exclude_flagged: bool = False) -> dict[str, Any]:
+    def results(campaign_id: RowId, _admin: Admin, exclude_flagged: bool = False) -> dict[str, Any]:
         try:
             return campaign_results(store, campaign_id, exclude_flagged=exclude_flagged).to_dict()
         except LookupError as error:
-            raise HTTPException(status_code=404, detail=str(error)) from error
+            raise HTTPException(status_code=404, detail=short(str(error))) from error
 
     @router.get("/sft/accepted")
     def accepted(_admin: Admin) -> list[dict[str, Any]]:

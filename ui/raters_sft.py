@@ -20,18 +20,21 @@ from evaluation.human_eval.sft import (
     sft_progress,
 )
 from evaluation.human_eval.store import HumanEvalStore
+from ui.raters_input import STRICT_BODY, RowId, StrictJSONRoute, short
 
 
 class DecisionBody(BaseModel):
+    model_config = STRICT_BODY
+
     client_submission_id: str = Field(min_length=1, max_length=64)
-    decision: str
-    criteria: list[str] = []
+    decision: str = Field(max_length=16)
+    criteria: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=32)
     note: str = Field(default="", max_length=2000)
 
 
 def sft_router(store: HumanEvalStore, current_rater: Callable[[Request], RaterIdentity]) -> APIRouter:
     """Routes under /api/sft; any signed-in rater may annotate."""
-    router = APIRouter(prefix="/api/sft")
+    router = APIRouter(prefix="/api/sft", route_class=StrictJSONRoute)
     Rater = Annotated[RaterIdentity, Depends(current_rater)]
 
     @router.get("/criteria")
@@ -48,17 +51,17 @@ def sft_router(store: HumanEvalStore, current_rater: Callable[[Request], RaterId
         }
 
     @router.get("/{candidate_id}/video")
-    def video(candidate_id: int, _rater: Rater) -> FileResponse:
+    def video(candidate_id: RowId, _rater: Rater) -> FileResponse:
         try:
             path = sft_candidate_video(store, candidate_id)
         except LookupError as error:
-            raise HTTPException(status_code=404, detail=str(error)) from error
+            raise HTTPException(status_code=404, detail=short(str(error))) from error
         if not path.is_file():
             raise HTTPException(status_code=410, detail=f"the video of candidate {candidate_id} is missing")
         return FileResponse(path, media_type="video/mp4")
 
     @router.post("/{candidate_id}/decisions")
-    def decide(candidate_id: int, body: DecisionBody, rater: Rater) -> JSONResponse:
+    def decide(candidate_id: RowId, body: DecisionBody, rater: Rater) -> JSONResponse:
         try:
             row_id, created = record_sft_decision(
                 store,
@@ -70,9 +73,9 @@ def sft_router(store: HumanEvalStore, current_rater: Callable[[Request], RaterId
                 body.note,
             )
         except SftError as error:
-            raise HTTPException(status_code=422, detail=str(error)) from error
+            raise HTTPException(status_code=422, detail=short(str(error))) from error
         except LookupError as error:
-            raise HTTPException(status_code=404, detail=str(error)) from error
+            raise HTTPException(status_code=404, detail=short(str(error))) from error
         done, total = sft_progress(store, rater.id)
         return JSONResponse(
             {"decision_id": row_id, "created": created, "progress": {"done": done, "total": total}},

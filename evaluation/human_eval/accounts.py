@@ -1,7 +1,9 @@
 """Rater accounts: roles, hashed passwords (scrypt) and hashed bearer tokens (SHA-256).
 
 A token is 32 random bytes (urlsafe base64); only its SHA-256 is stored, so a leaked database does
-not leak credentials. Passwords are hashed with scrypt and a per-password salt.
+not leak credentials. Passwords are hashed with scrypt and a per-password salt. A failed login costs
+one scrypt whether or not the name exists (unknown names are checked against a dummy hash), so its
+timing does not tell which accounts exist.
 """
 
 from __future__ import annotations
@@ -20,6 +22,16 @@ from evaluation.human_eval.schema import ROLES, Rater, RaterToken
 from evaluation.human_eval.store import DbLike, open_store
 
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+# Checked for names without a usable password: the same scrypt work as a real check, against an
+# all-zero digest that no password yields in practice.
+_DUMMY_HASH = "$".join(
+    [
+        "scrypt",
+        *(str(_SCRYPT[k]) for k in "nrp"),
+        base64.b64encode(bytes(16)).decode(),
+        base64.b64encode(bytes(32)).decode(),
+    ]
+)
 SESSION_HOURS = 12
 
 
@@ -95,16 +107,23 @@ def issue_api_token(db: DbLike, rater_id: int) -> str:
 
 
 def login(db: DbLike, name: str, password: str) -> tuple[RaterIdentity, str]:
-    """Check a password; returns the identity and a session token valid for `SESSION_HOURS`."""
-    with open_store(db).session(write=True) as session:
+    """Check a password; returns the identity and a session token valid for `SESSION_HOURS`.
+
+    Every failure raises the same `AuthError` after the same work: one scrypt of `password`.
+    """
+    store = open_store(db)
+    identity, stored = None, _DUMMY_HASH
+    with store.session() as session:
         rater = session.scalar(select(Rater).where(Rater.name == name))
-        if rater is None or not rater.active or rater.password_hash is None:
-            raise AuthError("unknown rater or wrong password")
-        if not verify_password(password, rater.password_hash):
-            raise AuthError("unknown rater or wrong password")
+        if rater is not None and rater.active and rater.password_hash is not None:
+            identity, stored = RaterIdentity(rater.id, rater.name, rater.role), rater.password_hash
+    # Hash outside the transaction, so a SQLite write lock is not held for the ~50 ms of scrypt.
+    matches = verify_password(password, stored)
+    if identity is None or not matches:
+        raise AuthError("unknown rater or wrong password")
+    with store.session(write=True) as session:
         expires = datetime.now(UTC) + timedelta(hours=SESSION_HOURS)
-        token = _issue_token(session, rater.id, "session", expires_at=expires)
-        return RaterIdentity(rater.id, rater.name, rater.role), token
+        return identity, _issue_token(session, identity.id, "session", expires_at=expires)
 
 
 def authenticate(db: DbLike, token: str | None) -> RaterIdentity:

@@ -22,6 +22,31 @@ DIMENSION_LABELS: dict[str, str] = {
 }
 
 
+class RaterAppConfig(BaseModel):
+    """What the rater app accepts from clients: request size and login attempts.
+
+    Login failures are counted in a sliding window per account name (known or not, so a lockout
+    does not reveal which names exist) and per client address; past either limit, logins answer
+    429 with Retry-After until the oldest failure leaves the window. Counts live in the server
+    process (one uvicorn process serves the app).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_body_bytes: int = Field(
+        default=1_000_000, ge=1_024, description="Largest request body in bytes (1 MB); larger → 413."
+    )
+    login_window_s: float = Field(
+        default=900.0, gt=0.0, description="Seconds a failed login counts against its name and address."
+    )
+    login_failures_per_name: int = Field(
+        default=10, ge=1, description="Failed logins for one account name within the window before 429."
+    )
+    login_failures_per_address: int = Field(
+        default=30, ge=1, description="Failed logins from one client address within the window before 429."
+    )
+
+
 class HumanEvalConfig(PresetConfig, BaseModel):
     """How a campaign is built, stored and aggregated.
 
@@ -61,6 +86,9 @@ class HumanEvalConfig(PresetConfig, BaseModel):
         description="Raters below this gold accuracy are flagged (and excludable).",
     )
     seed: int = Field(default=0, description="Seeds pair order, left/right sides and rater balancing.")
+    app: RaterAppConfig = Field(
+        default_factory=RaterAppConfig, description="Limits of the rater app serving this store."
+    )
 
 
 HumanEvalConfig.PRESETS = {

@@ -20,6 +20,9 @@ from evaluation.human_eval.config import DIMENSIONS
 from evaluation.human_eval.schema import CHOICES, Assignment, Item, Prompt, Rating
 from evaluation.human_eval.store import DbLike, HumanEvalStore, open_store
 
+#: Longest time on one item that a rating may record (7 days, well inside SQL INTEGER milliseconds).
+MAX_ELAPSED_MS = 7 * 24 * 3600 * 1000
+
 
 class AssignmentNotFound(LookupError):
     """No assignment with this id belongs to the calling rater."""
@@ -121,11 +124,14 @@ def submit_rating(
 ) -> SubmitResult:
     """Append one rating. Idempotent per (rater, client_submission_id): a retry returns the stored row.
 
-    `answers` maps each of `DIMENSIONS` to 'left' | 'same' | 'right' (as displayed). Re-rating an
-    assignment with a new submission id appends a new row; aggregation uses the latest one.
+    `answers` maps each of `DIMENSIONS` to 'left' | 'same' | 'right' (as displayed); `elapsed_ms`
+    is 0 … `MAX_ELAPSED_MS` or None. Re-rating an assignment with a new submission id appends a new
+    row; aggregation uses the latest one.
     """
     if not client_submission_id or len(client_submission_id) > 64:
         raise RatingError("client_submission_id must be 1–64 characters")
+    if elapsed_ms is not None and not 0 <= elapsed_ms <= MAX_ELAPSED_MS:
+        raise RatingError(f"elapsed_ms must be 0 … {MAX_ELAPSED_MS} (7 days) or None")
     missing = [dim for dim in DIMENSIONS if dim not in answers]
     if missing:
         raise RatingError(f"rating of assignment {assignment_id}: missing dimensions {missing}")
@@ -188,6 +194,7 @@ def _own(session: Session, rater_id: int, assignment_id: int) -> Assignment:
 
 
 __all__ = [
+    "MAX_ELAPSED_MS",
     "AssignmentNotFound",
     "AssignmentView",
     "Progress",

@@ -241,7 +241,7 @@ for _table in APPEND_ONLY_TABLES:
         "after_create",
         DDL(
             "CREATE OR REPLACE FUNCTION vf_append_only() RETURNS trigger AS $$ BEGIN "
-            "RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$ LANGUAGE plpgsql; "
+            "RAISE EXCEPTION '%% is append-only', TG_TABLE_NAME; END $$ LANGUAGE plpgsql; "
             f"CREATE TRIGGER {_table}_append_only BEFORE UPDATE OR DELETE ON {_table} "
             "FOR EACH ROW EXECUTE FUNCTION vf_append_only()"
         ).execute_if(dialect="postgresql"),

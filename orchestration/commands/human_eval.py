@@ -48,19 +48,21 @@ def serve_raters(
     """Start the rater app (pairwise GSB rating + SFT selection) on 127.0.0.1."""
     from evaluation.human_eval.demo import seed_demo
     from evaluation.human_eval.store import HumanEvalStoreError, open_store
+    from ui.raters import PortUnavailableError, listen_local
     from ui.raters import serve_raters as run_app
 
     settings, workspace = _human_eval(home, profile, config, db)
     try:
+        listener = listen_local(port)  # before anything else: a busy port fails fast
         open_store(settings)
-    except HumanEvalStoreError as error:
+    except (PortUnavailableError, HumanEvalStoreError) as error:
         raise UserError(str(error)) from error
     if demo:
         accounts = seed_demo(settings, workspace.home / "human_eval_videos")
         for name, password in accounts.passwords.items():
             typer.echo(f"demo account {name}: password {password}")
-    typer.echo(f"rater app: http://127.0.0.1:{port}  (store {settings.db_url})")
-    run_app(settings, port=port)
+    typer.echo(f"rater app: http://127.0.0.1:{listener.getsockname()[1]}  (store {settings.db_url})")
+    run_app(settings, listener)
 
 
 @app.command("eval-report")

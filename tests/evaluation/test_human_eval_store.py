@@ -1,11 +1,15 @@
 """The data layer: campaigns, balanced blinded assignments, idempotent append-only ratings, accounts,
-prompt import and SFT decisions, on a real SQLite (WAL) file."""
+prompt import and SFT decisions, on each backend: a real SQLite (WAL) file and a real PostgreSQL
+server started by the suite (`store_backend`, `new_db_url` in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import dataclasses
+import statistics
+import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -37,6 +41,7 @@ from evaluation.human_eval.aggregate import load_judgments
 from evaluation.human_eval.media import SyntheticGenerator
 from evaluation.human_eval.prompts import PromptFileError
 from evaluation.human_eval.ratings import (
+    MAX_ELAPSED_MS,
     AssignmentNotFound,
     RatingError,
     assignment_video,
@@ -55,12 +60,23 @@ MODELS = [ModelSpec("alpha", "models:/dit/1", "5s"), ModelSpec("beta", "models:/
 ANSWERS = dict.fromkeys(DIMENSIONS, "left")
 
 
+@pytest.fixture()
+def db_url(store_backend: str, new_db_url: Callable[[str], str]) -> str:
+    """A new, empty store on this module's backend."""
+    return new_db_url(store_backend)
+
+
 @pytest.fixture(scope="module")
-def campaign(tmp_path_factory: pytest.TempPathFactory) -> tuple[HumanEvalConfig, int, list[int]]:
+def campaign(
+    tmp_path_factory: pytest.TempPathFactory, store_backend: str, new_db_url: Callable[[str], str]
+) -> tuple[HumanEvalConfig, int, list[int]]:
     root = tmp_path_factory.mktemp("human_eval")
-    db = f"sqlite:///{root / 'he.db'}"
     config = HumanEvalConfig.preset(
-        "tiny", db_url=db, raters_per_pair=2, gold_fraction=0.25, duplicate_fraction=0.25
+        "tiny",
+        db_url=new_db_url(store_backend),
+        raters_per_pair=2,
+        gold_fraction=0.25,
+        duplicate_fraction=0.25,
     )
     campaign_id = create_campaign(
         config, "store-test", BUILTIN_PROMPTS[:4], MODELS, SyntheticGenerator(root / "videos"), config,
@@ -182,10 +198,9 @@ def test_ratings_idempotent_append_only_and_owned(campaign: tuple[HumanEvalConfi
         connection.execute(text("DELETE FROM ratings"))
 
 
-def test_campaign_complete_and_results(tmp_path: Path) -> None:
-    db = f"sqlite:///{tmp_path / 'he.db'}"
+def test_campaign_complete_and_results(tmp_path: Path, db_url: str) -> None:
     config = HumanEvalConfig.preset(
-        "tiny", db_url=db, gold_fraction=0.0, duplicate_fraction=0.0, bootstrap_samples=20
+        "tiny", db_url=db_url, gold_fraction=0.0, duplicate_fraction=0.0, bootstrap_samples=20
     )
     campaign_id = create_campaign(
         config, "complete", BUILTIN_PROMPTS[:3], MODELS[:2], SyntheticGenerator(tmp_path), config, tmp_path
@@ -208,8 +223,8 @@ def test_campaign_complete_and_results(tmp_path: Path) -> None:
     assert "Table 3" in results.to_markdown() and results.to_dict()["champion"] == "alpha"
 
 
-def test_campaign_input_errors(tmp_path: Path) -> None:
-    config = HumanEvalConfig.preset("tiny", db_url=f"sqlite:///{tmp_path / 'he.db'}")
+def test_campaign_input_errors(tmp_path: Path, db_url: str) -> None:
+    config = HumanEvalConfig.preset("tiny", db_url=db_url)
     with pytest.raises(CampaignError, match="at least two models"):
         create_campaign(
             config, "x", BUILTIN_PROMPTS, MODELS[:1], SyntheticGenerator(tmp_path), config, tmp_path
@@ -219,8 +234,8 @@ def test_campaign_input_errors(tmp_path: Path) -> None:
                         tmp_path)  # fmt: skip
 
 
-def test_accounts_passwords_and_tokens(tmp_path: Path) -> None:
-    db = f"sqlite:///{tmp_path / 'he.db'}"
+def test_accounts_passwords_and_tokens(db_url: str, store_backend: str) -> None:
+    db = db_url
     identity, api_token = create_rater(db, "ann", role="admin", password="hunter22")
     assert identity.is_admin
     assert authenticate(db, api_token) == identity
@@ -239,14 +254,41 @@ def test_accounts_passwords_and_tokens(tmp_path: Path) -> None:
     with open_store(db).engine.connect() as connection:
         stored = connection.execute(text("SELECT password_hash FROM raters")).scalar_one()
         hashes = connection.execute(text("SELECT token_hash FROM rater_tokens")).scalars().all()
-        mode = connection.execute(text("PRAGMA journal_mode")).scalar_one()
+        if store_backend == "sqlite":
+            assert connection.execute(text("PRAGMA journal_mode")).scalar_one() == "wal"
     assert stored.startswith("scrypt$") and "hunter22" not in stored
     assert api_token not in hashes and session_token not in hashes and len(hashes) == 2
-    assert mode == "wal"
     with pytest.raises(HumanEvalStoreError, match="in-memory"):
         open_store("sqlite://")
     with pytest.raises(HumanEvalStoreError, match="not a SQLAlchemy URL"):
         open_store("no url at all")
+
+
+def test_failed_login_costs_the_same_for_unknown_names(db_url: str) -> None:
+    """Regression (issue 23, L3): an unknown name failed in 2.6 ms, a known one in 67 ms (scrypt)."""
+    create_rater(db_url, "known", password="right-password")
+    create_rater(db_url, "token-only")  # no password: also a failure after one scrypt
+    times: dict[str, list[float]] = {"known": [], "nobody": [], "token-only": []}
+    for _ in range(7):  # interleaved, so load on the machine hits every name alike
+        for name, spent in times.items():
+            start = time.perf_counter()
+            with pytest.raises(AuthError, match="unknown rater or wrong password"):
+                login(db_url, name, "wrong-password")
+            spent.append(time.perf_counter() - start)
+    known = statistics.median(times["known"])
+    for name in ("nobody", "token-only"):
+        assert statistics.median(times[name]) > 0.6 * known, (name, times)
+
+
+def test_elapsed_ms_out_of_range_is_refused(campaign: tuple[HumanEvalConfig, int, list[int]]) -> None:
+    """Regression (issue 23, M3): an unbounded elapsed_ms overflowed the INTEGER column (a 500)."""
+    config, _, raters = campaign
+    view = rater_queue(config, raters[4])[0]
+    for elapsed in (-1, MAX_ELAPSED_MS + 1, 2**63, 10**30):
+        with pytest.raises(RatingError, match="elapsed_ms"):
+            submit_rating(config, raters[4], view.assignment_id, f"e{elapsed}"[:64], ANSWERS, elapsed)
+    assert submit_rating(config, raters[4], view.assignment_id, "e-max", ANSWERS, MAX_ELAPSED_MS).created
+    assert rater_progress(config, raters[4]).done == 1
 
 
 def test_prompt_import_csv_jsonl_and_errors(tmp_path: Path) -> None:
@@ -271,8 +313,8 @@ def test_prompt_import_csv_jsonl_and_errors(tmp_path: Path) -> None:
     assert len(BUILTIN_PROMPTS) == 12 and len({p.key for p in BUILTIN_PROMPTS}) == 12
 
 
-def test_sft_decisions_majority_idempotent(tmp_path: Path) -> None:
-    db = f"sqlite:///{tmp_path / 'he.db'}"
+def test_sft_decisions_majority_idempotent(tmp_path: Path, db_url: str) -> None:
+    db = db_url
     specs = [SftCandidateSpec(f"clip-{i}", str(tmp_path / f"{i}.mp4"), tier="720p") for i in range(3)]
     assert import_sft_candidates(db, specs) == 3
     assert import_sft_candidates(db, specs) == 0

@@ -1,4 +1,5 @@
-"""The rater app over real HTTP: a uvicorn server process on 127.0.0.1 with a SQLite (WAL) store.
+"""The rater app over real HTTP: a uvicorn server process on 127.0.0.1, once with a SQLite (WAL)
+store and once with a PostgreSQL server started by the suite (`store_backend`).
 
 Load: 20 concurrent raters × 50 submissions each (plus a retry of every 5th submission) → every
 rating stored exactly once. Auth: no/invalid token → 401; another rater's assignment → 404 for
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -36,9 +37,11 @@ N_RATERS, PER_RATER = 20, 50
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:  # type: ignore[type-arg]
+def server(
+    tmp_path_factory: pytest.TempPathFactory, store_backend: str, new_db_url: Callable[[str], str]
+) -> Iterator[dict]:  # type: ignore[type-arg]
     root = tmp_path_factory.mktemp("raters_http")
-    db_url = f"sqlite:///{root / 'he.db'}"
+    db_url = new_db_url(store_backend)
     config = HumanEvalConfig.preset(
         "tiny", db_url=db_url, raters_per_pair=2, gold_fraction=0.0, duplicate_fraction=0.0
     )
@@ -175,7 +178,9 @@ def test_load_20_raters_x_50_submissions_stored_exactly_once(server: dict) -> No
     assert stored == N_RATERS * PER_RATER  # retries did not add rows
     assert distinct == N_RATERS * PER_RATER  # one rating per assignment
     requests = sum(created + retried + 2 for created, retried in results)  # + queue and progress GETs
-    print(f"\nload: {requests} requests from {N_RATERS} concurrent raters in {seconds:.1f} s")
+    print(
+        f"\nload: {requests} requests from {N_RATERS} concurrent raters in {seconds:.1f} s ({server['db']})"
+    )
     results_json = httpx.get(
         f"{server['base']}/api/admin/campaigns/{server['campaign']}/results",
         headers=_auth(server["admin"]),

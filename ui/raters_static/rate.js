@@ -116,7 +116,8 @@ async function submit() {
     const result = await postWithRetry(`/api/assignments/${state.assignment.assignment_id}/ratings`, {
       client_submission_id: state.submissionId,
       answers: state.answers,
-      elapsed_ms: Math.round(performance.now() - state.shownAt),
+      // The server takes at most 7 days (MAX_ELAPSED_MS): a tab left open longer still saves.
+      elapsed_ms: Math.min(Math.round(performance.now() - state.shownAt), 7 * 24 * 3600 * 1000),
     });
     setProgress(result.progress);
     status.textContent = "Saved.";

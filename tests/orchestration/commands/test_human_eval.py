@@ -113,3 +113,17 @@ def test_serve_raters_answers_on_port(home_with_campaign: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_serve_raters_on_a_busy_port_fails_fast(tmp_path: Path) -> None:
+    """Regression (issue 23, L7): a busy port gave uvicorn's text and exit code 3 after startup."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        result = run_cli("serve", "raters", "--port", str(port), "--home", str(tmp_path))
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert result.stderr.strip() == f"error: port {port} on 127.0.0.1 is in use"
+    assert "Traceback" not in result.stderr and "rater app:" not in result.stdout
+    refused = run_cli("serve", "raters", "--port", "70000", "--home", str(tmp_path))
+    assert refused.returncode == 2 and "error: port 70000 is not a TCP port" in refused.stderr

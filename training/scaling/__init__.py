@@ -1,0 +1,1 @@
+"""Scaling-law sweeps (the report's §4.4): the plan of DiT sizes × IsoFLOP budgets (`plan`)."""

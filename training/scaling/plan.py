@@ -1,0 +1,213 @@
+"""The plan of a scaling-law sweep: a ladder of DiT sizes trained at each IsoFLOP budget.
+
+For every budget C and size, the run trains N = `dit_param_count` parameters for
+steps = round(C / (batch · F)) optimizer steps, where F = `dit_flops(...).training` is the compute of
+one sample (forward + backward, attention and text tokens included). Its data D is the video
+tokens it sees, steps · batch · V (V patch tokens per sample), so D ≈ C / (F / V): the tokens a
+budget buys at that size. Runs that would get fewer than `min_steps` steps are left out (too small
+a budget for that size) and listed in `SweepPlan.skipped`.
+
+The size ladder varies depth and width together, as the report's family does: head dim fixed at
+the base preset's (128 on the paper profile, as in the 13 B model), width = heads × head dim, and
+single-stream blocks about twice the dual-stream ones (20 + 40 in the 13 B model). The paper ladder
+spans ≈ 0.1 B to 1.0 B parameters; the tiny ladder ≈ 0.1 M to 4 M, for CPU sweeps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from model.dit_config import DiTConfig
+from model.flops import dit_flops, dit_param_count, video_token_count
+from model.presets import PresetConfig
+
+FAMILIES = ("image", "video")
+
+
+@dataclass(frozen=True)
+class SizeSpec:
+    """One rung of the ladder: width and the two depths; the name reads `w<width>-<double>x<single>`."""
+
+    hidden_size: int
+    depth_double: int
+    depth_single: int
+
+    @property
+    def name(self) -> str:
+        return f"w{self.hidden_size}-{self.depth_double}x{self.depth_single}"
+
+    def dit_config(self, base: DiTConfig) -> DiTConfig:
+        """`base` with this width and depth; the head dim (and so the RoPE split) stays the base's."""
+        if self.hidden_size % base.head_dim:
+            raise ValueError(f"size {self.name}: width must be a multiple of the head dim {base.head_dim}")
+        return dataclasses.replace(
+            base,
+            hidden_size=self.hidden_size,
+            num_heads=self.hidden_size // base.head_dim,
+            depth_double=self.depth_double,
+            depth_single=self.depth_single,
+        )
+
+
+def _ladder(*rungs: tuple[int, int, int]) -> tuple[SizeSpec, ...]:
+    return tuple(SizeSpec(*rung) for rung in rungs)
+
+
+@dataclass(frozen=True)
+class SweepConfig(PresetConfig):
+    """What a sweep varies and holds fixed.
+
+    Attributes:
+        dit_preset: `DiTConfig` preset giving everything but width and depth (text dims, patch, head dim).
+        sizes: the size ladder, smallest first.
+        image_latent: (T, H, W) latent grid of one image sample (T = 1).
+        video_latent: (T, H, W) latent grid of one video sample.
+        text_tokens: real text tokens per sample.
+        image_batch_size, video_batch_size: samples per optimizer step of each family.
+        min_steps: a run needs at least this many steps to say anything about its size.
+    """
+
+    dit_preset: str
+    sizes: tuple[SizeSpec, ...]
+    image_latent: tuple[int, int, int]
+    video_latent: tuple[int, int, int]
+    text_tokens: int
+    image_batch_size: int
+    video_batch_size: int
+    min_steps: int
+
+    def size(self, name: str) -> SizeSpec:
+        for spec in self.sizes:
+            if spec.name == name:
+                return spec
+        raise ValueError(f"unknown sweep size {name!r}; choose from {', '.join(s.name for s in self.sizes)}")
+
+
+SweepConfig.PRESETS = {
+    # CPU, minutes: 64 px images (8×8 latents), 9-frame 64 px videos (3×8×8), 107 k … 4.1 M params.
+    "tiny": SweepConfig(
+        dit_preset="tiny",
+        sizes=_ladder((32, 1, 1), (64, 1, 1), (64, 1, 2), (96, 1, 2), (128, 2, 4), (160, 2, 4)),
+        image_latent=(1, 8, 8),
+        video_latent=(3, 8, 8),
+        text_tokens=8,
+        image_batch_size=8,
+        video_batch_size=4,
+        min_steps=20,
+    ),
+    # The report's image (256 px, 32×32 latents) then video (33 frames at 256 px, 9×32×32) sweeps,
+    # 97 M … 1.03 B params with the official text widths (4096 / 768) and 256 text tokens.
+    "paper": SweepConfig(
+        dit_preset="hunyuan-13b",
+        sizes=_ladder(
+            (768, 2, 3),
+            (768, 3, 6),
+            (896, 3, 6),
+            (1024, 3, 6),
+            (1024, 4, 8),
+            (1152, 4, 8),
+            (1280, 5, 10),
+            (1408, 5, 10),
+            (1536, 6, 12),
+        ),
+        image_latent=(1, 32, 32),
+        video_latent=(9, 32, 32),
+        text_tokens=256,
+        image_batch_size=256,
+        video_batch_size=32,
+        min_steps=500,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One run of the sweep: a size trained for `steps` steps of `batch_size` samples at a budget.
+
+    `tokens` (D) counts the video patch tokens seen; `flops` (C) is the compute it will spend,
+    within a rounding step of `budget`.
+    """
+
+    family: str
+    budget: float
+    size: str
+    dit_config: DiTConfig
+    params: int
+    video_tokens: int  # V per sample
+    text_tokens: int  # L per sample
+    flops_per_sample: int  # training (forward + backward) FLOPs of one sample
+    batch_size: int
+    steps: int
+
+    @property
+    def tokens(self) -> int:
+        return self.steps * self.batch_size * self.video_tokens
+
+    @property
+    def flops(self) -> float:
+        return float(self.steps * self.batch_size * self.flops_per_sample)
+
+    @property
+    def flops_per_token(self) -> float:
+        return self.flops_per_sample / self.video_tokens
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """The runs to train (by budget, then size) and the (budget, size) pairs left out, with reasons."""
+
+    family: str
+    runs: list[PlannedRun]
+    skipped: list[str]
+
+    @property
+    def total_flops(self) -> float:
+        return sum(r.flops for r in self.runs)
+
+
+def plan_sweep(
+    family: str, budgets: Sequence[float], config: SweepConfig, sizes: Sequence[str] | None = None
+) -> SweepPlan:
+    """Plan `family` (image|video) runs of every size (default: the whole ladder) at every budget (FLOPs).
+
+    Raises ValueError for an unknown family or size, or a budget that is not a positive number.
+    """
+    if family not in FAMILIES:
+        raise ValueError(f"unknown sweep family {family!r}; choose one of {', '.join(FAMILIES)}")
+    if not budgets or any(not (math.isfinite(b) and b > 0) for b in budgets):
+        raise ValueError(f"budgets {list(budgets)} must be one or more positive FLOP counts")
+    specs = [config.size(name) for name in sizes] if sizes else list(config.sizes)
+    base = DiTConfig.preset(config.dit_preset)
+    latent = config.image_latent if family == "image" else config.video_latent
+    batch = config.image_batch_size if family == "image" else config.video_batch_size
+    runs, skipped = [], []
+    for budget in sorted(budgets):
+        for spec in specs:
+            dit = spec.dit_config(base)
+            video_tokens = video_token_count(dit, latent)
+            per_sample = dit_flops(dit, video_tokens, config.text_tokens).training
+            steps = round(budget / (batch * per_sample))
+            if steps < config.min_steps:
+                skipped.append(
+                    f"{spec.name} at C = {budget:.3g}: {steps} step(s) of batch {batch}, "
+                    f"fewer than {config.min_steps}"
+                )
+                continue
+            runs.append(
+                PlannedRun(
+                    family=family,
+                    budget=float(budget),
+                    size=spec.name,
+                    dit_config=dit,
+                    params=dit_param_count(dit),
+                    video_tokens=video_tokens,
+                    text_tokens=config.text_tokens,
+                    flops_per_sample=per_sample,
+                    batch_size=batch,
+                    steps=steps,
+                )
+            )
+    return SweepPlan(family=family, runs=runs, skipped=skipped)

@@ -34,8 +34,8 @@ def curate(
     if backend not in ("ray", "local"):
         raise UserError(f"unknown backend {backend!r}; choose ray or local")
     platform = platform_config(home, profile, None)
-    execution = {"backend": backend, "ray_address": ray_address or platform.compute.ray_address,
-                 "num_cpus": platform.compute.num_cpus}  # fmt: skip
+    address = ray_address or platform.compute.ray_address
+    execution = {"backend": backend, "ray_address": address, "num_cpus": platform.compute.num_cpus}
     config = platform.config_for(CurationConfig, execution=execution)
     workspace = Workspace.at(platform.home).ensure()
     input_dir = input_dir.resolve()

@@ -50,6 +50,11 @@ model.checkpoints
     save_model(model, directory)  our format: model.safetensors (official key names) + config.json
     CheckpointError
 
+model.bundle
+    write_bundle(directory, dit, vae, text_encoder, fps=, defaults=, info=) / save_pipeline(...) (atomic)
+    read_spec(path, dit_text_widths) -> BundleSpec; is_bundle(path); BundleError
+        the pipeline bundle (pipeline.json + transformer/ + vae/) training writes and serving reads
+
 model.attention
     attention(q, k, v, seq_lens=None, backend="sdpa")  (B, S, H, Dh); per-sample real prefixes, no masks
 

@@ -4,54 +4,30 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from orchestration.cli_app import ConfigOption, HomeOption, ProfileOption, UserError, app, platform_config
-
-
-def dit_records(ws: Any, stage_data: str, clips: Path | None) -> list[Any]:
-    """--clips JSON list, else the workspace tables (sft_set: the `sft_set` table of accepted clips)."""
-    from training.dit.records import ClipListError, load_clip_list, records_from_tables
-
-    try:
-        if clips is not None:
-            return load_clip_list(clips)
-        return records_from_tables(ws.tables, ws.raw, stage_data)
-    except ClipListError as error:
-        raise UserError(str(error)) from error
-
-
-def trained_vae(ws: Any, vae: Path | None, profile: str) -> Path | None:
-    """--vae, else the workspace's exported VAE, else (tiny only) None: a seed-0 stand-in VAE."""
-    if vae is not None:
-        if not vae.exists():
-            raise UserError(f"--vae {vae} does not exist")
-        return vae
-    exported = ws.checkpoints / "vae_export"
-    if (exported / "config.json").is_file():
-        return Path(exported)
-    if profile == "paper":
-        raise UserError(f"no trained VAE at {exported}; run `videofoundry train-vae` or pass --vae")
-    return None
+from orchestration.cli_app import (
+    ConfigOption,
+    DataVersionOption,
+    HomeOption,
+    ProfileOption,
+    ResumeOption,
+    UserError,
+    app,
+    platform_config,
+)
+from training.dit.config import STAGE_ORDER
 
 
 @app.command("train-dit")
 def train_dit(
-    stage: Annotated[
-        str,
-        typer.Option(
-            "--stage",
-            help="image_256 | image_mixscale | video_low_short | video_low_long | video_high_long | sft",
-        ),
-    ],
+    stage: Annotated[str, typer.Option("--stage", help=" | ".join(STAGE_ORDER))],
     home: HomeOption = None,
     profile: ProfileOption = None,
     config: ConfigOption = None,
-    resume: Annotated[
-        bool, typer.Option("--resume", help="Continue the stage from its latest checkpoint.")
-    ] = False,
+    resume: ResumeOption = False,
     clips: Annotated[
         Path | None, typer.Option("--clips", help="JSON clip list instead of the workspace tables.")
     ] = None,
@@ -59,63 +35,44 @@ def train_dit(
         Path | None, typer.Option("--vae", help="Trained VAE (default: the workspace export).")
     ] = None,
     launcher: Annotated[
-        str | None,
-        typer.Option("--launcher", help="local | ray (default: ray when the profile uses DeepSpeed)."),
-    ] = None,
-    data_version: Annotated[
-        str | None, typer.Option("--data-version", help="Recorded in MLflow/registry.")
-    ] = None,
+        str,
+        typer.Option("--launcher", help="auto | local | ray (auto: ray when the profile uses DeepSpeed)."),
+    ] = "auto",
+    data_version: DataVersionOption = None,
 ) -> None:
-    """Train one DiT stage from the previous stage's checkpoint (tiny: CPU seconds; paper: ZeRO-2 under Ray)."""
+    """Train one DiT stage from the previous stage's checkpoint (tiny: CPU seconds; paper: ZeRO-2 under Ray).
+
+    Prints one JSON line (stage, steps, loss, registered version, run, data version), then the checkpoint.
+    """
+    from orchestration.resources import tracking_resource
     from orchestration.workspace import Workspace
-    from training.dit.config import STAGE_ORDER, DiTTrainConfig
-    from training.dit.launcher import train_dit_stage
+    from orchestration.workspace_training import train_dit_stage_in_workspace
+    from training.dit.config import DiTTrainConfig
+    from training.dit.records import ClipListError
     from training.dit.stages import StageOrderError
-    from training.dit.trainer import StageTracking
+    from training.vae.data import TrainingDataError
 
     if stage not in STAGE_ORDER:
         raise UserError(f"unknown stage {stage!r}; choose one of {', '.join(STAGE_ORDER)}")
-    if launcher not in (None, "local", "ray"):
-        raise UserError(f"--launcher must be local or ray, got {launcher!r}")
+    if launcher not in ("auto", "local", "ray"):
+        raise UserError(f"--launcher must be auto, local or ray, got {launcher!r}")
     platform = platform_config(home, profile, config)
-    ws = Workspace.at(platform.home).ensure()
-    train_config = DiTTrainConfig.preset(platform.profile)
-    records = dit_records(ws, train_config.stage(stage).data, clips)
-    if not records:
-        raise UserError(f"stage {stage}: no clips in '{train_config.stage(stage).data}'")
-    tracking = StageTracking(
-        uri=platform.tracking.mlflow_uri or ws.mlflow_uri,
-        artifact_location=ws.mlflow_artifacts,
-        experiment=f"{platform.tracking.experiment}-dit",
-        registered_model=platform.tracking.registered_model,
-        data_version=data_version or "unversioned",
-    )
     try:
-        result = train_dit_stage(
-            train_config,
-            stage,
-            records,
-            ws.checkpoints / "dit",
-            ws.latents,
-            tracking,
-            vae_path=trained_vae(ws, vae, platform.profile),
-            resume=resume,
-            launcher=launcher,  # type: ignore[arg-type]
-            ray_address=platform.compute.ray_address,
-        )
-    except StageOrderError as error:
+        result = train_dit_stage_in_workspace(
+            Workspace.at(platform.home), DiTTrainConfig.preset(platform.profile), stage,
+            tracking_resource(platform).settings(), clips=clips, vae=vae, require_vae=platform.profile == "paper",
+            data_version=data_version, resume=resume, launcher=launcher, ray_address=platform.compute.ray_address,  # type: ignore[arg-type]
+        )  # fmt: skip
+    except (ClipListError, StageOrderError, TrainingDataError) as error:
         raise UserError(str(error)) from error
     summary = {
-        k: result[k]
-        for k in (
-            "stage",
-            "steps_done",
-            "resumed_from",
-            "final_loss",
-            "model_version",
-            "run_id",
-            "data_version",
-        )
+        "stage": result.name,
+        "steps_done": result.steps_done,
+        "resumed_from": result.resumed_from,
+        "final_loss": result.final_loss,
+        "model_version": result.model_version,
+        "run_id": result.run_id,
+        "data_version": result.data_version,
     }
     typer.echo(json.dumps(summary))
-    typer.echo(f"checkpoint {result['checkpoint']}")
+    typer.echo(f"checkpoint {result.checkpoint}")

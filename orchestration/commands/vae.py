@@ -7,7 +7,16 @@ from typing import Annotated, Any
 
 import typer
 
-from orchestration.cli_app import ConfigOption, HomeOption, ProfileOption, UserError, app, platform_config
+from orchestration.cli_app import (
+    ConfigOption,
+    DataVersionOption,
+    HomeOption,
+    ProfileOption,
+    ResumeOption,
+    UserError,
+    app,
+    platform_config,
+)
 
 
 def _train_config(profile: str, overrides_file: Path | None) -> Any:
@@ -34,31 +43,6 @@ def _train_config(profile: str, overrides_file: Path | None) -> Any:
         ) from error
 
 
-def _training_data(data: list[Path] | None, home: Path) -> tuple[list[Any], str]:
-    """--data, else the 256p tier of the curation tables, else raw videos, else the stand-in corpus."""
-    from training.vae.data import TrainingDataError, clips_from_tier_tables, resolve_media_paths
-    from training.vae.standin_corpus import write_standin_corpus
-
-    try:
-        if data:
-            paths: list[Any] = []
-            for item in data:
-                paths += resolve_media_paths(item)
-            return paths, "--data"
-        tables = home / "tables"
-        if (tables / "tiers.parquet").exists() and any(
-            (tables / n).exists() for n in ("clips", "clips.parquet")
-        ):
-            return clips_from_tier_tables(tables, home / "raw", "tier_256p"), "tier_256p clips"
-        for folder in (home / "raw",):
-            if folder.is_dir() and any(folder.rglob("*.mp4")):
-                return resolve_media_paths(folder), str(folder)
-    except TrainingDataError as error:
-        raise UserError(str(error)) from error
-    standin = home / "vae_standin"
-    return write_standin_corpus(standin), f"stand-in corpus ({standin})"
-
-
 @app.command("train-vae")
 def train_vae(
     home: HomeOption = None,
@@ -70,9 +54,7 @@ def train_vae(
             "--data", help="Videos/images: files, folders, a .txt list or a .parquet with a path column."
         ),
     ] = None,
-    resume: Annotated[
-        bool, typer.Option("--resume/--restart", help="Continue from the latest checkpoint.")
-    ] = True,
+    resume: ResumeOption = True,
     train_config: Annotated[
         Path | None,
         typer.Option("--train-config", help="YAML of VAETrainConfig fields overriding the profile."),
@@ -80,41 +62,28 @@ def train_vae(
     max_steps: Annotated[
         int | None, typer.Option("--max-steps", help="Stop after this many steps in total.")
     ] = None,
-    data_version: Annotated[str | None, typer.Option("--data-version", help="Recorded in MLflow.")] = None,
+    data_version: DataVersionOption = None,
 ) -> None:
-    """Train the causal 3D VAE (tiny: CPU minutes; paper: DeepSpeed under Ray) and export its EMA weights."""
-    import shutil
+    """Train the causal 3D VAE (tiny: CPU minutes; paper: DeepSpeed under Ray) and export its EMA weights.
 
-    from evaluation.vae_benchmarks import HeldoutEvaluator
+    Data: --data, else the 256p tier of the curation tables, else raw videos, else a stand-in corpus.
+    """
+    from orchestration.resources import tracking_resource
     from orchestration.workspace import Workspace
-    from training.tracking import default_tracking_uri
-    from training.vae.run import data_fingerprint, run_vae_training
-    from training.vae.trainer import TrackingSettings
+    from orchestration.workspace_training import train_vae_in_workspace
+    from training.vae.data import TrainingDataError
 
     platform = platform_config(home, profile, config)
-    ws = Workspace.at(platform.home)
     cfg = _train_config(profile or platform.profile, train_config)
-    paths, source = _training_data(data, ws.home)
-    checkpoint_dir = ws.checkpoints / "vae"
-    if not resume and checkpoint_dir.exists():
-        shutil.rmtree(checkpoint_dir)
-    uri, artifacts = default_tracking_uri(ws.home)
-    tracking = TrackingSettings(
-        uri=platform.tracking.mlflow_uri or uri,
-        artifact_location=artifacts,
-        experiment=f"{platform.tracking.experiment}-vae",
-        run_name=f"vae-{profile or platform.profile}",
-        data_version=data_version or data_fingerprint(paths),
-    )
-    evaluator = HeldoutEvaluator(
-        cfg.heldout_image_size, cfg.heldout_frames, cfg.heldout_size, cfg.heldout_items
-    )
-    typer.echo(f"training data: {len(paths)} files from {source}; checkpoints: {checkpoint_dir}")
-    outputs = run_vae_training(
-        cfg, paths, checkpoint_dir, tracking, evaluator, evaluator.samples, max_steps, resume,
-        export_dir=ws.checkpoints / "vae_export", ray_address=platform.compute.ray_address,
-    )  # fmt: skip
-    result = outputs.result
+    try:
+        run = train_vae_in_workspace(
+            Workspace.at(platform.home), cfg, tracking_resource(platform).settings(), data=data, fallback=True,
+            data_version=data_version, max_steps=max_steps, resume=resume, ray_address=platform.compute.ray_address,
+        )  # fmt: skip
+    except TrainingDataError as error:
+        raise UserError(str(error)) from error
+    result = run.result
+    typer.echo(f"training data: {run.media} files from {run.source}")
     typer.echo(
         f"steps {result.resumed_from} → {result.steps_done} of {cfg.total_steps}; mlflow run {result.run_id}"
     )
@@ -123,7 +92,7 @@ def train_vae(
             f"  step {int(row['step']):>6}  held-out PSNR image {row['psnr_image']:.2f} dB  video {row['psnr_video']:.2f} dB"
         )
     typer.echo(
-        f"samples/s {result.samples_per_second:.2f}; checkpoint {result.checkpoint}; export {outputs.export_dir}"
+        f"samples/s {result.samples_per_second:.2f}; checkpoint {result.checkpoint}; export {run.export_dir}"
     )
 
 

@@ -1,82 +1,20 @@
-"""Clip lists for the latent cache: from the curation tables, or from a JSON list (demos, tests).
+"""JSON clip lists for the latent cache (demos, tests, `videofoundry train-dit --clips`).
 
-`records_from_tables` joins, per clip: `clips` (source video, frame range), `tiers` (membership of
-the stage's tier), `deduped_clips` (kept clips and their `balance_weight`) and `captions` (the
-training prompt, rendered from the structured caption; failed captions are left out). The SFT
-stage's `sft_set` is the clips of the `sft_set` table (people's accepted clips, written by the
-`sft_set` asset) or the ids the caller passes.
-
-One prompt per clip is cached (rendered with epoch 0 of `render_for_clip`, so it is stable);
-caching several field-dropout renderings per clip is not done yet.
+A clip list is a JSON list of {clip_id, video_path, start_frame, end_frame, prompt, weight?}.
+Clip lists joined from the curation tables are built outside `training` (which may not import
+curation): `orchestration.workspace_training.records_from_tables`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
 from pathlib import Path
 
-from curation.captions import render_for_clip
-from curation.captions.schema import StructuredCaption
-from media.tables import read_table
 from training.dit.latent_cache import ClipRecord
-
-TIER_KEYS = ("tier_256p", "tier_360p", "tier_540p", "tier_720p")
 
 
 class ClipListError(ValueError):
     """A clip list (tables or JSON) is missing or malformed; the message names it."""
-
-
-def _table_rows(tables: Path, name: str) -> list[dict]:
-    file = tables / f"{name}.parquet"
-    path = file if file.exists() else tables / name
-    if not path.exists():
-        raise ClipListError(f"table {name} not found under {tables}; materialize the `{name}` asset first")
-    return read_table(path).to_pylist()
-
-
-def records_from_tables(
-    tables: Path, media_root: Path, data: str, sft_clip_ids: Collection[str] | None = None
-) -> list[ClipRecord]:
-    """ClipRecords of `data` (a tier key or ``sft_set``) from the workspace tables (see module docstring)."""
-    if data == "sft_set":
-        if sft_clip_ids is None:
-            sft_clip_ids = [r["clip_id"] for r in _table_rows(tables, "sft_set")]
-        tier, wanted = "tier_720p", set(sft_clip_ids)
-    elif data in TIER_KEYS:
-        tier, wanted = data, None
-    else:
-        raise ClipListError(f"unknown data key {data!r}; use one of {', '.join(TIER_KEYS)} or sft_set")
-    # The SFT set is people's choice among top-tier candidates: membership is the choice itself.
-    in_tier = (
-        wanted if wanted is not None else {r["clip_id"] for r in _table_rows(tables, "tiers") if r[tier]}
-    )
-    weights = {
-        r["clip_id"]: (r["balance_weight"] or 1.0) for r in _table_rows(tables, "deduped_clips") if r["keep"]
-    }
-    prompts = {}
-    for row in _table_rows(tables, "captions"):
-        if row["status"] != "failed" and row["caption_json"]:
-            caption = StructuredCaption.model_validate_json(row["caption_json"])
-            prompts[row["clip_id"]] = render_for_clip(caption, row["clip_id"], epoch=0)
-    records = []
-    for clip in _table_rows(tables, "clips"):
-        clip_id = clip["clip_id"]
-        if clip_id not in in_tier or clip_id not in weights or clip_id not in prompts:
-            continue
-        source = Path(clip["source_path"])
-        records.append(
-            ClipRecord(
-                clip_id,
-                source if source.is_absolute() else media_root / source,
-                int(clip["start_frame"]),
-                int(clip["end_frame"]),
-                prompts[clip_id],
-                float(weights[clip_id]),
-            )
-        )
-    return records
 
 
 def load_clip_list(path: Path) -> list[ClipRecord]:

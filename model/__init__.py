@@ -51,7 +51,7 @@ model.checkpoints
     CheckpointError
 
 model.bundle
-    write_bundle(directory, dit, vae, text_encoder, fps=, defaults=, info=) / save_pipeline(...) (atomic)
+    save_pipeline(directory, dit, vae, text_encoder, fps=, defaults=, info=, replace=True)
     read_spec(path, dit_text_widths) -> BundleSpec; is_bundle(path); BundleError
         the pipeline bundle (pipeline.json + transformer/ + vae/) training writes and serving reads
 

@@ -11,8 +11,8 @@ of the format: training writes it (each DiT checkpoint is a bundle), serving rea
 
 It lives in `model` because both `training` and `serving` must reach it and neither may import the
 other; a bundle is two `model.checkpoints` folders plus one JSON file (torch + safetensors only).
-`write_bundle` fills a folder the caller publishes (a training checkpoint is published atomically
-as a whole); `save_pipeline` writes one and replaces the target atomically.
+`save_pipeline` writes one (replacing the target atomically, or into a folder the caller
+publishes); `read_spec` / `is_bundle` read one.
 
 A diffusers HunyuanVideo pipeline directory (model_index.json, transformer/, vae/, text_encoder/,
 text_encoder_2/) is read as well; so is a bundle without pipeline.json, whose text encoder is then
@@ -94,23 +94,7 @@ def _text_encoder_from_json(data: Any, source: Path) -> str | TextEncoderConfig:
     raise BundleError(f"{source}: 'text_encoder' needs 'preset' or 'config'")
 
 
-def write_bundle(
-    directory: str | Path,
-    transformer: HunyuanDiT,
-    vae: CausalVAE3D,
-    text_encoder: str | TextEncoderConfig = "tiny-random",
-    *,
-    fps: float = 24.0,
-    defaults: dict[str, Any] | None = None,
-    info: dict[str, Any] | None = None,
-) -> Path:
-    """Write transformer/, vae/ and pipeline.json into `directory` (not atomic; see `save_pipeline`).
-
-    The DiT's text widths must match the text encoder's (checked here, not at serving time).
-    """
-    out = Path(directory)
-    spec = BundleSpec(text_encoder, float(fps), dict(defaults or {}), dict(info or {}))
-    _check_text_widths(transformer, spec.text_encoder, out)
+def _write_parts(out: Path, transformer: HunyuanDiT, vae: CausalVAE3D, spec: BundleSpec) -> None:
     save_model(transformer, out / TRANSFORMER_DIR)
     save_model(vae, out / VAE_DIR)
     payload = {
@@ -121,7 +105,6 @@ def write_bundle(
         "info": spec.info,
     }
     (out / PIPELINE_FILE).write_text(json.dumps(payload, indent=2, default=str))
-    return out
 
 
 def save_pipeline(
@@ -133,13 +116,26 @@ def save_pipeline(
     fps: float = 24.0,
     defaults: dict[str, Any] | None = None,
     info: dict[str, Any] | None = None,
+    replace: bool = True,
 ) -> Path:
-    """Write a pipeline bundle to `directory`, replacing it atomically if it exists; returns it."""
+    """Write a pipeline bundle to `directory`; returns it.
+
+    `replace` (default): `directory` is replaced atomically, so readers see the old bundle or the
+    new one. `replace=False`: the parts are written into `directory`, which may hold other files,
+    and the caller publishes it (a DiT training checkpoint is published atomically as a whole).
+    The DiT's text widths must match the text encoder's (checked here, not at serving time).
+    """
     out = Path(directory)
+    spec = BundleSpec(text_encoder, float(fps), dict(defaults or {}), dict(info or {}))
+    _check_text_widths(transformer, spec.text_encoder, out)
+    if not replace:
+        out.mkdir(parents=True, exist_ok=True)
+        _write_parts(out, transformer, vae, spec)
+        return out
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
     try:
-        write_bundle(staging, transformer, vae, text_encoder, fps=fps, defaults=defaults, info=info)
+        _write_parts(staging, transformer, vae, spec)
         if out.exists():
             old = out.with_name(f".{out.name}.old")
             shutil.rmtree(old, ignore_errors=True)

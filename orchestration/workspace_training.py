@@ -106,7 +106,7 @@ def train_vae_in_workspace(
     `data_version` or a fingerprint of the media.
     """
     from evaluation.vae_benchmarks import HeldoutEvaluator
-    from training.vae.run import data_fingerprint, train_vae
+    from training.vae.run import VAEJob, data_fingerprint, train_vae
 
     media, source = vae_training_media(ws, data, tier, fallback)
     checkpoint_dir = vae_checkpoint_dir(ws)
@@ -120,10 +120,8 @@ def train_vae_in_workspace(
         experiment=f"{tracking.experiment}-vae",
         data_version=data_version or data_fingerprint(media),
     )
-    result = train_vae(
-        config, media, checkpoint_dir, run_tracking, evaluator=evaluator, sample_maker=evaluator.samples,
-        max_steps=max_steps, resume=resume, export_dir=vae_export_dir(ws), ray_address=ray_address,
-    )  # fmt: skip
+    job = VAEJob(config, media, checkpoint_dir, run_tracking, evaluator, evaluator.samples, max_steps, resume)
+    result = train_vae(job, vae_export_dir(ws), ray_address)
     return VAETraining(result, len(media), source, vae_export_dir(ws))
 
 
@@ -251,6 +249,7 @@ def train_dit_stage_in_workspace(
     experiment `<experiment>-dit` and registers each checkpoint in `tracking.registered_model`.
     """
     from training.dit.run import train_dit_stage
+    from training.dit.stages import prepare_stage
 
     data = config.stage(stage).data
     records = load_clip_list(clips) if clips is not None else records_from_tables(ws.tables, ws.raw, data)
@@ -259,8 +258,9 @@ def train_dit_stage_in_workspace(
     run_tracking = dataclasses.replace(
         tracking, experiment=f"{tracking.experiment}-dit", data_version=data_version or "unversioned"
     )
-    return train_dit_stage(
+    vae_path = trained_vae_path(ws, vae, require_vae)
+    plan = prepare_stage(
         config, stage, records, dit_checkpoint_root(ws), ws.latents, run_tracking,
-        vae_path=trained_vae_path(ws, vae, require_vae), resume=resume, launcher=launcher,
-        ray_address=ray_address, progress=False,
+        vae_path=vae_path, resume=resume, progress=False,
     )  # fmt: skip
+    return train_dit_stage(plan, launcher, ray_address)

@@ -36,8 +36,8 @@ A directory:
 The DiT's text widths must match the text encoder (tiny-random 32/16, offline-default 576/384,
 official 4096/768). Without pipeline.json the text encoder is inferred from those widths.
 
-Registering a trained checkpoint (each DiT training checkpoint is such a bundle, written with
-`model.bundle.write_bundle`; `save_pipeline` writes one anywhere):
+Registering a trained checkpoint (each DiT training checkpoint is such a bundle, written by
+training with `model.bundle.save_pipeline`; so can anyone):
 
     mlflow.log_artifacts("<bundle dir>", artifact_path="pipeline")            # inside the run
     client.create_model_version("videofoundry-dit", source=f"runs:/{run_id}/pipeline", run_id=run_id)

@@ -18,6 +18,7 @@ Layout under the DiT checkpoint root (e.g. `<workspace>/checkpoints/dit`):
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -65,6 +66,16 @@ class FinishedStage:
     steps: int
     run_id: str | None
     loss: float  # mean training loss of the last steps before that checkpoint
+
+
+def records_fingerprint(records: Sequence[ClipRecord]) -> str:
+    """`records:<sha12>` over ids, paths, frame ranges, prompts and weights (a data version without DVC)."""
+    digest = hashlib.sha256()
+    for r in sorted(records, key=lambda r: r.clip_id):
+        digest.update(
+            f"{r.clip_id}|{r.video_path}|{r.start_frame}|{r.end_frame}|{r.prompt}|{r.weight}\n".encode()
+        )
+    return f"records:{digest.hexdigest()[:12]}"
 
 
 def finished_stage(checkpoint_root: Path, stage: str) -> FinishedStage | None:
@@ -152,9 +163,12 @@ def prepare_stage(
 ) -> StagePlan:
     """Chain to the previous stage, fill the latent cache, write plan.json; returns the plan.
 
-    Without `resume` the stage's earlier checkpoints are deleted (a fresh start).
+    Without `resume` the stage's earlier checkpoints are deleted (a fresh start). A tracking data
+    version of "unversioned" becomes a fingerprint of `records`.
     """
     spec = config.stage(stage)
+    if tracking.data_version == "unversioned":
+        tracking = dataclasses.replace(tracking, data_version=records_fingerprint(records))
     previous = config.previous_stage(stage)
     init_from = None
     if previous is not None:
@@ -175,9 +189,10 @@ def prepare_stage(
     vae = vae if vae is not None else make_vae(config, vae_path)
     text_encoder = text_encoder if text_encoder is not None else make_text_encoder(config)
     check_text_dims(config, text_encoder)
-    cache = LatentCache(latent_root, vae, text_encoder, aspect_ratios=config.aspect_ratios)
+    # Absolute paths: Ray Train workers do not run in the driver's working directory.
+    cache = LatentCache(Path(latent_root).resolve(), vae, text_encoder, aspect_ratios=config.aspect_ratios)
     samples, stats = cache.build(records, spec, progress=progress)
-    stage_dir = Path(checkpoint_root) / stage
+    stage_dir = Path(checkpoint_root).resolve() / stage
     if not resume and stage_dir.exists():
         shutil.rmtree(stage_dir)
     plan = StagePlan(

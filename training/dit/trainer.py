@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from model.bundle import PIPELINE_FILE, TRANSFORMER_DIR, VAE_DIR, write_bundle
+from model.bundle import PIPELINE_FILE, TRANSFORMER_DIR, VAE_DIR, save_pipeline
 from model.checkpoints import save_model
 from model.dit import HunyuanDiT, compile_blocks
 from model.dit_config import DiTConfig
@@ -170,7 +170,7 @@ class DiTTrainer:
         info = {"stage": self.spec.name, "data_version": self.tracking.data_version}
         if self.tracking.parent_version:
             info["parent_version"] = self.tracking.parent_version
-        write_bundle(directory, export, self.vae, text_encoder_config(self.config), info=info)
+        save_pipeline(directory, export, self.vae, text_encoder_config(self.config), info=info, replace=False)
 
     def save_checkpoint(self) -> Path | None:
         """Collective; rank 0 publishes `step_<k>/` atomically (+ registry version). Returns the path on rank 0."""

@@ -1,11 +1,13 @@
 """One entry point for a VAE training run, whichever way it executes: `train_vae`.
 
 `VAEJob` is the run as a `training.launch.TrainJob`: on whatever backend the launcher gives it, it
-builds a `VAETrainer` and trains (or resumes). `train_vae` launches it — in this process for one
-worker without ZeRO, else on `config.num_workers` Ray Train workers (DeepSpeed when
+builds a `VAETrainer` and trains (or resumes). `train_vae(job)` launches it — in this process for
+one worker without ZeRO, else on `config.num_workers` Ray Train workers (DeepSpeed when
 `config.zero_stage` is set, DDP otherwise) — and afterwards exports the EMA weights with
 `model.checkpoints.save_model` (safetensors + config.json), the format `model.checkpoints.load_vae`,
-serving and evaluation read.
+serving and evaluation read:
+
+    result = train_vae(VAEJob(config, media, checkpoint_dir, tracking, max_steps=100), export_dir)
 """
 
 from __future__ import annotations
@@ -39,16 +41,24 @@ def data_fingerprint(items: Sequence[Path | MediaItem]) -> str:
 
 @dataclass(frozen=True)
 class VAEJob:
-    """A VAE training run as the launcher sees it (picklable: Ray ships it to every worker)."""
+    """A VAE training run as the launcher sees it (picklable: Ray ships it to every worker).
+
+    Media paths and the checkpoint folder are made absolute: workers run elsewhere.
+    """
 
     config: VAETrainConfig
-    data: tuple[Path | MediaItem, ...]
+    data: Sequence[Path | MediaItem]
     checkpoint_dir: Path
     tracking: TrackingSettings
     evaluator: Evaluator | None = None
     sample_maker: SampleMaker | None = None
     max_steps: int | None = None
     resume: bool = True
+
+    def __post_init__(self) -> None:
+        items = tuple(i if isinstance(i, MediaItem) else Path(i).resolve() for i in self.data)
+        object.__setattr__(self, "data", items)
+        object.__setattr__(self, "checkpoint_dir", Path(self.checkpoint_dir).resolve())
 
     @property
     def name(self) -> str:
@@ -67,25 +77,9 @@ class VAEJob:
         return trainer.train(max_steps=self.max_steps, resume=self.resume)
 
 
-def train_vae(
-    config: VAETrainConfig,
-    data: Sequence[Path | MediaItem],
-    checkpoint_dir: Path,
-    tracking: TrackingSettings,
-    *,
-    evaluator: Evaluator | None = None,
-    sample_maker: SampleMaker | None = None,
-    max_steps: int | None = None,
-    resume: bool = True,
-    export_dir: Path | None = None,
-    ray_address: str | None = None,
-) -> TrainResult:
-    """Train (or resume) and, with `export_dir`, export the final EMA weights there; see module docstring."""
-    items = tuple(item if isinstance(item, MediaItem) else Path(item).resolve() for item in data)
-    job = VAEJob(
-        config, items, Path(checkpoint_dir).resolve(), tracking, evaluator, sample_maker, max_steps, resume
-    )
-    result = launch(job, LaunchSettings.for_config(config, ray_address=ray_address))
+def train_vae(job: VAEJob, export_dir: Path | None = None, ray_address: str | None = None) -> TrainResult:
+    """Run `job` (see module docstring) and, with `export_dir`, export the final EMA weights there."""
+    result = launch(job, LaunchSettings.for_config(job.config, ray_address=ray_address))
     if export_dir is not None and result.checkpoint is not None:
         save_model(load_trained_vae(result.checkpoint, weights="ema"), export_dir)
     return result

@@ -13,11 +13,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tests.training.dit.fixtures import write_clips
+from tests.training.dit.fixtures import plan_first_stage, write_clips
 from training.dit.config import DiTTrainConfig
-from training.dit.stages import PLAN_FILE, StagePlan, finished_stage, prepare_stage, train_stage
+from training.dit.stages import PLAN_FILE, StagePlan, finished_stage, train_stage
 from training.dit.trainer import DiTTrainer
-from training.tracking import TrackingSettings
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -60,15 +59,7 @@ def test_interrupted_stage_resumes_bit_exactly(tmp_path):
     records = write_clips(tmp_path / "clips", count=3)
     config = _config("video_low_long", steps=8, every=4)
     # A plan of the first stage (no predecessor needed) with video_low_long's samples swapped in.
-    first_plan = prepare_stage(
-        config,
-        "image_256",
-        records,
-        tmp_path / "unused",
-        tmp_path / "latents",
-        TrackingSettings(),
-        progress=False,
-    )
+    first_plan = plan_first_stage(config, records, tmp_path, "unused")
     from training.dit.encoders import make_text_encoder, make_vae
     from training.dit.latent_cache import LatentCache
 
@@ -108,15 +99,7 @@ def test_interrupted_stage_resumes_bit_exactly(tmp_path):
 def test_kill_9_mid_stage_loses_no_step_beyond_the_last_checkpoint(tmp_path):
     records = write_clips(tmp_path / "clips", count=2)
     config = _config("image_256", steps=24, every=5)
-    plan = prepare_stage(
-        config,
-        "image_256",
-        records,
-        tmp_path / "ckpt",
-        tmp_path / "latents",
-        TrackingSettings(),
-        progress=False,
-    )
+    plan = plan_first_stage(config, records, tmp_path, "ckpt")
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
     job_script = REPO / "tests" / "training" / "dit" / "stage_job.py"
     worker = subprocess.Popen(
@@ -147,15 +130,7 @@ def test_kill_9_mid_stage_loses_no_step_beyond_the_last_checkpoint(tmp_path):
     finished = finished_stage(tmp_path / "ckpt", "image_256")
     assert finished is not None and finished.checkpoint == result.checkpoint and finished.steps == 24
 
-    reference_plan = prepare_stage(
-        config,
-        "image_256",
-        records,
-        tmp_path / "ref",
-        tmp_path / "latents",
-        TrackingSettings(),
-        progress=False,
-    )
+    reference_plan = plan_first_stage(config, records, tmp_path, "ref")
     reference = train_stage(reference_plan, with_samples=False)
     assert reference.checkpoint is not None and result.checkpoint is not None
     killed, straight = (
@@ -174,24 +149,8 @@ def test_ray_train_launcher_runs_a_planned_stage_on_deepspeed_and_ddp_workers(tm
 
     records = write_clips(tmp_path / "clips", count=2)
     config = _config("image_256", steps=3, every=3)
-    plan = prepare_stage(
-        config,
-        "image_256",
-        records,
-        tmp_path / "ckpt",
-        tmp_path / "latents",
-        TrackingSettings(),
-        progress=False,
-    )
-    ddp_plan = prepare_stage(
-        config,
-        "image_256",
-        records,
-        tmp_path / "ddp",
-        tmp_path / "latents",
-        TrackingSettings(),
-        progress=False,
-    )
+    plan = plan_first_stage(config, records, tmp_path, "ckpt")
+    ddp_plan = plan_first_stage(config, records, tmp_path, "ddp")
     try:
         result = launch(StageJob(plan), LaunchSettings(mode="ray", workers=2, zero_stage=2))
         ddp = launch(StageJob(ddp_plan), LaunchSettings(workers=2))  # auto: 2 workers → Ray

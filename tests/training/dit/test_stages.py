@@ -22,7 +22,7 @@ from training.dit.encoders import make_text_encoder, make_vae
 from training.dit.registry import REGISTERED_MODEL
 from training.dit.run import train_dit_stage
 from training.dit.sampling import decode_to_frames, psnr, sample_latents
-from training.dit.stages import finished_stage
+from training.dit.stages import finished_stage, prepare_stage
 from training.tracking import TrackingSettings, default_tracking_uri
 
 pytestmark = pytest.mark.slow
@@ -39,9 +39,10 @@ def chain(tmp_path_factory):
     tracking = TrackingSettings(uri=uri, artifact_location=artifacts, data_version="test:clips@v1")
     results = {}
     for stage in STAGE_ORDER:  # in this process: the tiny profile has one worker and no ZeRO
-        results[stage] = train_dit_stage(
+        plan = prepare_stage(
             config, stage, records, root / "ckpt", root / "latents", tracking, progress=False
         )
+        results[stage] = train_dit_stage(plan)
     yield {"root": root, "records": records, "config": config, "uri": uri, "results": results}
     torch.set_num_threads(threads)
 

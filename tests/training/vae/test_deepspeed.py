@@ -65,15 +65,15 @@ def test_ray_train_two_deepspeed_workers(tmp_path: Path, clip_paths: list[Path])
     from media.ray_cluster import shutdown_ray
     from model.checkpoints import load_vae
     from training.tracking import TrackingSettings, default_tracking_uri
-    from training.vae.run import train_vae
+    from training.vae.run import VAEJob, train_vae
 
     config = micro_config(zero_stage=2, num_workers=2, checkpoint_every=3, cpu_threads=1)
     uri, artifacts = default_tracking_uri(tmp_path)
     try:
+        tracking = TrackingSettings(uri=uri, artifact_location=artifacts)
         result = train_vae(
-            config, clip_paths, tmp_path / "ckpt", TrackingSettings(uri=uri, artifact_location=artifacts),
-            max_steps=3, export_dir=tmp_path / "export",
-        )  # fmt: skip
+            VAEJob(config, clip_paths, tmp_path / "ckpt", tracking, max_steps=3), tmp_path / "export"
+        )
     finally:
         shutdown_ray()
     # The typed result came back through Ray Train's reported metrics, rank 0's view of the run.

@@ -205,7 +205,8 @@ class ProcessGroupBackend(Backend):
         self.rank = dist.get_rank()
         self.world_size = dist.get_world_size()
         if use_cuda:
-            local = int(os.environ.get("LOCAL_RANK", self.rank % torch.cuda.device_count()))
+            # Modulo: a worker may see only its own GPU (CUDA_VISIBLE_DEVICES) or all of its node's.
+            local = int(os.environ.get("LOCAL_RANK", self.rank)) % torch.cuda.device_count()
             torch.cuda.set_device(local)
             device = torch.device("cuda", local)
         else:

@@ -57,6 +57,16 @@ def _atomic_json(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
+def records_fingerprint(records: Sequence[ClipRecord]) -> str:
+    """`records:<sha12>` over ids, paths, frame ranges, prompts and weights (a data version without DVC)."""
+    digest = hashlib.sha256()
+    for r in sorted(records, key=lambda r: r.clip_id):
+        digest.update(
+            f"{r.clip_id}|{r.video_path}|{r.start_frame}|{r.end_frame}|{r.prompt}|{r.weight}\n".encode()
+        )
+    return f"records:{digest.hexdigest()[:12]}"
+
+
 @dataclass(frozen=True)
 class FinishedStage:
     """A stage whose latest checkpoint is its last step: what the next stage chains from."""
@@ -68,16 +78,6 @@ class FinishedStage:
     loss: float  # mean training loss of the last steps before that checkpoint
 
 
-def records_fingerprint(records: Sequence[ClipRecord]) -> str:
-    """`records:<sha12>` over ids, paths, frame ranges, prompts and weights (a data version without DVC)."""
-    digest = hashlib.sha256()
-    for r in sorted(records, key=lambda r: r.clip_id):
-        digest.update(
-            f"{r.clip_id}|{r.video_path}|{r.start_frame}|{r.end_frame}|{r.prompt}|{r.weight}\n".encode()
-        )
-    return f"records:{digest.hexdigest()[:12]}"
-
-
 def finished_stage(checkpoint_root: Path, stage: str) -> FinishedStage | None:
     """The finished `stage` under `checkpoint_root` (its latest checkpoint's metadata), else None."""
     latest = CheckpointManager(Path(checkpoint_root) / stage).latest()
@@ -85,7 +85,7 @@ def finished_stage(checkpoint_root: Path, stage: str) -> FinishedStage | None:
         return None
     meta = read_meta(latest)
     info = meta["metadata"]
-    if info.get("stage") != stage or int(meta["step"]) < int(info.get("steps", math.inf)):
+    if info.get("stage") != stage or "steps" not in info or int(meta["step"]) < int(info["steps"]):
         return None
     return FinishedStage(
         stage, latest, int(meta["step"]), info.get("run_id"), float(info.get("loss", math.nan))

@@ -82,11 +82,15 @@ def tiers_expectations(workspace: WorkspaceResource) -> dg.AssetCheckResult:
 )
 def dit_sft_checkpoint(workspace: WorkspaceResource) -> dg.AssetCheckResult:
     from model.checkpoints import load_transformer
+    from orchestration.workspace_training import dit_checkpoint_root
+    from training.dit.stages import finished_stage
 
-    result = json.loads((workspace.workspace.checkpoints / "dit" / "sft" / "stage_result.json").read_text())
-    model = load_transformer(f"{result['checkpoint']}/transformer")
+    finished = finished_stage(dit_checkpoint_root(workspace.workspace), "sft")
+    if finished is None:
+        return dg.AssetCheckResult(passed=False, description="the sft stage has no finished checkpoint")
+    model = load_transformer(finished.checkpoint / "transformer")
     finite_weights = all(bool(p.isfinite().all()) for p in model.parameters())
-    loss = float(result["final_loss"])
+    loss = finished.loss
     passed = finite_weights and math.isfinite(loss)
     return dg.AssetCheckResult(
         passed=passed,

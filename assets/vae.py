@@ -1,20 +1,19 @@
 """`vae` (the trained causal 3D VAE, EMA weights exported) and `vae_eval` (reconstruction report).
 
-Thin: data from the 256p tier (`training.vae.data.clips_from_tier_tables`), training from
-`training.vae.run.run_vae_training`, benchmarks from `evaluation.vae_benchmarks.evaluate_vae`. The
-exported model lands in `checkpoints/vae_export/`, where the DiT's `latents` asset reads it.
+Thin: training is `orchestration.workspace_training.train_vae_in_workspace` (the 256p tier's clips,
+held-out PSNR during training, export to `checkpoints/vae_export/`, where the DiT's `latents` asset
+reads it), benchmarks are `evaluation.vae_benchmarks.evaluate_vae`.
 """
 
 import dagster as dg
 
 from evaluation.config import EvaluationConfig
-from evaluation.vae_benchmarks import HeldoutEvaluator, evaluate_vae, write_report
+from evaluation.vae_benchmarks import evaluate_vae, write_report
 from model.checkpoints import load_vae
+from orchestration.metadata import train_result_metadata
 from orchestration.resources import ComputeResource, TrackingResource, WorkspaceResource
+from orchestration.workspace_training import train_vae_in_workspace, vae_export_dir
 from training.vae.config import VAETrainConfig
-from training.vae.data import clips_from_tier_tables
-from training.vae.run import data_fingerprint, run_vae_training
-from training.vae.trainer import TrackingSettings
 
 
 class VAETrainingConfig(dg.Config):
@@ -45,46 +44,21 @@ def vae(
     tracking: TrackingResource,
     compute: ComputeResource,
 ) -> dg.MaterializeResult:
-    ws = workspace.workspace
-    train_config = workspace.config_for(VAETrainConfig)
-    clips = clips_from_tier_tables(ws.tables, config.tier)
-    evaluator = HeldoutEvaluator(
-        train_config.heldout_image_size,
-        train_config.heldout_frames,
-        train_config.heldout_size,
-        train_config.heldout_items,
-    )
-    outputs = run_vae_training(
-        train_config,
-        clips,
-        ws.checkpoints / "vae",
-        TrackingSettings(
-            uri=tracking.tracking_uri,
-            artifact_location=ws.mlflow_artifacts,
-            experiment=f"{tracking.experiment}-vae",
-            run_name=f"vae-{workspace.profile}",
-            data_version=data_fingerprint(clips),
-        ),
-        evaluator,
-        evaluator.samples,
+    run = train_vae_in_workspace(
+        workspace.workspace,
+        workspace.config_for(VAETrainConfig),
+        tracking.settings(),
+        tier=config.tier,
         max_steps=config.max_steps,
-        export_dir=ws.checkpoints / "vae_export",
         ray_address=compute.address,
     )
-    result = outputs.result
-    last = result.evals[-1] if result.evals else {}
     return dg.MaterializeResult(
         metadata={
-            "clips": dg.MetadataValue.int(len(clips)),
-            "steps": dg.MetadataValue.int(result.steps_done),
-            "heldout_psnr_image": dg.MetadataValue.float(float(last.get("psnr_image", float("nan")))),
-            "heldout_psnr_video": dg.MetadataValue.float(float(last.get("psnr_video", float("nan")))),
-            "samples_per_second": dg.MetadataValue.float(float(result.samples_per_second)),
-            "mlflow_run_id": dg.MetadataValue.text(str(result.run_id)),
-            "checkpoint": dg.MetadataValue.path(str(result.checkpoint)),
-            "export": dg.MetadataValue.path(str(outputs.export_dir)),
+            "clips": dg.MetadataValue.int(run.media),
+            "export": dg.MetadataValue.path(str(run.export_dir)),
+            **train_result_metadata(run.result),
         },
-        data_version=dg.DataVersion(f"{result.run_id}:{result.steps_done}"),
+        data_version=dg.DataVersion(f"{run.result.run_id}:{run.result.steps_done}"),
     )
 
 
@@ -96,7 +70,7 @@ def vae(
 )
 def vae_eval(config: VAEEvalConfig, workspace: WorkspaceResource) -> dg.MaterializeResult:
     ws = workspace.workspace
-    export = ws.checkpoints / "vae_export"
+    export = vae_export_dir(ws)
     evaluation = workspace.config_for(EvaluationConfig)
     model = load_vae(export).eval()
     report = evaluate_vae(

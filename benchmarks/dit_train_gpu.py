@@ -6,8 +6,8 @@ benchmark config `bench-4x8` (width 3072, 4 dual + 8 single blocks), in bf16 aut
 
 1. plain PyTorch (`training.backends.Backend`: fp32 master weights, torch AdamW), with and without
    activation checkpointing;
-2. DeepSpeed ZeRO-2 on one GPU (`training.dit.deepspeed_backend`, config from
-   `training.dit.deepspeed_config`: bf16 weights, fp32 master in the ZeRO optimizer, torch AdamW);
+2. DeepSpeed ZeRO-2 on one GPU (`training.deepspeed_backend`, config from
+   `training.deepspeed_config`: bf16 weights, fp32 master in the ZeRO optimizer, torch AdamW);
 3. a depth sweep of the full-width model with activation checkpointing (plain backend) until a
    step no longer fits: how far one GPU goes.
 
@@ -37,11 +37,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from model.dit import HunyuanDiT  # noqa: E402
 from model.dit_config import DiTConfig  # noqa: E402
-from training.backends import Backend  # noqa: E402
+from training.backends import Backend, OptimizerSettings  # noqa: E402
 from training.dit.config import DiTTrainConfig  # noqa: E402
 from training.dit.latent_cache import LatentBatch  # noqa: E402
 from training.dit.loss import flow_matching_loss  # noqa: E402
-from training.dit.trainer import warmup_lambda  # noqa: E402
 
 RESULTS: list[dict[str, Any]] = []
 
@@ -87,7 +86,7 @@ def run_steps(
         model = HunyuanDiT(cfg)
     model.gradient_checkpointing = checkpointing
     n_params = sum(p.numel() for p in model.parameters())
-    stepped = backend.wrap("dit", model, 1e-4, (0.9, 0.999), 0.0, warmup_lambda(0), 1.0)
+    stepped = backend.wrap("dit", model, OptimizerSettings(1e-4, (0.9, 0.999), 0.0, 1.0))
     batch = make_batch(cfg, grid, text_len)
     gen = torch.Generator().manual_seed(1)
     sync = torch.cuda.synchronize if backend.device.type == "cuda" else (lambda: None)
@@ -205,7 +204,7 @@ def main() -> None:
         os.environ.update(
             RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT="29561"
         )
-        from training.dit.deepspeed_backend import DeepSpeedBackend
+        from training.deepspeed_backend import DeepSpeedBackend
 
         zero2 = DeepSpeedBackend(2, precision="bf16", torch_adam=True)
         for checkpointing in (True, False):

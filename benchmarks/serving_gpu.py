@@ -23,12 +23,12 @@ from typing import Any
 
 import torch
 
+from model.bundle import BundleSpec
 from model.dit import HunyuanDiT
 from model.dit_config import DiTConfig
 from model.text import TextEncoderConfig, build_text_encoder
 from model.vae import CausalVAE3D, VAEConfig
 from serving import ModelSource, Pipeline, ServingConfig
-from serving.bundle import BundleSpec
 
 
 def build_random_pipeline(preset: str, device: str, dtype: str) -> Pipeline:

@@ -56,6 +56,11 @@ model.checkpoints
     save_model(model, directory)  our format: model.safetensors (official key names) + config.json
     CheckpointError
 
+model.bundle
+    save_pipeline(directory, dit, vae, text_encoder, fps=, defaults=, info=, replace=True)
+    read_spec(path, dit_text_widths) -> BundleSpec; is_bundle(path); BundleError
+        the pipeline bundle (pipeline.json + transformer/ + vae/) training writes and serving reads
+
 model.attention
     attention(q, k, v, seq_lens=None, backend="sdpa")  (B, S, H, Dh); per-sample real prefixes, no masks
 

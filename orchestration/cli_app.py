@@ -50,3 +50,9 @@ ProfileOption = Annotated[
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", help="YAML file overriding the profile's settings.")
 ]
+ResumeOption = Annotated[
+    bool, typer.Option("--resume/--restart", help="Continue from the latest checkpoint, or start over.")
+]
+DataVersionOption = Annotated[
+    str | None, typer.Option("--data-version", help="Data version recorded in MLflow and the registry.")
+]

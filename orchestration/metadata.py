@@ -1,4 +1,5 @@
-"""Pictures for the Dagster UI: PNGs embedded in asset metadata, and keyframe grids of videos.
+"""Asset metadata for the Dagster UI: PNGs embedded in metadata, keyframe grids of videos, and
+the summary of a training run.
 
 Dagster renders Markdown metadata, including images given as data URIs, so a funnel chart or a
 keyframe grid shows on the asset's page without a file server.
@@ -15,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 from media.video import VideoReader
+from training.results import TrainResult
 
 MAX_EMBED_BYTES = 2_000_000  # Dagster stores metadata in its event log: keep embedded images small
 
@@ -52,3 +54,25 @@ def keyframe_grid(videos: Sequence[str | Path], out: Path, columns: int = 4, hei
     Image.fromarray(canvas).save(tmp)
     tmp.replace(out)
     return out
+
+
+def train_result_metadata(result: TrainResult) -> dict[str, dg.MetadataValue]:
+    """A training run on an asset's page: steps, loss, speed, MLflow run, checkpoint, data version;
+    plus the last held-out evaluation (`heldout_<metric>`, VAE) and the registered version and
+    per-bucket losses (DiT) when the run has them."""
+    metadata: dict[str, dg.MetadataValue] = {
+        "steps": dg.MetadataValue.int(result.steps_done),
+        "final_loss": dg.MetadataValue.float(result.final_loss),
+        "samples_per_second": dg.MetadataValue.float(result.samples_per_second),
+        "mlflow_run_id": dg.MetadataValue.text(str(result.run_id)),
+        "checkpoint": dg.MetadataValue.path(str(result.checkpoint)),
+        "data_version": dg.MetadataValue.text(result.data_version),
+    }
+    if result.evals:
+        last = result.evals[-1]
+        metadata |= {f"heldout_{k}": dg.MetadataValue.float(float(v)) for k, v in last.items() if k != "step"}
+    if result.model_version is not None:
+        metadata["model_version"] = dg.MetadataValue.text(result.model_version)
+    if result.bucket_losses:
+        metadata["bucket_losses"] = dg.MetadataValue.json(result.bucket_losses)
+    return metadata

@@ -48,6 +48,7 @@ PROFILE_PRESETS: dict[str, ProfilePresets] = {
     "curation.captions.config.CaptionConfig":      ProfilePresets("tiny", "paper"),
     "training.vae.config.VAETrainConfig":          ProfilePresets("tiny", "paper"),
     "training.dit.config.DiTTrainConfig":          ProfilePresets("tiny", "paper"),
+    "training.scaling.plan.SweepConfig":           ProfilePresets("tiny", "paper"),
     "serving.config.ServingConfig":                ProfilePresets("tiny", "paper"),
     "evaluation.config.EvaluationConfig":          ProfilePresets("tiny", "paper"),
     "evaluation.human_eval.config.HumanEvalConfig": ProfilePresets("tiny", "paper"),

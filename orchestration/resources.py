@@ -19,6 +19,7 @@ from orchestration.config import PlatformConfig, load_config
 from orchestration.profiles import profile_config
 from orchestration.versioning import DvcVersionStore, LakeFSVersionStore, VersionStore
 from orchestration.workspace import Workspace
+from training.tracking import TrackingSettings
 
 C = TypeVar("C", bound=PresetConfig)
 
@@ -49,6 +50,15 @@ class TrackingResource(ConfigurableResource):
     artifact_uri: str
     experiment: str = "videofoundry"
     registered_model: str = "videofoundry-dit"
+
+    def settings(self) -> TrackingSettings:
+        """The platform's tracking, which each training run specialises (experiment suffix, data version)."""
+        return TrackingSettings(
+            uri=self.tracking_uri,
+            artifact_location=self.artifact_uri,
+            experiment=self.experiment,
+            registered_model=self.registered_model,
+        )
 
 
 class ComputeResource(ConfigurableResource):
@@ -109,17 +119,23 @@ def s3_remote_options(remote: str) -> dict[str, str]:
     return {key: os.environ[var] for key, var in names.items() if os.environ.get(var)}
 
 
+def tracking_resource(config: PlatformConfig) -> TrackingResource:
+    """MLflow of `config`: its URIs, else the workspace's SQLite store and artifact folder."""
+    workspace = Workspace.at(config.home)
+    return TrackingResource(
+        tracking_uri=config.tracking.mlflow_uri or workspace.mlflow_uri,
+        artifact_uri=config.tracking.artifact_uri or workspace.mlflow_artifacts.as_uri(),
+        experiment=config.tracking.experiment,
+        registered_model=config.tracking.registered_model,
+    )
+
+
 def build_resources(config: PlatformConfig) -> dict[str, ConfigurableResource]:
     """The one place that maps a configuration to resource implementations."""
     workspace = Workspace.at(config.home)
     return {
         "workspace": WorkspaceResource(home=str(workspace.home), profile=config.profile),
-        "tracking": TrackingResource(
-            tracking_uri=config.tracking.mlflow_uri or workspace.mlflow_uri,
-            artifact_uri=config.tracking.artifact_uri or workspace.mlflow_artifacts.as_uri(),
-            experiment=config.tracking.experiment,
-            registered_model=config.tracking.registered_model,
-        ),
+        "tracking": tracking_resource(config),
         "compute": ComputeResource(address=config.compute.ray_address, num_cpus=config.compute.num_cpus),
         "human_eval": HumanEvalResource(
             db_url=config.human_eval_db or f"sqlite:///{workspace.human_eval_db}",

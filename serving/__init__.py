@@ -18,7 +18,7 @@ Model references (serving.references): ``tiny-random`` (built in, seeded weights
 ``models:/videofoundry-dit@champion`` or ``models:/videofoundry-dit/<n>``, an MLflow artifact URI
 (``runs:/<run_id>/pipeline``), a local bundle or diffusers pipeline directory; none → the champion.
 
-Pipeline bundle (the unit that the registry versions; written by `save_pipeline`)
+Pipeline bundle (the unit that the registry versions; format in `model.bundle`)
 --------------------------------------------------------------------------------
 A directory:
 
@@ -36,8 +36,8 @@ A directory:
 The DiT's text widths must match the text encoder (tiny-random 32/16, offline-default 576/384,
 official 4096/768). Without pipeline.json the text encoder is inferred from those widths.
 
-Registering a trained checkpoint (training cannot import serving, so it writes the layout above
-with `model.checkpoints.save_model` plus pipeline.json itself, or an asset calls `save_pipeline`):
+Registering a trained checkpoint (each DiT training checkpoint is such a bundle, written by
+training with `model.bundle.save_pipeline`; so can anyone):
 
     mlflow.log_artifacts("<bundle dir>", artifact_path="pipeline")            # inside the run
     client.create_model_version("videofoundry-dit", source=f"runs:/{run_id}/pipeline", run_id=run_id)
@@ -46,8 +46,8 @@ with `model.checkpoints.save_model` plus pipeline.json itself, or an asset calls
 A version's `source` may also be any artifact URI or an absolute local path of such a directory.
 """
 
+from model.bundle import BundleError, BundleSpec, save_pipeline
 from serving.api import generate, load_pipeline
-from serving.bundle import BundleError, BundleSpec, save_pipeline
 from serving.config import ServingConfig
 from serving.limits import InvalidRequestError, RequestLimits, validate_size
 from serving.pipeline import Pipeline, build_tiny_random

@@ -27,13 +27,13 @@ from einops import rearrange
 from PIL import Image
 from torch import nn
 
+from model.bundle import BundleError, BundleSpec, is_bundle, read_spec
 from model.checkpoints import load_transformer, load_vae
 from model.dit import HunyuanDiT, compile_blocks
 from model.dit_config import DiTConfig
 from model.flow import euler_sample
 from model.text import TextEncoder, TextEncoding, build_text_encoder
 from model.vae import CausalVAE3D, VAEConfig
-from serving.bundle import BundleError, BundleSpec, is_bundle, read_spec
 from serving.config import ServingConfig
 from serving.limits import InvalidRequestError, validate_prompt, validate_sampling, validate_size
 from serving.prompts import PromptFit, fit_prompt

@@ -1,35 +1,72 @@
-"""How a trainer's models step: one process (CPU / one GPU) or DeepSpeed ZeRO (under Ray Train).
+"""How a trainer's models step: one process, data parallel (DDP) or DeepSpeed ZeRO.
 
-The trainer code is the same for both; it sees a `Backend` that owns rank/world/device, autocast,
-collectives, and wraps each (module, optimizer, schedule) into a `SteppedModel` whose `step(loss)`
-does backward, clipping, optimizer and scheduler step. Optimizer state lives inside the backend:
-`LocalBackend` returns it as plain state dicts (saved in `trainer_state.pt`); `DeepSpeedBackend`
-writes DeepSpeed's own (possibly ZeRO-partitioned) checkpoint into the checkpoint directory.
+Both trainers (VAE, DiT) are written against `Backend`: it owns rank/world/device, autocast and
+the collectives the loop needs, and `wrap(name, module, optimizer)` turns a module into a
+`SteppedModel` whose `step(loss)` does backward, gradient averaging (DDP), clipping, the AdamW
+step and the learning-rate step. Implementations:
 
-Mixed precision: "bf16" → torch.autocast(bfloat16), fp32 master weights, no loss scaling;
-"fp16" → autocast(float16) + GradScaler (local backend); "fp32" → no autocast. "auto" picks bf16 on
-CUDA and fp32 on CPU (CPU bf16 autocast is slower than fp32 on most CPUs and changes numerics).
+    Backend           one process on one device (CPU or one GPU); the default
+    DDPBackend        N processes of the current process group; gradients averaged over ranks
+    DeepSpeedBackend  ZeRO stage 0-3 (training.deepspeed_backend)
+
+`make_backend` picks one for the process it runs in (the launcher calls it on every worker); a
+future sharded backend (FSDP2 `fully_shard`) is one more class here, chosen there, and sets
+`partitions_parameters`, which trainers that read whole weights between steps refuse.
+
+Optimizer state lives with the backend: `Backend` and `DDPBackend` return it as plain state dicts
+(saved in `trainer_state.pt`); `DeepSpeedBackend` writes DeepSpeed's own (ZeRO-partitioned) files
+into the checkpoint's `sharded_state_dir` (training.checkpointing.save_training_checkpoint).
+
+Mixed precision: "bf16" → torch.autocast(bfloat16), no loss scaling; "fp16" → autocast(float16) +
+GradScaler; "fp32" → no autocast. "auto" picks bf16 on CUDA and fp32 on CPU (CPU bf16 autocast is
+slower than fp32 on most CPUs and changes numerics).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 from torch import nn
 
 LrLambda = Callable[[int], float]
+_PROCESS_GROUP_ENV = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
+    """'auto' → bf16 on CUDA, fp32 on CPU; bf16/fp16 on CPU is refused."""
     if precision == "auto":
         return "bf16" if device.type == "cuda" else "fp32"
     if precision in ("bf16", "fp16") and device.type == "cpu":
         raise ValueError(f"mixed precision {precision!r} is for CUDA; use fp32 (or auto) on CPU")
     return precision
+
+
+def warmup_factor(step: int, warmup_steps: int) -> float:
+    """Learning-rate factor of 0-based step `step`: linear from 1/warmup to 1, then constant."""
+    return min(1.0, (step + 1) / warmup_steps) if warmup_steps > 0 else 1.0
+
+
+@dataclass(frozen=True)
+class OptimizerSettings:
+    """AdamW for one module: peak `lr`, linear warm-up over `warmup_steps`, global-norm clip (0: off)."""
+
+    lr: float
+    betas: tuple[float, float]
+    weight_decay: float
+    grad_clip: float
+    warmup_steps: int = 0
+
+    def lr_lambda(self) -> LrLambda:
+        """The LambdaLR factor function (a plain function, so LambdaLR's state dict stays empty)."""
+        warmup = self.warmup_steps
+        return lambda step: warmup_factor(step, warmup)
 
 
 class SteppedModel:
@@ -38,7 +75,7 @@ class SteppedModel:
     module: nn.Module
 
     def step(self, loss: torch.Tensor) -> float:
-        """Apply one optimizer step from `loss`; returns the pre-clip gradient norm."""
+        """Apply one optimizer step from `loss`; returns the pre-clip global gradient norm."""
         raise NotImplementedError
 
     def lr(self) -> float:
@@ -52,26 +89,33 @@ class SteppedModel:
         raise NotImplementedError
 
 
-class _LocalStepped(SteppedModel):
+class _TorchStepped(SteppedModel):
+    """torch AdamW + LambdaLR + GradScaler; with `average_gradients`, grads are all-reduced first."""
+
     def __init__(
         self,
         module: nn.Module,
-        optimizer: torch.optim.Optimizer,
-        lr_lambda: LrLambda,
-        grad_clip: float,
+        optimizer: OptimizerSettings,
         precision: str,
+        average_gradients: Callable[[list[nn.Parameter]], None] | None = None,
     ) -> None:
         self.module = module
-        self.optimizer = optimizer
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda)
-        self.grad_clip = grad_clip
+        self.optimizer = torch.optim.AdamW(
+            module.parameters(), lr=optimizer.lr, betas=optimizer.betas, weight_decay=optimizer.weight_decay
+        )
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, optimizer.lr_lambda())
+        self.grad_clip = optimizer.grad_clip
+        self.average_gradients = average_gradients
         device_type = next(module.parameters()).device.type
         self.scaler = torch.amp.GradScaler(device_type, enabled=precision == "fp16")
 
     def step(self, loss: torch.Tensor) -> float:
         self.scaler.scale(loss).backward()
+        params = [p for p in self.module.parameters() if p.requires_grad]
+        if self.average_gradients is not None:
+            self.average_gradients(params)
         self.scaler.unscale_(self.optimizer)
-        params = [p for p in self.module.parameters() if p.grad is not None]
+        params = [p for p in params if p.grad is not None]
         norm = torch.nn.utils.clip_grad_norm_(params, self.grad_clip if self.grad_clip > 0 else float("inf"))
         self.scaler.step(self.optimizer)
         self.scaler.update()
@@ -96,10 +140,12 @@ class _LocalStepped(SteppedModel):
 
 
 class Backend:
-    """One process on `device` (the default): no collectives, world size 1."""
+    """One process on `device` (default: CUDA if present): no collectives, world size 1."""
 
     rank = 0
     world_size = 1
+    partitions_parameters = False  # True where a rank holds only a shard of each weight (ZeRO-3, FSDP)
+    sharded_state_dir: str | None = None  # the checkpoint sub-folder of backend-written optimizer state
 
     def __init__(self, device: torch.device | str | None = None, precision: str = "auto") -> None:
         self.device = (
@@ -119,19 +165,10 @@ class Backend:
         with torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
             yield
 
-    def wrap(
-        self,
-        name: str,
-        module: nn.Module,
-        lr: float,
-        betas: tuple[float, float],
-        weight_decay: float,
-        lr_lambda: LrLambda,
-        grad_clip: float,
-    ) -> SteppedModel:
+    def wrap(self, name: str, module: nn.Module, optimizer: OptimizerSettings) -> SteppedModel:
+        """Move `module` to the device and give it an optimizer; `name` keys its sharded state."""
         module.to(self.device)
-        optimizer = torch.optim.AdamW(module.parameters(), lr=lr, betas=betas, weight_decay=weight_decay)
-        return _LocalStepped(module, optimizer, lr_lambda, grad_clip, self.precision)
+        return _TorchStepped(module, optimizer, self.precision)
 
     def barrier(self) -> None:
         """Wait for all ranks (no-op in one process)."""
@@ -146,3 +183,109 @@ class Backend:
 
     def load_sharded(self, models: dict[str, SteppedModel], directory: Path) -> None:
         """Collective: read what `save_sharded` wrote."""
+
+
+class ProcessGroupBackend(Backend):
+    """Shared by the multi-process backends: joins the process group and averages over it.
+
+    The group comes from Ray Train's TorchTrainer (already initialized) or, for torchrun-style
+    launches and tests, from RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT: gloo on CPU, NCCL on
+    CUDA, one GPU per local rank.
+    """
+
+    def __init__(self, precision: str = "auto") -> None:
+        use_cuda = torch.cuda.is_available()
+        missing = [v for v in _PROCESS_GROUP_ENV if v not in os.environ]
+        if missing and not dist.is_initialized():
+            raise RuntimeError(
+                f"{type(self).__name__} needs a process group: set {', '.join(missing)} "
+                "(Ray Train and torchrun do) or initialize torch.distributed first"
+            )
+        self._join_process_group("nccl" if use_cuda else "gloo")
+        self.rank = dist.get_rank()
+        self.world_size = dist.get_world_size()
+        if use_cuda:
+            # Modulo: a worker may see only its own GPU (CUDA_VISIBLE_DEVICES) or all of its node's.
+            local = int(os.environ.get("LOCAL_RANK", self.rank)) % torch.cuda.device_count()
+            torch.cuda.set_device(local)
+            device = torch.device("cuda", local)
+        else:
+            device = torch.device("cpu")
+        super().__init__(device, precision)
+
+    def _join_process_group(self, backend: str) -> None:
+        """Create the default group from the environment unless one exists (Ray Train made it)."""
+        if not dist.is_initialized():
+            dist.init_process_group(backend)
+
+    def barrier(self) -> None:
+        dist.barrier()
+
+    def mean(self, values: dict[str, float]) -> dict[str, float]:
+        keys = sorted(values)
+        tensor = torch.tensor([values[k] for k in keys], dtype=torch.float64, device=self.device)
+        dist.all_reduce(tensor)
+        return {k: float(v) / self.world_size for k, v in zip(keys, tensor.tolist(), strict=True)}
+
+
+class DDPBackend(ProcessGroupBackend):
+    """Data parallel over the process group: replicated weights, gradients averaged before each step.
+
+    The averaging is one all-reduce of the flattened gradients after backward, not torch's
+    `DistributedDataParallel` wrapper: that wrapper syncs only through `module(...)`, and the VAE
+    trainer calls `vae.encode` / `vae.decode`. The step equals one process stepping on the union
+    of the ranks' batches (tested on 2 gloo ranks); overlapping the reduction with backward is the
+    wrapper's advantage this gives up.
+    """
+
+    def wrap(self, name: str, module: nn.Module, optimizer: OptimizerSettings) -> SteppedModel:
+        module.to(self.device)
+        with torch.no_grad():  # identical starting weights on every rank, whatever each rank seeded
+            for tensor in module.state_dict().values():
+                dist.broadcast(tensor, src=0)
+        return _TorchStepped(module, optimizer, self.precision, average_gradients=self._average)
+
+    def _average(self, params: list[nn.Parameter]) -> None:
+        """Average `params`' gradients over ranks; a parameter no rank used keeps grad None.
+
+        A parameter used on some ranks only gets zeros elsewhere, so every rank reduces the same
+        tensors; one no rank used stays untouched by AdamW, as in one process.
+        """
+        used = torch.tensor([p.grad is not None for p in params], dtype=torch.float32, device=self.device)
+        dist.all_reduce(used)
+        grads = []
+        for param, count in zip(params, used.tolist(), strict=True):
+            if count > 0:
+                if param.grad is None:
+                    param.grad = torch.zeros_like(param)
+                grads.append(param.grad)
+        if not grads:
+            return
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        dist.all_reduce(flat)
+        flat /= self.world_size
+        offset = 0
+        for grad in grads:
+            grad.copy_(flat[offset : offset + grad.numel()].view_as(grad))
+            offset += grad.numel()
+
+
+def make_backend(zero_stage: int | None, precision: str = "auto") -> Backend:
+    """The backend for this process: DeepSpeed when `zero_stage` is set, DDP inside a process group
+    of several ranks, else one process."""
+    if zero_stage is not None:
+        from training.deepspeed_backend import DeepSpeedBackend
+
+        return DeepSpeedBackend(zero_stage, precision)
+    if (dist.is_initialized() and dist.get_world_size() > 1) or int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        return DDPBackend(precision)
+    return Backend(precision=precision)
+
+
+def refuse_partitioned_weights(backend: Backend, trainer: str) -> None:
+    """Raise if `backend` partitions parameters: `trainer` reads whole weights (EMA, export) between steps."""
+    if backend.partitions_parameters:
+        raise ValueError(
+            f"the {trainer} trainer keeps an EMA and exports weights from rank 0, which partitioned "
+            "parameters (ZeRO-3) do not allow yet; use ZeRO stage 2 or data parallel"
+        )

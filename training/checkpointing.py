@@ -15,7 +15,11 @@ directory and the `latest` pointer only through `os.replace`, so a process kille
 Weights in safetensors load without unpickling (safe to share, mmap-able); the trainer state needs
 pickling (optimizer state is nested Python) and stays beside it. `keep_last` bounds disk use.
 
-Used by the VAE and DiT trainers; knows nothing about either.
+`save_training_checkpoint` / `load_training_checkpoint` are what both trainers call: the weights
+of every wrapped model and the EMA as safetensors, the optimizer state as the backend keeps it
+(plain state dicts in `trainer_state.pt`, or the backend's own sharded files in a sub-folder named
+by `Backend.sharded_state_dir`, e.g. `deepspeed/`), and the trainer's extra state. They know the
+backend interface and nothing about either trainer.
 """
 
 from __future__ import annotations
@@ -29,6 +33,9 @@ from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
+
+from training.backends import Backend, SteppedModel
+from training.ema import EMA
 
 LATEST = "latest"
 TRAINER_STATE = "trainer_state.pt"
@@ -193,6 +200,89 @@ def load_checkpoint(directory: str | Path, map_location: str | torch.device = "c
     tensors = {Path(f).stem: load_file(str(directory / f), device=device) for f in meta["files"]}
     trainer_state = torch.load(directory / TRAINER_STATE, map_location=map_location, weights_only=False)
     return Checkpoint(directory, int(meta["step"]), tensors, trainer_state, meta.get("metadata", {}))
+
+
+def read_meta(directory: str | Path) -> dict[str, Any]:
+    """`meta.json` of a checkpoint directory ({"step", "files", "metadata"}) without loading tensors."""
+    path = Path(directory) / META
+    if not path.is_file():
+        raise CheckpointError(f"{directory} is not a complete checkpoint (no {META})")
+    return json.loads(path.read_text())
+
+
+def save_training_checkpoint(
+    manager: CheckpointManager,
+    backend: Backend,
+    step: int,
+    models: dict[str, SteppedModel],
+    ema: EMA,
+    trainer_state: dict[str, Any],
+    metadata: dict[str, Any],
+    extra_writer: Any = None,
+) -> Path | None:
+    """Collective: every rank writes its backend-owned shards, rank 0 publishes `step_<k>/`.
+
+    Tensors: `<name>.safetensors` per model and `ema.safetensors`; `trainer_state` gains `optim`
+    (per-model optimizer state dicts, empty when sharded) and `ema_updates`. `extra_writer(tmp)`
+    adds files before publication. Returns the directory on rank 0, None elsewhere.
+    """
+    staging = manager.root / f".staging-{step:09d}"
+    sharded = backend.save_sharded(models, staging)
+    path = None
+    if backend.is_main:
+        state = {
+            **trainer_state,
+            "optim": {name: model.state_dict() for name, model in models.items()},
+            "ema_updates": ema.updates,
+            "sharded_state_dir": backend.sharded_state_dir,
+        }
+
+        def write_extras(tmp: Path) -> None:
+            if sharded:
+                assert backend.sharded_state_dir is not None
+                staging.rename(tmp / backend.sharded_state_dir)
+            if extra_writer is not None:
+                extra_writer(tmp)
+
+        tensors = {name: model.module.state_dict() for name, model in models.items()}
+        tensors["ema"] = ema.state_dict()
+        path = manager.save(step, tensors, state, metadata, extra_writer=write_extras)
+    backend.barrier()
+    return path
+
+
+def load_training_checkpoint(
+    manager: CheckpointManager,
+    backend: Backend,
+    models: dict[str, SteppedModel],
+    ema: EMA,
+    directory: Path | None = None,
+) -> Checkpoint | None:
+    """Restore weights, EMA and optimizer state from `directory` (default: the latest); None if none.
+
+    Raises CheckpointError when the optimizer state was written by another kind of backend
+    (DeepSpeed shards resumed without DeepSpeed, or the reverse).
+    """
+    target = directory or manager.latest()
+    if target is None:
+        return None
+    checkpoint = manager.load(target, map_location="cpu")
+    written_by = checkpoint.trainer_state.get("sharded_state_dir")
+    if written_by != backend.sharded_state_dir:
+        raise CheckpointError(
+            f"{target} holds optimizer state as {written_by or 'plain state dicts'} but this run's "
+            f"{type(backend).__name__} keeps it as {backend.sharded_state_dir or 'plain state dicts'}; "
+            "resume with the backend (zero_stage) that wrote it"
+        )
+    for name, model in models.items():
+        model.module.load_state_dict(checkpoint.tensors[name])
+    ema.load_state_dict(checkpoint.tensors["ema"], int(checkpoint.trainer_state["ema_updates"]))
+    if backend.sharded_state_dir:
+        backend.load_sharded(models, target / backend.sharded_state_dir)
+    else:
+        for name, model in models.items():
+            model.load_state_dict(checkpoint.trainer_state["optim"][name])
+    return checkpoint
 
 
 def load_state_dict(directory: str | Path, name: str, map_location: str = "cpu") -> dict[str, torch.Tensor]:

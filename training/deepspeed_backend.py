@@ -1,17 +1,19 @@
-"""DeepSpeed ZeRO backend for `training.backends`: one engine per trained module.
+"""DeepSpeed ZeRO backend for `training.backends`: one engine per trained module, for both trainers.
 
-Used on every worker of a Ray Train `TorchTrainer` (which has already created the process group:
-gloo on CPU, NCCL on GPU); `deepspeed.init_distributed` adopts that group. The optimizer is
-DeepSpeed-configured AdamW with `torch_adam: true` (plain torch AdamW: no fused-op compilation, works
-on CPU), the ZeRO stage comes from the training config, gradient clipping is DeepSpeed's.
-Parameters stay float32 and the trainer's `torch.autocast` supplies mixed precision, so the model
-code is identical to the one-process path.
+Runs on every worker of a Ray Train `TorchTrainer` (which has already created the process group:
+gloo on CPU, NCCL on GPU) or on torchrun-style ranks (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT);
+`deepspeed.init_distributed` adopts or creates that group. The engine config comes from
+`training.deepspeed_config.training_config` (the `infra/deepspeed` layout): on CUDA with bf16,
+DeepSpeed holds bf16 weights and keeps the fp32 master copy inside the ZeRO optimizer; on CPU it is
+fp32 with torch's AdamW (`torch_adam`: DeepSpeed's fused Adam is not built there) and no comm
+overlap. Gradient clipping is DeepSpeed's; the learning-rate schedule is ours (a LambdaLR).
 
-ZeRO stages 0-2 are supported: parameters stay replicated, so rank 0 can write plain safetensors
-weights and the EMA; optimizer state (partitioned from stage 1) goes through DeepSpeed's own
-checkpoint files, written by every rank into the checkpoint directory (a shared filesystem when
-workers span machines). Stage 3 would partition the parameters themselves; the VAE (~250 M
-parameters in the paper configuration) does not need it.
+ZeRO stages 0-2 keep parameters replicated, so rank 0 can write plain safetensors weights and the
+EMA; optimizer state (partitioned from stage 1) goes through DeepSpeed's own checkpoint files,
+written by every rank into the checkpoint's `deepspeed/` folder (a shared filesystem when workers
+span machines). Stage 3 partitions the parameters themselves (`partitions_parameters`): the
+trainers refuse it because their EMA and export read whole weights; code that only steps the
+engine (the sequence-parallel ZeRO-3 test) can use it.
 """
 
 from __future__ import annotations
@@ -20,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.distributed as dist
 from torch import nn
 
-from training.backends import Backend, LrLambda, SteppedModel, resolve_precision
+from training.backends import OptimizerSettings, ProcessGroupBackend, SteppedModel
+from training.deepspeed_config import training_config
 
 _TAG = "state"
 
@@ -49,82 +51,59 @@ class _DeepSpeedStepped(SteppedModel):
         return None
 
 
-class DeepSpeedBackend(Backend):
-    """ZeRO stage `zero_stage` (0-3) over the current process group.
+class DeepSpeedBackend(ProcessGroupBackend):
+    """ZeRO stage `zero_stage` (0-3) over the process group; `torch_adam` None: torch's AdamW on CPU only."""
 
-    Stage 3 partitions the parameters themselves: a trainer that reads whole weights between steps
-    (EMA updates, rank-0 exports) must refuse it (`refuse_partitioned_weights`); code that only steps
-    the engine (the sequence-parallel ZeRO-3 path) can use it.
-    """
+    sharded_state_dir = "deepspeed"
 
-    def __init__(self, zero_stage: int, precision: str = "auto") -> None:
+    def __init__(self, zero_stage: int = 2, precision: str = "auto", torch_adam: bool | None = None) -> None:
         import deepspeed
 
         if zero_stage not in (0, 1, 2, 3):
             raise ValueError(f"DeepSpeed ZeRO stage {zero_stage} does not exist (0, 1, 2 or 3)")
-        use_cuda = torch.cuda.is_available()
-        if not use_cuda:
+        if not torch.cuda.is_available():
             # The shared-memory collective op needs a compiled extension; CPU runs use plain gloo.
             deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False
-        deepspeed.init_distributed(dist_backend="nccl" if use_cuda else "gloo")
-        self.rank = dist.get_rank()
-        self.world_size = dist.get_world_size()
-        if use_cuda:
-            local = self.rank % torch.cuda.device_count()
-            torch.cuda.set_device(local)
-            self.device = torch.device("cuda", local)
-        else:
-            self.device = torch.device("cpu")
-        self.precision = resolve_precision(precision, self.device)
+        super().__init__(precision)
         self.zero_stage = zero_stage
+        self.partitions_parameters = zero_stage == 3
+        self.torch_adam = self.device.type == "cpu" if torch_adam is None else torch_adam
         self._engines: dict[str, Any] = {}
 
-    def wrap(
-        self,
-        name: str,
-        module: nn.Module,
-        lr: float,
-        betas: tuple[float, float],
-        weight_decay: float,
-        lr_lambda: LrLambda,
-        grad_clip: float,
-    ) -> SteppedModel:
+    def _join_process_group(self, backend: str) -> None:
+        import deepspeed
+
+        deepspeed.init_distributed(dist_backend=backend)  # adopts an existing torch group
+
+    def wrap(self, name: str, module: nn.Module, optimizer: OptimizerSettings) -> SteppedModel:
         import deepspeed
 
         module.to(self.device)
-        config = {
-            "train_micro_batch_size_per_gpu": 1,  # batches are formed by the trainer, not DeepSpeed
-            "gradient_accumulation_steps": 1,
-            "gradient_clipping": grad_clip,
-            "zero_optimization": {"stage": self.zero_stage},
-            "optimizer": {
-                "type": "AdamW",
-                "params": {"lr": lr, "betas": list(betas), "weight_decay": weight_decay, "torch_adam": True},
-            },
-            "steps_per_print": 1 << 30,
-        }
+        config = training_config(
+            self.zero_stage,
+            lr=optimizer.lr,
+            betas=optimizer.betas,
+            weight_decay=optimizer.weight_decay,
+            grad_clip=optimizer.grad_clip,
+            bf16=self.precision == "bf16",
+            fp16=self.precision == "fp16",
+            torch_adam=self.torch_adam,
+            overlap_comm=self.device.type == "cuda",
+        )
+        lr_lambda = optimizer.lr_lambda()
         engine, _, _, _ = deepspeed.initialize(
             model=module,
             model_parameters=[p for p in module.parameters() if p.requires_grad],
             config=config,
-            lr_scheduler=lambda optimizer: torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda),
+            lr_scheduler=lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda),
         )
         self._engines[name] = engine
         return _DeepSpeedStepped(engine)
 
-    def barrier(self) -> None:
-        dist.barrier()
-
-    def mean(self, values: dict[str, float]) -> dict[str, float]:
-        keys = sorted(values)
-        tensor = torch.tensor([values[k] for k in keys], dtype=torch.float64, device=self.device)
-        dist.all_reduce(tensor)
-        return {k: float(v) / self.world_size for k, v in zip(keys, tensor.tolist(), strict=True)}
-
     def save_sharded(self, models: dict[str, SteppedModel], staging: Path) -> bool:
         for name in models:
             self._engines[name].save_checkpoint(str(staging / name), tag=_TAG)
-        dist.barrier()
+        self.barrier()
         return True
 
     def load_sharded(self, models: dict[str, SteppedModel], directory: Path) -> None:
@@ -132,12 +111,3 @@ class DeepSpeedBackend(Backend):
             self._engines[name].load_checkpoint(
                 str(directory / name), tag=_TAG, load_optimizer_states=True, load_lr_scheduler_states=True
             )
-
-
-def refuse_partitioned_weights(backend: Backend, trainer: str) -> None:
-    """Raise if `backend` is ZeRO-3: `trainer` reads whole weights (EMA, export) between steps."""
-    if getattr(backend, "zero_stage", None) == 3:
-        raise ValueError(
-            f"the {trainer} trainer keeps an EMA and exports weights from rank 0, which ZeRO-3's partitioned "
-            "parameters do not allow yet; use ZeRO stage 2"
-        )

@@ -1,10 +1,13 @@
-"""MLflow run logging for trainers: params, metrics, image grids, short mp4s, checkpoint artifacts.
+"""MLflow run logging for trainers: where a run logs (`TrackingSettings`) and the run (`RunTracker`).
 
+`TrackingSettings` is the one description both trainers take: tracking URI, artifact location,
+experiment, data version and the DiT's lineage (registered model, parent run / version).
 One `RunTracker` wraps one MLflow run through `MlflowClient` (no global "active run" state, so two
-trackers in one process do not collide). The tracking URI is passed in: the embedded default is
-`sqlite:///<home>/mlflow.db` with artifacts under `<home>/mlartifacts`; at scale an MLflow server.
-A resumed training run passes the stored `run_id` and keeps logging into the same run, so metric
-curves continue. On non-zero ranks use `RunTracker.disabled()`: every call is a no-op.
+trackers in one process do not collide): params, metrics, image grids, short mp4s, checkpoint
+artifacts. The embedded default URI is `sqlite:///<home>/mlflow.db` with artifacts under
+`<home>/mlartifacts`; at scale an MLflow server. A resumed training run passes the stored `run_id`
+and keeps logging into the same run, so metric curves continue. On non-zero ranks, or with
+`uri=None`, the tracker is disabled: every call is a no-op.
 """
 
 from __future__ import annotations
@@ -12,10 +15,44 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+
+@dataclass(frozen=True)
+class TrackingSettings:
+    """Where a training run logs. `uri=None` disables MLflow and the registry (tests of a loop alone).
+
+    Attributes:
+        uri: MLflow tracking (and registry) URI.
+        artifact_location: artifact root of a newly created experiment: a folder or a URI (s3://…).
+        experiment: MLflow experiment name.
+        run_name: the run's display name (None: the trainer's default, e.g. `dit_<stage>`).
+        data_version: the data version the run reads, recorded as a tag (and on registry versions).
+        log_checkpoints: log each checkpoint directory as a run artifact (the VAE; the DiT always
+            logs what it registers).
+        registered_model: registry model name of DiT checkpoints (None: `videofoundry-dit`).
+        parent_run_id: the previous DiT stage's run, set as `mlflow.parentRunId`.
+        parent_version: the registry version the DiT stage starts from.
+    """
+
+    uri: str | None = None
+    artifact_location: str | Path | None = None
+    experiment: str = "videofoundry"
+    run_name: str | None = None
+    data_version: str = "unversioned"
+    log_checkpoints: bool = True
+    registered_model: str | None = None
+    parent_run_id: str | None = None
+    parent_version: str | None = None
+
+
+def _artifact_uri(location: str | Path) -> str:
+    text = str(location)
+    return text if "://" in text else Path(text).resolve().as_uri()
 
 
 class RunTracker:
@@ -41,7 +78,7 @@ class RunTracker:
         if found is not None:
             experiment_id = found.experiment_id
         else:
-            location = Path(artifact_location).resolve().as_uri() if artifact_location is not None else None
+            location = _artifact_uri(artifact_location) if artifact_location is not None else None
             experiment_id = self.client.create_experiment(experiment, artifact_location=location)
         if run_id is not None:
             self.client.update_run(run_id, status="RUNNING")
@@ -54,6 +91,29 @@ class RunTracker:
     @classmethod
     def disabled(cls) -> RunTracker:
         return cls(None, "")
+
+    @classmethod
+    def for_run(
+        cls,
+        settings: TrackingSettings,
+        *,
+        is_main: bool,
+        run_name: str,
+        run_id: str | None,
+        tags: dict[str, str],
+    ) -> RunTracker:
+        """The tracker of one training run: disabled off rank 0 or without a URI, else the MLflow
+        run `run_id` (resumed) or a new one named `settings.run_name or run_name`."""
+        if not is_main or settings.uri is None:
+            return cls.disabled()
+        return cls(
+            settings.uri,
+            settings.experiment,
+            run_name=settings.run_name or run_name,
+            artifact_location=settings.artifact_location,
+            run_id=run_id,
+            tags=tags,
+        )
 
     def log_params(self, params: dict[str, Any]) -> None:
         if self.enabled and self.run_id:

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
+from model.bundle import PIPELINE_FILE
 from model.checkpoints import load_transformer, load_vae
 from model.dit_config import DiTConfig
 from model.keymaps import config_to_diffusers
 from model.text import TextEncoderConfig
 from serving import BundleError, ServingConfig, build_tiny_random, generate, save_pipeline
-from serving.bundle import PIPELINE_FILE
 
 SIZE = {"height": 32, "width": 32, "frames": 5, "steps": 2, "seed": 9}
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from model.bundle import PIPELINE_FILE
 from serving import (
     NoChampionError,
     ServingConfig,
@@ -15,7 +16,6 @@ from serving import (
     resolve_reference,
     save_pipeline,
 )
-from serving.bundle import PIPELINE_FILE
 
 SIZE = {"height": 32, "width": 32, "frames": 5, "steps": 2, "seed": 11}
 NAME = "videofoundry-dit"

@@ -143,7 +143,7 @@ class DiTTrainConfig(PresetConfig, _Frozen):
         "step of 4+8 blocks at width 3072 ran 1.19x faster, benchmarks/model_gpu.py).",
     )
     zero_stage: int | None = Field(
-        None, description="None: plain PyTorch; 1 or 2: DeepSpeed ZeRO (3: not yet)."
+        None, description="None: plain PyTorch (DDP with several workers); 0-2: DeepSpeed ZeRO (3: not yet)."
     )
     num_workers: int = Field(1, description="Ray Train workers (one per GPU at scale).")
     use_gpu: bool = False

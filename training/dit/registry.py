@@ -79,3 +79,12 @@ def register_checkpoint(
     source = f"{client.get_run(run_id).info.artifact_uri}/{artifact_path}"
     version = client.create_model_version(model_name, source=source, run_id=run_id, tags=tags)
     return str(version.version)
+
+
+def versions_of_run(tracking_uri: str, run_id: str, model_name: str = REGISTERED_MODEL) -> list[str]:
+    """The versions of `model_name` registered from run `run_id`, oldest first (the registry's record)."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    found = client.search_model_versions(f"run_id='{run_id}'")
+    return sorted((str(v.version) for v in found if v.name == model_name), key=int)

@@ -1,47 +1,48 @@
 """Running the stage manifest: prepare a stage in the driver, train it in one or many workers.
 
-`prepare_stage` (driver, once): finds the previous stage's result (its final checkpoint, MLflow run
-and registry version: the stage starts from that checkpoint, links its run to that run as parent
-and tags `parent_version`), fills the latent cache for the stage's buckets and writes a `StagePlan`
-(`<root>/<stage>/plan.json`). `train_stage` (each worker) reads the plan, builds a `DiTTrainer`
-on the given backend and trains; rank 0 writes `<root>/<stage>/stage_result.json` atomically when
-the stage is done. `run_stage` does both in this process.
+`prepare_stage` (driver, once): finds the previous stage's finished checkpoint (`finished_stage`:
+the stage starts from it, links its MLflow run to that stage's run as parent and tags the
+registry version it starts from as `parent_version`), fills the latent cache for the stage's
+buckets and returns a `StagePlan`, also written to `<root>/<stage>/plan.json` as the record of what
+was trained (and for ranks started apart, e.g. torchrun: `StagePlan.load`). `train_stage` (each
+worker) builds a `DiTTrainer` on the given backend and trains; it returns a `TrainResult`.
+`training.dit.run.train_dit_stage` does both through the launcher.
 
 Layout under the DiT checkpoint root (e.g. `<workspace>/checkpoints/dit`):
 
     <stage>/plan.json           what the workers train on
-    <stage>/step_<k>/           training checkpoints (training.checkpointing), each with transformer/
-    <stage>/stage_result.json   StageResult of the finished stage (the next stage reads it)
+    <stage>/step_<k>/           training checkpoints (training.checkpointing), each a pipeline
+                                bundle; the last one's metadata says the stage finished
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from model.checkpoints import load_vae
-from model.dit_config import DiTConfig
-from model.text import TextEncoder, build_text_encoder
-from model.vae import CausalVAE3D, VAEConfig
+from model.text import TextEncoder
+from model.vae import CausalVAE3D
 from training.backends import Backend
+from training.checkpointing import CheckpointManager, read_meta
 from training.dit.buckets import Bucket, SampleRef
-from training.dit.bundle import text_encoder_config
 from training.dit.config import DiTTrainConfig
+from training.dit.encoders import check_text_dims, make_text_encoder, make_vae
 from training.dit.latent_cache import EMPTY_PROMPT_FILE, CacheStats, ClipRecord, LatentCache
-from training.dit.trainer import DiTTrainer, StageResult, StageTracking
+from training.dit.registry import REGISTERED_MODEL, versions_of_run
+from training.dit.trainer import DiTTrainer
+from training.results import TrainResult
+from training.tracking import TrackingSettings
 
 PLAN_FILE = "plan.json"
-RESULT_FILE = "stage_result.json"
 
 
 class StageOrderError(RuntimeError):
@@ -56,34 +57,42 @@ def _atomic_json(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
-def make_text_encoder(config: DiTTrainConfig) -> TextEncoder:
-    """The stage's text encoder (see `training.dit.bundle.text_encoder_config`)."""
-    return build_text_encoder(text_encoder_config(config))
-
-
-def check_text_dims(config: DiTTrainConfig, text_encoder: TextEncoder) -> None:
-    """The encoder's widths must be the DiT's text_states_dim / text_pooled_dim."""
-    dit = DiTConfig.preset(config.dit_preset, **config.dit_overrides)
-    got, want = (text_encoder.states_dim, text_encoder.pooled_dim), (dit.text_states_dim, dit.text_pooled_dim)
-    if got != want:
-        raise ValueError(
-            f"text encoder {config.text_encoder!r} gives widths {got} but DiT preset {config.dit_preset!r} "
-            f"expects {want}; pick a matching text_encoder / dit_preset pair"
+def records_fingerprint(records: Sequence[ClipRecord]) -> str:
+    """`records:<sha12>` over ids, paths, frame ranges, prompts and weights (a data version without DVC)."""
+    digest = hashlib.sha256()
+    for r in sorted(records, key=lambda r: r.clip_id):
+        digest.update(
+            f"{r.clip_id}|{r.video_path}|{r.start_frame}|{r.end_frame}|{r.prompt}|{r.weight}\n".encode()
         )
+    return f"records:{digest.hexdigest()[:12]}"
 
 
-def make_vae(config: DiTTrainConfig, vae_path: str | Path | None) -> CausalVAE3D:
-    """The trained VAE at `vae_path`, or (tests, no VAE yet) the config's preset with seed-0 weights."""
-    if vae_path is not None:
-        return load_vae(vae_path).eval()
-    generator_state = torch.get_rng_state()
-    torch.manual_seed(0)
-    vae = CausalVAE3D(VAEConfig.preset(config.vae_preset, **config.vae_overrides)).eval()
-    torch.set_rng_state(generator_state)
-    return vae
+@dataclass(frozen=True)
+class FinishedStage:
+    """A stage whose latest checkpoint is its last step: what the next stage chains from."""
+
+    stage: str
+    checkpoint: Path
+    steps: int
+    run_id: str | None
+    loss: float  # mean training loss of the last steps before that checkpoint
 
 
-@dataclass
+def finished_stage(checkpoint_root: Path, stage: str) -> FinishedStage | None:
+    """The finished `stage` under `checkpoint_root` (its latest checkpoint's metadata), else None."""
+    latest = CheckpointManager(Path(checkpoint_root) / stage).latest()
+    if latest is None:
+        return None
+    meta = read_meta(latest)
+    info = meta["metadata"]
+    if info.get("stage") != stage or "steps" not in info or int(meta["step"]) < int(info["steps"]):
+        return None
+    return FinishedStage(
+        stage, latest, int(meta["step"]), info.get("run_id"), float(info.get("loss", math.nan))
+    )
+
+
+@dataclass(frozen=True)
 class StagePlan:
     """Everything a worker needs to train one stage (JSON-serialisable)."""
 
@@ -93,12 +102,13 @@ class StagePlan:
     empty_prompt_path: Path
     checkpoint_dir: Path
     init_from: Path | None
-    tracking: StageTracking
+    tracking: TrackingSettings
     vae_path: Path | None
     sample_posterior: bool
     cache_stats: dict[str, Any]
 
     def save(self, path: Path) -> Path:
+        """Write the plan as JSON (atomically); `load` reads it back."""
         data = {
             "stage": self.stage,
             "config": self.config.model_dump(mode="json"),
@@ -123,9 +133,6 @@ class StagePlan:
     @classmethod
     def load(cls, path: Path) -> StagePlan:
         data = json.loads(Path(path).read_text())
-        tracking = dict(data["tracking"])
-        if tracking.get("artifact_location"):
-            tracking["artifact_location"] = Path(tracking["artifact_location"])
         return cls(
             stage=data["stage"],
             config=DiTTrainConfig.model_validate(data["config"]),
@@ -133,16 +140,11 @@ class StagePlan:
             empty_prompt_path=Path(data["empty_prompt_path"]),
             checkpoint_dir=Path(data["checkpoint_dir"]),
             init_from=Path(data["init_from"]) if data["init_from"] else None,
-            tracking=StageTracking(**tracking),
+            tracking=TrackingSettings(**data["tracking"]),
             vae_path=Path(data["vae_path"]) if data["vae_path"] else None,
             sample_posterior=bool(data["sample_posterior"]),
             cache_stats=data["cache_stats"],
         )
-
-
-def read_stage_result(root: Path, stage: str) -> dict[str, Any] | None:
-    path = Path(root) / stage / RESULT_FILE
-    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def prepare_stage(
@@ -151,40 +153,46 @@ def prepare_stage(
     records: Sequence[ClipRecord],
     checkpoint_root: Path,
     latent_root: Path,
-    tracking: StageTracking,
+    tracking: TrackingSettings,
     *,
     vae_path: Path | None = None,
     vae: CausalVAE3D | None = None,
     text_encoder: TextEncoder | None = None,
     resume: bool = False,
     progress: bool = True,
-) -> Path:
-    """Chain to the previous stage, fill the latent cache, write the plan; returns the plan path.
+) -> StagePlan:
+    """Chain to the previous stage, fill the latent cache, write plan.json; returns the plan.
 
-    Without `resume` the stage's earlier checkpoints are deleted (a fresh start).
+    Without `resume` the stage's earlier checkpoints are deleted (a fresh start). A tracking data
+    version of "unversioned" becomes a fingerprint of `records`.
     """
     spec = config.stage(stage)
+    if tracking.data_version == "unversioned":
+        tracking = dataclasses.replace(tracking, data_version=records_fingerprint(records))
     previous = config.previous_stage(stage)
     init_from = None
-    tracking = dataclasses.replace(tracking)
     if previous is not None:
-        found = read_stage_result(checkpoint_root, previous)
-        if found is None or not found.get("checkpoint"):
+        found = finished_stage(checkpoint_root, previous)
+        if found is None:
             raise StageOrderError(
-                f"stage {stage} starts from {previous}'s final checkpoint, but {checkpoint_root / previous} "
+                f"stage {stage} starts from {previous}'s final checkpoint, but {Path(checkpoint_root) / previous} "
                 f"holds no finished run; train {previous} first"
             )
-        init_from = Path(found["checkpoint"])
-        tracking.parent_run_id = tracking.parent_run_id or found.get("run_id")
-        tracking.parent_version = tracking.parent_version or found.get("model_version")
+        init_from = found.checkpoint
+        tracking = dataclasses.replace(
+            tracking,
+            parent_run_id=tracking.parent_run_id or found.run_id,
+            parent_version=tracking.parent_version or _final_version(tracking, found),
+        )
     if not records:
         raise ValueError(f"stage {stage}: the clip list for '{spec.data}' is empty")
     vae = vae if vae is not None else make_vae(config, vae_path)
     text_encoder = text_encoder if text_encoder is not None else make_text_encoder(config)
     check_text_dims(config, text_encoder)
-    cache = LatentCache(latent_root, vae, text_encoder, aspect_ratios=config.aspect_ratios)
+    # Absolute paths: Ray Train workers do not run in the driver's working directory.
+    cache = LatentCache(Path(latent_root).resolve(), vae, text_encoder, aspect_ratios=config.aspect_ratios)
     samples, stats = cache.build(records, spec, progress=progress)
-    stage_dir = Path(checkpoint_root) / stage
+    stage_dir = Path(checkpoint_root).resolve() / stage
     if not resume and stage_dir.exists():
         shutil.rmtree(stage_dir)
     plan = StagePlan(
@@ -199,7 +207,16 @@ def prepare_stage(
         sample_posterior=config.sample_posterior,
         cache_stats=_stats_dict(stats, cache),
     )
-    return plan.save(stage_dir / PLAN_FILE)
+    plan.save(stage_dir / PLAN_FILE)
+    return plan
+
+
+def _final_version(tracking: TrackingSettings, previous: FinishedStage) -> str | None:
+    """The registry version the previous stage registered last (its final checkpoint), if tracked."""
+    if not (tracking.uri and previous.run_id):
+        return None
+    versions = versions_of_run(tracking.uri, previous.run_id, tracking.registered_model or REGISTERED_MODEL)
+    return versions[-1] if versions else None
 
 
 def _stats_dict(stats: CacheStats, cache: LatentCache) -> dict[str, Any]:
@@ -213,16 +230,15 @@ def _stats_dict(stats: CacheStats, cache: LatentCache) -> dict[str, Any]:
 
 
 def train_stage(
-    plan_path: Path,
+    plan: StagePlan,
     backend: Backend | None = None,
     resume: bool = True,
     step_hook: Callable[[int], None] | None = None,
     with_samples: bool = True,
-) -> StageResult:
-    """Train the planned stage on `backend` (every worker calls this); rank 0 writes the result file."""
+) -> TrainResult:
+    """Train the planned stage on `backend` (every worker calls this); returns this rank's result."""
     from safetensors.torch import load_file
 
-    plan = StagePlan.load(plan_path)
     backend = backend or Backend(precision=plan.config.precision)
     vae = text_encoder = None
     if with_samples and backend.is_main:
@@ -242,44 +258,7 @@ def train_stage(
         sample_posterior=plan.sample_posterior,
         step_hook=step_hook,
     )
-    result = trainer.train(resume=resume)
-    if backend.is_main:
-        payload = {
-            **result.to_json(),
-            "data_version": plan.tracking.data_version,
-            "cache": plan.cache_stats,
-            "finished_at": time.time(),
-        }
-        _atomic_json(plan.checkpoint_dir / RESULT_FILE, payload)
-    return result
-
-
-def run_stage(
-    config: DiTTrainConfig,
-    stage: str,
-    records: Sequence[ClipRecord],
-    checkpoint_root: Path,
-    latent_root: Path,
-    tracking: StageTracking,
-    *,
-    vae_path: Path | None = None,
-    resume: bool = False,
-    backend: Backend | None = None,
-    progress: bool = True,
-) -> StageResult:
-    """prepare_stage + train_stage in this process (one device, or the caller's backend)."""
-    plan = prepare_stage(
-        config,
-        stage,
-        records,
-        checkpoint_root,
-        latent_root,
-        tracking,
-        vae_path=vae_path,
-        resume=resume,
-        progress=progress,
-    )
-    return train_stage(plan, backend=backend, resume=resume)
+    return trainer.train(resume=resume)
 
 
 def cache_latents(

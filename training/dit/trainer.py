@@ -8,10 +8,13 @@ step (warm-up schedule), then the EMA update. All randomness of step k derives f
 sampler position (= k), so a resumed stage replays exactly what an uninterrupted one would (tested,
 also after kill -9).
 
-The same loop runs in one process and on every DeepSpeed worker (`training.backends.Backend`
-interface; `training.dit.deepspeed_backend` for ZeRO-1/2). Activation checkpointing and precision
+The same loop runs in one process and on every DDP / DeepSpeed worker (`training.backends`;
+launched by `training.dit.run` through `training.launch`). Activation checkpointing and precision
 are applied from outside the model. MLflow (rank 0): params, metrics (also per bucket), loss-curve
-PNG, sample videos from fixed prompts, and one registry version per checkpoint.
+PNG, sample videos from fixed prompts, and one registry version per checkpoint. Each checkpoint
+holds the EMA weights as a pipeline bundle (`model.bundle`: transformer/, plus vae/ and
+pipeline.json when the trainer has the VAE) and, in its metadata, the stage length, MLflow run and
+recent loss the next stage chains from (training.dit.stages.finished_stage).
 """
 
 from __future__ import annotations
@@ -19,10 +22,10 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import math
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,79 +33,40 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from model.bundle import PIPELINE_FILE, TRANSFORMER_DIR, VAE_DIR, save_pipeline
 from model.checkpoints import save_model
 from model.dit import HunyuanDiT, compile_blocks
 from model.dit_config import DiTConfig
 from model.text import TextEncoder
 from model.vae import CausalVAE3D
-from training.backends import Backend, SteppedModel
-from training.checkpointing import CheckpointManager, load_checkpoint
-from training.deepspeed_backend import refuse_partitioned_weights
+from training.backends import Backend, OptimizerSettings, SteppedModel, refuse_partitioned_weights
+from training.checkpointing import (
+    CheckpointManager,
+    load_checkpoint,
+    load_training_checkpoint,
+    read_meta,
+    save_training_checkpoint,
+)
 from training.dit.buckets import Bucket, BucketSampler, SampleRef, micro_batch_sizes
-from training.dit.bundle import PIPELINE_FILE, VAE_DIR, write_pipeline_bundle
 from training.dit.config import STAGE_ORDER, DiTTrainConfig
+from training.dit.encoders import text_encoder_config
 from training.dit.latent_cache import load_batch
 from training.dit.loss import drop_text, flow_matching_loss
 from training.dit.plots import plot_bucket_losses
-from training.dit.registry import REGISTERED_MODEL, code_version, config_tags, register_checkpoint
+from training.dit.registry import (
+    REGISTERED_MODEL,
+    code_version,
+    config_tags,
+    register_checkpoint,
+    versions_of_run,
+)
 from training.dit.sampling import decode_to_frames, sample_latents
 from training.ema import EMA
-from training.tracking import RunTracker
+from training.results import TrainResult
+from training.tracking import RunTracker, TrackingSettings
 
 log = logging.getLogger(__name__)
-
-TRANSFORMER_DIR = "transformer"  # EMA weights in model.checkpoints format inside each checkpoint
-
-
-@dataclass
-class StageTracking:
-    """Where a stage logs. `uri=None` disables MLflow and the registry (tests of the loop alone)."""
-
-    uri: str | None = None
-    artifact_location: Path | None = None
-    experiment: str = "dit"
-    registered_model: str = REGISTERED_MODEL
-    data_version: str = "unversioned"
-    parent_run_id: str | None = None  # the previous stage's run: set as mlflow.parentRunId
-    parent_version: str | None = None  # the registry version the stage starts from
-
-
-@dataclass
-class StageResult:
-    """What a stage's `train()` did."""
-
-    stage: str
-    steps_done: int
-    resumed_from: int
-    checkpoint: Path | None
-    run_id: str | None = None
-    model_versions: list[str] = field(default_factory=list)
-    final_loss: float = float("nan")
-    bucket_losses: dict[str, float] = field(default_factory=dict)
-    samples_per_second: float = 0.0
-
-    @property
-    def model_version(self) -> str | None:
-        return self.model_versions[-1] if self.model_versions else None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "stage": self.stage,
-            "steps_done": self.steps_done,
-            "resumed_from": self.resumed_from,
-            "checkpoint": str(self.checkpoint) if self.checkpoint else None,
-            "run_id": self.run_id,
-            "model_versions": self.model_versions,
-            "model_version": self.model_version,
-            "final_loss": self.final_loss,
-            "bucket_losses": self.bucket_losses,
-            "samples_per_second": self.samples_per_second,
-        }
-
-
-def warmup_lambda(warmup: int) -> Callable[[int], float]:
-    """LambdaLR factor: linear from 1/warmup to 1 over `warmup` steps, then constant."""
-    return lambda step: min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0
+RECENT_LOSSES = 10  # the result's final_loss and bucket_losses average this many last steps
 
 
 def _step_seed(*parts: int) -> int:
@@ -121,7 +85,7 @@ class DiTTrainer:
         checkpoint_dir: str | Path,
         *,
         init_from: Path | None = None,
-        tracking: StageTracking | None = None,
+        tracking: TrackingSettings | None = None,
         backend: Backend | None = None,
         vae: CausalVAE3D | None = None,
         text_encoder: TextEncoder | None = None,
@@ -133,7 +97,7 @@ class DiTTrainer:
         self.stage_index = STAGE_ORDER.index(stage)
         self.backend = backend or Backend(precision=config.precision)
         refuse_partitioned_weights(self.backend, "DiT")
-        self.tracking = tracking or StageTracking()
+        self.tracking = tracking or TrackingSettings()
         self.vae, self.text_encoder = vae, text_encoder
         self.sample_posterior = sample_posterior
         self.step_hook = step_hook
@@ -155,15 +119,10 @@ class DiTTrainer:
         model.gradient_checkpointing = config.activation_checkpointing
         if config.compile_blocks:
             compile_blocks(model)
-        self.dit: SteppedModel = self.backend.wrap(
-            "dit",
-            model,
-            self.spec.lr,
-            config.betas,
-            config.weight_decay,
-            warmup_lambda(self.spec.warmup_steps),
-            config.grad_clip,
+        optimizer = OptimizerSettings(
+            self.spec.lr, config.betas, config.weight_decay, config.grad_clip, self.spec.warmup_steps
         )
+        self.dit: SteppedModel = self.backend.wrap("dit", model, optimizer)
         buckets = sorted({s.bucket for s in samples})
         self.batch_sizes = micro_batch_sizes(
             buckets, config.tokens_per_micro_batch, config.max_micro_batch, config.bucket_batch_sizes
@@ -177,7 +136,8 @@ class DiTTrainer:
             rank=self.backend.rank,
         )
         self.step = 0
-        self.loss_history: dict[str, list[tuple[int, float]]] = {}
+        self.loss_history: dict[str, list[tuple[int, float]]] = {}  # bucket -> (step, loss)
+        self.recent_losses: list[float] = []  # total loss of the last RECENT_LOSSES steps
         self.run_id: str | None = None
         self.model_versions: list[str] = []
         self.tracker = RunTracker.disabled()
@@ -187,6 +147,9 @@ class DiTTrainer:
         return {
             "kind": "dit_training",
             "stage": self.spec.name,
+            "steps": self.spec.steps,
+            "run_id": self.run_id,
+            "loss": float(np.mean(self.recent_losses)) if self.recent_losses else math.nan,
             "dit_config": self.dit_config.to_dict(),
             "train_config": self.config.model_dump(mode="json"),
             "data_version": self.tracking.data_version,
@@ -195,46 +158,46 @@ class DiTTrainer:
             "world_size": self.backend.world_size,
         }
 
+    def _write_bundle(self, directory: Path) -> None:
+        """The EMA weights as transformer/ (+ vae/ and pipeline.json when the trainer has the VAE)."""
+        # A meta-device shell takes the EMA tensors without allocating a second model.
+        with torch.device("meta"):
+            export = HunyuanDiT(self.dit_config)
+        export.load_state_dict(self.ema.state_dict(), assign=True)
+        if self.vae is None:
+            save_model(export, directory / TRANSFORMER_DIR)
+            return
+        info = {"stage": self.spec.name, "data_version": self.tracking.data_version}
+        if self.tracking.parent_version:
+            info["parent_version"] = self.tracking.parent_version
+        save_pipeline(directory, export, self.vae, text_encoder_config(self.config), info=info, replace=False)
+
     def save_checkpoint(self) -> Path | None:
         """Collective; rank 0 publishes `step_<k>/` atomically (+ registry version). Returns the path on rank 0."""
-        staging = self.checkpoints.root / f".staging-{self.step:09d}"
-        sharded = self.backend.save_sharded({"dit": self.dit}, staging)
-        path = None
-        if self.backend.is_main:
-            state = {
-                "step": self.step,
-                "stage": self.spec.name,
-                "sampler_position": {"seed": self.sampler.seed, "next_step": self.step},
-                "optim": {"dit": self.dit.state_dict()},
-                "ema_updates": self.ema.updates,
-                "rng": {
-                    "torch": torch.get_rng_state(),
-                    "numpy": np.random.get_state(),
-                    "python": random.getstate(),
-                },
-                "loss_history": self.loss_history,
-                "mlflow_run_id": self.run_id,
-                "model_versions": self.model_versions,
-            }
-
-            def write_extras(tmp: Path) -> None:
-                if sharded:
-                    staging.rename(tmp / "deepspeed")
-                # A meta-device shell takes the EMA tensors without allocating a second model.
-                with torch.device("meta"):
-                    export = HunyuanDiT(self.dit_config)
-                export.load_state_dict(self.ema.state_dict(), assign=True)
-                save_model(export, tmp / TRANSFORMER_DIR)
-                if self.vae is not None:
-                    write_pipeline_bundle(tmp, self.vae, self.config, self._metadata())
-
-            path = self.checkpoints.save(
-                self.step,
-                {"dit": self.dit.module.state_dict(), "ema": self.ema.state_dict()},
-                state,
-                self._metadata(),
-                extra_writer=write_extras,
-            )
+        state = {
+            "step": self.step,
+            "stage": self.spec.name,
+            "sampler_position": {"seed": self.sampler.seed, "next_step": self.step},
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "numpy": np.random.get_state(),
+                "python": random.getstate(),
+            },
+            "loss_history": self.loss_history,
+            "recent_losses": self.recent_losses,
+            "mlflow_run_id": self.run_id,
+        }
+        path = save_training_checkpoint(
+            self.checkpoints,
+            self.backend,
+            self.step,
+            {"dit": self.dit},
+            self.ema,
+            state,
+            self._metadata(),
+            extra_writer=self._write_bundle,
+        )
+        if path is not None:
             self._register(path)
         self.backend.barrier()
         return path
@@ -260,35 +223,33 @@ class DiTTrainer:
             **config_tags(self.config.to_json()),
         }
         version = register_checkpoint(
-            self.tracking.uri, self.tracker.run_id, artifact, tags, self.tracking.registered_model
+            self.tracking.uri, self.tracker.run_id, artifact, tags, self._model_name
         )
         self.model_versions.append(version)
         self.tracker.set_tags({"last_model_version": version})
+
+    @property
+    def _model_name(self) -> str:
+        return self.tracking.registered_model or REGISTERED_MODEL
 
     def load_checkpoint(self, directory: Path | None = None) -> bool:
         """Restore the latest (or given) checkpoint of this stage; False when there is none."""
         target = directory or self.checkpoints.latest()
         if target is None:
             return False
-        ckpt = self.checkpoints.load(target, map_location="cpu")
-        if ckpt.trainer_state.get("stage") != self.spec.name:
-            raise ValueError(
-                f"{target} belongs to stage {ckpt.trainer_state.get('stage')!r}, not {self.spec.name!r}"
-            )
-        self.dit.module.load_state_dict(ckpt.tensors["dit"])
-        self.ema.load_state_dict(ckpt.tensors["ema"], int(ckpt.trainer_state["ema_updates"]))
-        if (target / "deepspeed").is_dir():
-            self.backend.load_sharded({"dit": self.dit}, target / "deepspeed")
-        else:
-            self.dit.load_state_dict(ckpt.trainer_state["optim"]["dit"])
+        stage = read_meta(target)["metadata"].get("stage")
+        if stage != self.spec.name:
+            raise ValueError(f"{target} belongs to stage {stage!r}, not {self.spec.name!r}")
+        ckpt = load_training_checkpoint(self.checkpoints, self.backend, {"dit": self.dit}, self.ema, target)
+        assert ckpt is not None
         rng = ckpt.trainer_state["rng"]
         torch.set_rng_state(rng["torch"])
         np.random.set_state(rng["numpy"])
         random.setstate(rng["python"])
         self.step = int(ckpt.trainer_state["sampler_position"]["next_step"])
         self.loss_history = {k: [tuple(p) for p in v] for k, v in ckpt.trainer_state["loss_history"].items()}  # type: ignore[misc]
+        self.recent_losses = list(ckpt.trainer_state.get("recent_losses", []))
         self.run_id = ckpt.trainer_state.get("mlflow_run_id")
-        self.model_versions = list(ckpt.trainer_state.get("model_versions", []))
         return True
 
     # ---- one step ----------------------------------------------------------------------------
@@ -366,8 +327,6 @@ class DiTTrainer:
 
     # ---- the loop ------------------------------------------------------------------------------
     def _open_tracker(self) -> None:
-        if not (self.backend.is_main and self.tracking.uri):
-            return
         tags = {
             "stage": self.spec.name,
             "data_version": self.tracking.data_version,
@@ -376,14 +335,17 @@ class DiTTrainer:
         }
         if self.tracking.parent_run_id:
             tags["mlflow.parentRunId"] = self.tracking.parent_run_id
-        self.tracker = RunTracker(
-            self.tracking.uri,
-            self.tracking.experiment,
+        self.tracker = RunTracker.for_run(
+            self.tracking,
+            is_main=self.backend.is_main,
             run_name=f"dit_{self.spec.name}",
-            artifact_location=self.tracking.artifact_location,
             run_id=self.run_id,
             tags=tags,
         )
+        if not self.tracker.enabled:
+            return
+        if self.run_id is not None and self.tracking.uri:  # resumed: the registry knows what was registered
+            self.model_versions = versions_of_run(self.tracking.uri, self.run_id, self._model_name)
         if self.run_id is None:
             self.tracker.log_params(
                 {
@@ -399,7 +361,7 @@ class DiTTrainer:
             )
         self.run_id = self.tracker.run_id
 
-    def train(self, resume: bool = True) -> StageResult:
+    def train(self, resume: bool = True) -> TrainResult:
         """Run (or, with `resume`, continue) the stage to `spec.steps`; checkpoints every `checkpoint_every`."""
         resumed_from = self.step
         if resume and self.load_checkpoint():
@@ -408,7 +370,6 @@ class DiTTrainer:
         self._open_tracker()
         cfg, spec = self.config, self.spec
         start, samples_seen = time.perf_counter(), 0
-        recent: dict[str, list[float]] = {}
         path: Path | None = None
         bar = tqdm(range(self.step, spec.steps), desc=f"dit {spec.name}", disable=not self.backend.is_main)
         for step in bar:
@@ -417,10 +378,8 @@ class DiTTrainer:
             samples_seen += int(metrics["samples"])
             for key, value in metrics.items():
                 if key.startswith("loss/"):
-                    bucket = key.removeprefix("loss/")
-                    self.loss_history.setdefault(bucket, []).append((self.step, value))
-                    recent.setdefault(bucket, []).append(value)
-            recent.setdefault("", []).append(metrics["loss"])
+                    self.loss_history.setdefault(key.removeprefix("loss/"), []).append((self.step, value))
+            self.recent_losses = [*self.recent_losses, metrics["loss"]][-RECENT_LOSSES:]
             if self.backend.is_main and (self.step % cfg.log_every == 0 or self.step == spec.steps):
                 self.tracker.log_metrics(metrics, self.step)
                 bar.set_postfix(loss=f"{metrics['loss']:.4f}")
@@ -440,15 +399,19 @@ class DiTTrainer:
                 self._log_samples()
             self.tracker.log_metrics({"samples_per_second": samples_seen / max(elapsed, 1e-9)}, self.step)
             self.tracker.finish()
-        tail = {k: float(np.mean(v[-10:])) for k, v in recent.items() if k}
-        return StageResult(
-            stage=spec.name,
+        return TrainResult(
+            name=spec.name,
             steps_done=self.step,
             resumed_from=resumed_from,
             checkpoint=path,
             run_id=self.run_id,
-            model_versions=list(self.model_versions),
-            final_loss=float(np.mean(recent[""][-10:])) if recent.get("") else float("nan"),
-            bucket_losses=tail,
-            samples_per_second=samples_seen / max(elapsed, 1e-9),
+            world_size=self.backend.world_size,
+            samples_per_second=samples_seen * self.backend.world_size / max(elapsed, 1e-9),
+            final_loss=float(np.mean(self.recent_losses)) if self.recent_losses else math.nan,
+            data_version=self.tracking.data_version,
+            model_versions=tuple(self.model_versions),
+            bucket_losses={
+                bucket: float(np.mean([loss for _, loss in points[-RECENT_LOSSES:]]))
+                for bucket, points in self.loss_history.items()
+            },
         )

@@ -8,7 +8,7 @@ timesteps: seed data and randomness by `ParallelGroups.data_rank`, not the globa
 Gradients (training.parallel.collectives): with the same loss on every rank of a group, the mean
 of a parameter's gradient over the group is the single-device gradient. DeepSpeed and DDP average
 over all W ranks, which is then exactly the data-parallel mean: hand DeepSpeed the ordinary config
-(`training.dit.deepspeed_config.training_config`, ZeRO-2 or ZeRO-3 partitioned over all W ranks)
+(`training.deepspeed_config.training_config`, ZeRO-2 or ZeRO-3 partitioned over all W ranks)
 and do NOT pass it a sequence-parallel `mpu` (DeepSpeed would then sum over the group instead of
 averaging). Only DeepSpeed's samples/s figure counts each sample SP times.
 

@@ -98,7 +98,9 @@ class VAETrainConfig(PresetConfig, _Strict):
     heldout_size: int = Field(64, description="Held-out clip height = width for in-training eval.")
     heldout_items: int = Field(4, description="Held-out photos/clips used during training.")
     # Distributed
-    zero_stage: int | None = Field(None, description="None: plain PyTorch; 0-3: DeepSpeed ZeRO.")
+    zero_stage: int | None = Field(
+        None, description="None: plain PyTorch (DDP with several workers); 0-2: DeepSpeed ZeRO (3: not yet)."
+    )
     num_workers: int = Field(1, description="Ray Train workers (one per GPU at scale).")
     use_gpu: bool = Field(False, description="Ray Train workers ask for a GPU each.")
 

@@ -1,9 +1,13 @@
-"""One entry point for a VAE training run, whichever way it executes.
+"""One entry point for a VAE training run, whichever way it executes: `train_vae`.
 
-`run_vae_training` trains in this process when `config.zero_stage` is None, else launches
-the same `VAETrainer` on `config.num_workers` DeepSpeed workers through Ray Train
-(`training.vae.ray_launch`). Afterwards the EMA weights are exported with `model.checkpoints.save_model`
-(safetensors + config.json), the format `model.checkpoints.load_vae`, serving and evaluation read.
+`VAEJob` is the run as a `training.launch.TrainJob`: on whatever backend the launcher gives it, it
+builds a `VAETrainer` and trains (or resumes). `train_vae(job)` launches it — in this process for
+one worker without ZeRO, else on `config.num_workers` Ray Train workers (DeepSpeed when
+`config.zero_stage` is set, DDP otherwise) — and afterwards exports the EMA weights with
+`model.checkpoints.save_model` (safetensors + config.json), the format `model.checkpoints.load_vae`,
+serving and evaluation read:
+
+    result = train_vae(VAEJob(config, media, checkpoint_dir, tracking, max_steps=100), export_dir)
 """
 
 from __future__ import annotations
@@ -14,24 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from model.checkpoints import save_model
+from training.backends import Backend
+from training.launch import LaunchSettings, launch
+from training.results import TrainResult
+from training.tracking import TrackingSettings
 from training.vae.config import VAETrainConfig
 from training.vae.data import MediaItem
-from training.vae.trainer import (
-    Evaluator,
-    SampleMaker,
-    TrackingSettings,
-    TrainResult,
-    VAETrainer,
-    load_trained_vae,
-)
-
-
-@dataclass
-class VAERunOutputs:
-    """The training result and where the exported EMA model lies."""
-
-    result: TrainResult
-    export_dir: Path | None
+from training.vae.trainer import Evaluator, SampleMaker, VAETrainer, load_trained_vae
 
 
 def data_fingerprint(items: Sequence[Path | MediaItem]) -> str:
@@ -46,39 +39,47 @@ def data_fingerprint(items: Sequence[Path | MediaItem]) -> str:
     return f"files:{digest.hexdigest()[:12]}"
 
 
-def run_vae_training(
-    config: VAETrainConfig,
-    data_paths: Sequence[Path | MediaItem],
-    checkpoint_dir: Path,
-    tracking: TrackingSettings,
-    evaluator: Evaluator | None = None,
-    sample_maker: SampleMaker | None = None,
-    max_steps: int | None = None,
-    resume: bool = True,
-    export_dir: Path | None = None,
-    ray_address: str | None = None,
-) -> VAERunOutputs:
-    """Train (or resume) and export; see module docstring."""
-    if config.zero_stage is None:
-        trainer = VAETrainer(
-            config, data_paths, checkpoint_dir, tracking, evaluator=evaluator, sample_maker=sample_maker
-        )
-        result = trainer.train(max_steps=max_steps, resume=resume)
-    else:
-        from training.vae.ray_launch import launch_ray_training
+@dataclass(frozen=True)
+class VAEJob:
+    """A VAE training run as the launcher sees it (picklable: Ray ships it to every worker).
 
-        result = launch_ray_training(
-            config,
-            data_paths,
-            checkpoint_dir,
-            tracking,
-            evaluator,
-            sample_maker,
-            max_steps,
-            resume,
-            ray_address,
+    Media paths and the checkpoint folder are made absolute: workers run elsewhere.
+    """
+
+    config: VAETrainConfig
+    data: Sequence[Path | MediaItem]
+    checkpoint_dir: Path
+    tracking: TrackingSettings
+    evaluator: Evaluator | None = None
+    sample_maker: SampleMaker | None = None
+    max_steps: int | None = None
+    resume: bool = True
+
+    def __post_init__(self) -> None:
+        items = tuple(i if isinstance(i, MediaItem) else Path(i).resolve() for i in self.data)
+        object.__setattr__(self, "data", items)
+        object.__setattr__(self, "checkpoint_dir", Path(self.checkpoint_dir).resolve())
+
+    @property
+    def name(self) -> str:
+        return "vae"
+
+    def __call__(self, backend: Backend) -> TrainResult:
+        trainer = VAETrainer(
+            self.config,
+            self.data,
+            self.checkpoint_dir,
+            self.tracking,
+            backend=backend,
+            evaluator=self.evaluator,
+            sample_maker=self.sample_maker,
         )
-    exported = None
+        return trainer.train(max_steps=self.max_steps, resume=self.resume)
+
+
+def train_vae(job: VAEJob, export_dir: Path | None = None, ray_address: str | None = None) -> TrainResult:
+    """Run `job` (see module docstring) and, with `export_dir`, export the final EMA weights there."""
+    result = launch(job, LaunchSettings.for_config(job.config, ray_address=ray_address))
     if export_dir is not None and result.checkpoint is not None:
-        exported = save_model(load_trained_vae(result.checkpoint, weights="ema"), export_dir)
-    return VAERunOutputs(result, exported)
+        save_model(load_trained_vae(result.checkpoint, weights="ema"), export_dir)
+    return result

@@ -1,5 +1,6 @@
 """The VAE training loop: curriculum, 4:1 video/image steps, GAN after warm-up, EMA, checkpoints,
-MLflow. The same loop runs in one process and on every DeepSpeed worker (see `training.backends`).
+MLflow. The same loop runs in one process and on every DDP / DeepSpeed worker (`training.backends`;
+launched by `training.vae.run` through `training.launch`).
 
 Per optimizer step k (0-based): pick the curriculum stage of k; a video batch, or an image batch on
 every fifth step (4:1); encode → posterior sample → decode (tiled on a random half of the steps in a
@@ -15,12 +16,12 @@ because `training` does not import `evaluation`; the CLI passes the held-out PSN
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +33,17 @@ from tqdm import tqdm
 from model.perceptual import build_perceptual_distance
 from model.vae import CausalVAE3D, VAEConfig
 from model.vae_tiling import TilingConfig
-from training.backends import Backend, SteppedModel
-from training.checkpointing import CheckpointError, CheckpointManager, load_state_dict
-from training.deepspeed_backend import refuse_partitioned_weights
+from training.backends import Backend, OptimizerSettings, SteppedModel, refuse_partitioned_weights
+from training.checkpointing import (
+    CheckpointError,
+    CheckpointManager,
+    load_state_dict,
+    load_training_checkpoint,
+    save_training_checkpoint,
+)
 from training.ema import EMA
-from training.tracking import RunTracker
+from training.results import TrainResult
+from training.tracking import RunTracker, TrackingSettings
 from training.vae.config import VAETrainConfig
 from training.vae.data import MediaItem, MediaSampler
 from training.vae.losses import PatchDiscriminator3D, generator_loss, hinge_discriminator_loss
@@ -45,34 +52,7 @@ log = logging.getLogger(__name__)
 
 Evaluator = Callable[[CausalVAE3D], dict[str, float]]
 SampleMaker = Callable[[CausalVAE3D], dict[str, np.ndarray]]
-
-
-@dataclass
-class TrackingSettings:
-    """Where the run logs: `uri=None` disables MLflow (tests of the loop alone)."""
-
-    uri: str | None = None
-    artifact_location: Path | None = None
-    experiment: str = "vae"
-    run_name: str | None = None
-    data_version: str = "unversioned"
-    log_checkpoints: bool = True
-
-
-@dataclass
-class TrainResult:
-    """What a `train()` call did: last completed step (count), eval history, final checkpoint."""
-
-    steps_done: int
-    resumed_from: int
-    evals: list[dict[str, float]] = field(default_factory=list)
-    checkpoint: Path | None = None
-    run_id: str | None = None
-    samples_per_second: float = 0.0
-
-
-def _lr_lambda(warmup: int) -> Callable[[int], float]:
-    return lambda step: min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0
+RECENT_LOSSES = 10  # the result's final_loss averages this many last steps
 
 
 class VAETrainer:
@@ -106,12 +86,12 @@ class VAETrainer:
         self.perceptual = build_perceptual_distance(
             config.perceptual, config.perceptual_backbone_weights, config.perceptual_head_weights
         ).to(self.backend.device)
-        lr_fn = _lr_lambda(config.warmup_steps)
-        self.vae: SteppedModel = self.backend.wrap(
-            "vae", vae, config.lr, config.betas, config.weight_decay, lr_fn, config.grad_clip
+        optimizer = OptimizerSettings(
+            config.lr, config.betas, config.weight_decay, config.grad_clip, config.warmup_steps
         )
+        self.vae: SteppedModel = self.backend.wrap("vae", vae, optimizer)
         self.disc: SteppedModel = self.backend.wrap(
-            "discriminator", disc, config.disc_lr, config.betas, config.weight_decay, lr_fn, config.grad_clip
+            "discriminator", disc, dataclasses.replace(optimizer, lr=config.disc_lr)
         )
         self.sampler = MediaSampler(
             list(data_paths),
@@ -122,6 +102,7 @@ class VAETrainer:
         )
         self.step = 0  # number of optimizer steps completed
         self.evals: list[dict[str, float]] = []
+        self.recent_losses: list[float] = []  # rank 0's total loss of the last RECENT_LOSSES steps
         self.run_id: str | None = None
 
     # ---- checkpoints -------------------------------------------------------------------------
@@ -135,56 +116,30 @@ class VAETrainer:
             "world_size": self.backend.world_size,
         }
 
+    def _models(self) -> dict[str, SteppedModel]:
+        return {"vae": self.vae, "discriminator": self.disc}
+
     def save_checkpoint(self) -> Path | None:
         """Collective; rank 0 publishes `step_<k>/` atomically. Returns its path on rank 0."""
-        models = {"vae": self.vae, "discriminator": self.disc}
-        staging = self.checkpoints.root / f".staging-{self.step:09d}"
-        sharded = self.backend.save_sharded(models, staging)
-        path = None
-        if self.backend.is_main:
-            state = {
-                "step": self.step,
-                "data_position": {"seed": self.config.seed, "next_step": self.step},
-                "optim": {name: m.state_dict() for name, m in models.items()},
-                "ema_updates": self.ema.updates,
-                "evals": self.evals,
-                "mlflow_run_id": self.run_id,
-            }
-
-            def move_shards(tmp: Path) -> None:
-                if sharded:
-                    staging.rename(tmp / "deepspeed")
-
-            path = self.checkpoints.save(
-                self.step,
-                {
-                    "vae": self.vae.module.state_dict(),
-                    "discriminator": self.disc.module.state_dict(),
-                    "ema": self.ema.state_dict(),
-                },
-                state,
-                self._metadata(),
-                extra_writer=move_shards,
-            )
-        self.backend.barrier()
-        return path
+        state = {
+            "step": self.step,
+            "data_position": {"seed": self.config.seed, "next_step": self.step},
+            "evals": self.evals,
+            "recent_losses": self.recent_losses,
+            "mlflow_run_id": self.run_id,
+        }
+        return save_training_checkpoint(
+            self.checkpoints, self.backend, self.step, self._models(), self.ema, state, self._metadata()
+        )
 
     def load_checkpoint(self, directory: Path | None = None) -> bool:
         """Restore the latest (or given) checkpoint; False when there is none."""
-        target = directory or self.checkpoints.latest()
-        if target is None:
+        ckpt = load_training_checkpoint(self.checkpoints, self.backend, self._models(), self.ema, directory)
+        if ckpt is None:
             return False
-        ckpt = self.checkpoints.load(target, map_location=self.backend.device)
-        self.vae.module.load_state_dict(ckpt.tensors["vae"])
-        self.disc.module.load_state_dict(ckpt.tensors["discriminator"])
-        self.ema.load_state_dict(ckpt.tensors["ema"], ckpt.trainer_state["ema_updates"])
-        if (target / "deepspeed").is_dir():
-            self.backend.load_sharded({"vae": self.vae, "discriminator": self.disc}, target / "deepspeed")
-        else:
-            for name, model in (("vae", self.vae), ("discriminator", self.disc)):
-                model.load_state_dict(ckpt.trainer_state["optim"][name])
         self.step = int(ckpt.trainer_state["step"])
         self.evals = list(ckpt.trainer_state.get("evals", []))
+        self.recent_losses = list(ckpt.trainer_state.get("recent_losses", []))
         self.run_id = ckpt.trainer_state.get("mlflow_run_id")
         return True
 
@@ -278,16 +233,15 @@ class VAETrainer:
 
     # ---- the loop ----------------------------------------------------------------------------
     def _open_tracker(self) -> RunTracker:
-        if not self.backend.is_main or self.tracking.uri is None:
-            return RunTracker.disabled()
-        tracker = RunTracker(
-            self.tracking.uri,
-            self.tracking.experiment,
-            run_name=self.tracking.run_name,
-            artifact_location=self.tracking.artifact_location,
+        tracker = RunTracker.for_run(
+            self.tracking,
+            is_main=self.backend.is_main,
+            run_name="vae",
             run_id=self.run_id,
             tags={"component": "vae", "data_version": self.tracking.data_version},
         )
+        if not tracker.enabled:
+            return tracker
         if self.run_id is None:
             params = {
                 f"train.{k}": v for k, v in self.config.model_dump(mode="json").items() if k != "stages"
@@ -325,6 +279,7 @@ class VAETrainer:
             for step in progress:
                 metrics = self.train_step(step)
                 self.step = step + 1
+                self.recent_losses = [*self.recent_losses, metrics["loss/total"]][-RECENT_LOSSES:]
                 seen += metrics["samples"] * self.backend.world_size
                 window.append(metrics)
                 if self.step % cfg.log_every == 0 or self.step == target:
@@ -348,12 +303,16 @@ class VAETrainer:
                 tracker.finish(status)
         elapsed = time.perf_counter() - start_time
         return TrainResult(
+            name="vae",
             steps_done=self.step,
             resumed_from=resumed_from,
-            evals=self.evals,
             checkpoint=last_ckpt or self.checkpoints.latest(),
             run_id=self.run_id,
+            world_size=self.backend.world_size,
             samples_per_second=seen / elapsed if elapsed > 0 else math.nan,
+            final_loss=float(np.mean(self.recent_losses)) if self.recent_losses else math.nan,
+            data_version=self.tracking.data_version,
+            evals=tuple(self.evals),
         )
 
 

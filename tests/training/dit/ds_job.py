@@ -1,6 +1,6 @@
 """Run by each of 2 DeepSpeed ranks in test_deepspeed: train, drop the last checkpoint, resume.
 
-    python tests/training/ds_job.py <plan.json>
+    python tests/training/dit/ds_job.py <plan.json>
 
 One process launch covers both halves (DeepSpeed's import dominates a CPU launch): the second
 `train_stage` builds a fresh engine that must restore the ZeRO-partitioned state from disk.
@@ -15,24 +15,25 @@ from pathlib import Path
 
 import torch
 
-from training.dit.deepspeed_backend import DeepSpeedBackend
+from training.deepspeed_backend import DeepSpeedBackend
 from training.dit.stages import StagePlan, train_stage
 
 
 def main(plan_path: Path) -> None:
     torch.set_num_threads(1)
     backend = DeepSpeedBackend(zero_stage=2)
-    first = train_stage(plan_path, backend=backend, with_samples=False)
-    stage_dir = StagePlan.load(plan_path).checkpoint_dir
+    plan = StagePlan.load(plan_path)
+    first = train_stage(plan, backend=backend, with_samples=False)
     backend.barrier()
     if backend.is_main:
-        shutil.copytree(stage_dir / "step_000000004", stage_dir.parent / "first_step_4")
-        shutil.rmtree(stage_dir / "step_000000004")
-        (stage_dir / "stage_result.json").unlink()
+        shutil.copytree(plan.checkpoint_dir / "step_000000004", plan.checkpoint_dir.parent / "first_step_4")
+        shutil.rmtree(plan.checkpoint_dir / "step_000000004")
     backend.barrier()
-    second = train_stage(plan_path, backend=backend, with_samples=False)
+    second = train_stage(plan, backend=backend, with_samples=False)
     if backend.is_main:
-        print("RESULT " + json.dumps({"first": first.to_json(), "second": second.to_json()}), flush=True)
+        print(
+            "RESULT " + json.dumps({"first": first.to_metrics(), "second": second.to_metrics()}), flush=True
+        )
 
 
 if __name__ == "__main__":

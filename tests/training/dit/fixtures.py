@@ -7,7 +7,10 @@ from pathlib import Path
 import numpy as np
 
 from media.video import write_video
+from training.dit.config import DiTTrainConfig
 from training.dit.latent_cache import ClipRecord
+from training.dit.stages import StagePlan, prepare_stage
+from training.tracking import TrackingSettings
 
 CLIP_SPECS = (
     ("red_square", (220, 40, 40), (20, 20, 90), "a red square moving right on a dark blue field", 1.0, 1.0),
@@ -51,3 +54,12 @@ def write_clips(
             write_video(path, list(render_clip(fg, bg, dx, dy, frames, size)), fps=8, crf=12)
         records.append(ClipRecord(name, path, 0, frames, prompt, weight=1.0 + index % 2))
     return records
+
+
+def plan_first_stage(
+    config: DiTTrainConfig, records: list[ClipRecord], root: Path, checkpoints: str
+) -> StagePlan:
+    """`image_256` planned without tracking: checkpoints under `root/checkpoints`, latents in `root/latents`."""
+    return prepare_stage(
+        config, "image_256", records, root / checkpoints, root / "latents", TrackingSettings(), progress=False
+    )

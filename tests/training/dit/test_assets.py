@@ -15,8 +15,10 @@ from curation.captions import CAPTIONS_SCHEMA
 from curation.captions.schema import StructuredCaption
 from curation.schemas import CLIPS_SCHEMA, DEDUPED_CLIPS_SCHEMA, TIERS_SCHEMA
 from media.tables import write_table
+from orchestration.workspace_training import records_from_tables
 from tests.training.dit.fixtures import CLIP_SPECS, write_clips
-from training.dit.records import ClipListError, records_from_tables
+from training.dit.config import STAGE_ORDER
+from training.dit.records import ClipListError
 
 pytestmark = pytest.mark.slow
 FIELDS = ("short_description", "dense_description", "background", "style", "lighting", "atmosphere")
@@ -103,7 +105,8 @@ def test_assets_and_cli_run_the_first_stages_in_a_workspace(tmp_path, monkeypatc
     home = tmp_path / "home"
     _write_tables(home)
     resources = build_resources(load_config("tiny", home=home))
-    selected = [dit.latents, dit.dit_image_256]
+    assert [a.key.path[0] for a in dit.stage_assets] == [f"dit_{s}" for s in STAGE_ORDER]
+    selected = [dit.latents, dit.stage_assets[0]]
     result = dg.materialize(selected, resources=resources, selection=selected)
     assert result.success
     latents_meta = result.asset_materializations_for_node("latents")[0].metadata

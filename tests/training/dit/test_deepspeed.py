@@ -13,11 +13,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tests.training.dit.fixtures import write_clips
+from tests.training.dit.fixtures import plan_first_stage, write_clips
 from training.checkpointing import load_checkpoint
 from training.dit.config import DiTTrainConfig
-from training.dit.stages import prepare_stage
-from training.dit.trainer import StageTracking
+from training.dit.stages import PLAN_FILE
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[3]
@@ -62,11 +61,9 @@ def test_zero2_two_processes_save_and_resume_exactly(tmp_path):
     tiny = DiTTrainConfig.preset("tiny", checkpoint_every=2, sample_prompts=(), zero_stage=2)
     stages = tuple(s.model_copy(update={"steps": 4}) if s.name == "image_256" else s for s in tiny.stages)
     config = tiny.model_copy(update={"stages": stages})
-    plan = prepare_stage(
-        config, "image_256", records, tmp_path / "ckpt", tmp_path / "latents", StageTracking(), progress=False
-    )
+    plan = plan_first_stage(config, records, tmp_path, "ckpt")
 
-    outputs = _launch(plan)
+    outputs = _launch(plan.checkpoint_dir / PLAN_FILE)
     result = json.loads(next(line for line in outputs[0].splitlines() if line.startswith("RESULT "))[7:])
     assert result["first"]["steps_done"] == 4 and result["first"]["resumed_from"] == 0
     # The second run lost step 4's checkpoint: it resumed from step 2 (partitioned Adam state restored).

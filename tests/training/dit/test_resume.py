@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -12,10 +13,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tests.training.dit.fixtures import write_clips
+from tests.training.dit.fixtures import plan_first_stage, write_clips
 from training.dit.config import DiTTrainConfig
-from training.dit.stages import StagePlan, prepare_stage, train_stage
-from training.dit.trainer import DiTTrainer, StageTracking
+from training.dit.stages import PLAN_FILE, StagePlan, finished_stage, train_stage
+from training.dit.trainer import DiTTrainer
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -58,17 +59,9 @@ def test_interrupted_stage_resumes_bit_exactly(tmp_path):
     records = write_clips(tmp_path / "clips", count=3)
     config = _config("video_low_long", steps=8, every=4)
     # A plan of the first stage (no predecessor needed) with video_low_long's samples swapped in.
-    plan_path = prepare_stage(
-        config,
-        "image_256",
-        records,
-        tmp_path / "unused",
-        tmp_path / "latents",
-        StageTracking(),
-        progress=False,
-    )
+    first_plan = plan_first_stage(config, records, tmp_path, "unused")
+    from training.dit.encoders import make_text_encoder, make_vae
     from training.dit.latent_cache import LatentCache
-    from training.dit.stages import make_text_encoder, make_vae
 
     cache = LatentCache(
         tmp_path / "latents",
@@ -77,8 +70,7 @@ def test_interrupted_stage_resumes_bit_exactly(tmp_path):
         aspect_ratios=config.aspect_ratios,
     )
     samples, _ = cache.build(records, config.stage("video_low_long"), progress=False)
-    plan = StagePlan.load(plan_path)
-    plan = StagePlan(**{**plan.__dict__, "stage": "video_low_long", "samples": samples})
+    plan = dataclasses.replace(first_plan, stage="video_low_long", samples=samples)
 
     straight = _trainer(plan, tmp_path / "straight")
     straight.train(resume=False)
@@ -107,12 +99,11 @@ def test_interrupted_stage_resumes_bit_exactly(tmp_path):
 def test_kill_9_mid_stage_loses_no_step_beyond_the_last_checkpoint(tmp_path):
     records = write_clips(tmp_path / "clips", count=2)
     config = _config("image_256", steps=24, every=5)
-    plan = prepare_stage(
-        config, "image_256", records, tmp_path / "ckpt", tmp_path / "latents", StageTracking(), progress=False
-    )
+    plan = plan_first_stage(config, records, tmp_path, "ckpt")
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    job_script = REPO / "tests" / "training" / "dit" / "stage_job.py"
     worker = subprocess.Popen(
-        [sys.executable, "-m", "training.dit.worker", str(plan), "--no-samples", "--throttle-s", "0.3"],
+        [sys.executable, str(job_script), str(plan.checkpoint_dir / PLAN_FILE), "0.3"],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
@@ -129,17 +120,17 @@ def test_kill_9_mid_stage_loses_no_step_beyond_the_last_checkpoint(tmp_path):
     os.kill(worker.pid, signal.SIGKILL)
     worker.wait(timeout=30)
     assert worker.returncode == -signal.SIGKILL and 12 <= last < 24
+    assert finished_stage(tmp_path / "ckpt", "image_256") is None
     stage_dir = tmp_path / "ckpt" / "image_256"
-    assert not (stage_dir / "stage_result.json").exists()
     last_checkpoint = max(int(p.name.removeprefix("step_")) for p in stage_dir.glob("step_*"))
     assert 5 * (last // 5) <= last_checkpoint <= last + 5  # checkpoints every 5 steps
 
     result = train_stage(plan, with_samples=False)
     assert result.resumed_from == last_checkpoint and result.steps_done == 24
+    finished = finished_stage(tmp_path / "ckpt", "image_256")
+    assert finished is not None and finished.checkpoint == result.checkpoint and finished.steps == 24
 
-    reference_plan = prepare_stage(
-        config, "image_256", records, tmp_path / "ref", tmp_path / "latents", StageTracking(), progress=False
-    )
+    reference_plan = plan_first_stage(config, records, tmp_path, "ref")
     reference = train_stage(reference_plan, with_samples=False)
     assert reference.checkpoint is not None and result.checkpoint is not None
     killed, straight = (
@@ -150,23 +141,29 @@ def test_kill_9_mid_stage_loses_no_step_beyond_the_last_checkpoint(tmp_path):
 
 
 @pytest.mark.slow
-def test_ray_train_launcher_runs_a_planned_stage(tmp_path):
-    """TorchTrainer on a local loopback Ray: 2 gloo workers, each a DeepSpeed ZeRO-2 rank."""
+def test_ray_train_launcher_runs_a_planned_stage_on_deepspeed_and_ddp_workers(tmp_path):
+    """TorchTrainer on a local loopback Ray: 2 gloo workers, DeepSpeed ZeRO-2 ranks, then DDP ranks."""
     from media.ray_cluster import shutdown_ray
-    from training.dit.launcher import launch_stage
+    from training.dit.run import StageJob
+    from training.launch import LaunchSettings, launch
 
     records = write_clips(tmp_path / "clips", count=2)
     config = _config("image_256", steps=3, every=3)
-    plan = prepare_stage(
-        config, "image_256", records, tmp_path / "ckpt", tmp_path / "latents", StageTracking(), progress=False
-    )
+    plan = plan_first_stage(config, records, tmp_path, "ckpt")
+    ddp_plan = plan_first_stage(config, records, tmp_path, "ddp")
     try:
-        result = launch_stage(plan, "ray", num_workers=2, zero_stage=2)
+        result = launch(StageJob(plan), LaunchSettings(mode="ray", workers=2, zero_stage=2))
+        ddp = launch(StageJob(ddp_plan), LaunchSettings(workers=2))  # auto: 2 workers → Ray
     finally:
         shutdown_ray()
-    assert result["steps_done"] == 3 and Path(result["checkpoint"]).name == "step_000000003"
-    shards = sorted((Path(result["checkpoint"]) / "deepspeed" / "dit" / "state").glob("*optim_states.pt"))
+    # Typed results rebuilt from the metrics rank 0 reported to Ray Train.
+    assert result.name == "image_256" and result.steps_done == 3 and result.world_size == 2
+    assert result.checkpoint is not None and result.checkpoint.name == "step_000000003"
+    shards = sorted((result.checkpoint / "deepspeed" / "dit" / "state").glob("*optim_states.pt"))
     assert len(shards) == 2  # one ZeRO partition per Ray worker
     assert (tmp_path / "ckpt" / "ray_results" / "dit_image_256").is_dir()
-    with pytest.raises(ValueError, match="need DeepSpeed"):
-        launch_stage(plan, "ray", num_workers=2)
+    assert ddp.world_size == 2 and ddp.steps_done == 3 and ddp.checkpoint is not None
+    assert not (ddp.checkpoint / "deepspeed").exists()  # DDP keeps plain optimizer state dicts
+    assert (
+        result.final_loss > 0 and ddp.final_loss > 0 and set(ddp.bucket_losses) == set(result.bucket_losses)
+    )

@@ -18,11 +18,12 @@ from safetensors.torch import load_file
 from model.checkpoints import load_transformer
 from tests.training.dit.fixtures import write_clips
 from training.dit.config import STAGE_ORDER, DiTTrainConfig
+from training.dit.encoders import make_text_encoder, make_vae
 from training.dit.registry import REGISTERED_MODEL
+from training.dit.run import train_dit_stage
 from training.dit.sampling import decode_to_frames, psnr, sample_latents
-from training.dit.stages import make_text_encoder, make_vae, read_stage_result, run_stage
-from training.dit.trainer import StageTracking
-from training.tracking import default_tracking_uri
+from training.dit.stages import finished_stage, prepare_stage
+from training.tracking import TrackingSettings, default_tracking_uri
 
 pytestmark = pytest.mark.slow
 
@@ -35,12 +36,13 @@ def chain(tmp_path_factory):
     records = write_clips(root / "clips")
     config = DiTTrainConfig.preset("tiny")
     uri, artifacts = default_tracking_uri(root / "home")
-    tracking = StageTracking(uri=uri, artifact_location=artifacts, data_version="test:clips@v1")
+    tracking = TrackingSettings(uri=uri, artifact_location=artifacts, data_version="test:clips@v1")
     results = {}
-    for stage in STAGE_ORDER:
-        results[stage] = run_stage(
+    for stage in STAGE_ORDER:  # in this process: the tiny profile has one worker and no ZeRO
+        plan = prepare_stage(
             config, stage, records, root / "ckpt", root / "latents", tracking, progress=False
         )
+        results[stage] = train_dit_stage(plan)
     yield {"root": root, "records": records, "config": config, "uri": uri, "results": results}
     torch.set_num_threads(threads)
 
@@ -49,13 +51,16 @@ def test_every_stage_runs_in_order_from_the_previous_checkpoint(chain):
     config, root, results = chain["config"], chain["root"], chain["results"]
     for index, stage in enumerate(STAGE_ORDER):
         result = results[stage]
+        assert result.name == stage and result.world_size == 1
         assert result.steps_done == config.stage(stage).steps and result.checkpoint is not None
         plan = json.loads((root / "ckpt" / stage / "plan.json").read_text())
         if index:
             assert plan["init_from"] == str(results[STAGE_ORDER[index - 1]].checkpoint)
         else:
             assert plan["init_from"] is None
-        assert read_stage_result(root / "ckpt", stage)["model_version"] == result.model_version
+        finished = finished_stage(root / "ckpt", stage)
+        assert finished is not None and finished.checkpoint == result.checkpoint
+        assert finished.run_id == result.run_id and finished.loss == pytest.approx(result.final_loss)
     # image_mixscale trains both scales in every step; video stages mix images in.
     assert set(results["image_mixscale"].bucket_losses) == {
         "r32_1x1_f1_32x32",

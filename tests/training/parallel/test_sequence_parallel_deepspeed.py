@@ -1,6 +1,6 @@
 """DeepSpeed ZeRO-3 over a sequence-parallel tiny DiT on 2 gloo ranks (CPU, fp32).
 
-The wiring under test: `parallelize_dit` first, then `training.dit.deepspeed_backend.DeepSpeedBackend`
+The wiring under test: `parallelize_dit` first, then `training.deepspeed_backend.DeepSpeedBackend`
 with the ordinary config (no sequence-parallel mpu). DeepSpeed averages gradients over all ranks,
 which by the convention of training.parallel.collectives is the single-device gradient: the
 global gradient norm DeepSpeed reports and the weights after one AdamW step must equal a plain
@@ -51,11 +51,12 @@ def _reference_step() -> tuple[float, dict[str, torch.Tensor]]:
 def _worker(rank: int, world: int, out_dir: str) -> None:
     import deepspeed
 
-    from training.dit.deepspeed_backend import DeepSpeedBackend
+    from training.backends import OptimizerSettings
+    from training.deepspeed_backend import DeepSpeedBackend
 
     backend = DeepSpeedBackend(zero_stage=3, precision="fp32")
     model = parallelize_dit(_model())
-    stepped = backend.wrap("dit", model, LR, BETAS, WEIGHT_DECAY, lambda _step: 1.0, grad_clip=0.0)
+    stepped = backend.wrap("dit", model, OptimizerSettings(LR, BETAS, WEIGHT_DECAY, grad_clip=0.0))
     norm = stepped.step(_loss(stepped.engine))
     module = stepped.engine.module
     with deepspeed.zero.GatheredParameters(list(module.parameters())):  # ZeRO-3: whole weights

@@ -63,25 +63,23 @@ def test_deepspeed_zero2_exact_resume(
 @pytest.mark.slow
 def test_ray_train_two_deepspeed_workers(tmp_path: Path, clip_paths: list[Path]) -> None:
     from media.ray_cluster import shutdown_ray
-    from training.tracking import default_tracking_uri
-    from training.vae.run import run_vae_training
-    from training.vae.trainer import TrackingSettings
+    from model.checkpoints import load_vae
+    from training.tracking import TrackingSettings, default_tracking_uri
+    from training.vae.run import VAEJob, train_vae
 
     config = micro_config(zero_stage=2, num_workers=2, checkpoint_every=3, cpu_threads=1)
     uri, artifacts = default_tracking_uri(tmp_path)
     try:
-        outputs = run_vae_training(
-            config, clip_paths, tmp_path / "ckpt", TrackingSettings(uri=uri, artifact_location=artifacts),
-            max_steps=3, export_dir=tmp_path / "export",
-        )  # fmt: skip
+        tracking = TrackingSettings(uri=uri, artifact_location=artifacts)
+        result = train_vae(
+            VAEJob(config, clip_paths, tmp_path / "ckpt", tracking, max_steps=3), tmp_path / "export"
+        )
     finally:
         shutdown_ray()
-    assert outputs.result.steps_done == 3 and outputs.result.run_id
-    shards = sorted(
-        p.name for p in (tmp_path / "ckpt" / "step_000000003" / "deepspeed" / "vae" / "state").iterdir()
-    )
+    # The typed result came back through Ray Train's reported metrics, rank 0's view of the run.
+    assert result.name == "vae" and result.steps_done == 3 and result.world_size == 2 and result.run_id
+    assert result.checkpoint == (tmp_path / "ckpt" / "step_000000003").resolve()
+    assert result.final_loss > 0 and result.data_version == "unversioned"
+    shards = sorted(p.name for p in (result.checkpoint / "deepspeed" / "vae" / "state").iterdir())
     assert "zero_pp_rank_1_mp_rank_00_optim_states.pt" in shards  # optimizer state partitioned over 2 ranks
-    from model.checkpoints import load_vae
-
-    assert outputs.export_dir is not None
-    assert sum(p.numel() for p in load_vae(outputs.export_dir).parameters()) > 0
+    assert sum(p.numel() for p in load_vae(tmp_path / "export").parameters()) > 0

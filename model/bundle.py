@@ -1,10 +1,18 @@
-"""The pipeline bundle: one directory holding everything `generate` needs (layout in `serving/__init__`).
+"""The pipeline bundle: one directory holding everything `serving.generate` needs. The one module
+of the format: training writes it (each DiT checkpoint is a bundle), serving reads it.
 
     <bundle>/
-      pipeline.json        {"format": "videofoundry-pipeline/1", "text_encoder": {...}, "fps": 24,
-                            "defaults": {...}, "info": {...}}
+      pipeline.json        {"format": "videofoundry-pipeline/1",
+                            "text_encoder": {"preset": "tiny-random" | "offline-default"}
+                                          | {"config": {<model.text.TextEncoderConfig fields>}},
+                            "fps": 24, "defaults": {...}, "info": {...}}
       transformer/         model.checkpoints.save_model(dit, ...)  (model.safetensors + config.json)
       vae/                 model.checkpoints.save_model(vae, ...)
+
+It lives in `model` because both `training` and `serving` must reach it and neither may import the
+other; a bundle is two `model.checkpoints` folders plus one JSON file (torch + safetensors only).
+`save_pipeline` writes one (replacing the target atomically, or into a folder the caller
+publishes); `read_spec` / `is_bundle` read one.
 
 A diffusers HunyuanVideo pipeline directory (model_index.json, transformer/, vae/, text_encoder/,
 text_encoder_2/) is read as well; so is a bundle without pipeline.json, whose text encoder is then
@@ -22,13 +30,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from model.checkpoints import CheckpointError, save_model
+from model.checkpoints import save_model
 from model.dit import HunyuanDiT
 from model.text import TextEncoderConfig
 from model.vae import CausalVAE3D
 
 PIPELINE_FORMAT = "videofoundry-pipeline/1"
 PIPELINE_FILE = "pipeline.json"
+TRANSFORMER_DIR = "transformer"
+VAE_DIR = "vae"
 TEXT_ENCODER_PRESETS = ("tiny-random", "offline-default")
 # The (states, pooled) widths each text-encoder preset produces; used when a bundle names none.
 _PRESET_BY_WIDTHS = {(32, 16): "tiny-random", (576, 384): "offline-default"}
@@ -84,6 +94,19 @@ def _text_encoder_from_json(data: Any, source: Path) -> str | TextEncoderConfig:
     raise BundleError(f"{source}: 'text_encoder' needs 'preset' or 'config'")
 
 
+def _write_parts(out: Path, transformer: HunyuanDiT, vae: CausalVAE3D, spec: BundleSpec) -> None:
+    save_model(transformer, out / TRANSFORMER_DIR)
+    save_model(vae, out / VAE_DIR)
+    payload = {
+        "format": PIPELINE_FORMAT,
+        "text_encoder": _text_encoder_json(spec.text_encoder),
+        "fps": spec.fps,
+        "defaults": spec.defaults,
+        "info": spec.info,
+    }
+    (out / PIPELINE_FILE).write_text(json.dumps(payload, indent=2, default=str))
+
+
 def save_pipeline(
     directory: str | Path,
     transformer: HunyuanDiT,
@@ -93,27 +116,26 @@ def save_pipeline(
     fps: float = 24.0,
     defaults: dict[str, Any] | None = None,
     info: dict[str, Any] | None = None,
+    replace: bool = True,
 ) -> Path:
-    """Write a pipeline bundle to `directory` (replaced atomically if it exists); returns it.
+    """Write a pipeline bundle to `directory`; returns it.
 
+    `replace` (default): `directory` is replaced atomically, so readers see the old bundle or the
+    new one. `replace=False`: the parts are written into `directory`, which may hold other files,
+    and the caller publishes it (a DiT training checkpoint is published atomically as a whole).
     The DiT's text widths must match the text encoder's (checked here, not at serving time).
     """
     out = Path(directory)
     spec = BundleSpec(text_encoder, float(fps), dict(defaults or {}), dict(info or {}))
     _check_text_widths(transformer, spec.text_encoder, out)
+    if not replace:
+        out.mkdir(parents=True, exist_ok=True)
+        _write_parts(out, transformer, vae, spec)
+        return out
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
     try:
-        save_model(transformer, staging / "transformer")
-        save_model(vae, staging / "vae")
-        payload = {
-            "format": PIPELINE_FORMAT,
-            "text_encoder": _text_encoder_json(spec.text_encoder),
-            "fps": spec.fps,
-            "defaults": spec.defaults,
-            "info": spec.info,
-        }
-        (staging / PIPELINE_FILE).write_text(json.dumps(payload, indent=2, default=str))
+        _write_parts(staging, transformer, vae, spec)
         if out.exists():
             old = out.with_name(f".{out.name}.old")
             shutil.rmtree(old, ignore_errors=True)
@@ -146,7 +168,7 @@ def _check_text_widths(transformer: HunyuanDiT, spec: str | TextEncoderConfig, w
 
 def is_bundle(path: Path) -> bool:
     """A directory that looks like a bundle (ours or diffusers'): transformer/ and vae/ inside."""
-    return path.is_dir() and (path / "transformer").is_dir() and (path / "vae").is_dir()
+    return path.is_dir() and (path / TRANSFORMER_DIR).is_dir() and (path / VAE_DIR).is_dir()
 
 
 def read_spec(path: Path, dit_text_widths: tuple[int, int]) -> BundleSpec:
@@ -179,15 +201,3 @@ def read_spec(path: Path, dit_text_widths: tuple[int, int]) -> BundleSpec:
             f"match no preset ({_PRESET_BY_WIDTHS}); write {PIPELINE_FILE} with a text_encoder config"
         )
     return BundleSpec(text_encoder=preset)
-
-
-__all__ = [
-    "PIPELINE_FILE",
-    "PIPELINE_FORMAT",
-    "BundleError",
-    "BundleSpec",
-    "CheckpointError",
-    "is_bundle",
-    "read_spec",
-    "save_pipeline",
-]

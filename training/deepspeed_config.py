@@ -1,11 +1,12 @@
-"""DeepSpeed JSON configs generated from the typed training config.
+"""DeepSpeed engine configs generated from the typed training settings: the one place they are built.
 
 `zero_config(...)` with the defaults below reproduces `infra/deepspeed/zero2.json` / `zero3.json`
-key for key (tested), so the deployment files and the trainer cannot drift apart. `training_config`
-adds what a run needs on top: the optimizer (AdamW; `torch_adam` selects torch's implementation,
-needed on CPU where DeepSpeed's fused Adam is not built) and the micro-batch size.
-The learning-rate schedule stays ours (a LambdaLR handed to `deepspeed.initialize`) so one
-warm-up implementation serves both backends.
+key for key (tested), so the deployment files and the trainers cannot drift apart.
+`training_config` adds what a run needs on top: the optimizer (AdamW; `torch_adam` selects torch's
+implementation, needed on CPU where DeepSpeed's fused Adam is not built), the micro-batch size and
+fp16 loss scaling. `training.deepspeed_backend.DeepSpeedBackend` hands it to `deepspeed.initialize`
+for both trainers. The learning-rate schedule stays ours (a LambdaLR handed to
+`deepspeed.initialize`) so one warm-up implementation serves every backend.
 """
 
 from __future__ import annotations
@@ -62,15 +63,27 @@ def training_config(
     torch_adam: bool,
     micro_batch: int = 1,
     overlap_comm: bool = True,
+    fp16: bool = False,
 ) -> dict[str, Any]:
     """`zero_config` plus the AdamW optimizer block a training run hands to `deepspeed.initialize`.
 
-    On CPU pass bf16=False, torch_adam=True and overlap_comm=False (gloo has no separate
-    communication stream to overlap with).
+    With bf16 (or fp16, dynamic loss scaling) DeepSpeed holds half-precision weights and keeps the
+    fp32 master copy inside the ZeRO optimizer. On CPU pass bf16=False, torch_adam=True and
+    overlap_comm=False (gloo has no separate communication stream to overlap with). Step prints
+    are off: the trainers log.
     """
+    if bf16 and fp16:
+        raise ValueError("choose one of bf16 and fp16")
     config = zero_config(
-        stage, micro_batch=micro_batch, grad_clip=grad_clip, bf16=bf16, overlap_comm=overlap_comm
+        stage,
+        micro_batch=micro_batch,
+        grad_clip=grad_clip,
+        bf16=bf16,
+        overlap_comm=overlap_comm,
+        steps_per_print=1 << 30,
     )
+    if fp16:
+        config["fp16"] = {"enabled": True, "loss_scale": 0}
     config["optimizer"] = {
         "type": "AdamW",
         "params": {

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from assets.code_versions import module_code_version
 from assets.versioned import commit_version
 from curation.captions import CAPTIONS_SCHEMA, CaptionConfig, caption_problems, records_to_table
 from curation.captions.pipeline import caption_rows
@@ -22,6 +23,7 @@ def _tier_clip_ids(workspace: WorkspaceResource) -> list[str]:
     deps=["tiers"],
     group_name="curation",
     kinds={"parquet"},
+    code_version=module_code_version(__name__),
     description="Structured JSON captions (+ confident camera motion) of every tier clip, per-field provenance.",
 )
 def captions(

@@ -2,8 +2,9 @@
 
 import dagster as dg
 
-from assets.curation_config import curation_config
+from assets.code_versions import module_code_version
 from assets.partitions import raw_batches
+from curation.config import curation_config
 from curation.pipeline import compute_signals, upsert_quarantine
 from curation.schemas import CLIP_SIGNALS_SCHEMA, CLIPS_SCHEMA
 from media.tables import read_table, write_table
@@ -15,6 +16,7 @@ from orchestration.resources import ComputeResource, WorkspaceResource
     partitions_def=raw_batches,
     group_name="curation",
     kinds={"parquet", "ray"},
+    code_version=module_code_version(__name__),
     description="One row of signals per clip, from one decode of each raw video (Ray Data).",
 )
 def clip_signals(
@@ -22,7 +24,7 @@ def clip_signals(
 ) -> dg.MaterializeResult:
     ws = workspace.workspace
     batch = context.partition_key
-    config = curation_config(workspace, compute)
+    config = curation_config(workspace.profile, compute.address, compute.num_cpus)
     clips = read_table(ws.tables / "clips" / f"{batch}.parquet", CLIPS_SCHEMA)
     table, quarantine = compute_signals(clips, config)
     path = write_table(table, ws.tables / "clip_signals" / f"{batch}.parquet", CLIP_SIGNALS_SCHEMA)

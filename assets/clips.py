@@ -2,9 +2,10 @@
 
 import dagster as dg
 
-from assets.curation_config import curation_config
+from assets.code_versions import module_code_version
 from assets.partitions import raw_batches
 from assets.versioned import commit_version
+from curation.config import curation_config
 from curation.ingest import RAW_VIDEOS_SCHEMA
 from curation.pipeline import make_clips, upsert_quarantine
 from curation.schemas import CLIPS_SCHEMA
@@ -17,6 +18,7 @@ from orchestration.resources import ComputeResource, VersioningResource, Workspa
     partitions_def=raw_batches,
     group_name="curation",
     kinds={"parquet", "ray"},
+    code_version=module_code_version(__name__),
     description="Single-shot clips (frame ranges into the raw files) with stable ids; bad inputs quarantined.",
 )
 def clips(
@@ -27,7 +29,7 @@ def clips(
 ) -> dg.MaterializeResult:
     ws = workspace.workspace
     batch = context.partition_key
-    config = curation_config(workspace, compute)
+    config = curation_config(workspace.profile, compute.address, compute.num_cpus)
     raw = read_table(ws.tables / "raw_videos" / f"{batch}.parquet", RAW_VIDEOS_SCHEMA)
     table, quarantine = make_clips(raw, batch, config)
     path = write_table(table, ws.tables / "clips" / f"{batch}.parquet", CLIPS_SCHEMA)

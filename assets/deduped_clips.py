@@ -2,8 +2,9 @@
 
 import dagster as dg
 
-from assets.curation_config import curation_config
+from assets.code_versions import module_code_version
 from assets.versioned import commit_version
+from curation.config import curation_config
 from curation.dedup import dedup_clips
 from curation.schemas import CLIP_SIGNALS_SCHEMA, DEDUPED_CLIPS_SCHEMA
 from media.tables import read_table, write_table
@@ -14,6 +15,7 @@ from orchestration.resources import ComputeResource, VersioningResource, Workspa
     deps=["clip_signals"],
     group_name="curation",
     kinds={"parquet"},
+    code_version=module_code_version(__name__),
     description="Who duplicates whom across all batches; concept clusters and balancing weights.",
 )
 def deduped_clips(
@@ -21,7 +23,7 @@ def deduped_clips(
 ) -> dg.MaterializeResult:
     ws = workspace.workspace
     signals = read_table(ws.tables / "clip_signals", CLIP_SIGNALS_SCHEMA)
-    table = dedup_clips(signals, curation_config(workspace, compute).dedup)
+    table = dedup_clips(signals, curation_config(workspace.profile, compute.address, compute.num_cpus).dedup)
     path = write_table(table, ws.tables / "deduped_clips.parquet", DEDUPED_CLIPS_SCHEMA)
     kept = sum(table.column("keep").to_pylist())
     return dg.MaterializeResult(

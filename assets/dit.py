@@ -10,6 +10,7 @@ from typing import Any
 
 import dagster as dg
 
+from assets.code_versions import module_code_version
 from orchestration.resources import ComputeResource, TrackingResource, VersioningResource, WorkspaceResource
 from training.dit.config import DiTTrainConfig
 from training.dit.launcher import train_dit_stage
@@ -42,6 +43,7 @@ def _vae_path(workspace: WorkspaceResource):
     deps=[*CURATION_DEPS, "vae"],
     group_name="dit",
     kinds={"safetensors"},
+    code_version=module_code_version(__name__),
     description="VAE latents + text encodings per clip and bucket, keyed by VAE and text-encoder versions.",
 )
 def latents(workspace: WorkspaceResource) -> dg.MaterializeResult:
@@ -64,6 +66,7 @@ def _stage_asset(stage: str, upstream: str) -> dg.AssetsDefinition:
         deps=[upstream],
         group_name="dit",
         kinds={"pytorch", "mlflow"},
+        code_version=module_code_version(__name__),
         description=f"DiT stage `{stage}` (training.dit.config manifest), from the previous stage's checkpoint.",
     )
     def _train(

@@ -3,74 +3,73 @@
 `generations` (eval prompts through `serving.generate`) → `human_eval` (a blinded GSB campaign, the
 candidate against the champion or the previous stage) → `champion` (the registry alias moves only
 when the gates pass). The `human_eval_promotion_sensor` re-materializes `champion` when a campaign
-completes; `champion` is also what the Gradio demo serves.
+completes; `champion` is also what the Gradio demo serves. The rules live in `evaluation.promotion`,
+`evaluation.generations` and `evaluation.human_eval.campaign`.
 """
 
-import json
+from collections.abc import Callable
+from pathlib import Path
 
 import dagster as dg
-import numpy as np
 
+from assets.code_versions import module_code_version
 from assets.quality_checks import VAE_PSNR_FLOOR_DB
-from evaluation.generations import GENERATIONS_SCHEMA, GenerationParams, evaluation_set, serving_generator
-from evaluation.human_eval import (
-    BUILTIN_PROMPTS,
-    CampaignError,
-    HumanEvalConfig,
-    ModelSpec,
-    assign_raters,
-    campaign_complete,
-    campaign_progress,
-    campaign_results,
-    create_campaign,
-    find_campaign,
+from evaluation.generations import (
+    EVALUATION_SETTINGS,
+    GENERATIONS_SCHEMA,
+    evaluation_set,
+    generation_summary,
+    serving_generator,
 )
-from evaluation.promotion import Gate, champion_version, latest_stage_version, promote
-from media.tables import read_table, write_table
+from evaluation.human_eval import BUILTIN_PROMPTS, advance_campaign
+from evaluation.human_eval.config import human_eval_config
+from evaluation.promotion import (
+    candidate_comparison,
+    candidate_version,
+    champion_version,
+    decide_promotion,
+    model_ref,
+)
+from media.tables import write_table
+from orchestration.automation import latest_campaign
 from orchestration.metadata import image_metadata, keyframe_grid
 from orchestration.resources import HumanEvalResource, TrackingResource, WorkspaceResource
+from serving.config import serving_config
 
 EVAL_PROMPTS = {"tiny": 4, "paper": len(BUILTIN_PROMPTS)}
 EVAL_SEEDS = {"tiny": [0], "paper": [0, 1, 2]}
-# Floors for the automatic gates; the paper profile also requires a completed human campaign.
-TEMPORAL_CONSISTENCY_FLOOR = 0.5
-GSB_WIN_RATE_FLOOR = 0.5
 
 
-def _candidate(tracking: TrackingResource) -> str:
-    version = latest_stage_version(tracking.tracking_uri, tracking.registered_model, "sft")
-    if version is None:
-        raise dg.Failure(
-            f"no registered {tracking.registered_model} version with stage=sft; run dit_sft first"
-        )
-    return version
-
-
-def _params(profile: str) -> GenerationParams:
-    return GenerationParams.paper() if profile == "paper" else GenerationParams.tiny()
+def _generator(workspace: WorkspaceResource, tracking: TrackingResource) -> Callable[[str, int, str], Path]:
+    """Evaluation videos through `serving.generate` with the profile's serving and sampling settings."""
+    ws = workspace.workspace
+    return serving_generator(
+        ws.reports / "generations",
+        EVALUATION_SETTINGS[workspace.profile],
+        tracking.tracking_uri,
+        serving_config(workspace.profile, str(ws.serving_cache)),
+    )
 
 
 @dg.asset(
     deps=["dit_sft"],
     group_name="evaluation",
     kinds={"parquet", "mp4"},
+    code_version=module_code_version(__name__),
     description="Videos of the SFT model on the evaluation prompts, with automatic metrics.",
 )
 def generations(
     context: dg.AssetExecutionContext, workspace: WorkspaceResource, tracking: TrackingResource
 ) -> dg.MaterializeResult:
     ws = workspace.workspace
-    version = _candidate(tracking)
-    ref = f"models:/{tracking.registered_model}/{version}"
-    prompts = BUILTIN_PROMPTS[: EVAL_PROMPTS[workspace.profile]]
-    generate = serving_generator(
-        ws.reports / "generations", _params(workspace.profile), tracking.tracking_uri
+    ref = model_ref(
+        tracking.registered_model, candidate_version(tracking.tracking_uri, tracking.registered_model)
     )
     table = evaluation_set(
         ref,
-        prompts,
+        BUILTIN_PROMPTS[: EVAL_PROMPTS[workspace.profile]],
         EVAL_SEEDS[workspace.profile],
-        generate,
+        _generator(workspace, tracking),
         progress=lambda done, total: context.log.info(f"generated {done}/{total}"),
     )
     path = write_table(table, ws.table("generations"), GENERATIONS_SCHEMA)
@@ -79,10 +78,7 @@ def generations(
         metadata={
             "model": dg.MetadataValue.text(ref),
             "videos": dg.MetadataValue.int(table.num_rows),
-            "mean_temporal_consistency": dg.MetadataValue.float(
-                float(np.mean(table.column("temporal_consistency").to_numpy()))
-            ),
-            "mean_flicker": dg.MetadataValue.float(float(np.mean(table.column("flicker").to_numpy()))),
+            **{name: dg.MetadataValue.float(value) for name, value in generation_summary(table).items()},
             "keyframes": image_metadata(grid),
             "path": dg.MetadataValue.path(str(path)),
         }
@@ -93,6 +89,7 @@ def generations(
     deps=["generations"],
     group_name="evaluation",
     kinds={"sqlite"},
+    code_version=module_code_version(__name__),
     description="A blinded pairwise (GSB) campaign: the SFT model against the champion or the previous stage.",
 )
 def human_eval(
@@ -101,79 +98,34 @@ def human_eval(
     tracking: TrackingResource,
     human_eval: HumanEvalResource,
 ) -> dg.MaterializeResult:
-    ws = workspace.workspace
-    candidate = _candidate(tracking)
-    baseline = champion_version(tracking.tracking_uri, tracking.registered_model)
-    if baseline is None or baseline == candidate:
-        baseline = latest_stage_version(tracking.tracking_uri, tracking.registered_model, "video_high_long")
-    if baseline is None:
-        raise dg.Failure("no baseline to compare against: neither a champion nor a video_high_long version")
-    name = f"sft-v{candidate}-vs-v{baseline}"
-    preset = HumanEvalConfig.paper if workspace.profile == "paper" else HumanEvalConfig.tiny
-    config = preset(human_eval.db_url)
-    try:
-        campaign_id = find_campaign(human_eval.db_url, name)
-    except CampaignError:
-        campaign_id = create_campaign(
-            human_eval.db_url,
-            name,
-            BUILTIN_PROMPTS[: EVAL_PROMPTS[workspace.profile]],
-            [
-                ModelSpec("candidate", f"models:/{tracking.registered_model}/{candidate}"),
-                ModelSpec("baseline", f"models:/{tracking.registered_model}/{baseline}"),
-            ],
-            serving_generator(ws.reports / "generations", _params(workspace.profile), tracking.tracking_uri),
-            config,
-            ws.reports / "human_eval",
-        )
-    raters = _rater_ids(human_eval.db_url)
-    progress = campaign_progress(human_eval.db_url, campaign_id)
-    if progress.assignments == 0 and len(raters) >= config.raters_per_pair:
-        assign_raters(human_eval.db_url, campaign_id, raters, config)
-        progress = campaign_progress(human_eval.db_url, campaign_id)
-    elif progress.assignments == 0:
-        context.log.warning(
-            f"campaign {name}: {len(raters)} rater account(s), {config.raters_per_pair} needed per pair; "
-            "create them with `videofoundry eval-rater NAME` and materialize human_eval again"
-        )
+    comparison = candidate_comparison(tracking.tracking_uri, tracking.registered_model)
+    status = advance_campaign(
+        human_eval_config(workspace.profile, human_eval.db_url),
+        comparison.campaign,
+        BUILTIN_PROMPTS[: EVAL_PROMPTS[workspace.profile]],
+        comparison.models,
+        _generator(workspace, tracking),
+        workspace.workspace.reports / "human_eval",
+    )
+    if status.waiting_for_raters:
+        context.log.warning(status.describe())
     return dg.MaterializeResult(
         metadata={
-            "campaign": dg.MetadataValue.text(name),
-            "campaign_id": dg.MetadataValue.int(campaign_id),
-            "assignments": dg.MetadataValue.int(progress.assignments),
-            "rated": dg.MetadataValue.int(progress.rated),
-            "raters": dg.MetadataValue.int(len(raters)),
+            "campaign": dg.MetadataValue.text(status.name),
+            "campaign_id": dg.MetadataValue.int(status.campaign_id),
+            "assignments": dg.MetadataValue.int(status.progress.assignments),
+            "rated": dg.MetadataValue.int(status.progress.rated),
+            "raters": dg.MetadataValue.int(status.raters),
             "rater_app": dg.MetadataValue.text("videofoundry serve raters"),
         }
     )
-
-
-def _rater_ids(db_url: str) -> list[int]:
-    from sqlalchemy import select
-
-    from evaluation.human_eval.schema import Rater
-    from evaluation.human_eval.store import open_store
-
-    with open_store(db_url).session() as session:
-        return list(session.scalars(select(Rater.id).where(Rater.role == "rater")))
-
-
-def _human_gate(db_url: str, campaign: str | None) -> Gate:
-    if campaign is None:
-        return Gate("human_eval_overall_win_rate", None, GSB_WIN_RATE_FLOOR)
-    campaign_id = find_campaign(db_url, campaign)
-    if not campaign_complete(db_url, campaign_id):
-        return Gate("human_eval_overall_win_rate", None, GSB_WIN_RATE_FLOOR)
-    table3 = campaign_results(db_url, campaign_id).table3
-    row = table3[table3["Model"] == "candidate"]
-    value = float(row["Overall preference"].iloc[0]) / 100 if not row.empty else None
-    return Gate("human_eval_overall_win_rate", value, GSB_WIN_RATE_FLOOR)
 
 
 @dg.asset(
     deps=["human_eval", "vae_eval"],
     group_name="evaluation",
     kinds={"mlflow"},
+    code_version=module_code_version(__name__),
     description="Moves the registry alias `champion` to the SFT version when every gate passes.",
 )
 def champion(
@@ -183,30 +135,20 @@ def champion(
     human_eval: HumanEvalResource,
 ) -> dg.MaterializeResult:
     ws = workspace.workspace
-    candidate = _candidate(tracking)
-    vae_report = json.loads((ws.reports / "vae_eval.json").read_text())
-    vae_psnr = min(b["psnr"] for b in vae_report["benchmarks"].values())
-    consistency = float(
-        np.mean(read_table(ws.table("generations")).column("temporal_consistency").to_numpy())
+    decision = decide_promotion(
+        tracking.tracking_uri,
+        tracking.registered_model,
+        vae_report=ws.reports / "vae_eval.json",
+        generations=ws.table("generations"),
+        vae_psnr_floor=VAE_PSNR_FLOOR_DB[workspace.profile],
+        human_eval_db=human_eval.db_url,
+        campaign=latest_campaign(context.instance),
+        human_required=workspace.profile == "paper",
     )
-    campaign = context.instance.get_latest_materialization_event(dg.AssetKey("human_eval"))
-    campaign_name = (
-        campaign.asset_materialization.metadata["campaign"].value
-        if campaign and campaign.asset_materialization
-        else None
-    )
-    gates = [
-        Gate("vae_psnr_db", vae_psnr, VAE_PSNR_FLOOR_DB[workspace.profile]),
-        Gate("temporal_consistency", consistency, TEMPORAL_CONSISTENCY_FLOOR),
-    ]
-    human = _human_gate(human_eval.db_url, str(campaign_name) if campaign_name else None)
-    if workspace.profile == "paper" or human.value is not None:
-        gates.append(human)
-    decision = promote(tracking.tracking_uri, tracking.registered_model, candidate, gates)
-    context.log.info(f"promotion of v{candidate}: {decision.reason}")
+    context.log.info(f"promotion of v{decision.version}: {decision.reason}")
     return dg.MaterializeResult(
         metadata={
-            "candidate_version": dg.MetadataValue.text(candidate),
+            "candidate_version": dg.MetadataValue.text(decision.version),
             "promoted": dg.MetadataValue.bool(decision.promoted),
             "champion_version": dg.MetadataValue.text(
                 champion_version(tracking.tracking_uri, tracking.registered_model) or "none"

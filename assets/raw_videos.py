@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from assets.code_versions import module_code_version
 from assets.partitions import raw_batches
 from curation.ingest import RAW_VIDEOS_SCHEMA, scan_batch
 from media.tables import read_table, write_table
@@ -13,6 +14,7 @@ from orchestration.resources import WorkspaceResource
     partitions_def=raw_batches,
     group_name="curation",
     kinds={"parquet"},
+    code_version=module_code_version(__name__),
     description="Raw videos of one ingest batch (raw/<batch>/), with SHA-256 content fingerprints.",
 )
 def raw_videos(context: dg.AssetExecutionContext, workspace: WorkspaceResource) -> dg.MaterializeResult:

@@ -2,8 +2,9 @@
 
 import dagster as dg
 
-from assets.curation_config import curation_config
+from assets.code_versions import module_code_version
 from assets.versioned import commit_version
+from curation.config import curation_config
 from curation.pipeline import make_tiers
 from curation.schemas import (
     CLIP_SIGNALS_SCHEMA,
@@ -23,13 +24,14 @@ from orchestration.resources import ComputeResource, VersioningResource, Workspa
     deps=["deduped_clips"],
     group_name="curation",
     kinds={"parquet"},
+    code_version=module_code_version(__name__),
     description="Nested quality tiers; tier_decisions.parquet records every filter's value and threshold.",
 )
 def tiers(
     workspace: WorkspaceResource, compute: ComputeResource, versioning: VersioningResource
 ) -> dg.MaterializeResult:
     ws = workspace.workspace
-    config = curation_config(workspace, compute)
+    config = curation_config(workspace.profile, compute.address, compute.num_cpus)
     signals = read_table(ws.tables / "clip_signals", CLIP_SIGNALS_SCHEMA)
     deduped = read_table(ws.tables / "deduped_clips.parquet", DEDUPED_CLIPS_SCHEMA)
     result = make_tiers(signals, deduped, config)
@@ -56,13 +58,16 @@ def tiers(
     deps=["tiers"],
     group_name="curation",
     kinds={"parquet"},
+    code_version=module_code_version(__name__),
     description="Top-tier clips proposed to raters for the SFT set (accepted or rejected in the eval UI).",
 )
 def sft_candidates(workspace: WorkspaceResource, compute: ComputeResource) -> dg.MaterializeResult:
     ws = workspace.workspace
     signals = read_table(ws.tables / "clip_signals", CLIP_SIGNALS_SCHEMA)
     membership = read_table(ws.tables / "tiers.parquet", TIERS_SCHEMA)
-    table = propose_sft_candidates(signals, membership, curation_config(workspace, compute).sft)
+    table = propose_sft_candidates(
+        signals, membership, curation_config(workspace.profile, compute.address, compute.num_cpus).sft
+    )
     path = write_table(table, ws.tables / "sft_candidates.parquet", SFT_CANDIDATES_SCHEMA)
     return dg.MaterializeResult(
         metadata={

@@ -170,3 +170,20 @@ class CurationConfig(_Section):
         if name == "paper":
             return cls.paper()
         raise ValueError(f"unknown curation profile {name!r}; choose tiny or paper")
+
+
+def curation_config(
+    profile: str, ray_address: str | None = None, num_cpus: int | None = None, backend: str = "ray"
+) -> CurationConfig:
+    """The profile's `CurationConfig`, run by `backend` (ray or local) on the Ray at `ray_address`
+    with `num_cpus`: what the curation assets and `videofoundry curate` both execute.
+
+    Raises ValueError naming an unknown profile or backend.
+    """
+    if backend not in ("ray", "local"):
+        raise ValueError(f"unknown curation backend {backend!r}; choose ray or local")
+    config = CurationConfig.preset(profile)
+    config.execution.backend = backend  # type: ignore[assignment]
+    config.execution.ray_address = ray_address
+    config.execution.num_cpus = num_cpus
+    return config

@@ -12,7 +12,7 @@ import hashlib
 import os
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from evaluation.human_eval.prompts import PromptSpec
 from evaluation.metrics import flicker, temporal_consistency
+from serving import GenerationSettings, ServingConfig, generate, read_mp4, write_mp4
 
 GENERATIONS_SCHEMA = pa.schema(
     [
@@ -38,24 +39,11 @@ GENERATIONS_SCHEMA = pa.schema(
 )
 
 
-@dataclass(frozen=True)
-class GenerationParams:
-    """Sampling settings shared by every video of an evaluation set (tiny defaults run on CPU)."""
-
-    height: int = 64
-    width: int = 64
-    frames: int = 9
-    steps: int = 8
-    guidance: float = 6.0
-    cfg_scale: float = 1.0
-
-    @classmethod
-    def tiny(cls) -> GenerationParams:
-        return cls()
-
-    @classmethod
-    def paper(cls) -> GenerationParams:
-        return cls(height=720, width=1280, frames=129, steps=50)
+#: Sampling settings of an evaluation set per platform profile (tiny: seconds on a CPU).
+EVALUATION_SETTINGS: dict[str, GenerationSettings] = {
+    "tiny": GenerationSettings(height=64, width=64, frames=9, steps=8),
+    "paper": GenerationSettings(height=720, width=1280, frames=129, steps=50),
+}
 
 
 def _slug(text: str) -> str:
@@ -64,13 +52,15 @@ def _slug(text: str) -> str:
 
 def serving_generator(
     video_dir: Path,
-    params: GenerationParams,
+    settings: GenerationSettings,
     tracking_uri: str | None = None,
-    serving_config=None,
+    serving_config: ServingConfig | None = None,
 ) -> Callable[[str, int, str], Path]:
-    """A `generate(prompt, seed, model_ref) -> mp4 path` callable backed by `serving.generate`."""
-    from serving import generate, write_mp4
+    """A `generate(prompt, seed, model_ref) -> mp4 path` callable backed by `serving.generate`.
 
+    Every video uses `settings` with its own seed; a video already in `video_dir` for the same
+    model, seed and prompt is reused (generation is deterministic).
+    """
     video_dir.mkdir(parents=True, exist_ok=True)
 
     def generate_to_file(prompt: str, seed: int, model_ref: str) -> Path:
@@ -83,8 +73,7 @@ def serving_generator(
             model=model_ref,
             config=serving_config,
             tracking_uri=tracking_uri,
-            seed=seed,
-            **asdict(params),
+            **asdict(replace(settings, seed=seed)),
         )
         tmp = path.with_name(f".{path.stem}.tmp.mp4")
         write_mp4(video, tmp, thumbnail=False)
@@ -103,8 +92,6 @@ def evaluation_set(
     progress: Callable[[int, int], None] | None = None,
 ) -> pa.Table:
     """Generate every (prompt, seed) for `model_ref`; return the generations table with metrics."""
-    from serving import read_mp4
-
     rows: dict[str, list] = {name: [] for name in GENERATIONS_SCHEMA.names}
     total, done = len(prompts) * len(seeds), 0
     for prompt in prompts:
@@ -127,3 +114,11 @@ def evaluation_set(
             if progress:
                 progress(done, total)
     return pa.table(rows, schema=GENERATIONS_SCHEMA)
+
+
+def generation_summary(table: pa.Table) -> dict[str, float]:
+    """Mean automatic metrics of a generations table (GENERATIONS_SCHEMA), for a dashboard."""
+    return {
+        "mean_temporal_consistency": float(np.mean(table.column("temporal_consistency").to_numpy())),
+        "mean_flicker": float(np.mean(table.column("flicker").to_numpy())),
+    }

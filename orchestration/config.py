@@ -16,6 +16,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from orchestration.workspace import Workspace
+
 Profile = Literal["tiny", "paper"]
 ENV_PREFIX = "VIDEOFOUNDRY_"
 
@@ -79,6 +81,27 @@ class PlatformConfig(_Section):
         description="While no person has reviewed any SFT candidate, let sft_set hold every candidate "
         "(labelled as rule-selected). The tiny profile's demo needs it; the paper profile turns it off.",
     )
+
+    # Where things live once the defaults are filled in: the one answer for the Dagster resources
+    # (orchestration.resources) and the CLI commands alike.
+    @property
+    def workspace(self) -> Workspace:
+        return Workspace.at(self.home)
+
+    @property
+    def tracking_uri(self) -> str:
+        """The MLflow tracking and registry URI (default: the workspace's SQLite file)."""
+        return self.tracking.mlflow_uri or self.workspace.mlflow_uri
+
+    @property
+    def artifact_uri(self) -> str:
+        """Where MLflow writes artifacts (default: the workspace's mlartifacts/ folder)."""
+        return self.tracking.artifact_uri or self.workspace.mlflow_artifacts.as_uri()
+
+    @property
+    def human_eval_url(self) -> str:
+        """SQLAlchemy URL of the ratings store (default: the workspace's SQLite file)."""
+        return self.human_eval_db or f"sqlite:///{self.workspace.human_eval_db}"
 
 
 PROFILES: dict[str, dict[str, Any]] = {

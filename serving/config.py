@@ -108,3 +108,15 @@ class ServingConfig:
         if name not in presets:
             raise ValueError(f"unknown serving profile {name!r}; choose one of {sorted(presets)}")
         return presets[name](**overrides)
+
+
+def serving_config(profile: str, cache_dir: str | None = None, **overrides: Any) -> ServingConfig:
+    """The profile's `ServingConfig` (the CLI, the demo and the evaluation assets alike).
+
+    `overrides` are ServingConfig fields; None values are ignored, and an explicit `vae_tile_size`
+    replaces the profile's tiling preset. Raises ValueError for an unknown profile or a bad value.
+    """
+    given = {key: value for key, value in overrides.items() if value is not None}
+    if "vae_tile_size" in given:
+        given["vae_tile_preset"] = None
+    return ServingConfig.preset(profile, cache_dir=cache_dir, **given)

@@ -75,3 +75,9 @@ class HumanEvalConfig(BaseModel):
             pairing="reference",
             bootstrap_samples=1000,
         )
+
+
+def human_eval_config(profile: str, db_url: str) -> HumanEvalConfig:
+    """The profile's campaign settings over the store at `db_url` (the assets and the CLI alike)."""
+    preset = HumanEvalConfig.paper if profile == "paper" else HumanEvalConfig.tiny
+    return preset(db_url)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from orchestration.cli_app import HomeOption, UserError, app
+from orchestration.cli_app import HomeOption, UserError, app, platform_config
 
 
 @app.command()
@@ -23,25 +23,20 @@ def curate(
     ] = None,
 ) -> None:
     """Raw videos → clips → signals → dedup → tiers; writes the tables into the workspace."""
-    from curation.config import CurationConfig
+    from curation.config import curation_config
     from curation.ingest import scan_batch
     from curation.pipeline import curate as run_curation
-    from orchestration.cli_app import platform_config
-    from orchestration.workspace import Workspace
 
     if not input_dir.is_dir():
         raise UserError(f"input folder {input_dir} does not exist or is not a folder")
+    platform = platform_config(home, None, None)
     try:
-        config = CurationConfig.preset(profile)
+        config = curation_config(
+            profile, ray_address or platform.compute.ray_address, platform.compute.num_cpus, backend
+        )
     except ValueError as error:
         raise UserError(str(error)) from error
-    if backend not in ("ray", "local"):
-        raise UserError(f"unknown backend {backend!r}; choose ray or local")
-    platform = platform_config(home, None, None)
-    config.execution.backend = backend  # type: ignore[assignment]
-    config.execution.ray_address = ray_address or platform.compute.ray_address
-    config.execution.num_cpus = platform.compute.num_cpus
-    workspace = Workspace.at(platform.home).ensure()
+    workspace = platform.workspace
     input_dir = input_dir.resolve()
     raw = scan_batch(input_dir.parent, input_dir.name, progress=True)
     if raw.num_rows == 0:

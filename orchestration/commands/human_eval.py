@@ -24,15 +24,11 @@ DbOption = Annotated[
 
 
 def _human_eval(home: Path | None, profile: str | None, config: Path | None, db: str | None):  # type: ignore[no-untyped-def]
-    """(HumanEvalConfig, Workspace) for the command's options."""
-    from evaluation.human_eval.config import HumanEvalConfig
-    from orchestration.workspace import Workspace
+    """(HumanEvalConfig, Workspace) for the command's options, as the Dagster assets build them."""
+    from evaluation.human_eval.config import human_eval_config
 
     platform = platform_config(home, profile, config)
-    workspace = Workspace.at(platform.home)
-    url = db or f"sqlite:///{workspace.human_eval_db}"
-    preset = HumanEvalConfig.paper if platform.profile == "paper" else HumanEvalConfig.tiny
-    return preset(url), workspace
+    return human_eval_config(platform.profile, db or platform.human_eval_url), platform.workspace
 
 
 @serve_app.command("raters")

@@ -21,25 +21,18 @@ ModelOption = Annotated[
 
 def _serving_setup(home: Path | None, profile: str | None, device: str, dtype: str | None, cpu_offload: bool | None,
                    vae_tile_size: int | None, cpu_threads: int | None):  # fmt: skip
-    """(ServingConfig, tracking URI, registered model name) for the platform profile."""
-    from orchestration.workspace import Workspace
-    from serving import ServingConfig
+    """(ServingConfig, tracking URI, registered model name, Workspace) for the platform profile."""
+    from serving.config import serving_config
 
     platform = platform_config(home, profile, None)
-    workspace = Workspace.at(platform.home)
-    overrides: dict[str, object] = {"device": device, "cache_dir": str(workspace.home / "cache" / "serving")}
-    for key, value in (("dtype", dtype), ("cpu_offload", cpu_offload), ("vae_tile_size", vae_tile_size),
-                       ("cpu_threads", cpu_threads)):  # fmt: skip
-        if value is not None:
-            overrides[key] = value
-    if vae_tile_size is not None:
-        overrides["vae_tile_preset"] = None  # an explicit tile size replaces the profile's preset
     try:
-        config = ServingConfig.preset(platform.profile, **overrides)
+        config = serving_config(
+            platform.profile, str(platform.workspace.serving_cache), device=device, dtype=dtype,
+            cpu_offload=cpu_offload, vae_tile_size=vae_tile_size, cpu_threads=cpu_threads,
+        )  # fmt: skip
     except ValueError as error:
         raise UserError(str(error)) from error
-    tracking_uri = platform.tracking.mlflow_uri or workspace.mlflow_uri
-    return config, tracking_uri, platform.tracking.registered_model
+    return config, platform.tracking_uri, platform.tracking.registered_model, platform.workspace
 
 
 @app.command()
@@ -70,7 +63,7 @@ def generate(
     from serving import BundleError, InvalidRequestError, ModelReferenceError, write_mp4
     from serving import generate as serve_generate
 
-    config, tracking_uri, registered = _serving_setup(
+    config, tracking_uri, registered, _ = _serving_setup(
         home, profile, device, dtype, cpu_offload, vae_tile_size, cpu_threads
     )
     paper = config.profile == "paper"
@@ -125,13 +118,11 @@ def serve_demo(
     profile: ProfileOption = None,
 ) -> None:
     """Serve the Gradio demo (T2V + I2V) on 127.0.0.1; without --model it follows the champion alias."""
-    from orchestration.workspace import Workspace
     from ui.demo import DemoConfig, launch_demo
 
-    config, tracking_uri, registered = _serving_setup(
+    config, tracking_uri, registered, workspace = _serving_setup(
         home, profile, device, dtype, cpu_offload, vae_tile_size, cpu_threads
     )
-    workspace = Workspace.at(platform_config(home, profile, None).home)
     demo = DemoConfig(
         model=model,
         tracking_uri=tracking_uri,

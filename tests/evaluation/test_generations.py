@@ -2,14 +2,15 @@
 
 import numpy as np
 
-from evaluation.generations import GenerationParams, evaluation_set, serving_generator
+from evaluation.generations import evaluation_set, serving_generator
 from evaluation.human_eval.prompts import PromptSpec
+from serving import GenerationSettings
 
 PROMPTS = [PromptSpec("p1", "a red kite over the sea"), PromptSpec("p2", "a cat on a table")]
 
 
 def test_every_prompt_and_seed_becomes_a_stored_video_with_metrics(tmp_path):
-    params = GenerationParams(height=32, width=32, frames=5, steps=2)
+    params = GenerationSettings(height=32, width=32, frames=5, steps=2)
     made = []
 
     def counting(prompt, seed, model_ref, inner=serving_generator(tmp_path / "videos", params)):

@@ -27,18 +27,16 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 
 
 def module_code_version(module: str, root: Path = REPOSITORY) -> str:
-    """The code version of `module` (a dotted name under `root`): its import closure's source hash."""
-    return _code_version(module, root.resolve())
+    """The code version of `module` (a dotted name under `root`): its import closure's source hash.
 
-
-@functools.cache
-def _code_version(module: str, root: Path) -> str:
+    Files are read on every call (a process that outlives an edit sees the edit); only the parse of
+    a file's imports is cached, keyed by its contents.
+    """
+    tree = _SourceTree(root)
     digest = hashlib.sha256()
-    for name in source_closure(module, root):
-        path = _module_file(name, root)
-        assert path is not None, f"{name} is in the closure, so it has a file"
+    for name in tree.closure(module):
         digest.update(name.encode() + b"\0")
-        digest.update(path.read_bytes().replace(b"\r\n", b"\n") + b"\0")
+        digest.update(tree.source(name).replace(b"\r\n", b"\n") + b"\0")
     return digest.hexdigest()[:16]
 
 
@@ -47,64 +45,92 @@ def source_closure(module: str, root: Path = REPOSITORY) -> list[str]:
 
     Raises ModuleNotFoundError if `module` has no source file under `root`.
     """
-    if _module_file(module, root) is None:
-        raise ModuleNotFoundError(f"no source file for {module!r} under {root}")
-    seen: set[str] = set()
-    pending = [module]
-    while pending:
-        name = pending.pop()
-        if name in seen or _module_file(name, root) is None:
-            continue
-        seen.add(name)
-        parts = name.split(".")
-        pending += [".".join(parts[:depth]) for depth in range(1, len(parts))]  # parent packages run first
-        pending += _imports(name, root)
-    return sorted(seen)
+    return _SourceTree(root).closure(module)
 
 
-def _module_file(name: str, root: Path) -> Path | None:
-    """The source file of module `name` under `root`, or None when it is not one of ours."""
-    base = root.joinpath(*name.split("."))
-    if not (root / name.split(".")[0] / "__init__.py").is_file():
-        return None
-    for candidate in (base / "__init__.py", base.with_suffix(".py")):
-        if candidate.is_file():
-            return candidate
-    return None
+class _SourceTree:
+    """The modules under one root, each file looked up once (one tree per computation)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+        self._files: dict[str, Path | None] = {}
+
+    def file(self, name: str) -> Path | None:
+        """The source file of module `name`, or None when it is not one of ours."""
+        if name not in self._files:
+            base = self.root.joinpath(*name.split("."))
+            candidates = (base / "__init__.py", base.with_suffix(".py"))
+            ours = (self.root / name.split(".")[0] / "__init__.py").is_file()
+            self._files[name] = next((c for c in candidates if c.is_file()), None) if ours else None
+        return self._files[name]
+
+    def source(self, name: str) -> bytes:
+        path = self.file(name)
+        assert path is not None, f"{name} is one of ours, so it has a file"
+        return path.read_bytes()
+
+    def closure(self, module: str) -> list[str]:
+        if self.file(module) is None:
+            raise ModuleNotFoundError(f"no source file for {module!r} under {self.root}")
+        seen: set[str] = set()
+        pending = [module]
+        while pending:
+            name = pending.pop()
+            if name in seen or self.file(name) is None:
+                continue
+            seen.add(name)
+            parts = name.split(".")
+            pending += [".".join(parts[:depth]) for depth in range(1, len(parts))]  # parents run first
+            pending += self.imports(name)
+        return sorted(seen)
+
+    def imports(self, name: str) -> list[str]:
+        """Modules of ours named by the import statements of module `name` (anywhere in the file)."""
+        path = self.file(name)
+        assert path is not None
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        found: set[str] = set()
+        for base, names in _import_statements(path.read_bytes(), package):
+            if not names:
+                found.add(base)
+            for alias in names:
+                # `from a.b import c` imports the module a.b.c when there is one, else a name of a.b.
+                child = f"{base}.{alias}"
+                found.add(child if self.file(child) is not None else base)
+        return sorted(n for n in found if self.file(n) is not None)
 
 
 @functools.cache
-def _imports(name: str, root: Path) -> tuple[str, ...]:
-    """Modules of ours named by the import statements of module `name` (anywhere in the file)."""
-    path = _module_file(name, root)
-    assert path is not None
-    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    found: set[str] = set()
-    for node in _run_time_nodes(ast.parse(path.read_bytes(), filename=str(path))):
+def _import_statements(source: bytes, package: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """(module, imported names) per import statement that runs; `import a.b` gives ("a.b", ())."""
+    statements: list[tuple[str, tuple[str, ...]]] = []
+    for node in _run_time_statements(ast.parse(source).body):
         if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
+            statements += [(alias.name, ()) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
                 anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join([*anchor, base] if base else anchor)
-            # `from a.b import c` imports the module a.b.c when there is one, else a name of a.b.
-            for alias in node.names:
-                child = f"{base}.{alias.name}"
-                found.add(child if _module_file(child, root) is not None else base)
-    return tuple(sorted(n for n in found if _module_file(n, root) is not None))
+            statements.append((base, tuple(alias.name for alias in node.names)))
+    return tuple(statements)
 
 
-def _run_time_nodes(tree: ast.AST) -> Iterator[ast.AST]:
-    """Every node of `tree` except the bodies of `if TYPE_CHECKING:` blocks (they never run)."""
-    pending = [tree]
+def _run_time_statements(statements: list[ast.stmt]) -> Iterator[ast.stmt]:
+    """Every statement in `statements` and the blocks nested in them (function and class bodies,
+    branches, loops, handlers), except the bodies of `if TYPE_CHECKING:` (they never run)."""
+    pending = list(reversed(statements))
     while pending:
-        node = pending.pop()
-        yield node
-        if isinstance(node, ast.If) and _is_type_checking(node.test):
-            pending += node.orelse
+        statement = pending.pop()
+        yield statement
+        if isinstance(statement, ast.If) and _is_type_checking(statement.test):
+            blocks = [statement.orelse]
         else:
-            pending += ast.iter_child_nodes(node)
+            blocks = [getattr(statement, name, []) for name in ("body", "orelse", "finalbody")]
+            blocks += [handler.body for handler in getattr(statement, "handlers", [])]
+            blocks += [case.body for case in getattr(statement, "cases", [])]
+        for block in reversed(blocks):
+            pending += reversed(block)
 
 
 def _is_type_checking(test: ast.expr) -> bool:

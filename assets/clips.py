@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from assets.code_versions import module_code_version
+from assets.code_versions import versioned_asset
 from assets.partitions import raw_batches
 from assets.versioned import commit_version
 from curation.config import curation_config
@@ -13,13 +13,8 @@ from media.tables import read_table, write_table
 from orchestration.resources import ComputeResource, VersioningResource, WorkspaceResource
 
 
-@dg.asset(
-    deps=["raw_videos"],
-    partitions_def=raw_batches,
-    group_name="curation",
-    kinds={"parquet", "ray"},
-    code_version=module_code_version(__name__),
-    description="Single-shot clips (frame ranges into the raw files) with stable ids; bad inputs quarantined.",
+@versioned_asset(
+    deps=["raw_videos"], partitions_def=raw_batches, group_name="curation", kinds={"parquet", "ray"}
 )
 def clips(
     context: dg.AssetExecutionContext,
@@ -27,6 +22,7 @@ def clips(
     compute: ComputeResource,
     versioning: VersioningResource,
 ) -> dg.MaterializeResult:
+    """Single-shot clips (frame ranges into the raw files) with stable ids; bad inputs quarantined."""
     ws = workspace.workspace
     batch = context.partition_key
     config = curation_config(workspace.profile, compute.address, compute.num_cpus)

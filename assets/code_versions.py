@@ -1,6 +1,7 @@
 """Dagster code versions from source text: an asset's version changes when the code computing it does.
 
-Every asset declares `code_version=module_code_version(__name__)`. The version is the first 16 hex
+Every asset declares `code_version=module_code_version(__name__)`, most through `versioned_asset`
+(which also takes the description from the docstring). The version is the first 16 hex
 digits of a SHA-256 over the source text of the asset's module and of every module of ours that
 it imports, directly or through other modules of ours (`import` and `from … import` statements
 anywhere in a file, function bodies included, except under `if TYPE_CHECKING:`; the packages whose
@@ -20,10 +21,23 @@ from __future__ import annotations
 import ast
 import functools
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
+
+import dagster as dg
 
 REPOSITORY = Path(__file__).resolve().parents[1]
+
+
+def versioned_asset(**options: Any) -> Callable[[Callable[..., Any]], dg.AssetsDefinition]:
+    """`dg.asset(**options)` with the code version of the function's module; Dagster takes the
+    description from the docstring."""
+
+    def declare(compute: Callable[..., Any]) -> dg.AssetsDefinition:
+        return dg.asset(code_version=module_code_version(compute.__module__), **options)(compute)
+
+    return declare
 
 
 def module_code_version(module: str, root: Path = REPOSITORY) -> str:

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from assets.code_versions import module_code_version
+from assets.code_versions import versioned_asset
 from assets.versioned import commit_version
 from curation.config import curation_config
 from curation.dedup import dedup_clips
@@ -11,16 +11,11 @@ from media.tables import read_table, write_table
 from orchestration.resources import ComputeResource, VersioningResource, WorkspaceResource
 
 
-@dg.asset(
-    deps=["clip_signals"],
-    group_name="curation",
-    kinds={"parquet"},
-    code_version=module_code_version(__name__),
-    description="Who duplicates whom across all batches; concept clusters and balancing weights.",
-)
+@versioned_asset(deps=["clip_signals"], group_name="curation", kinds={"parquet"})
 def deduped_clips(
     workspace: WorkspaceResource, compute: ComputeResource, versioning: VersioningResource
 ) -> dg.MaterializeResult:
+    """Who duplicates whom across all batches; concept clusters and balancing weights."""
     ws = workspace.workspace
     signals = read_table(ws.tables / "clip_signals", CLIP_SIGNALS_SCHEMA)
     table = dedup_clips(signals, curation_config(workspace.profile, compute.address, compute.num_cpus).dedup)

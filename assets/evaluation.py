@@ -12,7 +12,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.code_versions import module_code_version
+from assets.code_versions import versioned_asset
 from assets.quality_checks import VAE_PSNR_FLOOR_DB
 from evaluation.generations import (
     EVALUATION_SETTINGS,
@@ -51,16 +51,11 @@ def _generator(workspace: WorkspaceResource, tracking: TrackingResource) -> Call
     )
 
 
-@dg.asset(
-    deps=["dit_sft"],
-    group_name="evaluation",
-    kinds={"parquet", "mp4"},
-    code_version=module_code_version(__name__),
-    description="Videos of the SFT model on the evaluation prompts, with automatic metrics.",
-)
+@versioned_asset(deps=["dit_sft"], group_name="evaluation", kinds={"parquet", "mp4"})
 def generations(
     context: dg.AssetExecutionContext, workspace: WorkspaceResource, tracking: TrackingResource
 ) -> dg.MaterializeResult:
+    """Videos of the SFT model on the evaluation prompts, with automatic metrics."""
     ws = workspace.workspace
     ref = model_ref(
         tracking.registered_model, candidate_version(tracking.tracking_uri, tracking.registered_model)
@@ -85,19 +80,14 @@ def generations(
     )
 
 
-@dg.asset(
-    deps=["generations"],
-    group_name="evaluation",
-    kinds={"sqlite"},
-    code_version=module_code_version(__name__),
-    description="A blinded pairwise (GSB) campaign: the SFT model against the champion or the previous stage.",
-)
+@versioned_asset(deps=["generations"], group_name="evaluation", kinds={"sqlite"})
 def human_eval(
     context: dg.AssetExecutionContext,
     workspace: WorkspaceResource,
     tracking: TrackingResource,
     human_eval: HumanEvalResource,
 ) -> dg.MaterializeResult:
+    """A blinded pairwise (GSB) campaign: the SFT model against the champion or the previous stage."""
     comparison = candidate_comparison(tracking.tracking_uri, tracking.registered_model)
     status = advance_campaign(
         human_eval_config(workspace.profile, human_eval.db_url),
@@ -121,19 +111,14 @@ def human_eval(
     )
 
 
-@dg.asset(
-    deps=["human_eval", "vae_eval"],
-    group_name="evaluation",
-    kinds={"mlflow"},
-    code_version=module_code_version(__name__),
-    description="Moves the registry alias `champion` to the SFT version when every gate passes.",
-)
+@versioned_asset(deps=["human_eval", "vae_eval"], group_name="evaluation", kinds={"mlflow"})
 def champion(
     context: dg.AssetExecutionContext,
     workspace: WorkspaceResource,
     tracking: TrackingResource,
     human_eval: HumanEvalResource,
 ) -> dg.MaterializeResult:
+    """Moves the registry alias `champion` to the SFT version when every gate passes."""
     ws = workspace.workspace
     decision = decide_promotion(
         tracking.tracking_uri,

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from assets.code_versions import module_code_version
+from assets.code_versions import versioned_asset
 from assets.versioned import commit_version
 from curation.clip_export import export_sft_candidates
 from curation.schemas import CLIPS_SCHEMA, SFT_CANDIDATES_SCHEMA
@@ -11,19 +11,14 @@ from media.tables import read_table, write_table
 from orchestration.resources import HumanEvalResource, VersioningResource, WorkspaceResource
 
 
-@dg.asset(
-    deps=["sft_candidates", "clips"],
-    group_name="evaluation",
-    kinds={"parquet", "sqlite"},
-    code_version=module_code_version(__name__),
-    description="Clips accepted by annotators in the rater app (SFT selection page).",
-)
+@versioned_asset(deps=["sft_candidates", "clips"], group_name="evaluation", kinds={"parquet", "sqlite"})
 def sft_set(
     context: dg.AssetExecutionContext,
     workspace: WorkspaceResource,
     human_eval: HumanEvalResource,
     versioning: VersioningResource,
 ) -> dg.MaterializeResult:
+    """Clips accepted by annotators in the rater app (SFT selection page)."""
     ws = workspace.workspace
     candidates = read_table(ws.table("sft_candidates"), SFT_CANDIDATES_SCHEMA)
     exported = export_sft_candidates(

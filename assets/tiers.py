@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from assets.code_versions import module_code_version
+from assets.code_versions import versioned_asset
 from assets.versioned import commit_version
 from curation.config import curation_config
 from curation.pipeline import make_tiers
@@ -20,16 +20,11 @@ from orchestration.metadata import image_metadata
 from orchestration.resources import ComputeResource, VersioningResource, WorkspaceResource
 
 
-@dg.asset(
-    deps=["deduped_clips"],
-    group_name="curation",
-    kinds={"parquet"},
-    code_version=module_code_version(__name__),
-    description="Nested quality tiers; tier_decisions.parquet records every filter's value and threshold.",
-)
+@versioned_asset(deps=["deduped_clips"], group_name="curation", kinds={"parquet"})
 def tiers(
     workspace: WorkspaceResource, compute: ComputeResource, versioning: VersioningResource
 ) -> dg.MaterializeResult:
+    """Nested quality tiers; tier_decisions.parquet records every filter's value and threshold."""
     ws = workspace.workspace
     config = curation_config(workspace.profile, compute.address, compute.num_cpus)
     signals = read_table(ws.tables / "clip_signals", CLIP_SIGNALS_SCHEMA)
@@ -54,14 +49,9 @@ def tiers(
     )
 
 
-@dg.asset(
-    deps=["tiers"],
-    group_name="curation",
-    kinds={"parquet"},
-    code_version=module_code_version(__name__),
-    description="Top-tier clips proposed to raters for the SFT set (accepted or rejected in the eval UI).",
-)
+@versioned_asset(deps=["tiers"], group_name="curation", kinds={"parquet"})
 def sft_candidates(workspace: WorkspaceResource, compute: ComputeResource) -> dg.MaterializeResult:
+    """Top-tier clips proposed to raters for the SFT set (accepted or rejected in the eval UI)."""
     ws = workspace.workspace
     signals = read_table(ws.tables / "clip_signals", CLIP_SIGNALS_SCHEMA)
     membership = read_table(ws.tables / "tiers.parquet", TIERS_SCHEMA)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from orchestration.cli_app import UserError, app
+from orchestration.cli_app import UserError, app, user_errors
 
 PresetOption = Annotated[str, typer.Option("--preset", help="Settings preset: tiny or paper.")]
 
@@ -26,10 +26,8 @@ def camera_motion(
     if preset not in ("tiny", "paper"):
         raise UserError(f"--preset must be tiny or paper, got {preset!r}")
     config = CameraMotionConfig.tiny() if preset == "tiny" else CameraMotionConfig.paper()
-    try:
+    with user_errors(CameraMotionError):
         result = classify_video(video, config, start, end)
-    except CameraMotionError as error:
-        raise UserError(str(error)) from error
     typer.echo(json.dumps(result.to_dict(), indent=1))
 
 
@@ -60,10 +58,8 @@ def caption(
     """Write the structured caption of one clip and print it as JSON (a failure is printed too)."""
     from curation.captions import CaptionConfig, ClipInput, build_backend, render_for_clip
 
-    try:
+    with user_errors(ValueError):
         config = CaptionConfig.preset(preset)
-    except ValueError as error:
-        raise UserError(str(error)) from error
     if backend not in ("offline", "endpoint", "local_vlm"):
         raise UserError(f"--backend must be offline, endpoint or local_vlm, got {backend!r}")
     endpoint = config.endpoint.model_copy(
@@ -72,10 +68,8 @@ def caption(
     config = config.model_copy(
         update={"backend": backend, "endpoint": endpoint, "local_vlm_path": model_path}
     )
-    try:
+    with user_errors(FileNotFoundError, ValueError):
         writer = build_backend(config)
-    except (FileNotFoundError, ValueError) as error:
-        raise UserError(str(error)) from error
     record = writer.caption(ClipInput(video.stem, video, start, end))
     payload = record.model_dump(mode="json")
     if prompt_seed is not None and record.caption is not None:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from orchestration.cli_app import HomeOption, UserError, app, platform_config
+from orchestration.cli_app import HomeOption, UserError, app, platform_config, user_errors
 
 
 @app.command()
@@ -30,12 +30,10 @@ def curate(
     if not input_dir.is_dir():
         raise UserError(f"input folder {input_dir} does not exist or is not a folder")
     platform = platform_config(home, None, None)
-    try:
+    with user_errors(ValueError):
         config = curation_config(
             profile, ray_address or platform.compute.ray_address, platform.compute.num_cpus, backend
         )
-    except ValueError as error:
-        raise UserError(str(error)) from error
     workspace = platform.workspace
     input_dir = input_dir.resolve()
     raw = scan_batch(input_dir.parent, input_dir.name, progress=True)

@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from orchestration.cli_app import HomeOption, ProfileOption, UserError, app, platform_config, serve_app
+from orchestration.cli_app import (
+    HomeOption,
+    ProfileOption,
+    UserError,
+    app,
+    platform_config,
+    serve_app,
+    user_errors,
+)
+
+if TYPE_CHECKING:
+    from orchestration.config import PlatformConfig
+    from serving import ServingConfig
 
 ModelOption = Annotated[
     str | None,
@@ -19,20 +31,30 @@ ModelOption = Annotated[
 ]
 
 
-def _serving_setup(home: Path | None, profile: str | None, device: str, dtype: str | None, cpu_offload: bool | None,
-                   vae_tile_size: int | None, cpu_threads: int | None):  # fmt: skip
-    """(ServingConfig, tracking URI, registered model name, Workspace) for the platform profile."""
+DeviceOption = Annotated[str, typer.Option("--device", help="auto | cpu | cuda | cuda:N")]
+DtypeOption = Annotated[
+    str | None, typer.Option("--dtype", help="float32 | bfloat16 | float16 (default per profile).")
+]
+OffloadOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--cpu-offload/--no-cpu-offload", help="Move each model part to the device only for its stage."
+    ),
+]
+TileOption = Annotated[int | None, typer.Option("--vae-tile-size", help="VAE decode tile edge in pixels.")]
+ThreadsOption = Annotated[int | None, typer.Option("--cpu-threads", help="Torch threads for CPU work.")]
+
+
+def _serving_setup(
+    home: Path | None, profile: str | None, **overrides: object
+) -> tuple[ServingConfig, PlatformConfig]:
+    """The profile's ServingConfig with the command's overrides (as the evaluation assets build it),
+    and the platform config (tracking URI, registered model, workspace)."""
     from serving.config import serving_config
 
     platform = platform_config(home, profile, None)
-    try:
-        config = serving_config(
-            platform.profile, str(platform.workspace.serving_cache), device=device, dtype=dtype,
-            cpu_offload=cpu_offload, vae_tile_size=vae_tile_size, cpu_threads=cpu_threads,
-        )  # fmt: skip
-    except ValueError as error:
-        raise UserError(str(error)) from error
-    return config, platform.tracking_uri, platform.tracking.registered_model, platform.workspace
+    with user_errors(ValueError):
+        return serving_config(platform.profile, str(platform.workspace.serving_cache), **overrides), platform
 
 
 @app.command()
@@ -51,11 +73,11 @@ def generate(
     negative_prompt: str = typer.Option("", "--negative-prompt"),
     seed: int = typer.Option(0, help="Noise seed (same seed, same video)."),
     stability: bool = typer.Option(False, "--stability", help="I2V stability start."),
-    device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N"),
-    dtype: str | None = typer.Option(None, help="float32 | bfloat16 | float16 (default per profile)."),
-    cpu_offload: bool | None = typer.Option(None, "--cpu-offload/--no-cpu-offload"),
-    vae_tile_size: int | None = typer.Option(None, "--vae-tile-size", help="VAE decode tile edge in pixels."),
-    cpu_threads: int | None = typer.Option(None, "--cpu-threads"),
+    device: DeviceOption = "auto",
+    dtype: DtypeOption = None,
+    cpu_offload: OffloadOption = None,
+    vae_tile_size: TileOption = None,
+    cpu_threads: ThreadsOption = None,
     home: HomeOption = None,
     profile: ProfileOption = None,
 ) -> None:
@@ -63,9 +85,10 @@ def generate(
     from serving import BundleError, InvalidRequestError, ModelReferenceError, write_mp4
     from serving import generate as serve_generate
 
-    config, tracking_uri, registered, _ = _serving_setup(
-        home, profile, device, dtype, cpu_offload, vae_tile_size, cpu_threads
-    )
+    config, platform = _serving_setup(
+        home, profile, device=device, dtype=dtype, cpu_offload=cpu_offload, vae_tile_size=vae_tile_size,
+        cpu_threads=cpu_threads,
+    )  # fmt: skip
     paper = config.profile == "paper"
     size = {
         "height": height or (544 if paper else 64),
@@ -86,7 +109,8 @@ def generate(
 
     try:
         video = serve_generate(
-            prompt, image, model=model, config=config, tracking_uri=tracking_uri, registered_model=registered,
+            prompt, image, model=model, config=config, tracking_uri=platform.tracking_uri,
+            registered_model=platform.tracking.registered_model,
             shift=shift, guidance=guidance, cfg_scale=cfg_scale, negative_prompt=negative_prompt, seed=seed,
             i2v_stability=stability, progress=progress, **size,
         )  # fmt: skip
@@ -107,29 +131,25 @@ def generate(
 @serve_app.command("demo")
 def serve_demo(
     port: int = typer.Option(7860, help="Port on 127.0.0.1."),
-    model: ModelOption = None,
-    concurrency: int = typer.Option(1, help="Generations that run at once."),
-    device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N"),
-    dtype: str | None = typer.Option(None, help="float32 | bfloat16 | float16 (default per profile)."),
-    cpu_offload: bool | None = typer.Option(None, "--cpu-offload/--no-cpu-offload"),
-    vae_tile_size: int | None = typer.Option(None, "--vae-tile-size"),
-    cpu_threads: int | None = typer.Option(None, "--cpu-threads"),
     home: HomeOption = None,
     profile: ProfileOption = None,
+    model: ModelOption = None,
+    concurrency: int = typer.Option(1, help="Generations that run at once."),
+    device: DeviceOption = "auto",
+    dtype: DtypeOption = None,
+    cpu_offload: OffloadOption = None,
+    vae_tile_size: TileOption = None,
+    cpu_threads: ThreadsOption = None,
 ) -> None:
     """Serve the Gradio demo (T2V + I2V) on 127.0.0.1; without --model it follows the champion alias."""
     from ui.demo import DemoConfig, launch_demo
 
-    config, tracking_uri, registered, workspace = _serving_setup(
-        home, profile, device, dtype, cpu_offload, vae_tile_size, cpu_threads
-    )
-    demo = DemoConfig(
-        model=model,
-        tracking_uri=tracking_uri,
-        registered_model=registered,
-        serving=config,
-        concurrency_limit=concurrency,
-        output_dir=str(workspace.home / "demo_outputs"),
-    )
+    config, platform = _serving_setup(
+        home, profile, device=device, dtype=dtype, cpu_offload=cpu_offload, vae_tile_size=vae_tile_size,
+        cpu_threads=cpu_threads,
+    )  # fmt: skip
+    registered = platform.tracking.registered_model
+    demo = DemoConfig(model=model, tracking_uri=platform.tracking_uri, registered_model=registered, serving=config,
+                      concurrency_limit=concurrency, output_dir=str(platform.workspace.home / "demo_outputs"))  # fmt: skip
     typer.echo(f"demo on http://127.0.0.1:{port} (model: {model or f'models:/{registered}@champion'})")
     launch_demo(demo, port=port)

@@ -96,18 +96,25 @@ def test_a_version_follows_the_imports_it_runs_and_nothing_else(tmp_path: Path) 
         module_code_version("lineage.missing", tmp_path)
 
 
+def _is_asset_decorator(decorator: ast.expr) -> bool:
+    """`@dg.asset(...)` or `@versioned_asset(...)`."""
+    if not isinstance(decorator, ast.Call):
+        return False
+    return (
+        getattr(decorator.func, "attr", None) == "asset"
+        or getattr(decorator.func, "id", None) == "versioned_asset"
+    )
+
+
 def _asset_bodies() -> list[tuple[str, str, int]]:
-    """(module, function, body lines) of every function decorated with `dg.asset` in assets/."""
+    """(module, function, body lines after the docstring) of every asset function in assets/."""
     bodies = []
     for path in sorted((REPOSITORY / "assets").glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
-            decorated = isinstance(node, ast.FunctionDef) and any(
-                isinstance(d, ast.Call) and getattr(d.func, "attr", None) == "asset"
-                for d in node.decorator_list
-            )
-            if decorated:
-                assert isinstance(node, ast.FunctionDef) and node.end_lineno is not None
-                bodies.append((f"assets.{path.stem}", node.name, node.end_lineno - node.body[0].lineno + 1))
+            if isinstance(node, ast.FunctionDef) and any(_is_asset_decorator(d) for d in node.decorator_list):
+                assert node.end_lineno is not None
+                first = node.body[1] if ast.get_docstring(node) is not None else node.body[0]
+                bodies.append((f"assets.{path.stem}", node.name, node.end_lineno - first.lineno + 1))
     return bodies
 
 

@@ -59,14 +59,15 @@ def serving_generator(
     """A `generate(prompt, seed, model_ref) -> mp4 path` callable backed by `serving.generate`.
 
     Every video uses `settings` with its own seed; a video already in `video_dir` for the same
-    model, seed and prompt is reused (generation is deterministic).
+    model, seed, prompt, settings and serving config is reused (generation is deterministic).
     """
     video_dir.mkdir(parents=True, exist_ok=True)
+    made_with = f"{settings}|{serving_config}"
 
     def generate_to_file(prompt: str, seed: int, model_ref: str) -> Path:
-        digest = hashlib.sha256(f"{model_ref}|{seed}|{prompt}".encode()).hexdigest()[:12]
+        digest = hashlib.sha256(f"{model_ref}|{seed}|{prompt}|{made_with}".encode()).hexdigest()[:12]
         path = video_dir / f"{_slug(model_ref)}-{seed}-{digest}.mp4"
-        if path.exists():  # same model, seed and prompt: deterministic, reuse
+        if path.exists():  # made the same way before: deterministic, reuse
             return path
         video = generate(
             prompt,

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from assets.code_versions import versioned_asset
 from assets.versioned import commit_version
 from curation.captions import CAPTIONS_SCHEMA, CaptionConfig, caption_problems, records_to_table
 from curation.captions.pipeline import caption_rows
@@ -18,15 +19,11 @@ def _tier_clip_ids(workspace: WorkspaceResource) -> list[str]:
     return list(dict.fromkeys(str(c) for c, member in zip(ids, in_256p, strict=True) if member))
 
 
-@dg.asset(
-    deps=["tiers"],
-    group_name="curation",
-    kinds={"parquet"},
-    description="Structured JSON captions (+ confident camera motion) of every tier clip, per-field provenance.",
-)
+@versioned_asset(deps=["tiers"], group_name="curation", kinds={"parquet"})
 def captions(
     context: dg.AssetExecutionContext, workspace: WorkspaceResource, versioning: VersioningResource
 ) -> dg.MaterializeResult:
+    """Structured JSON captions (+ confident camera motion) of every tier clip, per-field provenance."""
     ws = workspace.workspace
     config = workspace.config_for(CaptionConfig)
     wanted = set(_tier_clip_ids(workspace))

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from assets.code_versions import versioned_asset
 from assets.curation_config import curation_config
 from assets.partitions import raw_batches
 from curation.pipeline import compute_signals, upsert_quarantine
@@ -10,16 +11,11 @@ from media.tables import read_table, write_table
 from orchestration.resources import ComputeResource, WorkspaceResource
 
 
-@dg.asset(
-    deps=["clips"],
-    partitions_def=raw_batches,
-    group_name="curation",
-    kinds={"parquet", "ray"},
-    description="One row of signals per clip, from one decode of each raw video (Ray Data).",
-)
+@versioned_asset(deps=["clips"], partitions_def=raw_batches, group_name="curation", kinds={"parquet", "ray"})
 def clip_signals(
     context: dg.AssetExecutionContext, workspace: WorkspaceResource, compute: ComputeResource
 ) -> dg.MaterializeResult:
+    """One row of signals per clip, from one decode of each raw video (Ray Data)."""
     ws = workspace.workspace
     batch = context.partition_key
     config = curation_config(workspace, compute)

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from assets.code_versions import versioned_asset
 from assets.curation_config import curation_config
 from assets.partitions import raw_batches
 from assets.versioned import commit_version
@@ -12,12 +13,8 @@ from media.tables import read_table, write_table
 from orchestration.resources import ComputeResource, VersioningResource, WorkspaceResource
 
 
-@dg.asset(
-    deps=["raw_videos"],
-    partitions_def=raw_batches,
-    group_name="curation",
-    kinds={"parquet", "ray"},
-    description="Single-shot clips (frame ranges into the raw files) with stable ids; bad inputs quarantined.",
+@versioned_asset(
+    deps=["raw_videos"], partitions_def=raw_batches, group_name="curation", kinds={"parquet", "ray"}
 )
 def clips(
     context: dg.AssetExecutionContext,
@@ -25,6 +22,7 @@ def clips(
     compute: ComputeResource,
     versioning: VersioningResource,
 ) -> dg.MaterializeResult:
+    """Single-shot clips (frame ranges into the raw files) with stable ids; bad inputs quarantined."""
     ws = workspace.workspace
     batch = context.partition_key
     config = curation_config(workspace, compute)

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from assets.code_versions import versioned_asset
 from assets.curation_config import curation_config
 from assets.versioned import commit_version
 from curation.dedup import dedup_clips
@@ -10,15 +11,11 @@ from media.tables import read_table, write_table
 from orchestration.resources import ComputeResource, VersioningResource, WorkspaceResource
 
 
-@dg.asset(
-    deps=["clip_signals"],
-    group_name="curation",
-    kinds={"parquet"},
-    description="Who duplicates whom across all batches; concept clusters and balancing weights.",
-)
+@versioned_asset(deps=["clip_signals"], group_name="curation", kinds={"parquet"})
 def deduped_clips(
     workspace: WorkspaceResource, compute: ComputeResource, versioning: VersioningResource
 ) -> dg.MaterializeResult:
+    """Who duplicates whom across all batches; concept clusters and balancing weights."""
     ws = workspace.workspace
     signals = read_table(ws.table("clip_signals"), CLIP_SIGNALS_SCHEMA)
     table = dedup_clips(signals, curation_config(workspace, compute).dedup)

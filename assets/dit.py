@@ -10,6 +10,7 @@ metadata.
 
 import dagster as dg
 
+from assets.code_versions import module_code_version
 from orchestration.metadata import train_result_metadata
 from orchestration.resources import ComputeResource, TrackingResource, VersioningResource, WorkspaceResource
 from orchestration.workspace_training import (
@@ -26,6 +27,7 @@ CURATION_DEPS = ["clips", "tiers", "deduped_clips", "captions", "sft_set"]
     deps=[*CURATION_DEPS, "vae"],
     group_name="dit",
     kinds={"safetensors"},
+    code_version=module_code_version(__name__),
     description="VAE latents + text encodings per clip and bucket, keyed by VAE and text-encoder versions.",
 )
 def latents(workspace: WorkspaceResource) -> dg.MaterializeResult:
@@ -49,6 +51,7 @@ def _stage_asset(stage: str, upstream: str) -> dg.AssetsDefinition:
         deps=[upstream],
         group_name="dit",
         kinds={"pytorch", "mlflow"},
+        code_version=module_code_version(__name__),
         description=f"DiT stage `{stage}` (training.dit.config manifest), from the previous stage's checkpoint.",
     )
     def _train(

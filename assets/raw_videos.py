@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from assets.code_versions import versioned_asset
 from assets.partitions import raw_batches
 from curation.ingest import RAW_VIDEOS_SCHEMA, scan_batch
 from media.tables import read_table, write_table
@@ -9,13 +10,9 @@ from orchestration.expectations import TableExpectations, validate_table
 from orchestration.resources import WorkspaceResource
 
 
-@dg.asset(
-    partitions_def=raw_batches,
-    group_name="curation",
-    kinds={"parquet"},
-    description="Raw videos of one ingest batch (raw/<batch>/), with SHA-256 content fingerprints.",
-)
+@versioned_asset(partitions_def=raw_batches, group_name="curation", kinds={"parquet"})
 def raw_videos(context: dg.AssetExecutionContext, workspace: WorkspaceResource) -> dg.MaterializeResult:
+    """Raw videos of one ingest batch (raw/<batch>/), with SHA-256 content fingerprints."""
     ws = workspace.workspace
     batch = context.partition_key
     table = scan_batch(ws.raw, batch, progress=False)

@@ -12,6 +12,7 @@ from typing import Any
 
 import dagster as dg
 
+from assets.code_versions import module_code_version, versioned_asset
 from evaluation.scaling import FAMILIES, ScalingDataError, find_sweep_source, scaling_report
 from orchestration.metadata import image_metadata
 from orchestration.resources import TrackingResource, WorkspaceResource
@@ -29,6 +30,7 @@ def _sources(workspace: WorkspaceResource, tracking: TrackingResource) -> dict[s
         dg.AssetSpec(
             SWEEP_RUNS,
             group_name="scaling",
+            code_version=module_code_version(__name__),
             description="Runs of the image and video scaling sweeps: MLflow experiments "
             "<experiment>-scaling-<family>, or <home>/scaling/<family>_runs.csv.",
         )
@@ -44,16 +46,11 @@ def scaling_sweep_runs(workspace: WorkspaceResource, tracking: TrackingResource)
     )
 
 
-@dg.asset(
-    deps=[SWEEP_RUNS],
-    group_name="scaling",
-    kinds={"mlflow"},
-    code_version="1",
-    description="N_opt(C), D_opt(C) and L(N, D) per family with bootstrap intervals, plots and a recommendation.",
-)
+@versioned_asset(deps=[SWEEP_RUNS], group_name="scaling", kinds={"mlflow"})
 def scaling_laws(
     context: dg.AssetExecutionContext, workspace: WorkspaceResource, tracking: TrackingResource
 ) -> dg.MaterializeResult:
+    """N_opt(C), D_opt(C) and L(N, D) per family with bootstrap intervals, plots and a recommendation."""
     metadata: dict[str, Any] = {}
     for family, source in _sources(workspace, tracking).items():
         if source is None:

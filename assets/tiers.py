@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from assets.code_versions import versioned_asset
 from assets.curation_config import curation_config
 from assets.versioned import commit_version
 from curation.config import TIER_NAMES
@@ -20,15 +21,11 @@ from orchestration.metadata import image_metadata
 from orchestration.resources import ComputeResource, VersioningResource, WorkspaceResource
 
 
-@dg.asset(
-    deps=["deduped_clips"],
-    group_name="curation",
-    kinds={"parquet"},
-    description="Nested quality tiers; tier_decisions.parquet records every filter's value and threshold.",
-)
+@versioned_asset(deps=["deduped_clips"], group_name="curation", kinds={"parquet"})
 def tiers(
     workspace: WorkspaceResource, compute: ComputeResource, versioning: VersioningResource
 ) -> dg.MaterializeResult:
+    """Nested quality tiers; tier_decisions.parquet records every filter's value and threshold."""
     ws = workspace.workspace
     config = curation_config(workspace, compute)
     signals = read_table(ws.table("clip_signals"), CLIP_SIGNALS_SCHEMA)
@@ -53,13 +50,9 @@ def tiers(
     )
 
 
-@dg.asset(
-    deps=["tiers"],
-    group_name="curation",
-    kinds={"parquet"},
-    description="Top-tier clips proposed to raters for the SFT set (accepted or rejected in the eval UI).",
-)
+@versioned_asset(deps=["tiers"], group_name="curation", kinds={"parquet"})
 def sft_candidates(workspace: WorkspaceResource, compute: ComputeResource) -> dg.MaterializeResult:
+    """Top-tier clips proposed to raters for the SFT set (accepted or rejected in the eval UI)."""
     ws = workspace.workspace
     signals = read_table(ws.table("clip_signals"), CLIP_SIGNALS_SCHEMA)
     membership = read_table(ws.table("tiers"), TIERS_SCHEMA)

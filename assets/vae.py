@@ -7,6 +7,7 @@ reads it), benchmarks are `evaluation.vae_benchmarks.evaluate_vae`.
 
 import dagster as dg
 
+from assets.code_versions import module_code_version
 from evaluation.config import EvaluationConfig
 from evaluation.vae_benchmarks import evaluate_vae, write_report
 from model.checkpoints import load_vae
@@ -36,6 +37,7 @@ class VAEEvalConfig(dg.Config):
     deps=["tiers"],
     group_name="vae",
     kinds={"pytorch", "mlflow"},
+    code_version=module_code_version(__name__),
     description="Causal 3D VAE trained on the 256p tier (video:image 4:1, curriculum, GAN, EMA); EMA weights exported.",
 )
 def vae(
@@ -66,6 +68,7 @@ def vae(
     deps=["vae"],
     group_name="vae",
     kinds={"json"},
+    code_version=module_code_version(__name__),
     description="Reconstruction PSNR/SSIM/perceptual: ImageNet 256², MCL-JCV 33×360×640 (when given), held-out set.",
 )
 def vae_eval(config: VAEEvalConfig, workspace: WorkspaceResource) -> dg.MaterializeResult:

@@ -28,7 +28,7 @@ from model.dit import HunyuanDiT
 from model.dit_config import DiTConfig
 from model.text import TextEncoderConfig, build_text_encoder
 from model.vae import CausalVAE3D, VAEConfig
-from serving import ModelSource, Pipeline, ServingConfig
+from serving import GenerationSettings, ModelSource, Pipeline, ServingConfig
 
 
 def build_random_pipeline(preset: str, device: str, dtype: str) -> Pipeline:
@@ -62,7 +62,9 @@ def build_random_pipeline(preset: str, device: str, dtype: str) -> Pipeline:
 
 def measure(pipeline: Pipeline, height: int, width: int, frames: int, steps: int) -> dict[str, Any]:
     """Per-step seconds and peak memory of one sampling run at height × width × frames."""
-    pipeline.validate(height, width, frames, steps, 7.0, 6.0, 1.0)
+    GenerationSettings(height=height, width=width, frames=frames, steps=steps, shift=7.0).checked(
+        pipeline.config.limits
+    )
     cuda = pipeline.device.type == "cuda"
     text = pipeline.encode_text(["A cat walks on the grass, realistic style, the camera follows it slowly."])
     if cuda:

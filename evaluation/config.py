@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from evaluation.generations import GenerationParams
 from evaluation.human_eval.prompts import BUILTIN_PROMPTS, PromptSpec
 from model.presets import PresetConfig
+from serving.limits import GenerationSettings
 
 
 class EvaluationConfig(PresetConfig, BaseModel):
@@ -23,8 +23,9 @@ class EvaluationConfig(PresetConfig, BaseModel):
         default=4, ge=1, description="The first N built-in prompts are generated and rated (None: all)."
     )
     seeds: tuple[int, ...] = Field(default=(0,), min_length=1, description="One video per prompt and seed.")
-    generation: GenerationParams = Field(
-        default_factory=GenerationParams, description="Size and sampling of every evaluation video."
+    generation: GenerationSettings = Field(
+        default_factory=lambda: GenerationSettings(height=64, width=64, frames=9, steps=8),
+        description="Size and sampling of every evaluation video (its seed comes from `seeds`).",
     )
     vae_heldout_size: int = Field(default=64, description="Held-out clip height = width (px) of `vae_eval`.")
     vae_heldout_frames: int = Field(default=9, description="Held-out clip frames (4n+1) of `vae_eval`.")
@@ -52,7 +53,7 @@ EvaluationConfig.PRESETS = {
     "paper": EvaluationConfig(
         prompt_count=None,
         seeds=(0, 1, 2),
-        generation=GenerationParams(height=720, width=1280, frames=129, steps=50),
+        generation=GenerationSettings(height=720, width=1280, frames=129, steps=50),
         vae_heldout_size=256,
         vae_heldout_frames=33,
         vae_psnr_floor_db=30.0,

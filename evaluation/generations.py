@@ -12,7 +12,7 @@ import hashlib
 import os
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from evaluation.human_eval.prompts import PromptSpec
 from evaluation.metrics import flicker, temporal_consistency
+from serving import GenerationSettings, ServingConfig, generate, read_mp4, write_mp4
 
 GENERATIONS_SCHEMA = pa.schema(
     [
@@ -38,46 +39,35 @@ GENERATIONS_SCHEMA = pa.schema(
 )
 
 
-@dataclass(frozen=True)
-class GenerationParams:
-    """Sampling settings shared by every video of an evaluation set (the defaults run on a CPU; the
-    paper's sizes are in `evaluation.config.EvaluationConfig.PRESETS`)."""
-
-    height: int = 64
-    width: int = 64
-    frames: int = 9
-    steps: int = 8
-    guidance: float = 6.0
-    cfg_scale: float = 1.0
-
-
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")[:40] or "model"
 
 
 def serving_generator(
     video_dir: Path,
-    params: GenerationParams,
+    settings: GenerationSettings,
     tracking_uri: str | None = None,
-    serving_config=None,
+    serving_config: ServingConfig | None = None,
 ) -> Callable[[str, int, str], Path]:
-    """A `generate(prompt, seed, model_ref) -> mp4 path` callable backed by `serving.generate`."""
-    from serving import generate, write_mp4
+    """A `generate(prompt, seed, model_ref) -> mp4 path` callable backed by `serving.generate`.
 
+    Every video uses `settings` with its own seed; a video already in `video_dir` for the same
+    model, seed, prompt, settings and serving config is reused (generation is deterministic).
+    """
     video_dir.mkdir(parents=True, exist_ok=True)
+    made_with = f"{settings}|{serving_config}"
 
     def generate_to_file(prompt: str, seed: int, model_ref: str) -> Path:
-        digest = hashlib.sha256(f"{model_ref}|{seed}|{prompt}".encode()).hexdigest()[:12]
+        digest = hashlib.sha256(f"{model_ref}|{seed}|{prompt}|{made_with}".encode()).hexdigest()[:12]
         path = video_dir / f"{_slug(model_ref)}-{seed}-{digest}.mp4"
-        if path.exists():  # same model, seed and prompt: deterministic, reuse
+        if path.exists():  # made the same way before: deterministic, reuse
             return path
         video = generate(
             prompt,
             model=model_ref,
             config=serving_config,
             tracking_uri=tracking_uri,
-            seed=seed,
-            **asdict(params),
+            **asdict(replace(settings, seed=seed)),
         )
         tmp = path.with_name(f".{path.stem}.tmp.mp4")
         write_mp4(video, tmp, thumbnail=False)
@@ -96,8 +86,6 @@ def evaluation_set(
     progress: Callable[[int, int], None] | None = None,
 ) -> pa.Table:
     """Generate every (prompt, seed) for `model_ref`; return the generations table with metrics."""
-    from serving import read_mp4
-
     rows: dict[str, list] = {name: [] for name in GENERATIONS_SCHEMA.names}
     total, done = len(prompts) * len(seeds), 0
     for prompt in prompts:
@@ -120,3 +108,11 @@ def evaluation_set(
             if progress:
                 progress(done, total)
     return pa.table(rows, schema=GENERATIONS_SCHEMA)
+
+
+def generation_summary(table: pa.Table) -> dict[str, float]:
+    """Mean automatic metrics of a generations table (GENERATIONS_SCHEMA), for a dashboard."""
+    return {
+        "mean_temporal_consistency": float(np.mean(table.column("temporal_consistency").to_numpy())),
+        "mean_flicker": float(np.mean(table.column("flicker").to_numpy())),
+    }

@@ -79,6 +79,15 @@ PROMOTE_ASSET = dg.AssetKey("champion")
 CAMPAIGN_ASSET = dg.AssetKey("human_eval")
 
 
+def latest_campaign(instance: dg.DagsterInstance) -> str | None:
+    """The campaign the latest `human_eval` materialization names; None before there is one."""
+    event = instance.get_latest_materialization_event(CAMPAIGN_ASSET)
+    materialization = event.asset_materialization if event else None
+    if materialization is None or "campaign" not in materialization.metadata:
+        return None
+    return str(materialization.metadata["campaign"].value)
+
+
 def build_promotion_sensor(human_eval_db: str) -> dg.SensorDefinition:
     """Re-materialize `champion` once the latest human-eval campaign has every assignment rated."""
 
@@ -92,11 +101,9 @@ def build_promotion_sensor(human_eval_db: str) -> dg.SensorDefinition:
     def human_eval_promotion_sensor(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg.SkipReason:
         from evaluation.human_eval import campaign_complete, campaign_progress, find_campaign
 
-        event = context.instance.get_latest_materialization_event(CAMPAIGN_ASSET)
-        materialization = event.asset_materialization if event else None
-        if materialization is None or "campaign" not in materialization.metadata:
+        name = latest_campaign(context.instance)
+        if name is None:
             return dg.SkipReason("no human-eval campaign has been created yet")
-        name = str(materialization.metadata["campaign"].value)
         campaign_id = find_campaign(human_eval_db, name)
         if not campaign_complete(human_eval_db, campaign_id):
             progress = campaign_progress(human_eval_db, campaign_id)

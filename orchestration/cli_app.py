@@ -7,6 +7,8 @@ topic only adds a file.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -25,6 +27,15 @@ app.add_typer(serve_app, name="serve")
 
 class UserError(Exception):
     """Bad input from the user: printed as one line, exit code 2, no traceback."""
+
+
+@contextmanager
+def user_errors(*kinds: type[Exception]) -> Iterator[None]:
+    """Inside the block, an exception of `kinds` (a domain's bad-input error) becomes a `UserError`."""
+    try:
+        yield
+    except kinds as error:
+        raise UserError(str(error)) from error
 
 
 def platform_config(home: Path | None = None, profile: str | None = None, config_file: Path | None = None):

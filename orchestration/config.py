@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from model.presets import PresetConfig
 from orchestration.profiles import PROFILES, Profile, profile_config
+from orchestration.workspace import Workspace
 
 C = TypeVar("C", bound=PresetConfig)
 ENV_PREFIX = "VIDEOFOUNDRY_"
@@ -88,6 +89,27 @@ class PlatformConfig(PresetConfig, _Section):
     def config_for(self, config_cls: type[C], **overrides: Any) -> C:
         """The component config `config_cls` in this platform's profile (orchestration.profiles)."""
         return profile_config(config_cls, self.profile, **overrides)
+
+    # Where things live once the defaults are filled in: the one answer for the Dagster resources
+    # (orchestration.resources) and the CLI commands alike.
+    @property
+    def workspace(self) -> Workspace:
+        return Workspace.at(self.home)
+
+    @property
+    def tracking_uri(self) -> str:
+        """The MLflow tracking and registry URI (default: the workspace's SQLite file)."""
+        return self.tracking.mlflow_uri or self.workspace.mlflow_uri
+
+    @property
+    def artifact_uri(self) -> str:
+        """Where MLflow writes artifacts (default: the workspace's mlartifacts/ folder)."""
+        return self.tracking.artifact_uri or self.workspace.mlflow_artifacts.as_uri()
+
+    @property
+    def human_eval_url(self) -> str:
+        """SQLAlchemy URL of the ratings store (default: the workspace's SQLite file)."""
+        return self.human_eval_db or f"sqlite:///{self.workspace.human_eval_db}"
 
 
 PlatformConfig.PRESETS = {

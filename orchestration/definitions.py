@@ -17,15 +17,12 @@ from orchestration.automation import (
 )
 from orchestration.config import PlatformConfig, load_config
 from orchestration.resources import build_resources
-from orchestration.workspace import Workspace
 
 
 def build_definitions(config: PlatformConfig | None = None) -> dg.Definitions:
     """All assets, checks, jobs, schedules and sensors, bound to `config`'s resources."""
     config = config or load_config()
-    workspace = Workspace.at(config.home)
     resources = build_resources(config)
-    human_eval_db = config.human_eval_db or f"sqlite:///{workspace.human_eval_db}"
     asset_defs = [a for a in dg.load_assets_from_package_module(assets) if isinstance(a, dg.AssetsDefinition)]
     return dg.Definitions(
         assets=asset_defs,
@@ -33,8 +30,8 @@ def build_definitions(config: PlatformConfig | None = None) -> dg.Definitions:
         jobs=[build_ingest_job(asset_defs)],
         schedules=build_schedules({key for a in asset_defs for key in a.keys}),
         sensors=[
-            build_raw_batch_sensor(workspace.raw),
-            build_promotion_sensor(human_eval_db),
+            build_raw_batch_sensor(config.workspace.raw),
+            build_promotion_sensor(config.human_eval_url),
         ],
         resources=resources,
     )

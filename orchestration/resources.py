@@ -121,10 +121,9 @@ def s3_remote_options(remote: str) -> dict[str, str]:
 
 def tracking_resource(config: PlatformConfig) -> TrackingResource:
     """MLflow of `config`: its URIs, else the workspace's SQLite store and artifact folder."""
-    workspace = Workspace.at(config.home)
     return TrackingResource(
-        tracking_uri=config.tracking.mlflow_uri or workspace.mlflow_uri,
-        artifact_uri=config.tracking.artifact_uri or workspace.mlflow_artifacts.as_uri(),
+        tracking_uri=config.tracking_uri,
+        artifact_uri=config.artifact_uri,
         experiment=config.tracking.experiment,
         registered_model=config.tracking.registered_model,
     )
@@ -132,13 +131,13 @@ def tracking_resource(config: PlatformConfig) -> TrackingResource:
 
 def build_resources(config: PlatformConfig) -> dict[str, ConfigurableResource]:
     """The one place that maps a configuration to resource implementations."""
-    workspace = Workspace.at(config.home)
+    workspace = config.workspace
     return {
         "workspace": WorkspaceResource(home=str(workspace.home), profile=config.profile),
         "tracking": tracking_resource(config),
         "compute": ComputeResource(address=config.compute.ray_address, num_cpus=config.compute.num_cpus),
         "human_eval": HumanEvalResource(
-            db_url=config.human_eval_db or f"sqlite:///{workspace.human_eval_db}",
+            db_url=config.human_eval_url,
             sft_auto_accept_unreviewed=config.sft_auto_accept_unreviewed,
         ),
         "versioning": VersioningResource(

@@ -2,7 +2,9 @@
 
 The runs land in `<home>/dagster` (SQLite storage), so `videofoundry up` shows them in the UI.
 Partitioned assets (one partition per raw ingest batch) run once per batch; unpartitioned assets
-(global dedup, tiers, training…) run once, after the partitioned ones they depend on.
+(global dedup, tiers, training…) run once, after the partitioned ones they depend on. What is up to
+date is skipped, by Dagster's staleness rules read from its event log (orchestration.staleness).
+Only public Dagster APIs are used.
 """
 
 from __future__ import annotations
@@ -13,16 +15,17 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
+from assets.partitions import raw_batches
 from curation.ingest import list_batches
 from orchestration.config import PlatformConfig
+from orchestration.staleness import LineageGraph, staleness
 from orchestration.workspace import Workspace, atomic_write_text
 
+# Dagster's defaults otherwise: SQLite storage under DAGSTER_HOME, and runs launched from the UI
+# or by sensors are queued and started by the daemon that `dagster dev` runs.
 DAGSTER_YAML = """\
 telemetry:
   enabled: false
-run_coordinator:
-  module: dagster._core.run_coordinator
-  class: DefaultRunCoordinator
 """
 
 
@@ -65,33 +68,15 @@ class RunSummary:
         return sum(1 for _, _, o in self.runs if o == outcome)
 
 
-def _topological(defs: dg.Definitions, keys: set[dg.AssetKey]) -> list[dg.AssetKey]:
-    asset_graph = defs.resolve_asset_graph()
-    return [k for level in asset_graph.toposorted_asset_keys_by_level for k in sorted(level) if k in keys]
-
-
-def _stale_status(
-    instance: dg.DagsterInstance, defs: dg.Definitions, key: dg.AssetKey, partition: str | None
-):
-    # Dagster's own staleness (data versions of parents + code versions), as the UI shows it.
-    # The resolver is internal API: pinned dagster==1.13.28 (pyproject) keeps it stable.
-    from dagster._utils.test.data_versions import get_stale_status_resolver
-
-    resolver = get_stale_status_resolver(
-        instance, [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)]
-    )
-    return resolver.get_status(key, partition)
-
-
 def resolve_selection(defs: dg.Definitions, select: str | None) -> set[dg.AssetKey]:
     """Asset keys matched by a Dagster selection string (None: every asset)."""
-    asset_graph = defs.resolve_asset_graph()
-    all_keys = set(asset_graph.materializable_asset_keys)
+    graph = LineageGraph.of(defs)
+    all_keys = set(graph.nodes)
     if not select:
         return all_keys
     try:
         selection = dg.AssetSelection.from_string(select)
-        keys = set(selection.resolve(asset_graph))
+        keys = set(selection.resolve(graph.assets))
     except Exception as error:  # Dagster raises several parser error types
         raise SelectionError(f"cannot parse asset selection {select!r}: {error}") from error
     if not keys:
@@ -109,44 +94,43 @@ def run_lineage(
     """Materialize the selected assets (all by default) in dependency order, in-process.
 
     Root assets (those with no upstream, e.g. `raw_videos`) always run: they observe the world.
-    Every other asset (partition) runs only when Dagster marks it MISSING or STALE (a parent's data
-    version or its code version changed), unless `force`. `on_run(asset, partition, outcome)` is
-    told "ok", "failed" or "fresh" (skipped) for each.
+    Every other asset (partition) runs only when it is MISSING or STALE (its code version or a
+    parent's data version changed; orchestration.staleness), unless `force`. `on_run(asset,
+    partition, outcome)` is told "ok", "failed" or "fresh" (skipped) for each; the first failure
+    stops the run.
     """
-    from dagster._core.definitions.data_version import StaleStatus
-
     workspace = Workspace.at(config.home).ensure()
     instance = dagster_instance(workspace)
     batches = register_raw_batches(instance, workspace)
-    keys = resolve_selection(defs, select)
-    asset_graph = defs.resolve_asset_graph()
+    graph = LineageGraph.of(defs)
     summary = RunSummary()
     asset_defs: Sequence = list(defs.assets or []) + list(defs.asset_checks or [])
     resources = dict(defs.resources or {})
-    for key in _topological(defs, keys):
-        node = asset_graph.get(key)
-        is_root = not node.parent_keys
-        label = key.to_user_string()
-        for partition in batches if node.partitions_def is not None else [None]:
-            if not (force or is_root):
-                status = _stale_status(instance, defs, key, partition)
-                if status == StaleStatus.FRESH:
-                    summary.runs.append((label, partition, "fresh"))
-                    if on_run:
-                        on_run(label, partition, "fresh")
-                    continue
-            result = dg.materialize(
-                asset_defs,
-                selection=[key],
-                instance=instance,
-                resources=resources,
-                partition_key=partition,
-                raise_on_error=False,
+    for key in graph.toposorted(resolve_selection(defs, select)):
+        label, observes_the_world = key.to_user_string(), not graph[key].parents
+        # Batches whose folder is gone stay partitions in Dagster's history but are not run again.
+        partitions = (
+            batches if graph[key].partitions_def == raw_batches else graph.partition_keys(key, instance)
+        )
+        for partition in partitions:
+            up_to_date = not (force or observes_the_world) and (
+                staleness(instance, graph, key, partition).status == "fresh"
             )
-            outcome = "ok" if result.success else "failed"
+            if up_to_date:
+                outcome = "fresh"
+            else:
+                result = dg.materialize(
+                    asset_defs,
+                    selection=[key],
+                    instance=instance,
+                    resources=resources,
+                    partition_key=partition,
+                    raise_on_error=False,
+                )
+                outcome = "ok" if result.success else "failed"
             summary.runs.append((label, partition, outcome))
             if on_run:
                 on_run(label, partition, outcome)
-            if not result.success:
+            if outcome == "failed":
                 return summary
     return summary

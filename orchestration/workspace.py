@@ -79,6 +79,11 @@ class Workspace:
         return self.home / "human_eval.db"
 
     @property
+    def serving_cache(self) -> Path:
+        """Model downloads of `serving` (registry artifacts)."""
+        return self.home / "cache" / "serving"
+
+    @property
     def dvc_remote(self) -> Path:
         return self.home / "dvc-remote"
 

@@ -8,9 +8,11 @@ Use:
     write_mp4(video, "out.mp4")            # H.264 at video.fps, plus out.png (thumbnail)
     video.metadata["model_version"]        # e.g. "videofoundry-dit v3 (@champion)"
 
-`generate(prompt, image=None, *, model, config, height, width, frames, steps, shift, guidance,
-cfg_scale, negative_prompt, seed, i2v_stability, progress) -> Video` (serving.api); sizes are
-validated first (serving.limits: frames 4n+1, H/W multiples of 16, per-preset ceilings).
+`generate(prompt, image=None, *, model, config, tracking_uri, registered_model, progress, **settings)
+-> Video` (serving.api). The settings are the fields of `GenerationSettings` (serving.limits: height,
+width, frames, steps, shift, guidance, cfg_scale, negative_prompt, seed, i2v_stability); the prompt
+and every setting are checked once, before a model loads (frames 4n+1, H/W multiples of 16,
+per-profile ceilings).
 `ServingConfig.preset("tiny" | "paper", **overrides)` (serving.config) holds device, dtype (bf16), CPU
 offload between text encoding / DiT / VAE, the VAE tiling, request limits and default sizes.
 
@@ -49,7 +51,7 @@ A version's `source` may also be any artifact URI or an absolute local path of s
 from model.bundle import BundleError, BundleSpec, save_pipeline
 from serving.api import generate, load_pipeline
 from serving.config import ServingConfig
-from serving.limits import InvalidRequestError, RequestLimits, validate_size
+from serving.limits import GenerationSettings, InvalidRequestError, RequestLimits, validate_size
 from serving.pipeline import Pipeline, build_tiny_random
 from serving.prompts import PromptFit
 from serving.references import (
@@ -69,6 +71,7 @@ __all__ = [
     "TINY_RANDOM",
     "BundleError",
     "BundleSpec",
+    "GenerationSettings",
     "InvalidRequestError",
     "ModelReferenceError",
     "ModelSource",

@@ -10,9 +10,10 @@ next request.
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 from serving.config import ServingConfig
-from serving.limits import validate_prompt, validate_size
+from serving.limits import GenerationSettings, validate_prompt
 from serving.pipeline import ImageInput, Pipeline, ProgressFn
 from serving.references import DEFAULT_REGISTERED_MODEL, ModelSource, resolve_reference
 from serving.video import Video
@@ -52,17 +53,8 @@ def generate(
     config: ServingConfig | None = None,
     tracking_uri: str | None = None,
     registered_model: str = DEFAULT_REGISTERED_MODEL,
-    height: int = 64,
-    width: int = 64,
-    frames: int = 9,
-    steps: int = 50,
-    shift: float | None = None,
-    guidance: float = 6.0,
-    cfg_scale: float = 1.0,
-    negative_prompt: str = "",
-    seed: int | None = None,
-    i2v_stability: bool = False,
     progress: ProgressFn | None = None,
+    **settings: Any,
 ) -> Video:
     """Generate one video.
 
@@ -75,33 +67,22 @@ def generate(
             None = the registry's champion of `registered_model`, else `NoChampionError`.
         config: device, dtype, CPU offload, VAE tile size and request limits (ServingConfig).
         tracking_uri: the MLflow registry (e.g. ``sqlite:///<home>/mlflow.db``).
-        height, width: pixels, multiples of 16 within the profile's limits.
-        frames: 4n + 1 within the profile's limits.
-        steps: Euler steps; shift: schedule shift (None: 7 for ≥ 20 steps, else 17).
-        guidance: embedded (distilled) guidance scale, fed as guidance·1000 to models that embed it.
-        cfg_scale: real classifier-free guidance against `negative_prompt`; 1 = off (one DiT pass
-            per step), > 1 doubles the DiT batch.
-        seed: noise seed (CPU generator); same seed + same device + same settings = same video.
-            None draws one and records it in the metadata.
-        i2v_stability: the released I2V sampler's stability start (image latent mixed into the noise).
         progress: called as progress(step, steps) after each denoising step.
+        **settings: the fields of `serving.limits.GenerationSettings` (height, width, frames,
+            steps, shift, guidance, cfg_scale, negative_prompt, seed, i2v_stability).
 
     Returns:
         Video with frames (F, H, W, 3) uint8, fps from the bundle, metadata incl. `model_version`.
 
     Raises:
-        InvalidRequestError (bad size/steps/prompt/image), ModelReferenceError / NoChampionError,
-        BundleError / CheckpointError (unreadable model files).
+        InvalidRequestError (bad size/steps/prompt/image or an unknown setting),
+        ModelReferenceError / NoChampionError, BundleError / CheckpointError (unreadable model files).
     """
     config = config or ServingConfig()
-    # Reject bad sizes before a (possibly 13B) model is loaded.
-    validate_size(height, width, frames, config.limits)
-    validate_prompt(prompt, config.limits)
+    # Every rule is checked here, once, before a (possibly 13B) model is loaded.
+    text = validate_prompt(prompt, config.limits)
+    checked = GenerationSettings.from_keywords(settings).checked(config.limits)
     pipeline = load_pipeline(
         model, config=config, tracking_uri=tracking_uri, registered_model=registered_model
     )
-    return pipeline.generate(
-        prompt, image, height=height, width=width, frames=frames, steps=steps, shift=shift, guidance=guidance,
-        cfg_scale=cfg_scale, negative_prompt=negative_prompt, seed=seed, i2v_stability=i2v_stability,
-        progress=progress,
-    )  # fmt: skip
+    return pipeline.generate(text, checked, image, progress)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -106,3 +107,16 @@ ServingConfig.PRESETS = {
         default_height=544, default_width=960, default_frames=129, default_steps=50,
     ),
 }  # fmt: skip
+
+
+def serving_config(base: ServingConfig, cache_dir: str | None = None, **overrides: Any) -> ServingConfig:
+    """`base` (the profile's `ServingConfig`) with the options a user gave: the CLI, the demo and the
+    evaluation assets alike.
+
+    `overrides` are ServingConfig fields; None values are ignored, and an explicit `vae_tile_size`
+    replaces the base's tiling preset. Raises PresetError/ValueError for an unknown field or a bad value.
+    """
+    given = {key: value for key, value in overrides.items() if value is not None}
+    if "vae_tile_size" in given:
+        given["vae_tile_preset"] = None
+    return base.replace(cache_dir=cache_dir, **given)

@@ -1,7 +1,9 @@
-"""Request limits per serving profile and the up-front validation of a generation request.
+"""A generation request's settings, the limits per serving profile, and the up-front validation.
 
-Every size rule is checked before any model runs, so a bad request fails in milliseconds with a
-message that names the input, never as a shape error or a CUDA out-of-memory deep in the sampler.
+`GenerationSettings` is the one definition of `serving.generate`'s sampling keywords. Every rule is
+checked once, in `serving.generate`, before any model loads, so a bad request fails in milliseconds
+with a message that names the input, never as a shape error or a CUDA out-of-memory deep in the
+sampler.
 
 Rules (SPEC §3, §6):
 - frames = 4n + 1 (the causal VAE maps 4n + 1 frames to n + 1 latent frames);
@@ -11,7 +13,10 @@ Rules (SPEC §3, §6):
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 
 class InvalidRequestError(ValueError):
@@ -104,3 +109,53 @@ def validate_prompt(prompt: str, limits: RequestLimits) -> str:
             f"prompt has {len(text)} characters; this server accepts at most {limits.max_prompt_chars}"
         )
     return text
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """How one video is sampled, besides its prompt, image and model (`serving.generate`'s keywords).
+
+    Attributes:
+        height, width: pixels, multiples of 16 within the profile's limits.
+        frames: 4n + 1 within the profile's limits.
+        steps: Euler steps.
+        shift: schedule shift; None: 7 for >= 20 steps, else 17 (the released values).
+        guidance: embedded (distilled) guidance scale, fed as guidance·1000 to models that embed it.
+        cfg_scale: real classifier-free guidance against `negative_prompt`; 1 = off (one DiT pass per
+            step), > 1 doubles the DiT batch.
+        negative_prompt: what the unconditional branch reads; used only when cfg_scale > 1.
+        seed: noise seed (CPU generator); same seed + device + settings = same video. None draws one
+            and records it in the metadata.
+        i2v_stability: the released I2V sampler's stability start (image latent mixed into the noise).
+    """
+
+    height: int = 64
+    width: int = 64
+    frames: int = 9
+    steps: int = 50
+    shift: float | None = None
+    guidance: float = 6.0
+    cfg_scale: float = 1.0
+    negative_prompt: str = ""
+    seed: int | None = None
+    i2v_stability: bool = False
+
+    @classmethod
+    def from_keywords(cls, keywords: Mapping[str, Any]) -> GenerationSettings:
+        """Settings from keyword arguments; a name that is not a field raises `InvalidRequestError`."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        if unknown := sorted(set(keywords) - set(names)):
+            raise InvalidRequestError(
+                f"unknown generation setting {', '.join(unknown)}; the settings are {', '.join(names)}"
+            )
+        return cls(**keywords)
+
+    def checked(self, limits: RequestLimits) -> GenerationSettings:
+        """These settings once every rule of `limits` holds, with the shift resolved and the negative
+        prompt's whitespace normalised (emptied when real CFG is off). Raises `InvalidRequestError`."""
+        validate_size(self.height, self.width, self.frames, limits)
+        many_steps = isinstance(self.steps, int) and self.steps >= 20
+        shift = self.shift if self.shift is not None else (7.0 if many_steps else 17.0)
+        validate_sampling(self.steps, shift, self.guidance, self.cfg_scale, limits)
+        negative = " ".join(self.negative_prompt.split()) if self.cfg_scale > 1.0 else ""
+        return dataclasses.replace(self, shift=shift, negative_prompt=negative)

@@ -35,7 +35,7 @@ from model.flow import euler_sample
 from model.text import TextEncoder, TextEncoding, build_text_encoder
 from model.vae import CausalVAE3D, VAEConfig
 from serving.config import ServingConfig
-from serving.limits import InvalidRequestError, validate_prompt, validate_sampling, validate_size
+from serving.limits import GenerationSettings, InvalidRequestError
 from serving.prompts import PromptFit, fit_prompt
 from serving.references import ModelSource
 from serving.video import Video
@@ -189,7 +189,7 @@ class Pipeline:
 
     def fit_prompt(self, prompt: str) -> PromptFit:
         """The prompt as the text encoder will read it (cut at a word boundary if too long)."""
-        return fit_prompt(self.text_encoder, validate_prompt(prompt, self.config.limits))
+        return fit_prompt(self.text_encoder, prompt)
 
     def encode_text(self, prompts: list[str]) -> TextEncoding:
         """Prompts -> TextEncoding on the device: states (B, L, D_t) and pooled (B, D_p) in the model dtype."""
@@ -212,20 +212,6 @@ class Pipeline:
         if self.config.vae_tiling != "auto":
             return self.config.vae_tiling == "always"
         return max(height, width) > self.config.vae_tile_size or frames > self.config.vae_tile_frames
-
-    def validate(
-        self,
-        height: int,
-        width: int,
-        frames: int,
-        steps: int,
-        shift: float,
-        guidance: float,
-        cfg_scale: float,
-    ) -> None:
-        """Every request rule, before anything runs (raises `InvalidRequestError`)."""
-        validate_size(height, width, frames, self.config.limits)
-        validate_sampling(steps, shift, guidance, cfg_scale, self.config.limits)
 
     @torch.no_grad()
     def sample_latents(
@@ -297,47 +283,49 @@ class Pipeline:
     def generate(
         self,
         prompt: str,
+        settings: GenerationSettings,
         image: ImageInput | None = None,
-        *,
-        height: int = 64,
-        width: int = 64,
-        frames: int = 9,
-        steps: int = 50,
-        shift: float | None = None,
-        guidance: float = 6.0,
-        cfg_scale: float = 1.0,
-        negative_prompt: str = "",
-        seed: int | None = None,
-        i2v_stability: bool = False,
         progress: ProgressFn | None = None,
     ) -> Video:
-        """One video for `prompt` (T2V) or `prompt` + `image` (I2V). See `serving.generate` for the contract."""
-        shift = shift if shift is not None else (7.0 if steps >= 20 else 17.0)
-        self.validate(height, width, frames, steps, shift, guidance, cfg_scale)
+        """One video for `prompt` (T2V) or `prompt` + `image` (I2V).
+
+        `prompt` and `settings` come checked from `serving.generate` (`validate_prompt`,
+        `GenerationSettings.checked`); see it for the contract. Only what needs the model is
+        checked here: an image for a text-to-video-only model.
+        """
         if image is not None and self.image_condition is None:
             raise InvalidRequestError(
                 f"model {self.model_version} is text-to-video only (no image conditioning); drop the image"
             )
+        assert settings.shift is not None, "settings must come from GenerationSettings.checked"
         fit = self.fit_prompt(prompt)
-        negative = " ".join(negative_prompt.split()) if cfg_scale > 1.0 else ""
-        negative_fit = fit_prompt(self.text_encoder, negative) if negative else None
-        seed = int(seed) if seed is not None else int(torch.randint(0, 2**31 - 1, ()).item())
+        negative_fit = (
+            fit_prompt(self.text_encoder, settings.negative_prompt) if settings.negative_prompt else None
+        )
+        seed = (
+            int(settings.seed) if settings.seed is not None else int(torch.randint(0, 2**31 - 1, ()).item())
+        )
         timings: dict[str, float] = {}
 
         start = time.perf_counter()
-        prompts = [fit.text] + ([negative_fit.text if negative_fit else ""] if cfg_scale > 1.0 else [])
+        prompts = [fit.text] + (
+            [negative_fit.text if negative_fit else ""] if settings.cfg_scale > 1.0 else []
+        )
         text = self.encode_text(prompts)
-        image_latent = self._image_latent(image, height, width) if image is not None else None
+        image_latent = (
+            self._image_latent(image, settings.height, settings.width) if image is not None else None
+        )
         timings["encode_s"] = time.perf_counter() - start
 
         def on_step(i: int, _x: torch.Tensor) -> None:
             if progress is not None:
-                progress(i + 1, steps)
+                progress(i + 1, settings.steps)
 
         start = time.perf_counter()
         latents = self.sample_latents(
-            text, height=height, width=width, frames=frames, steps=steps, shift=shift, guidance=guidance,
-            cfg_scale=cfg_scale, seed=seed, image_latent=image_latent, i2v_stability=i2v_stability, callback=on_step,
+            text, height=settings.height, width=settings.width, frames=settings.frames, steps=settings.steps, shift=settings.shift,
+            guidance=settings.guidance, cfg_scale=settings.cfg_scale, seed=seed, image_latent=image_latent,
+            i2v_stability=settings.i2v_stability, callback=on_step,
         )  # fmt: skip
         timings["denoise_s"] = time.perf_counter() - start
         start = time.perf_counter()
@@ -350,20 +338,20 @@ class Pipeline:
             "mode": "i2v" if image is not None else "t2v",
             "prompt": fit.text,
             "prompt_truncated": fit.truncated,
-            "negative_prompt": negative,
+            "negative_prompt": settings.negative_prompt,
             "seed": seed,
-            "height": height,
-            "width": width,
-            "frames": frames,
-            "steps": steps,
-            "shift": shift,
+            "height": settings.height,
+            "width": settings.width,
+            "frames": settings.frames,
+            "steps": settings.steps,
+            "shift": settings.shift,
             # None when the model has no guidance embedding (the value was not used).
-            "guidance": guidance if self.transformer.config.guidance_embed else None,
-            "cfg_scale": cfg_scale,
-            "i2v_stability": bool(i2v_stability and image is not None),
+            "guidance": settings.guidance if self.transformer.config.guidance_embed else None,
+            "cfg_scale": settings.cfg_scale,
+            "i2v_stability": bool(settings.i2v_stability and image is not None),
             "device": str(self.device),
             "dtype": self.config.dtype,
-            "vae_tiled": self._use_tiling(height, width, frames),
+            "vae_tiled": self._use_tiling(settings.height, settings.width, settings.frames),
             **{k: round(v, 4) for k, v in timings.items()},
         }
         if fit.truncated:

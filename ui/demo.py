@@ -1,8 +1,9 @@
 """The Gradio demo for demo users: a text-to-video tab and an image-to-video tab over `serving.generate`.
 
-Thin: each callback validates through `serving`, calls `Pipeline.generate` and writes the mp4. The
-model is resolved on every request (`serving.load_pipeline`), so when the registry's `champion`
-alias moves the demo serves the new version on its next request, and the version shown follows.
+Thin: each callback calls `serving.generate` (which checks the request and fits the prompt, once)
+and writes the mp4; `serving`'s errors become Gradio errors. The model is resolved on every request,
+so when the registry's `champion` alias moves the demo serves the new version on its next request,
+and the version shown follows.
 Requests go through Gradio's queue with a concurrency limit (one generation at a time by default:
 a large model fills the GPU); the per-step progress bar is fed by the sampler's callback.
 """
@@ -27,11 +28,10 @@ from serving import (
     ModelReferenceError,
     Pipeline,
     ServingConfig,
+    generate,
     load_pipeline,
-    validate_size,
     write_mp4,
 )
-from serving.limits import validate_prompt
 
 EXAMPLES_T2V = [
     ["A red kite dances over a stormy sea, the camera slowly pans right.", "blurry, low quality"],
@@ -131,33 +131,24 @@ class DemoBackend:
         i2v: bool,
     ) -> tuple[str, str, str]:
         """Returns (mp4 path, status markdown, model banner); raises gr.Error for bad input."""
-        limits = self.config.serving.limits
-        try:
-            if i2v and image is None:
-                raise InvalidRequestError(
-                    "image-to-video needs an image: upload one (it becomes the first frame)"
-                )
-            validate_prompt(prompt, limits)
-            validate_size(int(height), int(width), int(frames), limits)
-            pipeline = self.pipeline()
-        except (InvalidRequestError, ModelReferenceError, BundleError) as err:
-            raise gr.Error(str(err)) from err
-        fit = pipeline.fit_prompt(prompt)
-        if fit.truncated:
-            gr.Warning(fit.notice())
         progress((0, int(steps)), desc="denoising")
 
         def on_step(step: int, total: int) -> None:
             progress((step, total), desc="denoising", unit="steps")
 
         try:
-            video = pipeline.generate(
-                fit.text, image if i2v else None, height=int(height), width=int(width), frames=int(frames),
-                steps=int(steps), guidance=float(guidance), cfg_scale=float(cfg_scale),
-                negative_prompt=negative_prompt or "", seed=None if int(seed) < 0 else int(seed),
-                i2v_stability=bool(stability), progress=on_step,
+            if i2v and image is None:
+                raise InvalidRequestError(
+                    "image-to-video needs an image: upload one (it becomes the first frame)"
+                )
+            video = generate(
+                prompt, image if i2v else None, model=self.config.model, config=self.config.serving,
+                tracking_uri=self.config.tracking_uri, registered_model=self.config.registered_model,
+                progress=on_step, height=int(height), width=int(width), frames=int(frames), steps=int(steps),
+                guidance=float(guidance), cfg_scale=float(cfg_scale), negative_prompt=negative_prompt or "",
+                seed=None if int(seed) < 0 else int(seed), i2v_stability=bool(stability),
             )  # fmt: skip
-        except InvalidRequestError as err:
+        except (InvalidRequestError, ModelReferenceError, BundleError) as err:
             raise gr.Error(str(err)) from err
         path = write_mp4(video, self.output_dir / f"{uuid.uuid4().hex[:12]}.mp4")
         meta = video.metadata
@@ -166,8 +157,9 @@ class DemoBackend:
             f"seed {meta['seed']}, {meta['steps']} steps in {meta['denoise_s'] + meta['decode_s']:.1f} s "
             f"with `{meta['model_version']}`."
         )
-        if fit.truncated:
-            status += f"\n\n⚠️ {fit.notice()}"
+        if notice := meta.get("prompt_notice"):
+            gr.Warning(notice)
+            status += f"\n\n⚠️ {notice}"
         return str(path), status, self.model_banner()
 
 

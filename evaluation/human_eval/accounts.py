@@ -150,6 +150,12 @@ def revoke_token(db: DbLike, token: str) -> None:
             session.delete(row)
 
 
+def rater_ids(db: DbLike) -> list[int]:
+    """Ids of every account with the rater role, in creation order."""
+    with open_store(db).session() as session:
+        return list(session.scalars(select(Rater.id).where(Rater.role == "rater").order_by(Rater.id)))
+
+
 def _issue_token(session: Session, rater_id: int, kind: str, expires_at: datetime | None) -> str:
     token = secrets.token_urlsafe(32)
     session.add(RaterToken(rater_id=rater_id, token_hash=hash_token(token), kind=kind, expires_at=expires_at))

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import func, select
 from tqdm import tqdm
 
+from evaluation.human_eval.accounts import rater_ids
 from evaluation.human_eval.config import HumanEvalConfig
 from evaluation.human_eval.media import degrade_video
 from evaluation.human_eval.prompts import PromptSpec
@@ -276,3 +277,52 @@ def campaign_progress(db: DbLike, campaign_id: int) -> CampaignProgress:
 def campaign_complete(db: DbLike, campaign_id: int) -> bool:
     """True when the campaign has assignments and every one of them has been rated."""
     return campaign_progress(db, campaign_id).complete
+
+
+@dataclass(frozen=True)
+class CampaignStatus:
+    """Where a campaign stands after `advance_campaign`."""
+
+    name: str
+    campaign_id: int
+    progress: CampaignProgress
+    raters: int
+    raters_per_pair: int
+
+    @property
+    def waiting_for_raters(self) -> bool:
+        """True while nothing is assigned because fewer raters exist than each pair needs."""
+        return self.progress.assignments == 0
+
+    def describe(self) -> str:
+        if self.waiting_for_raters:
+            return (
+                f"campaign {self.name}: {self.raters} rater account(s), {self.raters_per_pair} needed per pair; "
+                "create them with `videofoundry eval-rater NAME` and advance the campaign again"
+            )
+        return f"campaign {self.name}: {self.progress.rated}/{self.progress.assignments} assignments rated"
+
+
+def advance_campaign(
+    config: HumanEvalConfig,
+    name: str,
+    prompts: Sequence[PromptSpec],
+    models: Sequence[ModelSpec],
+    generate: Generate,
+    video_dir: Path,
+) -> CampaignStatus:
+    """Move the campaign `name` one step on, as far as it can go now; safe to call again.
+
+    Creates it (generations and items, see `create_campaign`) unless a campaign of that name
+    exists, then, while it has no assignments, deals every item to the raters once at least
+    `config.raters_per_pair` rater accounts exist.
+    """
+    try:
+        campaign_id = find_campaign(config, name)
+    except CampaignError:
+        campaign_id = create_campaign(config, name, prompts, models, generate, config, video_dir)
+    raters = rater_ids(config)
+    if campaign_progress(config, campaign_id).assignments == 0 and len(raters) >= config.raters_per_pair:
+        assign_raters(config, campaign_id, raters, config)
+    progress = campaign_progress(config, campaign_id)
+    return CampaignStatus(name, campaign_id, progress, len(raters), config.raters_per_pair)

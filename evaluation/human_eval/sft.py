@@ -8,11 +8,12 @@ annotators' accepts outnumber their rejects (a tie rejects: SFT data should be u
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 from sqlalchemy import exists, func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -31,6 +32,20 @@ REJECT_REASONS: dict[str, str] = {
     "artifacts": "Cuts, flicker or broken frames",
     "unaesthetic": "Unappealing composition or lighting",
 }
+
+
+#: The `sft_set` table: one row per clip in the SFT set.
+SFT_SET_SCHEMA = pa.schema(
+    [
+        pa.field("clip_id", pa.string(), nullable=False),
+        pa.field("video_path", pa.string(), nullable=False),
+        pa.field("accepts", pa.int32(), nullable=False),
+        pa.field("rejects", pa.int32(), nullable=False),
+        pa.field("selected_by", pa.string(), nullable=False),  # "people" or the rule that stood in
+    ]
+)
+#: Who selected the SFT set while no person has decided on any candidate (tiny-profile demos).
+AUTO_RULE = "rule: every candidate (no person has reviewed any yet; tiny profile)"
 
 
 class SftError(ValueError):
@@ -198,3 +213,41 @@ def accepted_sft_clips(db: DbLike) -> list[SftClip]:
             select(SftCandidate).where(SftCandidate.id.in_(accepted)).order_by(SftCandidate.id)
         ).all()
         return [SftClip(c.clip_id, c.video_path, tally[c.id][0], tally[c.id][1]) for c in candidates]
+
+
+def any_sft_decision(db: DbLike) -> bool:
+    """Whether any annotator has accepted or rejected any candidate yet."""
+    with open_store(db).session() as session:
+        return bool(session.scalar(select(func.count(SftDecision.id))))
+
+
+@dataclass(frozen=True)
+class SftSelection:
+    """The SFT set (`table`, rows of SFT_SET_SCHEMA) and how it came about."""
+
+    table: pa.Table
+    candidates: int
+    new_candidates: int
+
+    @property
+    def selected_by(self) -> str:
+        """`people`, the rule that stood in for them (AUTO_RULE), or `nobody yet` (an empty set)."""
+        return str(self.table.column("selected_by")[0]) if self.table.num_rows else "nobody yet"
+
+
+def select_sft_set(
+    db: DbLike, candidates: Sequence[SftCandidateSpec], auto_accept_unreviewed: bool
+) -> SftSelection:
+    """Queue the new `candidates` for review and return the SFT set as it stands.
+
+    The set is the clips people accepted (`accepted_sft_clips`). Only while nobody has decided on
+    any candidate and `auto_accept_unreviewed` is on, every candidate stands in, labelled AUTO_RULE,
+    so a demo can train before anyone has opened the rater app.
+    """
+    added = import_sft_candidates(db, candidates)
+    if auto_accept_unreviewed and not any_sft_decision(db):
+        chosen = [(c.clip_id, c.video_path, 0, 0, AUTO_RULE) for c in candidates]
+    else:
+        chosen = [(c.clip_id, c.video_path, c.accepts, c.rejects, "people") for c in accepted_sft_clips(db)]
+    rows = [dict(zip(SFT_SET_SCHEMA.names, row, strict=True)) for row in chosen]
+    return SftSelection(pa.Table.from_pylist(rows, schema=SFT_SET_SCHEMA), len(candidates), added)

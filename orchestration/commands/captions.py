@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from orchestration.cli_app import UserError, app
+from orchestration.cli_app import UserError, app, user_errors
 
 PresetOption = Annotated[str, typer.Option("--preset", help="Settings preset: tiny or paper.")]
 
@@ -24,10 +24,8 @@ def camera_motion(
     from curation.camera_motion import CameraMotionConfig, CameraMotionError, classify_video
     from model.presets import PresetError
 
-    try:
+    with user_errors(CameraMotionError, PresetError):
         result = classify_video(video, CameraMotionConfig.preset(preset), start, end)
-    except (CameraMotionError, PresetError) as error:
-        raise UserError(str(error)) from error
     typer.echo(json.dumps(result.to_dict(), indent=1))
 
 
@@ -59,10 +57,8 @@ def caption(
     from curation.captions import CaptionConfig, ClipInput, build_backend
     from training.dit.prompts import parse_caption, render_for_clip
 
-    try:
+    with user_errors(ValueError):
         config = CaptionConfig.preset(preset)
-    except ValueError as error:
-        raise UserError(str(error)) from error
     if backend not in ("offline", "endpoint", "local_vlm"):
         raise UserError(f"--backend must be offline, endpoint or local_vlm, got {backend!r}")
     endpoint = config.endpoint.model_copy(
@@ -71,10 +67,8 @@ def caption(
     config = config.model_copy(
         update={"backend": backend, "endpoint": endpoint, "local_vlm_path": model_path}
     )
-    try:
+    with user_errors(FileNotFoundError, ValueError):
         writer = build_backend(config)
-    except (FileNotFoundError, ValueError) as error:
-        raise UserError(str(error)) from error
     record = writer.caption(ClipInput(video.stem, video, start, end))
     payload = record.model_dump(mode="json")
     if prompt_seed is not None and record.caption is not None:

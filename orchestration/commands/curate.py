@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from orchestration.cli_app import HomeOption, ProfileOption, UserError, app
+from orchestration.cli_app import HomeOption, ProfileOption, UserError, app, platform_config, user_errors
 
 
 @app.command()
@@ -26,8 +26,6 @@ def curate(
     from curation.config import CurationConfig
     from curation.ingest import scan_batch
     from curation.pipeline import curate as run_curation
-    from orchestration.cli_app import platform_config
-    from orchestration.workspace import Workspace
 
     if not input_dir.is_dir():
         raise UserError(f"input folder {input_dir} does not exist or is not a folder")
@@ -36,8 +34,9 @@ def curate(
     platform = platform_config(home, profile, None)
     address = ray_address or platform.compute.ray_address
     execution = {"backend": backend, "ray_address": address, "num_cpus": platform.compute.num_cpus}
-    config = platform.config_for(CurationConfig, execution=execution)
-    workspace = Workspace.at(platform.home).ensure()
+    with user_errors(ValueError):
+        config = platform.config_for(CurationConfig, execution=execution)
+    workspace = platform.workspace.ensure()
     input_dir = input_dir.resolve()
     raw = scan_batch(input_dir.parent, input_dir.name, progress=True)
     if raw.num_rows == 0:

@@ -11,10 +11,10 @@ from orchestration.cli_app import (
     ConfigOption,
     HomeOption,
     ProfileOption,
-    UserError,
     app,
     platform_config,
     serve_app,
+    user_errors,
 )
 
 DbOption = Annotated[
@@ -24,14 +24,11 @@ DbOption = Annotated[
 
 
 def _human_eval(home: Path | None, profile: str | None, config: Path | None, db: str | None):  # type: ignore[no-untyped-def]
-    """(HumanEvalConfig, Workspace) for the command's options."""
+    """(HumanEvalConfig, Workspace) for the command's options, as the Dagster assets build them."""
     from evaluation.human_eval.config import HumanEvalConfig
-    from orchestration.workspace import Workspace
 
     platform = platform_config(home, profile, config)
-    workspace = Workspace.at(platform.home)
-    url = db or f"sqlite:///{workspace.human_eval_db}"
-    return platform.config_for(HumanEvalConfig, db_url=url), workspace
+    return platform.config_for(HumanEvalConfig, db_url=db or platform.human_eval_url), platform.workspace
 
 
 @serve_app.command("raters")
@@ -52,11 +49,9 @@ def serve_raters(
     from ui.raters import serve_raters as run_app
 
     settings, workspace = _human_eval(home, profile, config, db)
-    try:
+    with user_errors(PortUnavailableError, HumanEvalStoreError):
         listener = listen_local(port)  # before anything else: a busy port fails fast
         open_store(settings)
-    except (PortUnavailableError, HumanEvalStoreError) as error:
-        raise UserError(str(error)) from error
     if demo:
         accounts = seed_demo(settings, workspace.home / "human_eval_videos")
         for name, password in accounts.passwords.items():
@@ -68,38 +63,31 @@ def serve_raters(
 @app.command("eval-report")
 def eval_report(
     campaign: Annotated[str, typer.Argument(help="Campaign name or id.")],
+    db: DbOption = None,
+    home: HomeOption = None,
+    profile: ProfileOption = None,
+    config: ConfigOption = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of Markdown.")] = False,
     exclude_flagged: Annotated[
         bool, typer.Option("--exclude-flagged", help="Leave out raters who fail gold items.")
     ] = False,
     out: Annotated[Path | None, typer.Option("--out", help="Also write the report to this file.")] = None,
-    db: DbOption = None,
-    home: HomeOption = None,
-    profile: ProfileOption = None,
-    config: ConfigOption = None,
 ) -> None:
     """Print a campaign's report: Table 3, GSB per dimension, Bradley–Terry, agreement, rater quality."""
     import json
-    import os
-    import tempfile
 
     from evaluation.human_eval.campaign import CampaignError, find_campaign
     from evaluation.human_eval.results import campaign_results
+    from orchestration.workspace import atomic_write_text
 
     settings, _ = _human_eval(home, profile, config, db)
-    try:
+    with user_errors(CampaignError):
         campaign_id = find_campaign(settings, campaign)
-    except CampaignError as error:
-        raise UserError(str(error)) from error
     results = campaign_results(settings, campaign_id, exclude_flagged=exclude_flagged)
     text = json.dumps(results.to_dict(), indent=2) if json_out else results.to_markdown()
     typer.echo(text)
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(dir=out.parent, suffix=".tmp")
-        with os.fdopen(handle, "w") as stream:
-            stream.write(text)
-        os.replace(tmp, out)
+        atomic_write_text(out, text)
 
 
 @app.command("eval-rater")
@@ -118,8 +106,6 @@ def eval_rater(
     from evaluation.human_eval.accounts import AccountError, create_rater
 
     settings, _ = _human_eval(home, profile, config, db)
-    try:
+    with user_errors(AccountError):
         identity, token = create_rater(settings, name, role=role, password=password)
-    except AccountError as error:
-        raise UserError(str(error)) from error
     typer.echo(f"{identity.role} {identity.name} (id {identity.id}) token: {token}")

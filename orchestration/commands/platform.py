@@ -86,10 +86,9 @@ def up(
 ) -> None:
     """Start the Dagster UI, the MLflow UI and the Gradio apps on 127.0.0.1; Ctrl-C stops all."""
     from orchestration.services import platform_services, run_services
-    from orchestration.workspace import Workspace
 
     platform = platform_config(home, profile, config)
-    workspace = Workspace.at(platform.home)
+    workspace = platform.workspace
     services = platform_services(
         workspace,
         dagster_port=dagster_port,
@@ -108,11 +107,8 @@ def demo(
     profile: ProfileOption = None,
 ) -> None:
     """Make the demo corpus (once) in raw/demo, then materialize the whole lineage."""
-    from orchestration.workspace import Workspace
-
     platform = platform_config(home, profile, None)
-    workspace = Workspace.at(platform.home)
-    batch_dir = workspace.raw / "demo"
+    batch_dir = platform.workspace.raw / "demo"
     if not (batch_dir / "labels.json").exists():
         from curation.democorpus.build import build_demo_corpus
 

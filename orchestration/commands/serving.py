@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from orchestration.cli_app import HomeOption, ProfileOption, UserError, app, platform_config, serve_app
+from orchestration.cli_app import (
+    HomeOption,
+    ProfileOption,
+    UserError,
+    app,
+    platform_config,
+    serve_app,
+    user_errors,
+)
+
+if TYPE_CHECKING:
+    from orchestration.config import PlatformConfig
+    from serving import ServingConfig
 
 ModelOption = Annotated[
     str | None,
@@ -19,27 +31,31 @@ ModelOption = Annotated[
 ]
 
 
-def _serving_setup(home: Path | None, profile: str | None, device: str, dtype: str | None, cpu_offload: bool | None,
-                   vae_tile_size: int | None, cpu_threads: int | None):  # fmt: skip
-    """(ServingConfig, tracking URI, registered model name) for the platform profile."""
-    from orchestration.workspace import Workspace
-    from serving import ServingConfig
+DeviceOption = Annotated[str, typer.Option("--device", help="auto | cpu | cuda | cuda:N")]
+DtypeOption = Annotated[
+    str | None, typer.Option("--dtype", help="float32 | bfloat16 | float16 (default per profile).")
+]
+OffloadOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--cpu-offload/--no-cpu-offload", help="Move each model part to the device only for its stage."
+    ),
+]
+TileOption = Annotated[int | None, typer.Option("--vae-tile-size", help="VAE decode tile edge in pixels.")]
+ThreadsOption = Annotated[int | None, typer.Option("--cpu-threads", help="Torch threads for CPU work.")]
+
+
+def _serving_setup(
+    home: Path | None, profile: str | None, **overrides: object
+) -> tuple[ServingConfig, PlatformConfig]:
+    """The profile's ServingConfig with the command's overrides (as the evaluation assets build it),
+    and the platform config (tracking URI, registered model, workspace)."""
+    from serving.config import ServingConfig, serving_config
 
     platform = platform_config(home, profile, None)
-    workspace = Workspace.at(platform.home)
-    overrides: dict[str, object] = {"device": device, "cache_dir": str(workspace.home / "cache" / "serving")}
-    for key, value in (("dtype", dtype), ("cpu_offload", cpu_offload), ("vae_tile_size", vae_tile_size),
-                       ("cpu_threads", cpu_threads)):  # fmt: skip
-        if value is not None:
-            overrides[key] = value
-    if vae_tile_size is not None:
-        overrides["vae_tile_preset"] = None  # an explicit tile size replaces the profile's preset
-    try:
-        config = platform.config_for(ServingConfig, **overrides)
-    except ValueError as error:
-        raise UserError(str(error)) from error
-    tracking_uri = platform.tracking.mlflow_uri or workspace.mlflow_uri
-    return config, tracking_uri, platform.tracking.registered_model
+    with user_errors(ValueError):
+        base = platform.config_for(ServingConfig)
+        return serving_config(base, str(platform.workspace.serving_cache), **overrides), platform
 
 
 @app.command()
@@ -58,11 +74,11 @@ def generate(
     negative_prompt: str = typer.Option("", "--negative-prompt"),
     seed: int = typer.Option(0, help="Noise seed (same seed, same video)."),
     stability: bool = typer.Option(False, "--stability", help="I2V stability start."),
-    device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N"),
-    dtype: str | None = typer.Option(None, help="float32 | bfloat16 | float16 (default per profile)."),
-    cpu_offload: bool | None = typer.Option(None, "--cpu-offload/--no-cpu-offload"),
-    vae_tile_size: int | None = typer.Option(None, "--vae-tile-size", help="VAE decode tile edge in pixels."),
-    cpu_threads: int | None = typer.Option(None, "--cpu-threads"),
+    device: DeviceOption = "auto",
+    dtype: DtypeOption = None,
+    cpu_offload: OffloadOption = None,
+    vae_tile_size: TileOption = None,
+    cpu_threads: ThreadsOption = None,
     home: HomeOption = None,
     profile: ProfileOption = None,
 ) -> None:
@@ -70,9 +86,10 @@ def generate(
     from serving import BundleError, InvalidRequestError, ModelReferenceError, write_mp4
     from serving import generate as serve_generate
 
-    config, tracking_uri, registered = _serving_setup(
-        home, profile, device, dtype, cpu_offload, vae_tile_size, cpu_threads
-    )
+    config, platform = _serving_setup(
+        home, profile, device=device, dtype=dtype, cpu_offload=cpu_offload, vae_tile_size=vae_tile_size,
+        cpu_threads=cpu_threads,
+    )  # fmt: skip
     size = {
         "height": height or config.default_height,
         "width": width or config.default_width,
@@ -92,7 +109,8 @@ def generate(
 
     try:
         video = serve_generate(
-            prompt, image, model=model, config=config, tracking_uri=tracking_uri, registered_model=registered,
+            prompt, image, model=model, config=config, tracking_uri=platform.tracking_uri,
+            registered_model=platform.tracking.registered_model,
             shift=shift, guidance=guidance, cfg_scale=cfg_scale, negative_prompt=negative_prompt, seed=seed,
             i2v_stability=stability, progress=progress, **size,
         )  # fmt: skip
@@ -113,31 +131,25 @@ def generate(
 @serve_app.command("demo")
 def serve_demo(
     port: int = typer.Option(7860, help="Port on 127.0.0.1."),
-    model: ModelOption = None,
-    concurrency: int = typer.Option(1, help="Generations that run at once."),
-    device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N"),
-    dtype: str | None = typer.Option(None, help="float32 | bfloat16 | float16 (default per profile)."),
-    cpu_offload: bool | None = typer.Option(None, "--cpu-offload/--no-cpu-offload"),
-    vae_tile_size: int | None = typer.Option(None, "--vae-tile-size"),
-    cpu_threads: int | None = typer.Option(None, "--cpu-threads"),
     home: HomeOption = None,
     profile: ProfileOption = None,
+    model: ModelOption = None,
+    concurrency: int = typer.Option(1, help="Generations that run at once."),
+    device: DeviceOption = "auto",
+    dtype: DtypeOption = None,
+    cpu_offload: OffloadOption = None,
+    vae_tile_size: TileOption = None,
+    cpu_threads: ThreadsOption = None,
 ) -> None:
     """Serve the Gradio demo (T2V + I2V) on 127.0.0.1; without --model it follows the champion alias."""
-    from orchestration.workspace import Workspace
     from ui.demo import DemoConfig, launch_demo
 
-    config, tracking_uri, registered = _serving_setup(
-        home, profile, device, dtype, cpu_offload, vae_tile_size, cpu_threads
-    )
-    workspace = Workspace.at(platform_config(home, profile, None).home)
-    demo = DemoConfig(
-        model=model,
-        tracking_uri=tracking_uri,
-        registered_model=registered,
-        serving=config,
-        concurrency_limit=concurrency,
-        output_dir=str(workspace.home / "demo_outputs"),
-    )
+    config, platform = _serving_setup(
+        home, profile, device=device, dtype=dtype, cpu_offload=cpu_offload, vae_tile_size=vae_tile_size,
+        cpu_threads=cpu_threads,
+    )  # fmt: skip
+    registered = platform.tracking.registered_model
+    demo = DemoConfig(model=model, tracking_uri=platform.tracking_uri, registered_model=registered, serving=config,
+                      concurrency_limit=concurrency, output_dir=str(platform.workspace.home / "demo_outputs"))  # fmt: skip
     typer.echo(f"demo on http://127.0.0.1:{port} (model: {model or f'models:/{registered}@champion'})")
     launch_demo(demo, port=port)

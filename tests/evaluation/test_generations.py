@@ -2,14 +2,15 @@
 
 import numpy as np
 
-from evaluation.generations import GenerationParams, evaluation_set, serving_generator
+from evaluation.generations import evaluation_set, serving_generator
 from evaluation.human_eval.prompts import PromptSpec
+from serving import GenerationSettings
 
 PROMPTS = [PromptSpec("p1", "a red kite over the sea"), PromptSpec("p2", "a cat on a table")]
 
 
 def test_every_prompt_and_seed_becomes_a_stored_video_with_metrics(tmp_path):
-    params = GenerationParams(height=32, width=32, frames=5, steps=2)
+    params = GenerationSettings(height=32, width=32, frames=5, steps=2)
     made = []
 
     def counting(prompt, seed, model_ref, inner=serving_generator(tmp_path / "videos", params)):
@@ -34,3 +35,8 @@ def test_every_prompt_and_seed_becomes_a_stored_video_with_metrics(tmp_path):
     again = evaluation_set("tiny-random", PROMPTS, [0, 1], counting).to_pandas()
     assert made[:4] == made[4:]  # deterministic outputs are reused, not regenerated
     assert list(again.path) == list(table.path)
+
+    # Other settings make other videos: nothing made with the old settings is reused.
+    other = serving_generator(tmp_path / "videos", GenerationSettings(height=32, width=32, frames=5, steps=3))
+    more_steps = evaluation_set("tiny-random", PROMPTS[:1], [0], other).to_pandas()
+    assert more_steps.path[0] not in set(table.path)

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from evaluation.human_eval import (
+    AUTO_RULE,
     BUILTIN_PROMPTS,
     DIMENSIONS,
     AuthError,
@@ -35,6 +36,7 @@ from evaluation.human_eval import (
     load_prompts,
     login,
     open_store,
+    select_sft_set,
 )
 from evaluation.human_eval.accounts import AccountError
 from evaluation.human_eval.aggregate import load_judgments
@@ -333,3 +335,28 @@ def test_sft_decisions_majority_idempotent(tmp_path: Path, db_url: str) -> None:
         record_sft_decision(db, a, 1, "accept", "a9", ["static"])
     with pytest.raises(SftError, match="decision"):
         record_sft_decision(db, a, 1, "maybe", "a9")
+
+
+def test_sft_set_is_what_people_accepted_and_a_rule_only_before_anyone_decides(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'he.db'}"
+    specs = [SftCandidateSpec(f"clip-{i}", str(tmp_path / f"{i}.mp4"), tier="720p") for i in range(3)]
+    nobody = select_sft_set(db, specs, auto_accept_unreviewed=False)
+    assert nobody.table.num_rows == 0 and nobody.selected_by == "nobody yet" and nobody.new_candidates == 3
+    standin = select_sft_set(db, specs, auto_accept_unreviewed=True)
+    assert standin.table.column("clip_id").to_pylist() == ["clip-0", "clip-1", "clip-2"]
+    assert standin.selected_by == AUTO_RULE and standin.new_candidates == 0 and standin.candidates == 3
+
+    rater = create_rater(db, "annotator")[0].id
+    record_sft_decision(db, rater, 2, "reject", "r1", ["static"])  # one decision ends the stand-in
+    assert select_sft_set(db, specs, auto_accept_unreviewed=True).table.num_rows == 0
+    record_sft_decision(db, rater, 1, "accept", "r2")
+    people = select_sft_set(db, specs, auto_accept_unreviewed=True)
+    assert people.table.to_pylist() == [
+        {
+            "clip_id": "clip-0",
+            "video_path": str(tmp_path / "0.mp4"),
+            "accepts": 1,
+            "rejects": 0,
+            "selected_by": "people",
+        }
+    ]

@@ -4,6 +4,7 @@ import json
 import re
 from pathlib import Path
 
+import dagster as dg
 import yaml
 
 from orchestration.config import PlatformConfig
@@ -50,9 +51,15 @@ def test_postgres_holds_a_database_per_service():
     assert set(re.findall(r"CREATE DATABASE (\w+);", sql)) == {"dagster", "mlflow", "lakefs", "human_eval"}
 
 
-def test_dagster_instance_and_workspace_files():
+def test_dagster_instance_and_workspace_files(tmp_path):
     instance = yaml.safe_load((INFRA / "dagster" / "dagster.yaml").read_text())
     assert instance["storage"]["postgres"]["postgres_url"] == {"env": "DAGSTER_PG_URL"}
+    # Dagster accepts the run limits (Postgres and Kubernetes themselves are not here to test).
+    local = {k: v for k, v in instance.items() if k not in ("storage", "run_launcher")}
+    (tmp_path / "dagster.yaml").write_text(yaml.safe_dump(local))
+    runs = dg.DagsterInstance.from_config(str(tmp_path)).get_concurrency_config().run_queue_config
+    assert runs is not None and runs.max_concurrent_runs == 8
+    assert runs.tag_concurrency_limits == [{"key": "videofoundry/gpu", "limit": 2}]
     workspace = yaml.safe_load((INFRA / "dagster" / "workspace.yaml").read_text())
     target = workspace["load_from"][0]["python_module"]
     assert target == {"module_name": "orchestration.definitions", "attribute": "defs"}

@@ -3,12 +3,21 @@ that names the input, the rule and a valid alternative."""
 
 from __future__ import annotations
 
+import inspect
 import time
+from dataclasses import fields
 
 import pytest
 
 from model.vae_tiling import TilingConfig
-from serving import InvalidRequestError, RequestLimits, ServingConfig, generate, validate_size
+from serving import (
+    GenerationSettings,
+    InvalidRequestError,
+    RequestLimits,
+    ServingConfig,
+    generate,
+    validate_size,
+)
 from serving.limits import validate_prompt, validate_sampling
 
 
@@ -82,3 +91,25 @@ def test_paper_profile_uses_the_balanced_tiling_and_compiled_blocks() -> None:
     assert tiny.replace(vae_tile_size=128).tiling == TilingConfig(128, 64, 0.25)
     with pytest.raises(ValueError, match="vae_tile_preset 'huge'"):
         ServingConfig.preset("paper", vae_tile_preset="huge")
+
+
+def test_settings_are_defined_once_and_checking_resolves_them() -> None:
+    limits = RequestLimits()
+    checked = GenerationSettings(steps=8, cfg_scale=2.0, negative_prompt="  blurry   text ").checked(limits)
+    assert checked.shift == 17.0 and checked.negative_prompt == "blurry text"
+    assert GenerationSettings(steps=20).checked(limits).shift == 7.0
+    assert GenerationSettings(steps=20, shift=3.0).checked(limits).shift == 3.0
+    assert GenerationSettings(negative_prompt="blurry").checked(limits).negative_prompt == ""  # CFG off
+    with pytest.raises(InvalidRequestError, match="steps must be an integer"):
+        GenerationSettings(steps=0).checked(limits)
+    # `generate` takes the settings as keywords without listing them a second time.
+    names = {f.name for f in fields(GenerationSettings)}
+    assert not names & set(inspect.signature(generate).parameters)
+
+
+def test_unknown_setting_is_rejected_before_loading_any_model(tmp_path) -> None:
+    config = ServingConfig.preset("tiny", device="cpu", cache_dir=str(tmp_path))
+    with pytest.raises(
+        InvalidRequestError, match="unknown generation setting num_frames; the settings are height"
+    ):
+        generate("a cat", model=str(tmp_path / "missing"), config=config, num_frames=9)

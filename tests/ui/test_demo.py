@@ -8,10 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import gradio as gr
+import numpy as np
 import pytest
 import torch
 
-from serving import ServingConfig, read_mp4
+from serving import ServingConfig, generate, read_mp4, write_mp4
 from ui.demo import DemoBackend, DemoConfig, build_demo
 
 
@@ -52,6 +53,17 @@ def test_generation_writes_mp4_reports_version_and_progress_per_step(backend: De
     assert video.num_frames == 5 and (video.height, video.width) == (32, 48)
     assert "tiny-random (seed 0, untrained)" in banner and "seed 5" in status
     assert video.metadata["model_version"] == "tiny-random (seed 0, untrained)"
+
+
+def test_the_demo_video_is_the_one_serving_generate_makes(backend: DemoBackend, tmp_path: Path) -> None:
+    path, _, _ = _run(backend, prompt="a red kite", seed=11, cfg_scale=2.0, negative_prompt="fog")
+    direct = generate(
+        "a red kite", model="tiny-random", config=backend.config.serving, height=32, width=48, frames=5,
+        steps=3, seed=11, guidance=6.0, cfg_scale=2.0, negative_prompt="fog",
+    )  # fmt: skip
+    demo_video, direct_video = read_mp4(path), read_mp4(write_mp4(direct, tmp_path / "direct.mp4"))
+    assert np.array_equal(demo_video.frames, direct_video.frames)
+    assert demo_video.metadata["negative_prompt"] == "fog" and demo_video.metadata["cfg_scale"] == 2.0
 
 
 @pytest.mark.parametrize(

@@ -131,7 +131,7 @@ class GroupNorm5d(nn.GroupNorm):
 
         A chunk of frames at a time, one `std_mean` per chunk gives each frame's mean and spread about
         that mean; the clip's variance pools them: mean over frames of (var_t + (mean_t − mean)²).
-        Both steps stay exact where |mean| ≫ std, where E[x²] − E[x]² loses every digit.
+        Both steps stay accurate where |mean| ≫ std, where E[x²] − E[x]² loses every digit.
         """
         b, c, t, h, w = x.shape
         chunk = chunk or CHUNK_FRAMES
@@ -139,7 +139,7 @@ class GroupNorm5d(nn.GroupNorm):
         grouped = x.view(b, self.num_groups, c // self.num_groups, t, h, w)
         mean = torch.empty(b, self.num_groups, 1, t, 1, 1, device=x.device, dtype=dtype)
         var = torch.empty_like(mean)
-        dims = (2, 4, 5)
+        dims, count = (2, 4, 5), (c // self.num_groups) * h * w  # elements per (B, group, frame)
         for t0 in range(0, t, chunk):
             part = grouped[:, :, :, t0 : t0 + chunk]
             # One read, accumulated by Welford's update in float32 (float64 for float64 x): no copy of
@@ -149,7 +149,7 @@ class GroupNorm5d(nn.GroupNorm):
             # chunks take their mean from a float32-accumulated sum: a second read.
             std, part_mean = torch.std_mean(part, dim=dims, correction=0, keepdim=True)
             if part_mean.dtype != dtype:
-                part_mean = part.sum(dim=dims, keepdim=True, dtype=dtype) / (part.numel() // part_mean.numel())
+                part_mean = part.sum(dim=dims, keepdim=True, dtype=dtype) / count
             mean[:, :, :, t0 : t0 + chunk] = part_mean
             var[:, :, :, t0 : t0 + chunk] = std.to(dtype).square()
         if not self.per_frame:  # every frame holds the same number of elements

@@ -46,7 +46,9 @@ def _reference(norm: GroupNorm5d, x: torch.Tensor) -> torch.Tensor:
 
 # float32 keeps ~1e-3 here (x·scale and the shift cancel in any folded GroupNorm, F.group_norm's too);
 # one-pass statistics were off by ~500.
-@pytest.mark.parametrize(("dtype", "mean", "tolerance"), [(torch.float32, 1e3, 1e-2), (torch.float64, 1e6, 1e-7)])
+@pytest.mark.parametrize(
+    ("dtype", "mean", "tolerance"), [(torch.float32, 1e3, 1e-2), (torch.float64, 1e6, 1e-7)]
+)
 @pytest.mark.parametrize("per_frame", [False, True])
 @pytest.mark.parametrize("chunk", [FRAMES, 2])
 def test_statistics_match_group_norm_where_the_mean_dwarfs_the_spread(

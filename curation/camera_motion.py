@@ -490,12 +490,14 @@ def classify_camera_motion(
 
 
 def classify_shots(
-    path: Path, shots: list[tuple[int, int]], config: CameraMotionConfig | None = None
+    path: Path, shots: list[tuple[int, int | None]], config: CameraMotionConfig | None = None
 ) -> list[CameraMotionResult]:
-    """Classify several shots `[(start_frame, end_frame), ...]` of one video, decoding it once.
+    """Classify several shots `[(start_frame, end_frame), ...]` of one video (end None: to the end),
+    decoding it once.
 
     Frames are decoded as grey and shrunk to the analysis height on the fly, so memory stays at
-    one small image per frame. Raises `CameraMotionError` for a missing or undecodable file.
+    one small image per frame. Decoding stops after the last wanted frame, or where the video ends.
+    Raises `CameraMotionError` for a missing or undecodable file.
     """
     import av
 
@@ -503,20 +505,27 @@ def classify_shots(
     path = Path(path)
     if not path.is_file():
         raise CameraMotionError(f"{path}: no such video file")
-    wanted: list[tuple[int, int]] = []
+    wanted: list[tuple[int, int | None]] = []
     for start, end in shots:
-        if end - start < 2:
+        if end is not None and end - start < 2:
             raise CameraMotionError(f"{path}: shot [{start}, {end}) has fewer than 2 frames")
-        stop = end if config.max_frames is None else min(end, start + config.max_frames)
+        stop = end
+        if config.max_frames is not None:
+            stop = start + config.max_frames if end is None else min(end, start + config.max_frames)
         wanted.append((start, stop))
-    last = max(stop for _, stop in wanted)
+    stops = [stop for _, stop in wanted]
+    last = None if None in stops else max(stop for stop in stops if stop is not None)
+
+    def in_shot(index: int, start: int, stop: int | None) -> bool:
+        return start <= index and (stop is None or index < stop)
+
     frames: dict[int, np.ndarray] = {}
     try:
         with av.open(str(path)) as container:
             for index, frame in enumerate(container.decode(video=0)):
-                if index >= last:
+                if last is not None and index >= last:
                     break
-                if any(start <= index < stop for start, stop in wanted):
+                if any(in_shot(index, start, stop) for start, stop in wanted):
                     image: np.ndarray = frame.to_ndarray(format="gray")
                     height, width = image.shape
                     if height > config.analysis_height:
@@ -528,11 +537,13 @@ def classify_shots(
                     frames[index] = image
     except av.FFmpegError as error:
         raise CameraMotionError(f"{path}: cannot decode video ({error})") from error
-    results = []
-    for start, stop in wanted:
-        shot_frames = [frames[i] for i in range(start, stop) if i in frames]
-        results.append(classify_camera_motion(shot_frames, config))
-    return results
+    # Frames in decode order; a shot's end is what was decoded, never a range to iterate over.
+    return [
+        classify_camera_motion(
+            [image for index, image in frames.items() if in_shot(index, start, stop)], config
+        )
+        for start, stop in wanted
+    ]
 
 
 def classify_video(
@@ -542,4 +553,4 @@ def classify_video(
     end_frame: int | None = None,
 ) -> CameraMotionResult:
     """Classify frames [start_frame, end_frame) (default: all) of the video at `path` as one shot."""
-    return classify_shots(path, [(start_frame, end_frame if end_frame is not None else 1 << 40)], config)[0]
+    return classify_shots(path, [(start_frame, end_frame)], config)[0]

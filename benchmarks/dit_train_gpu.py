@@ -22,7 +22,6 @@ Usage (device): python benchmarks/dit_train_gpu.py [--out $OUT/dit_train_gpu.jso
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import sys
@@ -35,6 +34,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.harness import dit_flops, reset  # noqa: E402
 from model.dit import HunyuanDiT  # noqa: E402
 from model.dit_config import DiTConfig  # noqa: E402
 from training.backends import Backend, OptimizerSettings  # noqa: E402
@@ -43,13 +43,6 @@ from training.dit.latent_cache import LatentBatch  # noqa: E402
 from training.dit.loss import flow_matching_loss  # noqa: E402
 
 RESULTS: list[dict[str, Any]] = []
-
-
-def dit_flops(n_double: int, n_single: int, s_img: int, s_txt: int, d: int = 3072, mlp: int = 4) -> float:
-    """Forward FLOPs, the anchor's count (same formula as benchmarks/model_gpu.py)."""
-    s = s_img + s_txt
-    per_token = (3 + 1 + 2 * mlp) * d * d
-    return 2 * (n_double + n_single) * per_token * s + (n_double + n_single) * 4 * s * s * d
 
 
 def make_batch(cfg: DiTConfig, grid: tuple[int, int, int], text_len: int) -> LatentBatch:
@@ -62,13 +55,6 @@ def make_batch(cfg: DiTConfig, grid: tuple[int, int, int], text_len: int) -> Lat
     )
 
 
-def free() -> None:
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats()
-
-
 def run_steps(
     name: str,
     backend: Backend,
@@ -79,7 +65,7 @@ def run_steps(
     text_len: int,
 ) -> dict[str, Any]:
     """Build the model on the backend's device, warm up 2 steps, time `steps` steps."""
-    free()
+    reset()
     train_cfg = DiTTrainConfig.preset("tiny")
     torch.manual_seed(0)
     with torch.device(backend.device):
@@ -136,7 +122,7 @@ def record(row: dict[str, Any], out: Path) -> None:
 def attempt(name: str, out: Path, fn: Any) -> bool:
     try:
         record(fn(), out)
-        free()
+        reset()
         return True
     except torch.cuda.OutOfMemoryError as err:
         record({"name": name, "oom": True, "error": str(err).splitlines()[0][:300]}, out)
@@ -149,7 +135,7 @@ def attempt(name: str, out: Path, fn: Any) -> bool:
             },
             out,
         )
-    free()
+    reset()
     return False
 
 

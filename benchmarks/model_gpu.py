@@ -31,8 +31,6 @@ time the work; agreement with diffusers is checked untiled on CPU (tests/model/t
 from __future__ import annotations
 
 import argparse
-import gc
-import json
 import os
 import sys
 import time
@@ -46,91 +44,22 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import model.causal_conv as causal_conv  # noqa: E402
+from benchmarks.harness import (  # noqa: E402
+    RESULTS,
+    build,
+    dit_flops,
+    dit_inputs,
+    emit,
+    peak_gib,
+    reset,
+    sync,
+    timed,
+)
 from model.dit import HunyuanDiT, compile_blocks  # noqa: E402
 from model.dit_config import DiTConfig  # noqa: E402
 from model.keymaps import config_to_diffusers, diffusers_to_official  # noqa: E402
 from model.vae import CausalVAE3D, VAEConfig  # noqa: E402
 from model.vae_tiling import TilingConfig  # noqa: E402
-
-RESULTS: list[dict[str, Any]] = []
-
-
-def emit(out: Path, name: str, **values: Any) -> None:
-    values["name"] = name
-    RESULTS.append(values)
-    print(json.dumps(values), flush=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(RESULTS, indent=1))
-    os.replace(tmp, out)
-
-
-def sync() -> None:
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-
-
-def timed(fn: Callable[[], object], warmup: int = 1, iters: int = 3) -> float:
-    """Median seconds of `iters` runs after `warmup` runs (CUDA events on GPU)."""
-    for _ in range(warmup):
-        fn()
-    sync()
-    times = []
-    for _ in range(iters):
-        if torch.cuda.is_available():
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn()
-            end.record()
-            torch.cuda.synchronize()
-            times.append(start.elapsed_time(end) / 1e3)
-        else:
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-    return sorted(times)[len(times) // 2]
-
-
-def peak_gib() -> float:
-    return torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else 0.0
-
-
-def reset() -> None:
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats()
-
-
-def dit_flops(n_double: int, n_single: int, s_img: int, s_txt: int, d: int = 3072, mlp: int = 4) -> float:
-    """Forward FLOPs as the anchor script counts them (linear layers + attention)."""
-    s = s_img + s_txt
-    per_token = (3 + 1 + 2 * mlp) * d * d
-    linear = 2 * (n_double * per_token * s + n_single * per_token * s)
-    return linear + (n_double + n_single) * 4 * s * s * d
-
-
-def make_inputs(cfg: DiTConfig, grid: tuple[int, int, int], dev: str, dtype: torch.dtype, txt: int = 256):
-    """The anchor's inputs: B=1, 256 text tokens of which the last 40 are padding."""
-    gen = torch.Generator(device=dev).manual_seed(0)
-    lat = torch.randn(1, cfg.in_channels, *grid, device=dev, dtype=dtype, generator=gen)
-    states = torch.randn(1, txt, cfg.text_states_dim, device=dev, dtype=dtype, generator=gen)
-    mask = torch.ones(1, txt, device=dev, dtype=torch.bool)
-    mask[:, txt - min(40, txt // 4) :] = False
-    pooled = torch.randn(1, cfg.text_pooled_dim, device=dev, dtype=dtype, generator=gen)
-    t = torch.full((1,), 500.0, device=dev)
-    guidance = torch.full((1,), 6000.0, device=dev)
-    return lat, t, states, mask, pooled, guidance
-
-
-def build(cls: Callable[..., torch.nn.Module], dev: str, dtype: torch.dtype, *args: Any, **kw: Any) -> Any:
-    """Construct directly in `dtype` on `dev` (a 13B model never exists in float32)."""
-    default = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        with torch.device(dev):
-            return cls(*args, **kw)
-    finally:
-        torch.set_default_dtype(default)
 
 
 def bench_dit_train(args: argparse.Namespace, out: Path, dev: str, dtype: torch.dtype) -> None:
@@ -144,7 +73,7 @@ def bench_dit_train(args: argparse.Namespace, out: Path, dev: str, dtype: torch.
     grid = (3, 4, 6) if args.smoke else (9, 60, 106)
     s_img = grid[0] * grid[1] * grid[2] // 4
     flops = 3 * dit_flops(cfg.depth_double, cfg.depth_single, s_img, 256, cfg.hidden_size)
-    lat, t, states, mask, pooled, guidance = make_inputs(cfg, grid, dev, dtype)
+    lat, t, states, mask, pooled, guidance = dit_inputs(cfg, grid, dev, dtype)
 
     ref = build(HunyuanVideoTransformer3DModel, dev, dtype, **config_to_diffusers(cfg))
     ours = build(HunyuanDiT, dev, dtype, cfg)
@@ -167,12 +96,7 @@ def bench_dit_train(args: argparse.Namespace, out: Path, dev: str, dtype: torch.
     def our_step() -> None:
         ours(lat, t, states, mask, pooled, guidance).float().pow(2).mean().backward()
 
-    variants: list[tuple[str, torch.nn.Module, torch.nn.Module, Callable[[], None]]] = [
-        ("diffusers", ref, ours, ref_step),
-        ("ours", ours, ref, our_step),
-    ]
-    for label, model, other, step in variants:
-        other.to("cpu")  # peak memory of one model at a time
+    def measure(label: str, model: torch.nn.Module, step: Callable[[], None], **extra: Any) -> None:
         reset()
         seconds = timed(step, warmup=1, iters=3)
         model.zero_grad(set_to_none=True)
@@ -183,8 +107,12 @@ def bench_dit_train(args: argparse.Namespace, out: Path, dev: str, dtype: torch.
             s=seconds,
             tflops=flops / seconds / 1e12,
             peak_gib=peak_gib(),
-            S=s_img + 256,
+            **extra,
         )
+
+    for label, model, other, step in (("diffusers", ref, ours, ref_step), ("ours", ours, ref, our_step)):
+        other.to("cpu")  # peak memory of one model at a time
+        measure(label, model, step, S=s_img + 256)
         other.to(dev)
     ref.to("meta")  # free its memory before the compiled run
     reset()
@@ -193,19 +121,7 @@ def bench_dit_train(args: argparse.Namespace, out: Path, dev: str, dtype: torch.
         t0 = time.perf_counter()
         our_step()
         sync()
-        compile_s = time.perf_counter() - t0
-        reset()
-        seconds = timed(our_step, warmup=1, iters=3)
-        ours.zero_grad(set_to_none=True)
-        emit(
-            out,
-            "dit_train_step",
-            impl="ours+compile",
-            s=seconds,
-            tflops=flops / seconds / 1e12,
-            peak_gib=peak_gib(),
-            compile_s=compile_s,
-        )
+        measure("ours+compile", ours, our_step, compile_s=time.perf_counter() - t0)
 
 
 def bench_dit_infer(args: argparse.Namespace, out: Path, dev: str, dtype: torch.dtype) -> None:
@@ -215,7 +131,7 @@ def bench_dit_infer(args: argparse.Namespace, out: Path, dev: str, dtype: torch.
     grid = (3, 4, 6) if args.smoke else (33, 68, 120)
     s_img = grid[0] * grid[1] * grid[2] // 4
     flops = dit_flops(cfg.depth_double, cfg.depth_single, s_img, 256, cfg.hidden_size)
-    inputs = make_inputs(cfg, grid, dev, dtype)
+    inputs = dit_inputs(cfg, grid, dev, dtype)
     labels = ["diffusers", "ours", *(["ours+compile"] if args.compile else [])]
     for label in labels:
         reset()

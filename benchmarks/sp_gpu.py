@@ -30,7 +30,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -40,68 +39,11 @@ import torch.distributed as dist
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.harness import build, dit_inputs, emit, peak_gib, reset, timed  # noqa: E402
 from model.dit import HunyuanDiT  # noqa: E402
 from model.dit_config import DiTConfig  # noqa: E402
 from training.parallel import parallelize_dit, remove_sequence_parallel  # noqa: E402
 from training.parallel.launch import apply_nccl_environment, free_port, spawn_local  # noqa: E402
-
-RESULTS: list[dict[str, Any]] = []
-
-
-def emit(out: Path, name: str, **values: Any) -> None:
-    values["name"] = name
-    RESULTS.append(values)
-    print(json.dumps(values), flush=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(RESULTS, indent=1))
-    os.replace(tmp, out)
-
-
-def sync() -> None:
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-
-
-def timed(fn: Callable[[], object], warmup: int, iters: int) -> float:
-    """Median seconds of `iters` runs after `warmup` runs."""
-    for _ in range(warmup):
-        fn()
-    sync()
-    times = []
-    for _ in range(iters):
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - t0)
-    return sorted(times)[len(times) // 2]
-
-
-def peak_gib() -> float:
-    return torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else 0.0
-
-
-def reset_peak() -> None:
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats()
-
-
-def inputs(cfg: DiTConfig, grid: tuple[int, int, int], text: int, device: torch.device, dtype: torch.dtype):
-    """One sample: latents (1, C, T, H, W), t, text (40 padded tokens at 256), pooled, guidance."""
-    gen = torch.Generator().manual_seed(0)
-    x = torch.randn(1, cfg.in_channels, *grid, generator=gen).to(device, dtype)
-    states = torch.randn(1, text, cfg.text_states_dim, generator=gen).to(device, dtype)
-    mask = torch.ones(1, text, dtype=torch.bool, device=device)
-    mask[:, text - min(40, text // 4) :] = False
-    pooled = torch.randn(1, cfg.text_pooled_dim, generator=gen).to(device, dtype)
-    return (
-        x,
-        torch.tensor([500.0], device=device),
-        states,
-        mask,
-        pooled,
-        torch.tensor([6000.0], device=device),
-    )
 
 
 def make_step(model: HunyuanDiT, args: tuple[torch.Tensor, ...], train: bool) -> Callable[[], torch.Tensor]:
@@ -117,20 +59,14 @@ def make_step(model: HunyuanDiT, args: tuple[torch.Tensor, ...], train: bool) ->
     return step
 
 
-def build(preset: str, device: torch.device, dtype: torch.dtype) -> HunyuanDiT:
+def build_dit(preset: str, device: torch.device, dtype: torch.dtype) -> HunyuanDiT:
     torch.manual_seed(0)  # same weights on every rank
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)  # build in bf16 directly: 13B in fp32 first would need 51 GB
-    try:
-        with torch.device(device):
-            return HunyuanDiT(DiTConfig.preset(preset))
-    finally:
-        torch.set_default_dtype(previous)
+    return build(HunyuanDiT, device, dtype, DiTConfig.preset(preset))
 
 
 def single_gpu_overhead(opts: argparse.Namespace, device: torch.device, dtype: torch.dtype) -> None:
     """Plain vs SP (P = 1) vs SP without the input check, on one device."""
-    model = build(opts.preset, device, dtype)
+    model = build_dit(opts.preset, device, dtype)
     cfg = model.config
     emit(
         opts.out,
@@ -146,14 +82,14 @@ def single_gpu_overhead(opts: argparse.Namespace, device: torch.device, dtype: t
         train = what == "train"
         model.train(train).requires_grad_(train)
         model.gradient_checkpointing = train
-        args = inputs(cfg, grid, opts.text, device, dtype)  # type: ignore[arg-type]
+        args = dit_inputs(cfg, grid, device, dtype, opts.text)  # type: ignore[arg-type]
         row: dict[str, Any] = {"grid": grid}
         outputs = {}
         for mode in ("plain", "sp", "sp_nocheck"):
             remove_sequence_parallel(model)
             if mode != "plain":
                 parallelize_dit(model, check_inputs=mode == "sp")
-            reset_peak()
+            reset()
             step = make_step(model, args, train)
             row[mode] = {
                 "seconds": round(timed(step, opts.warmup, opts.iters), 4),
@@ -174,7 +110,7 @@ def _rank_main(rank: int, world: int, opts: argparse.Namespace, result_path: str
     cuda = torch.cuda.is_available() and not opts.smoke
     device = torch.device(f"cuda:{rank}" if cuda else "cpu")
     dtype = torch.bfloat16 if cuda else torch.float32
-    model = parallelize_dit(build(opts.preset, device, dtype))
+    model = parallelize_dit(build_dit(opts.preset, device, dtype))
     row: dict[str, Any] = {
         "world": world,
         "preset": opts.preset,
@@ -187,8 +123,8 @@ def _rank_main(rank: int, world: int, opts: argparse.Namespace, result_path: str
         train = what == "train"
         model.train(train).requires_grad_(train)
         model.gradient_checkpointing = train
-        args = inputs(model.config, tuple(opts.latent), opts.text, device, dtype)  # type: ignore[arg-type]
-        reset_peak()
+        args = dit_inputs(model.config, tuple(opts.latent), device, dtype, opts.text)  # type: ignore[arg-type]
+        reset()
         try:
             seconds = timed(make_step(model, args, train), opts.warmup, opts.iters)
             failed = 0.0

@@ -9,7 +9,9 @@ nearest upsampling, say) never holds that input whole, and a conv whose output h
 shape can write over its input (`out=`), adding the residual on the way. A resnet block then holds
 two full activations (input and hidden) instead of five, so a decode tile can be several times
 larger in the same memory: fewer tiles, less overlap work. GroupNorm statistics still span the
-whole tensor (or each frame), accumulated in float32 without float32 copies.
+whole tensor (or each frame): each frame's mean and variance come from one stable (Welford)
+reduction per chunk, accumulated in float32 (float64 for float64 input) without float32 copies, and
+the clip's are pooled from the frames'. Never E[x²] − E[x]², which cancels where |mean| ≫ std.
 """
 
 from __future__ import annotations
@@ -125,36 +127,48 @@ class GroupNorm5d(nn.GroupNorm):
         return self.apply_stats(x, mean, rstd, 0)
 
     def statistics(self, x: torch.Tensor, chunk: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-(B, group) mean and 1/std in float32: (B, G, 1, 1|T, 1, 1) each."""
+        """Per-(B, group) mean and 1/std: (B, G, 1, 1|T, 1, 1) each, float32 (float64 for float64 x).
+
+        A chunk of frames at a time, one `std_mean` per chunk gives each frame's mean and spread about
+        that mean; the clip's variance pools them: mean over frames of (var_t + (mean_t − mean)²).
+        Both steps stay accurate where |mean| ≫ std, where E[x²] − E[x]² loses every digit.
+        """
         b, c, t, h, w = x.shape
         chunk = chunk or CHUNK_FRAMES
+        dtype = torch.promote_types(x.dtype, torch.float32)
         grouped = x.view(b, self.num_groups, c // self.num_groups, t, h, w)
-        total = torch.zeros(b, self.num_groups, 1, t, 1, 1, device=x.device)
-        squares = torch.zeros_like(total)
-        dims = (2, 4, 5)
+        mean = torch.empty(b, self.num_groups, 1, t, 1, 1, device=x.device, dtype=dtype)
+        var = torch.empty_like(mean)
+        dims, count = (2, 4, 5), (c // self.num_groups) * h * w  # elements per (B, group, frame)
         for t0 in range(0, t, chunk):
             part = grouped[:, :, :, t0 : t0 + chunk]
-            # Reductions that accumulate in float32 as they read: no float32 copy of the chunk.
-            total[:, :, :, t0 : t0 + chunk] = part.sum(dim=dims, keepdim=True, dtype=torch.float32)
-            norm = torch.linalg.vector_norm(part, 2, dim=dims, keepdim=True, dtype=torch.float32)
-            squares[:, :, :, t0 : t0 + chunk] = norm.square()
-        count = (c // self.num_groups) * h * w
-        if not self.per_frame:
-            total, squares, count = total.sum(3, keepdim=True), squares.sum(3, keepdim=True), count * t
-        mean = total / count
-        var = (squares / count - mean.square()).clamp_min(0)
+            # One read, accumulated by Welford's update in float32 (float64 for float64 x): no copy of
+            # the chunk, no cancellation. For half x both come back rounded to half. The std keeps its
+            # relative precision (as does the scale applied later; a float16 variance could overflow),
+            # but a rounded mean would shift the whole frame by |mean| * 2^-9 (bfloat16), so half
+            # chunks take their mean from a float32-accumulated sum: a second read.
+            std, part_mean = torch.std_mean(part, dim=dims, correction=0, keepdim=True)
+            if part_mean.dtype != dtype:
+                part_mean = part.sum(dim=dims, keepdim=True, dtype=dtype) / count
+            mean[:, :, :, t0 : t0 + chunk] = part_mean
+            var[:, :, :, t0 : t0 + chunk] = std.to(dtype).square()
+        if not self.per_frame:  # every frame holds the same number of elements
+            frame_mean = mean
+            mean = frame_mean.mean(3, keepdim=True)
+            var = (var + (frame_mean - mean).square()).mean(3, keepdim=True)
         return mean, torch.rsqrt(var + self.eps)
 
     def scale_shift(
         self, mean: torch.Tensor, rstd: torch.Tensor, t0: int, t: int
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Statistics and affine folded into float32 (B, C, 1|t, 1, 1) factors for frames [t0, t0 + t)."""
+        """Statistics and affine folded into (B, C, 1|t, 1, 1) factors for frames [t0, t0 + t), in the
+        statistics' dtype."""
         b, g = mean.shape[:2]
         if mean.shape[3] > 1:
             mean, rstd = mean[:, :, :, t0 : t0 + t], rstd[:, :, :, t0 : t0 + t]
         cpg = self.num_channels // g
-        scale = rstd * self.weight.float().view(1, g, cpg, 1, 1, 1)
-        shift = self.bias.float().view(1, g, cpg, 1, 1, 1) - mean * scale
+        scale = rstd * self.weight.to(mean.dtype).view(1, g, cpg, 1, 1, 1)
+        shift = self.bias.to(mean.dtype).view(1, g, cpg, 1, 1, 1) - mean * scale
         return scale.reshape(b, g * cpg, -1, 1, 1), shift.reshape(b, g * cpg, -1, 1, 1)
 
     def apply_stats(self, x: torch.Tensor, mean: torch.Tensor, rstd: torch.Tensor, t0: int) -> torch.Tensor:

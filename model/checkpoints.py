@@ -18,8 +18,9 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -169,55 +170,6 @@ def _locate(path: Path, subdir: str) -> Path:
     return path
 
 
-def load_transformer(
-    path: str | Path,
-    config: DiTConfig | None = None,
-    dtype: torch.dtype | None = None,
-    device: torch.device | str | None = None,
-) -> HunyuanDiT:
-    """Load a HunyuanDiT from our format, the official release layout or a diffusers directory."""
-    source = _locate(Path(path), "transformer")
-    if source.is_dir():
-        meta = _read_json(source / CONFIG_FILE)
-        if meta.get("format") == FORMAT:
-            if meta.get("kind") != "dit":
-                raise CheckpointError(f"{source}: holds a {meta.get('kind')!r}, not a DiT")
-            cfg = config or DiTConfig.from_dict(meta["config"])
-            return _finish(
-                _build(HunyuanDiT, cfg, load_file(str(source / WEIGHTS_FILE)), source), dtype, device
-            )
-        if meta.get("_class_name") != "HunyuanVideoTransformer3DModel":
-            raise CheckpointError(
-                f"{source}: config.json is neither ours nor a diffusers HunyuanVideo transformer"
-            )
-        cfg = config or config_from_diffusers(meta)
-        try:
-            state = diffusers_to_official(_read_diffusers_weights(source), cfg)
-        except KeyError as err:
-            raise CheckpointError(f"{source}: {err}") from err
-        return _finish(_build(HunyuanDiT, cfg, state, source), dtype, device)
-
-    state = _read_weights(source)
-    if "x_embedder.proj.weight" in state:  # a diffusers state dict saved as a single file
-        side = _sidecar(source, "dit")
-        found = config or (
-            config_from_diffusers(side["_diffusers"]) if side and "_diffusers" in side else None
-        )
-        if found is None:
-            raise CheckpointError(
-                f"{source}: diffusers-named weights need config= or a diffusers config.json beside"
-            )
-        state = diffusers_to_official(state, found)
-        config = found
-    if config is None:
-        side = _sidecar(source, "dit")
-        if side is not None and "_diffusers" not in side:
-            config = DiTConfig.from_dict(side)
-        elif side is not None:
-            config = config_from_diffusers(side["_diffusers"])
-    return _finish(_build(HunyuanDiT, config or infer_dit_config(state), state, source), dtype, device)
-
-
 def _vae_config_from_diffusers(data: dict[str, Any]) -> VAEConfig:
     return VAEConfig(
         in_channels=int(data.get("in_channels", 3)),
@@ -250,41 +202,125 @@ def infer_vae_config(state: dict[str, torch.Tensor]) -> VAEConfig:
     )
 
 
-def load_vae(
-    path: str | Path,
-    config: VAEConfig | None = None,
-    dtype: torch.dtype | None = None,
-    device: torch.device | str | None = None,
-) -> CausalVAE3D:
-    """Load a CausalVAE3D from our format, an official .pt/.safetensors file or a diffusers directory."""
-    source = _locate(Path(path), "vae")
-    if source.is_dir():
-        meta = _read_json(source / CONFIG_FILE)
-        if meta.get("format") == FORMAT:
-            if meta.get("kind") != "vae":
-                raise CheckpointError(f"{source}: holds a {meta.get('kind')!r}, not a VAE")
-            cfg = config or VAEConfig.from_dict(meta["config"])
-            return _finish(
-                _build(CausalVAE3D, cfg, load_file(str(source / WEIGHTS_FILE)), source), dtype, device
-            )
-        if meta.get("_class_name") != "AutoencoderKLHunyuanVideo":
-            raise CheckpointError(
-                f"{source}: config.json is neither ours nor a diffusers AutoencoderKLHunyuanVideo"
-            )
-        cfg = config or _vae_config_from_diffusers(meta)
-        return _finish(_build(CausalVAE3D, cfg, _read_diffusers_weights(source), source), dtype, device)
+ModelT = TypeVar("ModelT", HunyuanDiT, CausalVAE3D)
+ConfigT = TypeVar("ConfigT", DiTConfig, VAEConfig)
 
-    state = _read_weights(source)
-    # The official VAE file may prefix every key with "vae." (it was saved from the pipeline).
-    if all(k.startswith("vae.") for k in state):
-        state = {k[len("vae.") :]: v for k, v in state.items()}
-    if config is None:
-        side = _sidecar(source, "vae")
-        if side is not None:
-            config = (
-                _vae_config_from_diffusers(side["_diffusers"])
-                if "_diffusers" in side
-                else VAEConfig.from_dict(side)
+
+class _Loader(Generic[ModelT, ConfigT]):
+    """Reads one model kind in the three layouts; subclasses say what differs between kinds."""
+
+    kind: str  # our format's "kind"
+    label: str  # for messages
+    subdir: str  # its folder in a diffusers pipeline root
+    diffusers_class: str  # `_class_name` of its diffusers config.json
+    model_cls: type[ModelT]
+    config_cls: type[ConfigT]
+
+    # A config from a diffusers config.json dict, and one inferred from tensor shapes.
+    parse_diffusers_config: Callable[[dict[str, Any]], ConfigT]
+    infer_config: Callable[[dict[str, torch.Tensor]], ConfigT]
+
+    def from_diffusers(
+        self, state: dict[str, torch.Tensor], config: ConfigT, source: Path
+    ) -> dict[str, torch.Tensor]:
+        """Diffusers-named tensors in official names (the same names unless overridden)."""
+        return state
+
+    def file_state(
+        self, state: dict[str, torch.Tensor], config: ConfigT | None, source: Path
+    ) -> tuple[dict[str, torch.Tensor], ConfigT | None]:
+        """A single weight file's tensors in official names, and the config (None: not known yet)."""
+        return state, config
+
+    def load(
+        self,
+        path: str | Path,
+        config: ConfigT | None = None,
+        dtype: torch.dtype | None = None,
+        device: torch.device | str | None = None,
+    ) -> ModelT:
+        """The model at `path` (our format, the official release layout or a diffusers directory or
+        pipeline root), built with `config` if given, else the config stored or inferred there."""
+        source = _locate(Path(path), self.subdir)
+        if source.is_dir():
+            meta = _read_json(source / CONFIG_FILE)
+            if meta.get("format") == FORMAT:
+                if meta.get("kind") != self.kind:
+                    raise CheckpointError(f"{source}: holds a {meta.get('kind')!r}, not a {self.label}")
+                config = config or self.config_cls.from_dict(meta["config"])
+                state = load_file(str(source / WEIGHTS_FILE))
+            elif meta.get("_class_name") == self.diffusers_class:
+                config = config or self.parse_diffusers_config(meta)
+                state = self.from_diffusers(_read_diffusers_weights(source), config, source)
+            else:
+                raise CheckpointError(
+                    f"{source}: config.json is neither ours nor a diffusers {self.diffusers_class}"
+                )
+        else:
+            state, config = self.file_state(_read_weights(source), config, source)
+            if config is None and (side := _sidecar(source, self.kind)) is not None:
+                config = (
+                    self.parse_diffusers_config(side["_diffusers"])
+                    if "_diffusers" in side
+                    else self.config_cls.from_dict(side)
+                )
+        return _finish(
+            _build(self.model_cls, config or self.infer_config(state), state, source), dtype, device
+        )
+
+
+class _DiTLoader(_Loader[HunyuanDiT, DiTConfig]):
+    kind, label, subdir = "dit", "DiT", "transformer"
+    diffusers_class = "HunyuanVideoTransformer3DModel"
+    model_cls, config_cls = HunyuanDiT, DiTConfig
+
+    parse_diffusers_config, infer_config = staticmethod(config_from_diffusers), staticmethod(infer_dit_config)
+
+    def from_diffusers(
+        self, state: dict[str, torch.Tensor], config: DiTConfig, source: Path
+    ) -> dict[str, torch.Tensor]:
+        try:
+            return diffusers_to_official(state, config)
+        except KeyError as err:
+            raise CheckpointError(f"{source}: {err}") from err
+
+    def file_state(
+        self, state: dict[str, torch.Tensor], config: DiTConfig | None, source: Path
+    ) -> tuple[dict[str, torch.Tensor], DiTConfig | None]:
+        if "x_embedder.proj.weight" not in state:  # official names
+            return state, config
+        # A diffusers state dict saved as a single file: converting it needs its config.
+        side = _sidecar(source, self.kind)
+        config = config or (
+            self.parse_diffusers_config(side["_diffusers"]) if side and "_diffusers" in side else None
+        )
+        if config is None:
+            raise CheckpointError(
+                f"{source}: diffusers-named weights need config= or a diffusers config.json beside"
             )
-    cfg = config or infer_vae_config(state)
-    return _finish(_build(CausalVAE3D, cfg, state, source), dtype, device)
+        return self.from_diffusers(state, config, source), config
+
+
+class _VAELoader(_Loader[CausalVAE3D, VAEConfig]):
+    kind, label, subdir = "vae", "VAE", "vae"
+    diffusers_class = "AutoencoderKLHunyuanVideo"
+    model_cls, config_cls = CausalVAE3D, VAEConfig  # the VAE's keys are the same in both layouts
+
+    parse_diffusers_config, infer_config = (
+        staticmethod(_vae_config_from_diffusers),
+        staticmethod(infer_vae_config),
+    )
+
+    def file_state(
+        self, state: dict[str, torch.Tensor], config: VAEConfig | None, source: Path
+    ) -> tuple[dict[str, torch.Tensor], VAEConfig | None]:
+        # The official VAE file may prefix every key with "vae." (it was saved from the pipeline).
+        if all(k.startswith("vae.") for k in state):
+            state = {k[len("vae.") :]: v for k, v in state.items()}
+        return state, config
+
+
+# Public: load_transformer(path, config=None, dtype=None, device=None) -> HunyuanDiT, and the same
+# for the VAE (official .pt/.safetensors file, diffusers directory or our format).
+load_transformer = _DiTLoader().load
+load_vae = _VAELoader().load

@@ -40,27 +40,22 @@ class TimestepEmbedder(nn.Module):
 
 
 class MLPEmbedder(nn.Module):
-    """Linear -> SiLU -> Linear for the pooled text vector: (B, C_in) -> (B, D)."""
+    """Linear -> SiLU -> Linear: (B, C_in) -> (B, D).
 
-    def __init__(self, in_dim: int, hidden: int) -> None:
+    The two layers are registered under `names`, as the official release calls them: `in_layer`,
+    `out_layer` for the pooled text vector; `linear_1`, `linear_2` for the token refiner's text
+    projection.
+    """
+
+    def __init__(self, in_dim: int, hidden: int, names: tuple[str, str] = ("in_layer", "out_layer")) -> None:
         super().__init__()
-        self.in_layer = nn.Linear(in_dim, hidden)
-        self.out_layer = nn.Linear(hidden, hidden)
+        self.names = names
+        self.add_module(names[0], nn.Linear(in_dim, hidden))
+        self.add_module(names[1], nn.Linear(hidden, hidden))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.out_layer(F.silu(self.in_layer(x)))
-
-
-class TextProjection(nn.Module):
-    """Same maths as MLPEmbedder with the official refiner's key names (`linear_1`, `linear_2`)."""
-
-    def __init__(self, in_dim: int, hidden: int) -> None:
-        super().__init__()
-        self.linear_1 = nn.Linear(in_dim, hidden)
-        self.linear_2 = nn.Linear(hidden, hidden)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear_2(F.silu(self.linear_1(x)))
+        first, second = (getattr(self, name) for name in self.names)
+        return second(F.silu(first(x)))
 
 
 class ModulationLinear(nn.Module):
@@ -222,7 +217,7 @@ class TokenRefiner(nn.Module):
         super().__init__()
         self.input_embedder = nn.Linear(in_dim, hidden)
         self.t_embedder = TimestepEmbedder(hidden)
-        self.c_embedder = TextProjection(in_dim, hidden)
+        self.c_embedder = MLPEmbedder(in_dim, hidden, names=("linear_1", "linear_2"))
         self.individual_token_refiner = IndividualTokenRefiner(hidden, num_heads, depth, 4.0, backend)
 
     def forward(

@@ -35,6 +35,64 @@ def _norm(official: str, diffusers: str) -> list[KeyGroup]:
     return [KeyGroup(f"{official}.weight", (f"{diffusers}.weight",))]
 
 
+# Per repeated block: official sub-key -> diffusers sub-key(s) (several are concatenated along dim 0).
+# LINEARS rows carry a weight and a bias (LayerNorms too), NORMS rows (the QK RMSNorms) a weight only.
+_QKV = ("attn.to_q", "attn.to_k", "attn.to_v")
+_REFINER_LINEARS: dict[str, str | tuple[str, ...]] = {
+    "norm1": "norm1",
+    "self_attn_qkv": _QKV,
+    "self_attn_proj": "attn.to_out.0",
+    "norm2": "norm2",
+    "mlp.fc1": "ff.net.0.proj",
+    "mlp.fc2": "ff.net.2",
+    "adaLN_modulation.1": "norm_out.linear",
+}
+_DOUBLE_LINEARS: dict[str, str | tuple[str, ...]] = {
+    "img_mod.linear": "norm1.linear",
+    "txt_mod.linear": "norm1_context.linear",
+    "img_attn_qkv": _QKV,
+    "txt_attn_qkv": ("attn.add_q_proj", "attn.add_k_proj", "attn.add_v_proj"),
+    "img_attn_proj": "attn.to_out.0",
+    "txt_attn_proj": "attn.to_add_out",
+    "img_mlp.fc1": "ff.net.0.proj",
+    "img_mlp.fc2": "ff.net.2",
+    "txt_mlp.fc1": "ff_context.net.0.proj",
+    "txt_mlp.fc2": "ff_context.net.2",
+}
+_DOUBLE_NORMS = {
+    "img_attn_q_norm": "attn.norm_q",
+    "img_attn_k_norm": "attn.norm_k",
+    "txt_attn_q_norm": "attn.norm_added_q",
+    "txt_attn_k_norm": "attn.norm_added_k",
+}
+_SINGLE_LINEARS: dict[str, str | tuple[str, ...]] = {
+    "linear1": (*_QKV, "proj_mlp"),
+    "linear2": "proj_out",
+    "modulation.linear": "norm.linear",
+}
+_SINGLE_NORMS = {"q_norm": "attn.norm_q", "k_norm": "attn.norm_k"}
+
+
+def _blocks(
+    official: str,
+    diffusers: str,
+    count: int,
+    linears: dict[str, str | tuple[str, ...]],
+    norms: dict[str, str] | None = None,
+) -> list[KeyGroup]:
+    """Key groups of blocks `{official}.{i}` <-> `{diffusers}.{i}`, i < count, from one block's tables."""
+    groups: list[KeyGroup] = []
+    for i in range(count):
+        o, d = f"{official}.{i}", f"{diffusers}.{i}"
+        for key, parts in linears.items():
+            groups += _linear(
+                f"{o}.{key}", [f"{d}.{p}" for p in ((parts,) if isinstance(parts, str) else parts)]
+            )
+        for key, part in (norms or {}).items():
+            groups += _norm(f"{o}.{key}", f"{d}.{part}")
+    return groups
+
+
 def transformer_key_groups(cfg: DiTConfig) -> list[KeyGroup]:
     """Every parameter of a HunyuanDiT with `cfg`, in official and diffusers naming."""
     groups: list[KeyGroup] = []
@@ -56,48 +114,16 @@ def transformer_key_groups(cfg: DiTConfig) -> list[KeyGroup]:
     )
     groups += _linear("txt_in.c_embedder.linear_1", "context_embedder.time_text_embed.text_embedder.linear_1")
     groups += _linear("txt_in.c_embedder.linear_2", "context_embedder.time_text_embed.text_embedder.linear_2")
-    for i in range(cfg.depth_refiner):
-        o, d = (
-            f"txt_in.individual_token_refiner.blocks.{i}",
-            f"context_embedder.token_refiner.refiner_blocks.{i}",
-        )
-        groups += _linear(f"{o}.norm1", f"{d}.norm1")
-        groups += _linear(f"{o}.self_attn_qkv", [f"{d}.attn.to_q", f"{d}.attn.to_k", f"{d}.attn.to_v"])
-        groups += _linear(f"{o}.self_attn_proj", f"{d}.attn.to_out.0")
-        groups += _linear(f"{o}.norm2", f"{d}.norm2")
-        groups += _linear(f"{o}.mlp.fc1", f"{d}.ff.net.0.proj")
-        groups += _linear(f"{o}.mlp.fc2", f"{d}.ff.net.2")
-        groups += _linear(f"{o}.adaLN_modulation.1", f"{d}.norm_out.linear")
-
-    for i in range(cfg.depth_double):
-        o, d = f"double_blocks.{i}", f"transformer_blocks.{i}"
-        groups += _linear(f"{o}.img_mod.linear", f"{d}.norm1.linear")
-        groups += _linear(f"{o}.txt_mod.linear", f"{d}.norm1_context.linear")
-        groups += _linear(f"{o}.img_attn_qkv", [f"{d}.attn.to_q", f"{d}.attn.to_k", f"{d}.attn.to_v"])
-        groups += _linear(
-            f"{o}.txt_attn_qkv", [f"{d}.attn.add_q_proj", f"{d}.attn.add_k_proj", f"{d}.attn.add_v_proj"]
-        )
-        groups += _norm(f"{o}.img_attn_q_norm", f"{d}.attn.norm_q")
-        groups += _norm(f"{o}.img_attn_k_norm", f"{d}.attn.norm_k")
-        groups += _norm(f"{o}.txt_attn_q_norm", f"{d}.attn.norm_added_q")
-        groups += _norm(f"{o}.txt_attn_k_norm", f"{d}.attn.norm_added_k")
-        groups += _linear(f"{o}.img_attn_proj", f"{d}.attn.to_out.0")
-        groups += _linear(f"{o}.txt_attn_proj", f"{d}.attn.to_add_out")
-        groups += _linear(f"{o}.img_mlp.fc1", f"{d}.ff.net.0.proj")
-        groups += _linear(f"{o}.img_mlp.fc2", f"{d}.ff.net.2")
-        groups += _linear(f"{o}.txt_mlp.fc1", f"{d}.ff_context.net.0.proj")
-        groups += _linear(f"{o}.txt_mlp.fc2", f"{d}.ff_context.net.2")
-
-    for i in range(cfg.depth_single):
-        o, d = f"single_blocks.{i}", f"single_transformer_blocks.{i}"
-        groups += _linear(
-            f"{o}.linear1", [f"{d}.attn.to_q", f"{d}.attn.to_k", f"{d}.attn.to_v", f"{d}.proj_mlp"]
-        )
-        groups += _linear(f"{o}.linear2", f"{d}.proj_out")
-        groups += _norm(f"{o}.q_norm", f"{d}.attn.norm_q")
-        groups += _norm(f"{o}.k_norm", f"{d}.attn.norm_k")
-        groups += _linear(f"{o}.modulation.linear", f"{d}.norm.linear")
-
+    groups += _blocks(
+        "txt_in.individual_token_refiner.blocks",
+        "context_embedder.token_refiner.refiner_blocks",
+        cfg.depth_refiner,
+        _REFINER_LINEARS,
+    )
+    groups += _blocks("double_blocks", "transformer_blocks", cfg.depth_double, _DOUBLE_LINEARS, _DOUBLE_NORMS)
+    groups += _blocks(
+        "single_blocks", "single_transformer_blocks", cfg.depth_single, _SINGLE_LINEARS, _SINGLE_NORMS
+    )
     groups += _linear("final_layer.linear", "proj_out")
     groups += [
         KeyGroup(f"final_layer.adaLN_modulation.1.{p}", (f"norm_out.linear.{p}",), swap_halves=True)

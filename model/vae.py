@@ -215,31 +215,17 @@ class Upsample(nn.Module):
         return self.conv.streamed(frames, upsampled)
 
 
-class DownBlock(nn.Module):
-    def __init__(
-        self,
-        cin: int,
-        cout: int,
-        layers: int,
-        groups: int,
-        per_frame: bool,
-        stride: tuple[int, int, int] | None,
-    ) -> None:
-        super().__init__()
-        self.resnets = nn.ModuleList(
-            ResnetBlock(cin if i == 0 else cout, cout, groups, per_frame) for i in range(layers)
-        )
-        self.downsamplers = nn.ModuleList([Downsample(cout, stride)]) if stride else None
+class ResnetStage(nn.Module):
+    """A down or up block: `layers` resnets (the first maps cin -> cout), then a resampler by
+    `factor` (t, h, w) unless that is None.
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for resnet in self.resnets:
-            x = resnet(x)
-        if self.downsamplers is not None:
-            x = self.downsamplers[0](x)
-        return x
+    The resampler is kept in a one-element ModuleList under the released weights' name; subclasses
+    say which name and which resampler.
+    """
 
+    resampler_key: str
+    resampler_cls: type[Downsample | Upsample]
 
-class UpBlock(nn.Module):
     def __init__(
         self,
         cin: int,
@@ -253,14 +239,22 @@ class UpBlock(nn.Module):
         self.resnets = nn.ModuleList(
             ResnetBlock(cin if i == 0 else cout, cout, groups, per_frame) for i in range(layers)
         )
-        self.upsamplers = nn.ModuleList([Upsample(cout, factor)]) if factor else None
+        resampler = None if factor is None else nn.ModuleList([self.resampler_cls(cout, factor)])
+        self.add_module(self.resampler_key, resampler)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for resnet in self.resnets:
             x = resnet(x)
-        if self.upsamplers is not None:
-            x = self.upsamplers[0](x)
-        return x
+        resampler = self._modules[self.resampler_key]
+        return resampler[0](x) if isinstance(resampler, nn.ModuleList) else x
+
+
+class DownBlock(ResnetStage):
+    resampler_key, resampler_cls = "downsamplers", Downsample
+
+
+class UpBlock(ResnetStage):
+    resampler_key, resampler_cls = "upsamplers", Upsample
 
 
 def _resampling(cfg: VAEConfig, i: int) -> tuple[int, int, int] | None:

@@ -10,14 +10,31 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 _FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.DOTALL)
-_TRAILING_COMMA = re.compile(r",(\s*[}\]])")
 
 
 class JSONRepairError(ValueError):
     """The text holds no JSON object, even after the allowed repairs."""
+
+
+def _scan(text: str, start: int = 0) -> Iterator[tuple[int, str, bool]]:
+    """(index, char, structural) for each char from `start`; structural is False inside a string
+    literal, from the char after its opening quote to its closing quote, escapes included."""
+    in_string, escaped = False, False
+    for index in range(start, len(text)):
+        char = text[index]
+        yield index, char, not in_string
+        if not in_string:
+            in_string = char == '"'
+        elif escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == '"':
+            in_string = False
 
 
 def _first_object(text: str) -> str | None:
@@ -25,22 +42,10 @@ def _first_object(text: str) -> str | None:
     start = text.find("{")
     if start < 0:
         return None
-    depth, in_string, escaped = 0, False, False
-    for index in range(start, len(text)):
-        char = text[index]
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char == "{":
-            depth += 1
-        elif char == "}":
-            depth -= 1
+    depth = 0
+    for index, char, structural in _scan(text, start):
+        if structural and char in "{}":
+            depth += 1 if char == "{" else -1
             if depth == 0:
                 return text[start : index + 1]
     return None
@@ -48,32 +53,18 @@ def _first_object(text: str) -> str | None:
 
 def _drop_trailing_commas(text: str) -> str:
     """Remove commas directly before a closing brace/bracket, outside strings."""
-    out, in_string, escaped, pending = [], False, False, ""
-    for char in text:
-        if in_string:
-            out.append(char)
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
+    out, pending = [], ""  # pending: a comma and the whitespace after it, not yet written
+    for _, char, structural in _scan(text):
+        if structural and pending and char.isspace():
+            pending += char
             continue
         if pending:
-            if char.isspace():
-                pending += char
-                continue
-            if char not in "}]":
-                out.append(pending)
-            else:
-                out.append(pending[1:])  # keep the whitespace, drop the comma
+            out.append(pending[1:] if char in "}]" else pending)  # keep the whitespace
             pending = ""
-        if char == ",":
+        if structural and char == ",":
             pending = ","
-            continue
-        if char == '"':
-            in_string = True
-        out.append(char)
+        else:
+            out.append(char)
     out.append(pending)
     return "".join(out)
 

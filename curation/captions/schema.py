@@ -10,30 +10,15 @@ field writes an explicit "not measured" phrase rather than an empty string.
 from __future__ import annotations
 
 import json
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from curation.camera_motion_classes import CameraMotion
 
 TextField = Literal["short_description", "dense_description", "background", "style", "lighting", "atmosphere"]
-CaptionField = Literal[
-    "short_description",
-    "dense_description",
-    "background",
-    "style",
-    "lighting",
-    "atmosphere",
-    "camera_movement",
-]
-TEXT_FIELDS: tuple[TextField, ...] = (
-    "short_description",
-    "dense_description",
-    "background",
-    "style",
-    "lighting",
-    "atmosphere",
-)
+CaptionField = TextField | Literal["camera_movement"]
+TEXT_FIELDS: tuple[TextField, ...] = get_args(TextField)
 CAPTION_FIELDS: tuple[CaptionField, ...] = (*TEXT_FIELDS, "camera_movement")
 
 

@@ -400,22 +400,7 @@ def render_real(name: str, source: Path, video_id: str, out_dir: Path) -> VideoL
     file_name = f"{video_id}.mp4"
     count = write_video(out_dir / file_name, frames, fps)
     height, width = frames[0].shape[:2]
-    unknown = ShotLabel(
-        shot_id=f"{video_id}#0",
-        start_frame=0,
-        end_frame=count,
-        camera_motion=None,
-        static=None,
-        slow_motion=None,
-        motion_px_per_frame_256p=None,
-        text_area_ratio=None,
-        text_heavy=None,
-        watermark=None,
-        border=None,
-        content_box=None,
-        border_ratio=None,
-        source_image=None,
-    )
+    unknown = ShotLabel.unknown(f"{video_id}#0", 0, count)
     return VideoLabel(
         video_id=video_id,
         file=file_name,

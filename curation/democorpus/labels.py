@@ -60,6 +60,21 @@ class ShotLabel(BaseModel):
     source_image: str | None = Field(description="pool name of the photo the shot is rendered over")
     duplicate_of: str | None = Field(default=None, description="shot_id this shot was copied from")
 
+    @classmethod
+    def unknown(cls, shot_id: str, start_frame: int, end_frame: int) -> ShotLabel:
+        """A shot whose truth nobody knows (real footage): every label None."""
+        unknown_fields = {
+            name
+            for name, field in cls.model_fields.items()
+            if field.is_required() and name not in ("shot_id", "start_frame", "end_frame")
+        }
+        return cls(
+            shot_id=shot_id,
+            start_frame=start_frame,
+            end_frame=end_frame,
+            **dict.fromkeys(unknown_fields),
+        )
+
 
 class VideoLabel(BaseModel):
     """Ground truth for one video file of the corpus."""

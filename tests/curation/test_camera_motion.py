@@ -209,6 +209,21 @@ def test_video_file_and_cli_print_json(tmp_path):
     assert payload["features"]["translation_px"][1] > 0
 
 
+def test_shots_without_an_end_run_to_the_last_decoded_frame(tmp_path):
+    """End None means "until the decoder stops", with and without a frame cap."""
+    from curation.camera_motion import classify_shots
+
+    video = tmp_path / "zoom_then_pan.mp4"
+    _write_mp4(video, render("zoom in", 5) + render("pan up", 0))
+    uncapped = CameraMotionConfig(analysis_height=144, max_frames=None, max_pairs=24)
+    whole, tail = classify_shots(video, [(0, None), (36, None)], uncapped)
+    assert (whole.features.n_frames, tail.features.n_frames) == (72, 36)
+    assert tail.label == "pan up"
+    capped = CameraMotionConfig(analysis_height=144, max_frames=30, max_pairs=24)
+    (head,) = classify_shots(video, [(0, None)], capped)
+    assert head.features.n_frames == 30 and head.label == "zoom in"
+
+
 def test_bad_input_is_a_specific_error(tmp_path):
     with pytest.raises(CameraMotionError, match="at least 2 frames"):
         classify_camera_motion([np.zeros((HEIGHT, WIDTH, 3), np.uint8)], CONFIG)

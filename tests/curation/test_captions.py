@@ -169,42 +169,30 @@ def test_ground_truth_backend_fills_known_fields_and_keeps_provenance(clips):
         border_ratio=0.17,
         source_image="skimage/astronaut.png",
     )
+
+    def video(video_id: str, kind: str, shot: ShotLabel) -> VideoLabel:
+        return VideoLabel(
+            video_id=video_id,
+            file=f"{video_id}.mp4",
+            kind=kind,
+            fps=24.0,
+            width=320,
+            height=240,
+            frame_count=12,
+            cuts=[],
+            cuts_known=kind != "real",
+            shots=[shot],
+        )
+
     labels = CorpusLabels(
         seed=0,
         profile="tiny",
         definitions={},
         videos=[
-            VideoLabel(
-                video_id="007_single",
-                file="007_single.mp4",
-                kind="single",
-                fps=24.0,
-                width=320,
-                height=240,
-                frame_count=12,
-                cuts=[],
-                cuts_known=True,
-                shots=[ShotLabel(shot_id="007_single#0", start_frame=0, end_frame=12, **shot)],
+            video(
+                "007_single", "single", ShotLabel(shot_id="007_single#0", start_frame=0, end_frame=12, **shot)
             ),
-            VideoLabel(
-                video_id="024_real_vtest",
-                file="024_real_vtest.mp4",
-                kind="real",
-                fps=24.0,
-                width=320,
-                height=240,
-                frame_count=12,
-                cuts=[],
-                cuts_known=False,
-                shots=[
-                    ShotLabel(
-                        shot_id="024_real_vtest#0",
-                        start_frame=0,
-                        end_frame=12,
-                        **{k: None for k in shot},
-                    )
-                ],
-            ),
+            video("024_real_vtest", "real", ShotLabel.unknown("024_real_vtest#0", 0, 12)),
         ],
     )
     config = CaptionConfig.preset("tiny", ocr=False)

@@ -55,23 +55,8 @@ def test_raw_batch_sensor_adds_partitions_and_requests_runs_once(tmp_path):
 
 
 def test_promotion_sensor_waits_for_the_campaign_then_requests_champion(tmp_path):
-    import uuid
-
-    from sqlalchemy import select
-
-    from evaluation.human_eval import (
-        BUILTIN_PROMPTS,
-        DIMENSIONS,
-        HumanEvalConfig,
-        ModelSpec,
-        assign_raters,
-        create_campaign,
-        create_rater,
-        submit_rating,
-    )
-    from evaluation.human_eval.media import SyntheticGenerator
-    from evaluation.human_eval.schema import Assignment
-    from evaluation.human_eval.store import open_store
+    from evaluation.human_eval import HumanEvalConfig, ModelSpec
+    from tests.evaluation.campaigns import rate_everything, synthetic_campaign
 
     config = load_config(home=tmp_path / "home", environ={})
     ws = Workspace.at(config.home).ensure()
@@ -88,26 +73,14 @@ def test_promotion_sensor_waits_for_the_campaign_then_requests_champion(tmp_path
         ModelSpec("candidate", "models:/videofoundry-dit/2"),
         ModelSpec("baseline", "models:/videofoundry-dit/1"),
     ]
-    campaign_id = create_campaign(
-        he,
-        "sft-v2-vs-v1",
-        BUILTIN_PROMPTS[:2],
-        models,
-        SyntheticGenerator(tmp_path / "v"),
-        he,
-        tmp_path / "g",
-    )
-    assign_raters(he, campaign_id, [create_rater(he, "ann")[0].id], he)
+    synthetic_campaign(he, "sft-v2-vs-v1", models, tmp_path / "v", ["ann"])
     instance.report_runless_asset_event(
         dg.AssetMaterialization("human_eval", metadata={"campaign": "sft-v2-vs-v1"})
     )
     waiting = sensor(dg.build_sensor_context(instance=instance, definitions=defs))
     assert isinstance(waiting, dg.SkipReason) and "0/2 rated" in waiting.skip_message
 
-    with open_store(he).session() as session:
-        plan = [(a.id, a.rater_id) for a in session.scalars(select(Assignment))]
-    for assignment_id, rater_id in plan:
-        submit_rating(he, rater_id, assignment_id, uuid.uuid4().hex, dict.fromkeys(DIMENSIONS, "left"))
+    assert rate_everything(he, "left") == 2
     request = sensor(dg.build_sensor_context(instance=instance, definitions=defs))
     assert isinstance(request, dg.RunRequest)
     assert request.run_key == "promote-sft-v2-vs-v1"

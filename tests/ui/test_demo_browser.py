@@ -5,7 +5,6 @@ wait for the video element, save a screenshot and check it."""
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -13,22 +12,14 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 from PIL import Image
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="Debian chromium is not installed")
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 
 def _free_port() -> int:
@@ -72,31 +63,24 @@ def demo_url(tmp_path: Path) -> Iterator[str]:
         log.close()
 
 
-def test_browser_generates_a_video_with_tiny_random(demo_url: str, tmp_path: Path) -> None:
-    from playwright.sync_api import expect, sync_playwright
+def test_browser_generates_a_video_with_tiny_random(browser: Browser, demo_url: str, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
 
     screenshot = tmp_path / "demo.png"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.goto(demo_url + "/")
-            expect(page.locator("#model-version")).to_contain_text("tiny-random (seed 0, untrained)")
-            page.fill("#t2v-prompt textarea", "a red kite over a stormy sea")
-            page.click("#t2v-generate")
-            video = page.locator("#t2v-video video")
-            video.wait_for(state="visible", timeout=90_000)
-            page.wait_for_function(
-                "document.querySelector('#t2v-video video').readyState >= 1", timeout=30_000
-            )
-            duration = page.evaluate("document.querySelector('#t2v-video video').duration")
-            assert duration == pytest.approx(9 / 8, abs=0.15)  # 9 frames at the tiny model's 8 fps
-            expect(page.locator("#t2v-status")).to_contain_text("Generated 9 frames at 96×64")
-            assert page.locator('[data-testid="toast-body"].error').count() == 0
-            video_box = video.bounding_box()
-            page.screenshot(path=str(screenshot), full_page=True)
-        finally:
-            browser.close()
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.goto(demo_url + "/")
+    expect(page.locator("#model-version")).to_contain_text("tiny-random (seed 0, untrained)")
+    page.fill("#t2v-prompt textarea", "a red kite over a stormy sea")
+    page.click("#t2v-generate")
+    video = page.locator("#t2v-video video")
+    video.wait_for(state="visible", timeout=90_000)
+    page.wait_for_function("document.querySelector('#t2v-video video').readyState >= 1", timeout=30_000)
+    duration = page.evaluate("document.querySelector('#t2v-video video').duration")
+    assert duration == pytest.approx(9 / 8, abs=0.15)  # 9 frames at the tiny model's 8 fps
+    expect(page.locator("#t2v-status")).to_contain_text("Generated 9 frames at 96×64")
+    assert page.locator('[data-testid="toast-body"].error').count() == 0
+    video_box = video.bounding_box()
+    page.screenshot(path=str(screenshot), full_page=True)
     assert screenshot.exists() and video_box is not None
     shot = np.asarray(Image.open(screenshot).convert("RGB")).astype(np.int16)
     x, y, w, h = (int(v) for v in (video_box["x"], video_box["y"], video_box["width"], video_box["height"]))

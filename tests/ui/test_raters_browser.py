@@ -4,9 +4,9 @@ on the SFT-selection page."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -30,17 +30,8 @@ from evaluation.human_eval.media import SyntheticGenerator
 from evaluation.human_eval.schema import Rating, SftDecision
 from ui.raters import spawn_raters_server
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="Debian chromium is not installed")
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 
 @pytest.fixture()
@@ -68,70 +59,63 @@ def app_url(tmp_path: Path) -> Iterator[tuple[str, str, int]]:
 
 
 def test_browser_login_rate_one_pair_progress_screenshot(
-    app_url: tuple[str, str, int], tmp_path: Path
+    browser: Browser, app_url: tuple[str, str, int], tmp_path: Path
 ) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     base, db_url, campaign_id = app_url
     screenshot = tmp_path / "rated.png"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.goto(base + "/")
-            page.wait_for_url("**/login**")  # not signed in → sent to the login page
-            page.fill("#name", "alice")
-            page.fill("#password", "wrong-password")
-            page.click("#sign-in")
-            expect(page.locator("#login-error")).to_contain_text("wrong password")
-            page.fill("#password", "alice-pass")
-            page.click("#sign-in")
-            page.wait_for_url(base + "/")
-            expect(page.locator("#prompt")).not_to_be_empty()
-            expect(page.locator("#progress-label")).to_have_text("0 / 2 rated")
-            first_prompt = page.locator("#prompt").inner_text()
-            # Both players load their (H.264) clip: metadata known, same duration.
-            page.wait_for_function(
-                "document.getElementById('video-left').readyState >= 1"
-                " && document.getElementById('video-right').readyState >= 1"
-            )
-            durations = page.evaluate(
-                "[document.getElementById('video-left').duration, document.getElementById('video-right').duration]"
-            )
-            assert durations[0] == pytest.approx(2.0, abs=0.2) and durations[0] == pytest.approx(durations[1])
-            # Synchronised players: R restarts both, Space pauses both at the same position.
-            page.keyboard.press("r")
-            page.wait_for_timeout(600)
-            playing = page.evaluate(
-                "['video-left', 'video-right'].map((id) => document.getElementById(id).paused)"
-            )
-            assert playing == [False, False]
-            page.keyboard.press(" ")
-            paused = page.evaluate(
-                "['video-left', 'video-right'].map((id) => [document.getElementById(id).paused,"
-                " document.getElementById(id).currentTime])"
-            )
-            assert paused[0][0] and paused[1][0] and abs(paused[0][1] - paused[1][1]) < 0.05
-            # Keyboard: 1 = left better, 2 = same, 3 = right better; each answer moves to the next question.
-            expect(page.locator("#submit")).to_be_disabled()
-            for key in ("1", "2", "3", "1"):
-                page.keyboard.press(key)
-            expect(page.locator("#q-overall button.selected")).to_have_text("Left better (1)")
-            expect(page.locator("#submit")).to_be_enabled()
-            page.keyboard.press("Enter")
-            expect(page.locator("#progress-label")).to_have_text("1 / 2 rated")
-            expect(page.locator("#prompt")).not_to_have_text(first_prompt)  # the next pair is shown
-            assert page.evaluate("document.getElementById('progress-bar').value") == 1
-            page.screenshot(path=str(screenshot), full_page=True)
-            # SFT selection page: tick a criterion, accept with the keyboard, progress moves.
-            page.goto(base + "/sft")
-            expect(page.locator("#clip-meta")).to_contain_text("clip clip-7")
-            page.check("input[data-group=accept][value=motion]")
-            page.keyboard.press("a")
-            expect(page.locator("#finished")).to_be_visible()
-            expect(page.locator("#progress-label")).to_have_text("1 / 1 decided")
-        finally:
-            browser.close()
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(base + "/")
+    page.wait_for_url("**/login**")  # not signed in → sent to the login page
+    page.fill("#name", "alice")
+    page.fill("#password", "wrong-password")
+    page.click("#sign-in")
+    expect(page.locator("#login-error")).to_contain_text("wrong password")
+    page.fill("#password", "alice-pass")
+    page.click("#sign-in")
+    page.wait_for_url(base + "/")
+    expect(page.locator("#prompt")).not_to_be_empty()
+    expect(page.locator("#progress-label")).to_have_text("0 / 2 rated")
+    first_prompt = page.locator("#prompt").inner_text()
+    # Both players load their (H.264) clip: metadata known, same duration.
+    page.wait_for_function(
+        "document.getElementById('video-left').readyState >= 1"
+        " && document.getElementById('video-right').readyState >= 1"
+    )
+    durations = page.evaluate(
+        "[document.getElementById('video-left').duration, document.getElementById('video-right').duration]"
+    )
+    assert durations[0] == pytest.approx(2.0, abs=0.2) and durations[0] == pytest.approx(durations[1])
+    # Synchronised players: R restarts both, Space pauses both at the same position.
+    page.keyboard.press("r")
+    page.wait_for_timeout(600)
+    playing = page.evaluate("['video-left', 'video-right'].map((id) => document.getElementById(id).paused)")
+    assert playing == [False, False]
+    page.keyboard.press(" ")
+    paused = page.evaluate(
+        "['video-left', 'video-right'].map((id) => [document.getElementById(id).paused,"
+        " document.getElementById(id).currentTime])"
+    )
+    assert paused[0][0] and paused[1][0] and abs(paused[0][1] - paused[1][1]) < 0.05
+    # Keyboard: 1 = left better, 2 = same, 3 = right better; each answer moves to the next question.
+    expect(page.locator("#submit")).to_be_disabled()
+    for key in ("1", "2", "3", "1"):
+        page.keyboard.press(key)
+    expect(page.locator("#q-overall button.selected")).to_have_text("Left better (1)")
+    expect(page.locator("#submit")).to_be_enabled()
+    page.keyboard.press("Enter")
+    expect(page.locator("#progress-label")).to_have_text("1 / 2 rated")
+    expect(page.locator("#prompt")).not_to_have_text(first_prompt)  # the next pair is shown
+    assert page.evaluate("document.getElementById('progress-bar').value") == 1
+    page.screenshot(path=str(screenshot), full_page=True)
+    # SFT selection page: tick a criterion, accept with the keyboard, progress moves.
+    page.goto(base + "/sft")
+    expect(page.locator("#clip-meta")).to_contain_text("clip clip-7")
+    page.check("input[data-group=accept][value=motion]")
+    page.keyboard.press("a")
+    expect(page.locator("#finished")).to_be_visible()
+    expect(page.locator("#progress-label")).to_have_text("1 / 1 decided")
 
     image = np.asarray(Image.open(screenshot).convert("RGB"))
     assert image.shape[1] == 1280 and image.shape[0] >= 600

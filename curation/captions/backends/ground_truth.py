@@ -68,11 +68,11 @@ class GroundTruthBackend:
             return None
         name = Path(clip.source_file).name
         start = clip.source_start_frame or 0
-        end = clip.source_end_frame if clip.source_end_frame is not None else 1 << 40
         best, best_overlap = None, 0
         for video in self.labels.videos:
             if video.file != name:
                 continue
+            end = clip.source_end_frame if clip.source_end_frame is not None else video.frame_count
             for shot in video.shots:
                 if shot.source_image is None:
                     continue  # real footage: the corpus labels nothing about its content

@@ -7,24 +7,13 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import httpx
 import pytest
 
-from evaluation.human_eval import (
-    BUILTIN_PROMPTS,
-    DIMENSIONS,
-    HumanEvalConfig,
-    ModelSpec,
-    assign_raters,
-    create_campaign,
-    create_rater,
-    submit_rating,
-)
-from evaluation.human_eval.media import SyntheticGenerator
-from evaluation.human_eval.ratings import rater_queue
+from evaluation.human_eval import HumanEvalConfig, ModelSpec
+from tests.evaluation.campaigns import rate_everything, synthetic_campaign
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -40,17 +29,9 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 def home_with_campaign(tmp_path: Path) -> Path:
     db_url = f"sqlite:///{tmp_path / 'human_eval.db'}"
     config = HumanEvalConfig.preset("tiny", db_url=db_url, gold_fraction=0.0, duplicate_fraction=0.0)
-    campaign_id = create_campaign(
-        config, "cli-campaign", BUILTIN_PROMPTS[:2], [ModelSpec("A", "m-a", "5s"), ModelSpec("B", "m-b")],
-        SyntheticGenerator(tmp_path / "videos"), config, tmp_path / "videos",
-    )  # fmt: skip
-    raters = [create_rater(config, f"r{i}")[0].id for i in range(2)]
-    assign_raters(config, campaign_id, raters, config)
-    for rater in raters:
-        for view in rater_queue(config, rater):
-            submit_rating(
-                config, rater, view.assignment_id, uuid.uuid4().hex, dict.fromkeys(DIMENSIONS, "same")
-            )
+    models = [ModelSpec("A", "m-a", "5s"), ModelSpec("B", "m-b")]
+    synthetic_campaign(config, "cli-campaign", models, tmp_path / "videos", ["r0", "r1"])
+    assert rate_everything(config, "same") == 4
     return tmp_path
 
 

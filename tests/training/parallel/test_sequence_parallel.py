@@ -6,7 +6,6 @@ measured errors, and the tests below assert on them.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,8 +13,9 @@ import torch
 import torch.distributed as dist
 
 from model.attention import attention
+from tests.training.parallel.ranks import run_ranks
 from training.parallel.collectives import gather_tokens
-from training.parallel.launch import sequence_parallel_groups, spawn_local
+from training.parallel.launch import sequence_parallel_groups
 from training.parallel.ulysses import (
     SequenceParallelError,
     check_heads,
@@ -78,7 +78,7 @@ def _scenario(
     return errors
 
 
-def _worker(rank: int, world: int, out_dir: str) -> None:
+def _worker(rank: int, world: int) -> dict[str, Any]:
     torch.manual_seed(0)
     results: dict[str, Any] = {
         "divisible": _scenario(frames=4, hw=3, text_lens=[5, 2], text_max=5, world=world, rank=rank),
@@ -98,14 +98,12 @@ def _worker(rank: int, world: int, out_dir: str) -> None:
         results["groups"]["error"] = ""
     except SequenceParallelError as err:
         results["groups"]["error"] = str(err)
-    torch.save(results, Path(out_dir) / f"rank{rank}.pt")
+    return results
 
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
-    out = tmp_path_factory.mktemp("ulysses")
-    spawn_local(_worker, WORLD, args=(str(out),), timeout_s=60)
-    return [torch.load(out / f"rank{r}.pt") for r in range(WORLD)]
+    return run_ranks(_worker, WORLD, tmp_path_factory.mktemp("ulysses"), timeout_s=60)
 
 
 @pytest.mark.parametrize("scenario", ["divisible", "padded", "single_sample"])

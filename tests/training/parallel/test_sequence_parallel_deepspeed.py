@@ -10,7 +10,6 @@ test near a minute on a shared CPU.)
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,8 +18,8 @@ import torch
 from model.dit import HunyuanDiT
 from model.dit_config import DiTConfig
 from tests.model.builders import dit_inputs, randomize_
+from tests.training.parallel.ranks import run_ranks
 from training.parallel import parallelize_dit
-from training.parallel.launch import spawn_local
 
 WORLD = 2
 LR, BETAS, WEIGHT_DECAY = 1e-3, (0.9, 0.999), 0.01
@@ -48,7 +47,7 @@ def _reference_step() -> tuple[float, dict[str, torch.Tensor]]:
     return float(norm), {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
-def _worker(rank: int, world: int, out_dir: str) -> None:
+def _worker(rank: int, world: int) -> dict[str, Any]:
     import deepspeed
 
     from training.backends import OptimizerSettings
@@ -62,14 +61,12 @@ def _worker(rank: int, world: int, out_dir: str) -> None:
     with deepspeed.zero.GatheredParameters(list(module.parameters())):  # ZeRO-3: whole weights
         state = {k: v.detach().clone() for k, v in module.state_dict().items()}
     results = {"norm": norm, "state": state}
-    torch.save(results, Path(out_dir) / f"rank{rank}.pt")
+    return results
 
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
-    out = tmp_path_factory.mktemp("sp_deepspeed")
-    spawn_local(_worker, WORLD, args=(str(out),), timeout_s=120)
-    return [torch.load(out / f"rank{r}.pt") for r in range(WORLD)]
+    return run_ranks(_worker, WORLD, tmp_path_factory.mktemp("sp_deepspeed"), timeout_s=120)
 
 
 @pytest.mark.slow

@@ -9,7 +9,6 @@ every scenario; each rank writes its errors and the tests assert on them.
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,13 +18,13 @@ import torch.distributed as dist
 from model.dit import HunyuanDiT
 from model.dit_config import DiTConfig
 from tests.model.builders import dit_inputs, randomize_
+from tests.training.parallel.ranks import run_ranks
 from training.parallel import (
     SequenceParallelError,
     is_sequence_parallel,
     parallelize_dit,
     remove_sequence_parallel,
 )
-from training.parallel.launch import spawn_local
 
 WORLD = 2
 
@@ -77,7 +76,7 @@ def _gradient_errors(model: HunyuanDiT, grid: tuple[int, int, int], checkpointin
     return {"worst_relative": worst, "worst_name": worst_name, "params": len(reference), "missing": missing}
 
 
-def _worker(rank: int, world: int, out_dir: str) -> None:
+def _worker(rank: int, world: int) -> dict[str, Any]:
     results: dict[str, Any] = {}
     t2v = _tiny()
     results["forward_divisible"] = _forward_error(t2v, (4, 4, 6))
@@ -115,14 +114,12 @@ def _worker(rank: int, world: int, out_dir: str) -> None:
         results["noise_error"] = ""
     except SequenceParallelError as err:
         results["noise_error"] = str(err)
-    torch.save(results, Path(out_dir) / f"rank{rank}.pt")
+    return results
 
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
-    out = tmp_path_factory.mktemp("sp_dit")
-    spawn_local(_worker, WORLD, args=(str(out),), timeout_s=90)
-    return [torch.load(out / f"rank{r}.pt") for r in range(WORLD)]
+    return run_ranks(_worker, WORLD, tmp_path_factory.mktemp("sp_dit"), timeout_s=90)
 
 
 @pytest.mark.parametrize(

@@ -8,16 +8,14 @@ compare the frames with the same requests before parallelizing.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-import torch
 
 import serving
+from tests.training.parallel.ranks import run_ranks
 from training.parallel import is_sequence_parallel, parallelize_dit
-from training.parallel.launch import spawn_local
 
 WORLD = 2
 # 9 frames at 48 x 48 -> latent 3 x 6 x 6 -> 27 video tokens: 14 + (13 + 1 padding) over 2 ranks.
@@ -43,7 +41,7 @@ def _requests(image: np.ndarray) -> dict[str, dict[str, Any]]:
     }
 
 
-def _worker(rank: int, world: int, out_dir: str) -> None:
+def _worker(rank: int, world: int) -> dict[str, Any]:
     config = serving.ServingConfig.preset("tiny", device="cpu", cpu_threads=1)
     image = (np.random.default_rng(0).random((40, 56, 3)) * 255).astype(np.uint8)
     requests = _requests(image)
@@ -66,14 +64,12 @@ def _worker(rank: int, world: int, out_dir: str) -> None:
             "frames": parallel[name].frames,
             "seed": parallel[name].metadata["seed"],
         }
-    torch.save(results, Path(out_dir) / f"rank{rank}.pt")
+    return results
 
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
-    out = tmp_path_factory.mktemp("sp_serving")
-    spawn_local(_worker, WORLD, args=(str(out),), timeout_s=90)
-    return [torch.load(out / f"rank{r}.pt", weights_only=False) for r in range(WORLD)]
+    return run_ranks(_worker, WORLD, tmp_path_factory.mktemp("sp_serving"), timeout_s=90)
 
 
 @pytest.mark.parametrize("name", ["t2v_cfg", "i2v"])

@@ -1,0 +1,114 @@
+"""What the GPU benchmark scripts share: result rows written to a JSON file as they come, the median
+time of a few runs, peak GPU memory, building a model directly in its dtype, and the anchor
+workload's DiT inputs and FLOP count.
+
+The scripts run as files (`python benchmarks/model_gpu.py`): each puts the repository root on
+sys.path, then imports this module as `benchmarks.harness`.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from model.dit_config import DiTConfig
+
+RESULTS: list[dict[str, Any]] = []
+
+
+def emit(out: Path, name: str, **values: Any) -> None:
+    """Print a result row and rewrite `out` with every row so far (atomically: a killed run keeps them)."""
+    values["name"] = name
+    RESULTS.append(values)
+    print(json.dumps(values), flush=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(RESULTS, indent=1))
+    os.replace(tmp, out)
+
+
+def sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def timed(fn: Callable[[], object], warmup: int = 1, iters: int = 3) -> float:
+    """Median seconds of `iters` runs after `warmup` runs (CUDA events on the current device when
+    there is one, else wall-clock)."""
+    for _ in range(warmup):
+        fn()
+    sync()
+    times = []
+    for _ in range(iters):
+        if torch.cuda.is_available():
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn()
+            end.record()
+            torch.cuda.synchronize()
+            times.append(start.elapsed_time(end) / 1e3)
+        else:
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+    return sorted(times)[len(times) // 2]
+
+
+def peak_gib() -> float:
+    return torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else 0.0
+
+
+def reset() -> None:
+    """Free what is collectable and start a new peak-memory window."""
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+
+
+def build(
+    cls: Callable[..., torch.nn.Module], device: str | torch.device, dtype: torch.dtype, *args: Any, **kw: Any
+) -> Any:
+    """Construct directly in `dtype` on `device` (a 13B model never exists in float32)."""
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        with torch.device(device):
+            return cls(*args, **kw)
+    finally:
+        torch.set_default_dtype(default)
+
+
+def dit_inputs(
+    cfg: DiTConfig,
+    grid: tuple[int, int, int],
+    device: str | torch.device,
+    dtype: torch.dtype,
+    text: int = 256,
+) -> tuple[torch.Tensor, ...]:
+    """The anchor's inputs, B = 1: latents (1, C, T, H, W), t, `text` text states of which the last
+    40 (a quarter of a short text) are padding, mask, pooled text, guidance. Drawn on the CPU from
+    seed 0, so every device and every rank gets the same values."""
+    gen = torch.Generator().manual_seed(0)
+    latents = torch.randn(1, cfg.in_channels, *grid, generator=gen).to(device, dtype)
+    states = torch.randn(1, text, cfg.text_states_dim, generator=gen).to(device, dtype)
+    mask = torch.ones(1, text, dtype=torch.bool, device=device)
+    mask[:, text - min(40, text // 4) :] = False
+    pooled = torch.randn(1, cfg.text_pooled_dim, generator=gen).to(device, dtype)
+    t = torch.full((1,), 500.0, device=device)
+    guidance = torch.full((1,), 6000.0, device=device)
+    return latents, t, states, mask, pooled, guidance
+
+
+def dit_flops(n_double: int, n_single: int, s_img: int, s_txt: int, d: int = 3072, mlp: int = 4) -> float:
+    """Forward FLOPs as the anchor script counts them (linear layers + attention)."""
+    s = s_img + s_txt
+    per_token = (3 + 1 + 2 * mlp) * d * d
+    linear = 2 * (n_double * per_token * s + n_single * per_token * s)
+    return linear + (n_double + n_single) * 4 * s * s * d

@@ -91,12 +91,19 @@ def main() -> None:
         print(f"  report-half {label:<20} passes all: {all(per_gate.values())}  failed: "
               f"{[k for k, v in per_gate.items() if not v]}")  # fmt: skip
     if args.out:
-        args.out.write_text(
-            json.dumps(
-                {"preset": args.preset, "gates": [asdict(g) for g in gates], "report_verdicts": verdicts},
-                indent=2,
-            )
-        )
+        per_clip = {
+            label: {row["name"]: {k: row["metrics"][k] for k in MEASURED} for row in result.videos}
+            for label, result in [("real calibration", real_cal), ("real report", real_rep),
+                                  *degenerate_cal.items()]
+        }  # fmt: skip
+        record = {
+            "preset": args.preset,
+            "clip_shape": [frames, size, size],
+            "gates": [asdict(g) for g in gates],
+            "report_verdicts": verdicts,
+            "per_clip": per_clip,
+        }
+        args.out.write_text(json.dumps(record, indent=1))
         print(f"wrote {args.out}")
 
 

@@ -16,7 +16,7 @@ Degenerate sets, one clip per template real clip, same shape:
 - `flicker_brightness`: the template's frames with brightness alternating ×0.6 / ×1.4.
 
 `calibrate_gates` places each threshold halfway between the worst real calibration clip and the
-nearest mean of a degenerate set that lies beyond it (the sets a gate "catches").
+best clip of the degenerate sets lying wholly beyond it (the sets a gate "catches").
 """
 
 from __future__ import annotations
@@ -134,11 +134,13 @@ def calibrate_gates(
     degenerate: Mapping[str, VideoEvaluationReport],
     metrics: Sequence[str],
 ) -> list[MetricGate]:
-    """One gate per metric in `metrics` that separates at least one degenerate set from every real
-    calibration clip (see the module docstring); metrics that separate none get no gate.
+    """One gate per metric in `metrics` that separates at least one degenerate set completely from
+    the real calibration clips; metrics that separate none get no gate.
 
-    A set whose metric is undefined on some clip (BRISQUE on flat frames) counts as caught, since
-    the gate fails it; a threshold needs at least one caught set with a defined mean.
+    A degenerate set is *caught* when every one of its clips is worse than the worst real clip (or
+    has the metric undefined, which fails the gate too). The threshold is the midpoint between the
+    worst real clip and the best clip of any caught set: the widest margin between the two samples.
+    A set that overlaps the real clips, even if its mean is worse, is not a reason to gate.
     """
     gates = []
     for metric in metrics:
@@ -148,13 +150,14 @@ def calibrate_gates(
         if len(real) != len(real_calibration.videos) or len(report) != len(real_report.videos):
             raise ValueError(f"calibrate_gates: {metric} is undefined on some real clip; it cannot be gated")
         worst = min(real) if higher else max(real)
-        means = {name: _set_mean(result, metric) for name, result in degenerate.items()}
 
         def beyond(value: float | None, worst: float = worst, higher: bool = higher) -> bool:
             return value is None or (value < worst if higher else value > worst)
 
-        caught = {name: value for name, value in means.items() if beyond(value)}
-        defined = [value for value in caught.values() if value is not None]
+        caught = [
+            name for name, result in degenerate.items() if all(beyond(v) for v in _values(result, metric))
+        ]
+        defined = [float(v) for name in caught for v in _values(degenerate[name], metric) if v is not None]
         if not defined:
             continue
         nearest = max(defined) if higher else min(defined)
@@ -169,7 +172,8 @@ def calibrate_gates(
                     real_mean=float(np.mean(real)),
                     real_report_worst=min(report) if higher else max(report),
                     real_report_mean=float(np.mean(report)),
-                    degenerate=means,
+                    nearest_degenerate=nearest,
+                    degenerate={name: _set_mean(result, metric) for name, result in degenerate.items()},
                     clips=(len(real), len(report), len(next(iter(degenerate.values())).videos)),
                 ),
             )

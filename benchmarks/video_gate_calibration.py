@@ -21,16 +21,19 @@ import numpy as np
 import torch
 
 from curation.democorpus.photo_pool import real_video_paths
-from evaluation.gate_calibration import calibrate_gates, degenerate_sets, real_footage_clips, split_clips
+from evaluation.gate_calibration import (
+    GATE_CANDIDATES,
+    calibrate_gates,
+    degenerate_sets,
+    real_footage_clips,
+    split_clips,
+)
 from evaluation.video_eval_config import VideoEvalConfig
 from evaluation.video_metrics import METRICS, apply_gate, evaluate_clips
 
 # (frames, size) of the clips each preset is calibrated on: what its profile generates.
 CLIP_SHAPES = {"tiny": (9, 64), "paper": (33, 256)}
-# Not gated: text-video alignment (no weights ship offline, so nothing to calibrate) and the aesthetic
-# stand-in (a hand-made proxy that pure noise games: it scores noise above every real clip).
 MEASURED = [key for key, spec in METRICS.items() if spec.scope == "video" and key != "text_video_alignment"]
-GATED = [key for key in MEASURED if key != "aesthetic_heuristic_standin"]
 
 
 def _row(label: str, report, keys: list[str]) -> str:  # type: ignore[no-untyped-def]
@@ -78,7 +81,7 @@ def main() -> None:
     print(_row("real report", real_rep, MEASURED))
     for name, result in degenerate_cal.items():
         print(_row(name, result, MEASURED))
-    gates = calibrate_gates(real_cal, real_rep, degenerate_cal, GATED)
+    gates = calibrate_gates(real_cal, real_rep, degenerate_cal, GATE_CANDIDATES)
     print("\ngates:")
     verdicts: dict[str, dict[str, bool]] = {}
     for gate in gates:

@@ -32,6 +32,17 @@ from evaluation.video_metrics import METRICS, VideoEvaluationReport
 from media.video import iter_frames
 
 DEGENERATE_SETS = ("noise", "constant", "frozen", "flicker_black_white", "flicker_brightness")
+# Metrics a gate may be placed on. Left out: text-video alignment (no weights ship offline, so there
+# is nothing to calibrate) and the aesthetic stand-in (a hand-made proxy that pure noise games: noise
+# scores ≈ 9.4 / 10, above every real clip), which is measured and reported but trusted to fail nothing.
+GATE_CANDIDATES = (
+    "temporal_flickering",
+    "motion_smoothness",
+    "dynamic_degree",
+    "subject_consistency_mobilenet_v2",
+    "background_consistency_mobilenet_v2",
+    "imaging_quality_brisque",
+)
 
 
 def _square(frame: np.ndarray, size: int) -> np.ndarray:
@@ -85,7 +96,8 @@ def split_clips(
     clips: Sequence[tuple[str, np.ndarray]],
 ) -> tuple[list[tuple[str, np.ndarray]], list[tuple[str, np.ndarray]]]:
     """(calibration, report): each source video's clips alternate between the two, first to calibration."""
-    calibration, report = [], []
+    calibration: list[tuple[str, np.ndarray]] = []
+    report: list[tuple[str, np.ndarray]] = []
     seen: dict[str, int] = {}
     for name, clip in clips:
         source = name.split("@")[0]

@@ -40,7 +40,7 @@ def _dis() -> cv2.DISOpticalFlow:
 
 def dis_flow(from_grey: np.ndarray, to_grey: np.ndarray) -> np.ndarray:
     """(H, W, 2) float32 DIS flow: pixel (x, y) of `from_grey` is found at (x, y) + flow in `to_grey`."""
-    return _dis().calc(from_grey, to_grey, None)
+    return _dis().calc(from_grey, to_grey, None)  # type: ignore[call-overload]
 
 
 def _sample(image: np.ndarray, flow: np.ndarray, scale: float) -> np.ndarray:

@@ -45,6 +45,7 @@ class TextVideoAligner:
                 "save_pretrained of a transformers CLIPModel or XCLIPModel"
             )
         config = AutoConfig.from_pretrained(folder, local_files_only=True)
+        model_class: type[CLIPModel] | type[XCLIPModel]
         if config.model_type == "clip":
             self.kind, model_class = "clip", CLIPModel
         elif config.model_type == "xclip":

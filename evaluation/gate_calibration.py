@@ -15,12 +15,19 @@ Degenerate sets, one clip per template real clip, same shape:
 - `flicker_black_white`: frames alternating black and white;
 - `flicker_brightness`: the template's frames with brightness alternating ×0.6 / ×1.4.
 
+Generated videos reach the gates as H.264 files, so every clip, real or degenerate, is passed
+through the same encoder first (`through_h264`: `media.video.write_video` at CRF 18, the serving
+writer's quality, and decoded back): a frozen frame then carries the codec's small frame-to-frame
+drift, as a frozen generation would.
+
 `calibrate_gates` places each threshold halfway between the worst real calibration clip and the
-best clip of the degenerate sets lying wholly beyond it (the sets a gate "catches").
+best clip of the degenerate sets lying wholly and clearly (by 5 % of its value) beyond it (the sets a
+gate "catches").
 """
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -29,8 +36,10 @@ import numpy as np
 
 from evaluation.video_eval_config import GateCalibration, MetricGate
 from evaluation.video_metrics import METRICS, VideoEvaluationReport
-from media.video import iter_frames
+from media.video import iter_frames, read_frames, write_video
 
+# (frames, size, fps) of the clips each preset is calibrated on: what its profile generates.
+CALIBRATION_CLIPS = {"tiny": (9, 64, 8.0), "paper": (33, 256, 24.0)}
 DEGENERATE_SETS = ("noise", "constant", "frozen", "flicker_black_white", "flicker_brightness")
 # Metrics a gate may be placed on. Left out: text-video alignment (no weights ship offline, so there
 # is nothing to calibrate) and the aesthetic stand-in (a hand-made proxy that pure noise games: noise
@@ -140,19 +149,35 @@ def _set_mean(report: VideoEvaluationReport, metric: str) -> float | None:
     )
 
 
+def through_h264(
+    clips: Sequence[tuple[str, np.ndarray]], fps: float, crf: int = 18
+) -> list[tuple[str, np.ndarray]]:
+    """Each clip encoded with the platform's H.264 writer and decoded back (same names, shapes)."""
+    out = []
+    with tempfile.TemporaryDirectory(prefix="gate-calibration-") as folder:
+        for index, (name, clip) in enumerate(clips):
+            path = Path(folder) / f"{index}.mp4"
+            write_video(path, clip, fps=fps, crf=crf)
+            out.append((name, read_frames(path)))
+    return out
+
+
 def calibrate_gates(
     real_calibration: VideoEvaluationReport,
     real_report: VideoEvaluationReport,
     degenerate: Mapping[str, VideoEvaluationReport],
     metrics: Sequence[str],
+    min_relative_gap: float = 0.05,
 ) -> list[MetricGate]:
-    """One gate per metric in `metrics` that separates at least one degenerate set completely from
-    the real calibration clips; metrics that separate none get no gate.
+    """One gate per metric in `metrics` that separates at least one degenerate set clearly from the
+    real calibration clips; metrics that separate none get no gate.
 
-    A degenerate set is *caught* when every one of its clips is worse than the worst real clip (or
-    has the metric undefined, which fails the gate too). The threshold is the midpoint between the
-    worst real clip and the best clip of any caught set: the widest margin between the two samples.
-    A set that overlaps the real clips, even if its mean is worse, is not a reason to gate.
+    A degenerate set is *caught* when every one of its clips is worse than the worst real clip by at
+    least `min_relative_gap` × |worst real value| (or has the metric undefined, which fails the gate
+    too). The threshold is the midpoint between the worst real clip and the best clip of any caught
+    set: the widest margin between the two samples. A set that overlaps the real clips, or clears
+    them by a hair, is not a reason to gate: such a threshold would fail real footage just beyond
+    the calibration clips.
     """
     gates = []
     for metric in metrics:
@@ -163,8 +188,12 @@ def calibrate_gates(
             raise ValueError(f"calibrate_gates: {metric} is undefined on some real clip; it cannot be gated")
         worst = min(real) if higher else max(real)
 
-        def beyond(value: float | None, worst: float = worst, higher: bool = higher) -> bool:
-            return value is None or (value < worst if higher else value > worst)
+        gap = min_relative_gap * abs(worst)
+
+        def beyond(
+            value: float | None, worst: float = worst, higher: bool = higher, gap: float = gap
+        ) -> bool:
+            return value is None or (value < worst - gap if higher else value > worst + gap)
 
         caught = [
             name for name, result in degenerate.items() if all(beyond(v) for v in _values(result, metric))

@@ -130,6 +130,11 @@ def test_xclip_folder_loads_and_scores(tmp_path: Path) -> None:
     video = _video(COLOURS[0], rng, frames=3)  # fewer frames than the model takes: frames repeat
     score = aligner.score(video, PROMPTS[0])
     assert -1.0 <= score <= 1.0 and score == aligner.score(video, PROMPTS[0])
+    tokens = aligner.tokenizer([PROMPTS[0]], return_tensors="pt")
+    with torch.inference_mode():  # the model's own logit, unscaled, is the same cosine
+        out = aligner.model(**tokens, pixel_values=aligner.pixels(video)[None])
+        logit = float(out.logits_per_video[0, 0] / aligner.model.logit_scale.exp())
+    assert score == pytest.approx(logit, abs=1e-5)
     assert score != pytest.approx(aligner.score(video, "zzzz qqqq"), abs=1e-6)
 
 

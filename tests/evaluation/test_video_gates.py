@@ -2,7 +2,8 @@
 
 Real clips are the report split (never used to place thresholds) of clips cut from the real videos
 that ship in packages; degenerate sets are built over a few of them (noise, constant colour, frozen
-frame, black/white flicker, brightness flicker).
+frame, black/white flicker, brightness flicker). Every clip goes through the H.264 writer first, as
+generated videos do.
 """
 
 from __future__ import annotations
@@ -12,22 +13,24 @@ import pytest
 
 from curation.democorpus.photo_pool import real_video_paths
 from evaluation.gate_calibration import (
+    CALIBRATION_CLIPS,
     DEGENERATE_SETS,
     calibrate_gates,
     degenerate_sets,
     real_footage_clips,
     split_clips,
+    through_h264,
 )
 from evaluation.video_eval_config import PRESETS, VideoEvalConfig
-from evaluation.video_metrics import evaluate_clips
-
-CLIP_SHAPES = {"tiny": (9, 64), "paper": (33, 256)}  # what each profile generates
+from evaluation.video_metrics import VideoEvaluationReport, evaluate_clips
 
 
 def _check_preset(name: str, templates: int) -> None:
-    frames, size = CLIP_SHAPES[name]
+    frames, size, fps = CALIBRATION_CLIPS[name]
     config = VideoEvalConfig.preset(name)
-    _, report = split_clips(real_footage_clips(real_video_paths(), frames, size, per_video=8))
+    _, report = split_clips(
+        through_h264(real_footage_clips(real_video_paths(), frames, size, per_video=8), fps)
+    )
     assert len(report) >= 8
     real = evaluate_clips(report, config=config)
     assert real.passed, [v.reason for v in real.gates if not v.passed]
@@ -36,7 +39,7 @@ def _check_preset(name: str, templates: int) -> None:
         for row in real.videos:
             assert sign * (row["metrics"][gate.metric] - gate.threshold) >= 0, (row["name"], gate.metric)
     for set_name, clips in degenerate_sets(report[:templates], seed=2).items():
-        result = evaluate_clips(clips, config=config)
+        result = evaluate_clips(through_h264(clips, fps), config=config)
         failed = {v.metric for v in result.gates if not v.passed}
         expected = {gate.metric for gate in config.gates if set_name in gate.catches}
         assert not result.passed and expected and expected <= failed, (set_name, failed, expected)
@@ -93,3 +96,23 @@ def test_calibration_places_the_widest_margin_threshold() -> None:
     )
     assert "noise" in gates["temporal_flickering"].catches
     assert "frozen" not in gates["temporal_flickering"].catches  # a frozen frame does not flicker
+
+
+def _report(values: list[float | None]) -> VideoEvaluationReport:
+    rows = [{"name": f"clip{i}", "metrics": {"imaging_quality_brisque": v}} for i, v in enumerate(values)]
+    return VideoEvaluationReport(preset="test", videos=rows, metrics={}, gates=[], passed=True)
+
+
+def test_a_set_must_clear_every_real_clip_by_a_margin() -> None:
+    real = _report([20.0, 35.0, 40.0])  # BRISQUE: lower is better, worst real clip 40
+    degenerate = {
+        "clear": _report([60.0, 80.0]),  # beyond 40 + 5 % of 40 on every clip
+        "hair": _report([41.0, 90.0]),  # one clip only 1 level worse than the worst real clip
+        "overlaps": _report([30.0, 99.0]),  # mean worse than every real clip, but one clip is not
+        "undefined": _report([None, None]),  # flat frames: the gate fails them anyway
+    }
+    (gate,) = calibrate_gates(real, real, degenerate, ["imaging_quality_brisque"])
+    assert gate.catches == ("clear", "undefined") and not gate.higher_is_better
+    assert gate.threshold == pytest.approx(50.0) and gate.calibration.nearest_degenerate == 60.0
+    assert gate.calibration.degenerate == {"clear": 70.0, "hair": 65.5, "overlaps": 64.5, "undefined": None}
+    assert calibrate_gates(real, real, {"hair": degenerate["hair"]}, ["imaging_quality_brisque"]) == []

@@ -19,7 +19,6 @@ from curation.config import SignalConfig
 from curation.decode import DecodedVideo
 from curation.embedding import EMBEDDING_MODEL_NAME, embed_frames, perceptual_hash
 from curation.ocr import text_area_ratio
-from curation.quality import brisque, load_aesthetic_scorer
 from curation.scenes import Clip
 from curation.signals import (
     border_box,
@@ -29,6 +28,7 @@ from curation.signals import (
     sharpness_of,
     watermark_score,
 )
+from model.image_quality import brisque, load_aesthetic_scorer
 
 CHEAP_SIGNALS = ("motion", "sharpness", "borders", "watermark", "phash")
 EXPENSIVE_SIGNALS = ("brisque", "aesthetic", "ocr", "embedding")

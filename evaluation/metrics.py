@@ -1,5 +1,8 @@
 """Image and video quality metrics: PSNR, SSIM, perceptual distance, flicker, temporal consistency.
 
+Reference-free metrics of generated videos (VBench-style, with calibrated gates) live in
+`evaluation.video_metrics`; `flicker` and `temporal_consistency` here remain for the generations table.
+
 Range contract (every function here):
 - integer inputs (numpy or torch `uint8`) are pixel values in [0, 255]; the data range is 255;
 - floating inputs are pixel values in [0, 1] (data range 1) unless `data_range` says otherwise.
@@ -183,32 +186,3 @@ def temporal_consistency(
     with torch.no_grad():
         feats = net.net.features(normalize_imagenet((frames + 1) / 2)).mean(dim=(2, 3))  # (T, 1280)
     return float(F.cosine_similarity(feats[1:], feats[:-1], dim=1).mean())
-
-
-def warping_error(video: ArrayLike, data_range: float | None = None) -> float:
-    """Mean absolute error after warping each frame onto the next with DIS optical flow, in [0, 1]
-    units: low when changes between frames are explained by motion (consistent), high for flicker."""
-    import cv2
-
-    v = to_uint8(_as_float64(video) / _data_range(video, data_range), (0.0, 1.0))
-    if v.shape[0] < 2:
-        raise ValueError("warping_error: needs a video of at least 2 frames")
-    dis = cv2.DISOpticalFlow_create(  # type: ignore[attr-defined]
-        cv2.DISOPTICAL_FLOW_PRESET_FAST
-    )
-    gray = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) if f.ndim == 3 else f for f in v]
-    h, w = gray[0].shape
-    grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    errors = []
-    for t in range(len(v) - 1):
-        # Flow from frame t+1 to t lets us pull frame t's pixels into t+1's grid (backward warping).
-        flow = dis.calc(gray[t + 1], gray[t], None)
-        warped = cv2.remap(
-            v[t],
-            grid_x + flow[..., 0],
-            grid_y + flow[..., 1],
-            cv2.INTER_LINEAR,
-            borderMode=cv2.BORDER_REPLICATE,
-        )
-        errors.append(np.mean(np.abs(warped.astype(np.float64) - v[t + 1].astype(np.float64))) / 255.0)
-    return float(np.mean(errors))

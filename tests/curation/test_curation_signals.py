@@ -15,7 +15,6 @@ from curation.decode import BadVideoError, decode_for_analysis, probe_video
 from curation.dedup import dedup_clips
 from curation.democorpus.bad_inputs import BadInput
 from curation.embedding import embed_frames, load_embedder
-from curation.quality import HeuristicAestheticStandIn, brisque
 from curation.scenes import clip_id_for
 from curation.signals import border_box, motion_of, watermark_score
 from curation.tiers import FILTERS, decide_tiers, funnel, tier_membership
@@ -83,18 +82,6 @@ def test_borders_and_watermark_on_constructed_frames() -> None:
     score, corner = watermark_score(marked, list(range(0, 24, 2)), box, 120.0, 0.8, motion_mean=3.0)
     assert clean < 0.7 <= score and corner == "top-right"
     assert watermark_score(marked, list(range(0, 24, 2)), box, 120.0, 0.8, motion_mean=0.01) == (0.0, None)
-
-
-def test_quality_scores_rank_a_clean_photo_above_a_damaged_one() -> None:
-    clean = _photo()
-    # Out of focus and washed out (low contrast, lifted blacks): what the stand-in's terms measure.
-    damaged = (0.4 * cv2.GaussianBlur(clean, (9, 9), 4).astype(np.float32) + 110).astype(np.uint8)
-    rng = np.random.default_rng(0)
-    noisy = np.clip(clean.astype(np.int16) + rng.integers(-40, 40, clean.shape), 0, 255).astype(np.uint8)
-    assert brisque(clean) < brisque(noisy)
-    scorer = HeuristicAestheticStandIn()
-    assert "standin" in scorer.name
-    assert 0.0 <= scorer.score([damaged]) < scorer.score([clean]) <= 10.0
 
 
 def test_probe_names_stage_and_reason(bad_inputs_dir: tuple[Path, dict[str, BadInput]]) -> None:

@@ -1,5 +1,8 @@
 """Technical quality (OpenCV BRISQUE) and the aesthetic score (a named stand-in until a model is given).
 
+Shared by curation (per-clip signals) and evaluation (video metrics); it sits in `model/` because both
+may import it and each scorer is a model (a LIVE-trained SVR, a hand-made proxy, or TorchScript).
+
 BRISQUE uses the LIVE model files of Debian's `opencv-data` (`/usr/share/opencv4/quality/`);
 lower is better (≈ 0 pristine … 100 bad). No aesthetic model ships offline, so the default
 `HeuristicAestheticStandIn` is an honest hand-made proxy (colourfulness, contrast, exposure,

@@ -28,7 +28,7 @@ from curation.signals import (
     sharpness_of,
     watermark_score,
 )
-from model.image_quality import brisque, load_aesthetic_scorer
+from media.image_quality import brisque, load_aesthetic_scorer
 
 CHEAP_SIGNALS = ("motion", "sharpness", "borders", "watermark", "phash")
 EXPENSIVE_SIGNALS = ("brisque", "aesthetic", "ocr", "embedding")

@@ -36,7 +36,7 @@ import numpy as np
 
 from evaluation.video_eval_config import GateCalibration, MetricGate
 from evaluation.video_metrics import METRICS, VideoEvaluationReport
-from media.video import iter_frames, read_frames, write_video
+from media.video import iter_clip, read_clip, write_video
 
 # (frames, size, fps) of the clips each preset is calibrated on: what its profile generates.
 CALIBRATION_CLIPS = {"tiny": (9, 64, 8.0), "paper": (33, 256, 24.0)}
@@ -78,7 +78,7 @@ def real_footage_clips(
     clips: list[tuple[str, np.ndarray]] = []
     for video_name, path in sorted(videos.items()):
         squares, small = [], []
-        for frame in iter_frames(path):
+        for frame in iter_clip(path):
             squares.append(_square(frame, size))
             small.append(
                 cv2.resize(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), (64, 64), interpolation=cv2.INTER_AREA)
@@ -158,7 +158,7 @@ def through_h264(
         for index, (name, clip) in enumerate(clips):
             path = Path(folder) / f"{index}.mp4"
             write_video(path, clip, fps=fps, crf=crf)
-            out.append((name, read_frames(path)))
+            out.append((name, read_clip(path)))
     return out
 
 

@@ -13,15 +13,14 @@ frame pooled over all clips; reconstructions are uint8 like the VAE's.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 import cv2
 import numpy as np
 
 from evaluation.metrics import frame_psnr, psnr
+from model.presets import PresetConfig
 
 THUMBNAIL_FACTOR = 8
 
@@ -86,7 +85,7 @@ def heldout_baselines(
 
 
 @dataclass(frozen=True)
-class VaeFloorConfig:
+class VaeFloorConfig(PresetConfig):
     """The VAE PSNR floor, relative to the mean-colour baseline of each benchmark.
 
     margin_db: floor = mean-colour PSNR + margin_db (dB), per benchmark.
@@ -107,13 +106,6 @@ class VaeFloorConfig:
     measured: dict[str, dict[str, float]]
     quality_target_db: float | None = None
 
-    @classmethod
-    def preset(cls, name: str, **overrides: Any) -> VaeFloorConfig:
-        """A named preset (see `VAE_FLOOR_PRESETS`), with field overrides."""
-        if name not in VAE_FLOOR_PRESETS:
-            raise ValueError(f"unknown VAE floor preset {name!r}; choose one of {sorted(VAE_FLOOR_PRESETS)}")
-        return dataclasses.replace(VAE_FLOOR_PRESETS[name], **overrides)
-
     def floors(self, mean_colour_db: dict[str, float]) -> dict[str, float]:
         """{benchmark: floor dB} from each benchmark's mean-colour PSNR on the items being scored:
         mean-colour + margin, raised to `quality_target_db` where that is higher."""
@@ -127,7 +119,7 @@ def calibrated_margin(measured: dict[str, dict[str, float]]) -> float:
 
 
 # Measured with `heldout_baselines` on the 7 held-out photos (evaluation.heldout) at each preset's sizes.
-VAE_FLOOR_PRESETS: dict[str, VaeFloorConfig] = {
+VaeFloorConfig.PRESETS = {
     "tiny": VaeFloorConfig(
         name="tiny",
         margin_db=3.1,  # half of min(19.13 − 12.90, 21.16 − 13.21) dB

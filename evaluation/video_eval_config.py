@@ -18,9 +18,9 @@ profile generates), `paper` on 33-frame 256×256 clips. Metrics are computed aft
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+
+from model.presets import PresetConfig
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ class MetricGate:
 
 
 @dataclass(frozen=True)
-class VideoEvalConfig:
+class VideoEvalConfig(PresetConfig):
     """Offline video metrics and gates.
 
     analysis_short_side: frames are resized (area or cubic) so their short side is this many pixels
@@ -86,13 +86,6 @@ class VideoEvalConfig:
     text_video_model: str | None = None
     text_video_frames: int = 8
     gates: tuple[MetricGate, ...] = field(default_factory=tuple)
-
-    @classmethod
-    def preset(cls, name: str, **overrides: Any) -> VideoEvalConfig:
-        """A named preset (see `PRESETS`), with field overrides."""
-        if name not in PRESETS:
-            raise ValueError(f"unknown video evaluation preset {name!r}; choose one of {sorted(PRESETS)}")
-        return dataclasses.replace(PRESETS[name], **overrides)
 
 
 # Calibrated by `benchmarks/video_gate_calibration.py --preset NAME` (full record, every clip's value:
@@ -291,7 +284,7 @@ _PAPER_GATES = (
     ),
 )
 
-PRESETS: dict[str, VideoEvalConfig] = {
+VideoEvalConfig.PRESETS = {
     "tiny": VideoEvalConfig(name="tiny", gates=_TINY_GATES),
     "paper": VideoEvalConfig(name="paper", gates=_PAPER_GATES),
 }

@@ -14,8 +14,8 @@ definition and the VBench dimension it follows):
 | dynamic_degree | `temporal_metrics` (DIS flow p95) | px/frame at 256 px | gate: floor |
 | subject_consistency_mobilenet_v2 | `feature_metrics` (VBench formula) | cosine ≤ 1 | higher |
 | background_consistency_mobilenet_v2 | `feature_metrics` (VBench formula) | cosine ≤ 1 | higher |
-| imaging_quality_brisque | `model.image_quality` (OpenCV BRISQUE, LIVE) | ≈ 0 … 100 | lower |
-| aesthetic_heuristic_standin | `model.image_quality` stand-in (not a learned model) | 0 … 10 | higher |
+| imaging_quality_brisque | `media.image_quality` (OpenCV BRISQUE, LIVE) | ≈ 0 … 100 | lower |
+| aesthetic_heuristic_standin | `media.image_quality` stand-in (not a learned model) | 0 … 10 | higher |
 | text_video_alignment | `text_video_alignment` (CLIP / X-CLIP, local weights) | cosine | higher |
 | frechet_distance_mobilenet_v2 | `feature_metrics`, per set against `reference` | squared features | lower |
 
@@ -38,8 +38,8 @@ import numpy as np
 from evaluation import feature_metrics, temporal_metrics
 from evaluation.text_video_alignment import load_text_video_aligner
 from evaluation.video_eval_config import MetricGate, VideoEvalConfig
-from media.video import iter_frames
-from model.image_quality import HeuristicAestheticStandIn, brisque
+from media.image_quality import HeuristicAestheticStandIn, brisque
+from media.video import VideoReadError, iter_clip
 
 # A frame whose grey levels vary less than this (std, 8-bit levels) is flat: BRISQUE is undefined on it.
 FLAT_FRAME_STD = 1.0
@@ -377,9 +377,9 @@ def read_video(path: Path, max_frames: int) -> np.ndarray:
     """uint8 (T, H, W, 3) of `path`, at most `max_frames` evenly spaced frames; `VideoInputError`
     naming the file when it cannot be decoded."""
     try:
-        frames = list(iter_frames(path))
-    except Exception as error:  # PyAV raises several error types for unreadable files
-        raise VideoInputError(f"{path}: cannot decode as video ({type(error).__name__}: {error})") from error
+        frames = list(iter_clip(path))
+    except VideoReadError as error:
+        raise VideoInputError(str(error)) from error
     if not frames:
         raise VideoInputError(f"{path}: contains no video frames")
     video = np.stack(frames)

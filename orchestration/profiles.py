@@ -51,6 +51,8 @@ PROFILE_PRESETS: dict[str, ProfilePresets] = {
     "training.scaling.plan.SweepConfig":           ProfilePresets("tiny", "paper"),
     "serving.config.ServingConfig":                ProfilePresets("tiny", "paper"),
     "evaluation.config.EvaluationConfig":          ProfilePresets("tiny", "paper"),
+    "evaluation.video_eval_config.VideoEvalConfig": ProfilePresets("tiny", "paper"),
+    "evaluation.vae_baselines.VaeFloorConfig":     ProfilePresets("tiny", "paper"),
     "evaluation.human_eval.config.HumanEvalConfig": ProfilePresets("tiny", "paper"),
     "ui.demo.DemoConfig":                          ProfilePresets("tiny", "paper"),
     "orchestration.config.PlatformConfig":         ProfilePresets("tiny", "paper"),

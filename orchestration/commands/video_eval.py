@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from orchestration.cli_app import ProfileOption, UserError, app
+from orchestration.cli_app import ProfileOption, UserError, app, platform_config
 
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".mpg", ".mpeg", ".m4v")
 
@@ -86,15 +86,14 @@ def eval_videos(
     from evaluation.video_eval_config import VideoEvalConfig
     from evaluation.video_metrics import VideoInputError, evaluate_videos
     from evaluation.video_metrics_table import render_metrics_table
-    from orchestration.config import load_config
 
     videos = _videos_in(directory, "DIR")
     prompt_list = _prompts_for(videos, prompts) if prompts is not None else None
     references = _videos_in(reference, "--reference") if reference is not None else None
     if text_video_model is not None and not text_video_model.is_dir():
         raise UserError(f"--text-video-model {text_video_model}: not a folder")
-    config = VideoEvalConfig.preset(
-        load_config(profile).profile, text_video_model=str(text_video_model) if text_video_model else None
+    config = platform_config(None, profile, None).config_for(
+        VideoEvalConfig, text_video_model=str(text_video_model) if text_video_model else None
     )
     try:
         report = evaluate_videos(videos, prompt_list, references, config)

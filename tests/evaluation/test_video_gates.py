@@ -21,7 +21,7 @@ from evaluation.gate_calibration import (
     split_clips,
     through_h264,
 )
-from evaluation.video_eval_config import PRESETS, VideoEvalConfig
+from evaluation.video_eval_config import VideoEvalConfig
 from evaluation.video_metrics import VideoEvaluationReport, evaluate_clips
 
 
@@ -54,7 +54,7 @@ def test_paper_gates_pass_real_clips_and_fail_each_degenerate_set() -> None:
     _check_preset("paper", templates=3)
 
 
-@pytest.mark.parametrize("name", sorted(PRESETS))
+@pytest.mark.parametrize("name", sorted(VideoEvalConfig.PRESETS))
 def test_each_threshold_lies_between_real_and_degenerate(name: str) -> None:
     config = VideoEvalConfig.preset(name)
     caught = set()

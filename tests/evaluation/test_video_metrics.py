@@ -94,7 +94,7 @@ def test_bad_inputs_name_what_is_wrong(tmp_path: Path) -> None:
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"not a video")
     config = VideoEvalConfig.preset("tiny", **FAST)
-    with pytest.raises(VideoInputError, match="broken.mp4: cannot decode"):
+    with pytest.raises(VideoInputError, match="broken.mp4: not a readable media file"):
         evaluate_videos([broken], config=config)
     with pytest.raises(VideoInputError, match="1 prompts for 2 videos"):
         evaluate_clips([("a", _pan(0)), ("b", _pan(9))], prompts=["x"], config=config)

@@ -16,7 +16,7 @@ def test_local_start_ignores_a_ray_address_variable(
     # A short private folder: Ray's socket paths must stay under the 107-byte limit, and /tmp/ray
     # belongs to the other Ray instances on this machine.
     temp_dir = tmp_path_factory.mktemp("ray")
-    assert not ray.is_initialized()
+    shutdown_ray()  # an earlier test of this process may have left its instance up
     ensure_ray(None, num_cpus=1, temp_dir=temp_dir)
     try:
         context = ray.get_runtime_context()

@@ -20,8 +20,9 @@ from orchestration.workspace import Workspace
 
 pytestmark = pytest.mark.slow
 
-QUERY = """{ assetNodes { assetKey { path }
+QUERY = """{ assetNodes { assetKey { path } isObservable
   assetMaterializations(limit: 1) { metadataEntries { label } }
+  assetObservations(limit: 1) { timestamp }
   assetChecksOrError { ... on AssetChecks { checks { name executionForLatestMaterialization { status } } } } } }"""
 
 
@@ -42,11 +43,12 @@ def lineage(tmp_path_factory, demo_corpus_dir):
 def test_every_asset_materializes_then_a_second_run_reuses_them(lineage):
     first, second = lineage["first"], lineage["second"]
     assert first.success, first.runs
-    all_assets = {k.to_user_string() for k in lineage["defs"].resolve_asset_graph().materializable_asset_keys}
+    all_assets = {key.to_user_string() for asset in lineage["defs"].assets for key in asset.keys}
     assert {asset for asset, _, outcome in first.runs if outcome == "ok"} == all_assets
     assert second.success
     rerun = {asset for asset, _, outcome in second.runs if outcome == "ok"}
-    assert rerun == {"raw_videos"}  # the root re-observes raw/; nothing downstream changed
+    # The roots re-observe the world (raw/ and the scaling sweep's runs); nothing downstream changed.
+    assert rerun == {"raw_videos", "scaling_sweep_runs"}
 
 
 def test_registered_versions_name_data_code_config_and_parent(lineage):
@@ -108,10 +110,14 @@ def test_the_webserver_shows_assets_checks_and_metadata(lineage):
         proc.terminate()
         proc.wait(timeout=30)
     nodes = {"/".join(n["assetKey"]["path"]): n for n in body["data"]["assetNodes"]}
-    assert all(node["assetMaterializations"] for node in nodes.values()), "an asset shows no materialization"
+    assert all(
+        node["assetObservations"] if node["isObservable"] else node["assetMaterializations"]
+        for node in nodes.values()
+    ), "an asset shows no materialization (or, for an observable source, no observation)"
     labels = {
         name: {e["label"] for e in n["assetMaterializations"][0]["metadataEntries"]}
         for name, n in nodes.items()
+        if not n["isObservable"]
     }
     assert {"funnel_png", "data_version"} <= labels["tiers"]
     assert {"keyframes", "model"} <= labels["generations"]

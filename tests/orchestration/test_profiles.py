@@ -47,7 +47,7 @@ def _all_subclasses(cls: type) -> set[type]:
 def test_the_table_covers_every_component_config_and_only_those() -> None:
     classes = component_classes()  # imports every package, so every PresetConfig class is defined
     assert {config_path(c) for c in _all_subclasses(PresetConfig)} == set(PROFILE_PRESETS)
-    assert len(classes) == len(PROFILE_PRESETS) == 15
+    assert len(classes) == len(PROFILE_PRESETS) == 17
 
 
 @pytest.mark.parametrize("config_cls", component_classes(), ids=lambda c: c.__name__)

@@ -1,7 +1,8 @@
 """Technical quality (OpenCV BRISQUE) and the aesthetic score (a named stand-in until a model is given).
 
-Shared by curation (per-clip signals) and evaluation (video metrics); it sits in `model/` because both
-may import it and each scorer is a model (a LIVE-trained SVR, a hand-made proxy, or TorchScript).
+Shared by curation (per-clip signals) and evaluation (video metrics); it sits in the bottom layer
+`media/` because both may import it and it imports nothing of ours (OpenCV, NumPy; torch only when a
+TorchScript aesthetic model is given).
 
 BRISQUE uses the LIVE model files of Debian's `opencv-data` (`/usr/share/opencv4/quality/`);
 lower is better (≈ 0 pristine … 100 bad). No aesthetic model ships offline, so the default

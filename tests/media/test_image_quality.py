@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import skimage
 
-from model.image_quality import HeuristicAestheticStandIn, brisque
+from media.image_quality import HeuristicAestheticStandIn, brisque
 
 PHOTO = Path(skimage.__file__).parent / "data" / "chelsea.png"
 

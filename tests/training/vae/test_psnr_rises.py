@@ -1,33 +1,59 @@
-"""The tiny profile learns: held-out PSNR (image and video, EMA weights) rises clearly in under a minute.
+"""The VAE trainer learns: held-out PSNR (image and video, EMA weights) rises clearly in a short run.
 
-A shortened tiny run (one 32 px stage, no GAN) keeps this under ~90 s on two shared cores; the full
-tiny curriculum is `videofoundry train-vae --profile tiny` (numbers in the issue report).
+A micro run of the tiny VAE (one 32 px stage, GAN and perceptual term off) keeps this well under
+~90 s on two shared cores; the full tiny curriculum is `videofoundry train-vae --profile tiny`.
+
+Why the run looks like this (measured on this repo's 2-core Xeon, 8 seeds each): a short run only
+gets as far as the training clips' overall colours and brightness, so its held-out PSNR is decided
+by how well those transfer.
+- On the 8-clip `clip_paths` corpus (8 photos) the EMA model levels off at ~10-11 dB and stays
+  there to step 1000 at lr 2e-3; the old run (lr 5e-4, 100 steps, 2 held-out items, one of them the
+  near-black Hubble field) rose 0.85-3.81 dB (image) and 1.33-3.53 dB (video), so a 1.5 dB bar
+  passed or failed with the float rounding of the machine.
+- On all 22 training photos (24 clips) the same model reaches ~12 dB by step 150 and the rise is
+  steady; averaging over all held-out items removes the single-photo swings.
+- The perceptual term is off because it is half of each CPU step and PSNR follows the L1 term;
+  with it (150 steps) the worst seed rose 2.01 / 1.92 dB, without it 2.63 / 2.33 dB.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 
 from evaluation.vae_benchmarks import HeldoutEvaluator
 from tests.training.vae.conftest import micro_config
 from training.vae.config import CurriculumStage
+from training.vae.standin_corpus import training_photo_paths, write_standin_corpus
 from training.vae.trainer import VAETrainer
 
+STEPS = 150
+# Rise over STEPS steps at seeds 0-7, dB (min / median / max): image 2.63 / 3.34 / 3.79, video
+# 2.33 / 3.00 / 3.55. A trainer that does not learn (lr 0) rises exactly 0.
+MIN_RISE_DB = 1.0
 
-def test_heldout_psnr_rises(tmp_path: Path, clip_paths: list[Path]) -> None:
+
+@pytest.fixture(scope="module")
+def diverse_clips(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """One clip per packaged training photo (24 clips; each photo at least once)."""
+    clips = max(24, len(training_photo_paths()))
+    return write_standin_corpus(tmp_path_factory.mktemp("standin_all"), clips=clips, frames=24, size=48)
+
+
+def test_heldout_psnr_rises(tmp_path: Path, diverse_clips: list[Path]) -> None:
     torch.set_num_threads(1)  # oversubscribed OpenMP threads spin on a loaded 2-core machine
     stage = CurriculumStage(
-        name="low_res_short", steps=100, frames=5, height=32, width=32, video_batch=4, image_batch=8
+        name="low_res_short", steps=STEPS, frames=5, height=32, width=32, video_batch=4, image_batch=8
     )
-    config = micro_config(stages=(stage,), lr=5e-4, warmup_steps=5, disc_start_step=10_000, eval_every=100)
-    evaluator = HeldoutEvaluator(image_size=32, frames=5, size=32, items=2)
-    result = VAETrainer(config, clip_paths, tmp_path / "ckpt", evaluator=evaluator).train()
+    config = micro_config(
+        stages=(stage,), lr=2e-3, warmup_steps=20, disc_start_step=10_000, perceptual_weight=0.0,
+        eval_every=STEPS, checkpoint_every=STEPS,
+    )  # fmt: skip
+    evaluator = HeldoutEvaluator(image_size=32, frames=5, size=32, items=7)
+    result = VAETrainer(config, diverse_clips, tmp_path / "ckpt", evaluator=evaluator).train()
     first, last = result.evals[0], result.evals[-1]
-    assert first["step"] == 0 and last["step"] == 100
-    # Deterministic (the stand-in corpus encodes to the same bytes every time). At lr 5e-4 seeds 0-3
-    # rose 2.1-2.9 dB (image) and 1.7-3.6 dB (video) in 100 steps; at lr 2e-3 seed 2 ended below
-    # its start, which is why the rate is lower than the tiny profile's.
-    assert last["psnr_image"] - first["psnr_image"] > 1.5, result.evals
-    assert last["psnr_video"] - first["psnr_video"] > 1.5, result.evals
+    assert first["step"] == 0 and last["step"] == STEPS
+    assert last["psnr_image"] - first["psnr_image"] > MIN_RISE_DB, result.evals
+    assert last["psnr_video"] - first["psnr_video"] > MIN_RISE_DB, result.evals

@@ -58,5 +58,5 @@ def test_floor_sits_between_mean_colour_and_thumbnail_on_the_heldout_set() -> No
     assert min(floors.values()) > 10.0 + 5.0
     paper = VaeFloorConfig.preset("paper")
     assert paper.floors({"heldout_images": 12.25}) == {"heldout_images": 30.0}
-    with pytest.raises(ValueError, match="unknown VAE floor preset"):
+    with pytest.raises(ValueError, match="unknown VaeFloorConfig preset .huge.; choose one of tiny, paper"):
         VaeFloorConfig.preset("huge")

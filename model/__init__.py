@@ -53,11 +53,19 @@ model.checkpoints
     load_transformer(path, config=None, dtype=None, device=None) -> HunyuanDiT
     load_vae(path, config=None, dtype=None, device=None) -> CausalVAE3D
         path: our directory | official .pt ("module" key) / .safetensors | diffusers directory
-    save_model(model, directory)  our format: model.safetensors (official key names) + config.json
+    save_model(model, directory, max_shard_bytes=5 GiB)  our format: model.safetensors (official key
+        names; sharded + model.safetensors.index.json above the limit) + config.json
+    write_safetensors / read_safetensors(directory, stem)   one file or HF-style shards + index
     CheckpointError
 
+model.diffusers_export
+    save_diffusers_transformer / save_diffusers_vae / save_scheduler_config: the folders diffusers'
+        from_pretrained loads; save_pipeline(..., layout="diffusers") writes a whole bundle that way
+        (no model_index.json: our text encoders have no diffusers class)
+
 model.bundle
-    save_pipeline(directory, dit, vae, text_encoder, fps=, defaults=, info=, replace=True)
+    save_pipeline(directory, dit, vae, text_encoder, fps=, defaults=, info=, replace=True,
+                  layout="videofoundry" | "diffusers", max_shard_bytes=)
     read_spec(path, dit_text_widths) -> BundleSpec; is_bundle(path); BundleError
         the pipeline bundle (pipeline.json + transformer/ + vae/) training writes and serving reads
 

@@ -14,6 +14,11 @@ other; a bundle is two `model.checkpoints` folders plus one JSON file (torch + s
 `save_pipeline` writes one (replacing the target atomically, or into a folder the caller
 publishes); `read_spec` / `is_bundle` read one.
 
+With `layout="diffusers"` transformer/ and vae/ are written as diffusers folders instead (plus
+scheduler/), which diffusers' `from_pretrained` loads; no model_index.json is written, because our
+text encoders (hashed words; SmolLM2 + MiniLM, a BERT) have no class in diffusers' HunyuanVideo
+pipeline (Llama + CLIP-L). Such a folder is still a bundle.
+
 A diffusers HunyuanVideo pipeline directory (model_index.json, transformer/, vae/, text_encoder/,
 text_encoder_2/) is read as well; so is a bundle without pipeline.json, whose text encoder is then
 chosen from the DiT's text widths (32/16 → tiny-random, 576/384 → offline-default).
@@ -30,7 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from model.checkpoints import save_model
+from model.checkpoints import DEFAULT_SHARD_BYTES, save_model
+from model.diffusers_export import save_diffusers_transformer, save_diffusers_vae, save_scheduler_config
 from model.dit import HunyuanDiT
 from model.text import TextEncoderConfig
 from model.vae import CausalVAE3D
@@ -40,6 +46,9 @@ PIPELINE_FILE = "pipeline.json"
 TRANSFORMER_DIR = "transformer"
 VAE_DIR = "vae"
 TEXT_ENCODER_PRESETS = ("tiny-random", "offline-default")
+LAYOUTS = ("videofoundry", "diffusers")
+# The flow shift recorded for a bundle whose defaults name none (the release's 720p value).
+DEFAULT_FLOW_SHIFT = 7.0
 # The (states, pooled) widths each text-encoder preset produces; used when a bundle names none.
 _PRESET_BY_WIDTHS = {(32, 16): "tiny-random", (576, 384): "offline-default"}
 
@@ -94,9 +103,16 @@ def _text_encoder_from_json(data: Any, source: Path) -> str | TextEncoderConfig:
     raise BundleError(f"{source}: 'text_encoder' needs 'preset' or 'config'")
 
 
-def _write_parts(out: Path, transformer: HunyuanDiT, vae: CausalVAE3D, spec: BundleSpec) -> None:
-    save_model(transformer, out / TRANSFORMER_DIR)
-    save_model(vae, out / VAE_DIR)
+def _write_parts(
+    out: Path, transformer: HunyuanDiT, vae: CausalVAE3D, spec: BundleSpec, layout: str, max_shard_bytes: int
+) -> None:
+    if layout == "diffusers":
+        save_diffusers_transformer(transformer, out / TRANSFORMER_DIR, max_shard_bytes)
+        save_diffusers_vae(vae, out / VAE_DIR, max_shard_bytes)
+        save_scheduler_config(out / "scheduler", float(spec.defaults.get("shift", DEFAULT_FLOW_SHIFT)))
+    else:
+        save_model(transformer, out / TRANSFORMER_DIR, max_shard_bytes)
+        save_model(vae, out / VAE_DIR, max_shard_bytes)
     payload = {
         "format": PIPELINE_FORMAT,
         "text_encoder": _text_encoder_json(spec.text_encoder),
@@ -117,8 +133,14 @@ def save_pipeline(
     defaults: dict[str, Any] | None = None,
     info: dict[str, Any] | None = None,
     replace: bool = True,
+    layout: str = "videofoundry",
+    max_shard_bytes: int = DEFAULT_SHARD_BYTES,
 ) -> Path:
     """Write a pipeline bundle to `directory`; returns it.
+
+    `layout`: ``videofoundry`` (our checkpoint format) or ``diffusers`` (transformer/ and vae/ that
+    diffusers' `from_pretrained` loads, plus scheduler/; see model.diffusers_export). Both are
+    bundles serving reads. Weights above `max_shard_bytes` are written as shards with an index.
 
     `replace` (default): `directory` is replaced atomically, so readers see the old bundle or the
     new one. `replace=False`: the parts are written into `directory`, which may hold other files,
@@ -126,16 +148,18 @@ def save_pipeline(
     The DiT's text widths must match the text encoder's (checked here, not at serving time).
     """
     out = Path(directory)
+    if layout not in LAYOUTS:
+        raise BundleError(f"bundle layout {layout!r} is unknown; choose one of {LAYOUTS}")
     spec = BundleSpec(text_encoder, float(fps), dict(defaults or {}), dict(info or {}))
     _check_text_widths(transformer, spec.text_encoder, out)
     if not replace:
         out.mkdir(parents=True, exist_ok=True)
-        _write_parts(out, transformer, vae, spec)
+        _write_parts(out, transformer, vae, spec, layout, max_shard_bytes)
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
     try:
-        _write_parts(staging, transformer, vae, spec)
+        _write_parts(staging, transformer, vae, spec, layout, max_shard_bytes)
         if out.exists():
             old = out.with_name(f".{out.name}.old")
             shutil.rmtree(old, ignore_errors=True)

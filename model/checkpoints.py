@@ -1,7 +1,8 @@
 """Load and save DiT and VAE weights in three layouts.
 
 Accepted by `load_transformer` / `load_vae`:
-1. our format: a directory with `model.safetensors` (official key names) + `config.json`
+1. our format: a directory with `model.safetensors` (official key names; above 5 GiB, shards
+   `model-0000i-of-0000N.safetensors` + `model.safetensors.index.json`) + `config.json`
    (`{"format": "videofoundry-model/1", "kind": "dit"|"vae", "config": {...}}`), written by `save_model`;
 2. the official release: a `.pt`/`.pth` file whose top level holds `module` (or `ema` /
    `state_dict`) with official key names, or a `.safetensors` file with those keys; the config comes
@@ -28,11 +29,13 @@ from torch import nn
 
 from model.dit import HunyuanDiT
 from model.dit_config import DiTConfig
-from model.keymaps import config_from_diffusers, diffusers_to_official
+from model.keymaps import config_from_diffusers, diffusers_to_official, vae_config_from_diffusers
 from model.vae import CausalVAE3D, VAEConfig
 
 FORMAT = "videofoundry-model/1"
-WEIGHTS_FILE = "model.safetensors"
+WEIGHTS_STEM = "model"  # model.safetensors, or model-0000i-of-0000N.safetensors + an index
+DIFFUSERS_WEIGHTS_STEM = "diffusion_pytorch_model"
+DEFAULT_SHARD_BYTES = 5 * 2**30
 CONFIG_FILE = "config.json"
 
 
@@ -46,18 +49,96 @@ def _atomic_write_json(path: Path, data: dict[str, Any]) -> None:
     os.replace(handle.name, path)
 
 
-def save_model(model: HunyuanDiT | CausalVAE3D, directory: str | Path) -> Path:
-    """Write `model` to `directory` in our format (safetensors + config.json); returns the directory."""
+def save_model(
+    model: HunyuanDiT | CausalVAE3D, directory: str | Path, max_shard_bytes: int = DEFAULT_SHARD_BYTES
+) -> Path:
+    """Write `model` to `directory` in our format (safetensors + config.json); returns the directory.
+
+    Weights above `max_shard_bytes` are split into `model-0000i-of-0000N.safetensors` shards with a
+    `model.safetensors.index.json` (the Hugging Face layout), so a 13B model is not one 26 GB file.
+    """
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     kind = "dit" if isinstance(model, HunyuanDiT) else "vae"
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    with tempfile.NamedTemporaryFile(dir=out, delete=False, suffix=".tmp") as handle:
-        tmp = handle.name
-    save_file(state, tmp, metadata={"format": FORMAT, "kind": kind})
-    os.replace(tmp, out / WEIGHTS_FILE)
+    write_safetensors(
+        model.state_dict(), out, WEIGHTS_STEM, max_shard_bytes, metadata={"format": FORMAT, "kind": kind}
+    )
     _atomic_write_json(out / CONFIG_FILE, {"format": FORMAT, "kind": kind, "config": model.config.to_dict()})
     return out
+
+
+def _shard_plan(state: dict[str, torch.Tensor], max_shard_bytes: int) -> list[list[str]]:
+    """Keys grouped into shards of at most `max_shard_bytes` (a larger tensor gets a shard of its own),
+    in state-dict order so a block's tensors stay together."""
+    shards: list[list[str]] = [[]]
+    size = 0
+    for key, tensor in state.items():
+        nbytes = tensor.numel() * tensor.element_size()
+        if shards[-1] and size + nbytes > max_shard_bytes:
+            shards.append([])
+            size = 0
+        shards[-1].append(key)
+        size += nbytes
+    return shards
+
+
+def write_safetensors(
+    state: dict[str, torch.Tensor],
+    directory: Path,
+    stem: str,
+    max_shard_bytes: int = DEFAULT_SHARD_BYTES,
+    metadata: dict[str, str] | None = None,
+) -> list[Path]:
+    """Write `state` as `<stem>.safetensors`, or as shards `<stem>-0000i-of-0000N.safetensors` plus
+    `<stem>.safetensors.index.json` ({"metadata": {"total_size"}, "weight_map"}) when it exceeds
+    `max_shard_bytes`. Each file is written to a temp name and renamed; files of an earlier save
+    with the other layout are removed, so a reader never sees both. Returns the weight files."""
+    if max_shard_bytes <= 0:
+        raise ValueError(f"max_shard_bytes must be positive, got {max_shard_bytes}")
+    state = {k: v.detach().contiguous().cpu() for k, v in state.items()}
+    plan = _shard_plan(state, max_shard_bytes)
+    names = (
+        [f"{stem}.safetensors"]
+        if len(plan) == 1
+        else [f"{stem}-{i + 1:05d}-of-{len(plan):05d}.safetensors" for i in range(len(plan))]
+    )
+    for name, keys in zip(names, plan, strict=True):
+        with tempfile.NamedTemporaryFile(dir=directory, delete=False, suffix=".tmp") as handle:
+            tmp = handle.name
+        save_file({k: state[k] for k in keys}, tmp, metadata=metadata)
+        os.replace(tmp, directory / name)
+    index = directory / f"{stem}.safetensors.index.json"
+    stale = [p for p in directory.glob(f"{stem}*.safetensors") if p.name not in names]
+    if len(plan) == 1:
+        stale.append(index)
+    else:
+        total = sum(t.numel() * t.element_size() for t in state.values())
+        weight_map = {k: name for name, keys in zip(names, plan, strict=True) for k in keys}
+        _atomic_write_json(index, {"metadata": {"total_size": total}, "weight_map": weight_map})
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return [directory / name for name in names]
+
+
+def read_safetensors(directory: Path, stem: str) -> dict[str, torch.Tensor]:
+    """The tensors `write_safetensors(…, directory, stem)` wrote: one file or the shards of an index."""
+    single = directory / f"{stem}.safetensors"
+    if single.exists():
+        return load_file(str(single))
+    index = directory / f"{stem}.safetensors.index.json"
+    if not index.exists():
+        raise CheckpointError(f"{directory}: no {single.name} and no {index.name}")
+    weight_map = _read_json(index).get("weight_map")
+    if not isinstance(weight_map, dict):
+        raise CheckpointError(f"{index}: no weight_map")
+    state: dict[str, torch.Tensor] = {}
+    for shard in sorted(set(weight_map.values())):
+        if not (directory / shard).exists():
+            raise CheckpointError(f"{index}: names shard {shard}, which is missing")
+        state.update(load_file(str(directory / shard)))
+    if missing := set(weight_map) - set(state):
+        raise CheckpointError(f"{index}: {len(missing)} tensors listed but absent, e.g. {sorted(missing)[0]}")
+    return state
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -85,20 +166,6 @@ def _read_weights(path: Path) -> dict[str, torch.Tensor]:
     if not isinstance(data, dict) or not all(isinstance(v, torch.Tensor) for v in data.values()):
         raise CheckpointError(f"{path}: expected a state dict (optionally under 'module') of tensors")
     return data
-
-
-def _read_diffusers_weights(directory: Path) -> dict[str, torch.Tensor]:
-    single = directory / "diffusion_pytorch_model.safetensors"
-    if single.exists():
-        return load_file(str(single))
-    index = directory / "diffusion_pytorch_model.safetensors.index.json"
-    if index.exists():
-        shards = sorted(set(_read_json(index)["weight_map"].values()))
-        state: dict[str, torch.Tensor] = {}
-        for shard in shards:
-            state.update(load_file(str(directory / shard)))
-        return state
-    raise CheckpointError(f"{directory}: diffusers directory without diffusion_pytorch_model*.safetensors")
 
 
 def _build(model_cls: type[nn.Module], config: Any, state: dict[str, torch.Tensor], source: Path) -> Any:
@@ -170,21 +237,6 @@ def _locate(path: Path, subdir: str) -> Path:
     return path
 
 
-def _vae_config_from_diffusers(data: dict[str, Any]) -> VAEConfig:
-    return VAEConfig(
-        in_channels=int(data.get("in_channels", 3)),
-        out_channels=int(data.get("out_channels", 3)),
-        latent_channels=int(data.get("latent_channels", 16)),
-        block_out_channels=tuple(data.get("block_out_channels", (128, 256, 512, 512))),
-        layers_per_block=int(data.get("layers_per_block", 2)),
-        norm_groups=int(data.get("norm_num_groups", 32)),
-        scaling_factor=float(data.get("scaling_factor", 0.476986)),
-        spatial_ratio=int(data.get("spatial_compression_ratio", 8)),
-        temporal_ratio=int(data.get("temporal_compression_ratio", 4)),
-        mid_attention=bool(data.get("mid_block_add_attention", True)),
-    )
-
-
 def infer_vae_config(state: dict[str, torch.Tensor]) -> VAEConfig:
     """A VAEConfig from tensor shapes (GroupNorm groups cannot be seen in weights: 32 assumed)."""
     blocks = sorted({int(m.group(1)) for k in state if (m := re.match(r"encoder\.down_blocks\.(\d+)\.", k))})
@@ -248,10 +300,10 @@ class _Loader(Generic[ModelT, ConfigT]):
                 if meta.get("kind") != self.kind:
                     raise CheckpointError(f"{source}: holds a {meta.get('kind')!r}, not a {self.label}")
                 config = config or self.config_cls.from_dict(meta["config"])
-                state = load_file(str(source / WEIGHTS_FILE))
+                state = read_safetensors(source, WEIGHTS_STEM)
             elif meta.get("_class_name") == self.diffusers_class:
                 config = config or self.parse_diffusers_config(meta)
-                state = self.from_diffusers(_read_diffusers_weights(source), config, source)
+                state = self.from_diffusers(read_safetensors(source, DIFFUSERS_WEIGHTS_STEM), config, source)
             else:
                 raise CheckpointError(
                     f"{source}: config.json is neither ours nor a diffusers {self.diffusers_class}"
@@ -307,7 +359,7 @@ class _VAELoader(_Loader[CausalVAE3D, VAEConfig]):
     model_cls, config_cls = CausalVAE3D, VAEConfig  # the VAE's keys are the same in both layouts
 
     parse_diffusers_config, infer_config = (
-        staticmethod(_vae_config_from_diffusers),
+        staticmethod(vae_config_from_diffusers),
         staticmethod(infer_vae_config),
     )
 

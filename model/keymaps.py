@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from model.dit_config import DiTConfig
+from model.vae import VAEConfig
 
 
 @dataclass(frozen=True)
@@ -200,6 +201,51 @@ def config_from_diffusers(data: dict[str, Any]) -> DiTConfig:
         guidance_embed=bool(data.get("guidance_embeds", True)),
         image_condition=data.get("image_condition_type"),
     )
+
+
+def vae_config_from_diffusers(data: dict[str, Any]) -> VAEConfig:
+    """A VAEConfig from a diffusers AutoencoderKLHunyuanVideo `config.json` dict."""
+    return VAEConfig(
+        in_channels=int(data.get("in_channels", 3)),
+        out_channels=int(data.get("out_channels", 3)),
+        latent_channels=int(data.get("latent_channels", 16)),
+        block_out_channels=tuple(data.get("block_out_channels", (128, 256, 512, 512))),
+        layers_per_block=int(data.get("layers_per_block", 2)),
+        norm_groups=int(data.get("norm_num_groups", 32)),
+        scaling_factor=float(data.get("scaling_factor", 0.476986)),
+        spatial_ratio=int(data.get("spatial_compression_ratio", 8)),
+        temporal_ratio=int(data.get("temporal_compression_ratio", 4)),
+        mid_attention=bool(data.get("mid_block_add_attention", True)),
+    )
+
+
+def vae_config_to_diffusers(cfg: VAEConfig) -> dict[str, Any]:
+    """Constructor kwargs of diffusers' AutoencoderKLHunyuanVideo for `cfg`.
+
+    Raises ValueError for a VAE diffusers cannot reproduce: per-frame GroupNorm statistics
+    (`norm_stats="frame"`) exist only here, diffusers normalises over the whole clip.
+    """
+    if cfg.norm_stats != "clip":
+        raise ValueError(
+            f"VAE norm_stats={cfg.norm_stats!r} has no diffusers equivalent (diffusers' GroupNorm uses "
+            "statistics over the whole clip, norm_stats='clip')"
+        )
+    blocks = len(cfg.block_out_channels)
+    return {
+        "in_channels": cfg.in_channels,
+        "out_channels": cfg.out_channels,
+        "latent_channels": cfg.latent_channels,
+        "down_block_types": ["HunyuanVideoDownBlock3D"] * blocks,
+        "up_block_types": ["HunyuanVideoUpBlock3D"] * blocks,
+        "block_out_channels": list(cfg.block_out_channels),
+        "layers_per_block": cfg.layers_per_block,
+        "act_fn": "silu",
+        "norm_num_groups": cfg.norm_groups,
+        "scaling_factor": cfg.scaling_factor,
+        "spatial_compression_ratio": cfg.spatial_ratio,
+        "temporal_compression_ratio": cfg.temporal_ratio,
+        "mid_block_add_attention": cfg.mid_attention,
+    }
 
 
 def config_to_diffusers(cfg: DiTConfig) -> dict[str, Any]:

@@ -46,11 +46,16 @@ training with `model.bundle.save_pipeline`; so can anyone):
     # evaluation.promotion moves the "champion" alias; the demo follows it.
 
 A version's `source` may also be any artifact URI or an absolute local path of such a directory.
+
+`export_model(ref, out, layout="diffusers")` (serving.export; `videofoundry export-diffusers`) writes
+any reference as a bundle whose transformer/ and vae/ are diffusers folders (`from_pretrained` loads
+them), with a scheduler/ config; it stays a bundle serving reads.
 """
 
 from model.bundle import BundleError, BundleSpec, save_pipeline
 from serving.api import generate, load_pipeline
 from serving.config import ServingConfig
+from serving.export import ExportError, export_model
 from serving.limits import GenerationSettings, InvalidRequestError, RequestLimits, validate_size
 from serving.pipeline import Pipeline, build_tiny_random
 from serving.prompts import PromptFit
@@ -71,6 +76,7 @@ __all__ = [
     "TINY_RANDOM",
     "BundleError",
     "BundleSpec",
+    "ExportError",
     "GenerationSettings",
     "InvalidRequestError",
     "ModelReferenceError",
@@ -82,6 +88,7 @@ __all__ = [
     "ServingConfig",
     "Video",
     "build_tiny_random",
+    "export_model",
     "generate",
     "load_pipeline",
     "read_mp4",

@@ -58,6 +58,21 @@ def build_tiny_random(seed: int = TINY_RANDOM_SEED) -> tuple[HunyuanDiT, CausalV
     return transformer.eval(), vae.eval(), spec
 
 
+def load_parts(source: ModelSource) -> tuple[HunyuanDiT, CausalVAE3D, BundleSpec]:
+    """The DiT, VAE and bundle spec a resolved reference points at, on the CPU in float32."""
+    if source.local_path is None:
+        return build_tiny_random()
+    path = source.local_path
+    if not is_bundle(path):
+        raise BundleError(
+            f"{path}: not a pipeline bundle (expected transformer/ and vae/ inside; see serving docs)"
+        )
+    transformer = load_transformer(path / "transformer")
+    vae = load_vae(path / "vae")
+    widths = (transformer.config.text_states_dim, transformer.config.text_pooled_dim)
+    return transformer, vae, read_spec(path, widths)
+
+
 def load_image(image: ImageInput, height: int, width: int) -> torch.Tensor:
     """An RGB image resized to cover (height, width) and centre-cropped: (1, 3, 1, H, W) in [-1, 1].
 
@@ -146,20 +161,10 @@ class Pipeline:
     @classmethod
     def load(cls, source: ModelSource, config: ServingConfig | None = None) -> Pipeline:
         """Build the pipeline a resolved reference points at (see serving.references)."""
-        config = config or ServingConfig()
-        if source.local_path is None:
-            transformer, vae, spec = build_tiny_random()
-        else:
-            path = source.local_path
-            if not is_bundle(path):
-                raise BundleError(
-                    f"{path}: not a pipeline bundle (expected transformer/ and vae/ inside; see serving docs)"
-                )
-            transformer = load_transformer(path / "transformer")
-            vae = load_vae(path / "vae")
-            widths = (transformer.config.text_states_dim, transformer.config.text_pooled_dim)
-            spec = read_spec(path, widths)
-        return cls(transformer, vae, build_text_encoder(spec.text_encoder), source, spec, config)
+        transformer, vae, spec = load_parts(source)
+        return cls(
+            transformer, vae, build_text_encoder(spec.text_encoder), source, spec, config or ServingConfig()
+        )
 
     @property
     def model_version(self) -> str:

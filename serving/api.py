@@ -69,7 +69,9 @@ def generate(
         tracking_uri: the MLflow registry (e.g. ``sqlite:///<home>/mlflow.db``).
         progress: called as progress(step, steps) after each denoising step.
         **settings: the fields of `serving.limits.GenerationSettings` (height, width, frames,
-            steps, shift, guidance, cfg_scale, negative_prompt, seed, i2v_stability).
+            steps, shift, guidance, cfg_scale, negative_prompt, seed, i2v_stability), or their
+            diffusers names: num_frames, num_inference_steps, guidance_scale, true_cfg_scale and
+            generator (a torch.Generator the noise seed is drawn from).
 
     Returns:
         Video with frames (F, H, W, 3) uint8, fps from the bundle, metadata incl. `model_version`.

@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import torch
+
 
 class InvalidRequestError(ValueError):
     """A generation request breaks a size/steps/prompt rule; the message names the input and the rule."""
@@ -111,6 +113,25 @@ def validate_prompt(prompt: str, limits: RequestLimits) -> str:
     return text
 
 
+# diffusers' HunyuanVideoPipeline argument → our setting (`guidance_scale` is the embedded guidance
+# there too; `true_cfg_scale` its real CFG).
+DIFFUSERS_NAMES = {
+    "num_inference_steps": "steps",
+    "num_frames": "frames",
+    "guidance_scale": "guidance",
+    "true_cfg_scale": "cfg_scale",
+    "generator": "seed",
+}
+
+
+def _seed_from_generator(generator: Any) -> int:
+    if isinstance(generator, list):
+        raise InvalidRequestError("generator: one video per call here; pass one torch.Generator, not a list")
+    if not isinstance(generator, torch.Generator):
+        raise InvalidRequestError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+    return int(torch.randint(0, 2**31 - 1, (), generator=generator).item())
+
+
 @dataclass(frozen=True)
 class GenerationSettings:
     """How one video is sampled, besides its prompt, image and model (`serving.generate`'s keywords).
@@ -142,13 +163,26 @@ class GenerationSettings:
 
     @classmethod
     def from_keywords(cls, keywords: Mapping[str, Any]) -> GenerationSettings:
-        """Settings from keyword arguments; a name that is not a field raises `InvalidRequestError`."""
+        """Settings from keyword arguments, under our names or diffusers' (`DIFFUSERS_NAMES`:
+        num_inference_steps, num_frames, guidance_scale, true_cfg_scale, generator). A torch
+        `generator` gives the noise seed: one integer drawn from it, so a generator seeded the same
+        way gives the same video. An unknown name, or a setting given under both names, raises
+        `InvalidRequestError`."""
         names = [f.name for f in dataclasses.fields(cls)]
-        if unknown := sorted(set(keywords) - set(names)):
+        given = dict(keywords)
+        for theirs, ours in DIFFUSERS_NAMES.items():
+            if theirs not in given:
+                continue
+            if ours in given:
+                raise InvalidRequestError(f"{theirs} and {ours} name the same setting; give one")
+            value = given.pop(theirs)
+            given[ours] = _seed_from_generator(value) if theirs == "generator" else value
+        if unknown := sorted(set(given) - set(names)):
             raise InvalidRequestError(
-                f"unknown generation setting {', '.join(unknown)}; the settings are {', '.join(names)}"
+                f"unknown generation setting {', '.join(unknown)}; the settings are {', '.join(names)} "
+                f"(or diffusers' {', '.join(DIFFUSERS_NAMES)})"
             )
-        return cls(**keywords)
+        return cls(**given)
 
     def checked(self, limits: RequestLimits) -> GenerationSettings:
         """These settings once every rule of `limits` holds, with the shift resolved and the negative

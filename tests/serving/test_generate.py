@@ -102,3 +102,38 @@ def test_errors_name_the_input(tiny_config: ServingConfig, tmp_path) -> None:
         generate("a cat", tmp_path / "missing.png", model="tiny-random", config=tiny_config, **SIZE)
     with pytest.raises(InvalidRequestError, match="steps must be an integer"):
         generate("a cat", model="tiny-random", config=tiny_config, height=32, width=32, frames=5, steps=0)
+
+
+def test_diffusers_argument_names_give_the_same_video(tiny_config: ServingConfig) -> None:
+    """A diffusers user's first try (num_frames, num_inference_steps, guidance_scale, generator) works
+    and means what our names mean; a generator seeded alike gives the same video."""
+    import torch
+
+    ours = generate(
+        "a red kite", model="tiny-random", config=tiny_config, height=32, width=48, frames=5, steps=3,
+        guidance=4.0, seed=11,
+    )  # fmt: skip
+    theirs = generate(
+        "a red kite", model="tiny-random", config=tiny_config, height=32, width=48, num_frames=5,
+        num_inference_steps=3, guidance_scale=4.0, seed=11,
+    )  # fmt: skip
+    assert np.array_equal(ours.frames, theirs.frames)
+    with_gen = [
+        generate(
+            "a red kite",
+            model="tiny-random",
+            config=tiny_config,
+            height=32,
+            width=48,
+            num_frames=5,
+            num_inference_steps=3,
+            generator=torch.Generator().manual_seed(5),
+        )  # fmt: skip
+        for _ in range(2)
+    ]
+    assert np.array_equal(with_gen[0].frames, with_gen[1].frames)
+    assert isinstance(with_gen[0].metadata["seed"], int)
+    with pytest.raises(InvalidRequestError, match="num_frames and frames name the same setting"):
+        generate("x", model="tiny-random", config=tiny_config, frames=5, num_frames=5)
+    with pytest.raises(InvalidRequestError, match="generator must be a torch.Generator, got int"):
+        generate("x", model="tiny-random", config=tiny_config, generator=3)

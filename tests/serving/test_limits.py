@@ -110,6 +110,6 @@ def test_settings_are_defined_once_and_checking_resolves_them() -> None:
 def test_unknown_setting_is_rejected_before_loading_any_model(tmp_path) -> None:
     config = ServingConfig.preset("tiny", device="cpu", cache_dir=str(tmp_path))
     with pytest.raises(
-        InvalidRequestError, match="unknown generation setting num_frames; the settings are height"
+        InvalidRequestError, match="unknown generation setting num_videos; the settings are height"
     ):
-        generate("a cat", model=str(tmp_path / "missing"), config=config, num_frames=9)
+        generate("a cat", model=str(tmp_path / "missing"), config=config, num_videos=9)

@@ -17,7 +17,7 @@ embedding and gather the per-token outputs before unpatchify (see `TokenSharding
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -40,6 +40,9 @@ from model.dit_layers import (
     modulate,
     rope_tables,
 )
+
+if TYPE_CHECKING:
+    from model.step_cache import StepCache
 
 Rope = tuple[torch.Tensor, torch.Tensor]
 # Token-replace context: the t=0 conditioning vector and the number of first-frame tokens.
@@ -173,9 +176,12 @@ class SingleStreamBlock(nn.Module):
         q, k = apply_rope(self.q_norm(q), *rope), apply_rope(self.k_norm(k), *rope)
         attn = self.attention_fn(q, k, v, lens, self.backend).flatten(2)
         # linear2 over [attn | gelu(mlp)] as two matmuls into one output: no (B, S, D + mlp) concat.
-        weight = self.linear2.weight
-        out = F.linear(attn, weight[:, : self.hidden], self.linear2.bias)
-        out += F.linear(F.gelu(mlp, approximate="tanh"), weight[:, self.hidden :])
+        if isinstance(self.linear2, nn.Linear):
+            weight = self.linear2.weight
+            out = F.linear(attn, weight[:, : self.hidden], self.linear2.bias)
+            out += F.linear(F.gelu(mlp, approximate="tanh"), weight[:, self.hidden :])
+        else:  # a quantised layer (model.fp8) does the same split itself
+            out = self.linear2.forward_split([attn, F.gelu(mlp, approximate="tanh")])
         return gated_residual(x, out, gate, first_gate, n_first)
 
 
@@ -215,6 +221,8 @@ class HunyuanDiT(nn.Module):
         d = cfg.hidden_size
         self.gradient_checkpointing = False
         self.token_sharding: TokenSharding | None = None
+        # Sampling only: skips the blocks on steps whose input barely changed (model.step_cache).
+        self.step_cache: StepCache | None = None
         self.img_in = PatchEmbed(cfg)
         self.txt_in = TokenRefiner(
             cfg.text_states_dim, d, cfg.num_heads, cfg.depth_refiner, cfg.attention_backend
@@ -327,13 +335,22 @@ class HunyuanDiT(nn.Module):
         lens = [n_img + n for n in text_lens]
         img_rope = (cos[:n_img], sin[:n_img])
 
-        for block in self.double_blocks:
-            img, txt = self._run(block, img, txt, vec, img_rope, lens, token_replace)
-        joint = torch.cat([img, txt], dim=1)
-        for block in self.single_blocks:
-            joint = self._run(block, joint, vec, (cos, sin), lens, token_replace)
+        cache = self.step_cache
+        if cache is not None and not cache.should_compute(self._cache_indicator(img, vec)):
+            assert cache.residual is not None
+            video = img + cache.residual  # a skipped step: the last computed step's residual
+        else:
+            video_in = img
+            for block in self.double_blocks:
+                img, txt = self._run(block, img, txt, vec, img_rope, lens, token_replace)
+            joint = torch.cat([img, txt], dim=1)
+            for block in self.single_blocks:
+                joint = self._run(block, joint, vec, (cos, sin), lens, token_replace)
+            video = joint[:, :n_img]
+            if cache is not None:
+                cache.store(video_in, video)
 
-        out = self.final_layer(joint[:, :n_img], vec)
+        out = self.final_layer(video, vec)
         if self.token_sharding is not None:
             out = self.token_sharding.gather(out)
         return rearrange(
@@ -346,6 +363,14 @@ class HunyuanDiT(nn.Module):
             ph=ph,
             pw=pw,
         )
+
+    def _cache_indicator(self, img: torch.Tensor, vec: torch.Tensor) -> torch.Tensor:
+        """The step cache's indicator: the first block's modulated video input (model.step_cache)."""
+        if len(self.double_blocks):
+            shift, scale = self.double_blocks[0].img_mod(vec)[:2]
+        else:
+            shift, scale = self.single_blocks[0].modulation(vec)[:2]
+        return modulate(_layer_norm(img), shift, scale)
 
     def _run(self, block: nn.Module, *args: Any) -> Any:
         if self.gradient_checkpointing and torch.is_grad_enabled():

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from model.presets import PresetConfig
+from model.tile_attention import TileWindow
 from model.vae_tiling import TilingConfig
 from serving.limits import RequestLimits
 
@@ -41,6 +42,22 @@ class ServingConfig(PresetConfig):
             generate` and the demo's controls use for a size or step count the request leaves out.
         cpu_threads: torch intra-op threads for CPU work (None: torch's default). On a shared
             machine 1 is often much faster than oversubscribed cores.
+
+    Speed and memory switches (issue 19). Those that change the output are off by default:
+        fp8: the DiT blocks' linear weights in e4m3 with per-row scales, quantised once at load
+            (model.fp8; FP8 matmuls on Hopper, dequantised elsewhere). Changes the output slightly.
+        sta_window: sliding-tile attention windows (tiles along t, h, w; odd) for the DiT's video
+            tokens, text global (model.tile_attention); None = dense. Changes the output.
+        sta_tile: tokens per tile (t, h, w) of the latent token grid.
+        sta_dense_steps: the first steps that still use dense attention.
+        step_cache: skip the DiT blocks while the accumulated rescaled input change stays under
+            this threshold (model.step_cache, TeaCache-style); None = off. Changes the output.
+        step_cache_calibration: a file from `videofoundry calibrate-cache` (the rescale
+            polynomial for this model); None = identity rescale.
+        block_offload: keep the DiT blocks in CPU memory and stream them to the GPU one at a time
+            with prefetch (model.block_offload); the output is unchanged. Not with compile_blocks.
+        max_vram_gb: pick fp8 / block offload / low-memory VAE tiling to fit this much GPU
+            memory (`fit_memory`); None = use the fields as given.
     """
 
     device: str = "auto"
@@ -61,8 +78,26 @@ class ServingConfig(PresetConfig):
     default_frames: int = 9
     default_steps: int = 8
     cpu_threads: int | None = None
+    fp8: bool = False
+    sta_window: tuple[int, int, int] | None = None
+    sta_tile: tuple[int, int, int] = (6, 8, 8)
+    sta_dense_steps: int = 0
+    step_cache: float | None = None
+    step_cache_calibration: str | None = None
+    block_offload: bool = False
+    max_vram_gb: float | None = None
 
     def __post_init__(self) -> None:
+        if self.sta_window is not None:
+            TileWindow(tuple(self.sta_tile), tuple(self.sta_window))  # type: ignore[arg-type]
+        if self.sta_dense_steps < 0:
+            raise ValueError(f"sta_dense_steps must be >= 0, got {self.sta_dense_steps}")
+        if self.step_cache is not None and not self.step_cache >= 0:
+            raise ValueError(f"step_cache threshold must be >= 0, got {self.step_cache}")
+        if self.block_offload and self.compile_blocks:
+            raise ValueError("block_offload streams weights between calls; turn compile_blocks off with it")
+        if self.max_vram_gb is not None and not self.max_vram_gb > 0:
+            raise ValueError(f"max_vram_gb must be positive, got {self.max_vram_gb}")
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype {self.dtype!r} must be one of {sorted(DTYPES)}")
         if self.vae_tile_preset is not None and self.vae_tile_preset not in TilingConfig.PRESETS:
@@ -120,3 +155,33 @@ def serving_config(base: ServingConfig, cache_dir: str | None = None, **override
     if "vae_tile_size" in given:
         given["vae_tile_preset"] = None
     return base.replace(cache_dir=cache_dir, **given)
+
+
+# GPU memory a generation needs besides the DiT weights: activations of one 720p × 129-frame step,
+# the text states and the tiled VAE decode (`low-memory` tiles). benchmarks/serving_gpu.py prints
+# the measured peak minus weights per variant to check it; smaller requests need less.
+ACTIVATION_RESERVE_GB = 6.0
+
+
+def fit_memory(config: ServingConfig, dit_params: int) -> ServingConfig:
+    """`config` with the memory switches that fit `config.max_vram_gb`, for a DiT of `dit_params`
+    parameters, in order of cost: nothing; FP8 weights; FP8 + block offload. Below 40 GB the VAE
+    decodes with the `low-memory` tiles. Whole-module CPU offload is on whenever a switch is.
+    Raises ValueError when even FP8 + block offload cannot fit."""
+    if config.max_vram_gb is None:
+        return config
+    budget = config.max_vram_gb - ACTIVATION_RESERVE_GB
+    bf16_gb, fp8_gb = dit_params * 2 / 2**30, dit_params / 2**30
+    changes: dict[str, Any] = {}
+    if bf16_gb > budget:
+        changes = {"fp8": True, "cpu_offload": True}
+        if fp8_gb > budget:
+            changes |= {"block_offload": True, "compile_blocks": False}
+            if budget < 1.0:
+                raise ValueError(
+                    f"max_vram_gb {config.max_vram_gb} leaves no room for activations "
+                    f"({ACTIVATION_RESERVE_GB} GB reserved); give at least {ACTIVATION_RESERVE_GB + 1:g}"
+                )
+    if config.max_vram_gb < 40:
+        changes["vae_tile_preset"] = "low-memory"
+    return config.replace(**changes)

@@ -27,14 +27,18 @@ from einops import rearrange
 from PIL import Image
 from torch import nn
 
+from model.block_offload import BlockOffload
 from model.bundle import BundleError, BundleSpec, is_bundle, read_spec
 from model.checkpoints import load_transformer, load_vae
 from model.dit import HunyuanDiT, compile_blocks
 from model.dit_config import DiTConfig
 from model.flow import euler_sample
+from model.fp8 import quantize_fp8
+from model.step_cache import StepCache, read_calibration
 from model.text import TextEncoder, TextEncoding, build_text_encoder
+from model.tile_attention import TileWindow, enable_tile_attention
 from model.vae import CausalVAE3D, VAEConfig
-from serving.config import ServingConfig
+from serving.config import ServingConfig, fit_memory
 from serving.limits import GenerationSettings, InvalidRequestError
 from serving.prompts import PromptFit, fit_prompt
 from serving.references import ModelSource
@@ -135,6 +139,8 @@ class Pipeline:
         config: ServingConfig,
     ) -> None:
         self.transformer, self.vae, self.text_encoder = transformer, vae, text_encoder
+        if config.max_vram_gb is not None:
+            config = fit_memory(config, sum(p.numel() for p in transformer.parameters()))
         self.source, self.spec, self.config = source, spec, config
         self.device, self.dtype = config.torch_device, config.torch_dtype
         if config.cpu_threads is not None:
@@ -146,6 +152,16 @@ class Pipeline:
             )
         self.transformer.set_attention_backend(config.attention_backend)
         self.transformer.to(dtype=self.dtype)
+        if config.fp8:
+            quantize_fp8(self.transformer)
+        self.tile_attention = (
+            enable_tile_attention(self.transformer, TileWindow(config.sta_tile, config.sta_window))
+            if config.sta_window is not None
+            else None
+        )
+        if config.step_cache is not None:
+            rescale = read_calibration(config.step_cache_calibration) if config.step_cache_calibration else (1.0, 0.0)
+            self.transformer.step_cache = StepCache(config.step_cache, rescale)
         self.vae.to(dtype=self.dtype)
         self.vae.tiling = config.tiling
         if config.compile_blocks:
@@ -153,9 +169,12 @@ class Pipeline:
         if self.device.type == "cuda" and _has_weights(self.text_encoder):
             # An 8B LLM in float32 would take 32 GB of the GPU during text encoding.
             self.text_encoder.to(dtype=self.dtype)
+        self.block_offload: BlockOffload | None = None
         for module in (self.transformer, self.vae, self.text_encoder):
             module.eval().requires_grad_(False)
-            if not config.cpu_offload and _has_weights(module):
+            if config.block_offload and module is self.transformer and self.device.type == "cuda":
+                self.block_offload = BlockOffload(module, self.device).attach()
+            elif not config.cpu_offload and _has_weights(module):
                 module.to(self.device)
 
     @classmethod
@@ -181,7 +200,8 @@ class Pipeline:
     @contextmanager
     def _stage(self, module: nn.Module) -> Iterator[None]:
         """With CPU offload, `module` lives on the device only inside this block."""
-        if not self.config.cpu_offload or self.device.type == "cpu" or not _has_weights(module):
+        streamed = module is self.transformer and self.block_offload is not None
+        if not self.config.cpu_offload or self.device.type == "cpu" or not _has_weights(module) or streamed:
             yield
             return
         module.to(self.device)
@@ -191,6 +211,18 @@ class Pipeline:
             module.to("cpu")
             if self.device.type == "cuda":
                 torch.cuda.empty_cache()
+
+    def _speed_switches(self) -> dict[str, Any]:
+        """The output-changing speed switches in use and what the step cache did (video metadata)."""
+        out: dict[str, Any] = {"fp8": self.config.fp8, "block_offload": self.block_offload is not None}
+        if self.tile_attention is not None:
+            out["sta_window"] = list(self.tile_attention.window.window)
+            out["sta_tile"] = list(self.tile_attention.window.tile)
+            out["sta_dense_steps"] = self.config.sta_dense_steps
+        if (cache := self.transformer.step_cache) is not None:
+            out |= {"step_cache": cache.threshold, "steps_computed": cache.stats.computed}
+            out["steps_skipped"] = cache.stats.skipped
+        return out
 
     def fit_prompt(self, prompt: str) -> PromptFit:
         """The prompt as the text encoder will read it (cut at a word boundary if too long)."""
@@ -271,8 +303,20 @@ class Pipeline:
             return (uncond + cfg_scale * (cond - uncond)).to(x.dtype)
 
         pin = first if self.image_condition == "token_replace" else None
+        sta, dense_steps = self.tile_attention, self.config.sta_dense_steps
+        if self.transformer.step_cache is not None:
+            self.transformer.step_cache.start(steps)
+        if sta is not None:
+            sta.active = dense_steps == 0
+
+        def on_step(i: int, x: torch.Tensor) -> None:
+            if sta is not None:
+                sta.active = i + 1 >= dense_steps  # dense for the first `dense_steps` steps
+            if callback is not None:
+                callback(i, x)
+
         with self._stage(self.transformer):
-            return euler_sample(model_fn, noise, steps, shift=shift, first_frame_clean=pin, callback=callback)
+            return euler_sample(model_fn, noise, steps, shift=shift, first_frame_clean=pin, callback=on_step)
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
@@ -358,6 +402,7 @@ class Pipeline:
             "dtype": self.config.dtype,
             "vae_tiled": self._use_tiling(settings.height, settings.width, settings.frames),
             **{k: round(v, 4) for k, v in timings.items()},
+            **self._speed_switches(),
         }
         if fit.truncated:
             metadata["prompt_notice"] = fit.notice()

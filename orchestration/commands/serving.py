@@ -45,6 +45,19 @@ TileOption = Annotated[int | None, typer.Option("--vae-tile-size", help="VAE dec
 ThreadsOption = Annotated[int | None, typer.Option("--cpu-threads", help="Torch threads for CPU work.")]
 
 
+def _triple(option: str, text: str | None) -> tuple[int, int, int] | None:
+    """'3,3,5' -> (3, 3, 5); a `UserError` naming `option` otherwise."""
+    if text is None:
+        return None
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 3:
+        raise UserError(f"{option} {text!r}: give three integers T,H,W, e.g. 3,3,5")
+    return values  # type: ignore[return-value]
+
+
 def _serving_setup(
     home: Path | None, profile: str | None, **overrides: object
 ) -> tuple[ServingConfig, PlatformConfig]:
@@ -79,6 +92,25 @@ def generate(
     cpu_offload: OffloadOption = None,
     vae_tile_size: TileOption = None,
     cpu_threads: ThreadsOption = None,
+    fp8: Annotated[bool | None, typer.Option("--fp8/--no-fp8", help="FP8 e4m3 DiT weights.")] = None,
+    sta_window: Annotated[
+        str | None, typer.Option("--sta-window", help="Sliding-tile attention window in tiles, T,H,W (odd).")
+    ] = None,
+    sta_dense_steps: Annotated[
+        int | None, typer.Option("--sta-dense-steps", min=0, help="First steps with dense attention.")
+    ] = None,
+    step_cache: Annotated[
+        float | None, typer.Option("--step-cache", min=0.0, help="Step-cache threshold (TeaCache-style).")
+    ] = None,
+    step_cache_calibration: Annotated[
+        Path | None, typer.Option("--step-cache-calibration", help="File from `calibrate-cache`.")
+    ] = None,
+    block_offload: Annotated[
+        bool | None, typer.Option("--block-offload/--no-block-offload", help="Stream DiT blocks from CPU.")
+    ] = None,
+    max_vram: Annotated[
+        float | None, typer.Option("--max-vram", min=1.0, help="GPU memory budget in GB; picks the switches.")
+    ] = None,
     home: HomeOption = None,
     profile: ProfileOption = None,
 ) -> None:
@@ -88,7 +120,9 @@ def generate(
 
     config, platform = _serving_setup(
         home, profile, device=device, dtype=dtype, cpu_offload=cpu_offload, vae_tile_size=vae_tile_size,
-        cpu_threads=cpu_threads,
+        cpu_threads=cpu_threads, fp8=fp8, sta_window=_triple("--sta-window", sta_window),
+        sta_dense_steps=sta_dense_steps, step_cache=step_cache, block_offload=block_offload, max_vram_gb=max_vram,
+        step_cache_calibration=str(step_cache_calibration) if step_cache_calibration else None,
     )  # fmt: skip
     size = {
         "height": height or config.default_height,
@@ -146,10 +180,61 @@ def serve_demo(
 
     config, platform = _serving_setup(
         home, profile, device=device, dtype=dtype, cpu_offload=cpu_offload, vae_tile_size=vae_tile_size,
-        cpu_threads=cpu_threads,
+        cpu_threads=cpu_threads, fp8=fp8, sta_window=_triple("--sta-window", sta_window),
+        sta_dense_steps=sta_dense_steps, step_cache=step_cache, block_offload=block_offload, max_vram_gb=max_vram,
+        step_cache_calibration=str(step_cache_calibration) if step_cache_calibration else None,
     )  # fmt: skip
     registered = platform.tracking.registered_model
     demo = DemoConfig(model=model, tracking_uri=platform.tracking_uri, registered_model=registered, serving=config,
                       concurrency_limit=concurrency, output_dir=str(platform.workspace.home / "demo_outputs"))  # fmt: skip
     typer.echo(f"demo on http://127.0.0.1:{port} (model: {model or f'models:/{registered}@champion'})")
     launch_demo(demo, port=port)
+
+
+@app.command("calibrate-cache")
+def calibrate_cache(
+    out: Annotated[Path, typer.Option("--out", help="Calibration file to write (JSON).")],
+    model: ModelOption = None,
+    prompts: Annotated[
+        Path | None, typer.Option("--prompts", help="Text file, one prompt a line (default: built-in four).")
+    ] = None,
+    steps: Annotated[int | None, typer.Option("--steps", min=2, help="Sampling steps per prompt.")] = None,
+    height: Annotated[int | None, typer.Option("--height")] = None,
+    width: Annotated[int | None, typer.Option("--width")] = None,
+    frames: Annotated[int | None, typer.Option("--frames")] = None,
+    device: DeviceOption = "auto",
+    home: HomeOption = None,
+    profile: ProfileOption = None,
+) -> None:
+    """Fit the step cache's rescaling on a model; use the file with `generate --step-cache-calibration`."""
+    from serving import BundleError, GenerationSettings, InvalidRequestError, ModelReferenceError
+    from serving.calibration import calibrate_step_cache
+
+    config, platform = _serving_setup(home, profile, device=device)
+    lines = CALIBRATION_PROMPTS
+    if prompts is not None:
+        try:
+            lines = [line.strip() for line in prompts.read_text().splitlines() if line.strip()]
+        except (OSError, UnicodeDecodeError) as error:
+            raise UserError(f"--prompts {prompts}: cannot read ({error})") from error
+    settings = GenerationSettings(
+        height=height or config.default_height, width=width or config.default_width,
+        frames=frames or config.default_frames, steps=steps or max(config.default_steps, 8),
+    )  # fmt: skip
+    try:
+        result = calibrate_step_cache(
+            model, lines, out, config=config, settings=settings, tracking_uri=platform.tracking_uri,
+            registered_model=platform.tracking.registered_model,
+        )  # fmt: skip
+    except (InvalidRequestError, ModelReferenceError, BundleError, ValueError) as error:
+        raise UserError(str(error)) from error
+    shares = ", ".join(f"{t:g}: {s:.0%}" for t, s in result.computed_share.items())
+    typer.echo(f"wrote {result.path} ({result.pairs} step pairs); steps computed per threshold: {shares}")
+
+
+CALIBRATION_PROMPTS = [
+    "A red kite dances over a stormy sea, the camera slowly pans right.",
+    "Aerial shot of a winding mountain road at sunset, warm light.",
+    "Close-up of raindrops running down a window at night.",
+    "A dog runs across a snowy field toward the camera.",
+]

@@ -9,6 +9,15 @@ tokens are few (the DiT trims text padding), as with a short prompt on the relea
     python benchmarks/serving_gpu.py --preset hunyuan-13b --sizes 544x960x129:3 720x1280x129:2 --out result.json
     python benchmarks/serving_gpu.py --preset tiny --device cpu --sizes 64x64x9:2      # smoke test
 
+Speed/memory switches (issue 19), each in the same process as the dense bf16 baseline, same seed:
+
+    python benchmarks/serving_gpu.py --variants all --sizes 720x1280x129:3 --cache-probe 544x960x33:50 --out v.json
+
+prints per variant: steady s/step, peak GPU memory, latent relative error and decoded PSNR (first
+latent frames) against dense bf16 after the same steps (random weights: indicative only), and a
+50-step end-to-end estimate = text encoding + 50 × s/step × computed share + VAE decode. The
+step cache's computed share comes from a 50-step probe run at a smaller size (`--cache-probe`).
+
 Anchors (model issue): diffusers 11.13 s/step at 544×960×129 on one H100 (48 GiB); the released
 model 1904 s for 50 steps at 720p on one H100 (38.1 s/step).
 """
@@ -17,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -31,10 +41,14 @@ from model.vae import CausalVAE3D, VAEConfig
 from serving import GenerationSettings, ModelSource, Pipeline, ServingConfig
 
 
-def build_random_pipeline(preset: str, device: str, dtype: str) -> Pipeline:
-    """DiT `preset` + VAE (full 884-16c-hy for the 13B preset, else tiny) with random weights, built on the device."""
+def build_random_pipeline(preset: str, device: str, dtype: str, **switches: Any) -> Pipeline:
+    """DiT `preset` + VAE (full 884-16c-hy for the 13B preset, else tiny) with random weights, built
+    on the device (the same weights for the same preset: seed 0). `switches` are ServingConfig fields."""
     # The paper limits, resident (no offload), without the paper preset's compile and tiling.
-    config = ServingConfig(device=device, dtype=dtype, limits=ServingConfig.preset("paper").limits)
+    config = ServingConfig(
+        device=device, dtype=dtype, limits=ServingConfig.preset("paper").limits, **switches
+    )
+    build_device = "cpu" if config.block_offload else config.torch_device
     dit_config = DiTConfig.preset(preset)
     vae_config = VAEConfig.preset("884-16c-hy" if preset == "hunyuan-13b" else "tiny")
     previous = torch.get_default_dtype()
@@ -44,8 +58,9 @@ def build_random_pipeline(preset: str, device: str, dtype: str) -> Pipeline:
     torch.set_default_dtype(config.torch_dtype)
     try:
         with torch.device(config.torch_device):
-            transformer = HunyuanDiT(dit_config)
             vae = CausalVAE3D(vae_config)
+            torch.manual_seed(0)
+            transformer = HunyuanDiT(dit_config).to(build_device)
     finally:
         torch.set_default_dtype(previous)
     text = build_text_encoder(
@@ -60,8 +75,11 @@ def build_random_pipeline(preset: str, device: str, dtype: str) -> Pipeline:
     return Pipeline(transformer, vae, text, source, BundleSpec(text_encoder="tiny-random"), config)
 
 
-def measure(pipeline: Pipeline, height: int, width: int, frames: int, steps: int) -> dict[str, Any]:
-    """Per-step seconds and peak memory of one sampling run at height × width × frames."""
+def measure(
+    pipeline: Pipeline, height: int, width: int, frames: int, steps: int, keep: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Per-step seconds and peak memory of one sampling run at height × width × frames (the final
+    latents go to `keep["latents"]` when a dict is given)."""
     GenerationSettings(height=height, width=width, frames=frames, steps=steps, shift=7.0).checked(
         pipeline.config.limits
     )
@@ -82,6 +100,8 @@ def measure(pipeline: Pipeline, height: int, width: int, frames: int, steps: int
         text, height=height, width=width, frames=frames, steps=steps, shift=7.0, guidance=6.0, cfg_scale=1.0,
         seed=0, callback=on_step,
     )  # fmt: skip
+    if keep is not None:
+        keep["latents"] = latents
     per_step = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
     steady = per_step[1:] or per_step
     t, h, w = latents.shape[2:]
@@ -104,6 +124,94 @@ def measure(pipeline: Pipeline, height: int, width: int, frames: int, steps: int
     return result
 
 
+VARIANTS: dict[str, dict[str, Any]] = {
+    "dense-eager": {},
+    "dense": {"compile_blocks": True},
+    "fp8": {"compile_blocks": True, "fp8": True},
+    "sta": {"compile_blocks": True, "sta_window": (3, 3, 5)},
+    "fp8+sta": {"compile_blocks": True, "fp8": True, "sta_window": (3, 3, 5)},
+    "fp8+sta+cache": {"compile_blocks": True, "fp8": True, "sta_window": (3, 3, 5), "step_cache": 0.15},
+    "low-memory": {"fp8": True, "block_offload": True, "vae_tile_preset": "low-memory"},
+}
+
+
+def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    mse = float(((a.float() - b.float()) / 2).pow(2).mean())  # pixels in [-1, 1] -> [0, 1]
+    return float("inf") if mse == 0 else round(10 * math.log10(1 / mse), 2)
+
+
+def _decode_seconds(pipeline: Pipeline, latents: torch.Tensor) -> float:
+    sync = torch.cuda.synchronize if pipeline.device.type == "cuda" else (lambda: None)
+    sync()
+    start = time.perf_counter()
+    pipeline.decode(latents)
+    sync()
+    return round(time.perf_counter() - start, 2)
+
+
+def run_variants(args: argparse.Namespace) -> dict[str, Any]:
+    """Each variant of VARIANTS (or those named) against dense bf16 at one size, same seed."""
+    names = list(VARIANTS) if args.variants == "all" else args.variants.split(",")
+    size, _, steps_text = args.sizes[0].partition(":")
+    height, width, frames = (int(v) for v in size.split("x"))
+    steps = int(steps_text or 3)
+    cuda = args.device.startswith("cuda")
+    report: dict[str, Any] = {"size": size, "steps": steps, "variants": {}, "torch": torch.__version__}
+    report["device"] = torch.cuda.get_device_name() if cuda else "cpu"
+    dense: torch.Tensor | None = None
+    dense_pixels: torch.Tensor | None = None
+    for name in ["dense", *[n for n in names if n != "dense"]]:
+        switches = dict(VARIANTS[name])
+        if args.no_compile:
+            switches.pop("compile_blocks", None)
+        pipeline = build_random_pipeline(args.preset, args.device, args.dtype, **switches)
+        text_start = time.perf_counter()
+        pipeline.encode_text(["A cat walks on the grass, realistic style."])
+        text_s = round(time.perf_counter() - text_start, 2)
+        keep: dict[str, Any] = {}
+        run = measure(pipeline, height, width, frames, steps, keep)
+        latents = keep["latents"]
+        head = latents[:, :, : min(2, latents.shape[2])]  # first latent frames: 5 pixel frames
+        pixels = pipeline.decode(head).float().cpu()
+        if name == "dense":
+            dense, dense_pixels = latents.float().cpu(), pixels
+        assert dense is not None and dense_pixels is not None
+        run["latent_rel_err"] = round(float((latents.float().cpu() - dense).norm() / dense.norm()), 5)
+        run["decoded_psnr_db"] = _psnr(pixels, dense_pixels)
+        run["text_encode_s"] = text_s
+        run["vae_decode_s"] = _decode_seconds(pipeline, latents)
+        run["switches"] = {k: list(v) if isinstance(v, tuple) else v for k, v in switches.items()}
+        if pipeline.tile_attention is not None:
+            from model.tile_attention import tile_sparsity
+
+            grid = (latents.shape[2], latents.shape[3] // 2, latents.shape[4] // 2)
+            run["sta_sparsity"] = round(tile_sparsity(grid, pipeline.tile_attention.window), 3)
+        share = 1.0
+        if switches.get("step_cache") is not None and args.cache_probe:
+            probe_size, _, probe_steps = args.cache_probe.partition(":")
+            ph, pw, pf = (int(v) for v in probe_size.split("x"))
+            probe = measure(pipeline, ph, pw, pf, int(probe_steps or 50))
+            cache = pipeline.transformer.step_cache
+            assert cache is not None
+            share = cache.stats.computed / (cache.stats.computed + cache.stats.skipped)
+            run["cache_probe"] = {
+                "size": probe_size,
+                "steps": probe["steps"],
+                "computed_share": round(share, 3),
+            }
+        run["estimated_50_steps_end_to_end_s"] = round(
+            text_s + 50 * run["steady_s_per_step"] * share + run["vae_decode_s"], 1
+        )
+        report["variants"][name] = run
+        print(json.dumps({"variant": name, **run}), flush=True)
+        if args.out:
+            args.out.write_text(json.dumps(report, indent=2))
+        del pipeline
+        if cuda:
+            torch.cuda.empty_cache()
+    return report
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -112,8 +220,16 @@ def main() -> None:
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--dtype", default="bfloat16")
     parser.add_argument("--sizes", nargs="+", default=["544x960x129:3", "720x1280x129:2"], help="HxWxF:steps")
+    parser.add_argument("--variants", default=None, help=f"'all' or a comma list of {', '.join(VARIANTS)}")
+    parser.add_argument("--cache-probe", default=None, help="HxWxF:steps of the step cache's share probe")
+    parser.add_argument(
+        "--no-compile", action="store_true", help="variants without compile_blocks (CPU smoke)"
+    )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    if args.variants:
+        run_variants(args)
+        return
 
     start = time.perf_counter()
     pipeline = build_random_pipeline(args.preset, args.device, args.dtype)

@@ -10,25 +10,33 @@ they are excluded as keys and their outputs are zero. No dense mask is built on 
   on the trimmed prefix (PyTorch picks flash / cuDNN / memory-efficient); otherwise one unmasked
   call per sample on its prefix.
 - ``flash``: `flash_attn_varlen_func` over the packed real tokens (only if `flash_attn` imports).
+- ``sage``: SageAttention 1.0.6's 8-bit (INT8 QK, FP16 PV) Triton kernel on the same prefixes as
+  ``sdpa`` (only if `sageattention` imports: a pure-Python wheel, CUDA + Triton; changes the output
+  slightly).
 - ``reference``: explicit softmax with a boolean key mask, in float32; slow, for tests.
 """
 
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
 
-Backend = Literal["sdpa", "flash", "reference"]
-BACKENDS: tuple[str, ...] = ("sdpa", "flash", "reference")
+Backend = Literal["sdpa", "flash", "sage", "reference"]
+BACKENDS: tuple[str, ...] = ("sdpa", "flash", "sage", "reference")
 
 
 def flash_available() -> bool:
     """True when the optional `flash_attn` package can be imported."""
     return importlib.util.find_spec("flash_attn") is not None
+
+
+def sage_available() -> bool:
+    """True when the optional `sageattention` package can be imported."""
+    return importlib.util.find_spec("sageattention") is not None
 
 
 def attention(
@@ -59,7 +67,9 @@ def attention(
         return _reference(q, k, v, lens)
     if backend == "flash":
         return _flash_varlen(q, k, v, lens)
-    return _sdpa(q, k, v, lens)
+    if backend == "sage":
+        return _sdpa(q, k, v, lens, _sage_dense)
+    return _sdpa(q, k, v, lens, _sdpa_dense)
 
 
 def _sdpa_dense(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -68,18 +78,30 @@ def _sdpa_dense(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tens
     return out.transpose(1, 2)
 
 
-def _sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lens: list[int]) -> torch.Tensor:
+def _sage_dense(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    if not sage_available():
+        raise RuntimeError("attention backend 'sage' needs the sageattention package; use backend='sdpa'")
+    from sageattention import sageattn  # type: ignore[import-not-found]
+
+    return sageattn(q, k, v, tensor_layout="NHD", is_causal=False)
+
+
+DenseFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def _sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lens: list[int], dense: DenseFn) -> torch.Tensor:
+    """`dense` (unmasked attention) on each sample's real prefix; one call when lengths agree."""
     seq = q.shape[1]
     if min(lens) == max(lens):
         n = lens[0]
         if n == seq:
-            return _sdpa_dense(q, k, v)
+            return dense(q, k, v)
         out = q.new_zeros(q.shape)
-        out[:, :n] = _sdpa_dense(q[:, :n], k[:, :n], v[:, :n])
+        out[:, :n] = dense(q[:, :n], k[:, :n], v[:, :n])
         return out
     out = q.new_zeros(q.shape)
     for b, n in enumerate(lens):
-        out[b : b + 1, :n] = _sdpa_dense(q[b : b + 1, :n], k[b : b + 1, :n], v[b : b + 1, :n])
+        out[b : b + 1, :n] = dense(q[b : b + 1, :n], k[b : b + 1, :n], v[b : b + 1, :n])
     return out
 
 

@@ -50,7 +50,7 @@ class BlockOffload:
         """Move everything but the blocks to the device, pin the blocks on the CPU, install hooks."""
         in_blocks = {id(t) for b in self.blocks for t in [*b.parameters(), *b.buffers()]}
         for owner in self.model.modules():
-            for name, p in owner._parameters.items():
+            for p in owner._parameters.values():
                 if p is not None and id(p) not in in_blocks:
                     p.data = p.data.to(self.device)
             for name, b in owner._buffers.items():

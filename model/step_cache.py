@@ -96,7 +96,8 @@ class StepCache:
         residual = (block_output - block_input).detach()
         if self._previous_out is not None:
             out_change = float(
-                (residual - self._previous_out).abs().mean() / self._previous_out.abs().mean().clamp(min=1e-12)
+                (residual - self._previous_out).abs().mean()
+                / self._previous_out.abs().mean().clamp(min=1e-12)
             )
             self.stats.pairs.append((self._last_change, out_change))
         self.residual = self._previous_out = residual

@@ -95,7 +95,7 @@ def tile_mask_mod(
 
     def mask_mod(b: torch.Tensor, h: torch.Tensor, q: torch.Tensor, kv: torch.Tensor) -> torch.Tensor:
         del h
-        q_tile, q_start = tiles[torch.clamp(q, max=last)], start[torch.clamp(q, max=last)]
+        q_start = start[torch.clamp(q, max=last)]
         kv_tile = tiles[torch.clamp(kv, max=last)]
         near = (kv_tile >= q_start) & (kv_tile < q_start + span)
         local = near[..., 0] & near[..., 1] & near[..., 2]
@@ -121,14 +121,18 @@ class TileAttention:
 
     def __init__(self, window: TileWindow) -> None:
         if flex_attention is None:
-            raise RuntimeError("sliding-tile attention needs torch.nn.attention.flex_attention (torch >= 2.5)")
+            raise RuntimeError(
+                "sliding-tile attention needs torch.nn.attention.flex_attention (torch >= 2.5)"
+            )
         self.window = window
         self.grid: Grid | None = None
         self.active = True
         self._masks: dict[tuple[Any, ...], tuple[BlockMask, torch.Tensor, torch.Tensor]] = {}
         self._kernel: Callable[..., torch.Tensor] | None = None
 
-    def _mask(self, seq: int, lens: list[int], device: torch.device) -> tuple[BlockMask, torch.Tensor, torch.Tensor]:
+    def _mask(
+        self, seq: int, lens: list[int], device: torch.device
+    ) -> tuple[BlockMask, torch.Tensor, torch.Tensor]:
         assert self.grid is not None
         key = (self.grid, seq, tuple(lens), str(device))
         if key not in self._masks:

@@ -66,7 +66,9 @@ def calibrate_step_cache(
         raise ValueError("calibrate-cache needs at least one prompt")
     config = (config or ServingConfig()).replace(step_cache=0.0, step_cache_calibration=None)
     settings = (settings or GenerationSettings(steps=config.default_steps)).checked(config.limits)
-    pipeline = load_pipeline(model, config=config, tracking_uri=tracking_uri, registered_model=registered_model)
+    pipeline = load_pipeline(
+        model, config=config, tracking_uri=tracking_uri, registered_model=registered_model
+    )
     cache = pipeline.transformer.step_cache
     assert cache is not None
     pairs: list[tuple[float, float]] = []

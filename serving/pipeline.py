@@ -160,7 +160,11 @@ class Pipeline:
             else None
         )
         if config.step_cache is not None:
-            rescale = read_calibration(config.step_cache_calibration) if config.step_cache_calibration else (1.0, 0.0)
+            rescale = (
+                read_calibration(config.step_cache_calibration)
+                if config.step_cache_calibration
+                else (1.0, 0.0)
+            )
             self.transformer.step_cache = StepCache(config.step_cache, rescale)
         self.vae.to(dtype=self.dtype)
         self.vae.tiling = config.tiling

@@ -180,9 +180,7 @@ def serve_demo(
 
     config, platform = _serving_setup(
         home, profile, device=device, dtype=dtype, cpu_offload=cpu_offload, vae_tile_size=vae_tile_size,
-        cpu_threads=cpu_threads, fp8=fp8, sta_window=_triple("--sta-window", sta_window),
-        sta_dense_steps=sta_dense_steps, step_cache=step_cache, block_offload=block_offload, max_vram_gb=max_vram,
-        step_cache_calibration=str(step_cache_calibration) if step_cache_calibration else None,
+        cpu_threads=cpu_threads,
     )  # fmt: skip
     registered = platform.tracking.registered_model
     demo = DemoConfig(model=model, tracking_uri=platform.tracking_uri, registered_model=registered, serving=config,

@@ -73,9 +73,7 @@ def test_fp8_weights_halve_block_bytes_and_stay_close() -> None:
     before = sum(p.numel() * p.element_size() for b in model.double_blocks for p in b.parameters())
     replaced = quantize_fp8(model)
     after = sum(
-        t.numel() * t.element_size()
-        for b in model.double_blocks
-        for t in [*b.parameters(), *b.buffers()]
+        t.numel() * t.element_size() for b in model.double_blocks for t in [*b.parameters(), *b.buffers()]
     )
     assert replaced > 0 and isinstance(model.single_blocks[0].linear2, Float8Linear)
     assert after < 0.4 * before  # e4m3 is a quarter of float32, plus scales and biases

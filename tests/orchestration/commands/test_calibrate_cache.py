@@ -31,5 +31,7 @@ def test_calibrate_then_generate_with_the_calibration(tmp_path: Path) -> None:
     meta = read_mp4(out).metadata
     assert meta["step_cache"] == 0.2 and meta["steps_computed"] + meta["steps_skipped"] == 10
 
-    bad = CliRunner().invoke(app, ["generate", "--prompt", "x", "--out", str(out), "--sta-window", "3,3", *home])
+    bad = CliRunner().invoke(
+        app, ["generate", "--prompt", "x", "--out", str(out), "--sta-window", "3,3", *home]
+    )
     assert bad.exit_code != 0 and "give three integers" in str(bad.exception)

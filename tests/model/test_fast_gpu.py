@@ -1,0 +1,77 @@
+"""GPU checks of the speed switches (skipped without CUDA): FP8 through `torch._scaled_mm`,
+sliding-tile attention through compiled FlexAttention, block offload on side streams, SageAttention."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from model.attention import attention, sage_available
+from model.block_offload import BlockOffload
+from model.dit import HunyuanDiT
+from model.dit_config import DiTConfig
+from model.fp8 import Float8Linear, quantize_fp8
+from model.tile_attention import TileAttention, TileWindow
+from tests.model.builders import dit_inputs, rel_err
+
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
+]
+
+
+def _model() -> tuple[HunyuanDiT, list[torch.Tensor]]:
+    cfg = DiTConfig.preset("small")
+    torch.manual_seed(0)
+    model = HunyuanDiT(cfg).cuda().bfloat16().eval()
+    inputs = [t.cuda() for t in dit_inputs(cfg, grid=(5, 16, 24), text_len=40)]
+    return model, [t.bfloat16() if t.is_floating_point() and t.ndim > 1 else t for t in inputs]
+
+
+def test_fp8_scaled_mm_matches_the_dequantised_path_and_bf16() -> None:
+    if torch.cuda.get_device_capability() < (9, 0):
+        pytest.skip("row-wise FP8 _scaled_mm needs compute capability 9.0")
+    layer = torch.nn.Linear(3072, 1024).cuda().bfloat16()
+    fp8 = Float8Linear(layer)
+    x = torch.randn(4, 333, 3072, device="cuda", dtype=torch.bfloat16)
+    fast = fp8(x)
+    slow = torch.nn.functional.linear(x, fp8.dequantized(torch.bfloat16), fp8.bias)
+    assert rel_err(fast, slow) < 0.03 and rel_err(fast, layer(x)) < 0.05
+    model, inputs = _model()
+    with torch.no_grad():
+        reference = model(*inputs)
+        quantize_fp8(model)
+        assert rel_err(model(*inputs), reference) < 0.08
+
+
+def test_compiled_sliding_tile_attention_matches_eager_flex() -> None:
+    torch.manual_seed(0)
+    grid, n_text = (6, 16, 16), 40
+    seq = grid[0] * grid[1] * grid[2] + n_text
+    q, k, v = (torch.randn(1, seq, 4, 64, device="cuda", dtype=torch.bfloat16) for _ in range(3))
+    sta = TileAttention(TileWindow(tile=(2, 8, 8), window=(1, 1, 1)))
+    sta.grid = grid
+    fast = sta(q, k, v, [seq - 10], "sdpa")
+    cpu = TileAttention(TileWindow(tile=(2, 8, 8), window=(1, 1, 1)))
+    cpu.grid = grid
+    exact = cpu(q.float().cpu(), k.float().cpu(), v.float().cpu(), [seq - 10], "sdpa")
+    assert rel_err(fast.float().cpu(), exact) < 0.02
+
+
+def test_block_offload_on_cuda_keeps_the_output_and_the_weights_off_the_gpu() -> None:
+    model, inputs = _model()
+    with torch.no_grad():
+        reference = model(*inputs)
+        model.cpu()
+        torch.cuda.empty_cache()
+        offload = BlockOffload(model, "cuda").attach()
+        resident = torch.cuda.memory_allocated()
+        assert torch.equal(model(*inputs), reference)
+        block_bytes = sum(p.numel() * p.element_size() for b in offload.blocks for p in b.parameters())
+        assert resident < 0.5 * block_bytes
+
+
+@pytest.mark.skipif(not sage_available(), reason="sageattention is not installed")
+def test_sage_attention_is_close_to_sdpa() -> None:
+    q, k, v = (torch.randn(2, 4096, 8, 128, device="cuda", dtype=torch.bfloat16) for _ in range(3))
+    assert rel_err(attention(q, k, v, [4096, 4000], "sage"), attention(q, k, v, [4096, 4000], "sdpa")) < 0.05

@@ -25,6 +25,7 @@ model 1904 s for 50 steps at 720p on one H100 (38.1 s/step).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import time
@@ -38,6 +39,7 @@ from model.dit import HunyuanDiT
 from model.dit_config import DiTConfig
 from model.text import TextEncoderConfig, build_text_encoder
 from model.vae import CausalVAE3D, VAEConfig
+from model.vae_tiling import TilingConfig
 from serving import GenerationSettings, ModelSource, Pipeline, ServingConfig
 
 
@@ -149,6 +151,33 @@ def _decode_seconds(pipeline: Pipeline, latents: torch.Tensor) -> float:
     return round(time.perf_counter() - start, 2)
 
 
+# diffusers' AutoencoderKLHunyuanVideo defaults: 256 px tiles, 16-frame tiles, overlap 0.25.
+DIFFUSERS_TILES = TilingConfig(256, 16, 0.25)
+
+
+def _decode_tilings(pipeline: Pipeline, latents: torch.Tensor, names: str | None) -> dict[str, Any]:
+    """Tiled decode seconds and peak memory of `latents` per tiling (like-for-like VAE rows)."""
+    out: dict[str, Any] = {}
+    for name in (names or "").split(","):
+        if not name:
+            continue
+        tiling = DIFFUSERS_TILES if name == "diffusers" else TilingConfig.preset(name)
+        previous, pipeline.vae.tiling = pipeline.vae.tiling, tiling
+        if pipeline.device.type == "cuda":
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+        row: dict[str, Any] = {
+            "tiling": dataclasses.asdict(tiling),
+            "seconds": _decode_seconds(pipeline, latents),
+        }
+        if pipeline.device.type == "cuda":
+            row["peak_allocated_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
+        out[name] = row
+        pipeline.vae.tiling = previous
+        print(json.dumps({"vae_decode": name, **row}), flush=True)
+    return out
+
+
 def run_variants(args: argparse.Namespace) -> dict[str, Any]:
     """Each variant of VARIANTS (or those named) against dense bf16 at one size, same seed."""
     names = list(VARIANTS) if args.variants == "all" else args.variants.split(",")
@@ -160,6 +189,7 @@ def run_variants(args: argparse.Namespace) -> dict[str, Any]:
     report["device"] = torch.cuda.get_device_name() if cuda else "cpu"
     dense: torch.Tensor | None = None
     dense_pixels: torch.Tensor | None = None
+    decode_s: dict[Any, float] = {}
     for name in ["dense", *[n for n in names if n != "dense"]]:
         switches = dict(VARIANTS[name])
         if args.no_compile:
@@ -175,11 +205,15 @@ def run_variants(args: argparse.Namespace) -> dict[str, Any]:
         pixels = pipeline.decode(head).float().cpu()
         if name == "dense":
             dense, dense_pixels = latents.float().cpu(), pixels
+            report["vae_decode_by_tiling"] = _decode_tilings(pipeline, latents, args.vae_tilings)
         assert dense is not None and dense_pixels is not None
         run["latent_rel_err"] = round(float((latents.float().cpu() - dense).norm() / dense.norm()), 5)
         run["decoded_psnr_db"] = _psnr(pixels, dense_pixels)
         run["text_encode_s"] = text_s
-        run["vae_decode_s"] = _decode_seconds(pipeline, latents)
+        tiling = (pipeline.config.vae_tiling, pipeline.config.tiling)
+        if tiling not in decode_s:  # the decode depends only on the VAE tiling: time it once per tiling
+            decode_s[tiling] = _decode_seconds(pipeline, latents)
+        run["vae_decode_s"] = decode_s[tiling]
         run["switches"] = {k: list(v) if isinstance(v, tuple) else v for k, v in switches.items()}
         if pipeline.tile_attention is not None:
             from model.tile_attention import tile_sparsity
@@ -222,6 +256,7 @@ def main() -> None:
     parser.add_argument("--sizes", nargs="+", default=["544x960x129:3", "720x1280x129:2"], help="HxWxF:steps")
     parser.add_argument("--variants", default=None, help=f"'all' or a comma list of {', '.join(VARIANTS)}")
     parser.add_argument("--cache-probe", default=None, help="HxWxF:steps of the step cache's share probe")
+    parser.add_argument("--vae-tilings", default=None, help="e.g. balanced,diffusers: decode rows on dense")
     parser.add_argument(
         "--no-compile", action="store_true", help="variants without compile_blocks (CPU smoke)"
     )

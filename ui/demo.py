@@ -53,6 +53,7 @@ class DemoConfig(PresetConfig):
         concurrency_limit: generations that run at the same time.
         max_queue: requests waiting at most; more are refused by Gradio with a message.
         output_dir: where mp4s are written (None: a temporary folder).
+        sta_window: the sliding-tile attention window (tiles t, h, w) the advanced option uses.
     """
 
     model: str | None = None
@@ -62,6 +63,7 @@ class DemoConfig(PresetConfig):
     concurrency_limit: int = 1
     max_queue: int = 16
     output_dir: str | None = None
+    sta_window: tuple[int, int, int] = (3, 3, 5)
 
     @property
     def defaults(self) -> dict[str, float]:
@@ -129,8 +131,14 @@ class DemoBackend:
         stability: bool,
         progress: Any,
         i2v: bool,
+        fp8: bool = False,
+        sparse: bool = False,
+        step_cache: float = 0.0,
     ) -> tuple[str, str, str]:
-        """Returns (mp4 path, status markdown, model banner); raises gr.Error for bad input."""
+        """Returns (mp4 path, status markdown, model banner); raises gr.Error for bad input.
+
+        `fp8`, `sparse` (sliding-tile attention with the config's window) and `step_cache` (a
+        threshold, 0 = off) are the advanced speed switches; each changes the output a little."""
         progress((0, int(steps)), desc="denoising")
 
         def on_step(step: int, total: int) -> None:
@@ -141,8 +149,12 @@ class DemoBackend:
                 raise InvalidRequestError(
                     "image-to-video needs an image: upload one (it becomes the first frame)"
                 )
+            serving = self.config.serving.replace(
+                fp8=bool(fp8), sta_window=self.config.sta_window if sparse else None,
+                step_cache=float(step_cache) if step_cache and step_cache > 0 else None,
+            )  # fmt: skip
             video = generate(
-                prompt, image if i2v else None, model=self.config.model, config=self.config.serving,
+                prompt, image if i2v else None, model=self.config.model, config=serving,
                 tracking_uri=self.config.tracking_uri, registered_model=self.config.registered_model,
                 progress=on_step, height=int(height), width=int(width), frames=int(frames), steps=int(steps),
                 guidance=float(guidance), cfg_scale=float(cfg_scale), negative_prompt=negative_prompt or "",
@@ -157,6 +169,15 @@ class DemoBackend:
             f"seed {meta['seed']}, {meta['steps']} steps in {meta['denoise_s'] + meta['decode_s']:.1f} s "
             f"with `{meta['model_version']}`."
         )
+        switches = [
+            name
+            for name, on in (("FP8", meta.get("fp8")), ("sliding-tile attention", "sta_window" in meta))
+            if on
+        ]
+        if "steps_skipped" in meta:
+            switches.append(f"step cache ({meta['steps_skipped']} of {meta['steps']} steps skipped)")
+        if switches:
+            status += f"\n\nSpeed switches: {', '.join(switches)}."
         if notice := meta.get("prompt_notice"):
             gr.Warning(notice)
             status += f"\n\n⚠️ {notice}"
@@ -217,6 +238,15 @@ def build_demo(config: DemoConfig | None = None) -> gr.Blocks:
                             label="Stability start (I2V: less motion, more faithful)",
                             visible=i2v,
                         )
+                        with gr.Accordion("Advanced: speed (each changes the output a little)", open=False):
+                            fp8 = gr.Checkbox(value=False, label="FP8 weights", elem_id=f"{prefix}-fp8")
+                            sparse = gr.Checkbox(
+                                value=False, label="Sliding-tile attention", elem_id=f"{prefix}-sparse"
+                            )
+                            cache = gr.Slider(
+                                0.0, 0.5, value=0.0, step=0.05, label="Step cache threshold (0 = off)",
+                                elem_id=f"{prefix}-step-cache",
+                            )  # fmt: skip
                         button = gr.Button("Generate", variant="primary", elem_id=f"{prefix}-generate")
                     with gr.Column():
                         video = gr.Video(label="Video", elem_id=f"{prefix}-video", autoplay=True, loop=True)
@@ -231,11 +261,11 @@ def build_demo(config: DemoConfig | None = None) -> gr.Blocks:
                 def _run(
                     prompt_: str, negative_: str, image_: np.ndarray | None, height: float, width: float,
                     frames: float, steps: float, seed: float, guidance: float, cfg_scale: float, stability_: bool,
-                    progress: gr.Progress = gr.Progress(), _i2v: bool = i2v,
+                    fp8_: bool, sparse_: bool, cache_: float, progress: gr.Progress = gr.Progress(), _i2v: bool = i2v,
                 ) -> tuple[str, str, str]:  # fmt: skip
                     return backend.run(
                         prompt_, negative_, image_, height, width, frames, steps, seed, guidance, cfg_scale,
-                        stability_, progress, _i2v,
+                        stability_, progress, _i2v, fp8_, sparse_, cache_,
                     )  # fmt: skip
 
                 c = controls
@@ -253,6 +283,9 @@ def build_demo(config: DemoConfig | None = None) -> gr.Blocks:
                         c["guidance"],
                         c["cfg_scale"],
                         stability,
+                        fp8,
+                        sparse,
+                        cache,
                     ],  # fmt: skip
                     outputs=[video, status, banner],
                     concurrency_limit=config.concurrency_limit,

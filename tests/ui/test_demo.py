@@ -105,3 +105,13 @@ def test_queue_has_a_concurrency_limit_shared_by_both_tabs(tmp_path: Path) -> No
     # One shared concurrency group: a T2V and an I2V request never run at the same time.
     assert {(f.concurrency_limit, f.concurrency_id) for f in generate_fns.values()} == {(1, "generate")}
     assert demo._queue.max_size == 4
+
+
+def test_advanced_speed_switches_reach_serving_and_are_reported(backend: DemoBackend) -> None:
+    plain, _, _ = _run(backend, steps=6)
+    path, status, _ = _run(backend, steps=6, fp8=True, sparse=True, step_cache=0.5)
+    meta = read_mp4(path).metadata
+    assert meta["fp8"] is True and meta["sta_window"] == [3, 3, 5] and meta["steps_skipped"] >= 1
+    assert "Speed switches: FP8, sliding-tile attention, step cache (" in status
+    assert not np.array_equal(read_mp4(plain).frames, read_mp4(path).frames)
+    assert "Speed switches" not in _run(backend, steps=6)[1]

@@ -68,6 +68,9 @@ class SweepConfig(PresetConfig):
         text_tokens: real text tokens per sample.
         image_batch_size, video_batch_size: samples per optimizer step of each family.
         min_steps: a run needs at least this many steps to say anything about its size.
+        train_preset: `DiTTrainConfig` preset each run's training config starts from (optimizer,
+            VAE, text encoder, precision, workers); `training.scaling.run` sets the rest.
+        lr, warmup_steps: peak AdamW learning rate and its linear warm-up, the same for every run.
     """
 
     dit_preset: str
@@ -78,6 +81,9 @@ class SweepConfig(PresetConfig):
     image_batch_size: int
     video_batch_size: int
     min_steps: int
+    train_preset: str
+    lr: float
+    warmup_steps: int
 
     def size(self, name: str) -> SizeSpec:
         for spec in self.sizes:
@@ -97,6 +103,24 @@ SweepConfig.PRESETS = {
         image_batch_size=8,
         video_batch_size=4,
         min_steps=20,
+        train_preset="tiny",
+        lr=2e-3,
+        warmup_steps=10,
+    ),
+    # One GPU, minutes: 128 px images (16×16 latents), 17-frame 128 px videos (5×16×16), batch 64;
+    # 0.9 M … 38 M params on the tiny text encoder, so a grid of ~8 runs fits ~10 min of an H100.
+    "gpu": SweepConfig(
+        dit_preset="tiny",
+        sizes=_ladder((128, 1, 2), (192, 2, 3), (256, 2, 4), (320, 3, 5), (384, 3, 6), (512, 4, 8)),
+        image_latent=(1, 16, 16),
+        video_latent=(5, 16, 16),
+        text_tokens=16,
+        image_batch_size=64,
+        video_batch_size=16,
+        min_steps=100,
+        train_preset="tiny",
+        lr=1e-3,
+        warmup_steps=50,
     ),
     # The report's image (256 px, 32×32 latents) then video (33 frames at 256 px, 9×32×32) sweeps,
     # 97 M … 1.03 B params with the official text widths (4096 / 768) and 256 text tokens.
@@ -119,6 +143,9 @@ SweepConfig.PRESETS = {
         image_batch_size=256,
         video_batch_size=32,
         min_steps=500,
+        train_preset="paper",
+        lr=1e-4,
+        warmup_steps=500,
     ),
 }
 

@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from evaluation.scaling.runs import (
     BUDGET_PARAM,
@@ -193,6 +193,7 @@ def scaling_sweep_in_workspace(
     tracking: TrackingSettings,
     *,
     preset: str = "tiny",
+    preset_overrides: dict[str, Any] | None = None,
     sizes: Sequence[str] | None = None,
     device: Device = "auto",
     launcher: Literal["auto", "local", "ray"] = "auto",
@@ -201,12 +202,13 @@ def scaling_sweep_in_workspace(
     threads: int | None = None,
     on_run: Callable[[SweepOutcome], None] | None = None,
 ) -> SweepResult:
-    """Plan `family` runs of `sizes` at `budgets` with the sweep preset `preset` and train those not done.
+    """Plan `family` runs of `sizes` at `budgets` with the sweep preset `preset` (fields changed by
+    `preset_overrides`) and train those not done.
 
     `tracking` is the platform's: runs log to `sweep_experiment(tracking.experiment, family)`.
     Raises ValueError (`PresetError`, plan errors, `SweepRunError`) for bad input.
     """
-    config = SweepConfig.preset(preset)
+    config = SweepConfig.preset(preset, **(preset_overrides or {}))
     plan = plan_sweep(family, budgets, config, sizes)
     if not plan.runs:
         raise ValueError(

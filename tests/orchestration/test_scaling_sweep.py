@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,9 +14,12 @@ from typer.testing import CliRunner
 
 from evaluation.scaling import runs_from_mlflow
 from orchestration.cli import app
+from orchestration.cli_app import UserError
 from orchestration.scaling_sweep import CHECKPOINT_TAG, INIT_FROM_PARAM, scaling_sweep_in_workspace
 from orchestration.workspace import Workspace
 from training.tracking import TrackingSettings, default_tracking_uri
+
+MAIN = [sys.executable, "-c", "from orchestration.cli import main; main()"]
 
 # Few steps per run: min_steps 3 lets w64-1x1 in with 3 steps at 4e8 FLOPs, w64-1x2 (2 steps) not.
 TINY = {"min_steps": 3}
@@ -87,7 +93,21 @@ def test_tiny_sweep_logs_fit_ready_rows_resumes_and_starts_video_from_image(tmp_
         (["--family", "video", "--budgets", "1e11"], "no finished image run"),
     ],
 )
-def test_bad_sweep_requests_exit_2_with_the_reason(tmp_path: Path, args: list[str], message: str):
+def test_bad_sweep_requests_are_user_errors_with_the_reason(tmp_path: Path, args: list[str], message: str):
     result = CliRunner().invoke(app, ["scaling-sweep", *args, "--home", str(tmp_path / "home")])
-    assert result.exit_code == 2, result.output
-    assert message in result.output
+    assert isinstance(result.exception, UserError), result.output
+    assert message in str(result.exception)
+
+
+def test_a_bad_budget_exits_2_with_one_error_line(tmp_path: Path):
+    result = subprocess.run(
+        [*MAIN, "scaling-sweep", "--family", "image", "--budgets", "0", "--home", str(tmp_path / "home")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: --budgets '0' must be one or more positive FLOP counts, e.g. 1e11,3e11,1e12"
+    )

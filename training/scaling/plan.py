@@ -10,7 +10,8 @@ a budget for that size) and listed in `SweepPlan.skipped`.
 The size ladder varies depth and width together, as the report's family does: head dim fixed at
 the base preset's (128 on the paper profile, as in the 13 B model), width = heads × head dim, and
 single-stream blocks about twice the dual-stream ones (20 + 40 in the 13 B model). The paper ladder
-spans ≈ 0.1 B to 1.0 B parameters; the tiny ladder ≈ 0.1 M to 4 M, for CPU sweeps.
+spans ≈ 0.1 B to 1.0 B parameters; the tiny ladder ≈ 0.1 M to 4 M, for CPU sweeps; the gpu ladder
+≈ 1.6 M to 75 M, for one GPU in minutes.
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ SweepConfig.PRESETS = {
         warmup_steps=10,
     ),
     # One GPU, minutes: 128 px images (16×16 latents), 17-frame 128 px videos (5×16×16), batch 64;
-    # 0.9 M … 38 M params on the tiny text encoder, so a grid of ~8 runs fits ~10 min of an H100.
+    # 1.6 M … 75 M params on the tiny text encoder (benchmarks/scaling_sweep_gpu.py: ~9 runs, one H100).
     "gpu": SweepConfig(
         dit_preset="tiny",
         sizes=_ladder((128, 1, 2), (192, 2, 3), (256, 2, 4), (320, 3, 5), (384, 3, 6), (512, 4, 8)),

@@ -253,14 +253,15 @@ def best_checkpoints(image_runs: Sequence[FinishedRun]) -> dict[str, FinishedRun
 def video_starts(plan: SweepPlan, image_runs: Sequence[FinishedRun]) -> dict[str, Path]:
     """The image checkpoint each size of a video plan starts from; raises naming the sizes without one."""
     best = best_checkpoints(image_runs)
-    missing = sorted({r.size for r in plan.runs} - set(best))
+    sizes = {r.size for r in plan.runs}
+    missing = sorted(sizes - set(best))
     if missing:
         raise SweepRunError(
             f"video sweeps start from the image sweep's best checkpoint per size; no finished image run "
             f"(with its checkpoint on disk) for {', '.join(missing)}: run `videofoundry scaling-sweep "
             f"--family image` with those sizes first"
         )
-    return {size: found.checkpoint for size, found in best.items() if found.checkpoint is not None}
+    return {size: found.checkpoint for size, found in best.items() if size in sizes and found.checkpoint}
 
 
 def run_sweep(

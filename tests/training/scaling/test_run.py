@@ -71,10 +71,12 @@ def test_video_plan_needs_an_image_checkpoint_per_size(tmp_path: Path):
     (tmp_path / "ckpt").mkdir()
     with pytest.raises(SweepRunError, match=r"no finished image run .* for w64-1x1: run `videofoundry"):
         video_starts(plan, [_finished("w32-1x1", 1e10, 2.0, tmp_path / "ckpt")])
-    starts = video_starts(
-        plan, [_finished("w32-1x1", 1e10, 2.0, tmp_path / "ckpt"), _finished("w64-1x1", 1e10, 2.0, tmp_path)]
-    )
-    assert starts == {"w32-1x1": tmp_path / "ckpt", "w64-1x1": tmp_path}
+    image = [
+        _finished("w32-1x1", 1e10, 2.0, tmp_path / "ckpt"),
+        _finished("w64-1x1", 1e10, 2.0, tmp_path),
+        _finished("w96-1x2", 1e10, 2.0, tmp_path),  # not in the video plan
+    ]
+    assert video_starts(plan, image) == {"w32-1x1": tmp_path / "ckpt", "w64-1x1": tmp_path}
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")

@@ -158,20 +158,22 @@ def prepare_stage(
     vae_path: Path | None = None,
     vae: CausalVAE3D | None = None,
     text_encoder: TextEncoder | None = None,
+    init_from: Path | None = None,
     resume: bool = False,
     progress: bool = True,
 ) -> StagePlan:
     """Chain to the previous stage, fill the latent cache, write plan.json; returns the plan.
 
     Without `resume` the stage's earlier checkpoints are deleted (a fresh start). A tracking data
-    version of "unversioned" becomes a fingerprint of `records`.
+    version of "unversioned" becomes a fingerprint of `records`. `init_from` (a training
+    checkpoint of the same DiT shape, e.g. a scaling sweep's image run) replaces the previous
+    stage's final checkpoint as the starting point: no chaining, no parent run.
     """
     spec = config.stage(stage)
     if tracking.data_version == "unversioned":
         tracking = dataclasses.replace(tracking, data_version=records_fingerprint(records))
     previous = config.previous_stage(stage)
-    init_from = None
-    if previous is not None:
+    if init_from is None and previous is not None:
         found = finished_stage(checkpoint_root, previous)
         if found is None:
             raise StageOrderError(

@@ -10,7 +10,8 @@ a budget for that size) and listed in `SweepPlan.skipped`.
 The size ladder varies depth and width together, as the report's family does: head dim fixed at
 the base preset's (128 on the paper profile, as in the 13 B model), width = heads × head dim, and
 single-stream blocks about twice the dual-stream ones (20 + 40 in the 13 B model). The paper ladder
-spans ≈ 0.1 B to 1.0 B parameters; the tiny ladder ≈ 0.1 M to 4 M, for CPU sweeps.
+spans ≈ 0.1 B to 1.0 B parameters; the tiny ladder ≈ 0.1 M to 4 M, for CPU sweeps; the gpu ladder
+≈ 1.6 M to 75 M, for one GPU in minutes.
 """
 
 from __future__ import annotations
@@ -68,6 +69,9 @@ class SweepConfig(PresetConfig):
         text_tokens: real text tokens per sample.
         image_batch_size, video_batch_size: samples per optimizer step of each family.
         min_steps: a run needs at least this many steps to say anything about its size.
+        train_preset: `DiTTrainConfig` preset each run's training config starts from (optimizer,
+            VAE, text encoder, precision, workers); `training.scaling.run` sets the rest.
+        lr, warmup_steps: peak AdamW learning rate and its linear warm-up, the same for every run.
     """
 
     dit_preset: str
@@ -78,6 +82,9 @@ class SweepConfig(PresetConfig):
     image_batch_size: int
     video_batch_size: int
     min_steps: int
+    train_preset: str
+    lr: float
+    warmup_steps: int
 
     def size(self, name: str) -> SizeSpec:
         for spec in self.sizes:
@@ -97,6 +104,24 @@ SweepConfig.PRESETS = {
         image_batch_size=8,
         video_batch_size=4,
         min_steps=20,
+        train_preset="tiny",
+        lr=2e-3,
+        warmup_steps=10,
+    ),
+    # One GPU, minutes: 128 px images (16×16 latents), 17-frame 128 px videos (5×16×16), batch 64;
+    # 1.6 M … 75 M params on the tiny text encoder (benchmarks/scaling_sweep_gpu.py: ~9 runs, one H100).
+    "gpu": SweepConfig(
+        dit_preset="tiny",
+        sizes=_ladder((128, 1, 2), (192, 2, 3), (256, 2, 4), (320, 3, 5), (384, 3, 6), (512, 4, 8)),
+        image_latent=(1, 16, 16),
+        video_latent=(5, 16, 16),
+        text_tokens=16,
+        image_batch_size=64,
+        video_batch_size=16,
+        min_steps=100,
+        train_preset="tiny",
+        lr=1e-3,
+        warmup_steps=50,
     ),
     # The report's image (256 px, 32×32 latents) then video (33 frames at 256 px, 9×32×32) sweeps,
     # 97 M … 1.03 B params with the official text widths (4096 / 768) and 256 text tokens.
@@ -119,6 +144,9 @@ SweepConfig.PRESETS = {
         image_batch_size=256,
         video_batch_size=32,
         min_steps=500,
+        train_preset="paper",
+        lr=1e-4,
+        warmup_steps=500,
     ),
 }
 

@@ -67,5 +67,7 @@ def test_bad_requests_are_rejected():
         plan_sweep("image", [0.0], config)
     with pytest.raises(ValueError, match="unknown sweep size 'huge'"):
         plan_sweep("image", [1e11], config, sizes=["huge"])
-    with pytest.raises(ValueError, match="unknown SweepConfig preset .medium.; choose one of tiny, paper"):
+    with pytest.raises(
+        ValueError, match="unknown SweepConfig preset .medium.; choose one of tiny, gpu, paper"
+    ):
         SweepConfig.preset("medium")

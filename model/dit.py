@@ -172,10 +172,19 @@ class SingleStreamBlock(nn.Module):
         q, k, v = rearrange(qkv, "b s (three h d) -> three b s h d", three=3, h=self.num_heads)
         q, k = apply_rope(self.q_norm(q), *rope), apply_rope(self.k_norm(k), *rope)
         attn = self.attention_fn(q, k, v, lens, self.backend).flatten(2)
-        # linear2 over [attn | gelu(mlp)] as two matmuls into one output: no (B, S, D + mlp) concat.
-        weight = self.linear2.weight
-        out = F.linear(attn, weight[:, : self.hidden], self.linear2.bias)
-        out += F.linear(F.gelu(mlp, approximate="tanh"), weight[:, self.hidden :])
+        act = F.gelu(mlp, approximate="tanh")
+        if type(self.linear2) is nn.Linear:
+            # linear2 over [attn | gelu(mlp)] as two matmuls into one output: no (B, S, D + mlp) concat.
+            weight = self.linear2.weight
+            out = F.linear(attn, weight[:, : self.hidden], self.linear2.bias)
+            out += F.linear(act, weight[:, self.hidden :])
+            if self.linear2._forward_hooks:
+                # Forward hooks (model.lora adapters) see the input a module call would give them.
+                joined = torch.cat([attn, act], dim=-1)
+                for hook in self.linear2._forward_hooks.values():
+                    out = hook(self.linear2, (joined,), out)
+        else:  # a quantised linear (model.fp8) runs its own forward
+            out = self.linear2(torch.cat([attn, act], dim=-1))
         return gated_residual(x, out, gate, first_gate, n_first)
 
 

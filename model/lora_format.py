@@ -36,8 +36,8 @@ from model.lora import (
     LoRAError,
     LoRASettings,
     LoRATarget,
-    add_lora_part,
     adapter_parts,
+    add_lora_part,
     lora_targets,
     set_lora_scale,
 )

@@ -11,7 +11,8 @@ tokens never act as keys and never influence real tokens; no dense mask is built
 Hooks for parallelism applied from outside (this file stays single-device; training.parallel sets
 them): each dual/single-stream block calls `self.attention_fn` (default `model.attention.attention`),
 and `HunyuanDiT.token_sharding` (default None) may keep a slice of the video tokens after patch
-embedding and gather the per-token outputs before unpatchify (see `TokenSharding`).
+embedding and gather the per-token outputs before unpatchify (see `TokenSharding`);
+`HunyuanDiT.block_runner` (default None) may run each block instead (`model.block_swap`).
 """
 
 from __future__ import annotations
@@ -224,6 +225,7 @@ class HunyuanDiT(nn.Module):
         d = cfg.hidden_size
         self.gradient_checkpointing = False
         self.token_sharding: TokenSharding | None = None
+        self.block_runner: Callable[..., Any] | None = None
         self.img_in = PatchEmbed(cfg)
         self.txt_in = TokenRefiner(
             cfg.text_states_dim, d, cfg.num_heads, cfg.depth_refiner, cfg.attention_backend
@@ -357,6 +359,8 @@ class HunyuanDiT(nn.Module):
         )
 
     def _run(self, block: nn.Module, *args: Any) -> Any:
+        if self.block_runner is not None:
+            return self.block_runner(block, *args)
         if self.gradient_checkpointing and torch.is_grad_enabled():
             return checkpoint(block, *args, use_reentrant=False)
         return block(*args)

@@ -221,8 +221,7 @@ def add_lora_part(
 ) -> LoRAPart:
     """Attach one (zero-initialised B) part to linear `module`; returns it to fill or train."""
     linear = _linear(model, module)
-    base = next(linear.parameters())
-    lora = LoRAPart(int(linear.in_features), size, rank, offset, scale).to(base.device)
+    lora = LoRAPart(int(linear.in_features), size, rank, offset, scale).to(linear.weight.device)
     adapters = _adapters_of(linear, create=True)
     assert adapters is not None
     adapters.add(adapter, part, lora, dropout)

@@ -47,6 +47,11 @@ def train_lora(
     gradient_checkpointing: bool = typer.Option(
         False, "--gradient-checkpointing", help="Recompute blocks in backward."
     ),
+    fp8: bool = typer.Option(False, "--fp8", help="Frozen block weights in FP8 e4m3 with scales."),
+    block_swap: int = typer.Option(0, "--block-swap", help="Keep N blocks' weights in CPU memory (-1: all)."),
+    offload_activations: bool = typer.Option(
+        False, "--offload-activations", help="With --block-swap: saved block inputs in CPU memory."
+    ),
     name: str | None = typer.Option(None, "--name", help="Registry name (default: the --out file's stem)."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
     seed: int = typer.Option(0, "--seed"),
@@ -84,6 +89,7 @@ def train_lora(
         config = LoRATrainConfig(
             lora=settings, steps=steps, lr=lr, resolution=resolution or (32 if tiny else 544), frame_buckets=buckets,
             i2v=i2v, gradient_checkpointing=gradient_checkpointing, seed=seed, sample_posterior=not tiny,
+            fp8_base=fp8, block_swap=block_swap, offload_activations=offload_activations,
         )  # fmt: skip
         trainer = LoRATrainer(pipeline.transformer, pipeline.vae, pipeline.text_encoder, config,
                               workspace.latents / "lora", device=pipeline.device)  # fmt: skip

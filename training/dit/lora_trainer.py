@@ -26,7 +26,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from model.block_swap import BlockSwap
 from model.dit import HunyuanDiT
+from model.fp8 import quantize_blocks_fp8
 from model.lora import LoRASettings, inject_lora
 from model.text import TextEncoder
 from model.vae import CausalVAE3D
@@ -44,7 +46,13 @@ class LoRATrainError(ValueError):
 
 @dataclass(frozen=True)
 class LoRATrainConfig:
-    """Settings of one LoRA run (fields t_mean … guidance are the flow loss's, as in DiTTrainConfig)."""
+    """Settings of one LoRA run (fields t_mean … guidance are the flow loss's, as in DiTTrainConfig).
+
+    Low memory: `fp8_base` stores the frozen block weights in e4m3 (model.fp8); `block_swap` N > 0
+    keeps the last N blocks' frozen weights in CPU memory (-1: all blocks), streamed per block and
+    recomputed in backward (model.block_swap; implies checkpointing of those blocks), and
+    `offload_activations` moves their saved inputs to CPU memory as well.
+    """
 
     lora: LoRASettings = field(default_factory=LoRASettings)
     steps: int = 100
@@ -65,6 +73,9 @@ class LoRATrainConfig:
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     gradient_checkpointing: bool = False
+    fp8_base: bool = False
+    block_swap: int = 0
+    offload_activations: bool = False
     seed: int = 0
 
     def stage(self, images: int, videos: int) -> StageSpec:
@@ -125,11 +136,20 @@ class LoRATrainer:
         self.cache = LatentCache(
             cache_root, vae, text_encoder, aspect_ratios=config.aspect_ratios, device=self.device
         )
+        if config.fp8_base:
+            quantize_blocks_fp8(model)
         torch.manual_seed(config.seed)  # the adapters' A init
         self.params = inject_lora(model, config.lora)
         model.gradient_checkpointing = config.gradient_checkpointing
         for param in self.params:
             param.data = param.data.float()  # master copy in fp32 whatever the base dtype
+        if config.block_swap:
+            BlockSwap(
+                model,
+                self.device,
+                None if config.block_swap < 0 else config.block_swap,
+                config.offload_activations,
+            )
         self.optimizer = torch.optim.AdamW(self.params, lr=config.lr, weight_decay=config.weight_decay)
         warmup = max(config.warmup_steps, 0)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(

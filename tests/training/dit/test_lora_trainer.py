@@ -46,15 +46,19 @@ def _probe(trainer: LoRATrainer, batch: LatentBatch, i2v: bool) -> float:
         ) / 8  # fmt: skip
 
 
-@pytest.mark.parametrize("i2v", [False, True], ids=["t2v", "i2v"])
-def test_lora_training_lowers_the_loss_and_changes_the_output(tmp_path: Path, i2v: bool) -> None:
+@pytest.mark.parametrize(
+    ("i2v", "lowmem"), [(False, False), (True, False), (True, True)], ids=["t2v", "i2v", "i2v-fp8-swap"]
+)
+def test_lora_training_lowers_the_loss_and_changes_the_output(
+    tmp_path: Path, i2v: bool, lowmem: bool
+) -> None:
     data = read_lora_folder(make_lora_folder(tmp_path / "data"), videos_only=i2v)
     assert (data.videos, data.images) == ((2, 0) if i2v else (2, 1))
     dit, vae, text = _models()
     base_state = {k: v.clone() for k, v in dit.state_dict().items()}
     config = LoRATrainConfig(
         lora=LoRASettings(rank=4, alpha=4.0), steps=30, lr=1e-2, resolution=32, frame_buckets=(5,),
-        sample_posterior=False, i2v=i2v,
+        sample_posterior=False, i2v=i2v, fp8_base=lowmem, block_swap=-1 if lowmem else 0, offload_activations=lowmem,
     )  # fmt: skip
     trainer = LoRATrainer(dit, vae, text, config, tmp_path / "cache")
     sampler = trainer.prepare(data.records, data.images, data.videos)
@@ -79,7 +83,8 @@ def test_lora_training_lowers_the_loss_and_changes_the_output(tmp_path: Path, i2
     assert (after_out - before_out).abs().max() > 1e-3
     # Only the adapter trained: every base tensor is bit-identical, the optimizer holds LoRA params only.
     for key, value in base_state.items():
-        assert torch.equal(dit.state_dict()[key], value), key
+        if not lowmem:  # (FP8 replaced the block weights by their e4m3 copies)
+            assert torch.equal(dit.state_dict()[key], value), key
     lora_params = {id(p) for part in adapter_parts(dit).values() for p in (part.lora_A, part.lora_B)}
     assert {id(p) for g in trainer.optimizer.param_groups for p in g["params"]} == lora_params
 

@@ -1,0 +1,91 @@
+"""FP8 (e4m3) base weights with per-output-channel scales for the frozen DiT under a LoRA.
+
+`FP8Linear` holds W ≈ weight_fp8 · scale (one float32 scale per output row, amax / 448), half the
+bytes of bf16. Forward on CUDA: the input is quantised per token (row-wise amax) and multiplied by
+`torch._scaled_mm` (row-wise scales, bf16 out); elsewhere, or for shapes `_scaled_mm` refuses
+(K or N not a multiple of 16), the weight is dequantised to the input dtype. The weight is frozen:
+backward gives the input gradient only, through the dequantised weight (no weight gradient is ever
+formed, which is what LoRA training needs).
+
+`quantize_blocks_fp8(model)` swaps every `nn.Linear` of the double/single blocks; embeddings, the
+token refiner and the final layer stay in their dtype (they are < 2 % of the weights).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+E4M3 = torch.float8_e4m3fn
+E4M3_MAX = 448.0
+
+
+def _quantize_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(M, K) -> fp8 (M, K) and float32 scales (M, 1) with x ≈ q · scale."""
+    amax = x.detach().abs().amax(dim=-1, keepdim=True).float().clamp(min=1e-12)
+    scale = amax / E4M3_MAX
+    return (x.float() / scale).clamp(-E4M3_MAX, E4M3_MAX).to(E4M3), scale
+
+
+class _ScaledMM(torch.autograd.Function):
+    """y = x Wᵀ + b with W in fp8 (row scales); grad for x only (W frozen)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, scale, bias):  # type: ignore[no-untyped-def]
+        ctx.save_for_backward(weight, scale)
+        ctx.x_dtype = x.dtype
+        rows = x.reshape(-1, x.shape[-1])
+        q, x_scale = _quantize_rows(rows)
+        out = torch._scaled_mm(
+            q, weight.t(), scale_a=x_scale, scale_b=scale.reshape(1, -1), bias=bias, out_dtype=torch.bfloat16
+        )
+        return out.reshape(*x.shape[:-1], weight.shape[0]).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[no-untyped-def]
+        weight, scale = ctx.saved_tensors
+        dense = weight.to(grad.dtype) * scale.to(grad.dtype)
+        return (grad @ dense).to(ctx.x_dtype), None, None, None
+
+
+class FP8Linear(nn.Module):
+    """A frozen linear stored as e4m3 + per-row scales (see module docstring)."""
+
+    def __init__(self, linear: nn.Linear) -> None:
+        super().__init__()
+        self.in_features, self.out_features = linear.in_features, linear.out_features
+        with torch.no_grad():
+            weight, scale = _quantize_rows(linear.weight.float())
+        self.register_buffer("weight", weight)
+        self.register_buffer("weight_scale", scale)
+        bias = None if linear.bias is None else linear.bias.detach().to(torch.bfloat16)
+        self.register_buffer("bias", bias)
+
+    def dequantized(self, dtype: torch.dtype) -> torch.Tensor:
+        """(out, in) weight in `dtype`."""
+        return self.weight.to(dtype) * self.weight_scale.to(dtype)
+
+    def _fast(self, x: torch.Tensor) -> bool:
+        return x.is_cuda and self.in_features % 16 == 0 and self.out_features % 16 == 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self._fast(x):
+            return _ScaledMM.apply(x, self.weight, self.weight_scale, self.bias)
+        bias = None if self.bias is None else self.bias.to(x.dtype)
+        return F.linear(x, self.dequantized(x.dtype), bias)
+
+
+def quantize_blocks_fp8(model: nn.Module) -> int:
+    """Replace each nn.Linear inside `model.double_blocks` / `model.single_blocks` by an FP8Linear
+    (in place; call before adding LoRA adapters). Returns how many were replaced."""
+    count = 0
+    for blocks in (model.double_blocks, model.single_blocks):
+        for block in blocks:  # type: ignore[attr-defined]
+            for name, module in list(block.named_modules()):
+                if type(module) is nn.Linear:
+                    parent_name, _, child = name.rpartition(".")
+                    parent = block.get_submodule(parent_name) if parent_name else block
+                    setattr(parent, child, FP8Linear(module))
+                    count += 1
+    return count

@@ -13,12 +13,16 @@ token refiner and the final layer stay in their dtype (they are < 2 % of the wei
 
 from __future__ import annotations
 
+import logging
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+log = logging.getLogger(__name__)
 E4M3 = torch.float8_e4m3fn
 E4M3_MAX = 448.0
+SCALED_MM_FAILURES = 0  # > 0 once the fast path failed in this process (benchmarks report it)
 
 
 def _quantize_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -38,8 +42,10 @@ class _ScaledMM(torch.autograd.Function):
         rows = x.reshape(-1, x.shape[-1])
         q, x_scale = _quantize_rows(rows)
         out = torch._scaled_mm(
-            q, weight.t(), scale_a=x_scale, scale_b=scale.reshape(1, -1), bias=bias, out_dtype=torch.bfloat16
+            q, weight.t(), scale_a=x_scale, scale_b=scale.reshape(1, -1), out_dtype=torch.bfloat16
         )
+        if bias is not None:
+            out = out + bias
         return out.reshape(*x.shape[:-1], weight.shape[0]).to(x.dtype)
 
     @staticmethod
@@ -70,8 +76,15 @@ class FP8Linear(nn.Module):
         return x.is_cuda and self.in_features % 16 == 0 and self.out_features % 16 == 0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self._fast(x):
-            return _ScaledMM.apply(x, self.weight, self.weight_scale, self.bias)
+        global SCALED_MM_FAILURES
+        if self._fast(x) and SCALED_MM_FAILURES == 0:
+            try:
+                return _ScaledMM.apply(x, self.weight, self.weight_scale, self.bias)
+            except RuntimeError as err:  # a GPU/driver without row-wise FP8 matmul: dequantise from now on
+                SCALED_MM_FAILURES += 1
+                log.warning(
+                    "torch._scaled_mm failed (%s); FP8 weights are dequantised per matmul instead", err
+                )
         bias = None if self.bias is None else self.bias.to(x.dtype)
         return F.linear(x, self.dequantized(x.dtype), bias)
 

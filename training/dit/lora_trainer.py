@@ -118,6 +118,23 @@ def check_task(model: HunyuanDiT, i2v: bool) -> None:
         )
 
 
+def setup_lora_model(model: HunyuanDiT, config: LoRATrainConfig, device: torch.device) -> list[torch.nn.Parameter]:
+    """Make `model` the run's trainable shape: FP8 blocks (optional), frozen base + adapter `default`
+    (fp32 master weights, A drawn from `config.seed`), checkpointing, block swap (optional).
+    Returns the adapter's parameters (the only ones to optimise)."""
+    if config.fp8_base:
+        quantize_blocks_fp8(model)
+    torch.manual_seed(config.seed)
+    params = inject_lora(model, config.lora)
+    model.gradient_checkpointing = config.gradient_checkpointing
+    for param in params:
+        param.data = param.data.float()  # fp32 master copy whatever the base dtype
+    if config.block_swap:
+        swapped = None if config.block_swap < 0 else config.block_swap
+        BlockSwap(model, device, swapped, config.offload_activations)
+    return params
+
+
 class LoRATrainer:
     """Adds adapter `default` to `model` and trains it on `records` (see module docstring)."""
 
@@ -136,20 +153,7 @@ class LoRATrainer:
         self.cache = LatentCache(
             cache_root, vae, text_encoder, aspect_ratios=config.aspect_ratios, device=self.device
         )
-        if config.fp8_base:
-            quantize_blocks_fp8(model)
-        torch.manual_seed(config.seed)  # the adapters' A init
-        self.params = inject_lora(model, config.lora)
-        model.gradient_checkpointing = config.gradient_checkpointing
-        for param in self.params:
-            param.data = param.data.float()  # master copy in fp32 whatever the base dtype
-        if config.block_swap:
-            BlockSwap(
-                model,
-                self.device,
-                None if config.block_swap < 0 else config.block_swap,
-                config.offload_activations,
-            )
+        self.params = setup_lora_model(model, config, self.device)
         self.optimizer = torch.optim.AdamW(self.params, lr=config.lr, weight_decay=config.weight_decay)
         warmup = max(config.warmup_steps, 0)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(

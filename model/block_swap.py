@@ -23,6 +23,8 @@ import torch
 from torch import nn
 from torch.utils._pytree import tree_flatten, tree_unflatten
 
+from model.dit import HunyuanDiT
+
 
 @dataclass
 class _Slot:
@@ -56,13 +58,13 @@ class BlockSwap:
 
     def __init__(
         self,
-        model: nn.Module,
+        model: HunyuanDiT,
         device: torch.device | str,
         swapped: int | None = None,
         offload_activations: bool = False,
     ) -> None:
         self.device = torch.device(device)
-        self.blocks: list[nn.Module] = [*model.double_blocks, *model.single_blocks]  # type: ignore[attr-defined]
+        self.blocks: list[nn.Module] = [*model.double_blocks, *model.single_blocks]
         count = len(self.blocks) if swapped is None else min(swapped, len(self.blocks))
         self.swapped = set(range(len(self.blocks) - count, len(self.blocks)))
         self.index = {id(b): i for i, b in enumerate(self.blocks)}
@@ -87,7 +89,7 @@ class BlockSwap:
                     param.data = param.data.to(self.device)
         self.pending: dict[int, tuple[list[torch.Tensor], torch.cuda.Event | None]] = {}
         self.activations: dict[int, tuple[list[torch.Tensor], torch.cuda.Event | None]] = {}
-        model.block_runner = self  # type: ignore[assignment]
+        model.block_runner = self
 
     # ---- weights ---------------------------------------------------------------------------------
     def prefetch(self, i: int) -> None:

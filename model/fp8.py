@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from model.dit import HunyuanDiT
+
 log = logging.getLogger(__name__)
 E4M3 = torch.float8_e4m3fn
 E4M3_MAX = 448.0
@@ -58,6 +60,10 @@ class _ScaledMM(torch.autograd.Function):
 class FP8Linear(nn.Module):
     """A frozen linear stored as e4m3 + per-row scales (see module docstring)."""
 
+    weight: torch.Tensor
+    weight_scale: torch.Tensor
+    bias: torch.Tensor | None
+
     def __init__(self, linear: nn.Linear) -> None:
         super().__init__()
         self.in_features, self.out_features = linear.in_features, linear.out_features
@@ -89,12 +95,12 @@ class FP8Linear(nn.Module):
         return F.linear(x, self.dequantized(x.dtype), bias)
 
 
-def quantize_blocks_fp8(model: nn.Module) -> int:
+def quantize_blocks_fp8(model: HunyuanDiT) -> int:
     """Replace each nn.Linear inside `model.double_blocks` / `model.single_blocks` by an FP8Linear
     (in place; call before adding LoRA adapters). Returns how many were replaced."""
     count = 0
     for blocks in (model.double_blocks, model.single_blocks):
-        for block in blocks:  # type: ignore[attr-defined]
+        for block in blocks:
             for name, module in list(block.named_modules()):
                 if type(module) is nn.Linear:
                     parent_name, _, child = name.rpartition(".")

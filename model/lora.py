@@ -28,7 +28,7 @@ import dataclasses
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -88,6 +88,15 @@ class LoRATarget:
     group: str
 
 
+def linear_features(linear: nn.Module) -> tuple[int, int]:
+    """(in_features, out_features) of an nn.Linear or a quantised linear (model.fp8)."""
+    return cast(int, linear.in_features), cast(int, linear.out_features)
+
+
+def linear_weight(linear: nn.Module) -> torch.Tensor:
+    return cast(torch.Tensor, linear.weight)
+
+
 def _group(part: str) -> str:
     if "norm" in part:
         return "modulation"
@@ -112,7 +121,7 @@ def lora_targets(model: nn.Module) -> list[LoRATarget]:
             for key, parts in block_linears(ours).items():
                 name = f"{ours}.{i}.{key}"
                 linear = _linear(model, name)
-                width, out = int(linear.in_features), int(linear.out_features)
+                width, out = linear_features(linear)
                 # Fused parts are hidden-size wide; the last one (proj_mlp) takes the rest.
                 sizes = [width] * (len(parts) - 1) + [out - width * (len(parts) - 1)]
                 offset = 0
@@ -155,7 +164,8 @@ class LoRAAdapters(nn.Module):
         if adapter not in self.adapters:
             self.adapters[adapter] = nn.ModuleDict()
             self.scales[adapter], self.dropouts[adapter] = 1.0, dropout
-        self.adapters[adapter][part.replace(".", "/") or "whole"] = module  # '.' not allowed in names
+        held = cast(nn.ModuleDict, self.adapters[adapter])
+        held[part.replace(".", "/") or "whole"] = module  # '.' not allowed in module names
 
     def parts(self, adapter: str) -> dict[str, LoRAPart]:
         """part name ('' = the whole output) -> LoRAPart."""
@@ -164,15 +174,14 @@ class LoRAAdapters(nn.Module):
 
     def delta(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         """out + Σ_adapters scale · Σ_parts (their rows) part.scale · B A dropout(x)."""
-        for adapter, parts in self.adapters.items():
+        for adapter in self.adapters:
             scale = self.scales[adapter]
             if scale == 0.0:
                 continue
             p = self.dropouts[adapter]
             h = F.dropout(x, p, self.training) if p > 0 else x
             pieces: list[tuple[int, torch.Tensor]] = []
-            for part in parts.values():
-                assert isinstance(part, LoRAPart)
+            for part in self.parts(adapter).values():
                 y = F.linear(F.linear(h.to(part.lora_A.dtype), part.lora_A), part.lora_B)
                 pieces.append((part.offset, y * (part.scale * scale)))
             out = out + self._assemble(pieces, out).to(out.dtype)
@@ -202,7 +211,7 @@ def _lora_hook(module: nn.Module, args: tuple[torch.Tensor, ...], out: torch.Ten
 def _adapters_of(linear: nn.Module, create: bool) -> LoRAAdapters | None:
     adapters = getattr(linear, "lora", None)
     if adapters is None and create:
-        adapters = LoRAAdapters(int(linear.out_features))
+        adapters = LoRAAdapters(linear_features(linear)[1])
         linear.add_module("lora", adapters)
         linear.register_forward_hook(_lora_hook)
     return adapters
@@ -221,7 +230,7 @@ def add_lora_part(
 ) -> LoRAPart:
     """Attach one (zero-initialised B) part to linear `module`; returns it to fill or train."""
     linear = _linear(model, module)
-    lora = LoRAPart(int(linear.in_features), size, rank, offset, scale).to(linear.weight.device)
+    lora = LoRAPart(linear_features(linear)[0], size, rank, offset, scale).to(linear_weight(linear).device)
     adapters = _adapters_of(linear, create=True)
     assert adapters is not None
     adapters.add(adapter, part, lora, dropout)
@@ -287,16 +296,16 @@ def remove_lora(model: nn.Module, adapter: str | None = None) -> None:
         if not held.adapters:
             linear = model.get_submodule(name)
             del linear.lora
-            for key, fn in list(linear._forward_hooks.items()):
+            for hook_id, fn in list(linear._forward_hooks.items()):
                 if fn is _lora_hook:
-                    del linear._forward_hooks[key]
+                    del linear._forward_hooks[hook_id]
 
 
 @torch.no_grad()
 def merge_lora(model: nn.Module, adapter: str | None = None) -> None:
     """Fold adapter `adapter` (None: all) at its scale into the base weights, then remove it."""
     for name, held in adapted_linears(model):
-        weight = model.get_submodule(name).weight
+        weight = linear_weight(model.get_submodule(name))
         if not weight.is_floating_point() or weight.element_size() < 2:
             raise LoRAError(f"{name}: cannot merge a LoRA into {weight.dtype} weights; use adapter mode")
         for key in [k for k in held.adapters if adapter is None or k == adapter]:

@@ -24,13 +24,14 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
+from model.dit import HunyuanDiT
 from model.lora import (
     DEFAULT_ADAPTER,
     LoRAError,
@@ -38,6 +39,8 @@ from model.lora import (
     LoRATarget,
     adapter_parts,
     add_lora_part,
+    linear_features,
+    linear_weight,
     lora_targets,
     set_lora_scale,
 )
@@ -67,7 +70,7 @@ class LoRAFileInfo:
 
 def dit_signature(model: nn.Module) -> dict[str, Any]:
     """Widths and depths a LoRA must match (stored in the file's metadata)."""
-    cfg = model.config  # type: ignore[attr-defined]
+    cfg = cast(HunyuanDiT, model).config
     return {
         "hidden_size": cfg.hidden_size,
         "mlp_hidden": cfg.mlp_hidden,
@@ -217,7 +220,8 @@ def load_lora(
     for entry in entries:
         assert entry.a is not None and entry.b is not None
         linear = model.get_submodule(entry.module)
-        size = int(linear.out_features) if entry.size < 0 else entry.size
+        in_features, out_features = linear_features(linear)
+        size = out_features if entry.size < 0 else entry.size
         rank = int(entry.a.shape[0])
         name = entry.part or entry.module
         if entry.a.ndim != 2 or entry.b.ndim != 2 or entry.b.shape[1] != rank:
@@ -226,15 +230,15 @@ def load_lora(
             )
         if expect_rank is not None and rank != expect_rank:
             raise LoRAFileError(f"{path}: rank mismatch at {name}: rank {rank}, expected {expect_rank}")
-        if entry.a.shape[1] != linear.in_features or entry.b.shape[0] != size:
+        if entry.a.shape[1] != in_features or entry.b.shape[0] != size:
             raise LoRAFileError(
                 f"{path}: LoRA for another architecture: {name} is {entry.b.shape[0]}x{entry.a.shape[1]}, "
-                f"this DiT's is {size}x{linear.in_features}"
+                f"this DiT's is {size}x{in_features}"
             )
         ranks.add(rank)
         part_scale = 1.0 if entry.alpha is None else entry.alpha / rank
         part = add_lora_part(model, entry.module, entry.part, entry.offset, size, rank, part_scale, adapter)
-        dtype = linear.weight.dtype
+        dtype = linear_weight(linear).dtype
         with torch.no_grad():
             part.lora_A.copy_(entry.a)
             part.lora_B.copy_(entry.b)

@@ -79,11 +79,19 @@ def train_lora(
             targets=tuple(t.strip() for t in targets.split(",") if t.strip()),
         )
         dataset = read_lora_folder(data, videos_only=i2v)
-        serving = ServingConfig(device=device, cache_dir=str(workspace.serving_cache))
+        # cpu_offload: the parts arrive on the CPU; each goes to the device for its phase below (the
+        # DiT after FP8 quantisation / with its swapped blocks left in CPU memory).
+        serving = ServingConfig(device=device, cache_dir=str(workspace.serving_cache), cpu_offload=True)
         if serving.torch_device.type == "cuda":
             serving = serving.replace(dtype="bfloat16")
         source = resolve_reference(model, tracking_uri=platform.tracking_uri, cache_dir=serving.cache_dir)
         pipeline = Pipeline.load(source, serving)
+        pipeline.vae.float().to(pipeline.device)  # the latent cache encodes float32 pixels
+        text_on_device = any(
+            True for _ in pipeline.text_encoder.parameters()
+        )  # tiny-random's stays on the CPU
+        if text_on_device:
+            pipeline.text_encoder.to(pipeline.device)
         tiny = pipeline.transformer.config.hidden_size <= 512
         buckets = tuple(int(f) for f in frames.split(",") if f.strip()) or ((5,) if tiny else (33,))
         config = LoRATrainConfig(
@@ -94,6 +102,9 @@ def train_lora(
         trainer = LoRATrainer(pipeline.transformer, pipeline.vae, pipeline.text_encoder, config,
                               workspace.latents / "lora", device=pipeline.device)  # fmt: skip
         sampler = trainer.prepare(dataset.records, dataset.images, dataset.videos)
+        pipeline.vae.to("cpu")  # latents and text encodings are cached: free the device for the DiT
+        if text_on_device:
+            pipeline.text_encoder.to("cpu")
         result = trainer.train(sampler)
         values = {"lora": settings.to_dict(), **{k: v for k, v in config.__dict__.items() if k != "lora"}}
         metadata = {

@@ -32,6 +32,8 @@ from model.lora import (
 from model.lora_format import LoRAFileError, load_lora, save_lora
 from tests.model.builders import dit_inputs, randomize_, rel_err
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 diffusers = pytest.importorskip("diffusers")
 
 TOL = 1e-4
@@ -162,34 +164,31 @@ def test_musubi_layout_imports_as_the_hand_merged_weights(tmp_path: Path) -> Non
         assert rel_err(_ref_out(ref, inputs), expected) < TOL
 
 
-def test_bad_lora_files_get_one_line_errors_naming_the_file(tmp_path: Path) -> None:
+def _one_projection(path: Path, block: int, a: tuple[int, int], b: tuple[int, int]) -> Path:
+    """A diffusers-layout file with one to_q LoRA of the given A and B shapes."""
+    key = f"transformer.transformer_blocks.{block}.attn.to_q"
+    save_file({f"{key}.lora_A.weight": torch.zeros(a), f"{key}.lora_B.weight": torch.zeros(b)}, str(path))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("block", "a", "b", "expect_rank", "message"),
+    [
+        (7, (4, 64), (64, 4), None, r"LoRA for another architecture.*transformer_blocks\.7"),
+        (0, (4, 3072), (3072, 4), None, r"LoRA for another architecture: attn.to_q is 3072x3072"),
+        (0, (4, 64), (64, 8), None, r"rank mismatch at attn.to_q"),
+        (0, (4, 64), (64, 4), 8, r"rank mismatch at attn.to_q: rank 4, expected 8"),
+    ],
+    ids=["depth", "width", "ranks", "expected-rank"],
+)
+def test_lora_files_that_do_not_fit_name_the_file(tmp_path, block, a, b, expect_rank, message) -> None:  # type: ignore[no-untyped-def]
+    path = _one_projection(tmp_path / "lora.safetensors", block, a, b)
+    with pytest.raises(LoRAFileError, match=rf"lora.safetensors: {message}"):
+        load_lora(HunyuanDiT(CFG), path, expect_rank=expect_rank)
+
+
+def test_bad_lora_files_and_settings(tmp_path: Path) -> None:
     model = HunyuanDiT(CFG)
-    bad = tmp_path / "bad.safetensors"
-    save_file({"transformer.transformer_blocks.7.attn.to_q.lora_A.weight": torch.zeros(4, 64),
-               "transformer.transformer_blocks.7.attn.to_q.lora_B.weight": torch.zeros(64, 4)}, str(bad))  # fmt: skip
-    with pytest.raises(
-        LoRAFileError, match=r"bad.safetensors: LoRA for another architecture.*transformer_blocks\.7"
-    ):
-        load_lora(model, bad)
-    wide = tmp_path / "wide.safetensors"
-    save_file({"transformer.transformer_blocks.0.attn.to_q.lora_A.weight": torch.zeros(4, 3072),
-               "transformer.transformer_blocks.0.attn.to_q.lora_B.weight": torch.zeros(3072, 4)}, str(wide))  # fmt: skip
-    with pytest.raises(
-        LoRAFileError, match=r"wide.safetensors: LoRA for another architecture: attn.to_q is 3072x3072"
-    ):
-        load_lora(model, wide)
-    ranks = tmp_path / "ranks.safetensors"
-    save_file({"transformer.transformer_blocks.0.attn.to_q.lora_A.weight": torch.zeros(4, 64),
-               "transformer.transformer_blocks.0.attn.to_q.lora_B.weight": torch.zeros(64, 8)}, str(ranks))  # fmt: skip
-    with pytest.raises(LoRAFileError, match=r"ranks.safetensors: rank mismatch at attn.to_q"):
-        load_lora(model, ranks)
-    good = tmp_path / "good.safetensors"
-    save_file({"transformer.transformer_blocks.0.attn.to_q.lora_A.weight": torch.zeros(4, 64),
-               "transformer.transformer_blocks.0.attn.to_q.lora_B.weight": torch.zeros(64, 4)}, str(good))  # fmt: skip
-    with pytest.raises(
-        LoRAFileError, match=r"good.safetensors: rank mismatch at attn.to_q: rank 4, expected 8"
-    ):
-        load_lora(model, good, expect_rank=8)
     (tmp_path / "junk.safetensors").write_bytes(b"not a file")
     with pytest.raises(LoRAFileError, match="junk.safetensors: not a readable"):
         load_lora(model, tmp_path / "junk.safetensors")

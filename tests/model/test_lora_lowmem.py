@@ -13,15 +13,9 @@ from model.fp8 import FP8Linear, quantize_blocks_fp8
 from model.lora import LoRASettings, inject_lora
 from tests.model.builders import dit_inputs, randomize_, rel_err
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 CFG = DiTConfig.preset("tiny", depth_double=2, depth_single=2, image_condition="token_replace")
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _model(seed: int = 0) -> HunyuanDiT:

@@ -118,10 +118,14 @@ def check_task(model: HunyuanDiT, i2v: bool) -> None:
         )
 
 
-def setup_lora_model(model: HunyuanDiT, config: LoRATrainConfig, device: torch.device) -> list[torch.nn.Parameter]:
+def setup_lora_model(
+    model: HunyuanDiT, config: LoRATrainConfig, device: torch.device
+) -> list[torch.nn.Parameter]:
     """Make `model` the run's trainable shape: FP8 blocks (optional), frozen base + adapter `default`
-    (fp32 master weights, A drawn from `config.seed`), checkpointing, block swap (optional).
-    Returns the adapter's parameters (the only ones to optimise)."""
+    (fp32 master weights, A drawn from `config.seed`), checkpointing, then placed on `device`: whole,
+    or with block swap the swapped blocks' frozen weights in CPU memory. `model` may arrive on the
+    CPU (a 13B base is quantised there before it moves). Returns the adapter's parameters (the only
+    ones to optimise)."""
     if config.fp8_base:
         quantize_blocks_fp8(model)
     torch.manual_seed(config.seed)
@@ -132,6 +136,8 @@ def setup_lora_model(model: HunyuanDiT, config: LoRATrainConfig, device: torch.d
     if config.block_swap:
         swapped = None if config.block_swap < 0 else config.block_swap
         BlockSwap(model, device, swapped, config.offload_activations)
+    else:
+        model.to(device)
     return params
 
 

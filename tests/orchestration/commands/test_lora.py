@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from safetensors import safe_open
 from typer.testing import CliRunner
 
@@ -16,13 +15,7 @@ from orchestration.cli_app import UserError
 from serving import read_mp4
 from tests.training.dit.lora_data_builders import make_lora_folder
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _train(tmp_path: Path, data: Path, *extra: str):

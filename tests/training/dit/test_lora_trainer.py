@@ -19,14 +19,7 @@ from training.dit.lora_data import LoRADataError, read_lora_folder
 from training.dit.lora_trainer import LoRATrainConfig, LoRATrainer, LoRATrainError
 from training.dit.loss import flow_matching_loss
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny matmuls: on the shared CPU a second torch thread only spins (10x slower steps)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _models(image_condition: str | None = "token_replace"):

@@ -98,7 +98,7 @@ def flow_matching_loss(
         batch.text_mask.to(device),
         batch.text_pooled.to(device),
         guidance=guidance,
-        first_frame_clean=data[:, :, :1] if first_frame_clean else None,
+        **({"first_frame_clean": data[:, :, :1]} if first_frame_clean else {}),
     )
     target = model_target(noise, data)
     if first_frame_clean:

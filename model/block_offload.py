@@ -17,6 +17,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from model.dit import HunyuanDiT
+
 
 def _tensors(module: nn.Module) -> list[tuple[nn.Module, str, bool]]:
     """(owner, name, is_parameter) of every parameter and buffer in `module`."""
@@ -36,9 +38,9 @@ class BlockOffload:
         prefetch: how many blocks ahead to copy (1 overlaps the next copy with this block's compute).
     """
 
-    def __init__(self, model: nn.Module, device: torch.device | str, prefetch: int = 1) -> None:
+    def __init__(self, model: HunyuanDiT, device: torch.device | str, prefetch: int = 1) -> None:
         self.model, self.device, self.prefetch = model, torch.device(device), max(0, int(prefetch))
-        self.blocks: list[nn.Module] = [*model.double_blocks, *model.single_blocks]  # type: ignore[attr-defined]
+        self.blocks: list[nn.Module] = [*model.double_blocks, *model.single_blocks]
         self._cuda = self.device.type == "cuda"
         self._stream = torch.cuda.Stream(self.device) if self._cuda else None
         self._host: list[list[torch.Tensor]] = []

@@ -11,7 +11,8 @@ tokens never act as keys and never influence real tokens; no dense mask is built
 Hooks for parallelism applied from outside (this file stays single-device; training.parallel sets
 them): each dual/single-stream block calls `self.attention_fn` (default `model.attention.attention`),
 and `HunyuanDiT.token_sharding` (default None) may keep a slice of the video tokens after patch
-embedding and gather the per-token outputs before unpatchify (see `TokenSharding`).
+embedding and gather the per-token outputs before unpatchify (see `TokenSharding`);
+`HunyuanDiT.block_runner` (default None) may run each block instead (`model.block_swap`).
 """
 
 from __future__ import annotations
@@ -175,13 +176,21 @@ class SingleStreamBlock(nn.Module):
         q, k, v = rearrange(qkv, "b s (three h d) -> three b s h d", three=3, h=self.num_heads)
         q, k = apply_rope(self.q_norm(q), *rope), apply_rope(self.k_norm(k), *rope)
         attn = self.attention_fn(q, k, v, lens, self.backend).flatten(2)
-        # linear2 over [attn | gelu(mlp)] as two matmuls into one output: no (B, S, D + mlp) concat.
-        if isinstance(self.linear2, nn.Linear):
+        act = F.gelu(mlp, approximate="tanh")
+        if type(self.linear2) is nn.Linear:
+            # linear2 over [attn | gelu(mlp)] as two matmuls into one output: no (B, S, D + mlp) concat.
             weight = self.linear2.weight
             out = F.linear(attn, weight[:, : self.hidden], self.linear2.bias)
-            out += F.linear(F.gelu(mlp, approximate="tanh"), weight[:, self.hidden :])
-        else:  # a quantised layer (model.fp8) does the same split itself
-            out = self.linear2.forward_split([attn, F.gelu(mlp, approximate="tanh")])
+            out += F.linear(act, weight[:, self.hidden :])
+            if self.linear2._forward_hooks:
+                # Forward hooks (model.lora adapters) see the input a module call would give them.
+                joined = torch.cat([attn, act], dim=-1)
+                for hook in self.linear2._forward_hooks.values():
+                    out = hook(self.linear2, (joined,), out)
+        elif not self.linear2._forward_hooks and (split := getattr(self.linear2, "forward_split", None)):
+            out = split([attn, act])  # a quantised linear (model.fp8), the same split
+        else:  # a quantised linear with adapters: one module call, so its hooks run
+            out = self.linear2(torch.cat([attn, act], dim=-1))
         return gated_residual(x, out, gate, first_gate, n_first)
 
 
@@ -223,6 +232,7 @@ class HunyuanDiT(nn.Module):
         self.token_sharding: TokenSharding | None = None
         # Sampling only: skips the blocks on steps whose input barely changed (model.step_cache).
         self.step_cache: StepCache | None = None
+        self.block_runner: Callable[..., Any] | None = None
         self.img_in = PatchEmbed(cfg)
         self.txt_in = TokenRefiner(
             cfg.text_states_dim, d, cfg.num_heads, cfg.depth_refiner, cfg.attention_backend
@@ -367,12 +377,16 @@ class HunyuanDiT(nn.Module):
     def _cache_indicator(self, img: torch.Tensor, vec: torch.Tensor) -> torch.Tensor:
         """The step cache's indicator: the first block's modulated video input (model.step_cache)."""
         if len(self.double_blocks):
-            shift, scale = self.double_blocks[0].img_mod(vec)[:2]
+            first: DoubleStreamBlock = self.double_blocks[0]  # type: ignore[assignment]
+            shift, scale = first.img_mod(vec)[:2]
         else:
-            shift, scale = self.single_blocks[0].modulation(vec)[:2]
+            single: SingleStreamBlock = self.single_blocks[0]  # type: ignore[assignment]
+            shift, scale = single.modulation(vec)[:2]
         return modulate(_layer_norm(img), shift, scale)
 
     def _run(self, block: nn.Module, *args: Any) -> Any:
+        if self.block_runner is not None:
+            return self.block_runner(block, *args)
         if self.gradient_checkpointing and torch.is_grad_enabled():
             return checkpoint(block, *args, use_reentrant=False)
         return block(*args)

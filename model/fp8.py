@@ -1,104 +1,130 @@
-"""FP8 (e4m3) weights for inference: `quantize_fp8(model)` replaces the DiT blocks' linear layers.
+"""FP8 (e4m3) base weights with per-output-channel scales for the frozen DiT under a LoRA.
 
-Each weight is stored once as float8_e4m3fn with one float32 scale per output row (row absmax /
-448, e4m3's largest finite value), half the bytes of bf16. On a GPU whose `torch._scaled_mm`
-supports row-wise scales (Hopper, compute capability >= 9.0) the matmul runs in FP8 with a dynamic
-per-token activation scale and a bf16 output; elsewhere (CPU, older GPUs) the weight is
-dequantised to the activation's dtype for an ordinary matmul, so the numbers match the GPU path up
-to the activation rounding.
+`FP8Linear` holds W ≈ weight_fp8 · scale (one float32 scale per output row, amax / 448), half the
+bytes of bf16. Forward on CUDA: the input is quantised per token (row-wise amax) and multiplied by
+`torch._scaled_mm` (row-wise scales, bf16 out); elsewhere, or for shapes `_scaled_mm` refuses
+(K or N not a multiple of 16), the weight is dequantised to the input dtype. The weight is frozen:
+backward gives the input gradient only, through the dequantised weight (no weight gradient is ever
+formed, which is what LoRA training needs).
 
-Only the transformer blocks' linears are quantised (the embedders, the text refiner and the final
-layer stay in the model dtype, as is usual for FP8 DiT inference); width multiples of 16 are
-required by the FP8 kernels, and layers without them are left as they are.
+`quantize_blocks_fp8(model)` swaps every `nn.Linear` of the double/single blocks; embeddings, the
+token refiner and the final layer stay in their dtype (they are < 2 % of the weights).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from model.dit import HunyuanDiT
+
+log = logging.getLogger(__name__)
+E4M3 = torch.float8_e4m3fn
 E4M3_MAX = 448.0
-
-
-def _scaled_mm_ok(device: torch.device) -> bool:
-    return device.type == "cuda" and torch.cuda.get_device_capability(device) >= (9, 0)
+SCALED_MM_FAILURES = 0  # > 0 once the fast path failed in this process (benchmarks report it)
 
 
 def _quantize_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """x (M, K) -> (float8 (M, K), float32 scales (M, 1)) with each row's absmax mapped to 448."""
-    scale = x.abs().amax(dim=-1, keepdim=True).float().clamp(min=1e-12) / E4M3_MAX
-    return (x.float() / scale).clamp(-E4M3_MAX, E4M3_MAX).to(torch.float8_e4m3fn), scale
+    """(M, K) -> fp8 (M, K) and float32 scales (M, 1) with x ≈ q · scale."""
+    amax = x.detach().abs().amax(dim=-1, keepdim=True).float().clamp(min=1e-12)
+    scale = amax / E4M3_MAX
+    return (x.float() / scale).clamp(-E4M3_MAX, E4M3_MAX).to(E4M3), scale
 
 
-class Float8Linear(nn.Module):
-    """A frozen linear layer with e4m3 weights and per-row scales (see the module docstring)."""
+class _ScaledMM(torch.autograd.Function):
+    """y = x Wᵀ + b with W in fp8 (row scales); grad for x only (W frozen)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, scale, bias):  # type: ignore[no-untyped-def]
+        ctx.save_for_backward(weight, scale)
+        ctx.x_dtype = x.dtype
+        rows = x.reshape(-1, x.shape[-1])
+        count = rows.shape[0]
+        if count % 16:  # the FP8 kernels want every dimension a multiple of 16
+            rows = F.pad(rows, (0, 0, 0, 16 - count % 16))
+        q, x_scale = _quantize_rows(rows)
+        operand = weight if weight.is_contiguous() else weight.contiguous()  # column-major after .t()
+        out = torch._scaled_mm(
+            q, operand.t(), scale_a=x_scale, scale_b=scale.reshape(1, -1), out_dtype=torch.bfloat16
+        )[:count]
+        if bias is not None:
+            out = out + bias
+        return out.reshape(*x.shape[:-1], weight.shape[0]).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[no-untyped-def]
+        weight, scale = ctx.saved_tensors
+        dense = weight.to(grad.dtype) * scale.to(grad.dtype)
+        return (grad @ dense).to(ctx.x_dtype), None, None, None
+
+
+class FP8Linear(nn.Module):
+    """A frozen linear stored as e4m3 + per-row scales (see module docstring)."""
+
+    weight: torch.Tensor
+    weight_scale: torch.Tensor
+    bias: torch.Tensor | None
 
     def __init__(self, linear: nn.Linear) -> None:
         super().__init__()
         self.in_features, self.out_features = linear.in_features, linear.out_features
-        weight, scale = _quantize_rows(linear.weight.detach())
-        self.register_buffer("weight_fp8", weight)
-        self.register_buffer("weight_scale", scale.reshape(1, -1))  # (1, out) for _scaled_mm
-        self.register_buffer("bias", None if linear.bias is None else linear.bias.detach().clone())
+        with torch.no_grad():
+            weight, scale = _quantize_rows(linear.weight.float())
+        self.register_buffer("weight", weight)
+        self.register_buffer("weight_scale", scale)
+        bias = None if linear.bias is None else linear.bias.detach().to(torch.bfloat16)
+        self.register_buffer("bias", bias)
 
     def dequantized(self, dtype: torch.dtype, columns: slice = slice(None)) -> torch.Tensor:
-        """The weight (out, in[columns]) in `dtype`."""
-        return (self.weight_fp8[:, columns].to(torch.float32) * self.weight_scale.T).to(dtype)
+        """(out, in[columns]) weight in `dtype`."""
+        return self.weight[:, columns].to(dtype) * self.weight_scale.to(dtype)
 
-    def _matmul(self, x: torch.Tensor, columns: slice = slice(None)) -> torch.Tensor:
-        if not _scaled_mm_ok(x.device):
-            return F.linear(x, self.dequantized(x.dtype, columns))
-        flat = x.reshape(-1, x.shape[-1])
-        rows = flat.shape[0]
-        if rows % 16:  # the FP8 kernels want every dimension a multiple of 16
-            flat = F.pad(flat, (0, 0, 0, 16 - rows % 16))
-        x_fp8, x_scale = _quantize_rows(flat)
-        weight = self.weight_fp8[:, columns]
-        out = torch._scaled_mm(
-            x_fp8,
-            (weight if weight.is_contiguous() else weight.contiguous()).t(),  # column-major operand
-            scale_a=x_scale,
-            scale_b=self.weight_scale,
-            out_dtype=torch.bfloat16 if x.dtype == torch.float32 else x.dtype,
-        )
-        return out[:rows].to(x.dtype).reshape(*x.shape[:-1], self.out_features)
+    def _fast(self, x: torch.Tensor) -> bool:
+        return x.is_cuda and self.in_features % 16 == 0 and self.out_features % 16 == 0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self._matmul(x)
-        return out if self.bias is None else out + self.bias.to(out.dtype)
+        global SCALED_MM_FAILURES
+        if self._fast(x) and SCALED_MM_FAILURES == 0:
+            try:
+                return _ScaledMM.apply(x, self.weight, self.weight_scale, self.bias)
+            except RuntimeError as err:  # a GPU/driver without row-wise FP8 matmul: dequantise from now on
+                SCALED_MM_FAILURES += 1
+                log.warning(
+                    "torch._scaled_mm failed (%s); FP8 weights are dequantised per matmul instead", err
+                )
+        bias = None if self.bias is None else self.bias.to(x.dtype)
+        return F.linear(x, self.dequantized(x.dtype), bias)
 
-    def forward_split(self, parts: Sequence[torch.Tensor]) -> torch.Tensor:
-        """The layer on the concatenation of `parts` along the last dim, without building it."""
+    def forward_split(self, parts: list[torch.Tensor]) -> torch.Tensor:
+        """The layer on the concatenation of `parts` along the last dim, without building it (the
+        single-stream block's linear2 over [attention | MLP], as its bf16 path does)."""
         start, out = 0, None
         for part in parts:
-            width = part.shape[-1]
-            piece = self._matmul(part, slice(start, start + width))
+            columns = slice(start, start + part.shape[-1])
+            if self._fast(part) and SCALED_MM_FAILURES == 0 and part.shape[-1] % 16 == 0:
+                piece = _ScaledMM.apply(part, self.weight[:, columns], self.weight_scale, None)
+            else:
+                piece = F.linear(part, self.dequantized(part.dtype, columns))
             out = piece if out is None else out + piece
-            start += width
-        if start != self.in_features or out is None:
+            start = columns.stop
+        if out is None or start != self.in_features:
             raise ValueError(f"parts of total width {start} do not fill in_features {self.in_features}")
         return out if self.bias is None else out + self.bias.to(out.dtype)
 
-    def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, e4m3 per-row scales"
 
-
-def quantize_fp8(model: nn.Module) -> int:
-    """Replace the linear layers inside `model`'s dual- and single-stream blocks by `Float8Linear`
-    (in place, once, at load); returns how many were replaced."""
-    blocks = [*getattr(model, "double_blocks", []), *getattr(model, "single_blocks", [])]
-    if not blocks:
-        raise ValueError("quantize_fp8 expects a HunyuanDiT (double_blocks / single_blocks)")
-    replaced = 0
-    for block in blocks:
-        for name, child in list(block.named_modules()):
-            if not isinstance(child, nn.Linear) or child.in_features % 16 or child.out_features % 16:
-                continue
-            parent_name, _, attr = name.rpartition(".")
-            parent = block.get_submodule(parent_name) if parent_name else block
-            setattr(parent, attr, Float8Linear(child))
-            replaced += 1
-    return replaced
+def quantize_blocks_fp8(model: HunyuanDiT) -> int:
+    """Replace each nn.Linear inside `model.double_blocks` / `model.single_blocks` by an FP8Linear
+    (in place; call before adding LoRA adapters). Returns how many were replaced."""
+    count = 0
+    for blocks in (model.double_blocks, model.single_blocks):
+        for block in blocks:
+            for name, module in list(block.named_modules()):
+                if type(module) is nn.Linear:
+                    parent_name, _, child = name.rpartition(".")
+                    parent = block.get_submodule(parent_name) if parent_name else block
+                    setattr(parent, child, FP8Linear(module))
+                    count += 1
+    return count

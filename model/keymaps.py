@@ -271,3 +271,14 @@ def config_to_diffusers(cfg: DiTConfig) -> dict[str, Any]:
         "rope_axes_dim": tuple(cfg.rope_dims),
         "image_condition_type": cfg.image_condition,
     }
+
+
+# Our block list name -> diffusers' block list name.
+BLOCK_LISTS = {"double_blocks": "transformer_blocks", "single_blocks": "single_transformer_blocks"}
+
+
+def block_linears(block_list: str) -> dict[str, tuple[str, ...]]:
+    """Per repeated DiT block of `block_list` (``double_blocks`` | ``single_blocks``): each official
+    linear's sub-key -> the diffusers linears it is split into, in output order (LoRA file layout)."""
+    table = {"double_blocks": _DOUBLE_LINEARS, "single_blocks": _SINGLE_LINEARS}[block_list]
+    return {key: (parts,) if isinstance(parts, str) else tuple(parts) for key, parts in table.items()}

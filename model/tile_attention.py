@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from model.attention import attention
-from model.dit import DoubleStreamBlock, SingleStreamBlock
+from model.dit import DoubleStreamBlock, HunyuanDiT, SingleStreamBlock
 
 try:  # FlexAttention ships with torch >= 2.5
     from torch.nn.attention.flex_attention import BlockMask, create_block_mask, flex_attention
@@ -182,11 +182,11 @@ class TileAttention:
         return out
 
 
-def enable_tile_attention(model: nn.Module, window: TileWindow) -> TileAttention:
+def enable_tile_attention(model: HunyuanDiT, window: TileWindow) -> TileAttention:
     """Route the attention of `model`'s dual- and single-stream blocks through sliding-tile
     attention; returns the `TileAttention` (switch `.active` to go dense)."""
     sta = TileAttention(window)
-    config = model.config  # type: ignore[attr-defined]
+    config = model.config
 
     def record_grid(_module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         x = args[0] if args else kwargs["x"]

@@ -10,7 +10,8 @@ Use:
 
 `generate(prompt, image=None, *, model, config, tracking_uri, registered_model, progress, **settings)
 -> Video` (serving.api). The settings are the fields of `GenerationSettings` (serving.limits: height,
-width, frames, steps, shift, guidance, cfg_scale, negative_prompt, seed, i2v_stability); the prompt
+width, frames, steps, shift, guidance, cfg_scale, negative_prompt, seed, i2v_stability); `loras`
+(`LoRASpec(file or models:/videofoundry-lora-…, scale)`, serving.lora) and `lora_mode` apply LoRAs; the prompt
 and every setting are checked once, before a model loads (frames 4n+1, H/W multiples of 16,
 per-profile ceilings).
 `ServingConfig.preset("tiny" | "paper", **overrides)` (serving.config) holds device, dtype (bf16), CPU
@@ -57,6 +58,7 @@ from serving.api import generate, load_pipeline
 from serving.config import ServingConfig
 from serving.export import ExportError, export_model
 from serving.limits import GenerationSettings, InvalidRequestError, RequestLimits, validate_size
+from serving.lora import LoRASpec, lora_specs, registered_loras
 from serving.pipeline import Pipeline, build_tiny_random
 from serving.prompts import PromptFit
 from serving.references import (
@@ -79,6 +81,7 @@ __all__ = [
     "ExportError",
     "GenerationSettings",
     "InvalidRequestError",
+    "LoRASpec",
     "ModelReferenceError",
     "ModelSource",
     "NoChampionError",
@@ -91,7 +94,9 @@ __all__ = [
     "export_model",
     "generate",
     "load_pipeline",
+    "lora_specs",
     "read_mp4",
+    "registered_loras",
     "resolve_reference",
     "save_pipeline",
     "thumbnail_path",

@@ -10,10 +10,12 @@ next request.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 from serving.config import ServingConfig
 from serving.limits import GenerationSettings, validate_prompt
+from serving.lora import LoRAMode, LoRASpec, resolve_lora
 from serving.pipeline import ImageInput, Pipeline, ProgressFn
 from serving.references import DEFAULT_REGISTERED_MODEL, ModelSource, resolve_reference
 from serving.video import Video
@@ -28,20 +30,28 @@ def load_pipeline(
     config: ServingConfig | None = None,
     tracking_uri: str | None = None,
     registered_model: str = DEFAULT_REGISTERED_MODEL,
+    loras: Sequence[LoRASpec] = (),
+    lora_mode: LoRAMode = "adapter",
 ) -> Pipeline:
-    """The pipeline `model` names (see serving.references), loading it unless it is the cached one."""
+    """The pipeline `model` names (see serving.references), loading it unless it is the cached one,
+    with `loras` applied in `lora_mode` (serving.lora; adapters are swapped on the cached pipeline)."""
     global _cached
     config = config or ServingConfig()
     source: ModelSource = resolve_reference(
         model, tracking_uri=tracking_uri, cache_dir=config.cache_dir, registered_model=registered_model
     )
+    files = tuple((resolve_lora(s.reference, tracking_uri, config.cache_dir), s.scale) for s in loras)
     key = (source.key, config)
     with _lock:
-        if _cached is not None and _cached[0] == key:
-            return _cached[1]
-        _cached = None  # drop the old pipeline before loading the next (one model in memory)
-        pipeline = Pipeline.load(source, config)
-        _cached = (key, pipeline)
+        pipeline = _cached[1] if _cached is not None and _cached[0] == key else None
+        if pipeline is not None and pipeline.lora_merged and pipeline.lora_state != (files, lora_mode):
+            pipeline = None  # merged LoRAs changed its weights: load the base again
+        if pipeline is None:
+            _cached = None  # drop the old pipeline before loading the next (one model in memory)
+            pipeline = Pipeline.load(source, config)
+            _cached = (key, pipeline)
+        if pipeline.lora_state != (files, lora_mode):
+            pipeline.set_loras(list(files), lora_mode)
         return pipeline
 
 
@@ -54,6 +64,8 @@ def generate(
     tracking_uri: str | None = None,
     registered_model: str = DEFAULT_REGISTERED_MODEL,
     progress: ProgressFn | None = None,
+    loras: Sequence[LoRASpec] = (),
+    lora_mode: LoRAMode = "adapter",
     **settings: Any,
 ) -> Video:
     """Generate one video.
@@ -68,6 +80,8 @@ def generate(
         config: device, dtype, CPU offload, VAE tile size and request limits (ServingConfig).
         tracking_uri: the MLflow registry (e.g. ``sqlite:///<home>/mlflow.db``).
         progress: called as progress(step, steps) after each denoising step.
+        loras: LoRAs (file or models:/videofoundry-lora-… reference, scale) to apply; `lora_mode`
+            ``adapter`` or ``merge`` (serving.lora). Scale 0 gives exactly the base output.
         **settings: the fields of `serving.limits.GenerationSettings` (height, width, frames,
             steps, shift, guidance, cfg_scale, negative_prompt, seed, i2v_stability), or their
             diffusers names: num_frames, num_inference_steps, guidance_scale, true_cfg_scale and
@@ -85,6 +99,7 @@ def generate(
     text = validate_prompt(prompt, config.limits)
     checked = GenerationSettings.from_keywords(settings).checked(config.limits)
     pipeline = load_pipeline(
-        model, config=config, tracking_uri=tracking_uri, registered_model=registered_model
-    )
+        model, config=config, tracking_uri=tracking_uri, registered_model=registered_model, loras=loras,
+        lora_mode=lora_mode,
+    )  # fmt: skip
     return pipeline.generate(text, checked, image, progress)

@@ -33,13 +33,14 @@ from model.checkpoints import load_transformer, load_vae
 from model.dit import HunyuanDiT, compile_blocks
 from model.dit_config import DiTConfig
 from model.flow import euler_sample
-from model.fp8 import quantize_fp8
+from model.fp8 import quantize_blocks_fp8
 from model.step_cache import StepCache, read_calibration
 from model.text import TextEncoder, TextEncoding, build_text_encoder
 from model.tile_attention import TileWindow, enable_tile_attention
 from model.vae import CausalVAE3D, VAEConfig
 from serving.config import ServingConfig, fit_memory
 from serving.limits import GenerationSettings, InvalidRequestError
+from serving.lora import LoRAMode, apply_loras
 from serving.prompts import PromptFit, fit_prompt
 from serving.references import ModelSource
 from serving.video import Video
@@ -143,6 +144,10 @@ class Pipeline:
             config = fit_memory(config, sum(p.numel() for p in transformer.parameters()))
         self.source, self.spec, self.config = source, spec, config
         self.device, self.dtype = config.torch_device, config.torch_dtype
+        # LoRAs applied (file, scale) and how; merged ones changed the base weights for good.
+        self.lora_state: tuple[tuple[tuple[Path, float], ...], LoRAMode] = ((), "adapter")
+        self.lora_merged = False
+        self.lora_info: list[dict[str, Any]] = []
         if config.cpu_threads is not None:
             torch.set_num_threads(config.cpu_threads)
         if self.transformer.config.text_states_dim != text_encoder.states_dim:
@@ -153,7 +158,7 @@ class Pipeline:
         self.transformer.set_attention_backend(config.attention_backend)
         self.transformer.to(dtype=self.dtype)
         if config.fp8:
-            quantize_fp8(self.transformer)
+            quantize_blocks_fp8(self.transformer)
         self.tile_attention = (
             enable_tile_attention(self.transformer, TileWindow(config.sta_tile, config.sta_window))
             if config.sta_window is not None
@@ -188,6 +193,18 @@ class Pipeline:
         return cls(
             transformer, vae, build_text_encoder(spec.text_encoder), source, spec, config or ServingConfig()
         )
+
+    def set_loras(self, files: list[tuple[Path, float]], mode: LoRAMode = "adapter") -> None:
+        """Apply these LoRAs (file, scale) instead of the current ones (serving.lora); after a merge
+        the base weights changed, so a different set needs a freshly loaded pipeline."""
+        if self.lora_merged:
+            raise RuntimeError(
+                "this pipeline has LoRAs merged into its weights; load it again to change them"
+            )
+        self.lora_info = apply_loras(self.transformer, files, mode)
+        self.transformer.requires_grad_(False)
+        self.lora_state = (tuple(files), mode)
+        self.lora_merged = mode == "merge" and any(scale != 0.0 for _, scale in files)
 
     @property
     def model_version(self) -> str:
@@ -389,6 +406,7 @@ class Pipeline:
             "model_reference": self.source.reference,
             **{k: v for k, v in self.source.details.items() if v is not None},
             "mode": "i2v" if image is not None else "t2v",
+            "loras": [{**info, "mode": self.lora_state[1]} for info in self.lora_info],
             "prompt": fit.text,
             "prompt_truncated": fit.truncated,
             "negative_prompt": settings.negative_prompt,

@@ -78,3 +78,15 @@ def store_backend(request: pytest.FixtureRequest) -> str:
     """Runs a test module once per human-eval store backend (module scope: shared fixtures such as
     a campaign are built once per backend)."""
     return request.param
+
+
+@pytest.fixture()
+def one_torch_thread():
+    """One torch thread for the test: tiny tensors on the shared 2-core machine, where a second
+    OpenMP thread only spins (10-20x slower). Use with `pytest.mark.usefixtures("one_torch_thread")`."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

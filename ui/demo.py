@@ -25,11 +25,13 @@ from serving import (
     DEFAULT_REGISTERED_MODEL,
     BundleError,
     InvalidRequestError,
+    LoRASpec,
     ModelReferenceError,
     Pipeline,
     ServingConfig,
     generate,
     load_pipeline,
+    registered_loras,
     write_mp4,
 )
 
@@ -107,6 +109,22 @@ class DemoBackend:
             registered_model=self.config.registered_model,
         )
 
+    def lora_choices(self) -> list[tuple[str, str]]:
+        """(label, models:/ URI) of the LoRAs registered in MLflow (serving.lora), first "(none)"."""
+        choices = [("(none)", "")]
+        if self.config.tracking_uri is None:
+            return choices
+        try:
+            found = registered_loras(self.config.tracking_uri)
+        except ModelReferenceError:
+            return choices
+        for lora in found:
+            base = f", base {lora['base_model']}" if lora["base_model"] else ""
+            choices.append(
+                (f"{lora['name']} v{lora['version']} ({lora['task'] or 't2v'}{base})", lora["uri"])
+            )
+        return choices
+
     def model_banner(self) -> str:
         """Markdown naming the served model version, or why there is none."""
         try:
@@ -131,12 +149,15 @@ class DemoBackend:
         stability: bool,
         progress: Any,
         i2v: bool,
+        lora: str | None = None,
+        lora_scale: float = 1.0,
         fp8: bool = False,
         sparse: bool = False,
         step_cache: float = 0.0,
     ) -> tuple[str, str, str]:
         """Returns (mp4 path, status markdown, model banner); raises gr.Error for bad input.
 
+        `lora`: a LoRA reference (the registry's URI from `lora_choices`) applied at `lora_scale`.
         `fp8`, `sparse` (sliding-tile attention with the config's window) and `step_cache` (a
         threshold, 0 = off) are the advanced speed switches; each changes the output a little."""
         progress((0, int(steps)), desc="denoising")
@@ -159,6 +180,7 @@ class DemoBackend:
                 progress=on_step, height=int(height), width=int(width), frames=int(frames), steps=int(steps),
                 guidance=float(guidance), cfg_scale=float(cfg_scale), negative_prompt=negative_prompt or "",
                 seed=None if int(seed) < 0 else int(seed), i2v_stability=bool(stability),
+                loras=[LoRASpec(lora, float(lora_scale))] if lora else [],
             )  # fmt: skip
         except (InvalidRequestError, ModelReferenceError, BundleError) as err:
             raise gr.Error(str(err)) from err
@@ -169,6 +191,8 @@ class DemoBackend:
             f"seed {meta['seed']}, {meta['steps']} steps in {meta['denoise_s'] + meta['decode_s']:.1f} s "
             f"with `{meta['model_version']}`."
         )
+        for applied in meta.get("loras", []):
+            status += f" LoRA `{applied['file']}` at scale {applied['scale']:g}."
         switches = [
             name
             for name, on in (("FP8", meta.get("fp8")), ("sliding-tile attention", "sta_window" in meta))
@@ -184,7 +208,7 @@ class DemoBackend:
         return str(path), status, self.model_banner()
 
 
-def _controls(config: DemoConfig, prefix: str) -> dict[str, Any]:
+def _controls(config: DemoConfig, prefix: str, loras: list[tuple[str, str]]) -> dict[str, Any]:
     limits, d = config.serving.limits, config.defaults
     with gr.Row():
         height = gr.Slider(
@@ -205,7 +229,13 @@ def _controls(config: DemoConfig, prefix: str) -> dict[str, Any]:
         cfg_scale = gr.Slider(
             1.0, 12.0, value=1.0, step=0.5, label="Real CFG scale (1 = off; uses the negative prompt)"
         )
-    return {"height": height, "width": width, "frames": frames, "steps": steps, "seed": seed, "guidance": guidance, "cfg_scale": cfg_scale}  # fmt: skip
+    with gr.Row():
+        lora = gr.Dropdown(choices=loras, value="", label="LoRA (registered)", elem_id=f"{prefix}-lora")
+        lora_scale = gr.Slider(
+            0.0, 2.0, value=1.0, step=0.05, label="LoRA scale", elem_id=f"{prefix}-lora-scale"
+        )
+    return {"height": height, "width": width, "frames": frames, "steps": steps, "seed": seed, "guidance": guidance, "cfg_scale": cfg_scale,
+            "lora": lora, "lora_scale": lora_scale}  # fmt: skip
 
 
 def build_demo(config: DemoConfig | None = None) -> gr.Blocks:
@@ -216,6 +246,7 @@ def build_demo(config: DemoConfig | None = None) -> gr.Blocks:
     with gr.Blocks(title="VideoFoundry demo") as demo:
         gr.Markdown("# VideoFoundry: text-to-video and image-to-video")
         banner = gr.Markdown(backend.model_banner(), elem_id="model-version")
+        lora_choices = backend.lora_choices()
         gr.Markdown(
             f"Limits on this server: up to {limits.max_side} px a side, {limits.max_area} pixels a frame, "
             f"{limits.max_frames} frames (4n+1), {limits.max_steps} steps. Sizes are multiples of 16."
@@ -232,7 +263,7 @@ def build_demo(config: DemoConfig | None = None) -> gr.Blocks:
                         negative = gr.Textbox(
                             label="Negative prompt (used when real CFG > 1)", elem_id=f"{prefix}-negative"
                         )
-                        controls = _controls(config, prefix)
+                        controls = _controls(config, prefix, lora_choices)
                         stability = gr.Checkbox(
                             value=False,
                             label="Stability start (I2V: less motion, more faithful)",
@@ -261,11 +292,12 @@ def build_demo(config: DemoConfig | None = None) -> gr.Blocks:
                 def _run(
                     prompt_: str, negative_: str, image_: np.ndarray | None, height: float, width: float,
                     frames: float, steps: float, seed: float, guidance: float, cfg_scale: float, stability_: bool,
-                    fp8_: bool, sparse_: bool, cache_: float, progress: gr.Progress = gr.Progress(), _i2v: bool = i2v,
+                    lora_: str | None, lora_scale_: float, fp8_: bool, sparse_: bool, cache_: float,
+                    progress: gr.Progress = gr.Progress(), _i2v: bool = i2v,
                 ) -> tuple[str, str, str]:  # fmt: skip
                     return backend.run(
                         prompt_, negative_, image_, height, width, frames, steps, seed, guidance, cfg_scale,
-                        stability_, progress, _i2v, fp8_, sparse_, cache_,
+                        stability_, progress, _i2v, lora_, lora_scale_, fp8_, sparse_, cache_,
                     )  # fmt: skip
 
                 c = controls
@@ -283,6 +315,8 @@ def build_demo(config: DemoConfig | None = None) -> gr.Blocks:
                         c["guidance"],
                         c["cfg_scale"],
                         stability,
+                        c["lora"],
+                        c["lora_scale"],
                         fp8,
                         sparse,
                         cache,

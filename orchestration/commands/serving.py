@@ -87,6 +87,13 @@ def generate(
     negative_prompt: str = typer.Option("", "--negative-prompt"),
     seed: int = typer.Option(0, help="Noise seed (same seed, same video)."),
     stability: bool = typer.Option(False, "--stability", help="I2V stability start."),
+    lora: list[str] | None = typer.Option(
+        None, "--lora", help="LoRA .safetensors or models:/videofoundry-lora-NAME/N (repeatable)."
+    ),
+    lora_scale: list[float] | None = typer.Option(
+        None, "--lora-scale", help="Scale of each --lora (one for all, or one each; 0 = base output)."
+    ),
+    lora_mode: str = typer.Option("adapter", "--lora-mode", help="adapter | merge (fold into the weights)."),
     device: DeviceOption = "auto",
     dtype: DtypeOption = None,
     cpu_offload: OffloadOption = None,
@@ -115,7 +122,7 @@ def generate(
     profile: ProfileOption = None,
 ) -> None:
     """Generate one video (T2V, or I2V with --image) and write it as H.264 mp4 + thumbnail."""
-    from serving import BundleError, InvalidRequestError, ModelReferenceError, write_mp4
+    from serving import BundleError, InvalidRequestError, ModelReferenceError, lora_specs, write_mp4
     from serving import generate as serve_generate
 
     config, platform = _serving_setup(
@@ -141,10 +148,13 @@ def generate(
             bar["bar"] = tqdm(total=total, desc="denoising", unit="step")
         bar["bar"].update(1)  # type: ignore[attr-defined]
 
+    if lora_mode not in ("adapter", "merge"):
+        raise UserError(f"--lora-mode {lora_mode!r} must be adapter or merge")
     try:
         video = serve_generate(
             prompt, image, model=model, config=config, tracking_uri=platform.tracking_uri,
             registered_model=platform.tracking.registered_model,
+            loras=lora_specs(lora, lora_scale), lora_mode=lora_mode,  # type: ignore[arg-type]
             shift=shift, guidance=guidance, cfg_scale=cfg_scale, negative_prompt=negative_prompt, seed=seed,
             i2v_stability=stability, progress=progress, **size,
         )  # fmt: skip

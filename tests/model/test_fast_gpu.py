@@ -10,7 +10,7 @@ from model.attention import attention, sage_available
 from model.block_offload import BlockOffload
 from model.dit import HunyuanDiT
 from model.dit_config import DiTConfig
-from model.fp8 import Float8Linear, quantize_fp8
+from model.fp8 import FP8Linear, quantize_blocks_fp8
 from model.tile_attention import TileAttention, TileWindow
 from tests.model.builders import dit_inputs, rel_err
 
@@ -32,7 +32,7 @@ def test_fp8_scaled_mm_matches_the_dequantised_path_and_bf16() -> None:
     if torch.cuda.get_device_capability() < (9, 0):
         pytest.skip("row-wise FP8 _scaled_mm needs compute capability 9.0")
     layer = torch.nn.Linear(3072, 1024).cuda().bfloat16()
-    fp8 = Float8Linear(layer)
+    fp8 = FP8Linear(layer)
     x = torch.randn(4, 333, 3072, device="cuda", dtype=torch.bfloat16)
     fast = fp8(x)
     slow = torch.nn.functional.linear(x, fp8.dequantized(torch.bfloat16), fp8.bias)
@@ -40,7 +40,7 @@ def test_fp8_scaled_mm_matches_the_dequantised_path_and_bf16() -> None:
     model, inputs = _model()
     with torch.no_grad():
         reference = model(*inputs)
-        quantize_fp8(model)
+        quantize_blocks_fp8(model)
         assert rel_err(model(*inputs), reference) < 0.08
 
 

@@ -12,7 +12,7 @@ import torch
 from model.dit import HunyuanDiT
 from model.dit_config import DiTConfig
 from model.flow import euler_sample
-from model.fp8 import Float8Linear, quantize_fp8
+from model.fp8 import FP8Linear, quantize_blocks_fp8
 from model.step_cache import StepCache, fit_rescale, read_calibration, write_calibration
 from tests.model.builders import dit_inputs, randomize_, rel_err
 
@@ -71,11 +71,11 @@ def test_fp8_weights_halve_block_bytes_and_stay_close() -> None:
     with torch.no_grad():
         reference = model(x, t, states, mask, pooled, guidance)
     before = sum(p.numel() * p.element_size() for b in model.double_blocks for p in b.parameters())
-    replaced = quantize_fp8(model)
+    replaced = quantize_blocks_fp8(model)
     after = sum(
         t.numel() * t.element_size() for b in model.double_blocks for t in [*b.parameters(), *b.buffers()]
     )
-    assert replaced > 0 and isinstance(model.single_blocks[0].linear2, Float8Linear)
+    assert replaced > 0 and isinstance(model.single_blocks[0].linear2, FP8Linear)
     assert after < 0.4 * before  # e4m3 is a quarter of float32, plus scales and biases
     with torch.no_grad():
         quantized = model(x, t, states, mask, pooled, guidance)
@@ -84,7 +84,7 @@ def test_fp8_weights_halve_block_bytes_and_stay_close() -> None:
 
 def test_forward_split_equals_forward_on_the_concatenation() -> None:
     torch.manual_seed(0)
-    layer = Float8Linear(torch.nn.Linear(48, 32))
+    layer = FP8Linear(torch.nn.Linear(48, 32))
     a, b = torch.randn(5, 16), torch.randn(5, 32)
     assert torch.allclose(layer.forward_split([a, b]), layer(torch.cat([a, b], -1)), atol=1e-5)
     with pytest.raises(ValueError, match="do not fill in_features 48"):

@@ -15,13 +15,14 @@ Guidance input: see `GuidanceSpec` (fixed 6.0 by default), fed as scale × 1000.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from model.flow import TIMESTEP_SCALE, interpolate, model_target, model_timestep, sample_timesteps
-from training.dit.config import DiTTrainConfig, GuidanceSpec
+from training.dit.config import GuidanceSpec
 from training.dit.latent_cache import LatentBatch
 
 
@@ -48,6 +49,19 @@ def guidance_values(spec: GuidanceSpec, batch: int, generator: torch.Generator) 
     return scale * TIMESTEP_SCALE
 
 
+class FlowLossConfig(Protocol):
+    """The fields of the loss's settings (DiTTrainConfig and the LoRA training config have them)."""
+
+    @property
+    def t_mean(self) -> float: ...
+    @property
+    def t_std(self) -> float: ...
+    @property
+    def t_shift(self) -> float: ...
+    @property
+    def guidance(self) -> GuidanceSpec: ...
+
+
 @dataclass
 class LossTerms:
     loss: torch.Tensor  # scalar, mean over the micro-batch
@@ -57,15 +71,18 @@ class LossTerms:
 def flow_matching_loss(
     model: nn.Module,
     batch: LatentBatch,
-    config: DiTTrainConfig,
+    config: FlowLossConfig,
     generator: torch.Generator,
     device: torch.device,
     guidance_embed: bool = True,
+    first_frame_clean: bool = False,
 ) -> LossTerms:
     """MSE between the DiT's prediction at x_t and noise − data (== paper velocity MSE, see module docstring).
 
     All randomness (t, noise, guidance) comes from the CPU `generator`, so a step is reproducible on
-    any device. `batch` must already have text dropout applied.
+    any device. `batch` must already have text dropout applied. `first_frame_clean` (I2V,
+    token_replace): the clean first latent frame is given to the model as the condition and the loss
+    covers the other frames only.
     """
     data = batch.latents.to(device)
     b = data.shape[0]
@@ -81,6 +98,12 @@ def flow_matching_loss(
         batch.text_mask.to(device),
         batch.text_pooled.to(device),
         guidance=guidance,
+        **({"first_frame_clean": data[:, :, :1]} if first_frame_clean else {}),
     )
-    loss = F.mse_loss(pred.float(), model_target(noise, data).float())
+    target = model_target(noise, data)
+    if first_frame_clean:
+        if data.shape[2] < 2:
+            raise ValueError("I2V loss needs clips of at least 2 latent frames (the first is the condition)")
+        pred, target = pred[:, :, 1:], target[:, :, 1:]
+    loss = F.mse_loss(pred.float(), target.float())
     return LossTerms(loss, t)

@@ -1,0 +1,133 @@
+"""GPU benchmark: one rank-64 LoRA training step of the 13B DiT (random weights), low-memory vs resident.
+
+Rows (B = 1, 256 text tokens of which 40 padding, LoRA on attn + mlp, AdamW step included; the model
+set up by `training.dit.lora_trainer.setup_lora_model` and the loss by `flow_matching_loss`, as
+`videofoundry train-lora` runs them):
+- bf16_ckpt_544x960x129     all weights resident in bf16, activation checkpointing (the reference);
+- fp8_swap_544x960x129      FP8 e4m3 block weights (torch._scaled_mm), every block swapped from
+                            pinned CPU memory with side-stream prefetch, per-block recompute,
+                            block inputs offloaded to CPU memory;
+- fp8_swap_720x1280x129     the same at 720p (118,800 video tokens);
+- i2v_fp8_swap_720x1280x129 I2V (token_replace, first latent frame clean, loss on the rest) at 720p;
+- fp8_ckpt_544x960x129      FP8 weights resident + checkpointing (no swap), for the breakdown.
+Each row: step seconds (median of --iters after --warmup), peak GPU memory (torch max allocated,
+GiB), the loss (finite check); swap rows add their time ratio to the bf16 row when it ran.
+
+Usage (on the device): python benchmarks/lora_gpu.py [--only ROW,ROW] [--iters 1] [--warmup 1]
+Writes $OUT/lora_gpu.json (or --out) row by row. `--smoke`: the same code paths on CPU with the
+`tiny` preset at a few latent frames (tests/model/test_lora_bench.py runs it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import model.fp8 as fp8_module  # noqa: E402
+from benchmarks.harness import RESULTS, build, dit_inputs, emit, peak_gib, reset, timed  # noqa: E402
+from model.dit import HunyuanDiT  # noqa: E402
+from model.dit_config import DiTConfig  # noqa: E402
+from model.lora import LoRASettings  # noqa: E402
+from training.dit.latent_cache import LatentBatch  # noqa: E402
+from training.dit.lora_trainer import LoRATrainConfig, setup_lora_model  # noqa: E402
+from training.dit.loss import flow_matching_loss  # noqa: E402
+
+# Latent grids (T, H, W) of the pixel sizes: T = (129 - 1) / 4 + 1, H, W = pixels / 8.
+GRIDS = {"544x960x129": (33, 68, 120), "720x1280x129": (33, 90, 160)}
+ROWS = {
+    "bf16_ckpt_544x960x129": ("544x960x129", False, False, False),
+    "fp8_swap_544x960x129": ("544x960x129", True, True, False),
+    "fp8_swap_720x1280x129": ("720x1280x129", True, True, False),
+    "i2v_fp8_swap_720x1280x129": ("720x1280x129", True, True, True),
+    "fp8_ckpt_544x960x129": ("544x960x129", True, False, False),
+}
+SMOKE_GRIDS = {"544x960x129": (3, 4, 6), "720x1280x129": (3, 6, 8)}
+
+
+def run_row(name: str, args: argparse.Namespace, device: torch.device) -> None:
+    size, fp8, swap, i2v = ROWS[name]
+    grid = (SMOKE_GRIDS if args.smoke else GRIDS)[size]
+    preset = "tiny" if args.smoke else args.preset
+    cfg = DiTConfig.preset(preset, image_condition="token_replace" if i2v else None)
+    dtype = torch.float32 if args.smoke else torch.bfloat16
+    reset()
+    model = build(HunyuanDiT, device, dtype, cfg)
+    config = LoRATrainConfig(
+        lora=LoRASettings(rank=args.rank, targets=("attn", "mlp")), i2v=i2v, gradient_checkpointing=True,
+        fp8_base=fp8, block_swap=-1 if swap else 0, offload_activations=swap,
+    )  # fmt: skip
+    params = setup_lora_model(model, config, device)
+    model.train()
+    optimizer = torch.optim.AdamW(params, lr=1e-5)
+    x, _, states, mask, pooled, _ = dit_inputs(
+        cfg, grid, "cpu", torch.float32, text=args.text if not args.smoke else 7
+    )
+    batch = LatentBatch(x, states, mask, pooled)
+    setup_gib = peak_gib()
+    reset()
+    losses: list[float] = []
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        generator = torch.Generator().manual_seed(len(losses))
+        with torch.autocast(device.type, torch.bfloat16, enabled=device.type == "cuda"):
+            loss = flow_matching_loss(
+                model, batch, config, generator, device, cfg.guidance_embed, first_frame_clean=i2v
+            ).loss
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+
+    seconds = timed(step, warmup=args.warmup, iters=args.iters)
+    tokens = grid[0] * (grid[1] // 2) * (grid[2] // 2)
+    row = {
+        "preset": preset, "size": size, "video_tokens": tokens, "rank": args.rank, "fp8": fp8, "block_swap": swap,
+        "offload_activations": swap, "i2v": i2v, "step_s": round(seconds, 3), "peak_gib": round(peak_gib(), 2),
+        "setup_peak_gib": round(setup_gib, 2), "lora_params": sum(p.numel() for p in params),
+        "loss": losses[-1], "loss_finite": all(map(lambda v: v == v and abs(v) != float("inf"), losses)),
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "scaled_mm_fallback": fp8_module.SCALED_MM_FAILURES > 0,
+    }  # fmt: skip
+    reference = next((r for r in RESULTS if r["name"] == "bf16_ckpt_" + size), None)
+    if reference is not None and name != reference["name"]:
+        row["time_vs_bf16_ckpt"] = round(seconds / reference["step_s"], 3)
+    emit(args.out, name, **row)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", default=",".join(ROWS), help="comma list of rows")
+    parser.add_argument("--rank", type=int, default=64)
+    parser.add_argument("--preset", default="hunyuan-13b", help="DiT preset (bench-4x8: a quick check)")
+    parser.add_argument("--text", type=int, default=256)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--iters", type=int, default=1)
+    parser.add_argument("--smoke", action="store_true", help="tiny preset on CPU (code paths only)")
+    parser.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", ".")) / "lora_gpu.json")
+    args = parser.parse_args()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    device = torch.device("cpu" if args.smoke else "cuda")
+    if not args.smoke and not torch.cuda.is_available():
+        sys.exit("lora_gpu.py needs a CUDA device (or --smoke on CPU)")
+    failed = False
+    for name in args.only.split(","):
+        if name not in ROWS:
+            sys.exit(f"unknown row {name!r}; rows: {', '.join(ROWS)}")
+        try:
+            run_row(name, args, device)
+        except Exception as error:  # noqa: BLE001 (a row that fails, e.g. out of memory, is reported and the rest run)
+            traceback.print_exc()
+            emit(args.out, name, error=f"{type(error).__name__}: {str(error).splitlines()[0][:300]}")
+            failed = True
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

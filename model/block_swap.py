@@ -1,0 +1,242 @@
+"""Block swap for LoRA training and inference of a DiT that does not fit the device.
+
+The frozen weights of the swapped blocks live in (pinned) CPU memory; each block's weights are
+copied to the device just before it runs and dropped after, while the next block's copy runs on
+a side stream (forward: the next block; backward: the previous one). Trainable tensors (the LoRA
+adapters) stay on the device. In training each swapped block is also a checkpoint: its forward
+runs without saving activations, its backward loads the weights again, recomputes the block
+(same autocast and RNG state) and back-propagates through it. With `offload_activations` the
+block inputs kept for that recomputation go to pinned CPU memory too and are prefetched in
+backward, so device memory holds only the resident weights and about two blocks' working set.
+
+Install with `BlockSwap(model, device, swapped=N)`: it sets `model.block_runner`, which
+`HunyuanDiT._run` calls for every block. On CPU the same code runs without streams (tests).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils._pytree import tree_flatten, tree_unflatten
+
+from model.dit import HunyuanDiT
+
+
+@dataclass
+class _Slot:
+    owner: nn.Module
+    name: str
+    is_param: bool
+    host: torch.Tensor
+
+
+def _frozen_slots(block: nn.Module) -> list[_Slot]:
+    slots: list[_Slot] = []
+    for module in block.modules():
+        for name, param in module._parameters.items():
+            if param is not None and not param.requires_grad:
+                slots.append(_Slot(module, name, True, param.data))
+        for name, buf in module._buffers.items():
+            if buf is not None:
+                slots.append(_Slot(module, name, False, buf))
+    return slots
+
+
+def _assign(slot: _Slot, tensor: torch.Tensor) -> None:
+    if slot.is_param:
+        slot.owner._parameters[slot.name].data = tensor  # type: ignore[union-attr]
+    else:
+        slot.owner._buffers[slot.name] = tensor
+
+
+class BlockSwap:
+    """Streams the frozen weights of the last `swapped` DiT blocks (None: all) from CPU memory."""
+
+    def __init__(
+        self,
+        model: HunyuanDiT,
+        device: torch.device | str,
+        swapped: int | None = None,
+        offload_activations: bool = False,
+    ) -> None:
+        self.device = torch.device(device)
+        self.blocks: list[nn.Module] = [*model.double_blocks, *model.single_blocks]
+        count = len(self.blocks) if swapped is None else min(swapped, len(self.blocks))
+        self.swapped = set(range(len(self.blocks) - count, len(self.blocks)))
+        self.index = {id(b): i for i, b in enumerate(self.blocks)}
+        self.offload_activations = offload_activations
+        cuda = self.device.type == "cuda"
+        self.stream = torch.cuda.Stream(self.device) if cuda else None
+        for name, child in model.named_children():
+            if name not in ("double_blocks", "single_blocks"):
+                child.to(self.device)
+        self.slots: dict[int, list[_Slot]] = {}
+        for i, block in enumerate(self.blocks):
+            if i not in self.swapped:
+                block.to(self.device)
+                continue
+            self.slots[i] = _frozen_slots(block)
+            for slot in self.slots[i]:
+                host = slot.host.detach().to("cpu")
+                slot.host = host.pin_memory() if cuda else host
+                _assign(slot, slot.host)
+            for param in block.parameters():
+                if param.requires_grad:
+                    param.data = param.data.to(self.device)
+        self.pending: dict[int, tuple[list[torch.Tensor], torch.cuda.Event | None]] = {}
+        self.activations: dict[int, tuple[list[torch.Tensor], torch.cuda.Event | None]] = {}
+        model.block_runner = self
+
+    # ---- weights ---------------------------------------------------------------------------------
+    def prefetch(self, i: int) -> None:
+        """Start copying block i's frozen weights to the device (no-op if resident or under way)."""
+        if i not in self.swapped or i in self.pending:
+            return
+        if self.stream is None:
+            self.pending[i] = ([s.host.to(self.device) for s in self.slots[i]], None)
+            return
+        self.stream.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(self.stream):
+            copies = [s.host.to(self.device, non_blocking=True) for s in self.slots[i]]
+            event = torch.cuda.Event()
+            event.record(self.stream)
+        self.pending[i] = (copies, event)
+
+    def load(self, i: int) -> None:
+        if i not in self.swapped:
+            return
+        self.prefetch(i)
+        copies, event = self.pending.pop(i)
+        if event is not None:
+            main = torch.cuda.current_stream(self.device)
+            main.wait_event(event)
+            for tensor in copies:
+                tensor.record_stream(main)  # allocated on the side stream, used on the main one
+        for slot, tensor in zip(self.slots[i], copies, strict=True):
+            _assign(slot, tensor)
+
+    def release(self, i: int) -> None:
+        if i in self.swapped:
+            for slot in self.slots[i]:
+                _assign(slot, slot.host)
+
+    # ---- activations -----------------------------------------------------------------------------
+    def _stash(self, i: int, tensors: Sequence[torch.Tensor]) -> None:
+        if self.stream is None:
+            self.activations[i] = ([t.detach().to("cpu") for t in tensors], None)
+            return
+        main = torch.cuda.current_stream(self.device)
+        self.stream.wait_stream(main)
+        with torch.cuda.stream(self.stream):
+            host = []
+            for t in tensors:
+                t.record_stream(self.stream)
+                buffer = torch.empty(t.shape, dtype=t.dtype, pin_memory=True)
+                buffer.copy_(t.detach(), non_blocking=True)
+                host.append(buffer)
+            event = torch.cuda.Event()
+            event.record(self.stream)
+        self.activations[i] = (host, event)
+
+    def _unstash(self, i: int) -> list[torch.Tensor]:
+        host, event = self.activations.pop(i)
+        if event is not None:
+            event.synchronize()  # the device-to-host copy finished long ago (a whole forward)
+        return [t.to(self.device, non_blocking=True) for t in host]
+
+    # ---- running a block ----------------------------------------------------------------------
+    def __call__(self, block: nn.Module, *args: Any) -> Any:
+        i = self.index[id(block)]
+        if not torch.is_grad_enabled():
+            self.load(i)
+            self.prefetch(self._next(i, +1))
+            try:
+                return block(*args)
+            finally:
+                self.release(i)
+        leaves, spec = tree_flatten(args)
+        positions = [k for k, leaf in enumerate(leaves) if isinstance(leaf, torch.Tensor)]
+        params = [p for p in block.parameters() if p.requires_grad]
+        tensors = [leaves[k] for k in positions]
+        out = _SwappedBlock.apply(self, i, (leaves, spec, positions), len(params), *tensors, *params)
+        return out[0] if len(out) == 1 else out
+
+    def _next(self, i: int, direction: int) -> int:
+        j = i + direction
+        while 0 <= j < len(self.blocks) and j not in self.swapped:
+            j += direction
+        return j
+
+
+def _rebuild(layout: tuple[list[Any], Any, list[int]], tensors: Sequence[torch.Tensor]) -> Any:
+    leaves, spec, positions = layout
+    leaves = list(leaves)
+    for k, tensor in zip(positions, tensors, strict=True):
+        leaves[k] = tensor
+    return tree_unflatten(leaves, spec)
+
+
+class _SwappedBlock(torch.autograd.Function):
+    """One swapped, checkpointed block (see module docstring); inputs: tensors then trainable params."""
+
+    @staticmethod
+    def forward(ctx, swap, i, layout, n_params, *flat):  # type: ignore[no-untyped-def]
+        tensors = list(flat[: len(flat) - n_params])
+        ctx.swap, ctx.i, ctx.layout, ctx.n_params = swap, i, layout, n_params
+        ctx.autocast = (
+            torch.is_autocast_enabled(swap.device.type),
+            torch.get_autocast_dtype(swap.device.type),
+        )
+        ctx.cpu_rng = torch.get_rng_state()
+        ctx.cuda_rng = torch.cuda.get_rng_state(swap.device) if swap.device.type == "cuda" else None
+        swap.load(i)
+        swap.prefetch(swap._next(i, +1))
+        with torch.no_grad():
+            out = swap.blocks[i](*_rebuild(layout, tensors))
+        swap.release(i)
+        if swap.offload_activations:
+            swap._stash(i, tensors)
+        else:
+            ctx.save_for_backward(*tensors)
+        outs = out if isinstance(out, tuple) else (out,)
+        return outs
+
+    @staticmethod
+    def backward(ctx, *grads):  # type: ignore[no-untyped-def]
+        swap, i = ctx.swap, ctx.i
+        swap.load(i)
+        tensors = swap._unstash(i) if swap.offload_activations else list(ctx.saved_tensors)
+        previous = swap._next(i, -1)
+        swap.prefetch(previous)
+        needs = ctx.needs_input_grad[4:]
+        inputs = [t.detach().requires_grad_(need) for t, need in zip(tensors, needs, strict=False)]
+        params = [p for p in swap.blocks[i].parameters() if p.requires_grad]
+        devices = [swap.device] if swap.device.type == "cuda" else []
+        enabled, dtype = ctx.autocast
+        with torch.random.fork_rng(devices=devices), torch.enable_grad():
+            torch.set_rng_state(ctx.cpu_rng)
+            if ctx.cuda_rng is not None:
+                torch.cuda.set_rng_state(ctx.cuda_rng, swap.device)
+            with torch.autocast(swap.device.type, dtype=dtype, enabled=enabled):
+                out = swap.blocks[i](*_rebuild(ctx.layout, inputs))
+        outs = out if isinstance(out, tuple) else (out,)
+        pairs = [(o, g) for o, g in zip(outs, grads, strict=True) if g is not None and o.requires_grad]
+        wrt = [t for t in inputs if t.requires_grad] + params
+        found = (
+            torch.autograd.grad([o for o, _ in pairs], wrt, [g for _, g in pairs], allow_unused=True)
+            if pairs and wrt
+            else ()
+        )
+        swap.release(i)
+        by_input = iter(found)
+        input_grads = [next(by_input) if t.requires_grad else None for t in inputs]
+        param_grads = list(by_input)
+        return (
+            (None, None, None, None, *input_grads, *param_grads)
+            if param_grads
+            else (None, None, None, None, *input_grads, *[None] * ctx.n_params)
+        )

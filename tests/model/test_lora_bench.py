@@ -1,0 +1,31 @@
+"""benchmarks/lora_gpu.py --smoke: every row's code path (bf16 resident, FP8 + block swap + offload,
+720p, I2V) runs on CPU with the tiny preset and writes its JSON rows."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow  # a subprocess importing torch + the repo: ~25 s on the shared CPU
+def test_lora_benchmark_smoke(tmp_path: Path) -> None:
+    out = tmp_path / "lora_gpu.json"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "lora_gpu.py"), "--smoke", "--rank", "4", "--out", str(out)],
+        capture_output=True, text=True, env=env, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = {row["name"]: row for row in json.loads(out.read_text())}
+    assert set(rows) == {"bf16_ckpt_544x960x129", "fp8_swap_544x960x129", "fp8_swap_720x1280x129",
+                         "i2v_fp8_swap_720x1280x129", "fp8_ckpt_544x960x129"}  # fmt: skip
+    assert all(row["loss_finite"] and row["step_s"] > 0 for row in rows.values())
+    assert rows["fp8_swap_544x960x129"]["block_swap"] and "time_vs_bf16_ckpt" in rows["fp8_swap_544x960x129"]
+    assert rows["i2v_fp8_swap_720x1280x129"]["i2v"] and rows["fp8_swap_720x1280x129"]["video_tokens"] == 36

@@ -89,6 +89,14 @@ def _example_images() -> list[str]:
     return [str(data / name) for name in EXAMPLE_IMAGE_CANDIDATES if (data / name).exists()]
 
 
+def whole_number(name: str, value: float | int) -> int:
+    """A form value as an int; `InvalidRequestError` for a fraction or a non-number, never a truncation
+    (the range rules, e.g. the seed's [0, 2^63), are `serving.limits`')."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not float(value).is_integer():
+        raise InvalidRequestError(f"{name} must be a whole number, got {value!r}")
+    return int(value)
+
+
 class DemoBackend:
     """The callbacks' domain side: resolve the model, validate, generate, write the mp4."""
 
@@ -131,7 +139,6 @@ class DemoBackend:
         i2v: bool,
     ) -> tuple[str, str, str]:
         """Returns (mp4 path, status markdown, model banner); raises gr.Error for bad input."""
-        progress((0, int(steps)), desc="denoising")
 
         def on_step(step: int, total: int) -> None:
             progress((step, total), desc="denoising", unit="steps")
@@ -141,12 +148,16 @@ class DemoBackend:
                 raise InvalidRequestError(
                     "image-to-video needs an image: upload one (it becomes the first frame)"
                 )
+            sizes = {name: whole_number(name, value) for name, value in
+                     (("height", height), ("width", width), ("frames", frames), ("steps", steps))}  # fmt: skip
+            chosen_seed = whole_number("seed", seed)
+            progress((0, sizes["steps"]), desc="denoising")
             video = generate(
                 prompt, image if i2v else None, model=self.config.model, config=self.config.serving,
                 tracking_uri=self.config.tracking_uri, registered_model=self.config.registered_model,
-                progress=on_step, height=int(height), width=int(width), frames=int(frames), steps=int(steps),
-                guidance=float(guidance), cfg_scale=float(cfg_scale), negative_prompt=negative_prompt or "",
-                seed=None if int(seed) < 0 else int(seed), i2v_stability=bool(stability),
+                progress=on_step, guidance=float(guidance), cfg_scale=float(cfg_scale),
+                negative_prompt=negative_prompt or "", seed=None if chosen_seed == -1 else chosen_seed,
+                i2v_stability=bool(stability), **sizes,
             )  # fmt: skip
         except (InvalidRequestError, ModelReferenceError, BundleError) as err:
             raise gr.Error(str(err)) from err

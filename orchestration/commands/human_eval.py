@@ -12,6 +12,7 @@ from orchestration.cli_app import (
     HomeOption,
     ProfileOption,
     app,
+    output_file,
     platform_config,
     serve_app,
     user_errors,
@@ -33,7 +34,7 @@ def _human_eval(home: Path | None, profile: str | None, config: Path | None, db:
 
 @serve_app.command("raters")
 def serve_raters(
-    port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1.")] = 7861,
+    port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1.", min=0, max=65535)] = 7861,
     demo: Annotated[
         bool, typer.Option("--demo", help="First create a demo campaign with synthetic videos.")
     ] = False,
@@ -80,6 +81,8 @@ def eval_report(
     from evaluation.human_eval.results import campaign_results
     from orchestration.workspace import atomic_write_text
 
+    if out is not None:
+        output_file(out, "--out")
     settings, _ = _human_eval(home, profile, config, db)
     with user_errors(CampaignError):
         campaign_id = find_campaign(settings, campaign)

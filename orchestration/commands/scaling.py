@@ -8,7 +8,15 @@ from typing import Annotated
 
 import typer
 
-from orchestration.cli_app import ConfigOption, HomeOption, ProfileOption, UserError, app, platform_config
+from orchestration.cli_app import (
+    MAX_SEED,
+    ConfigOption,
+    HomeOption,
+    ProfileOption,
+    UserError,
+    app,
+    platform_config,
+)
 
 
 @app.command("scaling-fit")
@@ -37,7 +45,7 @@ def scaling_fit(
     bootstrap: Annotated[
         int, typer.Option("--bootstrap", help="Bootstrap draws for the intervals.", min=0)
     ] = 200,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.", min=0, max=MAX_SEED)] = 0,
     home: HomeOption = None,
     profile: ProfileOption = None,
     config: ConfigOption = None,

@@ -201,7 +201,12 @@ ConfigOption = Annotated[
     Path | None, typer.Option("--config", help="YAML file overriding the profile's settings.")
 ]
 ResumeOption = Annotated[
-    bool, typer.Option("--resume/--restart", help="Continue from the latest checkpoint, or start over.")
+    bool,
+    typer.Option(
+        "--resume/--restart",
+        help="Continue from the latest checkpoint when there is one (default), or delete the checkpoints "
+        "and start over (the only way to delete them).",
+    ),
 ]
 DataVersionOption = Annotated[
     str | None, typer.Option("--data-version", help="Data version recorded in MLflow and the registry.")

@@ -10,7 +10,6 @@ a large model fills the GPU); the per-step progress bar is fed by the sampler's 
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import uuid
 from dataclasses import dataclass, field
@@ -285,25 +284,3 @@ def launch_demo(config: DemoConfig, port: int = 7860, host: str = "127.0.0.1") -
         footer_links=[],
         allowed_paths=[config.output_dir] if config.output_dir else None,
     )
-
-
-def main(argv: list[str] | None = None) -> None:
-    """`python -m ui.demo --model tiny-random --port 7860` (the CLI's `videofoundry serve demo` wraps this)."""
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--model", default=None)
-    parser.add_argument("--tracking-uri", default=None)
-    parser.add_argument("--port", type=int, default=7860)
-    parser.add_argument("--preset", default="tiny", choices=list(DemoConfig.PRESETS))
-    parser.add_argument("--cpu-threads", type=int, default=None)
-    args = parser.parse_args(argv)
-    config = DemoConfig.preset(
-        args.preset,
-        model=args.model,
-        tracking_uri=args.tracking_uri,
-        serving={"cpu_threads": args.cpu_threads},
-    )
-    launch_demo(config, args.port)
-
-
-if __name__ == "__main__":
-    main()

@@ -97,7 +97,7 @@ def train_dit(
     home: HomeOption = None,
     profile: ProfileOption = None,
     config: ConfigOption = None,
-    resume: ResumeOption = False,
+    resume: ResumeOption = True,
     clips: Annotated[
         Path | None, typer.Option("--clips", help="JSON clip list instead of the workspace tables.")
     ] = None,

@@ -121,10 +121,9 @@ def test_assets_and_cli_run_the_first_stages_in_a_workspace(tmp_path, monkeypatc
     line = next(line for line in cli.output.splitlines() if '{"stage"' in line)
     summary = json.loads(line[line.index('{"stage"') :])
     assert summary["stage"] == "image_mixscale" and summary["model_version"] == "2"
-    again = CliRunner().invoke(
-        app, ["train-dit", "--stage", "image_mixscale", "--home", str(home), "--resume"]
-    )
-    assert again.exit_code == 0, again.output
+    again = CliRunner().invoke(app, ["train-dit", "--stage", "image_mixscale", "--home", str(home)])
+    assert again.exit_code == 0, again.output  # resume is the default: the checkpoints are kept
+    assert "stage image_mixscale: resumed at step 4" in again.stderr  # INFO shows by default
     line = next(line for line in again.output.splitlines() if '{"stage"' in line)
     assert json.loads(line[line.index('{"stage"') :])["resumed_from"] == 4  # finished stage: nothing re-run
     bad = CliRunner().invoke(app, ["train-dit", "--stage", "sft", "--home", str(home)])

@@ -9,9 +9,12 @@ Only public Dagster APIs are used.
 
 from __future__ import annotations
 
+import json
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import dagster as dg
 
@@ -22,11 +25,28 @@ from orchestration.staleness import LineageGraph, staleness
 from orchestration.workspace import Workspace, atomic_write_text
 
 # Dagster's defaults otherwise: SQLite storage under DAGSTER_HOME, and runs launched from the UI
-# or by sensors are queued and started by the daemon that `dagster dev` runs.
+# or by sensors are queued and started by the daemon that `dagster dev` runs. Every run's events,
+# DEBUG included, also go to DAGSTER_LOG in that folder; the console shows warnings only
+# (`run_lineage`), so a lineage run prints one line per asset plus the progress bars.
+DAGSTER_LOG = "dagster.log"
 DAGSTER_YAML = """\
 telemetry:
   enabled: false
+python_logs:
+  dagster_handler_config:
+    handlers:
+      debug_file:
+        class: logging.FileHandler
+        level: DEBUG
+        filename: {log_file}
+        formatter: timestamped
+    formatters:
+      timestamped:
+        format: "%(asctime)s %(levelname)s %(message)s"
 """
+CONSOLE_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# Dagster's notices that an API is beta speak to library authors; the version is pinned.
+warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 
 class SelectionError(ValueError):
@@ -34,14 +54,20 @@ class SelectionError(ValueError):
 
 
 def dagster_instance(workspace: Workspace) -> dg.DagsterInstance:
-    """The persistent instance under `<home>/dagster` (creates its dagster.yaml once)."""
+    """The persistent instance under `<home>/dagster` (writes its dagster.yaml when it differs)."""
     home = workspace.dagster_home
     home.mkdir(parents=True, exist_ok=True)
     config_file = home / "dagster.yaml"
-    if not config_file.exists():
-        atomic_write_text(config_file, DAGSTER_YAML)
+    wanted = DAGSTER_YAML.format(log_file=json.dumps(str(dagster_log(workspace))))
+    if not config_file.exists() or config_file.read_text() != wanted:
+        atomic_write_text(config_file, wanted)
     os.environ["DAGSTER_HOME"] = str(home)
     return dg.DagsterInstance.from_config(str(home))
+
+
+def dagster_log(workspace: Workspace) -> Path:
+    """The file that holds every Dagster event of the workspace's runs, DEBUG included."""
+    return workspace.dagster_home / DAGSTER_LOG
 
 
 def register_raw_batches(instance: dg.DagsterInstance, workspace: Workspace) -> list[str]:
@@ -125,6 +151,7 @@ def run_lineage(
                     instance=instance,
                     resources=resources,
                     partition_key=partition,
+                    run_config=CONSOLE_RUN_CONFIG,
                     raise_on_error=False,
                 )
                 outcome = "ok" if result.success else "failed"

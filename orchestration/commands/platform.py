@@ -57,11 +57,12 @@ def run(
 
     Runs show up in the Dagster UI (`videofoundry up`).
     """
+    from orchestration import runner  # first: it silences Dagster's beta notices before the assets load
     from orchestration.definitions import build_definitions
-    from orchestration.runner import SelectionError, run_lineage
 
     platform = platform_config(home, profile, config)
     defs = build_definitions(platform)
+    typer.echo(f"Dagster's events (debug included): {runner.dagster_log(platform.workspace)}")
 
     def report(asset: str, partition: str | None, outcome: str) -> None:
         where = f" [{partition}]" if partition else ""
@@ -69,11 +70,14 @@ def run(
         typer.echo(f"{shown} {asset}{where}", err=outcome == "failed")
 
     try:
-        summary = run_lineage(defs, platform, select, on_run=report, force=force)
-    except SelectionError as error:
+        summary = runner.run_lineage(defs, platform, select, on_run=report, force=force)
+    except runner.SelectionError as error:
         raise UserError(str(error)) from error
     if not summary.success:
-        raise CommandFailure("a materialization failed; open the run in the Dagster UI (videofoundry up)")
+        raise CommandFailure(
+            f"a materialization failed; see {runner.dagster_log(platform.workspace)} or the run in the Dagster UI "
+            "(videofoundry up)"
+        )
 
 
 @app.command()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from dataclasses import dataclass
 from enum import IntEnum
 
 OUR_PACKAGES = (
@@ -40,7 +41,17 @@ _LEVELS = {
     Verbosity.NORMAL: (logging.INFO, logging.WARNING),
     Verbosity.VERBOSE: (logging.DEBUG, logging.INFO),
 }
-_state: dict[str, object] = {"verbosity": Verbosity.NORMAL, "handler": None}
+
+
+@dataclass
+class _Installed:
+    """What the current command installed (one command at a time per process)."""
+
+    verbosity: Verbosity = Verbosity.NORMAL
+    handler: logging.Handler | None = None
+
+
+_state = _Installed()
 
 
 class _PlainFormatter(logging.Formatter):
@@ -55,9 +66,8 @@ def configure_logging(verbosity: Verbosity) -> None:
     """Install the CLI's stderr handler on the root logger (replacing one installed before)."""
     ours, others = _LEVELS[verbosity]
     root = logging.getLogger()
-    previous = _state["handler"]
-    if isinstance(previous, logging.Handler):
-        root.removeHandler(previous)
+    if _state.handler is not None:
+        root.removeHandler(_state.handler)
     handler = logging.StreamHandler(sys.stderr)
     if verbosity is Verbosity.VERBOSE:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
@@ -69,21 +79,20 @@ def configure_logging(verbosity: Verbosity) -> None:
         logging.getLogger(package).setLevel(ours)
     if verbosity is Verbosity.QUIET:
         os.environ["TQDM_DISABLE"] = "1"
-    elif _state["verbosity"] is Verbosity.QUIET:  # a later in-process command is not quiet
+    elif _state.verbosity is Verbosity.QUIET:  # a later in-process command is not quiet
         os.environ.pop("TQDM_DISABLE", None)
-    _state.update(verbosity=verbosity, handler=handler)
+    _state.verbosity, _state.handler = verbosity, handler
 
 
 def release_logging() -> None:
     """Undo `configure_logging` once a command is over (an in-process run leaves no handler behind)."""
-    handler = _state["handler"]
-    if isinstance(handler, logging.Handler):
-        logging.getLogger().removeHandler(handler)
-    if _state["verbosity"] is Verbosity.QUIET:
+    if _state.handler is not None:
+        logging.getLogger().removeHandler(_state.handler)
+    if _state.verbosity is Verbosity.QUIET:
         os.environ.pop("TQDM_DISABLE", None)
-    _state.update(verbosity=Verbosity.NORMAL, handler=None)
+    _state.verbosity, _state.handler = Verbosity.NORMAL, None
 
 
 def verbosity() -> Verbosity:
     """The verbosity the current command was started with."""
-    return Verbosity(_state["verbosity"])  # type: ignore[call-overload]
+    return _state.verbosity

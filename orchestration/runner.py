@@ -44,7 +44,6 @@ python_logs:
       timestamped:
         format: "%(asctime)s %(levelname)s %(message)s"
 """
-CONSOLE_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 # Dagster's notices that an API is beta speak to library authors; the version is pinned.
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
@@ -116,6 +115,7 @@ def run_lineage(
     select: str | None = None,
     on_run: Callable[[str, str | None, str], None] | None = None,
     force: bool = False,
+    console_log_level: str = "WARNING",
 ) -> RunSummary:
     """Materialize the selected assets (all by default) in dependency order, in-process.
 
@@ -123,8 +123,10 @@ def run_lineage(
     Every other asset (partition) runs only when it is MISSING or STALE (its code version or a
     parent's data version changed; orchestration.staleness), unless `force`. `on_run(asset,
     partition, outcome)` is told "ok", "failed" or "fresh" (skipped) for each; the first failure
-    stops the run.
+    stops the run. Dagster's console logger shows `console_log_level` and above; the instance's
+    log file (`dagster_log`) gets every event.
     """
+    run_config = {"loggers": {"console": {"config": {"log_level": console_log_level}}}}
     workspace = Workspace.at(config.home).ensure()
     instance = dagster_instance(workspace)
     batches = register_raw_batches(instance, workspace)
@@ -151,7 +153,7 @@ def run_lineage(
                     instance=instance,
                     resources=resources,
                     partition_key=partition,
-                    run_config=CONSOLE_RUN_CONFIG,
+                    run_config=run_config,
                     raise_on_error=False,
                 )
                 outcome = "ok" if result.success else "failed"

@@ -58,6 +58,7 @@ def run(
     Runs show up in the Dagster UI (`videofoundry up`).
     """
     from orchestration import runner  # first: it silences Dagster's beta notices before the assets load
+    from orchestration.cli_logging import Verbosity, verbosity
     from orchestration.definitions import build_definitions
 
     platform = platform_config(home, profile, config)
@@ -70,7 +71,10 @@ def run(
         typer.echo(f"{shown} {asset}{where}", err=outcome == "failed")
 
     try:
-        summary = runner.run_lineage(defs, platform, select, on_run=report, force=force)
+        level = "DEBUG" if verbosity() is Verbosity.VERBOSE else "WARNING"
+        summary = runner.run_lineage(
+            defs, platform, select, on_run=report, force=force, console_log_level=level
+        )
     except runner.SelectionError as error:
         raise UserError(str(error)) from error
     if not summary.success:

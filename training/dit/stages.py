@@ -227,8 +227,8 @@ def prepare_stage(
     changed = plan.changes_from(stage_dir / PLAN_FILE) if resume else []
     if changed and not restart_if_plan_changed:
         raise StagePlanChangedError(
-            f"stage {stage}: the checkpoints in {stage_dir} were trained with another {' and '.join(changed)}; "
-            "pass --restart to delete them and start over"
+            f"stage {stage}: the checkpoints in {stage_dir} were trained under another plan (changed: "
+            f"{', '.join(changed)}); pass --restart to delete them and start over"
         )
     if stage_dir.exists() and (changed or not resume):
         shutil.rmtree(stage_dir)

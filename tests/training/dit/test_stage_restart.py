@@ -29,7 +29,7 @@ def test_checkpoints_are_kept_unless_restarted(tmp_path):
     assert checkpoint.read_text() == "weights"
 
     other_clips = [dataclasses.replace(r, weight=r.weight * 2) for r in records]
-    with pytest.raises(StagePlanChangedError, match="another samples; pass --restart"):
+    with pytest.raises(StagePlanChangedError, match=r"another plan \(changed: samples\); pass --restart"):
         plan(other_clips)
     assert checkpoint.exists()  # refusing deletes nothing
     plan(other_clips, restart_if_plan_changed=True)  # the Dagster asset on new inputs

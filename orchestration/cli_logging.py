@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 
 OUR_PACKAGES = (
@@ -49,6 +49,7 @@ class _Installed:
 
     verbosity: Verbosity = Verbosity.NORMAL
     handler: logging.Handler | None = None
+    levels_before: dict[str, int] = field(default_factory=dict)  # logger name ("" = root) → level
 
 
 _state = _Installed()
@@ -68,6 +69,8 @@ def configure_logging(verbosity: Verbosity) -> None:
     root = logging.getLogger()
     if _state.handler is not None:
         root.removeHandler(_state.handler)
+    else:
+        _state.levels_before = {name: logging.getLogger(name).level for name in ("", *OUR_PACKAGES)}
     handler = logging.StreamHandler(sys.stderr)
     if verbosity is Verbosity.VERBOSE:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
@@ -88,9 +91,11 @@ def release_logging() -> None:
     """Undo `configure_logging` once a command is over (an in-process run leaves no handler behind)."""
     if _state.handler is not None:
         logging.getLogger().removeHandler(_state.handler)
+    for name, level in _state.levels_before.items():
+        logging.getLogger(name).setLevel(level)
     if _state.verbosity is Verbosity.QUIET:
         os.environ.pop("TQDM_DISABLE", None)
-    _state.verbosity, _state.handler = Verbosity.NORMAL, None
+    _state.verbosity, _state.handler, _state.levels_before = Verbosity.NORMAL, None, {}
 
 
 def verbosity() -> Verbosity:

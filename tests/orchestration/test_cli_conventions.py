@@ -240,6 +240,7 @@ def test_a_runtime_failure_is_exit_1_with_a_hint_for_the_traceback(tmp_path, mon
     ],
 )  # fmt: skip
 def test_log_levels_per_verbosity(capsys, verbosity, shown):
+    root_level = logging.getLogger().level
     configure_logging(verbosity)
     try:
         ours, library = logging.getLogger("training.dit.trainer"), logging.getLogger("mlflow.tracking")
@@ -257,6 +258,7 @@ def test_log_levels_per_verbosity(capsys, verbosity, shown):
         assert (os.environ.get("TQDM_DISABLE") == "1") == (verbosity is Verbosity.QUIET)
     finally:
         release_logging()
+    assert logging.getLogger().level == root_level and logging.getLogger("training").level == logging.NOTSET
 
 
 def test_cli_seed_bound_is_the_serving_bound():

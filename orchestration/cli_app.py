@@ -47,6 +47,10 @@ class CommandFailure(Exception):
 _BAD_PATH = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
 
 
+def _defined_by_us(error: BaseException) -> bool:
+    return any(cls.__module__.split(".")[0] in OUR_PACKAGES for cls in type(error).__mro__)
+
+
 def exit_code_for(error: BaseException) -> int:
     """2 for bad input or usage, 1 for a runtime failure (the module docstring lists which is which)."""
     from pydantic import ValidationError
@@ -55,8 +59,7 @@ def exit_code_for(error: BaseException) -> int:
         return 2
     if isinstance(error, TyperException):
         return error.exit_code
-    defined_by_us = any(cls.__module__.split(".")[0] in OUR_PACKAGES for cls in type(error).__mro__)
-    return 2 if defined_by_us and isinstance(error, (ValueError, LookupError)) else 1
+    return 2 if _defined_by_us(error) and isinstance(error, (ValueError, LookupError)) else 1
 
 
 def error_line(error: BaseException) -> str:
@@ -74,8 +77,7 @@ def error_line(error: BaseException) -> str:
         ctx = getattr(error, "ctx", None)
         return f"{text} (see '{ctx.command_path} --help')" if ctx is not None else text
     text = "; ".join(line.strip() for line in str(error).splitlines() if line.strip())
-    known = isinstance(error, (UserError, CommandFailure)) or exit_code_for(error) == 2
-    if known:
+    if _defined_by_us(error) or exit_code_for(error) == 2:  # an expected failure: its message says it
         return text or type(error).__name__
     hint = "" if verbosity() is Verbosity.VERBOSE else " (run with --verbose for the traceback)"
     return f"{type(error).__name__}: {text}{hint}" if text else f"{type(error).__name__}{hint}"

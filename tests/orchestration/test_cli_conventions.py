@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from orchestration.cli import app
-from orchestration.cli_app import MAX_SEED, CommandFailure, UserError, exit_code_for
+from orchestration.cli_app import MAX_SEED, CommandFailure, UserError, error_line, exit_code_for
 from orchestration.cli_logging import Verbosity, configure_logging, release_logging
 
 REPO = Path(__file__).resolve().parents[2]
@@ -215,6 +215,13 @@ def test_exit_codes_by_kind_of_exception():
                RuntimeError("x"), OSError(28, "No space left on device")]  # fmt: skip
     assert [exit_code_for(e) for e in bad_input] == [2] * len(bad_input)
     assert [exit_code_for(e) for e in runtime] == [1] * len(runtime)
+    # Our own runtime errors are expected failures: their message alone; anything else names its type.
+    assert error_line(CheckpointError("checkpoint step_4 is torn")) == "checkpoint step_4 is torn"
+    assert error_line(KeyError("x")) == "KeyError: 'x' (run with --verbose for the traceback)"
+    assert (
+        error_line(FileNotFoundError(2, "No such file or directory", "a.mp4"))
+        == "a.mp4: No such file or directory"
+    )
 
 
 def test_a_runtime_failure_is_exit_1_with_a_hint_for_the_traceback(tmp_path, monkeypatch):

@@ -272,3 +272,16 @@ def test_cli_seed_bound_is_the_serving_bound():
     from serving.limits import MAX_SEED as SERVING_MAX_SEED
 
     assert MAX_SEED == SERVING_MAX_SEED == 2**63 - 1
+
+
+def test_serve_raters_on_a_busy_port_is_one_error_line(bad):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = CliRunner().invoke(app, ["serve", "raters", "--port", str(port), "--home", str(bad["home"])])
+    assert result.exit_code == 2 and result.stderr.splitlines() == [
+        f"error: port {port} on 127.0.0.1 is in use"
+    ]

@@ -242,23 +242,23 @@ def test_a_runtime_failure_is_exit_1_with_a_hint_for_the_traceback(tmp_path, mon
     ("verbosity", "shown"),
     [
         (Verbosity.QUIET, ["warning: training warns"]),
-        (Verbosity.NORMAL, ["stage sft: resumed at step 4", "warning: training warns", "warning: mlflow warns"]),
-        (Verbosity.VERBOSE, ["training debug", "stage sft: resumed at step 4", "training warns", "mlflow info", "mlflow warns"]),
+        (Verbosity.NORMAL, ["stage sft: resumed at step 4", "warning: training warns", "warning: library warns"]),
+        (Verbosity.VERBOSE, ["training debug", "stage sft: resumed at step 4", "training warns", "library info", "library warns"]),
     ],
 )  # fmt: skip
 def test_log_levels_per_verbosity(capsys, verbosity, shown):
     root_level = logging.getLogger().level
     configure_logging(verbosity)
     try:
-        ours, library = logging.getLogger("training.dit.trainer"), logging.getLogger("mlflow.tracking")
+        ours, library = logging.getLogger("training.dit.trainer"), logging.getLogger("a_library.module")
         ours.debug("training debug")
         ours.info("stage %s: resumed at step %d", "sft", 4)
         ours.warning("training warns")
-        library.info("mlflow info")
-        library.warning("mlflow warns")
-        library.error("mlflow fails")
+        library.info("library info")
+        library.warning("library warns")
+        library.error("library fails")
         lines = capsys.readouterr().err.splitlines()
-        expected = [*shown, "mlflow fails" if verbosity is Verbosity.VERBOSE else "error: mlflow fails"]
+        expected = [*shown, "library fails" if verbosity is Verbosity.VERBOSE else "error: library fails"]
         assert [
             line.split(": ", 1)[1] if verbosity is Verbosity.VERBOSE else line for line in lines
         ] == expected

@@ -69,6 +69,7 @@ def _stage_asset(stage: str, upstream: str) -> dg.AssetsDefinition:
             tracking.settings(),
             data_version=tables_data_version(ws, versioning.store(), config.stage(stage).data),
             ray_address=compute.address,
+            restart_if_plan_changed=True,  # re-materialized on new inputs: a changed plan starts over
         )
         return dg.MaterializeResult(metadata=train_result_metadata(result))
 

@@ -8,7 +8,7 @@ Usage::
 For each backend and scale it builds a fresh store (a SQLite WAL file, or a database on a private
 PostgreSQL server started here with `LocalPostgres` and stopped at the end), a campaign of
 R × P / 2 prompts × 2 models with k = 2 raters per pair (exactly P assignments per rater), starts
-the app (`python -m ui.raters`, one uvicorn process on 127.0.0.1), and lets R client threads rate
+the app (`videofoundry serve raters`, one uvicorn process on 127.0.0.1), and lets R client threads rate
 their whole queue at once. Every 5th submission is sent twice (a client retry with the same
 submission id), so the exact count checks idempotency as well as loss.
 
@@ -49,7 +49,7 @@ from evaluation.human_eval import (  # noqa: E402
 from evaluation.human_eval.local_postgres import LocalPostgres  # noqa: E402
 from evaluation.human_eval.media import SyntheticGenerator  # noqa: E402
 from evaluation.human_eval.schema import Rating  # noqa: E402
-from ui.raters import spawn_raters_server  # noqa: E402
+from orchestration.raters_process import spawn_raters_server  # noqa: E402
 
 RETRY_EVERY = 5
 

@@ -1,42 +1,27 @@
-"""Entry point of the `videofoundry` command: imports every module of `orchestration.commands`."""
+"""Entry point of the `videofoundry` command: imports every module of `orchestration.commands`.
+
+Exit codes and error lines are the app's (orchestration.cli_app), so `python -m orchestration.cli`,
+the `videofoundry` script and an in-process `CliRunner` behave the same.
+"""
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
-import sys
-
-import typer
 
 from orchestration import commands
-from orchestration.cli_app import UserError, app
-from orchestration.config import ConfigError
-from orchestration.workspace import WorkspaceError
+from orchestration.cli_app import app
 
 for _module in pkgutil.iter_modules(commands.__path__):
     importlib.import_module(f"{commands.__name__}.{_module.name}")
 
 
 def main() -> None:
-    """Run the CLI; a `UserError` becomes a one-line message and exit code 2."""
-    try:
-        code = app(standalone_mode=False)  # a `typer.Exit(n)` arrives here as n
-        if isinstance(code, int) and code != 0:
-            sys.exit(code)
-    except (UserError, ConfigError, WorkspaceError) as error:
-        typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
-        sys.exit(2)
-    except typer.Abort:
-        sys.exit(130)
-    except SystemExit:
-        raise
-    except Exception as error:  # click's usage errors arrive here in non-standalone mode
-        import click
+    """Run the CLI on `sys.argv`; exits with 0 ok, 1 runtime failure, 2 bad input or usage."""
+    app(prog_name="videofoundry")
 
-        if isinstance(error, click.ClickException):
-            error.show()
-            sys.exit(error.exit_code)
-        raise
 
+if __name__ == "__main__":
+    main()
 
 __all__ = ["app", "main"]

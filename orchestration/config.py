@@ -151,15 +151,25 @@ def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
     return overrides
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist")
+def read_yaml_mapping(path: Path, what: str = "config file") -> dict[str, Any]:
+    """The mapping at the top of the YAML file `path`; `ConfigError` naming `what` (e.g. "--config")
+    when it is missing, a folder, unreadable, not text, not YAML, or not a mapping."""
+    if path.is_dir():
+        raise ConfigError(f"{what} {path} is a folder; give a YAML file")
+    if not path.exists():
+        raise ConfigError(f"{what} {path} does not exist")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{what} {path} is not a text (YAML) file") from error
+    except OSError as error:
+        raise ConfigError(f"{what} {path} cannot be read: {error.strerror}") from error
+    try:
+        data = yaml.safe_load(text) or {}
     except yaml.YAMLError as error:
-        raise ConfigError(f"config file {path} is not valid YAML: {error}") from error
+        raise ConfigError(f"{what} {path} is not valid YAML: {error}") from error
     if not isinstance(data, dict):
-        raise ConfigError(f"config file {path} must hold a mapping at the top level")
+        raise ConfigError(f"{what} {path} must hold a mapping at the top level")
     return data
 
 
@@ -182,7 +192,7 @@ def load_config(
     data = profile_config(PlatformConfig, chosen).model_dump()
     file = config_file or environ.get(f"{ENV_PREFIX}CONFIG")
     if file:
-        data = _deep_merge(data, _read_yaml(Path(file)))
+        data = _deep_merge(data, read_yaml_mapping(Path(file)))
     data = _deep_merge(data, env)
     data = _deep_merge(data, {k: v for k, v in overrides.items() if v is not None})
     try:

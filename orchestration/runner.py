@@ -9,9 +9,12 @@ Only public Dagster APIs are used.
 
 from __future__ import annotations
 
+import json
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import dagster as dg
 
@@ -22,11 +25,27 @@ from orchestration.staleness import LineageGraph, staleness
 from orchestration.workspace import Workspace, atomic_write_text
 
 # Dagster's defaults otherwise: SQLite storage under DAGSTER_HOME, and runs launched from the UI
-# or by sensors are queued and started by the daemon that `dagster dev` runs.
+# or by sensors are queued and started by the daemon that `dagster dev` runs. Every run's events,
+# DEBUG included, also go to DAGSTER_LOG in that folder; the console shows warnings only
+# (`run_lineage`), so a lineage run prints one line per asset plus the progress bars.
+DAGSTER_LOG = "dagster.log"
 DAGSTER_YAML = """\
 telemetry:
   enabled: false
+python_logs:
+  dagster_handler_config:
+    handlers:
+      debug_file:
+        class: logging.FileHandler
+        level: DEBUG
+        filename: {log_file}
+        formatter: timestamped
+    formatters:
+      timestamped:
+        format: "%(asctime)s %(levelname)s %(message)s"
 """
+# Dagster's notices that an API is beta speak to library authors; the version is pinned.
+warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 
 class SelectionError(ValueError):
@@ -34,14 +53,20 @@ class SelectionError(ValueError):
 
 
 def dagster_instance(workspace: Workspace) -> dg.DagsterInstance:
-    """The persistent instance under `<home>/dagster` (creates its dagster.yaml once)."""
+    """The persistent instance under `<home>/dagster` (writes its dagster.yaml when it differs)."""
     home = workspace.dagster_home
     home.mkdir(parents=True, exist_ok=True)
     config_file = home / "dagster.yaml"
-    if not config_file.exists():
-        atomic_write_text(config_file, DAGSTER_YAML)
+    wanted = DAGSTER_YAML.format(log_file=json.dumps(str(dagster_log(workspace))))
+    if not config_file.exists() or config_file.read_text() != wanted:
+        atomic_write_text(config_file, wanted)
     os.environ["DAGSTER_HOME"] = str(home)
     return dg.DagsterInstance.from_config(str(home))
+
+
+def dagster_log(workspace: Workspace) -> Path:
+    """The file that holds every Dagster event of the workspace's runs, DEBUG included."""
+    return workspace.dagster_home / DAGSTER_LOG
 
 
 def register_raw_batches(instance: dg.DagsterInstance, workspace: Workspace) -> list[str]:
@@ -90,6 +115,7 @@ def run_lineage(
     select: str | None = None,
     on_run: Callable[[str, str | None, str], None] | None = None,
     force: bool = False,
+    console_log_level: str = "WARNING",
 ) -> RunSummary:
     """Materialize the selected assets (all by default) in dependency order, in-process.
 
@@ -97,8 +123,10 @@ def run_lineage(
     Every other asset (partition) runs only when it is MISSING or STALE (its code version or a
     parent's data version changed; orchestration.staleness), unless `force`. `on_run(asset,
     partition, outcome)` is told "ok", "failed" or "fresh" (skipped) for each; the first failure
-    stops the run.
+    stops the run. Dagster's console logger shows `console_log_level` and above; the instance's
+    log file (`dagster_log`) gets every event.
     """
+    run_config = {"loggers": {"console": {"config": {"log_level": console_log_level}}}}
     workspace = Workspace.at(config.home).ensure()
     instance = dagster_instance(workspace)
     batches = register_raw_batches(instance, workspace)
@@ -125,6 +153,7 @@ def run_lineage(
                     instance=instance,
                     resources=resources,
                     partition_key=partition,
+                    run_config=run_config,
                     raise_on_error=False,
                 )
                 outcome = "ok" if result.success else "failed"

@@ -175,11 +175,13 @@ def train_dit_stage_in_workspace(
     clips: Path | None = None,
     vae: Path | None = None,
     data_version: str | None = None,
-    resume: bool = False,
+    resume: bool = True,
+    restart_if_plan_changed: bool = False,
     launcher: Literal["auto", "local", "ray"] = "auto",
     ray_address: str | None = None,
 ) -> TrainResult:
-    """Train one DiT stage from the previous stage's final checkpoint (`resume`: continue it).
+    """Train one DiT stage from the previous stage's final checkpoint, continuing its own checkpoints
+    unless `resume` is False (`training.dit.stages.prepare_stage` says when a changed plan restarts).
 
     Clips: the JSON list `clips`, else the stage's data from the workspace tables. The VAE: `vae`,
     else the workspace export, else (where `config.standin_vae` allows) a seed-0 stand-in. The run logs to
@@ -198,6 +200,6 @@ def train_dit_stage_in_workspace(
     vae_path = trained_vae_path(ws, vae, required=not config.standin_vae)
     plan = prepare_stage(
         config, stage, records, dit_checkpoint_root(ws), ws.latents, run_tracking,
-        vae_path=vae_path, resume=resume, progress=False,
+        vae_path=vae_path, resume=resume, restart_if_plan_changed=restart_if_plan_changed, progress=False,
     )  # fmt: skip
     return train_dit_stage(plan, launcher, ray_address)

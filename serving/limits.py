@@ -8,7 +8,9 @@ sampler.
 Rules (SPEC §3, §6):
 - frames = 4n + 1 (the causal VAE maps 4n + 1 frames to n + 1 latent frames);
 - height and width multiples of 16 (VAE 8× in space, then the DiT's 2×2 patch);
-- per-profile ceilings on each side, on the pixel area, on frames and on steps.
+- per-profile ceilings on each side, on the pixel area, on frames and on steps;
+- seed None (draw one) or an integer in [0, MAX_SEED], a signed 64-bit value that the CPU
+  generator, Parquet and MLflow all hold.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+
+MAX_SEED = 2**63 - 1
 
 
 class InvalidRequestError(ValueError):
@@ -97,6 +101,16 @@ def validate_sampling(
         problems.append(f"cfg_scale must be >= 1 (1 turns real CFG off), got {cfg_scale!r}")
     if problems:
         raise InvalidRequestError("invalid sampling settings: " + "; ".join(problems))
+
+
+def validate_seed(seed: int | None) -> None:
+    """Raise `InvalidRequestError` unless `seed` is None or an integer in [0, MAX_SEED]."""
+    if seed is None:
+        return
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
+        raise InvalidRequestError(
+            f"seed must be an integer in [0, 2^63 - 1] (or none to draw one), got {seed!r}"
+        )
 
 
 def validate_prompt(prompt: str, limits: RequestLimits) -> str:
@@ -191,5 +205,6 @@ class GenerationSettings:
         many_steps = isinstance(self.steps, int) and self.steps >= 20
         shift = self.shift if self.shift is not None else (7.0 if many_steps else 17.0)
         validate_sampling(self.steps, shift, self.guidance, self.cfg_scale, limits)
+        validate_seed(self.seed)
         negative = " ".join(self.negative_prompt.split()) if self.cfg_scale > 1.0 else ""
         return dataclasses.replace(self, shift=shift, negative_prompt=negative)

@@ -10,7 +10,6 @@ a large model fills the GPU); the per-step progress bar is fed by the sampler's 
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import uuid
 from dataclasses import dataclass, field
@@ -93,6 +92,14 @@ def _example_images() -> list[str]:
     return [str(data / name) for name in EXAMPLE_IMAGE_CANDIDATES if (data / name).exists()]
 
 
+def whole_number(name: str, value: float | int) -> int:
+    """A form value as an int; `InvalidRequestError` for a fraction or a non-number, never a truncation
+    (the range rules, e.g. the seed's [0, 2^63), are `serving.limits`')."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not float(value).is_integer():
+        raise InvalidRequestError(f"{name} must be a whole number, got {value!r}")
+    return int(value)
+
+
 class DemoBackend:
     """The callbacks' domain side: resolve the model, validate, generate, write the mp4."""
 
@@ -160,7 +167,6 @@ class DemoBackend:
         `lora`: a LoRA reference (the registry's URI from `lora_choices`) applied at `lora_scale`.
         `fp8`, `sparse` (sliding-tile attention with the config's window) and `step_cache` (a
         threshold, 0 = off) are the advanced speed switches; each changes the output a little."""
-        progress((0, int(steps)), desc="denoising")
 
         def on_step(step: int, total: int) -> None:
             progress((step, total), desc="denoising", unit="steps")
@@ -170,6 +176,10 @@ class DemoBackend:
                 raise InvalidRequestError(
                     "image-to-video needs an image: upload one (it becomes the first frame)"
                 )
+            sizes = {name: whole_number(name, value) for name, value in
+                     (("height", height), ("width", width), ("frames", frames), ("steps", steps))}  # fmt: skip
+            chosen_seed = whole_number("seed", seed)
+            progress((0, sizes["steps"]), desc="denoising")
             serving = self.config.serving.replace(
                 fp8=bool(fp8), sta_window=self.config.sta_window if sparse else None,
                 step_cache=float(step_cache) if step_cache and step_cache > 0 else None,
@@ -177,10 +187,10 @@ class DemoBackend:
             video = generate(
                 prompt, image if i2v else None, model=self.config.model, config=serving,
                 tracking_uri=self.config.tracking_uri, registered_model=self.config.registered_model,
-                progress=on_step, height=int(height), width=int(width), frames=int(frames), steps=int(steps),
-                guidance=float(guidance), cfg_scale=float(cfg_scale), negative_prompt=negative_prompt or "",
-                seed=None if int(seed) < 0 else int(seed), i2v_stability=bool(stability),
-                loras=[LoRASpec(lora, float(lora_scale))] if lora else [],
+                progress=on_step, guidance=float(guidance), cfg_scale=float(cfg_scale),
+                negative_prompt=negative_prompt or "", seed=None if chosen_seed == -1 else chosen_seed,
+                i2v_stability=bool(stability), loras=[LoRASpec(lora, float(lora_scale))] if lora else [],
+                **sizes,
             )  # fmt: skip
         except (InvalidRequestError, ModelReferenceError, BundleError) as err:
             raise gr.Error(str(err)) from err
@@ -341,25 +351,3 @@ def launch_demo(config: DemoConfig, port: int = 7860, host: str = "127.0.0.1") -
         footer_links=[],
         allowed_paths=[config.output_dir] if config.output_dir else None,
     )
-
-
-def main(argv: list[str] | None = None) -> None:
-    """`python -m ui.demo --model tiny-random --port 7860` (the CLI's `videofoundry serve demo` wraps this)."""
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--model", default=None)
-    parser.add_argument("--tracking-uri", default=None)
-    parser.add_argument("--port", type=int, default=7860)
-    parser.add_argument("--preset", default="tiny", choices=list(DemoConfig.PRESETS))
-    parser.add_argument("--cpu-threads", type=int, default=None)
-    args = parser.parse_args(argv)
-    config = DemoConfig.preset(
-        args.preset,
-        model=args.model,
-        tracking_uri=args.tracking_uri,
-        serving={"cpu_threads": args.cpu_threads},
-    )
-    launch_demo(config, args.port)
-
-
-if __name__ == "__main__":
-    main()

@@ -25,11 +25,7 @@ logins are rate limited per name and per address (`ui/raters_throttle.py`).
 # No `from __future__ import annotations`: FastAPI must resolve the local `Annotated` aliases.
 import dataclasses
 import errno
-import os
 import socket
-import subprocess
-import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -248,63 +244,3 @@ def serve_raters(db: DbLike, listener: socket.socket, config: RaterAppConfig | N
 
     server = uvicorn.Server(uvicorn.Config(create_app(db, config), log_level="warning"))
     server.run(sockets=[listener])
-
-
-def spawn_raters_server(
-    db_url: str, config: RaterAppConfig | None = None, timeout_s: float = 60.0
-) -> tuple[subprocess.Popen[bytes], str]:
-    """Start `python -m ui.raters` in a child process on a free 127.0.0.1 port; return (process, URL).
-
-    The socket is bound here and inherited by the child, so there is no race for the port. The
-    caller stops the process (`terminate()`). Raises RuntimeError if it does not answer in time.
-    """
-    import httpx
-
-    sock = listen_local(0)
-    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    root = Path(__file__).resolve().parents[1]
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])),
-    }
-    argv = [sys.executable, "-m", "ui.raters", "--db", db_url, "--fd", str(sock.fileno())]
-    if config is not None:
-        argv += ["--app-config", config.model_dump_json()]
-    proc = subprocess.Popen(argv, pass_fds=[sock.fileno()], env=env)
-    sock.close()
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"rater server exited with code {proc.returncode}")
-        try:
-            if httpx.get(f"{base}/login", timeout=2).status_code == 200:
-                return proc, base
-        except httpx.TransportError:
-            time.sleep(0.2)
-    proc.terminate()
-    raise RuntimeError(f"rater server did not answer within {timeout_s:.0f} s")
-
-
-def main(argv: list[str] | None = None) -> None:
-    """`python -m ui.raters --db URL [--port N | --fd N]`: the app without the full CLI (tests, ops)."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m ui.raters", description=main.__doc__)
-    parser.add_argument("--db", required=True, help="SQLAlchemy URL of the human-eval store")
-    parser.add_argument("--port", type=int, default=7861)
-    parser.add_argument("--fd", type=int, default=None, help="an already bound, listening socket")
-    parser.add_argument("--app-config", default=None, help="RaterAppConfig as JSON (limits)")
-    args = parser.parse_args(argv)
-    config = RaterAppConfig.model_validate_json(args.app_config) if args.app_config else None
-    if args.fd is not None:
-        listener = socket.socket(fileno=args.fd)
-    else:
-        try:
-            listener = listen_local(args.port)
-        except PortUnavailableError as error:
-            parser.error(str(error))
-    serve_raters(args.db, listener, config)
-
-
-if __name__ == "__main__":
-    main()

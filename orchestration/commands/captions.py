@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from orchestration.cli_app import UserError, app, user_errors
+from orchestration.cli_app import MAX_SEED, CommandFailure, UserError, app, user_errors
 
 PresetOption = Annotated[str, typer.Option("--preset", help="Settings preset: tiny or paper.")]
 
@@ -16,8 +16,8 @@ PresetOption = Annotated[str, typer.Option("--preset", help="Settings preset: ti
 @app.command("camera-motion")
 def camera_motion(
     video: Annotated[Path, typer.Argument(help="Video file holding one shot (or give --start/--end).")],
-    start: Annotated[int, typer.Option("--start", help="First frame of the shot (0-based).")] = 0,
-    end: Annotated[int | None, typer.Option("--end", help="One past the last frame.")] = None,
+    start: Annotated[int, typer.Option("--start", help="First frame of the shot (0-based).", min=0)] = 0,
+    end: Annotated[int | None, typer.Option("--end", help="One past the last frame.", min=1)] = None,
     preset: PresetOption = "paper",
 ) -> None:
     """Classify the camera motion of a shot into the report's 14 classes; print JSON."""
@@ -32,8 +32,8 @@ def camera_motion(
 @app.command("caption")
 def caption(
     video: Annotated[Path, typer.Argument(help="Video file holding the clip.")],
-    start: Annotated[int, typer.Option("--start", help="First frame of the clip (0-based).")] = 0,
-    end: Annotated[int | None, typer.Option("--end", help="One past the last frame.")] = None,
+    start: Annotated[int, typer.Option("--start", help="First frame of the clip (0-based).", min=0)] = 0,
+    end: Annotated[int | None, typer.Option("--end", help="One past the last frame.", min=1)] = None,
     backend: Annotated[
         str, typer.Option("--backend", help="offline (measured facts), endpoint (served VLM) or local_vlm.")
     ] = "offline",
@@ -50,11 +50,14 @@ def caption(
     preset: PresetOption = "tiny",
     prompt_seed: Annotated[
         int | None,
-        typer.Option("--prompt-seed", help="Also print a training prompt rendered with this seed."),
+        typer.Option(
+            "--prompt-seed", help="Also print a training prompt rendered with this seed.", min=0, max=MAX_SEED
+        ),
     ] = None,
 ) -> None:
     """Write the structured caption of one clip and print it as JSON (a failure is printed too)."""
     from curation.captions import CaptionConfig, ClipInput, build_backend
+    from media.video import VideoReader
     from training.dit.prompts import parse_caption, render_for_clip
 
     with user_errors(ValueError):
@@ -69,6 +72,7 @@ def caption(
     )
     with user_errors(FileNotFoundError, ValueError):
         writer = build_backend(config)
+    VideoReader(video).close()  # a missing, unreadable or audio-only file is bad input, exit 2
     record = writer.caption(ClipInput(video.stem, video, start, end))
     payload = record.model_dump(mode="json")
     if prompt_seed is not None and record.caption is not None:
@@ -77,4 +81,4 @@ def caption(
         )
     typer.echo(json.dumps(payload, indent=1, ensure_ascii=False))
     if record.status == "failed":
-        raise typer.Exit(1)
+        raise CommandFailure(f"captioning {video} failed: {record.error}")

@@ -8,13 +8,15 @@ from typing import Annotated
 
 import typer
 
-from orchestration.cli_app import UserError, app
+from orchestration.cli_app import MAX_SEED, UserError, app
 
 
 @app.command("demo-corpus")
 def demo_corpus(
     out_dir: Annotated[Path, typer.Argument(help="Folder to write the videos and labels.json into.")],
-    seed: Annotated[int, typer.Option("--seed", help="Seed: the same seed gives the same corpus.")] = 0,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Seed: the same seed gives the same corpus.", min=0, max=MAX_SEED)
+    ] = 0,
     profile: Annotated[
         str, typer.Option("--profile", help="Corpus size: tiny (~25 videos) or small.")
     ] = "tiny",

@@ -12,6 +12,7 @@ from orchestration.cli_app import (
     HomeOption,
     ProfileOption,
     app,
+    output_file,
     platform_config,
     serve_app,
     user_errors,
@@ -33,7 +34,7 @@ def _human_eval(home: Path | None, profile: str | None, config: Path | None, db:
 
 @serve_app.command("raters")
 def serve_raters(
-    port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1.")] = 7861,
+    port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1.", min=0, max=65535)] = 7861,
     demo: Annotated[
         bool, typer.Option("--demo", help="First create a demo campaign with synthetic videos.")
     ] = False,
@@ -41,16 +42,28 @@ def serve_raters(
     home: HomeOption = None,
     profile: ProfileOption = None,
     config: ConfigOption = None,
+    fd: Annotated[
+        int | None, typer.Option("--fd", hidden=True, help="Serve on this inherited listening socket.", min=0)
+    ] = None,
+    app_config: Annotated[
+        str | None, typer.Option("--app-config", hidden=True, help="RaterAppConfig as JSON (limits).")
+    ] = None,
 ) -> None:
     """Start the rater app (pairwise GSB rating + SFT selection) on 127.0.0.1."""
+    import socket
+
+    from evaluation.human_eval.config import RaterAppConfig
     from evaluation.human_eval.demo import seed_demo
     from evaluation.human_eval.store import HumanEvalStoreError, open_store
     from ui.raters import PortUnavailableError, listen_local
     from ui.raters import serve_raters as run_app
 
     settings, workspace = _human_eval(home, profile, config, db)
+    if app_config is not None:
+        settings = settings.model_copy(update={"app": RaterAppConfig.model_validate_json(app_config)})
     with user_errors(PortUnavailableError, HumanEvalStoreError):
-        listener = listen_local(port)  # before anything else: a busy port fails fast
+        # before anything else: a busy port fails fast
+        listener = socket.socket(fileno=fd) if fd is not None else listen_local(port)
         open_store(settings)
     if demo:
         accounts = seed_demo(settings, workspace.home / "human_eval_videos")
@@ -80,6 +93,8 @@ def eval_report(
     from evaluation.human_eval.results import campaign_results
     from orchestration.workspace import atomic_write_text
 
+    if out is not None:
+        output_file(out, "--out")
     settings, _ = _human_eval(home, profile, config, db)
     with user_errors(CampaignError):
         campaign_id = find_campaign(settings, campaign)

@@ -7,6 +7,8 @@ from typing import Annotated
 import typer
 
 from orchestration.cli_app import (
+    MAX_SEED,
+    CommandFailure,
     ConfigOption,
     HomeOption,
     ProfileOption,
@@ -31,7 +33,7 @@ def doctor(
             typer.echo(f"       fix: {check.fix}")
     missing = [c.name for c in checks if c.required and not c.ok]
     if missing:
-        raise UserError(f"missing requirements: {', '.join(missing)}")
+        raise CommandFailure(f"missing requirements: {', '.join(missing)}")
     typer.echo("all required components present")
 
 
@@ -55,11 +57,13 @@ def run(
 
     Runs show up in the Dagster UI (`videofoundry up`).
     """
+    from orchestration import runner  # first: it silences Dagster's beta notices before the assets load
+    from orchestration.cli_logging import Verbosity, verbosity
     from orchestration.definitions import build_definitions
-    from orchestration.runner import SelectionError, run_lineage
 
     platform = platform_config(home, profile, config)
     defs = build_definitions(platform)
+    typer.echo(f"Dagster's events (debug included): {runner.dagster_log(platform.workspace)}")
 
     def report(asset: str, partition: str | None, outcome: str) -> None:
         where = f" [{partition}]" if partition else ""
@@ -67,11 +71,17 @@ def run(
         typer.echo(f"{shown} {asset}{where}", err=outcome == "failed")
 
     try:
-        summary = run_lineage(defs, platform, select, on_run=report, force=force)
-    except SelectionError as error:
+        level = "DEBUG" if verbosity() is Verbosity.VERBOSE else "WARNING"
+        summary = runner.run_lineage(
+            defs, platform, select, on_run=report, force=force, console_log_level=level
+        )
+    except runner.SelectionError as error:
         raise UserError(str(error)) from error
     if not summary.success:
-        raise UserError("a materialization failed; open the run in the Dagster UI (videofoundry up)")
+        raise CommandFailure(
+            f"a materialization failed; see {runner.dagster_log(platform.workspace)} or the run in the Dagster UI "
+            "(videofoundry up)"
+        )
 
 
 @app.command()
@@ -79,10 +89,10 @@ def up(
     home: HomeOption = None,
     profile: ProfileOption = None,
     config: ConfigOption = None,
-    dagster_port: int = typer.Option(3000, help="Dagster webserver port."),
-    mlflow_port: int = typer.Option(5000, help="MLflow UI port."),
-    demo_port: int = typer.Option(7860, help="Gradio T2V/I2V demo port."),
-    raters_port: int = typer.Option(7861, help="Human-eval rater app port."),
+    dagster_port: int = typer.Option(3000, help="Dagster webserver port.", min=1, max=65535),
+    mlflow_port: int = typer.Option(5000, help="MLflow UI port.", min=1, max=65535),
+    demo_port: int = typer.Option(7860, help="Gradio T2V/I2V demo port.", min=1, max=65535),
+    raters_port: int = typer.Option(7861, help="Human-eval rater app port.", min=1, max=65535),
 ) -> None:
     """Start the Dagster UI, the MLflow UI and the Gradio apps on 127.0.0.1; Ctrl-C stops all."""
     from orchestration.services import platform_services, run_services
@@ -102,7 +112,7 @@ def up(
 
 @app.command()
 def demo(
-    seed: int = typer.Option(0, help="Seed of the demo corpus."),
+    seed: int = typer.Option(0, help="Seed of the demo corpus.", min=0, max=MAX_SEED),
     home: HomeOption = None,
     profile: ProfileOption = None,
 ) -> None:

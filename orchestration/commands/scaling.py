@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from orchestration.cli_app import (
+    MAX_SEED,
     ConfigOption,
     DataVersionOption,
     HomeOption,
@@ -50,7 +51,7 @@ def scaling_fit(
     bootstrap: Annotated[
         int, typer.Option("--bootstrap", help="Bootstrap draws for the intervals.", min=0)
     ] = 200,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.", min=0, max=MAX_SEED)] = 0,
     home: HomeOption = None,
     profile: ProfileOption = None,
     config: ConfigOption = None,

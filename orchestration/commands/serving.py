@@ -8,10 +8,12 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from orchestration.cli_app import (
+    MAX_SEED,
     HomeOption,
     ProfileOption,
     UserError,
     app,
+    output_file,
     platform_config,
     serve_app,
     user_errors,
@@ -41,8 +43,12 @@ OffloadOption = Annotated[
         "--cpu-offload/--no-cpu-offload", help="Move each model part to the device only for its stage."
     ),
 ]
-TileOption = Annotated[int | None, typer.Option("--vae-tile-size", help="VAE decode tile edge in pixels.")]
-ThreadsOption = Annotated[int | None, typer.Option("--cpu-threads", help="Torch threads for CPU work.")]
+TileOption = Annotated[
+    int | None, typer.Option("--vae-tile-size", help="VAE decode tile edge in pixels.", min=16)
+]
+ThreadsOption = Annotated[
+    int | None, typer.Option("--cpu-threads", help="Torch threads for CPU work.", min=1)
+]
 
 
 def _triple(option: str, text: str | None) -> tuple[int, int, int] | None:
@@ -77,15 +83,15 @@ def generate(
     out: Annotated[Path, typer.Option("--out", help="Output .mp4 (a .png thumbnail is written beside it).")],
     image: Annotated[Path | None, typer.Option("--image", help="First frame for image-to-video.")] = None,
     model: ModelOption = None,
-    height: int = typer.Option(None, help="Pixels, multiple of 16 (default: 64 tiny / 544 paper)."),
-    width: int = typer.Option(None, help="Pixels, multiple of 16 (default: 96 tiny / 960 paper)."),
-    frames: int = typer.Option(None, help="4n+1 frames (default: 9 tiny / 129 paper)."),
-    steps: int = typer.Option(None, help="Denoising steps (default: 8 tiny / 50 paper)."),
+    height: int = typer.Option(None, help="Pixels, multiple of 16 (default: 64 tiny / 544 paper).", min=1),
+    width: int = typer.Option(None, help="Pixels, multiple of 16 (default: 96 tiny / 960 paper).", min=1),
+    frames: int = typer.Option(None, help="4n+1 frames (default: 9 tiny / 129 paper).", min=1),
+    steps: int = typer.Option(None, help="Denoising steps (default: 8 tiny / 50 paper).", min=1),
     shift: float | None = typer.Option(None, help="Flow shift (default: 7 for >= 20 steps, else 17)."),
     guidance: float = typer.Option(6.0, help="Embedded guidance scale."),
     cfg_scale: float = typer.Option(1.0, "--cfg-scale", help="Real CFG scale; > 1 uses --negative-prompt."),
     negative_prompt: str = typer.Option("", "--negative-prompt"),
-    seed: int = typer.Option(0, help="Noise seed (same seed, same video)."),
+    seed: int = typer.Option(0, help="Noise seed (same seed, same video).", min=0, max=MAX_SEED),
     stability: bool = typer.Option(False, "--stability", help="I2V stability start."),
     lora: list[str] | None = typer.Option(
         None, "--lora", help="LoRA .safetensors or models:/videofoundry-lora-NAME/N (repeatable)."
@@ -125,6 +131,7 @@ def generate(
     from serving import BundleError, InvalidRequestError, ModelReferenceError, lora_specs, write_mp4
     from serving import generate as serve_generate
 
+    output_file(out, "--out", ".mp4")
     config, platform = _serving_setup(
         home, profile, device=device, dtype=dtype, cpu_offload=cpu_offload, vae_tile_size=vae_tile_size,
         cpu_threads=cpu_threads, fp8=fp8, sta_window=_triple("--sta-window", sta_window),
@@ -137,8 +144,6 @@ def generate(
         "frames": frames or config.default_frames,
         "steps": steps or config.default_steps,
     }
-    if out.suffix.lower() != ".mp4":
-        raise UserError(f"--out {out}: the output must be an .mp4 file")
     bar: dict[str, object] = {}
 
     def progress(step: int, total: int) -> None:
@@ -174,18 +179,21 @@ def generate(
 
 @serve_app.command("demo")
 def serve_demo(
-    port: int = typer.Option(7860, help="Port on 127.0.0.1."),
+    port: int = typer.Option(7860, help="Port on 127.0.0.1.", min=0, max=65535),
     home: HomeOption = None,
     profile: ProfileOption = None,
     model: ModelOption = None,
-    concurrency: int = typer.Option(1, help="Generations that run at once."),
+    concurrency: int = typer.Option(1, help="Generations that run at once.", min=1),
     device: DeviceOption = "auto",
     dtype: DtypeOption = None,
     cpu_offload: OffloadOption = None,
     vae_tile_size: TileOption = None,
     cpu_threads: ThreadsOption = None,
 ) -> None:
-    """Serve the Gradio demo (T2V + I2V) on 127.0.0.1; without --model it follows the champion alias."""
+    """Serve the Gradio demo (T2V + I2V) on 127.0.0.1; without --model it follows the champion alias.
+
+    A --model that cannot load fails here, before the port is bound (exit 2)."""
+    from serving import load_pipeline
     from ui.demo import DemoConfig, launch_demo
 
     config, platform = _serving_setup(
@@ -193,6 +201,8 @@ def serve_demo(
         cpu_threads=cpu_threads,
     )  # fmt: skip
     registered = platform.tracking.registered_model
+    if model is not None:
+        load_pipeline(model, config=config, tracking_uri=platform.tracking_uri, registered_model=registered)
     demo = DemoConfig(model=model, tracking_uri=platform.tracking_uri, registered_model=registered, serving=config,
                       concurrency_limit=concurrency, output_dir=str(platform.workspace.home / "demo_outputs"))  # fmt: skip
     typer.echo(f"demo on http://127.0.0.1:{port} (model: {model or f'models:/{registered}@champion'})")

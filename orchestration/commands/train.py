@@ -28,31 +28,19 @@ TrainConfigOption = Annotated[
     Path | None, typer.Option("--train-config", help="YAML of VAETrainConfig fields overriding the profile.")
 ]
 MaxStepsOption = Annotated[
-    int | None, typer.Option("--max-steps", help="Stop after this many steps in total.")
+    int | None, typer.Option("--max-steps", help="Stop after this many steps in total.", min=1)
 ]
 
 
 def _train_config(profile: str, overrides_file: Path | None) -> Any:
-    import yaml
-    from pydantic import ValidationError
-
+    from orchestration.config import read_yaml_mapping
     from orchestration.profiles import profile_config
     from training.vae.config import VAETrainConfig
 
     data = profile_config(VAETrainConfig, profile).model_dump()
     if overrides_file is not None:
-        if not overrides_file.is_file():
-            raise UserError(f"--train-config {overrides_file} does not exist")
-        extra = yaml.safe_load(overrides_file.read_text()) or {}
-        if not isinstance(extra, dict):
-            raise UserError(f"--train-config {overrides_file} must hold a mapping of VAETrainConfig fields")
-        data |= extra
-    try:
-        return VAETrainConfig.model_validate(data)
-    except ValidationError as error:
-        raise UserError(
-            f"invalid VAE training config: {error.errors()[0]['loc']}: {error.errors()[0]['msg']}"
-        ) from error
+        data |= read_yaml_mapping(overrides_file, "--train-config")
+    return VAETrainConfig.model_validate(data)  # a ValidationError is bad input (exit 2)
 
 
 @app.command("train-vae")
@@ -109,7 +97,7 @@ def train_dit(
     home: HomeOption = None,
     profile: ProfileOption = None,
     config: ConfigOption = None,
-    resume: ResumeOption = False,
+    resume: ResumeOption = True,
     clips: Annotated[
         Path | None, typer.Option("--clips", help="JSON clip list instead of the workspace tables.")
     ] = None,

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from orchestration.cli_app import UserError, app
+from orchestration.cli_app import UserError, app, output_file
 
 
 def load_any_vae(path: Path, device: str) -> Any:
@@ -37,11 +37,13 @@ def eval_vae(
         bool, typer.Option("--heldout/--no-heldout", help="Also score the held-out demo set.")
     ] = True,
     limit: Annotated[
-        int | None, typer.Option("--limit", help="First N images/sequences per benchmark.")
+        int | None, typer.Option("--limit", help="First N images/sequences per benchmark.", min=1)
     ] = None,
-    heldout_size: Annotated[int, typer.Option("--heldout-size", help="Held-out image/clip size (px).")] = 256,
+    heldout_size: Annotated[
+        int, typer.Option("--heldout-size", help="Held-out image/clip size (px).", min=16)
+    ] = 256,
     heldout_frames: Annotated[
-        int, typer.Option("--heldout-frames", help="Held-out clip frames (4n+1).")
+        int, typer.Option("--heldout-frames", help="Held-out clip frames (4n+1).", min=1)
     ] = 33,
     tiled: Annotated[
         bool, typer.Option("--tiled/--untiled", help="Tiled encode/decode (large inputs).")
@@ -52,6 +54,7 @@ def eval_vae(
     from evaluation.vae_benchmarks import evaluate_vae, write_report
     from evaluation.vae_datasets import DatasetLayoutError
 
+    output_file(out, "--out")
     vae = load_any_vae(checkpoint, device)
     try:
         report = evaluate_vae(

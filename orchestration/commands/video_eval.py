@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from orchestration.cli_app import ProfileOption, UserError, app, platform_config
+from orchestration.cli_app import ProfileOption, UserError, app, output_file, platform_config
 
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".mpg", ".mpeg", ".m4v")
 
@@ -87,6 +87,8 @@ def eval_videos(
     from evaluation.video_metrics import VideoInputError, evaluate_videos
     from evaluation.video_metrics_table import render_metrics_table
 
+    if table is not None:
+        output_file(table, "--table", ".png")
     videos = _videos_in(directory, "DIR")
     prompt_list = _prompts_for(videos, prompts) if prompts is not None else None
     references = _videos_in(reference, "--reference") if reference is not None else None

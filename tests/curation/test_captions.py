@@ -236,7 +236,8 @@ def test_caption_cli_prints_the_record(clips):
     failed = CliRunner().invoke(
         app, ["caption", video, "--backend", "endpoint", "--base-url", "http://127.0.0.1:9/v1"]
     )
-    assert failed.exit_code == 1
-    assert json.loads(failed.output)["status"] == "failed"
+    assert failed.exit_code == 1  # the record is printed; the failure is a runtime one
+    assert json.loads(failed.stdout)["status"] == "failed"
+    assert failed.stderr.startswith(f"error: captioning {video} failed: ")
     bad = CliRunner().invoke(app, ["caption", video, "--backend", "gpt"])
-    assert bad.exit_code != 0
+    assert bad.exit_code == 2 and bad.stderr.startswith("error: --backend must be")

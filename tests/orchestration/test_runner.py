@@ -74,3 +74,27 @@ def test_a_failing_blocking_check_stops_the_downstream_asset(tmp_path):
     assert calls == ["table"]
     assert not summary.success
     assert summary.runs == [("table", None, "failed")]
+
+
+def test_console_shows_warnings_only_and_the_log_file_every_event(tmp_path, capfd):
+    from orchestration.runner import dagster_instance, dagster_log
+    from orchestration.workspace import Workspace
+
+    @dg.asset
+    def chatty(context: dg.AssetExecutionContext) -> None:
+        context.log.info("chatty info line")
+        context.log.warning("chatty warns")
+
+    workspace = Workspace.at(tmp_path / "home").ensure()
+    workspace.dagster_home.mkdir(parents=True, exist_ok=True)
+    (workspace.dagster_home / "dagster.yaml").write_text(
+        "telemetry:\n  enabled: false\n"
+    )  # an older workspace
+    capfd.readouterr()
+    summary = run_lineage(dg.Definitions(assets=[chatty]), load_config(home=workspace.home, environ={}))
+    console = capfd.readouterr().err
+    assert summary.success and "chatty warns" in console
+    assert "RUN_START" not in console and "STEP_SUCCESS" not in console and "chatty info line" not in console
+    log = dagster_log(workspace).read_text()
+    assert "DEBUG" in log and "RUN_START" in log and "STEP_SUCCESS" in log and "chatty info line" in log
+    assert dagster_instance(workspace).get_handlers()  # the rewritten dagster.yaml names the file handler

@@ -18,7 +18,7 @@ from serving import (
     generate,
     validate_size,
 )
-from serving.limits import validate_prompt, validate_sampling
+from serving.limits import MAX_SEED, validate_prompt, validate_sampling
 
 
 @pytest.mark.parametrize(
@@ -70,6 +70,17 @@ def test_sampling_and_prompt_rules() -> None:
     with pytest.raises(InvalidRequestError, match="at most 4000"):
         validate_prompt("x" * 4001, limits)
     assert validate_prompt("  a   cat\n", limits) == "a cat"
+
+
+def test_seed_is_none_or_a_signed_64_bit_integer(tmp_path) -> None:
+    checked = GenerationSettings(seed=MAX_SEED).checked(RequestLimits())
+    assert checked.seed == 2**63 - 1 and GenerationSettings(seed=None).checked(RequestLimits()).seed is None
+    for seed in (2**63, 2**70, -1, 1.0, True):
+        with pytest.raises(InvalidRequestError, match=r"seed must be an integer in \[0, 2\^63 - 1\]"):
+            GenerationSettings(seed=seed).checked(RequestLimits())  # type: ignore[arg-type]
+    config = ServingConfig.preset("tiny", device="cpu", cache_dir=str(tmp_path))
+    with pytest.raises(InvalidRequestError, match="seed must be"):  # before any model loads
+        generate("a cat", model=str(tmp_path / "missing"), config=config, seed=2**70)
 
 
 def test_generate_rejects_bad_size_before_loading_any_model(tmp_path) -> None:

@@ -73,6 +73,10 @@ def test_the_demo_video_is_the_one_serving_generate_makes(backend: DemoBackend, 
         ({"height": 40}, "height 40 is not a multiple of 16"),
         ({"prompt": "   "}, "prompt is empty"),
         ({"i2v": True}, "image-to-video needs an image"),
+        ({"steps": 2.5}, "steps must be a whole number, got 2.5"),  # not truncated to 2
+        ({"frames": 5.5}, "frames must be a whole number, got 5.5"),
+        ({"seed": float(2**70)}, "seed must be an integer in [0, 2^63 - 1]"),  # not an overflow
+        ({"seed": -5}, "seed must be an integer in [0, 2^63 - 1]"),  # only -1 means "draw one"
     ],
 )
 def test_invalid_input_becomes_a_gradio_error(backend: DemoBackend, overrides: dict, message: str) -> None:

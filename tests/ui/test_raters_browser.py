@@ -28,7 +28,7 @@ from evaluation.human_eval import (
 from evaluation.human_eval.aggregate import load_judgments
 from evaluation.human_eval.media import SyntheticGenerator
 from evaluation.human_eval.schema import Rating, SftDecision
-from ui.raters import spawn_raters_server
+from orchestration.raters_process import spawn_raters_server
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser

@@ -27,7 +27,7 @@ from evaluation.human_eval import (
 from evaluation.human_eval.config import RaterAppConfig
 from evaluation.human_eval.media import SyntheticGenerator
 from evaluation.human_eval.sft import SftCandidateSpec
-from ui.raters import spawn_raters_server
+from orchestration.raters_process import spawn_raters_server
 
 JSON = {"content-type": "application/json"}
 BIG = 2**63

@@ -31,7 +31,7 @@ from evaluation.human_eval import (
 from evaluation.human_eval.media import SyntheticGenerator
 from evaluation.human_eval.schema import Rating
 from evaluation.human_eval.sft import SftCandidateSpec
-from ui.raters import spawn_raters_server
+from orchestration.raters_process import spawn_raters_server
 
 N_RATERS, PER_RATER = 20, 50
 

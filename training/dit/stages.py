@@ -45,6 +45,10 @@ from training.tracking import TrackingSettings
 PLAN_FILE = "plan.json"
 
 
+class StagePlanChangedError(ValueError):
+    """The stage's checkpoints were trained under another plan; resuming them would mix two runs."""
+
+
 class StageOrderError(RuntimeError):
     """A stage was asked for before the stage it starts from finished."""
 
@@ -107,9 +111,9 @@ class StagePlan:
     sample_posterior: bool
     cache_stats: dict[str, Any]
 
-    def save(self, path: Path) -> Path:
-        """Write the plan as JSON (atomically); `load` reads it back."""
-        data = {
+    def to_dict(self) -> dict[str, Any]:
+        """The plan as JSON-ready data (what `save` writes)."""
+        return {
             "stage": self.stage,
             "config": self.config.model_dump(mode="json"),
             "samples": [
@@ -127,8 +131,19 @@ class StagePlan:
             "sample_posterior": self.sample_posterior,
             "cache_stats": self.cache_stats,
         }
-        _atomic_json(path, data)
+
+    def save(self, path: Path) -> Path:
+        """Write the plan as JSON (atomically); `load` reads it back."""
+        _atomic_json(path, self.to_dict())
         return path
+
+    def changes_from(self, path: Path) -> list[str]:
+        """What differs between this plan and the one saved at `path` among the parts that decide what a
+        checkpoint holds (config, samples, start point); [] when the same or when none was saved."""
+        if not path.is_file():
+            return []
+        saved, current = json.loads(path.read_text()), self.to_dict()
+        return [part for part in ("config", "samples", "init_from") if saved.get(part) != current[part]]
 
     @classmethod
     def load(cls, path: Path) -> StagePlan:
@@ -159,15 +174,19 @@ def prepare_stage(
     vae: CausalVAE3D | None = None,
     text_encoder: TextEncoder | None = None,
     init_from: Path | None = None,
-    resume: bool = False,
+    resume: bool = True,
+    restart_if_plan_changed: bool = False,
     progress: bool = True,
 ) -> StagePlan:
     """Chain to the previous stage, fill the latent cache, write plan.json; returns the plan.
 
-    Without `resume` the stage's earlier checkpoints are deleted (a fresh start). A tracking data
-    version of "unversioned" becomes a fingerprint of `records`. `init_from` (a training
-    checkpoint of the same DiT shape, e.g. a scaling sweep's image run) replaces the previous
-    stage's final checkpoint as the starting point: no chaining, no parent run.
+    With `resume` (the default) the stage's checkpoints are kept, so training continues from the
+    latest. If they were trained under another plan (other config, clips or start point) that is a
+    `StagePlanChangedError`, unless `restart_if_plan_changed` (the Dagster asset: its inputs moved)
+    deletes them. Without `resume` they are deleted: the only explicit fresh start.
+    A tracking data version of "unversioned" becomes a fingerprint of `records`.
+    `init_from` (a training checkpoint of the same DiT shape, e.g. a scaling sweep's image run)
+    replaces the previous stage's final checkpoint as the starting point: no chaining, no parent run.
     """
     spec = config.stage(stage)
     if tracking.data_version == "unversioned":
@@ -195,8 +214,6 @@ def prepare_stage(
     cache = LatentCache(Path(latent_root).resolve(), vae, text_encoder, aspect_ratios=config.aspect_ratios)
     samples, stats = cache.build(records, spec, progress=progress)
     stage_dir = Path(checkpoint_root).resolve() / stage
-    if not resume and stage_dir.exists():
-        shutil.rmtree(stage_dir)
     plan = StagePlan(
         stage=stage,
         config=config,
@@ -209,6 +226,14 @@ def prepare_stage(
         sample_posterior=config.sample_posterior,
         cache_stats=_stats_dict(stats, cache),
     )
+    changed = plan.changes_from(stage_dir / PLAN_FILE) if resume else []
+    if changed and not restart_if_plan_changed:
+        raise StagePlanChangedError(
+            f"stage {stage}: the checkpoints in {stage_dir} were trained under another plan (changed: "
+            f"{', '.join(changed)}); pass --restart to delete them and start over"
+        )
+    if stage_dir.exists() and (changed or not resume):
+        shutil.rmtree(stage_dir)
     plan.save(stage_dir / PLAN_FILE)
     return plan
 

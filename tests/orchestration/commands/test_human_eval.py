@@ -107,4 +107,4 @@ def test_serve_raters_on_a_busy_port_fails_fast(tmp_path: Path) -> None:
     assert result.stderr.strip() == f"error: port {port} on 127.0.0.1 is in use"
     assert "Traceback" not in result.stderr and "rater app:" not in result.stdout
     refused = run_cli("serve", "raters", "--port", "70000", "--home", str(tmp_path))
-    assert refused.returncode == 2 and "error: port 70000 is not a TCP port" in refused.stderr
+    assert refused.returncode == 2 and "--port" in refused.stderr and "65535" in refused.stderr

@@ -58,6 +58,8 @@ class LaunchSettings:
         workers: Ray Train workers (one per GPU at scale); 1 in local mode.
         use_gpu: each Ray worker asks for a GPU (NCCL process group).
         zero_stage: None: one process or DDP; 0-3: DeepSpeed ZeRO.
+        sharding: none | zero2 | full (FSDP2, training.fsdp_backend).
+        sequence_parallel: Ulysses group size (workers must be a multiple).
         precision: auto | bf16 | fp16 | fp32 (training.backends).
         ray_address: None starts a local loopback Ray; "host:port" or "ray://head:10001" joins one.
         cpus_per_worker: CPUs Ray reserves per worker.
@@ -67,6 +69,8 @@ class LaunchSettings:
     workers: int = 1
     use_gpu: bool = False
     zero_stage: int | None = None
+    sharding: str = "none"
+    sequence_parallel: int = 1
     precision: str = "auto"
     ray_address: str | None = None
     cpus_per_worker: int = 1
@@ -81,11 +85,14 @@ class LaunchSettings:
 
     @classmethod
     def for_config(cls, config: Any, **overrides: Any) -> LaunchSettings:
-        """From a trainer config's `num_workers`, `use_gpu`, `zero_stage`, `precision` (VAE or DiT)."""
+        """From a trainer config's `num_workers`, `use_gpu`, `zero_stage`, `precision` and, where the
+        config has them, `sharding` and `sequence_parallel` (VAE or DiT)."""
         values = {
             "workers": config.num_workers,
             "use_gpu": config.use_gpu,
             "zero_stage": config.zero_stage,
+            "sharding": getattr(config, "sharding", "none"),
+            "sequence_parallel": getattr(config, "sequence_parallel", 1),
             "precision": config.precision,
         }
         return cls(**(values | overrides))
@@ -100,8 +107,14 @@ class LaunchSettings:
 def launch(job: TrainJob, settings: LaunchSettings) -> TrainResult:
     """Run `job` as `settings` say; returns rank 0's result (see module docstring)."""
     if not settings.uses_ray:
-        return job(make_backend(settings.zero_stage, settings.precision))
+        return job(_backend(settings))
     return _fit(job, settings)
+
+
+def _backend(settings: LaunchSettings) -> Backend:
+    return make_backend(
+        settings.zero_stage, settings.precision, settings.sharding, settings.sequence_parallel
+    )
 
 
 def _ray_worker(loop_config: dict[str, Any]) -> None:
@@ -109,7 +122,7 @@ def _ray_worker(loop_config: dict[str, Any]) -> None:
 
     job: TrainJob = loop_config["job"]
     settings: LaunchSettings = loop_config["settings"]
-    backend = make_backend(settings.zero_stage, settings.precision)
+    backend = _backend(settings)
     result = job(backend)
     with tempfile.TemporaryDirectory() as pointer_dir:
         checkpoint = None

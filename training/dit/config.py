@@ -248,7 +248,9 @@ DiTTrainConfig.PRESETS = {
             StageSpec(name="sft", data="sft_set", resolutions=(720,), frame_buckets=(65, 129), image_ratio=0.05, steps=10_000, lr=1e-5, warmup_steps=200),
         ),
         t_shift=7.0, ema_decay=0.9999, precision="bf16", activation_checkpointing=True, compile_blocks=True,
-        zero_stage=2, num_workers=8, use_gpu=True,
+        # 13 B of fp32 AdamW state cannot be replicated on 80 GB GPUs: FSDP2 full sharding over the
+        # 8 workers with per-block checkpointing (`videofoundry plan-training --preset hunyuan-13b`).
+        sharding="full", num_workers=8, use_gpu=True,
         log_every=50, checkpoint_every=2000, keep_last=3, sample_every=5000, sample_steps=50,
     ),
 }  # fmt: skip

@@ -311,6 +311,7 @@ class VAETrainer:
             world_size=self.backend.world_size,
             samples_per_second=seen / elapsed if elapsed > 0 else math.nan,
             final_loss=float(np.mean(self.recent_losses)) if self.recent_losses else math.nan,
+            last_loss=self.recent_losses[-1] if self.recent_losses else math.nan,
             data_version=self.tracking.data_version,
             evals=tuple(self.evals),
         )

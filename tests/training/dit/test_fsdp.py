@@ -13,9 +13,10 @@ from safetensors.torch import load_file
 from tests.training.dit import fsdp_job
 from tests.training.dit.fixtures import plan_first_stage, write_clips
 from training.backends import Backend, make_backend
-from training.checkpointing import load_checkpoint
+from training.checkpointing import CheckpointManager, load_checkpoint
 from training.dit.config import DiTTrainConfig
 from training.dit.stages import PLAN_FILE, StagePlan, train_stage
+from training.fsdp_backend import FSDPBackend
 from training.parallel.launch import spawn_local
 
 pytestmark = pytest.mark.slow
@@ -63,3 +64,33 @@ def test_two_ranks_sp2_full_sharding_match_one_process_and_resume_on_one_rank(tm
     assert all(
         torch.allclose(again[k], load_file(str(published / "ema.safetensors"))[k], atol=1e-6) for k in again
     )
+
+
+class _DiesAfterShards(FSDPBackend):
+    """FSDP2 whose process 'dies' once its shards of step 6 are on disk, before rank 0 publishes."""
+
+    def save_sharded(self, models, staging, extra=None):
+        super().save_sharded(models, staging, extra)
+        if staging.name.endswith("000000006"):
+            raise SystemExit("killed while saving")
+        return True
+
+
+def test_a_save_killed_after_writing_shards_leaves_the_previous_checkpoint_latest(tmp_path: Path):
+    torch.set_num_threads(1)
+    records = write_clips(tmp_path / "clips", count=3)
+    config = DiTTrainConfig.preset("tiny", checkpoint_every=3, sample_prompts=(), sharding="full")
+    plan = plan_first_stage(config, records, tmp_path, "ckpt")
+    make_backend(None, "fp32", "full")  # the one-rank process group of this process
+    try:
+        with pytest.raises(SystemExit, match="killed while saving"):
+            train_stage(plan, _DiesAfterShards("full", 1, "fp32"), with_samples=False)
+        manager = CheckpointManager(plan.checkpoint_dir)
+        assert manager.latest() == plan.checkpoint_dir / "step_000000003"
+        assert (plan.checkpoint_dir / ".staging-000000006" / ".metadata").is_file()  # shards, unpublished
+        resumed = train_stage(plan, FSDPBackend("full", 1, "fp32"), with_samples=False)
+    finally:
+        dist.destroy_process_group()
+    assert resumed.resumed_from == 3 and resumed.steps_done == 6
+    assert manager.latest() == plan.checkpoint_dir / "step_000000006"
+    assert not (plan.checkpoint_dir / ".staging-000000006").exists()

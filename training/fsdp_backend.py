@@ -146,10 +146,8 @@ class FSDPBackend(ProcessGroupBackend):
             k: (v.full_tensor() if isinstance(v, DTensor) else v).detach().cpu() for k, v in state.items()
         }
 
-    def save_sharded(
-        self, models: dict[str, SteppedModel], staging: Path, extra: dict[str, Any] | None = None
-    ) -> bool:
-        import torch.distributed.checkpoint as dcp
+    def _dcp_state(self, models: dict[str, SteppedModel], extra: dict[str, Any] | None) -> dict[str, Any]:
+        """{name: {"model", "optim"}} of DTensor shards (+ `extra`): what DCP saves and loads in place."""
         from torch.distributed.checkpoint.state_dict import get_state_dict
 
         state: dict[str, Any] = dict(extra or {})
@@ -157,21 +155,25 @@ class FSDPBackend(ProcessGroupBackend):
             assert isinstance(model, _ShardedStepped)
             weights, optim = get_state_dict(model.module, model.optimizer)
             state[name] = {"model": weights, "optim": optim}
-        dcp.save(state, checkpoint_id=str(staging))
+        return state
+
+    def save_sharded(
+        self, models: dict[str, SteppedModel], staging: Path, extra: dict[str, Any] | None = None
+    ) -> bool:
+        import torch.distributed.checkpoint as dcp
+
+        dcp.save(self._dcp_state(models, extra), checkpoint_id=str(staging))
         self.barrier()
         return True
 
     def load_sharded(
         self, models: dict[str, SteppedModel], directory: Path, extra: dict[str, Any] | None = None
     ) -> None:
+        """Read the shards into this run's layout (DCP reshards: any world size) and `extra` in place."""
         import torch.distributed.checkpoint as dcp
-        from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
+        from torch.distributed.checkpoint.state_dict import set_state_dict
 
-        state: dict[str, Any] = dict(extra or {})
-        for name, model in models.items():
-            assert isinstance(model, _ShardedStepped)
-            weights, optim = get_state_dict(model.module, model.optimizer)
-            state[name] = {"model": weights, "optim": optim}
+        state = self._dcp_state(models, extra)
         dcp.load(state, checkpoint_id=str(directory))
         for name, model in models.items():
             assert isinstance(model, _ShardedStepped)

@@ -7,8 +7,9 @@ checkpoint folder (`TrainJob`; the VAE's is `training.vae.run.VAEJob`, a DiT sta
 - local: builds this process's backend (`training.backends.make_backend`) and calls the job;
 - ray: a Ray Train `TorchTrainer` with `settings.workers` workers (local loopback Ray by default
   via `media.ray_cluster.ensure_ray`, `ray://head:10001` at scale). Ray creates the process group
-  (gloo on CPU, NCCL on GPU); each worker builds its backend the same way (DeepSpeed ZeRO when
-  `zero_stage` is set, else DDP) and calls the job. Rank 0 reports `TrainResult.to_metrics()`
+  (gloo on CPU, NCCL on GPU); each worker builds its backend the same way (FSDP2 when `sharding`
+  is zero2/full, DeepSpeed ZeRO when `zero_stage` is set, else DDP; Ulysses groups of
+  `sequence_parallel` ranks) and calls the job. Rank 0 reports `TrainResult.to_metrics()`
   through `ray.train.report` with a pointer checkpoint (a small folder naming the training
   checkpoint: Ray Train keeps only checkpoint-attached metrics in its `Result`), and the driver
   rebuilds the `TrainResult` from `Result.metrics`.

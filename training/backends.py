@@ -156,6 +156,9 @@ class Backend:
     sharded_state_dir: str | None = None  # the checkpoint sub-folder of backend-written optimizer state
     sequence_parallel = 1
     sequence_group: Any = None  # the ProcessGroup of this rank's sequence-parallel group
+    # Called by every rank after each training checkpoint with ({"step", "loss"}, path on rank 0);
+    # the Ray Train launcher sets it to `ray.train.report` (training.launch).
+    checkpoint_reporter: Callable[[dict[str, Any], Path | None], None] | None = None
 
     def __init__(self, device: torch.device | str | None = None, precision: str = "auto") -> None:
         self.device = (

@@ -159,6 +159,9 @@ class DiTTrainConfig(PresetConfig, _Frozen):
         None, ge=1, description="Stop the stage at this step (checkpointed) if it comes before its end."
     )
     num_workers: int = Field(1, description="Ray Train workers (one per GPU at scale).")
+    max_failures: int = Field(
+        0, ge=0, description="Ray Train worker-group restarts, each resuming from the latest checkpoint."
+    )
     use_gpu: bool = False
     seed: int = 0
     # Bookkeeping
@@ -250,7 +253,7 @@ DiTTrainConfig.PRESETS = {
         t_shift=7.0, ema_decay=0.9999, precision="bf16", activation_checkpointing=True, compile_blocks=True,
         # 13 B of fp32 AdamW state cannot be replicated on 80 GB GPUs: FSDP2 full sharding over the
         # 8 workers with per-block checkpointing (`videofoundry plan-training --preset hunyuan-13b`).
-        sharding="full", num_workers=8, use_gpu=True,
+        sharding="full", num_workers=8, use_gpu=True, max_failures=3,
         log_every=50, checkpoint_every=2000, keep_last=3, sample_every=5000, sample_steps=50,
     ),
 }  # fmt: skip

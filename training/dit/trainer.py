@@ -422,6 +422,8 @@ class DiTTrainer:
                 self._log_samples()
             if self.step % cfg.checkpoint_every == 0 or self.step == end:
                 path = self.save_checkpoint()
+                if self.backend.checkpoint_reporter is not None:
+                    self.backend.checkpoint_reporter({"step": self.step, "loss": metrics["loss"]}, path)
                 if self.backend.is_main:
                     self._log_plot()
             if self.step_hook is not None:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 
 from training.backends import make_backend
 from training.dit.stages import StagePlan, train_stage
@@ -29,3 +33,17 @@ def drop_latest_then_train(rank: int, world: int, plan_path: str, sharding: str,
         shutil.rmtree(newest)
         (plan.checkpoint_dir / "latest").unlink()
     train(rank, world, plan_path, sharding, sp, out)
+
+
+@dataclass(frozen=True)
+class KillRankOnce:
+    """A StageJob step hook: rank `rank` SIGKILLs its own process after step `step`, the first time only."""
+
+    marker: str
+    rank: int = 1
+    step: int = 4
+
+    def __call__(self, step: int) -> None:
+        if step == self.step and dist.get_rank() == self.rank and not Path(self.marker).exists():
+            Path(self.marker).write_text(str(os.getpid()))
+            os.kill(os.getpid(), signal.SIGKILL)

@@ -314,6 +314,10 @@ def _one_rank_group() -> None:
     """A process group of this process alone (FSDP needs one even on one worker), on loopback."""
     if dist.is_initialized() or all(v in os.environ for v in _PROCESS_GROUP_ENV):
         return
+    if torch.cuda.is_available():
+        from training.parallel.launch import apply_nccl_environment
+
+        apply_nccl_environment()  # NVLink multicast off before NCCL starts (training.parallel.launch)
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]

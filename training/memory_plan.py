@@ -9,14 +9,16 @@ State per GPU (P parameters, W GPUs; every sharding shards over all W ranks, SP 
 as the FSDP2 and DeepSpeed backends do):
 
     sharding  weights                              gradients            optimizer (AdamW)   EMA
-    none      P·4 (fp32 master)                    P·4                  P·8                 P·4
-    zero2     P·4/W + P·c (unsharded compute copy) P·4/W + block·4      P·8/W               P·4
+    none      P·4 (fp32) + P·2 under bf16 autocast P·4                  P·8                 P·4
+    zero2     P·4/W + P·c (unsharded compute copy) P·4/W + block·4      P·8/W               P·4/W
     full      P·4/W + 2·block·c (gathered + prefetch) P·4/W + block·4   P·8/W               P·4/W
 
-c is the compute dtype's bytes (2 for bf16 mixed precision, 4 for fp32), `block` the parameters of
-the largest transformer block (FSDP2 gathers one block at a time and prefetches the next; the
-unsharded gradient of one block exists before its reduce-scatter). Under zero2 the EMA stays whole
-on each rank (the trainers keep it replicated there), under full it is sharded with the parameters.
+Under bf16 autocast (the plain and DDP backends) the forward caches a bf16 copy of every weight
+until backward. c is the compute dtype's bytes (2 for bf16 mixed precision, 4 for fp32), `block`
+the parameters of the largest transformer block (FSDP2 gathers one block at a time and prefetches
+the next; the unsharded gradient of one block exists before its reduce-scatter). zero2 and full
+are the FSDP2 backend's (training.fsdp_backend): the EMA is sharded with the parameters in both.
+Checked against H100 peaks of the plain step (benchmarks/results/dit_train_gpu_h100.json).
 
 Activations (elements saved for backward, counted from the tensors the blocks of `model.dit` save;
 the test measures them with saved-tensor hooks on small configs). Per token of a block's joint
@@ -133,13 +135,14 @@ def estimate(
     p = dit_param_count(config)
     block = _block_param_count(config)
     if sharding == "none":
-        weights, grads, optim, ema = 4.0 * p, 4.0 * p, 8.0 * p, 4.0 * p
+        autocast_copies = 2.0 * p if compute_bytes == 2 else 0.0
+        weights, grads, optim, ema = 4.0 * p + autocast_copies, 4.0 * p, 8.0 * p, 4.0 * p
     elif sharding == "zero2":
         weights, grads, optim, ema = (
             4 * p / gpus + compute_bytes * p,
             4 * p / gpus + 4 * block,
             8 * p / gpus,
-            4.0 * p,
+            4 * p / gpus,
         )
     else:
         weights = 4 * p / gpus + 2 * compute_bytes * block

@@ -160,7 +160,7 @@ def train_dit(
     ] = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Train one DiT stage from the previous stage's checkpoint (tiny: CPU seconds; paper: ZeRO-2 under Ray).
+    """Train one DiT stage from the previous stage's checkpoint (tiny: CPU seconds; paper: FSDP2 under Ray).
 
     Prints one JSON line (stage, steps, loss, registered version, run, data version), then the checkpoint.
     """

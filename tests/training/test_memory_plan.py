@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 import torch
 from torch.autograd.graph import saved_tensors_hooks
@@ -12,6 +15,7 @@ from model.flops import dit_param_count
 from tests.model.builders import dit_inputs
 from training.memory_plan import GB, PlanError, activation_elements, estimate, plan_training
 
+REPO = Path(__file__).resolve().parents[2]
 CONFIGS = [
     ("tiny", {}, (3, 8, 8), 8),
     ("small", {}, (2, 8, 16), 16),
@@ -125,3 +129,13 @@ def test_sequence_parallel_degrees_divide_gpus_and_heads():
     assert sorted({o.sequence_parallel for o in plan.options}) == [1, 2, 4, 8]
     with pytest.raises(PlanError):
         plan_training(DiTConfig.preset("tiny"), gpus=0, gpu_memory_gb=80, video_tokens=10)
+
+
+def test_plain_step_matches_the_recorded_h100_peaks():
+    """bench-4x8 at 14,310 + 256 tokens, bf16 autocast, plain backend (no EMA in that benchmark)."""
+    rows = json.loads((REPO / "benchmarks" / "results" / "dit_train_gpu_h100.json").read_text())["rows"]
+    peaks = {r["name"]: r["peak_gib"] * 2**30 for r in rows if "peak_gib" in r}
+    config = DiTConfig.preset("bench-4x8")
+    for name, checkpointing in (("plain_pytorch", False), ("plain_pytorch_ac", True)):
+        plan = estimate(config, 1, "none", 1, checkpointing, 14_310, 256)
+        assert plan.total - plan.ema == pytest.approx(peaks[name], rel=0.15), name

@@ -5,6 +5,8 @@ Shared pieces, one name each:
     training.backends          Backend (one process), DDPBackend, make_backend, OptimizerSettings,
                                refuse_partitioned_weights
     training.deepspeed_backend DeepSpeedBackend (ZeRO 0-3; engine config from training.deepspeed_config)
+    training.fsdp_backend      FSDPBackend (FSDP2 zero2 / full sharding on a dp x sp mesh; DCP shards)
+    training.memory_plan       plan_training: per-GPU memory of each sharding x SP x checkpointing layout
     training.checkpointing     CheckpointManager (atomic step_<k>/ folders), save_training_checkpoint /
                                load_training_checkpoint (weights + EMA + the backend's optimizer state)
     training.ema               EMA

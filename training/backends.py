@@ -8,10 +8,16 @@ step and the learning-rate step. Implementations:
     Backend           one process on one device (CPU or one GPU); the default
     DDPBackend        N processes of the current process group; gradients averaged over ranks
     DeepSpeedBackend  ZeRO stage 0-3 (training.deepspeed_backend)
+    FSDPBackend       FSDP2 `fully_shard`, sharding "zero2" or "full" (training.fsdp_backend)
 
-`make_backend` picks one for the process it runs in (the launcher calls it on every worker); a
-future sharded backend (FSDP2 `fully_shard`) is one more class here, chosen there, and sets
-`partitions_parameters`, which trainers that read whole weights between steps refuse.
+`make_backend` picks one for the process it runs in (the launcher calls it on every worker).
+A backend that `partitions_parameters` holds only shards of each weight between steps; the
+trainers accept it when it also `gathers_full_weights` (FSDP2: EMA shards, exports gathered with
+`full_state_dict`) and refuse it otherwise (DeepSpeed ZeRO-3).
+
+Sequence parallelism (`use_sequence_parallel(k)`, or FSDPBackend's 2-D mesh): ranks come in groups
+of k consecutive ranks that read the same batch; `data_rank` numbers the groups and is what data
+and noise are seeded by, `sequence_group` is the group `training.parallel.parallelize_dit` takes.
 
 Optimizer state lives with the backend: `Backend` and `DDPBackend` return it as plain state dicts
 (saved in `trainer_state.pt`); `DeepSpeedBackend` writes DeepSpeed's own (ZeRO-partitioned) files
@@ -26,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,7 +152,13 @@ class Backend:
     rank = 0
     world_size = 1
     partitions_parameters = False  # True where a rank holds only a shard of each weight (ZeRO-3, FSDP)
+    gathers_full_weights = False  # partitioned, but `full_state_dict` gathers whole weights (FSDP)
     sharded_state_dir: str | None = None  # the checkpoint sub-folder of backend-written optimizer state
+    sequence_parallel = 1
+    sequence_group: Any = None  # the ProcessGroup of this rank's sequence-parallel group
+    # Called by every rank after each training checkpoint with ({"step", "loss"}, path on rank 0);
+    # the Ray Train launcher sets it to `ray.train.report` (training.launch).
+    checkpoint_reporter: Callable[[dict[str, Any], Path | None], None] | None = None
 
     def __init__(self, device: torch.device | str | None = None, precision: str = "auto") -> None:
         self.device = (
@@ -158,6 +171,19 @@ class Backend:
     @property
     def is_main(self) -> bool:
         return self.rank == 0
+
+    @property
+    def data_rank(self) -> int:
+        """Which data replica this rank is (ranks of one sequence group share it)."""
+        return self.rank // self.sequence_parallel
+
+    @property
+    def data_world(self) -> int:
+        return self.world_size // self.sequence_parallel
+
+    def full_state_dict(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Whole tensors of `state` (collective where weights are sharded; here they already are whole)."""
+        return state
 
     @contextlib.contextmanager
     def autocast(self) -> Iterator[None]:
@@ -177,12 +203,19 @@ class Backend:
         """Average metric values over ranks (identity in one process)."""
         return values
 
-    def save_sharded(self, models: dict[str, SteppedModel], staging: Path) -> bool:
-        """Collective: write backend-owned state into `staging`; False when there is none."""
+    def save_sharded(
+        self, models: dict[str, SteppedModel], staging: Path, extra: dict[str, Any] | None = None
+    ) -> bool:
+        """Collective: write backend-owned state into `staging`; False when there is none.
+
+        `extra`: more state dicts to keep with the shards (the FSDP backend's EMA shards).
+        """
         return False
 
-    def load_sharded(self, models: dict[str, SteppedModel], directory: Path) -> None:
-        """Collective: read what `save_sharded` wrote."""
+    def load_sharded(
+        self, models: dict[str, SteppedModel], directory: Path, extra: dict[str, Any] | None = None
+    ) -> None:
+        """Collective: read what `save_sharded` wrote (into `extra`'s tensors in place, too)."""
 
 
 class ProcessGroupBackend(Backend):
@@ -220,6 +253,13 @@ class ProcessGroupBackend(Backend):
 
     def barrier(self) -> None:
         dist.barrier()
+
+    def use_sequence_parallel(self, size: int) -> None:
+        """Group the ranks into sequence groups of `size` (collective; training.parallel.launch layout)."""
+        from training.parallel.launch import sequence_parallel_groups
+
+        groups = sequence_parallel_groups(size)
+        self.sequence_parallel, self.sequence_group = size, groups.sequence
 
     def mean(self, values: dict[str, float]) -> dict[str, float]:
         keys = sorted(values)
@@ -270,22 +310,65 @@ class DDPBackend(ProcessGroupBackend):
             offset += grad.numel()
 
 
-def make_backend(zero_stage: int | None, precision: str = "auto") -> Backend:
-    """The backend for this process: DeepSpeed when `zero_stage` is set, DDP inside a process group
-    of several ranks, else one process."""
+def _one_rank_group() -> None:
+    """A process group of this process alone (FSDP needs one even on one worker), on loopback."""
+    if dist.is_initialized() or all(v in os.environ for v in _PROCESS_GROUP_ENV):
+        return
+    if torch.cuda.is_available():
+        from training.parallel.launch import apply_nccl_environment
+
+        apply_nccl_environment()  # NVLink multicast off before NCCL starts (training.parallel.launch)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    dist.init_process_group(
+        "nccl" if torch.cuda.is_available() else "gloo",
+        init_method=f"tcp://127.0.0.1:{port}",
+        rank=0,
+        world_size=1,
+    )
+
+
+def make_backend(
+    zero_stage: int | None, precision: str = "auto", sharding: str = "none", sequence_parallel: int = 1
+) -> Backend:
+    """The backend for this process.
+
+    FSDP2 when `sharding` is "zero2" or "full" (in a one-rank group when there is no process group),
+    DeepSpeed when `zero_stage` is set, DDP inside a process group of several ranks, else one
+    process. `sequence_parallel` > 1 groups the ranks for Ulysses SP (needs that many ranks).
+    """
+    if sharding not in ("none", "zero2", "full"):
+        raise ValueError(f"sharding must be none, zero2 or full, got {sharding!r}")
+    if sharding != "none" and zero_stage is not None:
+        raise ValueError(
+            f"sharding {sharding!r} (FSDP2) and DeepSpeed zero_stage {zero_stage} both shard; set one of them"
+        )
+    backend: Backend
+    if sharding != "none":
+        from training.fsdp_backend import FSDPBackend
+
+        _one_rank_group()
+        return FSDPBackend(sharding, sequence_parallel, precision)
     if zero_stage is not None:
         from training.deepspeed_backend import DeepSpeedBackend
 
-        return DeepSpeedBackend(zero_stage, precision)
-    if (dist.is_initialized() and dist.get_world_size() > 1) or int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        return DDPBackend(precision)
-    return Backend(precision=precision)
+        backend = DeepSpeedBackend(zero_stage, precision)
+    elif (dist.is_initialized() and dist.get_world_size() > 1) or int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        backend = DDPBackend(precision)
+    else:
+        backend = Backend(precision=precision)
+    if sequence_parallel > 1:
+        if not isinstance(backend, ProcessGroupBackend):
+            raise ValueError(f"sequence parallelism over {sequence_parallel} ranks needs that many workers")
+        backend.use_sequence_parallel(sequence_parallel)
+    return backend
 
 
 def refuse_partitioned_weights(backend: Backend, trainer: str) -> None:
-    """Raise if `backend` partitions parameters: `trainer` reads whole weights (EMA, export) between steps."""
-    if backend.partitions_parameters:
+    """Raise if `backend` partitions parameters it cannot gather: `trainer` exports whole weights."""
+    if backend.partitions_parameters and not backend.gathers_full_weights:
         raise ValueError(
-            f"the {trainer} trainer keeps an EMA and exports weights from rank 0, which partitioned "
-            "parameters (ZeRO-3) do not allow yet; use ZeRO stage 2 or data parallel"
+            f"the {trainer} trainer keeps an EMA and exports whole weights, which {type(backend).__name__} "
+            "cannot gather; use sharding 'full' (FSDP2), ZeRO stage 2 or data parallel"
         )

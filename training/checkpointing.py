@@ -219,15 +219,27 @@ def save_training_checkpoint(
     trainer_state: dict[str, Any],
     metadata: dict[str, Any],
     extra_writer: Any = None,
+    ema_full: dict[str, torch.Tensor] | None = None,
 ) -> Path | None:
     """Collective: every rank writes its backend-owned shards, rank 0 publishes `step_<k>/`.
 
-    Tensors: `<name>.safetensors` per model and `ema.safetensors`; `trainer_state` gains `optim`
-    (per-model optimizer state dicts, empty when sharded) and `ema_updates`. `extra_writer(tmp)`
-    adds files before publication. Returns the directory on rank 0, None elsewhere.
+    Tensors: `<name>.safetensors` per model and `ema.safetensors`, whole (gathered from every rank
+    when the backend shards parameters; `ema_full` passes an EMA already gathered); `trainer_state`
+    gains `optim` (per-model optimizer state dicts, empty or scheduler-only when sharded) and
+    `ema_updates`. A partitioning backend also writes the models, their optimizer state and the EMA
+    shards through its `save_sharded` (torch.distributed.checkpoint for FSDP): what a resume reads,
+    on any world size. The shards are written into a staging folder and moved into the checkpoint
+    before it is published, so a kill at any point leaves `latest` on the previous checkpoint.
+    `extra_writer(tmp)` adds files before publication. Returns the directory on rank 0, None elsewhere.
     """
     staging = manager.root / f".staging-{step:09d}"
-    sharded = backend.save_sharded(models, staging)
+    if backend.is_main and staging.exists():  # left by a save that was killed
+        shutil.rmtree(staging)
+    backend.barrier()
+    extra = {"ema": ema.state_dict()} if backend.partitions_parameters else None
+    sharded = backend.save_sharded(models, staging, extra)
+    tensors = {name: backend.full_state_dict(model.module.state_dict()) for name, model in models.items()}
+    tensors["ema"] = ema_full if ema_full is not None else backend.full_state_dict(ema.state_dict())
     path = None
     if backend.is_main:
         state = {
@@ -244,8 +256,6 @@ def save_training_checkpoint(
             if extra_writer is not None:
                 extra_writer(tmp)
 
-        tensors = {name: model.module.state_dict() for name, model in models.items()}
-        tensors["ema"] = ema.state_dict()
         path = manager.save(step, tensors, state, metadata, extra_writer=write_extras)
     backend.barrier()
     return path
@@ -260,8 +270,11 @@ def load_training_checkpoint(
 ) -> Checkpoint | None:
     """Restore weights, EMA and optimizer state from `directory` (default: the latest); None if none.
 
+    A partitioning backend reads weights, optimizer state and EMA from its shards (resharded to
+    this run's world size); the others load the whole safetensors weights.
+
     Raises CheckpointError when the optimizer state was written by another kind of backend
-    (DeepSpeed shards resumed without DeepSpeed, or the reverse).
+    (DeepSpeed or FSDP shards resumed without them, or the reverse).
     """
     target = directory or manager.latest()
     if target is None:
@@ -272,16 +285,21 @@ def load_training_checkpoint(
         raise CheckpointError(
             f"{target} holds optimizer state as {written_by or 'plain state dicts'} but this run's "
             f"{type(backend).__name__} keeps it as {backend.sharded_state_dir or 'plain state dicts'}; "
-            "resume with the backend (zero_stage) that wrote it"
+            "resume with the backend (zero_stage / sharding) that wrote it"
         )
-    for name, model in models.items():
-        model.module.load_state_dict(checkpoint.tensors[name])
-    ema.load_state_dict(checkpoint.tensors["ema"], int(checkpoint.trainer_state["ema_updates"]))
-    if backend.sharded_state_dir:
-        backend.load_sharded(models, target / backend.sharded_state_dir)
+    updates = int(checkpoint.trainer_state["ema_updates"])
+    if backend.partitions_parameters:
+        assert backend.sharded_state_dir is not None
+        backend.load_sharded(models, target / backend.sharded_state_dir, {"ema": ema.state_dict()})
+        ema.updates = updates
     else:
         for name, model in models.items():
-            model.load_state_dict(checkpoint.trainer_state["optim"][name])
+            model.module.load_state_dict(checkpoint.tensors[name])
+        ema.load_state_dict(checkpoint.tensors["ema"], updates)
+        if backend.sharded_state_dir:
+            backend.load_sharded(models, target / backend.sharded_state_dir)
+    for name, model in models.items():
+        model.load_state_dict(checkpoint.trainer_state["optim"][name])
     return checkpoint
 
 

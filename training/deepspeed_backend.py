@@ -100,13 +100,18 @@ class DeepSpeedBackend(ProcessGroupBackend):
         self._engines[name] = engine
         return _DeepSpeedStepped(engine)
 
-    def save_sharded(self, models: dict[str, SteppedModel], staging: Path) -> bool:
+    def save_sharded(
+        self, models: dict[str, SteppedModel], staging: Path, extra: dict[str, Any] | None = None
+    ) -> bool:
+        # `extra` stays unused: with whole weights (stages 0-2) the EMA is saved as safetensors.
         for name in models:
             self._engines[name].save_checkpoint(str(staging / name), tag=_TAG)
         self.barrier()
         return True
 
-    def load_sharded(self, models: dict[str, SteppedModel], directory: Path) -> None:
+    def load_sharded(
+        self, models: dict[str, SteppedModel], directory: Path, extra: dict[str, Any] | None = None
+    ) -> None:
         for name in models:
             self._engines[name].load_checkpoint(
                 str(directory / name), tag=_TAG, load_optimizer_states=True, load_lr_scheduler_states=True

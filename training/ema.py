@@ -3,12 +3,18 @@
 `update()` after each optimizer step: ema ← decay·ema + (1 − decay)·param, in float32, with the
 decay warmed up as min(decay, (1 + n) / (10 + n)) so early averages are not dominated by the
 random initialisation. `state_dict()` has the model's own keys, so it loads into the model.
+
+Built from a model whose parameters are DTensor shards (training.fsdp_backend), the shadow holds
+DTensor shards with the same placements: each rank averages only its shard, and whole weights come
+from `Backend.full_state_dict(ema.state_dict())`. `load_state_dict` accepts whole tensors there too
+(each rank keeps its shard of them).
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.distributed.tensor import DTensor, distribute_tensor
 
 
 class EMA:
@@ -41,7 +47,10 @@ class EMA:
         if missing:
             raise KeyError(f"EMA state lacks {len(missing)} keys, e.g. {sorted(missing)[0]}")
         for key, value in state.items():
-            self.shadow[key].copy_(value)
+            shadow = self.shadow[key]
+            if isinstance(shadow, DTensor) and not isinstance(value, DTensor):
+                value = distribute_tensor(value.to(shadow.device), shadow.device_mesh, shadow.placements)
+            shadow.copy_(value)
         self.updates = updates
 
     def copy_to(self, model: nn.Module) -> None:

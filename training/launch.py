@@ -7,15 +7,18 @@ checkpoint folder (`TrainJob`; the VAE's is `training.vae.run.VAEJob`, a DiT sta
 - local: builds this process's backend (`training.backends.make_backend`) and calls the job;
 - ray: a Ray Train `TorchTrainer` with `settings.workers` workers (local loopback Ray by default
   via `media.ray_cluster.ensure_ray`, `ray://head:10001` at scale). Ray creates the process group
-  (gloo on CPU, NCCL on GPU); each worker builds its backend the same way (DeepSpeed ZeRO when
-  `zero_stage` is set, else DDP) and calls the job. Rank 0 reports `TrainResult.to_metrics()`
-  through `ray.train.report` with a pointer checkpoint (a small folder naming the training
-  checkpoint: Ray Train keeps only checkpoint-attached metrics in its `Result`), and the driver
-  rebuilds the `TrainResult` from `Result.metrics`.
+  (gloo on CPU, NCCL on GPU); each worker builds its backend the same way (FSDP2 when `sharding`
+  is zero2/full, DeepSpeed ZeRO when `zero_stage` is set, else DDP; Ulysses groups of
+  `sequence_parallel` ranks) and calls the job. At every training checkpoint each worker calls
+  `ray.train.report({"step", "loss"})` with a pointer checkpoint on rank 0 (a small folder naming
+  the training checkpoint: Ray Train keeps only checkpoint-attached metrics); at the end rank 0
+  reports `TrainResult.to_metrics()` the same way and the driver rebuilds the `TrainResult` from
+  `Result.metrics`.
 
-Ray's own records go to `<checkpoint folder's parent>/ray_results/<job name>`. Reporting at every
-checkpoint and a `FailureConfig` (restart from the latest checkpoint) belong in `_ray_worker` and
-`_fit` below.
+Fault tolerance: `FailureConfig(max_failures=settings.max_failures)`. When a worker dies, Ray Train
+restarts the worker group and the job runs again; the trainers resume from their own latest
+training checkpoint (atomic, so the restart finds a complete one), so the run finishes at the
+same final step. Ray's own records go to `<checkpoint folder's parent>/ray_results/<job name>`.
 """
 
 from __future__ import annotations
@@ -58,18 +61,24 @@ class LaunchSettings:
         workers: Ray Train workers (one per GPU at scale); 1 in local mode.
         use_gpu: each Ray worker asks for a GPU (NCCL process group).
         zero_stage: None: one process or DDP; 0-3: DeepSpeed ZeRO.
+        sharding: none | zero2 | full (FSDP2, training.fsdp_backend).
+        sequence_parallel: Ulysses group size (workers must be a multiple).
         precision: auto | bf16 | fp16 | fp32 (training.backends).
         ray_address: None starts a local loopback Ray; "host:port" or "ray://head:10001" joins one.
         cpus_per_worker: CPUs Ray reserves per worker.
+        max_failures: worker-group restarts Ray Train allows (each resumes from the latest checkpoint).
     """
 
     mode: Literal["auto", "local", "ray"] = "auto"
     workers: int = 1
     use_gpu: bool = False
     zero_stage: int | None = None
+    sharding: str = "none"
+    sequence_parallel: int = 1
     precision: str = "auto"
     ray_address: str | None = None
     cpus_per_worker: int = 1
+    max_failures: int = 0
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -81,12 +90,16 @@ class LaunchSettings:
 
     @classmethod
     def for_config(cls, config: Any, **overrides: Any) -> LaunchSettings:
-        """From a trainer config's `num_workers`, `use_gpu`, `zero_stage`, `precision` (VAE or DiT)."""
+        """From a trainer config's `num_workers`, `use_gpu`, `zero_stage`, `precision` and, where the
+        config has them, `sharding` and `sequence_parallel` (VAE or DiT)."""
         values = {
             "workers": config.num_workers,
             "use_gpu": config.use_gpu,
             "zero_stage": config.zero_stage,
+            "sharding": getattr(config, "sharding", "none"),
+            "sequence_parallel": getattr(config, "sequence_parallel", 1),
             "precision": config.precision,
+            "max_failures": getattr(config, "max_failures", 0),
         }
         return cls(**(values | overrides))
 
@@ -100,28 +113,40 @@ class LaunchSettings:
 def launch(job: TrainJob, settings: LaunchSettings) -> TrainResult:
     """Run `job` as `settings` say; returns rank 0's result (see module docstring)."""
     if not settings.uses_ray:
-        return job(make_backend(settings.zero_stage, settings.precision))
+        return job(_backend(settings))
     return _fit(job, settings)
 
 
-def _ray_worker(loop_config: dict[str, Any]) -> None:
+def _backend(settings: LaunchSettings) -> Backend:
+    return make_backend(
+        settings.zero_stage, settings.precision, settings.sharding, settings.sequence_parallel
+    )
+
+
+def _report(metrics: dict[str, Any], path: Path | None, is_main: bool) -> None:
+    """`ray.train.report` on every rank; rank 0 attaches a pointer checkpoint naming `path`."""
     import ray.train
 
-    job: TrainJob = loop_config["job"]
-    settings: LaunchSettings = loop_config["settings"]
-    backend = make_backend(settings.zero_stage, settings.precision)
-    result = job(backend)
     with tempfile.TemporaryDirectory() as pointer_dir:
         checkpoint = None
-        if backend.is_main:
-            pointer = {"checkpoint": str(result.checkpoint) if result.checkpoint else None}
+        if is_main:
+            pointer = {"checkpoint": str(path) if path else None}
             (Path(pointer_dir) / POINTER_FILE).write_text(json.dumps(pointer))
             checkpoint = ray.train.Checkpoint.from_directory(pointer_dir)
-        ray.train.report(result.to_metrics(), checkpoint=checkpoint)  # every rank calls report
+        ray.train.report(metrics, checkpoint=checkpoint)
+
+
+def _ray_worker(loop_config: dict[str, Any]) -> None:
+    job: TrainJob = loop_config["job"]
+    settings: LaunchSettings = loop_config["settings"]
+    backend = _backend(settings)
+    backend.checkpoint_reporter = lambda metrics, path: _report(metrics, path, backend.is_main)
+    result = job(backend)
+    _report(result.to_metrics(), result.checkpoint, backend.is_main)
 
 
 def _fit(job: TrainJob, settings: LaunchSettings) -> TrainResult:
-    from ray.train import CheckpointConfig, RunConfig, ScalingConfig
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
     from media.ray_cluster import ensure_ray
@@ -141,7 +166,10 @@ def _fit(job: TrainJob, settings: LaunchSettings) -> TrainResult:
         ),
         torch_config=TorchConfig(backend="nccl" if settings.use_gpu else "gloo"),
         run_config=RunConfig(
-            name=job.name, storage_path=str(storage), checkpoint_config=CheckpointConfig(num_to_keep=1)
+            name=job.name,
+            storage_path=str(storage),
+            checkpoint_config=CheckpointConfig(num_to_keep=1),
+            failure_config=FailureConfig(max_failures=settings.max_failures),
         ),
     )
     fitted = trainer.fit()

@@ -27,6 +27,7 @@ class TrainResult:
         world_size: ranks that trained.
         samples_per_second: samples over all ranks per wall-clock second of this call.
         final_loss: mean training loss of the last ≤10 steps (NaN when no step ever ran).
+        last_loss: training loss of the last step (NaN when no step ever ran; DiT).
         data_version: the data version the run recorded.
         evals: held-out evaluations in step order, each {"step": k, metric: value} (VAE).
         model_versions: registry versions, one per checkpoint, oldest first (DiT).
@@ -41,6 +42,7 @@ class TrainResult:
     world_size: int = 1
     samples_per_second: float = 0.0
     final_loss: float = math.nan
+    last_loss: float = math.nan
     data_version: str = "unversioned"
     evals: tuple[dict[str, float], ...] = ()
     model_versions: tuple[str, ...] = ()

@@ -30,6 +30,24 @@ TrainConfigOption = Annotated[
 MaxStepsOption = Annotated[
     int | None, typer.Option("--max-steps", help="Stop after this many steps in total.", min=1)
 ]
+WorkersOption = Annotated[
+    int | None, typer.Option("--workers", help="Training workers, one per GPU (default: the profile's).")
+]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print one JSON object (with `step` and `loss`) as the last line.")
+]
+
+
+def _with_settings(config: Any, **settings: Any) -> Any:
+    """`config` with the CLI's settings (those not None) applied and validated again."""
+    from pydantic import ValidationError
+
+    updates = {k: v for k, v in settings.items() if v is not None}
+    try:
+        return type(config).model_validate(config.model_dump() | updates)
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise UserError(f"invalid training settings: {first['loc']}: {first['msg']}") from error
 
 
 def _train_config(profile: str, overrides_file: Path | None) -> Any:
@@ -58,6 +76,8 @@ def train_vae(
     train_config: TrainConfigOption = None,
     max_steps: MaxStepsOption = None,
     data_version: DataVersionOption = None,
+    workers: WorkersOption = None,
+    json_out: JsonOption = False,
 ) -> None:
     """Train the causal 3D VAE (tiny: CPU minutes; paper: DeepSpeed under Ray) and export its EMA weights.
 
@@ -69,7 +89,7 @@ def train_vae(
     from training.vae.data import TrainingDataError
 
     platform = platform_config(home, profile, config)
-    cfg = _train_config(profile or platform.profile, train_config)
+    cfg = _with_settings(_train_config(profile or platform.profile, train_config), num_workers=workers)
     try:
         run = train_vae_in_workspace(
             Workspace.at(platform.home), cfg, tracking_resource(platform).settings(), data=data, fallback=True,
@@ -78,6 +98,9 @@ def train_vae(
     except TrainingDataError as error:
         raise UserError(str(error)) from error
     result = run.result
+    if json_out:
+        typer.echo(json.dumps(_json_summary(result, export=str(run.export_dir))))
+        return
     typer.echo(f"training data: {run.media} files from {run.source}")
     typer.echo(
         f"steps {result.resumed_from} → {result.steps_done} of {cfg.total_steps}; mlflow run {result.run_id}"
@@ -109,8 +132,23 @@ def train_dit(
         typer.Option("--launcher", help="auto | local | ray (auto: ray when the profile uses DeepSpeed)."),
     ] = "auto",
     data_version: DataVersionOption = None,
+    workers: WorkersOption = None,
+    sequence_parallel: Annotated[
+        int | None,
+        typer.Option("--sequence-parallel", help="Ulysses sequence-parallel group size (divides --workers)."),
+    ] = None,
+    sharding: Annotated[
+        str | None,
+        typer.Option(
+            "--sharding", help="none | zero2 | full (FSDP2; `videofoundry plan-training` says which fits)."
+        ),
+    ] = None,
+    max_steps: Annotated[
+        int | None, typer.Option("--max-steps", help="Stop the stage at this step (checkpointed).")
+    ] = None,
+    json_out: JsonOption = False,
 ) -> None:
-    """Train one DiT stage from the previous stage's checkpoint (tiny: CPU seconds; paper: ZeRO-2 under Ray).
+    """Train one DiT stage from the previous stage's checkpoint (tiny: CPU seconds; paper: FSDP2 under Ray).
 
     Prints one JSON line (stage, steps, loss, registered version, run, data version), then the checkpoint.
     """
@@ -126,15 +164,27 @@ def train_dit(
         raise UserError(f"unknown stage {stage!r}; choose one of {', '.join(STAGE_ORDER)}")
     if launcher not in ("auto", "local", "ray"):
         raise UserError(f"--launcher must be auto, local or ray, got {launcher!r}")
+    if sharding is not None and sharding not in ("none", "zero2", "full"):
+        raise UserError(f"--sharding must be none, zero2 or full, got {sharding!r}")
     platform = platform_config(home, profile, config)
+    dit_config = _with_settings(
+        platform.config_for(DiTTrainConfig),
+        num_workers=workers,
+        sequence_parallel=sequence_parallel,
+        sharding=sharding,
+        max_steps=max_steps,
+    )
     try:
         result = train_dit_stage_in_workspace(
-            Workspace.at(platform.home), platform.config_for(DiTTrainConfig), stage,
+            Workspace.at(platform.home), dit_config, stage,
             tracking_resource(platform).settings(), clips=clips, vae=vae,
             data_version=data_version, resume=resume, launcher=launcher, ray_address=platform.compute.ray_address,  # type: ignore[arg-type]
         )  # fmt: skip
     except (ClipListError, StageOrderError, TrainingDataError) as error:
         raise UserError(str(error)) from error
+    if json_out:
+        typer.echo(json.dumps(_json_summary(result, stage=result.name, model_version=result.model_version)))
+        return
     summary = {
         "stage": result.name,
         "steps_done": result.steps_done,
@@ -146,3 +196,18 @@ def train_dit(
     }
     typer.echo(json.dumps(summary))
     typer.echo(f"checkpoint {result.checkpoint}")
+
+
+def _json_summary(result: Any, **extra: Any) -> dict[str, Any]:
+    """The `--json` line: the final step and its loss, then what the run did."""
+    return {
+        "step": result.steps_done,
+        "loss": result.last_loss,
+        "resumed_from": result.resumed_from,
+        "mean_loss": result.final_loss,
+        "world_size": result.world_size,
+        "run_id": result.run_id,
+        "data_version": result.data_version,
+        "checkpoint": str(result.checkpoint) if result.checkpoint else None,
+        **extra,
+    }

@@ -98,9 +98,22 @@ def test_trainers_that_keep_an_ema_refuse_partitioned_weights() -> None:
     class Partitioned(Backend):
         partitions_parameters = True
 
+    class Gathering(Partitioned):
+        gathers_full_weights = True
+
     refuse_partitioned_weights(Backend(precision="fp32"), "DiT")  # whole weights: fine
-    with pytest.raises(ValueError, match="DiT trainer keeps an EMA.*use ZeRO stage 2"):
+    refuse_partitioned_weights(Gathering(precision="fp32"), "DiT")  # FSDP2: gathered for exports
+    with pytest.raises(ValueError, match="DiT trainer keeps an EMA.*sharding 'full'"):
         refuse_partitioned_weights(Partitioned(precision="fp32"), "DiT")
+
+
+def test_make_backend_refuses_two_sharding_schemes_and_sp_without_ranks() -> None:
+    with pytest.raises(ValueError, match="set one of them"):
+        make_backend(2, "fp32", sharding="full")
+    with pytest.raises(ValueError, match="sharding must be"):
+        make_backend(None, "fp32", sharding="zero3")
+    with pytest.raises(ValueError, match="needs that many workers"):
+        make_backend(None, "fp32", sequence_parallel=2)
 
 
 def test_warmup_is_linear_then_constant() -> None:
@@ -135,6 +148,7 @@ def test_train_result_survives_the_trip_through_reported_metrics(tmp_path: Path)
         world_size=2,
         samples_per_second=3.5,
         final_loss=0.25,
+        last_loss=0.2,
         data_version="records:123",
         evals=({"step": 0.0, "psnr_image": 20.0},),
         model_versions=("3", "4"),

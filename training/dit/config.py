@@ -143,9 +143,25 @@ class DiTTrainConfig(PresetConfig, _Frozen):
         "step of 4+8 blocks at width 3072 ran 1.19x faster, benchmarks/model_gpu.py).",
     )
     zero_stage: int | None = Field(
-        None, description="None: plain PyTorch (DDP with several workers); 0-2: DeepSpeed ZeRO (3: not yet)."
+        None,
+        description="None: plain PyTorch (DDP with several workers); 0-2: DeepSpeed ZeRO (3: use sharding 'full').",
+    )
+    sharding: Literal["none", "zero2", "full"] = Field(
+        "none",
+        description="none: replicated weights (DDP, or DeepSpeed with zero_stage); zero2 / full: FSDP2 "
+        "with gradients + optimizer state (zero2) or also the weights and EMA (full) sharded over all "
+        "workers (training.fsdp_backend; `videofoundry plan-training` says which fits).",
+    )
+    sequence_parallel: int = Field(
+        1, ge=1, description="Ulysses sequence-parallel group size; num_workers must be a multiple."
+    )
+    max_steps: int | None = Field(
+        None, ge=1, description="Stop the stage at this step (checkpointed) if it comes before its end."
     )
     num_workers: int = Field(1, description="Ray Train workers (one per GPU at scale).")
+    max_failures: int = Field(
+        0, ge=0, description="Ray Train worker-group restarts, each resuming from the latest checkpoint."
+    )
     use_gpu: bool = False
     seed: int = 0
     # Bookkeeping
@@ -161,6 +177,16 @@ class DiTTrainConfig(PresetConfig, _Frozen):
     register_every_checkpoint: bool = Field(
         True, description="Register each checkpoint in the model registry."
     )
+
+    @model_validator(mode="after")
+    def _parallel_layout(self) -> DiTTrainConfig:
+        if self.num_workers % self.sequence_parallel:
+            raise ValueError(
+                f"num_workers {self.num_workers} must be a multiple of sequence_parallel {self.sequence_parallel}"
+            )
+        if self.sharding != "none" and self.zero_stage is not None:
+            raise ValueError("sharding (FSDP2) and zero_stage (DeepSpeed) both shard; set one of them")
+        return self
 
     @field_validator("stages")
     @classmethod
@@ -225,7 +251,9 @@ DiTTrainConfig.PRESETS = {
             StageSpec(name="sft", data="sft_set", resolutions=(720,), frame_buckets=(65, 129), image_ratio=0.05, steps=10_000, lr=1e-5, warmup_steps=200),
         ),
         t_shift=7.0, ema_decay=0.9999, precision="bf16", activation_checkpointing=True, compile_blocks=True,
-        zero_stage=2, num_workers=8, use_gpu=True,
+        # 13 B of fp32 AdamW state cannot be replicated on 80 GB GPUs: FSDP2 full sharding over the
+        # 8 workers with per-block checkpointing (`videofoundry plan-training --preset hunyuan-13b`).
+        sharding="full", num_workers=8, use_gpu=True, max_failures=3,
         log_every=50, checkpoint_every=2000, keep_last=3, sample_every=5000, sample_steps=50,
     ),
 }  # fmt: skip

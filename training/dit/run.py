@@ -3,7 +3,8 @@
 `StageJob` is a planned stage (`training.dit.stages.prepare_stage`) as a `training.launch.TrainJob`:
 on whatever backend the launcher gives it, it trains the stage (`training.dit.stages.train_stage`).
 `train_dit_stage(plan)` launches the job — in this process for one worker without ZeRO, else on
-`config.num_workers` Ray Train workers (DeepSpeed when `config.zero_stage` is set, DDP otherwise):
+`config.num_workers` Ray Train workers (FSDP2 when `config.sharding` is zero2/full, DeepSpeed
+when `config.zero_stage` is set, DDP otherwise; `config.sequence_parallel` ranks per sequence group):
 
     result = train_dit_stage(prepare_stage(config, "image_256", records, root, latents, tracking))
 

@@ -19,7 +19,6 @@ recent loss the next stage chains from (training.dit.stages.finished_stage).
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import math
@@ -62,6 +61,7 @@ from training.dit.registry import (
 )
 from training.dit.sampling import decode_to_frames, sample_latents
 from training.ema import EMA
+from training.parallel import parallelize_dit
 from training.results import TrainResult
 from training.tracking import RunTracker, TrackingSettings
 
@@ -107,22 +107,30 @@ class DiTTrainer:
         torch.manual_seed(config.seed)  # identical initial weights on every rank
         self.dit_config = DiTConfig.preset(config.dit_preset, **config.dit_overrides)
         model = HunyuanDiT(self.dit_config)
-        self.ema = EMA(model, config.ema_decay)
         self.init_from = init_from
-        if init_from is not None:
-            previous = load_checkpoint(init_from)
+        previous = load_checkpoint(init_from) if init_from is not None else None
+        if previous is not None:
             model.load_state_dict(previous.tensors["dit"])
-            self.ema.load_state_dict(
-                previous.tensors["ema"], int(previous.trainer_state.get("ema_updates", 0))
-            )
-        # Infrastructure applied from outside the model: recompute blocks in backward.
+        # Infrastructure applied from outside the model: sequence parallelism over the backend's
+        # sequence group, recompute of each block in backward, regional compilation.
+        if self.backend.sequence_parallel > 1:
+            parallelize_dit(model, self.backend.sequence_group)
         model.gradient_checkpointing = config.activation_checkpointing
         if config.compile_blocks:
             compile_blocks(model)
         optimizer = OptimizerSettings(
             self.spec.lr, config.betas, config.weight_decay, config.grad_clip, self.spec.warmup_steps
         )
+        # Whole weights: the EMA starts from the fp32 model before a backend may cast it (DeepSpeed
+        # bf16); sharded weights: from the shards, so the EMA is sharded the same way.
+        partitioned = self.backend.partitions_parameters
+        ema = None if partitioned else EMA(model, config.ema_decay)
         self.dit: SteppedModel = self.backend.wrap("dit", model, optimizer)
+        self.ema = ema or EMA(self.dit.module, config.ema_decay)
+        if previous is not None:
+            self.ema.load_state_dict(
+                previous.tensors["ema"], int(previous.trainer_state.get("ema_updates", 0))
+            )
         buckets = sorted({s.bucket for s in samples})
         self.batch_sizes = micro_batch_sizes(
             buckets, config.tokens_per_micro_batch, config.max_micro_batch, config.bucket_batch_sizes
@@ -133,7 +141,7 @@ class DiTTrainer:
             self.spec.image_ratio,
             self.spec.mix_resolutions,
             seed=_step_seed(config.seed, self.stage_index) % (2**31),
-            rank=self.backend.rank,
+            rank=self.backend.data_rank,
         )
         self.step = 0
         self.loss_history: dict[str, list[tuple[int, float]]] = {}  # bucket -> (step, loss)
@@ -156,14 +164,25 @@ class DiTTrainer:
             "parent_version": self.tracking.parent_version,
             "init_from": str(self.init_from) if self.init_from else None,
             "world_size": self.backend.world_size,
+            "sharding": self.config.sharding,
+            "sequence_parallel": self.backend.sequence_parallel,
         }
 
-    def _write_bundle(self, directory: Path) -> None:
-        """The EMA weights as transformer/ (+ vae/ and pipeline.json when the trainer has the VAE)."""
+    def _ema_model(self, ema_state: dict[str, torch.Tensor]) -> HunyuanDiT:
+        """A single-device model holding the (whole) EMA weights, without sharding or SP hooks."""
         # A meta-device shell takes the EMA tensors without allocating a second model.
         with torch.device("meta"):
             export = HunyuanDiT(self.dit_config)
-        export.load_state_dict(self.ema.state_dict(), assign=True)
+        export.load_state_dict(ema_state, assign=True)
+        return export
+
+    def _full_ema(self) -> dict[str, torch.Tensor]:
+        """Collective where the backend shards weights: the whole EMA state dict."""
+        return self.backend.full_state_dict(self.ema.state_dict())
+
+    def _write_bundle(self, directory: Path, ema_state: dict[str, torch.Tensor]) -> None:
+        """The EMA weights as transformer/ (+ vae/ and pipeline.json when the trainer has the VAE)."""
+        export = self._ema_model(ema_state)
         if self.vae is None:
             save_model(export, directory / TRANSFORMER_DIR)
             return
@@ -187,6 +206,7 @@ class DiTTrainer:
             "recent_losses": self.recent_losses,
             "mlflow_run_id": self.run_id,
         }
+        ema_state = self._full_ema()
         path = save_training_checkpoint(
             self.checkpoints,
             self.backend,
@@ -195,7 +215,8 @@ class DiTTrainer:
             self.ema,
             state,
             self._metadata(),
-            extra_writer=self._write_bundle,
+            extra_writer=lambda directory: self._write_bundle(directory, ema_state),
+            ema_full=ema_state,
         )
         if path is not None:
             self._register(path)
@@ -255,8 +276,9 @@ class DiTTrainer:
     # ---- one step ----------------------------------------------------------------------------
     def train_step(self, step: int) -> dict[str, float]:
         """Optimizer step `step`: returns {'loss', 'grad_norm', 'lr', 'samples', 'tokens', 'loss/<bucket>'}."""
+        # Seeded by the data rank: the ranks of one sequence-parallel group draw the same noise.
         generator = torch.Generator().manual_seed(
-            _step_seed(self.config.seed, self.stage_index, self.backend.rank, step)
+            _step_seed(self.config.seed, self.stage_index, self.backend.data_rank, step)
         )
         micro_batches = self.sampler.step_batches(step)
         total = sum(len(mb.keys) for mb in micro_batches)
@@ -290,12 +312,15 @@ class DiTTrainer:
         buckets = sorted(self.batch_sizes, key=lambda b: (b.is_image, -b.frames, b.resolution))
         return buckets[0]
 
-    def make_samples(self) -> dict[str, np.ndarray]:
-        """Sample videos (T, H, W, 3) uint8 per fixed prompt from the EMA weights (needs vae + text_encoder)."""
+    def make_samples(self, ema_state: dict[str, torch.Tensor] | None = None) -> dict[str, np.ndarray]:
+        """Sample videos (T, H, W, 3) uint8 per fixed prompt from the EMA weights (needs vae + text_encoder).
+
+        `ema_state`: the whole EMA (`_full_ema`, gathered by every rank when the weights are sharded).
+        """
         if self.vae is None or self.text_encoder is None or not self.config.sample_prompts:
             return {}
-        model = copy.deepcopy(self.dit.module).eval()
-        self.ema.copy_to(model)
+        model = self._ema_model(ema_state if ema_state is not None else self._full_ema())
+        model = model.to(self.backend.device).eval()
         bucket = self._sample_bucket()
         prompts = list(self.config.sample_prompts)
         text = self.text_encoder.encode(prompts)
@@ -313,7 +338,12 @@ class DiTTrainer:
         return {f"prompt{i}_{bucket.name}": frames[i] for i in range(len(prompts))}
 
     def _log_samples(self) -> None:
-        for name, frames in self.make_samples().items():
+        """Every rank calls this (the EMA gather is collective when sharded); rank 0 samples."""
+        sharded = self.backend.partitions_parameters and bool(self.config.sample_prompts)
+        ema_state = self._full_ema() if sharded else None
+        if not self.backend.is_main:
+            return
+        for name, frames in self.make_samples(ema_state).items():
             self.tracker.log_video(frames, f"step{self.step:07d}_{name}", fps=8, artifact_path="samples")
 
     def _log_plot(self) -> None:
@@ -362,7 +392,11 @@ class DiTTrainer:
         self.run_id = self.tracker.run_id
 
     def train(self, resume: bool = True) -> TrainResult:
-        """Run (or, with `resume`, continue) the stage to `spec.steps`; checkpoints every `checkpoint_every`."""
+        """Run (or, with `resume`, continue) the stage to `spec.steps`; checkpoints every `checkpoint_every`.
+
+        With `config.max_steps` the run stops (and checkpoints) at that step of the stage if it comes
+        first; a later run continues from there.
+        """
         resumed_from = self.step
         if resume and self.load_checkpoint():
             resumed_from = self.step
@@ -371,7 +405,8 @@ class DiTTrainer:
         cfg, spec = self.config, self.spec
         start, samples_seen = time.perf_counter(), 0
         path: Path | None = None
-        bar = tqdm(range(self.step, spec.steps), desc=f"dit {spec.name}", disable=not self.backend.is_main)
+        end = min(spec.steps, cfg.max_steps) if cfg.max_steps is not None else spec.steps
+        bar = tqdm(range(self.step, end), desc=f"dit {spec.name}", disable=not self.backend.is_main)
         for step in bar:
             metrics = self.backend.mean(self.train_step(step))
             self.step = step + 1
@@ -383,10 +418,12 @@ class DiTTrainer:
             if self.backend.is_main and (self.step % cfg.log_every == 0 or self.step == spec.steps):
                 self.tracker.log_metrics(metrics, self.step)
                 bar.set_postfix(loss=f"{metrics['loss']:.4f}")
-            if cfg.sample_every and self.step % cfg.sample_every == 0 and self.backend.is_main:
+            if cfg.sample_every and self.step % cfg.sample_every == 0:
                 self._log_samples()
-            if self.step % cfg.checkpoint_every == 0 or self.step == spec.steps:
+            if self.step % cfg.checkpoint_every == 0 or self.step == end:
                 path = self.save_checkpoint()
+                if self.backend.checkpoint_reporter is not None:
+                    self.backend.checkpoint_reporter({"step": self.step, "loss": metrics["loss"]}, path)
                 if self.backend.is_main:
                     self._log_plot()
             if self.step_hook is not None:
@@ -394,9 +431,9 @@ class DiTTrainer:
         elapsed = time.perf_counter() - start
         if path is None and self.backend.is_main:  # nothing to run (already finished): report the latest
             path = self.checkpoints.latest()
+        if not cfg.sample_every or spec.steps % cfg.sample_every:
+            self._log_samples()
         if self.backend.is_main:
-            if not cfg.sample_every or spec.steps % cfg.sample_every:
-                self._log_samples()
             self.tracker.log_metrics({"samples_per_second": samples_seen / max(elapsed, 1e-9)}, self.step)
             self.tracker.finish()
         return TrainResult(
@@ -408,6 +445,7 @@ class DiTTrainer:
             world_size=self.backend.world_size,
             samples_per_second=samples_seen * self.backend.world_size / max(elapsed, 1e-9),
             final_loss=float(np.mean(self.recent_losses)) if self.recent_losses else math.nan,
+            last_loss=self.recent_losses[-1] if self.recent_losses else math.nan,
             data_version=self.tracking.data_version,
             model_versions=tuple(self.model_versions),
             bucket_losses={

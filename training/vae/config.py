@@ -102,6 +102,9 @@ class VAETrainConfig(PresetConfig, _Strict):
         None, description="None: plain PyTorch (DDP with several workers); 0-2: DeepSpeed ZeRO (3: not yet)."
     )
     num_workers: int = Field(1, description="Ray Train workers (one per GPU at scale).")
+    max_failures: int = Field(
+        0, ge=0, description="Ray Train worker-group restarts, each resuming from the latest checkpoint."
+    )
     use_gpu: bool = Field(False, description="Ray Train workers ask for a GPU each.")
 
     @property

@@ -295,6 +295,10 @@ class VAETrainer:
                     self.log_samples(tracker)
                 if self.step % cfg.checkpoint_every == 0 or self.step == target:
                     last_ckpt = self.save_checkpoint()
+                    if self.backend.checkpoint_reporter is not None:  # Ray Train (training.launch)
+                        self.backend.checkpoint_reporter(
+                            {"step": self.step, "loss": metrics["loss/total"]}, last_ckpt
+                        )
                     if last_ckpt is not None and self.tracking.log_checkpoints:
                         tracker.log_dir(last_ckpt, f"checkpoints/{last_ckpt.name}")
             status = "FINISHED" if self.step >= cfg.total_steps else "RUNNING"
@@ -311,6 +315,7 @@ class VAETrainer:
             world_size=self.backend.world_size,
             samples_per_second=seen / elapsed if elapsed > 0 else math.nan,
             final_loss=float(np.mean(self.recent_losses)) if self.recent_losses else math.nan,
+            last_loss=self.recent_losses[-1] if self.recent_losses else math.nan,
             data_version=self.tracking.data_version,
             evals=tuple(self.evals),
         )

@@ -85,7 +85,10 @@ def test_stage_spec_rejects_frames_that_are_not_4n_plus_1_and_bad_manifests():
         )
     assert tiny.previous_stage("sft") == "video_high_long" and tiny.previous_stage("image_256") is None
     paper = DiTTrainConfig.preset("paper")
-    assert paper.zero_stage == 2 and paper.activation_checkpointing and paper.precision == "bf16"
+    assert paper.sharding == "full" and paper.zero_stage is None
+    assert paper.activation_checkpointing and paper.precision == "bf16"
+    with pytest.raises(ValueError, match="multiple of sequence_parallel"):
+        DiTTrainConfig.preset("paper", sequence_parallel=3)
     assert paper.stage("image_mixscale").resolutions == (256, 512)
 
 

@@ -24,7 +24,7 @@ def curate(
 ) -> None:
     """Raw videos → clips → signals → dedup → tiers; writes the tables into the workspace."""
     from curation.config import CurationConfig
-    from curation.ingest import scan_batch
+    from curation.ingest import scan_batch, videos_to_curate
     from curation.pipeline import curate as run_curation
 
     if not input_dir.is_dir():
@@ -39,8 +39,8 @@ def curate(
     workspace = platform.workspace.ensure()
     input_dir = input_dir.resolve()
     raw = scan_batch(input_dir.parent, input_dir.name, progress=True)
-    if raw.num_rows == 0:
-        raise UserError(f"no video files found under {input_dir}")
+    if videos_to_curate(raw) == 0:
+        raise UserError(f"no readable video files found under {input_dir} ({raw.num_rows} entries skipped)")
     result = run_curation(
         raw, input_dir.name, workspace.tables, workspace.quarantine, workspace.reports, config
     )

@@ -9,6 +9,7 @@ import typer
 from orchestration.cli_app import (
     ConfigOption,
     HomeOption,
+    LockWaitOption,
     ProfileOption,
     UserError,
     app,
@@ -50,6 +51,7 @@ def run(
     home: HomeOption = None,
     profile: ProfileOption = None,
     config: ConfigOption = None,
+    wait: LockWaitOption = 0.0,
 ) -> None:
     """Materialize assets in-process through Dagster, skipping what is up to date.
 
@@ -57,6 +59,7 @@ def run(
     """
     from orchestration.definitions import build_definitions
     from orchestration.runner import SelectionError, run_lineage
+    from orchestration.workspace_lock import workspace_lock
 
     platform = platform_config(home, profile, config)
     defs = build_definitions(platform)
@@ -67,7 +70,8 @@ def run(
         typer.echo(f"{shown} {asset}{where}", err=outcome == "failed")
 
     try:
-        summary = run_lineage(defs, platform, select, on_run=report, force=force)
+        with workspace_lock(platform.workspace, "videofoundry run", wait):
+            summary = run_lineage(defs, platform, select, on_run=report, force=force)
     except SelectionError as error:
         raise UserError(str(error)) from error
     if not summary.success:

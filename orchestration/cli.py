@@ -11,6 +11,7 @@ import typer
 from orchestration import commands
 from orchestration.cli_app import UserError, app
 from orchestration.config import ConfigError
+from orchestration.interrupted import exit_on_sigterm
 from orchestration.workspace import WorkspaceError
 
 for _module in pkgutil.iter_modules(commands.__path__):
@@ -19,6 +20,7 @@ for _module in pkgutil.iter_modules(commands.__path__):
 
 def main() -> None:
     """Run the CLI; a `UserError` becomes a one-line message and exit code 2."""
+    exit_on_sigterm()  # a SIGTERM unwinds: interrupted runs are marked failed, locks released
     try:
         code = app(standalone_mode=False)  # a `typer.Exit(n)` arrives here as n
         if isinstance(code, int) and code != 0:

@@ -18,6 +18,7 @@ import dagster as dg
 from assets.partitions import raw_batches
 from curation.ingest import list_batches
 from orchestration.config import PlatformConfig
+from orchestration.interrupted import fail_interrupted_runs, owner_tag
 from orchestration.staleness import LineageGraph, staleness
 from orchestration.workspace import Workspace, atomic_write_text
 
@@ -97,10 +98,26 @@ def run_lineage(
     Every other asset (partition) runs only when it is MISSING or STALE (its code version or a
     parent's data version changed; orchestration.staleness), unless `force`. `on_run(asset,
     partition, outcome)` is told "ok", "failed" or "fresh" (skipped) for each; the first failure
-    stops the run.
+    stops the run. Runs a killed command left STARTED are reported failed first, and this call's
+    own runs are if it unwinds mid-run (`orchestration.interrupted`).
     """
     workspace = Workspace.at(config.home).ensure()
     instance = dagster_instance(workspace)
+    fail_interrupted_runs(instance)
+    try:
+        return _run_selected(defs, instance, workspace, select, on_run, force)
+    finally:
+        fail_interrupted_runs(instance, include_own=True)  # only non-empty when unwinding mid-run
+
+
+def _run_selected(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    workspace: Workspace,
+    select: str | None,
+    on_run: Callable[[str, str | None, str], None] | None,
+    force: bool,
+) -> RunSummary:
     batches = register_raw_batches(instance, workspace)
     graph = LineageGraph.of(defs)
     summary = RunSummary()
@@ -126,6 +143,7 @@ def run_lineage(
                     resources=resources,
                     partition_key=partition,
                     raise_on_error=False,
+                    tags=owner_tag(),
                 )
                 outcome = "ok" if result.success else "failed"
             summary.runs.append((label, partition, outcome))

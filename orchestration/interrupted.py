@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 from types import FrameType
 
 import dagster as dg
+
+from media.processes import owner_gone, owner_pid, process_owner
 
 OWNER_TAG = "videofoundry/owner"
 _UNFINISHED = [dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING]
@@ -23,17 +24,7 @@ _UNFINISHED = [dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING]
 
 def owner_tag() -> dict[str, str]:
     """The tag that names this process as a run's owner."""
-    return {OWNER_TAG: f"{socket.gethostname()}:{os.getpid()}"}
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return {OWNER_TAG: process_owner()}
 
 
 def fail_interrupted_runs(instance: dg.DagsterInstance, include_own: bool = False) -> list[str]:
@@ -42,14 +33,15 @@ def fail_interrupted_runs(instance: dg.DagsterInstance, include_own: bool = Fals
     `include_own`: also this process's own unfinished runs (it is unwinding and runs nothing more).
     Runs without the tag (launched by the UI's daemon) and runs of other hosts are left alone.
     """
-    host, me = socket.gethostname(), os.getpid()
+    me = os.getpid()
     failed = []
     for run in instance.get_runs(filters=dg.RunsFilter(statuses=_UNFINISHED)):
-        owner_host, _, pid = run.tags.get(OWNER_TAG, "").rpartition(":")
-        if owner_host != host or not pid.isdigit():
+        owner = run.tags.get(OWNER_TAG, "")
+        pid = owner_pid(owner)
+        if pid is None:
             continue
-        own = int(pid) == me
-        if (own and include_own) or (not own and not _alive(int(pid))):
+        own = pid == me
+        if (own and include_own) or (not own and owner_gone(owner)):
             reason = "the command running it stopped" if own else f"its process {pid} is gone"
             instance.report_run_failed(run, message=f"interrupted: {reason}")
             failed.append(run.run_id)

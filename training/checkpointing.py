@@ -35,6 +35,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from media.processes import process_alive
 from training.backends import Backend, SteppedModel
 from training.ema import EMA
 
@@ -61,17 +62,6 @@ class Checkpoint:
 
 # Names of a writer's temporaries, each ending in the writer's pid (see `CheckpointManager.save`).
 _TEMPORARY = re.compile(rf"\.(?:tmp-{_PREFIX}\d+-(\d+)|{LATEST}\.(\d+)\.tmp|stale-{_PREFIX}\d+-(\d+))")
-
-
-def _pid_alive(pid: int) -> bool:
-    """Whether `pid` names a live process on this machine (one we may not signal counts as live)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _fsync_dir(path: Path) -> None:
@@ -131,7 +121,7 @@ class CheckpointManager:
             return removed
         for path in self.root.iterdir():
             match = _TEMPORARY.fullmatch(path.name)
-            if match is None or _pid_alive(int(next(g for g in match.groups() if g))):
+            if match is None or process_alive(int(next(g for g in match.groups() if g))):
                 continue
             if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path, ignore_errors=True)

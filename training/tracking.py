@@ -16,7 +16,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
-import socket
 import tempfile
 import time
 from dataclasses import dataclass
@@ -24,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from media.processes import owner_gone, owner_pid, process_owner
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ class RunTracker:
             self.run_id = self.client.create_run(
                 experiment_id, run_name=run_name, tags=tags or {}
             ).info.run_id
-        self.client.set_tag(self.run_id, OWNER_TAG, _owner())
+        self.client.set_tag(self.run_id, OWNER_TAG, process_owner())
         _OPEN_TRACKERS.add(self)
 
     @classmethod
@@ -195,35 +196,20 @@ INTERRUPTED_TAG = "videofoundry.interrupted"
 _OPEN_TRACKERS: set[RunTracker] = set()
 
 
-def _owner(pid: int | None = None) -> str:
-    return f"{socket.gethostname()}:{pid if pid is not None else os.getpid()}"
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def fail_interrupted_runs(client: Any, experiment_ids: list[str]) -> list[str]:
     """Mark FAILED the RUNNING runs of `experiment_ids` whose owner process on this host is gone.
 
     Runs owned by a live process, by another host, or by nobody (released) are left alone.
     Returns the ids of the runs it marked.
     """
-    host = socket.gethostname()
     marked = []
     for run in client.search_runs(
         experiment_ids, filter_string="attributes.status = 'RUNNING'", max_results=1000
     ):
         owner = run.data.tags.get(OWNER_TAG, "")
-        owner_host, _, pid = owner.rpartition(":")
-        if owner_host != host or not pid.isdigit() or _process_alive(int(pid)):
+        if not owner_gone(owner):
             continue
+        pid = owner_pid(owner)
         client.set_tag(run.info.run_id, INTERRUPTED_TAG, f"process {pid} ended while the run was RUNNING")
         client.set_terminated(run.info.run_id, status="FAILED")
         marked.append(run.info.run_id)

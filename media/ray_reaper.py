@@ -3,7 +3,8 @@
 Ray stops its head processes when the driver exits cleanly, and its GCS and raylet follow a
 driver killed with SIGKILL, but the agents the raylet spawned (dashboard agent, runtime-env agent)
 are re-parented to init and live on. `start_reaper(pid)` runs this file as a separate process: it
-records the driver's descendants (pid + start time, so a reused pid is never hit) every
+records the driver's Ray descendants (pid + start time, so a reused pid is never hit; other
+children of the driver are not its business) every
 `POLL_S` seconds while the driver lives, and when it dies, however, terminates those still running
 and their children (SIGTERM, then SIGKILL after `GRACE_S`). It imports only psutil.
 """
@@ -45,6 +46,19 @@ def _same(pid: int, started: float) -> psutil.Process | None:
         return None
 
 
+def _is_ray(process: psutil.Process) -> bool:
+    """Whether a process is one of Ray's (GCS, raylet, agents, workers), not another child of the driver."""
+    try:
+        argv = process.cmdline()
+    except psutil.Error:
+        return False
+    return bool(argv) and (
+        argv[0].startswith("ray::")
+        or Path(argv[0]).name in ("raylet", "gcs_server")
+        or any("/ray/" in arg for arg in argv[:3])
+    )
+
+
 def watch(driver_pid: int) -> list[int]:
     """Track `driver_pid`'s descendants until it exits; stop the survivors; return their pids."""
     me = os.getpid()
@@ -56,8 +70,8 @@ def watch(driver_pid: int) -> list[int]:
     while driver.is_running() and driver.status() != psutil.STATUS_ZOMBIE:
         try:
             for child in driver.children(recursive=True):
-                if child.pid != me:
-                    tracked.setdefault(child.pid, child.create_time())
+                if child.pid != me and child.pid not in tracked and _is_ray(child):
+                    tracked[child.pid] = child.create_time()
         except psutil.Error:
             pass  # the driver or a child exited mid-walk: the loop sees it next time
         time.sleep(POLL_S)

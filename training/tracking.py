@@ -221,9 +221,7 @@ def _fail_open_runs() -> None:
     """At exit, runs this process opened and did not finish or release end FAILED."""
     for tracker in list(_OPEN_TRACKERS):
         with contextlib.suppress(Exception):  # the store may be gone at exit; the next start retries
-            tracker.client.set_tag(
-                tracker.run_id, INTERRUPTED_TAG, "the process exited before the run finished"
-            )
+            tracker.set_tags({INTERRUPTED_TAG: "the process exited before the run finished"})
             tracker.finish("FAILED")
 
 

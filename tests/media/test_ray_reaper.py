@@ -14,12 +14,14 @@ import psutil
 import pytest
 
 _DRIVER = """
-import os, sys, time, psutil
+import os, subprocess, sys, time, psutil
 from media.ray_cluster import ensure_ray
 ensure_ray(None, 1, temp_dir=sys.argv[1])
+bystander = subprocess.Popen(["sleep", "900"])  # a child of the driver that is not Ray's
 time.sleep(2.0)  # the raylet has spawned its agents by now
 me = psutil.Process()
-print(" ".join(f"{p.pid}:{p.create_time()}" for p in me.children(recursive=True)), flush=True)
+print(bystander.pid, flush=True)
+print(" ".join(f"{p.pid}:{p.create_time()}" for p in me.children(recursive=True) if p.pid != bystander.pid), flush=True)
 os.kill(os.getpid(), 9)
 """
 
@@ -35,7 +37,8 @@ def test_ray_processes_of_a_killed_driver_are_stopped() -> None:
         env={**os.environ, "PYTHONPATH": os.getcwd()},
     )
     assert driver.returncode == -signal.SIGKILL, driver.stderr[-2000:]
-    started = [item.split(":") for item in driver.stdout.split()]
+    bystander_line, ray_line = driver.stdout.splitlines()[-2:]
+    started = [item.split(":") for item in ray_line.split()]
     assert len(started) >= 3  # GCS, raylet and its agents at least
 
     def running() -> list[str]:
@@ -53,4 +56,7 @@ def test_ray_processes_of_a_killed_driver_are_stopped() -> None:
     while running() and time.monotonic() < deadline:
         time.sleep(0.5)
     assert running() == []
+    bystander = psutil.Process(int(bystander_line))  # the reaper stops Ray's processes only
+    assert bystander.is_running() and bystander.status() != psutil.STATUS_ZOMBIE
+    bystander.kill()
     shutil.rmtree(ray_dir, ignore_errors=True)

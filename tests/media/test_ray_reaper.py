@@ -17,7 +17,7 @@ _DRIVER = """
 import os, subprocess, sys, time, psutil
 from media.ray_cluster import ensure_ray
 ensure_ray(None, 1, temp_dir=sys.argv[1])
-bystander = subprocess.Popen(["sleep", "900"])  # a child of the driver that is not Ray's
+bystander = subprocess.Popen(["sleep", "900"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # a child of the driver that is not Ray's
 time.sleep(2.0)  # the raylet has spawned its agents by now
 me = psutil.Process()
 print(bystander.pid, flush=True)

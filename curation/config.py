@@ -41,7 +41,7 @@ class SceneConfig(_Section):
 class SignalConfig(_Section):
     """Per-clip signals, computed on frames sampled from each clip."""
 
-    analysis_height: int = Field(256, description="rows of the frames cheap signals run on")
+    analysis_height: int = Field(256, description="rows of the frames cheap signals run on (never upscaled)")
     motion_pairs: int = Field(6, ge=1, description="frame pairs (t, t+1) per clip for optical flow")
     persistence_frames: int = Field(6, ge=3, description="frames per clip for border/watermark tests")
     full_res_every_s: float = Field(0.5, description="full-resolution frames kept for OCR/BRISQUE")

@@ -2,7 +2,8 @@
 
 `probe_video` opens a file and checks it is a usable video (else `BadVideoError` with the stage and
 reason that go into the quarantine table). `decode_for_analysis` decodes it once into frames at
-the analysis height (RGB, all frames) plus sparse full-resolution frames for OCR and quality.
+the analysis height (RGB, all frames up to the frame cap; never upscaled) plus sparse
+full-resolution frames for OCR and quality.
 Rotation metadata is applied (frames are what a player shows); variable frame rate is kept as
 real timestamps per frame.
 """
@@ -16,6 +17,9 @@ import numpy as np
 
 from curation.config import ProbeConfig
 from media.video import VideoReader, VideoReadError, fit_height
+
+# FFmpeg demuxers of single still images (`<codec>_pipe` is the family of the others).
+_IMAGE_DEMUXERS = frozenset({"image2", "image2pipe"})
 
 
 class BadVideoError(ValueError):
@@ -40,7 +44,10 @@ class VideoInfo:
 
 
 def probe_video(path: Path, config: ProbeConfig) -> VideoInfo:
-    """Open `path` and check it is a usable video; raise `BadVideoError(stage='probe')` if not."""
+    """Open `path` and check it is a usable video; raise `BadVideoError(stage='probe')` if not.
+
+    A still image under a video name (a JPEG called `.mp4`) is "not a video", named by its format.
+    """
     path = Path(path)
     if not path.is_file():
         raise BadVideoError(path, "probe", "file does not exist")
@@ -49,8 +56,13 @@ def probe_video(path: Path, config: ProbeConfig) -> VideoInfo:
     try:
         with VideoReader(path) as reader:
             (width, height), fps = reader.coded_size, reader.fps
+            demuxer = reader.container_format
     except VideoReadError as error:
         raise BadVideoError(path, "probe", error.reason) from error
+    except OSError as error:  # e.g. permission denied since ingest listed it
+        raise BadVideoError(path, "probe", f"unreadable: {error.strerror or error}") from error
+    if demuxer in _IMAGE_DEMUXERS or demuxer.endswith("_pipe"):
+        raise BadVideoError(path, "probe", f"not a video: a still image ({demuxer.removesuffix('_pipe')})")
     if width <= 0 or height <= 0:
         raise BadVideoError(path, "probe", "video stream has no frame size")
     if min(width, height) < config.min_short_side:
@@ -72,7 +84,8 @@ def probe_video(path: Path, config: ProbeConfig) -> VideoInfo:
 class DecodedVideo:
     """A video decoded for analysis.
 
-    `small`: (T, h, w, 3) uint8 RGB at the analysis height (w keeps the aspect, even).
+    `small`: (T, h, w, 3) uint8 RGB at the analysis height (w keeps the aspect, even), or at the
+    video's own size when it has fewer rows (such a video fails every tier's `min_short_side`).
     `times`: (T,) float64 presentation time of each frame, seconds from the first frame.
     `full`: frame index → full-resolution RGB frame (H, W, 3), every `full_every_s` seconds.
     """
@@ -99,35 +112,73 @@ class DecodedVideo:
 def decode_for_analysis(
     info: VideoInfo, analysis_height: int, full_every_s: float, max_frames: int
 ) -> DecodedVideo:
-    """Decode every frame of `info.path` once (see `DecodedVideo`); `BadVideoError(stage='decode')`.
+    """Decode the first `max_frames` frames of `info.path` once (see `DecodedVideo`).
 
-    Frames are scaled to the analysis size inside the decode loop (`media.video`), which is cheaper
-    than converting full frames to numpy and resizing them.
+    Frames are scaled inside the decode loop (`media.video`) to `analysis_height` rows, or kept at
+    their own height when they have fewer (never upscaled: it adds no information, and it made a
+    64×64 video cost 16× its size). They are written into one preallocated array, so memory is at
+    most `max_frames` analysis-size frames whatever the duration (plus the sparse full frames).
+    A stream that fails to decode part-way raises `BadVideoError(stage='decode')` naming the
+    frame: its tail is lost and frames near the damage may be concealed, so it is not curated.
     """
-    small: list[np.ndarray] = []
+    frames = _FrameBuffer(max_frames)
     times: list[float] = []
     full: dict[int, np.ndarray] = {}
     next_full_time = 0.0
     rotation = 0
     try:
         with VideoReader(info.path) as reader:
+            expected = reader.frame_count if reader.seekable else None
             for frame in reader.frames(0, None):
                 if frame.index >= max_frames:
                     break
                 rotation = frame.rotation
-                small.append(frame.array(fit_height(frame.size, analysis_height)))
+                width, height = frame.size
+                size = (
+                    fit_height(frame.size, analysis_height) if height > analysis_height else (width, height)
+                )
+                frames.append(frame.array(size), expected)
                 times.append(frame.time)
                 if frame.time >= next_full_time - 1e-6:
                     full[frame.index] = frame.array()
                     next_full_time += full_every_s
     except VideoReadError as error:
-        if not small:
-            raise BadVideoError(info.path, "decode", f"no frame could be decoded ({error.reason})") from error
-        # A damaged tail: keep what decoded, the clips stage sees the shorter video.
+        at = len(times)
+        raise BadVideoError(info.path, "decode", f"corrupt stream at frame {at} ({error.reason})") from error
+    except OSError as error:
+        raise BadVideoError(info.path, "decode", f"unreadable: {error.strerror or error}") from error
+    if not times:
+        raise BadVideoError(info.path, "decode", "no frame could be decoded")
     if rotation in (90, 270):
         info = VideoInfo(info.path, info.height, info.width, info.fps, rotation)
     elif rotation:
         info = VideoInfo(info.path, info.width, info.height, info.fps, rotation)
-    return DecodedVideo(
-        info=info, small=np.stack(small), times=np.asarray(times, dtype=np.float64), full=full
-    )
+    return DecodedVideo(info=info, small=frames.array(), times=np.asarray(times, dtype=np.float64), full=full)
+
+
+class _FrameBuffer:
+    """Frames appended into one (T, h, w, 3) array, sized once from the expected count when known.
+
+    Without a known count it doubles (at most `max_frames`), copying O(log T) times instead of
+    holding a list of frames plus their stacked copy.
+    """
+
+    def __init__(self, max_frames: int) -> None:
+        self.max_frames = max_frames
+        self.count = 0
+        self._data: np.ndarray | None = None
+
+    def append(self, frame: np.ndarray, expected: int | None) -> None:
+        if self._data is None:
+            capacity = min(self.max_frames, expected if expected else 256)
+            self._data = np.empty((max(1, capacity), *frame.shape), dtype=frame.dtype)
+        elif self.count == len(self._data):
+            grown = np.empty((min(self.max_frames, 2 * self.count), *frame.shape), dtype=frame.dtype)
+            grown[: self.count] = self._data
+            self._data = grown
+        self._data[self.count] = frame
+        self.count += 1
+
+    def array(self) -> np.ndarray:
+        assert self._data is not None, "array() of an empty buffer"
+        return self._data[: self.count]

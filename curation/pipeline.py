@@ -72,13 +72,17 @@ def _clips_task(item: dict[str, Any]) -> list[dict[str, str]]:
 def make_clips(raw_videos: pa.Table, batch: str, config: CurationConfig) -> tuple[pa.Table, pa.Table]:
     """(`clips`, `quarantine` rows of stages ingest/probe/decode/clips) for one batch of raw videos.
 
-    Files with the same content hash are curated once: the first path (sorted) is used, the
-    others are quarantined at stage `ingest` naming it.
+    Entries ingest skipped are quarantined at stage `ingest` with their reason. Files with the
+    same content hash are curated once: the first path (sorted) is used, the others are
+    quarantined at stage `ingest` naming it.
     """
     items: list[dict[str, Any]] = []
     quarantine: list[dict[str, Any]] = []
     first_path: dict[str, str] = {}
     for row in sorted(raw_videos.to_pylist(), key=lambda r: r["path"]):
+        if row["skip_reason"] is not None:
+            quarantine.append(_quarantine_row(row["path"], None, batch, "ingest", row["skip_reason"]))
+            continue
         if row["sha256"] in first_path:
             reason = f"same content as {first_path[row['sha256']]} (sha256 {row['sha256'][:12]})"
             quarantine.append(_quarantine_row(row["path"], row["sha256"], batch, "ingest", reason))

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import ray
 
+from media.ray_reaper import start_reaper
+
 
 class RayAddressError(ValueError):
     """An address that asks Ray to discover a cluster instead of naming one."""
@@ -26,7 +28,9 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None, temp_dir
     `/tmp/ray/ray_current_cluster` or `RAY_ADDRESS` names, so another process on the machine could
     break (or receive) our work. `temp_dir` (local starts only) holds the instance's sessions and
     sockets instead of `/tmp/ray`, which keeps it apart from other instances on the machine. Calling
-    again with Ray already up is a no-op (the first caller's settings win).
+    again with Ray already up is a no-op (the first caller's settings win). A local start also
+    starts `media.ray_reaper`, which stops the instance's processes once this process is gone,
+    even after a kill -9.
     """
     if address in ("auto", "local"):
         raise RayAddressError(
@@ -50,6 +54,8 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None, temp_dir
         log_to_driver=False,
         configure_logging=True,
     )
+    # Agents the raylet spawned outlive a driver killed with SIGKILL: a watchdog stops them.
+    start_reaper(os.getpid())
 
 
 def shutdown_ray() -> None:

@@ -210,6 +210,11 @@ class VideoReader:
         return float(rate) if rate else 0.0
 
     @property
+    def container_format(self) -> str:
+        """FFmpeg's name of the demuxer that opened the file (e.g. `mov,mp4,…`, `jpeg_pipe`)."""
+        return str(self._container.format.name)
+
+    @property
     def metadata(self) -> dict[str, str]:
         """The container's tags (e.g. `comment`)."""
         return dict(self._container.metadata)

@@ -11,6 +11,7 @@ import pkgutil
 
 from orchestration import commands
 from orchestration.cli_app import app
+from orchestration.interrupted import exit_on_sigterm
 
 for _module in pkgutil.iter_modules(commands.__path__):
     importlib.import_module(f"{commands.__name__}.{_module.name}")
@@ -18,6 +19,7 @@ for _module in pkgutil.iter_modules(commands.__path__):
 
 def main() -> None:
     """Run the CLI on `sys.argv`; exits with 0 ok, 1 runtime failure, 2 bad input or usage."""
+    exit_on_sigterm()  # a SIGTERM unwinds: interrupted runs are marked failed, locks released
     app(prog_name="videofoundry")
 
 

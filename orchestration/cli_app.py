@@ -213,3 +213,9 @@ ResumeOption = Annotated[
 DataVersionOption = Annotated[
     str | None, typer.Option("--data-version", help="Data version recorded in MLflow and the registry.")
 ]
+LockWaitOption = Annotated[
+    float,
+    typer.Option(
+        "--wait", min=0, help="Seconds to wait for another command using this workspace (0: fail at once)."
+    ),
+]

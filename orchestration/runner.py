@@ -15,12 +15,14 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
 from assets.partitions import raw_batches
 from curation.ingest import list_batches
 from orchestration.config import PlatformConfig
+from orchestration.interrupted import fail_interrupted_runs, owner_tag
 from orchestration.staleness import LineageGraph, staleness
 from orchestration.workspace import Workspace, atomic_write_text
 
@@ -124,11 +126,28 @@ def run_lineage(
     parent's data version changed; orchestration.staleness), unless `force`. `on_run(asset,
     partition, outcome)` is told "ok", "failed" or "fresh" (skipped) for each; the first failure
     stops the run. Dagster's console logger shows `console_log_level` and above; the instance's
-    log file (`dagster_log`) gets every event.
+    log file (`dagster_log`) gets every event. Runs a killed command left STARTED are reported failed first, and
+    this call's own runs are if it unwinds mid-run (`orchestration.interrupted`).
     """
     run_config = {"loggers": {"console": {"config": {"log_level": console_log_level}}}}
     workspace = Workspace.at(config.home).ensure()
     instance = dagster_instance(workspace)
+    fail_interrupted_runs(instance)
+    try:
+        return _run_selected(defs, instance, workspace, select, on_run, force, run_config)
+    finally:
+        fail_interrupted_runs(instance, include_own=True)  # only non-empty when unwinding mid-run
+
+
+def _run_selected(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    workspace: Workspace,
+    select: str | None,
+    on_run: Callable[[str, str | None, str], None] | None,
+    force: bool,
+    run_config: dict[str, Any],
+) -> RunSummary:
     batches = register_raw_batches(instance, workspace)
     graph = LineageGraph.of(defs)
     summary = RunSummary()
@@ -155,6 +174,7 @@ def run_lineage(
                     partition_key=partition,
                     run_config=run_config,
                     raise_on_error=False,
+                    tags=owner_tag(),
                 )
                 outcome = "ok" if result.success else "failed"
             summary.runs.append((label, partition, outcome))

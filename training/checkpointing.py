@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from media.processes import process_alive
 from training.backends import Backend, SteppedModel
 from training.ema import EMA
 
@@ -56,6 +58,10 @@ class Checkpoint:
     tensors: dict[str, dict[str, torch.Tensor]]
     trainer_state: dict[str, Any]
     metadata: dict[str, Any] = field(default_factory=dict)
+
+
+# Names of a writer's temporaries, each ending in the writer's pid (see `CheckpointManager.save`).
+_TEMPORARY = re.compile(rf"\.(?:tmp-{_PREFIX}\d+-(\d+)|{LATEST}\.(\d+)\.tmp|stale-{_PREFIX}\d+-(\d+))")
 
 
 def _fsync_dir(path: Path) -> None:
@@ -101,6 +107,28 @@ class CheckpointManager:
             raise ValueError(f"CheckpointManager: keep_last must be ≥ 1, got {keep_last}")
         self.root = Path(root)
         self.keep_last = keep_last
+        self.remove_stale_temporaries()
+
+    def remove_stale_temporaries(self) -> list[Path]:
+        """Delete temporaries a killed writer left (`.tmp-<step>-<pid>`, `.latest.<pid>.tmp`,
+        `.stale-<step>-<pid>`) whose pid is no live process; returns what was removed.
+
+        Runs when a manager is made, i.e. on every start. A live pid's files are kept: another
+        process may be writing them right now.
+        """
+        removed: list[Path] = []
+        if not self.root.is_dir():
+            return removed
+        for path in self.root.iterdir():
+            match = _TEMPORARY.fullmatch(path.name)
+            if match is None or process_alive(int(next(g for g in match.groups() if g))):
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path)
+        return removed
 
     def save(
         self,
@@ -173,13 +201,11 @@ class CheckpointManager:
         return complete[-1] if complete else None
 
     def prune(self) -> None:
-        """Delete all but the newest `keep_last` checkpoints and leftover temporary directories."""
+        """Delete all but the newest `keep_last` checkpoints and temporaries of dead writers."""
         complete = self.checkpoints()
         for old in complete[: -self.keep_last]:
             shutil.rmtree(old, ignore_errors=True)
-        for leftover in self.root.glob(".tmp-*"):
-            if not leftover.name.endswith(f"-{os.getpid()}"):
-                shutil.rmtree(leftover, ignore_errors=True)
+        self.remove_stale_temporaries()
 
     def load(self, path: str | Path | None = None, map_location: str | torch.device = "cpu") -> Checkpoint:
         """Load `path` (a checkpoint directory) or, by default, the latest one under `root`."""

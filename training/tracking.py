@@ -7,11 +7,14 @@ trackers in one process do not collide): params, metrics, image grids, short mp4
 artifacts. The embedded default URI is `sqlite:///<home>/mlflow.db` with artifacts under
 `<home>/mlartifacts`; at scale an MLflow server. A resumed training run passes the stored `run_id`
 and keeps logging into the same run, so metric curves continue. On non-zero ranks, or with
-`uri=None`, the tracker is disabled: every call is a no-op.
+`uri=None`, the tracker is disabled: every call is a no-op. A run left RUNNING by a process that
+died is marked FAILED (see `fail_interrupted_runs`).
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import tempfile
 import time
@@ -20,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from media.processes import owner_gone, owner_pid, process_owner
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,7 @@ class RunTracker:
         else:
             location = _artifact_uri(artifact_location) if artifact_location is not None else None
             experiment_id = self.client.create_experiment(experiment, artifact_location=location)
+        fail_interrupted_runs(self.client, [experiment_id])
         if run_id is not None:
             self.client.update_run(run_id, status="RUNNING")
             self.run_id = run_id
@@ -87,6 +93,8 @@ class RunTracker:
             self.run_id = self.client.create_run(
                 experiment_id, run_name=run_name, tags=tags or {}
             ).info.run_id
+        self.client.set_tag(self.run_id, OWNER_TAG, process_owner())
+        _OPEN_TRACKERS.add(self)
 
     @classmethod
     def disabled(cls) -> RunTracker:
@@ -169,6 +177,52 @@ class RunTracker:
         """Mark the run FINISHED / FAILED / KILLED."""
         if self.enabled and self.run_id:
             self.client.set_terminated(self.run_id, status=status)
+        _OPEN_TRACKERS.discard(self)
+
+    def release(self) -> None:
+        """Leave the run RUNNING on purpose (a paused run a later call resumes): no process owns it
+        now, so neither this process's exit nor a later start marks it failed."""
+        if self.enabled and self.run_id:
+            self.client.delete_tag(self.run_id, OWNER_TAG)
+        _OPEN_TRACKERS.discard(self)
+
+
+# A run RUNNING in MLflow names the process that owns it (`<host>:<pid>`). When that process has
+# ended without finishing the run (a kill, a crash), the run is marked FAILED: at this process's
+# exit for its own runs (SIGTERM and SIGINT included, when they end the process through Python),
+# and by the next tracker opened on this host for runs whose process is gone (kill -9).
+OWNER_TAG = "videofoundry.owner"
+INTERRUPTED_TAG = "videofoundry.interrupted"
+_OPEN_TRACKERS: set[RunTracker] = set()
+
+
+def fail_interrupted_runs(client: Any, experiment_ids: list[str]) -> list[str]:
+    """Mark FAILED the RUNNING runs of `experiment_ids` whose owner process on this host is gone.
+
+    Runs owned by a live process, by another host, or by nobody (released) are left alone.
+    Returns the ids of the runs it marked.
+    """
+    marked = []
+    for run in client.search_runs(
+        experiment_ids, filter_string="attributes.status = 'RUNNING'", max_results=1000
+    ):
+        owner = run.data.tags.get(OWNER_TAG, "")
+        if not owner_gone(owner):
+            continue
+        pid = owner_pid(owner)
+        client.set_tag(run.info.run_id, INTERRUPTED_TAG, f"process {pid} ended while the run was RUNNING")
+        client.set_terminated(run.info.run_id, status="FAILED")
+        marked.append(run.info.run_id)
+    return marked
+
+
+@atexit.register
+def _fail_open_runs() -> None:
+    """At exit, runs this process opened and did not finish or release end FAILED."""
+    for tracker in list(_OPEN_TRACKERS):
+        with contextlib.suppress(Exception):  # the store may be gone at exit; the next start retries
+            tracker.set_tags({INTERRUPTED_TAG: "the process exited before the run finished"})
+            tracker.finish("FAILED")
 
 
 def default_tracking_uri(home: str | Path) -> tuple[str, Path]:

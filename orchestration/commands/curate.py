@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from orchestration.cli_app import HomeOption, ProfileOption, UserError, app, platform_config, user_errors
+from orchestration.cli_app import (
+    HomeOption,
+    LockWaitOption,
+    ProfileOption,
+    UserError,
+    app,
+    platform_config,
+    user_errors,
+)
 
 
 @app.command()
@@ -21,11 +29,13 @@ def curate(
     ray_address: Annotated[
         str | None, typer.Option("--ray-address", help="Join a Ray cluster, e.g. ray://head:10001.")
     ] = None,
+    wait: LockWaitOption = 0.0,
 ) -> None:
     """Raw videos → clips → signals → dedup → tiers; writes the tables into the workspace."""
     from curation.config import CurationConfig
-    from curation.ingest import scan_batch
+    from curation.ingest import scan_batch, videos_to_curate
     from curation.pipeline import curate as run_curation
+    from orchestration.workspace_lock import workspace_lock
 
     if not input_dir.is_dir():
         raise UserError(f"input folder {input_dir} does not exist or is not a folder")
@@ -38,12 +48,15 @@ def curate(
         config = platform.config_for(CurationConfig, execution=execution)
     workspace = platform.workspace.ensure()
     input_dir = input_dir.resolve()
-    raw = scan_batch(input_dir.parent, input_dir.name, progress=True)
-    if raw.num_rows == 0:
-        raise UserError(f"no video files found under {input_dir}")
-    result = run_curation(
-        raw, input_dir.name, workspace.tables, workspace.quarantine, workspace.reports, config
-    )
+    with workspace_lock(workspace, "videofoundry curate", wait):
+        raw = scan_batch(input_dir.parent, input_dir.name, progress=True)
+        if videos_to_curate(raw) == 0:
+            raise UserError(
+                f"no readable video files found under {input_dir} ({raw.num_rows} entries skipped)"
+            )
+        result = run_curation(
+            raw, input_dir.name, workspace.tables, workspace.quarantine, workspace.reports, config
+        )
     typer.echo("funnel (clips remaining):")
     for stage, count in result.funnel:
         typer.echo(f"  {stage:<28} {count}")

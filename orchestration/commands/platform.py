@@ -11,6 +11,7 @@ from orchestration.cli_app import (
     CommandFailure,
     ConfigOption,
     HomeOption,
+    LockWaitOption,
     ProfileOption,
     UserError,
     app,
@@ -52,6 +53,7 @@ def run(
     home: HomeOption = None,
     profile: ProfileOption = None,
     config: ConfigOption = None,
+    wait: LockWaitOption = 0.0,
 ) -> None:
     """Materialize assets in-process through Dagster, skipping what is up to date.
 
@@ -60,6 +62,7 @@ def run(
     from orchestration import runner  # first: it silences Dagster's beta notices before the assets load
     from orchestration.cli_logging import Verbosity, verbosity
     from orchestration.definitions import build_definitions
+    from orchestration.workspace_lock import workspace_lock
 
     platform = platform_config(home, profile, config)
     defs = build_definitions(platform)
@@ -72,9 +75,10 @@ def run(
 
     try:
         level = "DEBUG" if verbosity() is Verbosity.VERBOSE else "WARNING"
-        summary = runner.run_lineage(
-            defs, platform, select, on_run=report, force=force, console_log_level=level
-        )
+        with workspace_lock(platform.workspace, "videofoundry run", wait):
+            summary = runner.run_lineage(
+                defs, platform, select, on_run=report, force=force, console_log_level=level
+            )
     except runner.SelectionError as error:
         raise UserError(str(error)) from error
     if not summary.success:

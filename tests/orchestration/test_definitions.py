@@ -37,12 +37,16 @@ def test_raw_videos_fingerprints_each_batch(tmp_path):
     assert sorted(p for _, p, _ in summary.runs) == ["batch-1", "batch-2"]
 
     table = pq.read_table(ws.tables / "raw_videos").to_pandas()
-    assert sorted(table["relative_path"]) == ["a.avi", "sub dir/same content é.avi"]
-    assert set(table["sha256"]) == {sha256_of(VTEST)}
-    assert (table["size_bytes"] == VTEST.stat().st_size).all()
+    assert sorted(table["relative_path"]) == ["a.avi", "notes.txt", "sub dir/same content é.avi"]
+    videos = table[table["skip_reason"].isna()]
+    assert set(videos["sha256"]) == {sha256_of(VTEST)}
+    assert (videos["size_bytes"] == VTEST.stat().st_size).all()
+    skipped = table[table["skip_reason"].notna()]
+    assert list(skipped["relative_path"]) == ["notes.txt"] and skipped["sha256"].isna().all()
 
     instance = dagster_instance(ws)
     assert sorted(instance.get_dynamic_partitions("raw_batches")) == ["batch-1", "batch-2"]
     event = instance.get_latest_materialization_event(dg.AssetKey("raw_videos"))
     assert event is not None
-    assert event.asset_materialization.metadata["rows"].value == 1
+    metadata = event.asset_materialization.metadata  # batch-2: one video and notes.txt skipped
+    assert (metadata["rows"].value, metadata["skipped"].value) == (2, 1)

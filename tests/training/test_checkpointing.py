@@ -44,3 +44,34 @@ def test_tied_weights_and_torn_write(tmp_path: Path) -> None:
     assert not (tmp_path / ".tmp-step_000000002-999999").exists()
     with pytest.raises(CheckpointError, match="no checkpoint"):
         CheckpointManager(tmp_path / "empty").load()
+
+
+_KILLED_WRITER = """
+import os, sys
+from pathlib import Path
+root, pid = Path(sys.argv[1]), os.getpid()
+(root / f".tmp-step_000000003-{pid}").mkdir()
+(root / f".tmp-step_000000003-{pid}" / "model.safetensors").write_bytes(b"partial")
+(root / f".latest.{pid}.tmp").write_text("step_000000003")
+(root / f".stale-step_000000001-{pid}").mkdir()
+os.kill(pid, 9)
+"""
+
+
+def test_startup_removes_temporaries_of_killed_writers_and_keeps_live_ones(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    CheckpointManager(tmp_path).save(1, {"model": {"w": torch.ones(2)}}, {})
+    writer = subprocess.run([sys.executable, "-c", _KILLED_WRITER, str(tmp_path)], check=False)
+    assert writer.returncode == -9
+    live = tmp_path / f".latest.{os.getpid()}.tmp"  # a writer that is still running (this process)
+    live.write_text("step_000000001")
+    leftovers = {p.name for p in tmp_path.iterdir() if p.name.startswith(".") and p != live}
+    assert len(leftovers) == 3
+
+    manager = CheckpointManager(tmp_path)  # a restarted trainer
+    assert {p.name for p in tmp_path.iterdir()} == {"step_000000001", "latest", live.name}
+    assert manager.load().step == 1
+    assert manager.remove_stale_temporaries() == []

@@ -305,6 +305,8 @@ class VAETrainer:
         finally:
             if status != "RUNNING":
                 tracker.finish(status)
+            else:
+                tracker.release()  # paused at max_steps: a later call resumes the run
         elapsed = time.perf_counter() - start_time
         return TrainResult(
             name="vae",

@@ -167,3 +167,44 @@ def test_ray_train_launcher_runs_a_planned_stage_on_deepspeed_and_ddp_workers(tm
     assert (
         result.final_loss > 0 and ddp.final_loss > 0 and set(ddp.bucket_losses) == set(result.bucket_losses)
     )
+
+
+@pytest.mark.slow
+def test_resumed_stage_result_keeps_the_versions_registered_before_the_crash(tmp_path):
+    """L10: the result of a resumed stage lists the versions its run registered before the crash."""
+    from mlflow.tracking import MlflowClient
+
+    from training.dit.registry import REGISTERED_MODEL
+    from training.tracking import TrackingSettings
+
+    plan = plan_first_stage(
+        _config("image_256", steps=6, every=2), write_clips(tmp_path / "clips", count=2), tmp_path, "ckpt"
+    )
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracking = TrackingSettings(uri=uri, artifact_location=tmp_path / "artifacts", experiment="l10")
+
+    def trainer(hook=None) -> DiTTrainer:
+        return DiTTrainer(
+            plan.config,
+            plan.stage,
+            plan.samples,
+            load_file(str(plan.empty_prompt_path)),
+            plan.checkpoint_dir,
+            tracking=tracking,
+            sample_posterior=plan.sample_posterior,
+            step_hook=hook,
+        )
+
+    def crash(step: int) -> None:
+        if step == 3:
+            raise _Crash
+
+    first = trainer(crash)
+    with pytest.raises(_Crash):
+        first.train(resume=False)
+    assert first.model_versions == ["1"]  # the checkpoint at step 2
+    result = trainer().train(resume=True)
+    assert result.resumed_from == 2 and result.steps_done == 6 and result.run_id == first.run_id
+    assert result.model_versions == ("1", "2", "3") and result.model_version == "3"
+    registered = MlflowClient(tracking_uri=uri).search_model_versions(f"name='{REGISTERED_MODEL}'")
+    assert sorted(int(v.version) for v in registered) == [1, 2, 3]

@@ -28,10 +28,13 @@ SCALED_MM_FAILURES = 0  # > 0 once the fast path failed in this process (benchma
 
 
 def _quantize_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(M, K) -> fp8 (M, K) and float32 scales (M, 1) with x ≈ q · scale."""
+    """(M, K) -> fp8 (M, K) and float32 scales (M, 1) with x ≈ q · scale. A bf16/fp16 input is
+    scaled in its own dtype (its 8+ mantissa bits exceed e4m3's 3), so no float32 copy of a large
+    activation is made."""
     amax = x.detach().abs().amax(dim=-1, keepdim=True).float().clamp(min=1e-12)
     scale = amax / E4M3_MAX
-    return (x.float() / scale).clamp(-E4M3_MAX, E4M3_MAX).to(E4M3), scale
+    wide = x if x.dtype in (torch.bfloat16, torch.float16) else x.float()
+    return (wide / scale.to(wide.dtype)).clamp(-E4M3_MAX, E4M3_MAX).to(E4M3), scale
 
 
 class _ScaledMM(torch.autograd.Function):

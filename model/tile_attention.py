@@ -84,21 +84,28 @@ def _window_start(tiles: torch.Tensor, n_tiles: torch.Tensor, window: torch.Tens
 def tile_mask_mod(
     grid: Grid, n_video: int, lens: Sequence[int], window: TileWindow, device: torch.device
 ) -> Callable[..., torch.Tensor]:
-    """FlexAttention mask_mod(b, h, q, kv) over the tile-ordered joint sequence (see module doc)."""
+    """FlexAttention mask_mod(b, h, q, kv) over the tile-ordered joint sequence (see module doc).
+
+    Only 1-D gathers of scalars per index, so the mask compiles into the fused GPU kernel."""
     _, tiles = _tile_order(grid, window.tile, device)
     n_tiles = torch.tensor([-(-g // s) for g, s in zip(grid, window.tile, strict=True)], device=device)
     win = torch.tensor(window.window, device=device)
     start = _window_start(tiles, n_tiles, win)
     span = torch.minimum(win, n_tiles)
+    tile_t, tile_h, tile_w = (tiles[:, a].contiguous() for a in range(3))
+    lo_t, lo_h, lo_w = (start[:, a].contiguous() for a in range(3))
+    hi_t, hi_h, hi_w = (lo + span[a] for a, lo in enumerate((lo_t, lo_h, lo_w)))
     lengths = torch.tensor(list(lens), device=device)
     last = n_video - 1
 
     def mask_mod(b: torch.Tensor, h: torch.Tensor, q: torch.Tensor, kv: torch.Tensor) -> torch.Tensor:
         del h
-        q_start = start[torch.clamp(q, max=last)]
-        kv_tile = tiles[torch.clamp(kv, max=last)]
-        near = (kv_tile >= q_start) & (kv_tile < q_start + span)
-        local = near[..., 0] & near[..., 1] & near[..., 2]
+        qi, ki = torch.clamp(q, max=last), torch.clamp(kv, max=last)
+        local = (
+            (tile_t[ki] >= lo_t[qi]) & (tile_t[ki] < hi_t[qi])
+            & (tile_h[ki] >= lo_h[qi]) & (tile_h[ki] < hi_h[qi])
+            & (tile_w[ki] >= lo_w[qi]) & (tile_w[ki] < hi_w[qi])
+        )  # fmt: skip
         return (kv < lengths[b]) & ((q >= n_video) | (kv >= n_video) | local)
 
     return mask_mod
@@ -139,7 +146,10 @@ class TileAttention:
             n_video = self.grid[0] * self.grid[1] * self.grid[2]
             order, _ = _tile_order(self.grid, self.window.tile, device)
             mask_mod = tile_mask_mod(self.grid, n_video, lens, self.window, device)
-            block = create_block_mask(mask_mod, len(lens), None, seq, seq, device=str(device))
+            # On CUDA the mask is evaluated by a compiled kernel: eagerly it would hold S × S booleans.
+            block = create_block_mask(
+                mask_mod, len(lens), None, seq, seq, device=str(device), _compile=device.type == "cuda"
+            )
             self._masks = {key: (block, order, torch.argsort(order))}  # one request's shapes at a time
         return self._masks[key]
 

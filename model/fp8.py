@@ -31,10 +31,11 @@ def _quantize_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(M, K) -> fp8 (M, K) and float32 scales (M, 1) with x ≈ q · scale. A bf16/fp16 input is
     scaled in its own dtype (its 8+ mantissa bits exceed e4m3's 3), so no float32 copy of a large
     activation is made."""
-    amax = x.detach().abs().amax(dim=-1, keepdim=True).float().clamp(min=1e-12)
+    # vector_norm(inf) reduces |x| without writing an |x| copy of the activation.
+    amax = torch.linalg.vector_norm(x.detach(), float("inf"), dim=-1, keepdim=True).float().clamp(min=1e-12)
     scale = amax / E4M3_MAX
     wide = x if x.dtype in (torch.bfloat16, torch.float16) else x.float()
-    return (wide / scale.to(wide.dtype)).clamp(-E4M3_MAX, E4M3_MAX).to(E4M3), scale
+    return torch.div(wide, scale.to(wide.dtype)).clamp_(-E4M3_MAX, E4M3_MAX).to(E4M3), scale
 
 
 class _ScaledMM(torch.autograd.Function):
@@ -46,9 +47,11 @@ class _ScaledMM(torch.autograd.Function):
         ctx.x_dtype = x.dtype
         rows = x.reshape(-1, x.shape[-1])
         count = rows.shape[0]
-        if count % 16:  # the FP8 kernels want every dimension a multiple of 16
-            rows = F.pad(rows, (0, 0, 0, 16 - count % 16))
         q, x_scale = _quantize_rows(rows)
+        if count % 16:  # the FP8 kernels want every dimension a multiple of 16: pad the 1-byte copy
+            pad = 16 - count % 16
+            q = torch.cat([q, q.new_zeros(pad, q.shape[1])])
+            x_scale = torch.cat([x_scale, x_scale.new_ones(pad, 1)])
         operand = weight if weight.is_contiguous() else weight.contiguous()  # column-major after .t()
         out = torch._scaled_mm(
             q, operand.t(), scale_a=x_scale, scale_b=scale.reshape(1, -1), out_dtype=torch.bfloat16

@@ -68,10 +68,11 @@ def test_block_offload_on_cuda_keeps_the_output_and_the_weights_off_the_gpu() ->
         resident = torch.cuda.memory_allocated()
         streamed = model(*inputs)
         block_bytes = sum(p.numel() * p.element_size() for b in offload.blocks for p in b.parameters())
-        print(f"resident {resident} block bytes {block_bytes} rel err {rel_err(streamed, reference)}")
         # The same weights; cuBLAS may pick another kernel for other addresses, so not bit-equal.
         assert rel_err(streamed, reference) < 1e-2
-        assert resident < 0.5 * block_bytes
+        # Between forwards no block weight is left on the GPU (block 0 is prefetched for the next).
+        on_gpu = [p for b in offload.blocks[1:] for p in b.parameters() if p.is_cuda]
+        assert not on_gpu and resident < block_bytes + 64 * 2**20
 
 
 @pytest.mark.skipif(not sage_available(), reason="sageattention is not installed")

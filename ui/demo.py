@@ -27,6 +27,7 @@ from serving import (
     InvalidRequestError,
     ModelReferenceError,
     Pipeline,
+    RegistryUnavailableError,
     ServingConfig,
     generate,
     load_pipeline,
@@ -109,7 +110,7 @@ class DemoBackend:
         """Markdown naming the served model version, or why there is none."""
         try:
             pipeline = self.pipeline()
-        except (ModelReferenceError, BundleError) as err:
+        except (ModelReferenceError, RegistryUnavailableError, BundleError) as err:
             return f"**Model:** not available: {err}"
         mode = "text-to-video + image-to-video" if pipeline.image_condition else "text-to-video"
         return f"**Model:** `{pipeline.model_version}` ({mode}, {self.config.serving.dtype} on {pipeline.device})"
@@ -148,7 +149,7 @@ class DemoBackend:
                 guidance=float(guidance), cfg_scale=float(cfg_scale), negative_prompt=negative_prompt or "",
                 seed=None if int(seed) < 0 else int(seed), i2v_stability=bool(stability),
             )  # fmt: skip
-        except (InvalidRequestError, ModelReferenceError, BundleError) as err:
+        except (InvalidRequestError, ModelReferenceError, RegistryUnavailableError, BundleError) as err:
             raise gr.Error(str(err)) from err
         path = write_mp4(video, self.output_dir / f"{uuid.uuid4().hex[:12]}.mp4")
         meta = video.metadata

@@ -10,34 +10,15 @@ Every function writes `out` atomically and returns it.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from evaluation.figures import pyplot, save_figure
 from evaluation.human_eval.config import DIMENSION_LABELS, DIMENSIONS
 from evaluation.promotion import PromotionOutcome, candidate_gsb_frame
-
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig: Any, out: Path) -> Path:
-    plt = _pyplot()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp.png")
-    fig.savefig(tmp, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    os.replace(tmp, out)
-    return out
 
 
 def metrics_chart(
@@ -50,11 +31,12 @@ def metrics_chart(
     """Bars of `candidate` (and `champion`, when given) per metric; dashed line at `thresholds`.
 
     Metrics without a candidate value are left out; a missing champion value leaves its bar out.
+    `champion` None: there is no champion; {}: there is one, evaluated before metrics were recorded.
     """
     keys = [k for k, v in candidate.items() if v is not None and math.isfinite(v)]
     if not keys:
         raise ValueError("metrics_chart: the candidate has no measured metric")
-    plt = _pyplot()
+    plt = pyplot()
     columns = min(3, len(keys))
     rows = -(-len(keys) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 2.6 * rows), squeeze=False)
@@ -73,10 +55,17 @@ def metrics_chart(
         ax.tick_params(labelsize=7)
     for ax in list(axes.flat)[len(keys) :]:
         ax.axis("off")
-    title = "candidate vs champion" if champion is not None else "candidate (no champion yet)"
+    if champion:
+        title = f"{labels[0]} vs {labels[1]}"
+    else:
+        title = (
+            f"{labels[0]} (no champion yet)"
+            if champion is None
+            else f"{labels[0]} ({labels[1]}: no recorded metrics)"
+        )
     fig.suptitle(f"Automatic metrics: {title}", fontsize=10)
     fig.tight_layout()
-    return _save(fig, out)
+    return save_figure(fig, out)
 
 
 def gsb_chart(gsb: pd.DataFrame, out: Path, title: str = "candidate vs baseline") -> Path:
@@ -86,7 +75,7 @@ def gsb_chart(gsb: pd.DataFrame, out: Path, title: str = "candidate vs baseline"
     `evaluation.promotion.candidate_gsb` orients it)."""
     if gsb.empty:
         raise ValueError("gsb_chart: no GSB rows")
-    plt = _pyplot()
+    plt = pyplot()
     order = [d for d in DIMENSIONS if d in set(gsb["dimension"])]
     frame = gsb.set_index("dimension").loc[order]
     fig, ax = plt.subplots(figsize=(6, 0.5 * len(order) + 1.2))
@@ -100,7 +89,7 @@ def gsb_chart(gsb: pd.DataFrame, out: Path, title: str = "candidate vs baseline"
     ax.set_xlim(-1, 1)
     ax.set_xlabel("GSB = (G − B) / (G + S + B)", fontsize=8)
     ax.set_title(f"GSB, {title} (whiskers: CI)", fontsize=10)
-    return _save(fig, out)
+    return save_figure(fig, out)
 
 
 def bradley_terry_chart(scores: Mapping[str, pd.DataFrame], out: Path) -> Path:
@@ -111,7 +100,7 @@ def bradley_terry_chart(scores: Mapping[str, pd.DataFrame], out: Path) -> Path:
     order = [d for d in DIMENSIONS if d in scores and not scores[d].empty]
     if not order:
         raise ValueError("bradley_terry_chart: no Bradley–Terry scores")
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(order), figsize=(2.6 * len(order), 2.8), squeeze=False, sharey=True)
     for ax, dim in zip(axes.flat, order, strict=True):
         frame = scores[dim].sort_values("model")
@@ -125,7 +114,7 @@ def bradley_terry_chart(scores: Mapping[str, pd.DataFrame], out: Path) -> Path:
     axes.flat[0].set_ylabel("log-strength (mean 0)", fontsize=8)
     fig.suptitle("Bradley–Terry scores (whiskers: CI)", fontsize=10)
     fig.tight_layout()
-    return _save(fig, out)
+    return save_figure(fig, out)
 
 
 def promotion_charts(
@@ -135,12 +124,13 @@ def promotion_charts(
     out_dir: Path,
 ) -> dict[str, Path]:
     """The report pictures of one promotion decision, written to `out_dir`:
-    "metrics_vs_champion" always; "gsb" and "bradley_terry" when the campaign has judgments."""
+    "metrics_vs_champion" always (`champion_metrics` None: no champion); "gsb" and "bradley_terry"
+    when the campaign has judgments."""
     candidate = {key: summary["mean"] for key, summary in video_report["metrics"].items()}
     thresholds = {verdict["metric"]: verdict["threshold"] for verdict in video_report["gates"]}
     charts = {
         "metrics_vs_champion": metrics_chart(
-            candidate, champion_metrics or None, thresholds, out_dir / "promotion_metrics.png"
+            candidate, champion_metrics, thresholds, out_dir / "promotion_metrics.png"
         )
     }
     results = outcome.human.results

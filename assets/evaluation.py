@@ -199,7 +199,7 @@ def champion(
                     for g in decision.gates
                     if not g.passed
                 }
-            ),  # fmt: skip
+            ),
             **{name: image_metadata(png) for name, png in charts.items()},
             "mlflow_run_id": dg.MetadataValue.text(str(run.run_id)),
         }

@@ -79,7 +79,9 @@ class VideoEvalConfig(PresetConfig):
     cpu_threads: torch and OpenCV threads while evaluating (restored after); None keeps the
         libraries' defaults (all cores). 1 by default: on the shared 2-core machine 16 clips of
         33×256×256 took 60–75 s with 2 threads (OpenMP workers spin-waiting for a busy core) and
-        24–37 s with 1 (`benchmarks/video_metrics_speed.py --threads N`). Raise it on an idle many-core host.
+        24–37 s with 1 (`benchmarks/video_metrics_speed.py --threads N`); at load average ≈ 20 the
+        process used 36.3 s of CPU with 2 threads against 17.3–19.0 s with 1 (MobileNetV2 185 s
+        against 43–73 s of wall time). Raise it on an idle many-core host.
     """
 
     name: str = "paper"

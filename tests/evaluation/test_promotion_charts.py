@@ -22,7 +22,9 @@ def _pixels(path: Path, colour: tuple[int, int, int], tolerance: int = 6) -> int
 def test_metrics_chart_draws_candidate_champion_and_gate(tmp_path: Path) -> None:
     candidate = {"temporal_flickering": 0.99, "dynamic_degree": 2.4, "text_video_alignment": None}
     alone = metrics_chart(candidate, None, {"dynamic_degree": 0.34}, tmp_path / "alone.png")
-    assert _pixels(alone, BLUE) > 100 and _pixels(alone, GREY) < 500  # no champion: no grey bars (text edges aside)
+    assert (
+        _pixels(alone, BLUE) > 100 and _pixels(alone, GREY) < 500
+    )  # no champion: no grey bars (text edges aside)
     assert _pixels(alone, RED, tolerance=60) > 100  # the dashed gate line (anti-aliased)
     both = metrics_chart(candidate, {"dynamic_degree": 1.2}, {}, tmp_path / "both.png")
     assert _pixels(both, GREY) > 5000 and _pixels(both, RED, tolerance=60) < 20
@@ -50,7 +52,12 @@ def test_gsb_bars_are_green_above_zero_and_red_below(tmp_path: Path) -> None:
 
 def test_bradley_terry_chart_has_one_panel_per_dimension(tmp_path: Path) -> None:
     scores = pd.DataFrame(
-        {"model": ["baseline", "candidate"], "score": [-0.3, 0.3], "ci_low": [-0.6, 0.0], "ci_high": [0.0, 0.6]}
+        {
+            "model": ["baseline", "candidate"],
+            "score": [-0.3, 0.3],
+            "ci_low": [-0.6, 0.0],
+            "ci_high": [0.0, 0.6],
+        }
     )
     one = bradley_terry_chart({"overall": scores}, tmp_path / "one.png")
     four = bradley_terry_chart(

@@ -1,12 +1,14 @@
 """Evaluation of the SFT model and its promotion.
 
-`generations` (eval prompts through `serving.generate`) → `human_eval` (a blinded GSB campaign, the
-candidate against the champion or the previous stage) → `champion` (the registry alias moves only
-when the gates pass). The `human_eval_promotion_sensor` re-materializes `champion` when a campaign
+`generations` (eval prompts through `serving.generate`, scored by `evaluate_videos` against the
+calibrated gates, logged to MLflow) → `human_eval` (a blinded GSB campaign, the candidate against
+the champion or the previous stage) → `champion` (the registry alias moves only when the gates pass:
+VAE floor, video gates, human eval; the report pictures go to Dagster metadata and MLflow). The `human_eval_promotion_sensor` re-materializes `champion` when a campaign
 completes; `champion` is also what the Gradio demo serves. The rules live in `evaluation.promotion`,
 `evaluation.generations` and `evaluation.human_eval.campaign`.
 """
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,12 +16,7 @@ import dagster as dg
 
 from assets.code_versions import versioned_asset
 from evaluation.config import EvaluationConfig
-from evaluation.generations import (
-    GENERATIONS_SCHEMA,
-    evaluation_set,
-    generation_summary,
-    serving_generator,
-)
+from evaluation.generations import GENERATIONS_SCHEMA, evaluation_set, serving_generator
 from evaluation.human_eval import HumanEvalConfig, advance_campaign
 from evaluation.promotion import (
     candidate_comparison,
@@ -27,12 +24,19 @@ from evaluation.promotion import (
     champion_version,
     decide_promotion,
     model_ref,
+    record_video_evaluation,
+    recorded_video_metrics,
 )
+from evaluation.promotion_charts import promotion_charts
+from evaluation.video_eval_config import VideoEvalConfig
+from evaluation.video_metrics import evaluate_videos
+from evaluation.video_metrics_table import render_metrics_table
 from media.tables import write_table
 from orchestration.automation import latest_campaign
 from orchestration.metadata import image_metadata, keyframe_grid
 from orchestration.resources import HumanEvalResource, TrackingResource, WorkspaceResource
 from serving.config import ServingConfig, serving_config
+from training.tracking import RunTracker
 
 
 def _generator(workspace: WorkspaceResource, tracking: TrackingResource) -> Callable[[str, int, str], Path]:
@@ -53,9 +57,8 @@ def generations(
     """Videos of the SFT model on the evaluation prompts, with automatic metrics."""
     ws = workspace.workspace
     evaluation = workspace.config_for(EvaluationConfig)
-    ref = model_ref(
-        tracking.registered_model, candidate_version(tracking.tracking_uri, tracking.registered_model)
-    )
+    version = candidate_version(tracking.tracking_uri, tracking.registered_model)
+    ref = model_ref(tracking.registered_model, version)
     table = evaluation_set(
         ref,
         evaluation.prompts(),
@@ -65,12 +68,46 @@ def generations(
     )
     path = write_table(table, ws.table("generations"), GENERATIONS_SCHEMA)
     grid = keyframe_grid(table.column("path").to_pylist(), ws.reports / "generations_keyframes.png")
+    report = evaluate_videos(
+        [Path(p) for p in table.column("path").to_pylist()],
+        table.column("prompt").to_pylist(),
+        config=workspace.config_for(VideoEvalConfig),
+    )
+    report_path = ws.reports / "generations_eval.json"
+    report_path.write_text(json.dumps(report.to_dict(), indent=2))
+    metrics_png = render_metrics_table(report, ws.reports / "generations_metrics.png")
+    run = RunTracker(
+        tracking.tracking_uri,
+        tracking.experiment,
+        run_name=f"eval_generations_v{version}",
+        artifact_location=tracking.artifact_uri,
+        tags={"registered_model": tracking.registered_model, "model_version": version},
+    )
+    run.log_metrics(report.mlflow_metrics(), step=0)
+    run.log_file(metrics_png, "evaluation")
+    run.log_file(report_path, "evaluation")
+    run.finish()
+    record_video_evaluation(
+        tracking.tracking_uri, tracking.registered_model, version, report.to_dict(), run.run_id
+    )
     return dg.MaterializeResult(
         metadata={
             "model": dg.MetadataValue.text(ref),
             "videos": dg.MetadataValue.int(table.num_rows),
-            **{name: dg.MetadataValue.float(value) for name, value in generation_summary(table).items()},
+            "gates_passed": dg.MetadataValue.bool(report.passed),
+            **{
+                f"gate_{v.metric}": dg.MetadataValue.text(f"{'pass' if v.passed else 'FAIL'}: {v.reason}")
+                for v in report.gates
+            },
+            **{
+                f"{key}_mean": dg.MetadataValue.float(summary.mean)
+                for key, summary in report.metrics.items()
+                if summary.mean is not None
+            },
+            "metrics_table": image_metadata(metrics_png),
             "keyframes": image_metadata(grid),
+            "evaluation_report": dg.MetadataValue.path(str(report_path)),
+            "mlflow_run_id": dg.MetadataValue.text(str(run.run_id)),
             "path": dg.MetadataValue.path(str(path)),
         }
     )
@@ -116,16 +153,37 @@ def champion(
 ) -> dg.MaterializeResult:
     """Moves the registry alias `champion` to the SFT version when every gate passes."""
     ws = workspace.workspace
-    decision = decide_promotion(
+    outcome = decide_promotion(
         tracking.tracking_uri,
         tracking.registered_model,
         vae_report=ws.reports / "vae_eval.json",
-        generations=ws.table("generations"),
-        floors=workspace.config_for(EvaluationConfig),
+        video_report=ws.reports / "generations_eval.json",
+        config=workspace.config_for(EvaluationConfig),
         human_eval_db=human_eval.db_url,
         campaign=latest_campaign(context.instance),
     )
+    decision = outcome.decision
     context.log.info(f"promotion of v{decision.version}: {decision.reason}")
+    previous = decision.previous_champion
+    champion_metrics = (
+        recorded_video_metrics(tracking.tracking_uri, tracking.registered_model, previous)
+        if previous is not None and previous != decision.version
+        else None
+    )
+    video_report = json.loads((ws.reports / "generations_eval.json").read_text())
+    charts = promotion_charts(outcome, video_report, champion_metrics, ws.reports / "promotion")
+    run = RunTracker(
+        tracking.tracking_uri,
+        tracking.experiment,
+        run_name=f"promotion_v{decision.version}",
+        artifact_location=tracking.artifact_uri,
+        tags={"registered_model": tracking.registered_model, "model_version": decision.version},
+    )
+    run.log_metrics({"promoted": float(decision.promoted)}, step=0)
+    run.set_tags({"promotion.reason": decision.reason[:5000]})
+    for png in charts.values():
+        run.log_file(png, "promotion")
+    run.finish()
     return dg.MaterializeResult(
         metadata={
             "candidate_version": dg.MetadataValue.text(decision.version),
@@ -133,6 +191,16 @@ def champion(
             "champion_version": dg.MetadataValue.text(
                 champion_version(tracking.tracking_uri, tracking.registered_model) or "none"
             ),
+            "compared_with_champion": dg.MetadataValue.text(previous or "none"),
             "reason": dg.MetadataValue.text(decision.reason),
+            "failed_gates": dg.MetadataValue.json(
+                {
+                    g.name: {"value": g.value, "threshold": g.threshold, "shortfall": g.shortfall}
+                    for g in decision.gates
+                    if not g.passed
+                }
+            ),
+            **{name: image_metadata(png) for name, png in charts.items()},
+            "mlflow_run_id": dg.MetadataValue.text(str(run.run_id)),
         }
     )

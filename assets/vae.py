@@ -9,6 +9,7 @@ import dagster as dg
 
 from assets.code_versions import module_code_version
 from evaluation.config import EvaluationConfig
+from evaluation.vae_baselines import VaeFloorConfig, vae_floor_verdict
 from evaluation.vae_benchmarks import evaluate_vae, write_report
 from model.checkpoints import load_vae
 from orchestration.metadata import train_result_metadata
@@ -69,7 +70,8 @@ def vae(
     group_name="vae",
     kinds={"json"},
     code_version=module_code_version(__name__),
-    description="Reconstruction PSNR/SSIM/perceptual: ImageNet 256², MCL-JCV 33×360×640 (when given), held-out set.",
+    description="Reconstruction PSNR/SSIM/perceptual: ImageNet 256², MCL-JCV 33×360×640 (when given), held-out set; "
+    "the held-out PSNR against its floor (mean-colour PSNR of the same items + a calibrated margin).",
 )
 def vae_eval(config: VAEEvalConfig, workspace: WorkspaceResource) -> dg.MaterializeResult:
     ws = workspace.workspace
@@ -80,11 +82,20 @@ def vae_eval(config: VAEEvalConfig, workspace: WorkspaceResource) -> dg.Material
         model, str(export), imagenet=config.imagenet_dir, mcl_jcv=config.mcl_jcv_dir, limit=config.limit,
         heldout_size=evaluation.vae_heldout_size, heldout_frames=evaluation.vae_heldout_frames, tiled=config.tiled,
     )  # fmt: skip
+    psnr = {name: b["psnr"] for name, b in report["benchmarks"].items()}
+    report["floor"] = vae_floor_verdict(
+        psnr, workspace.config_for(VaeFloorConfig), evaluation.vae_heldout_size, evaluation.vae_heldout_frames, config.limit
+    )  # fmt: skip
     path = write_report(report, ws.reports / "vae_eval.json")
-    metadata = {f"{name}_psnr": dg.MetadataValue.float(b["psnr"]) for name, b in report["benchmarks"].items()}
+    metadata = {f"{name}_psnr": dg.MetadataValue.float(value) for name, value in psnr.items()}
+    metadata |= {
+        f"{name}_floor_db": dg.MetadataValue.float(row["floor_db"])
+        for name, row in report["floor"]["benchmarks"].items()
+    }
     return dg.MaterializeResult(
         metadata={
             **metadata,
+            "floor_passed": dg.MetadataValue.bool(report["floor"]["passed"]),
             "table1": dg.MetadataValue.md(report["table1_markdown"]),
             "report": dg.MetadataValue.path(str(path)),
         }

@@ -1,8 +1,24 @@
-"""`EvaluationConfig`: what the evaluation of a candidate model generates and which floors it must clear.
+"""`EvaluationConfig`: what the evaluation of a candidate model generates, and the human-eval rule.
 
-Presets: `tiny` (CPU, a few prompts, one seed, loose floors a seconds-long training run can pass)
-and `paper` (every built-in prompt, three seeds, the report's sizes and a 30 dB VAE floor, a
-completed human campaign required for promotion).
+The automatic gates live with their calibration: the video gates in
+`evaluation.video_eval_config.VideoEvalConfig`, the VAE floor (mean-colour PSNR + margin, on the
+same held-out items) in `evaluation.vae_baselines.VaeFloorConfig`.
+
+When is a human campaign enough to promote? (`evaluation.promotion.human_eval_gate`)
+  1. the campaign is complete (every assignment rated);
+  2. it holds at least `human_eval_min_judgments` Overall judgments of the candidate against the
+     baseline (regular items, first showings; raters who fail the gold items are left out);
+  3. the lower end of the `HumanEvalConfig.confidence` (95 %) item-bootstrap CI of the candidate's
+     Overall GSB score, (G − B) / (G + S + B), is above `gsb_ci_low_floor` (0: raters prefer the
+     candidate more often than the baseline, beyond sampling noise). A tie (CI straddling 0) fails.
+The Bradley–Terry scores and their CIs are reported beside it (`champion` report pictures); with the
+two models of a promotion campaign they order the models as the GSB score does, so they do not gate.
+Why 300 judgments at paper scale: a GSB score's standard error is at most 1/√n, so 300 judgments
+bound the CI's half-width by ≈ 0.11; the tiny profile's 20 is for the demo's scripted campaign.
+
+Presets: `tiny` (CPU, a few prompts, one seed; promotion on the automatic gates when no campaign
+completed, and the decision says so) and `paper` (every built-in prompt, three seeds, the report's
+sizes, a completed human campaign required for promotion).
 """
 
 from __future__ import annotations
@@ -29,14 +45,12 @@ class EvaluationConfig(PresetConfig, BaseModel):
     )
     vae_heldout_size: int = Field(default=64, description="Held-out clip height = width (px) of `vae_eval`.")
     vae_heldout_frames: int = Field(default=9, description="Held-out clip frames (4n+1) of `vae_eval`.")
-    vae_psnr_floor_db: float = Field(
-        default=10.0, description="Lowest acceptable held-out reconstruction PSNR of the VAE (dB)."
+    gsb_ci_low_floor: float = Field(
+        default=0.0,
+        description="The lower end of the CI of the candidate's Overall GSB score must exceed this.",
     )
-    temporal_consistency_floor: float = Field(
-        default=0.5, description="Lowest mean temporal consistency of the evaluation videos to promote."
-    )
-    gsb_win_rate_floor: float = Field(
-        default=0.5, description="Lowest overall GSB win rate of the candidate in the human campaign."
+    human_eval_min_judgments: int = Field(
+        default=20, ge=1, description="Fewest Overall judgments of candidate vs baseline the gate accepts."
     )
     require_human_eval: bool = Field(
         default=False,
@@ -56,7 +70,7 @@ EvaluationConfig.PRESETS = {
         generation=GenerationSettings(height=720, width=1280, frames=129, steps=50),
         vae_heldout_size=256,
         vae_heldout_frames=33,
-        vae_psnr_floor_db=30.0,
+        human_eval_min_judgments=300,
         require_human_eval=True,
     ),
 }

@@ -2,8 +2,9 @@
 
 The same `serving.generate` call serves the demo, the CLI and these evaluation sets, so what raters
 judge is exactly what users get. Each generation is stored with its prompt, seed, parameters and the
-model version that made it, plus automatic metrics that help between human campaigns (flicker,
-temporal consistency). Files are written atomically: a crash leaves no half-written mp4 behind.
+model version that made it; the automatic metrics and gates come from `evaluation.video_metrics`
+(`evaluate_videos` over the table's paths). Files are written atomically: a crash leaves no
+half-written mp4 behind.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import numpy as np
 import pyarrow as pa
 
 from evaluation.human_eval.prompts import PromptSpec
-from evaluation.metrics import flicker, temporal_consistency
 from serving import GenerationSettings, ServingConfig, generate, read_mp4, write_mp4
 
 GENERATIONS_SCHEMA = pa.schema(
@@ -33,8 +33,6 @@ GENERATIONS_SCHEMA = pa.schema(
         ("frames", pa.int64()),
         ("height", pa.int64()),
         ("width", pa.int64()),
-        ("flicker", pa.float64()),
-        ("temporal_consistency", pa.float64()),
     ]
 )
 
@@ -85,7 +83,7 @@ def evaluation_set(
     model_version: str = "",
     progress: Callable[[int, int], None] | None = None,
 ) -> pa.Table:
-    """Generate every (prompt, seed) for `model_ref`; return the generations table with metrics."""
+    """Generate every (prompt, seed) for `model_ref`; return the generations table (GENERATIONS_SCHEMA)."""
     rows: dict[str, list] = {name: [] for name in GENERATIONS_SCHEMA.names}
     total, done = len(prompts) * len(seeds), 0
     for prompt in prompts:
@@ -102,17 +100,7 @@ def evaluation_set(
             rows["frames"].append(int(frames.shape[0]))
             rows["height"].append(int(frames.shape[1]))
             rows["width"].append(int(frames.shape[2]))
-            rows["flicker"].append(float(flicker(frames)))
-            rows["temporal_consistency"].append(float(temporal_consistency(frames)))
             done += 1
             if progress:
                 progress(done, total)
     return pa.table(rows, schema=GENERATIONS_SCHEMA)
-
-
-def generation_summary(table: pa.Table) -> dict[str, float]:
-    """Mean automatic metrics of a generations table (GENERATIONS_SCHEMA), for a dashboard."""
-    return {
-        "mean_temporal_consistency": float(np.mean(table.column("temporal_consistency").to_numpy())),
-        "mean_flicker": float(np.mean(table.column("flicker").to_numpy())),
-    }

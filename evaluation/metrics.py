@@ -1,7 +1,7 @@
-"""Image and video quality metrics: PSNR, SSIM, perceptual distance, flicker, temporal consistency.
+"""Reconstruction metrics: PSNR, SSIM, perceptual distance, the flicker a reconstruction adds.
 
 Reference-free metrics of generated videos (VBench-style, with calibrated gates) live in
-`evaluation.video_metrics`; `flicker` and `temporal_consistency` here remain for the generations table.
+`evaluation.video_metrics`.
 
 Range contract (every function here):
 - integer inputs (numpy or torch `uint8`) are pixel values in [0, 255]; the data range is 255;
@@ -23,7 +23,6 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 
-from model.mobilenet import normalize_imagenet
 from model.perceptual import MobileNetFeatureDistance, PerceptualDistance
 
 ArrayLike = np.ndarray | torch.Tensor
@@ -148,16 +147,6 @@ def perceptual_distance(
     return float(d.mean())
 
 
-def flicker(video: ArrayLike, data_range: float | None = None) -> float:
-    """Mean absolute difference between consecutive frames of a (T, H, W[, C]) video, in [0, 1] units
-    of the data range. 0 for a still video; reference-free (used for generations)."""
-    peak = _data_range(video, data_range)
-    v = _as_float64(video) / peak
-    if v.shape[0] < 2:
-        raise ValueError("flicker: needs a video of at least 2 frames")
-    return float(np.mean(np.abs(np.diff(v, axis=0))))
-
-
 def temporal_flicker_error(
     reference: ArrayLike, reconstruction: ArrayLike, data_range: float | None = None
 ) -> float:
@@ -170,19 +159,3 @@ def temporal_flicker_error(
     if ref.shape[0] < 2:
         raise ValueError("temporal_flicker_error: needs videos of at least 2 frames")
     return float(np.mean(np.abs(np.diff(rec, axis=0) - np.diff(ref, axis=0))))
-
-
-def temporal_consistency(
-    video: ArrayLike, data_range: float | None = None, metric: MobileNetFeatureDistance | None = None
-) -> float:
-    """Mean cosine similarity of globally pooled MobileNetV2 features of consecutive frames of a
-    (T, H, W, 3) video; 1 = frames look alike. A CLIP-free stand-in for CLIP temporal consistency."""
-    net = metric if metric is not None else default_perceptual()
-    if not isinstance(net, MobileNetFeatureDistance):
-        raise TypeError("temporal_consistency needs the MobileNetV2 feature network")
-    frames = _to_model_range(video, data_range)
-    if frames.shape[0] < 2:
-        raise ValueError("temporal_consistency: needs a video of at least 2 frames")
-    with torch.no_grad():
-        feats = net.net.features(normalize_imagenet((frames + 1) / 2)).mean(dim=(2, 3))  # (T, 1280)
-    return float(F.cosine_similarity(feats[1:], feats[:-1], dim=1).mean())

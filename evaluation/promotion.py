@@ -8,7 +8,11 @@ champion is the champion. The Gradio demo loads `models:/<name>@champion`, so it
 The lineage's rules: the candidate is the newest version registered by the `sft` stage; a
 human-eval campaign compares it with the champion (or, before there is one, with the newest
 `video_high_long` version); `decide_promotion` gathers the gates from the VAE report, the
-generations table and the campaign, and calls `promote`.
+video evaluation report and the campaign, and calls `promote`.
+
+Registry reads go through `serving.registry`: a missing model, version or alias is an answer (no
+champion yet), any other registry error (server down, permission, bad URI) raises
+`RegistryUnavailableError`, so a campaign never compares against the wrong baseline.
 """
 
 from __future__ import annotations
@@ -19,22 +23,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
+import pandas as pd
 
 from evaluation.config import EvaluationConfig
 from evaluation.human_eval import (
+    CampaignResults,
     ModelSpec,
-    campaign_complete,
     campaign_results,
     find_campaign,
 )
+from evaluation.human_eval.config import DIMENSIONS
 from evaluation.human_eval.store import DbLike
-from media.tables import read_table
+from serving.registry import RegistryUnavailableError, alias_version, model_version, registry_client
 
 CHAMPION = "champion"
 CANDIDATE_STAGE = "sft"
 BASELINE_STAGE = "video_high_long"
-# Floors of the gates that do not depend on the profile.
 
 
 class MissingVersionError(LookupError):
@@ -43,32 +47,53 @@ class MissingVersionError(LookupError):
 
 @dataclass(frozen=True)
 class Gate:
-    """`value` must be ≥ `threshold` (or ≤ when `higher_is_better` is False). None = not measured."""
+    """`value` must be ≥ `threshold` (≤ when not `higher_is_better`; > / < when `strict`).
+    None = not measured (fails); `detail` says why or what the value is (shown in the reason)."""
 
     name: str
     value: float | None
     threshold: float
     higher_is_better: bool = True
+    strict: bool = False
+    detail: str = ""
 
     @property
     def passed(self) -> bool:
         if self.value is None:
             return False
+        if self.strict:
+            return self.value > self.threshold if self.higher_is_better else self.value < self.threshold
         return self.value >= self.threshold if self.higher_is_better else self.value <= self.threshold
 
+    @property
+    def shortfall(self) -> float | None:
+        """How far the value is on the failing side of the threshold (0 when it passes)."""
+        if self.value is None:
+            return None
+        gap = self.threshold - self.value if self.higher_is_better else self.value - self.threshold
+        return 0.0 if self.passed else max(gap, 0.0)
+
     def describe(self) -> str:
-        relation = "≥" if self.higher_is_better else "≤"
+        relation = ("≥", "≤", ">", "<")[(not self.higher_is_better) + 2 * self.strict]
         shown = "not measured" if self.value is None else f"{self.value:.4g}"
-        return f"{self.name} {shown} (needs {relation} {self.threshold:.4g})"
+        text = f"{self.name} {shown} (needs {relation} {self.threshold:.4g}"
+        if self.value is not None and not self.passed:
+            text += f"; short by {self.shortfall:.3g}"
+        text += ")"
+        return f"{text}: {self.detail}" if self.detail else text
 
 
 @dataclass(frozen=True)
 class PromotionDecision:
+    """What `promote` decided and why; `notes` are facts added to the reason (no campaign, …)."""
+
     model_name: str
     version: str
     promoted: bool
     reason: str
     previous_champion: str | None
+    gates: tuple[Gate, ...] = ()
+    notes: tuple[str, ...] = ()
 
 
 def promote(
@@ -77,18 +102,18 @@ def promote(
     version: str | int,
     gates: Sequence[Gate],
     alias: str = CHAMPION,
+    notes: Sequence[str] = (),
 ) -> PromotionDecision:
-    """Point `alias` at `version` iff every gate passes (and there is at least one gate)."""
-    from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
+    """Point `alias` at `version` iff every gate passes (and there is at least one gate).
 
-    client = MlflowClient(tracking_uri=tracking_uri)
+    The decision is written on the version: tags `promotion.*` (decision, reason, gates as JSON,
+    previous champion, time) and the version's description (the reason). Raises MissingVersionError
+    for a version that does not exist, RegistryUnavailableError when the registry cannot be read.
+    """
     version = str(version)
-    client.get_model_version(model_name, version)  # raises if the version does not exist
-    try:
-        previous: str | None = str(client.get_model_version_by_alias(model_name, alias).version)
-    except MlflowException:
-        previous = None
+    if model_version(tracking_uri, model_name, version) is None:
+        raise MissingVersionError(f"{model_name} v{version} is not in the registry at {tracking_uri}")
+    previous = alias_version(tracking_uri, model_name, alias)
     failed = [g for g in gates if not g.passed]
     if not gates:
         promoted, reason = False, "no evaluation gate was given; refusing to promote blind"
@@ -96,44 +121,53 @@ def promote(
         promoted, reason = False, "failed: " + "; ".join(g.describe() for g in failed)
     else:
         promoted, reason = True, "passed: " + "; ".join(g.describe() for g in gates)
+    if notes:
+        reason += " | " + " | ".join(notes)
+    client = registry_client(tracking_uri)
     if promoted:
         client.set_registered_model_alias(model_name, alias, version)
     tags = {
         "promotion.decision": "promoted" if promoted else "rejected",
-        "promotion.reason": reason,
+        "promotion.reason": reason[:5000],
         "promotion.alias": alias,
         "promotion.previous": previous or "",
         "promotion.time": str(int(time.time())),
         "promotion.gates": json.dumps(
-            {g.name: {"value": g.value, "threshold": g.threshold, "passed": g.passed} for g in gates}
+            {
+                g.name: {
+                    "value": g.value,
+                    "threshold": g.threshold,
+                    "passed": g.passed,
+                    "shortfall": g.shortfall,
+                }
+                for g in gates
+            }
         ),
     }
     for key, value in tags.items():
         client.set_model_version_tag(model_name, version, key, value)
-    return PromotionDecision(model_name, version, promoted, reason, previous)
+    verdict = "promoted to" if promoted else "not promoted to"
+    client.update_model_version(model_name, version, description=f"{verdict} @{alias}: {reason}"[:5000])
+    return PromotionDecision(model_name, version, promoted, reason, previous, tuple(gates), tuple(notes))
 
 
 def champion_version(tracking_uri: str, model_name: str, alias: str = CHAMPION) -> str | None:
-    """The version the alias names, or None when there is no champion yet."""
-    from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
-
-    try:
-        return str(
-            MlflowClient(tracking_uri=tracking_uri).get_model_version_by_alias(model_name, alias).version
-        )
-    except MlflowException:
-        return None
+    """The version the alias names; None only when the model or the alias does not exist
+    (RegistryUnavailableError when the registry cannot be read)."""
+    return alias_version(tracking_uri, model_name, alias)
 
 
 def latest_stage_version(tracking_uri: str, model_name: str, stage: str) -> str | None:
     """The newest registered version whose `stage` tag is `stage` (None when there is none)."""
-    from mlflow.tracking import MlflowClient
+    from mlflow.exceptions import MlflowException
 
-    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-    versions = [
-        v for v in client.search_model_versions(f"name='{model_name}'") if v.tags.get("stage") == stage
-    ]
+    try:
+        found = registry_client(tracking_uri).search_model_versions(f"name='{model_name}'")
+    except MlflowException as err:
+        raise RegistryUnavailableError(
+            f"cannot search the versions of {model_name!r} in the registry at {tracking_uri}: {err}"
+        ) from err
+    versions = [v for v in found if v.tags.get("stage") == stage]
     if not versions:
         return None
     return str(max(versions, key=lambda v: int(v.version)).version)
@@ -188,14 +222,105 @@ def candidate_comparison(tracking_uri: str, model_name: str) -> Comparison:
     return Comparison(model_name, candidate, baseline)
 
 
-def human_eval_gate(db: DbLike, campaign: str | None, floor: float) -> Gate:
-    """The candidate's overall preference rate in `campaign`; not measured until every assignment is rated."""
-    value = None
-    if campaign is not None and campaign_complete(db, campaign_id := find_campaign(db, campaign)):
-        table3 = campaign_results(db, campaign_id).table3
-        row = table3[table3["Model"] == "candidate"]
-        value = float(row["Overall preference"].iloc[0]) / 100 if not row.empty else None
-    return Gate("human_eval_overall_win_rate", value, floor)
+@dataclass(frozen=True)
+class HumanEvidence:
+    """The human-eval gate, the note that goes into the decision, and the campaign's results."""
+
+    gate: Gate
+    note: str
+    results: CampaignResults | None
+
+
+def candidate_gsb(results: CampaignResults, dimension: str = "overall") -> tuple[float, float, float, int]:
+    """The candidate's GSB score against the baseline in `dimension`: (gsb, ci_low, ci_high, n)."""
+    gsb = results.gsb
+    if gsb.empty:
+        return float("nan"), float("nan"), float("nan"), 0
+    row = gsb[
+        (gsb["dimension"] == dimension) & ((gsb["model_x"] == "candidate") | (gsb["model_y"] == "candidate"))
+    ]
+    if row.empty:
+        return float("nan"), float("nan"), float("nan"), 0
+    r = row.iloc[0]
+    if r["model_x"] == "candidate":
+        return float(r["gsb"]), float(r["gsb_ci_low"]), float(r["gsb_ci_high"]), int(r["n"])
+    # GSB rows are oriented alphabetically (baseline < candidate): flip to the candidate's side.
+    return -float(r["gsb"]), -float(r["gsb_ci_high"]), -float(r["gsb_ci_low"]), int(r["n"])
+
+
+def human_eval_gate(db: DbLike, campaign: str | None, config: EvaluationConfig) -> HumanEvidence:
+    """The rule written in `evaluation.config`: a complete campaign with ≥ `human_eval_min_judgments`
+    Overall judgments whose candidate GSB CI lies above `gsb_ci_low_floor`. The gate's value is the
+    CI's lower end; it is None (not measured) without a complete campaign or with too few judgments."""
+    name = "human_eval_overall_gsb_ci_low"
+
+    def unmeasured(note: str, results: CampaignResults | None = None) -> HumanEvidence:
+        gate = Gate(name, None, config.gsb_ci_low_floor, strict=True, detail=note)
+        return HumanEvidence(gate, note, results)
+
+    if campaign is None:
+        return unmeasured("no human campaign was run")
+    results = campaign_results(db, find_campaign(db, campaign), exclude_flagged=True)
+    progress = results.progress
+    if not progress.complete:
+        return unmeasured(
+            f"no human campaign was run to completion ({campaign}: {progress.rated}/{progress.assignments} "
+            "assignments rated)",
+            results,
+        )
+    gsb, low, high, n = candidate_gsb(results)
+    summary = f"{campaign}: Overall GSB {gsb:+.3f}, {results.confidence:.0%} CI [{low:+.3f}, {high:+.3f}], {n} judgments"
+    if n < config.human_eval_min_judgments:
+        return unmeasured(
+            f"{summary}; fewer than the {config.human_eval_min_judgments} judgments needed", results
+        )
+    gate = Gate(name, low, config.gsb_ci_low_floor, strict=True, detail=summary)
+    return HumanEvidence(gate, summary, results)
+
+
+def vae_gates(vae_report: dict) -> list[Gate]:
+    """One gate per held-out benchmark from the `floor` section `vae_eval` writes (see
+    `evaluation.vae_baselines.vae_floor_verdict`)."""
+    floor = vae_report.get("floor")
+    if floor is None:
+        raise ValueError(
+            "vae_eval.json has no 'floor' section; re-materialize vae_eval with this code version"
+        )
+    return [
+        Gate(
+            f"vae_psnr_db[{name}]",
+            row["psnr_db"],
+            row["floor_db"],
+            detail=f"floor = mean colour {row['mean_colour_db']:.2f} dB + {floor['margin_db']} dB",
+        )
+        for name, row in floor["benchmarks"].items()
+    ]
+
+
+def video_gates(video_report: dict) -> list[Gate]:
+    """One gate per calibrated video gate of an `evaluate_videos` report (its `to_dict()` form)."""
+    if not video_report["gates"]:
+        raise ValueError(
+            "the video evaluation report has no gates; evaluate with a calibrated VideoEvalConfig preset"
+        )
+    return [
+        Gate(
+            f"video.{verdict['metric']}",
+            verdict["value"],
+            verdict["threshold"],
+            higher_is_better=verdict["comparison"] == ">=",
+            detail="" if verdict["value"] is not None else verdict["reason"],
+        )
+        for verdict in video_report["gates"]
+    ]
+
+
+@dataclass(frozen=True)
+class PromotionOutcome:
+    """A decision plus the evidence it was made on (for the report pictures)."""
+
+    decision: PromotionDecision
+    human: HumanEvidence
 
 
 def decide_promotion(
@@ -203,27 +328,68 @@ def decide_promotion(
     model_name: str,
     *,
     vae_report: Path,
-    generations: Path,
-    floors: EvaluationConfig,
+    video_report: Path,
+    config: EvaluationConfig,
     human_eval_db: DbLike,
     campaign: str | None,
-) -> PromotionDecision:
+) -> PromotionOutcome:
     """Promote the SFT candidate iff its gates pass; the decision is recorded on the version.
 
-    Gates (floors from `floors`): the VAE's lowest benchmark PSNR in `vae_report` (vae_eval.json)
-    ≥ `vae_psnr_floor_db`, the mean temporal consistency of the `generations` table ≥
-    `temporal_consistency_floor`, and the human-eval preference ≥ `gsb_win_rate_floor` once the
-    campaign is complete (always counted when `require_human_eval`, so no promotion happens before
-    it completes).
+    Gates: the VAE's held-out PSNR against its floor (mean-colour PSNR of the same items + margin,
+    from `vae_report`), every calibrated video gate of `video_report` (the candidate's generations
+    through `evaluate_videos`), and the human-eval gate (rule in `evaluation.config`) when
+    `config.require_human_eval` or once a campaign is complete. Without it the decision says that no
+    human campaign was run (to completion).
     """
     candidate = candidate_version(tracking_uri, model_name)
-    report = json.loads(vae_report.read_text())
-    consistency = read_table(generations).column("temporal_consistency").to_numpy()
-    gates = [
-        Gate("vae_psnr_db", min(b["psnr"] for b in report["benchmarks"].values()), floors.vae_psnr_floor_db),
-        Gate("temporal_consistency", float(np.mean(consistency)), floors.temporal_consistency_floor),
-    ]
-    human = human_eval_gate(human_eval_db, campaign, floors.gsb_win_rate_floor)
-    if floors.require_human_eval or human.value is not None:
-        gates.append(human)
-    return promote(tracking_uri, model_name, candidate, gates)
+    gates = vae_gates(json.loads(vae_report.read_text())) + video_gates(json.loads(video_report.read_text()))
+    human = human_eval_gate(human_eval_db, campaign, config)
+    notes = []
+    if config.require_human_eval or human.gate.value is not None:
+        gates.append(human.gate)
+    else:
+        notes.append(f"human eval: {human.note}; promotion rests on the automatic gates alone")
+    decision = promote(tracking_uri, model_name, candidate, gates, notes=notes)
+    return PromotionOutcome(decision, human)
+
+
+def candidate_gsb_frame(results: CampaignResults) -> pd.DataFrame:
+    """The candidate's GSB against the baseline per dimension: columns dimension, gsb, ci_low,
+    ci_high, n (rows only for dimensions with judgments)."""
+    rows = []
+    for dimension in DIMENSIONS:
+        gsb, low, high, n = candidate_gsb(results, dimension)
+        if n:
+            rows.append({"dimension": dimension, "gsb": gsb, "ci_low": low, "ci_high": high, "n": n})
+    return pd.DataFrame(rows, columns=["dimension", "gsb", "ci_low", "ci_high", "n"])
+
+
+_EVAL_TAG = "eval.video."
+
+
+def record_video_evaluation(
+    tracking_uri: str, model_name: str, version: str, video_report: dict, run_id: str | None
+) -> None:
+    """Tag the version with its video metrics (`eval.video.<metric>` = set mean, `eval.video.passed`,
+    `eval.video.run_id`), so a later candidate's report can draw them as the champion's."""
+    client = registry_client(tracking_uri)
+    for key, summary in video_report["metrics"].items():
+        if summary["mean"] is not None:
+            client.set_model_version_tag(
+                model_name, version, f"{_EVAL_TAG}{key}", repr(float(summary["mean"]))
+            )
+    client.set_model_version_tag(model_name, version, f"{_EVAL_TAG}passed", str(bool(video_report["passed"])))
+    if run_id is not None:
+        client.set_model_version_tag(model_name, version, f"{_EVAL_TAG}run_id", run_id)
+
+
+def recorded_video_metrics(tracking_uri: str, model_name: str, version: str) -> dict[str, float]:
+    """The `eval.video.<metric>` means `record_video_evaluation` left on a version ({} if none)."""
+    found = model_version(tracking_uri, model_name, version)
+    if found is None:
+        raise MissingVersionError(f"{model_name} v{version} is not in the registry at {tracking_uri}")
+    return {
+        key.removeprefix(_EVAL_TAG): float(value)
+        for key, value in found.tags.items()
+        if key.startswith(_EVAL_TAG) and key.removeprefix(_EVAL_TAG) not in ("passed", "run_id")
+    }

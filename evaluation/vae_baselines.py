@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -111,6 +112,47 @@ class VaeFloorConfig(PresetConfig):
         mean-colour + margin, raised to `quality_target_db` where that is higher."""
         target = self.quality_target_db if self.quality_target_db is not None else float("-inf")
         return {name: max(value + self.margin_db, target) for name, value in mean_colour_db.items()}
+
+
+def vae_floor_verdict(
+    benchmark_psnr: dict[str, float],
+    config: VaeFloorConfig,
+    heldout_size: int,
+    heldout_frames: int,
+    limit: int | None = None,
+) -> dict[str, Any]:
+    """The VAE floor applied to a `vae_eval` report's held-out PSNRs ({benchmark: dB}).
+
+    The mean-colour baseline is measured on the very items the VAE was scored on (`heldout_size`,
+    `heldout_frames`, `limit`, as `evaluate_vae` picks them). Returns the JSON section `vae_eval`
+    stores as `floor`: {"preset", "margin_db", "passed", "benchmarks": {name: {"psnr_db",
+    "mean_colour_db", "floor_db", "passed", "shortfall_db"}}}; shortfall_db = floor − PSNR when it
+    fails, else 0. Benchmarks without a mean-colour baseline here (ImageNet, MCL-JCV) are not gated.
+    """
+    baselines = heldout_baselines(heldout_size, heldout_frames, heldout_size, limit)
+    missing = sorted(set(baselines) - set(benchmark_psnr))
+    if missing:
+        raise ValueError(
+            f"vae floor: the report has no {', '.join(missing)} benchmark; run vae_eval with the held-out set"
+        )
+    mean_colour = {name: baselines[name]["mean_colour"] for name in baselines}
+    rows = {}
+    for name, floor in config.floors(mean_colour).items():
+        value = benchmark_psnr[name]
+        rows[name] = {
+            "psnr_db": value,
+            "mean_colour_db": mean_colour[name],
+            "floor_db": floor,
+            "passed": value >= floor,
+            "shortfall_db": max(0.0, floor - value),
+        }
+    return {
+        "preset": config.name,
+        "margin_db": config.margin_db,
+        "quality_target_db": config.quality_target_db,
+        "passed": all(row["passed"] for row in rows.values()),
+        "benchmarks": rows,
+    }
 
 
 def calibrated_margin(measured: dict[str, dict[str, float]]) -> float:

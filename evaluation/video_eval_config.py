@@ -76,6 +76,12 @@ class VideoEvalConfig(PresetConfig):
         text–video alignment metric is reported as not configured.
     text_video_frames: frames CLIP scores per video (X-CLIP uses its own `num_frames`).
     gates: the calibrated gates (see the module docstring); the verdict passes when all pass.
+    cpu_threads: torch and OpenCV threads while evaluating (restored after); None keeps the
+        libraries' defaults (all cores). 1 by default: on the shared 2-core machine 16 clips of
+        33×256×256 took 60–75 s with 2 threads (OpenMP workers spin-waiting for a busy core) and
+        24–37 s with 1 (`benchmarks/video_metrics_speed.py --threads N`); at load average ≈ 20 the
+        process used 36.3 s of CPU with 2 threads against 17.3–19.0 s with 1 (MobileNetV2 185 s
+        against 43–73 s of wall time). Raise it on an idle many-core host.
     """
 
     name: str = "paper"
@@ -86,6 +92,7 @@ class VideoEvalConfig(PresetConfig):
     text_video_model: str | None = None
     text_video_frames: int = 8
     gates: tuple[MetricGate, ...] = field(default_factory=tuple)
+    cpu_threads: int | None = 1
 
 
 # Calibrated by `benchmarks/video_gate_calibration.py --preset NAME` (full record, every clip's value:

@@ -211,6 +211,27 @@ def imaging_quality_brisque(frames: np.ndarray) -> float | None:
     return float(np.mean(scores))
 
 
+@contextmanager
+def cpu_threads(count: int | None) -> Iterator[None]:
+    """torch intra-op and OpenCV threads set to `count` inside the block and restored after (None:
+    unchanged). Both pools are process-wide, hence the restore."""
+    if count is None:
+        yield
+        return
+    if count < 1:
+        raise ValueError(f"cpu_threads must be ≥ 1 or None, got {count}")
+    import torch
+
+    torch_before, cv2_before = torch.get_num_threads(), cv2.getNumThreads()
+    torch.set_num_threads(count)
+    cv2.setNumThreads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(torch_before)
+        cv2.setNumThreads(cv2_before)
+
+
 def _check_clip(name: str, video: np.ndarray) -> None:
     if video.ndim != 4 or video.shape[-1] != 3 or video.dtype != np.uint8:
         raise VideoInputError(
@@ -227,11 +248,22 @@ def evaluate_clips(
     config: VideoEvalConfig | None = None,
 ) -> VideoEvaluationReport:
     """Evaluate decoded videos: `clips` are (name, uint8 (T, H, W, 3)); `prompts` (one per clip, same
-    order) enable text–video alignment; `reference` clips enable the Fréchet distance.
+    order) enable text–video alignment; `reference` clips enable the Fréchet distance. Runs with
+    `config.cpu_threads` torch/OpenCV threads.
 
     Raises `VideoInputError` for an empty set, a malformed clip or a prompt count that does not match.
     """
     config = config or VideoEvalConfig.preset("paper")
+    with cpu_threads(config.cpu_threads):
+        return _evaluate_clips(clips, prompts, reference, config)
+
+
+def _evaluate_clips(
+    clips: Sequence[tuple[str, np.ndarray]],
+    prompts: Sequence[str] | None,
+    reference: Sequence[tuple[str, np.ndarray]] | None,
+    config: VideoEvalConfig,
+) -> VideoEvaluationReport:
     if not clips:
         raise VideoInputError("no videos to evaluate")
     if prompts is not None and len(prompts) != len(clips):

@@ -8,9 +8,9 @@ verdict) where it has one; a metric that did not run shows its status. Gate rows
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from evaluation.figures import pyplot, save_figure
 from evaluation.video_metrics import VideoEvaluationReport
 
 _PASS, _FAIL, _PLAIN = "#d9f2d9", "#f7d4d4", "#ffffff"
@@ -22,11 +22,7 @@ def _cell(value: float | None) -> str:
 
 def render_metrics_table(report: VideoEvaluationReport, out: Path) -> Path:
     """Write the report's per-metric table to `out` (PNG, atomically) and return `out`."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     gates = {verdict.metric: verdict for verdict in report.gates}
     header = ["metric", "mean", "median", "min", "max", "units", "gate"]
     rows, colours = [], []
@@ -50,9 +46,4 @@ def render_metrics_table(report: VideoEvaluationReport, out: Path) -> Path:
     table.auto_set_column_width(list(range(len(header))))
     verdict_text = "PASSED" if report.passed else "FAILED"
     ax.set_title(f"{videos} videos, preset {report.preset}: gates {verdict_text}", fontsize=10)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    os.replace(tmp, out)
-    return out
+    return save_figure(fig, out, dpi=110)

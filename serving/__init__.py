@@ -70,6 +70,7 @@ from serving.references import (
     NoChampionError,
     resolve_reference,
 )
+from serving.registry import RegistryUnavailableError
 from serving.video import Video, read_mp4, thumbnail_path, write_mp4
 
 __all__ = [
@@ -87,6 +88,7 @@ __all__ = [
     "NoChampionError",
     "Pipeline",
     "PromptFit",
+    "RegistryUnavailableError",
     "RequestLimits",
     "ServingConfig",
     "Video",

@@ -12,6 +12,9 @@ Accepted references:
   directory/file that `model.checkpoints` reads as a transformer (the VAE then comes from a
   sibling `vae/`).
 - nothing (None): the registry's ``champion`` alias of the registered model, else `NoChampionError`.
+
+A registry that cannot be asked raises `serving.registry.RegistryUnavailableError`, never
+`NoChampionError`: only a missing model, version or alias means "not there".
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from serving.registry import alias_version, model_version
 
 TINY_RANDOM = "tiny-random"
 DEFAULT_REGISTERED_MODEL = "videofoundry-dit"
@@ -86,33 +91,28 @@ def _download(artifact_uri: str, tracking_uri: str | None, destination: Path) ->
 def _registry_source(
     reference: str, tracking_uri: str | None, cache_dir: Path, *, explicit: bool
 ) -> ModelSource:
-    from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
-
     match = _MODELS_URI.match(reference)
     if match is None:
         raise ModelReferenceError(
             f"model reference {reference!r} is not models:/<name>@<alias> or models:/<name>/<version>"
         )
     name, alias, number = match.group("name"), match.group("alias"), match.group("version")
-    client = MlflowClient(tracking_uri=tracking_uri)
-    try:
-        version = (
-            client.get_model_version_by_alias(name, alias)
-            if alias
-            else client.get_model_version(name, number)
-        )
-    except MlflowException as err:
-        where = tracking_uri or "the default MLflow tracking URI"
-        if not explicit:
+    where = tracking_uri or "the default MLflow tracking URI"
+    # RegistryUnavailableError (server down, permission, bad URI) propagates: it is not "not found".
+    if alias:
+        number = alias_version(tracking_uri, name, alias)
+        if number is None and not explicit:
             raise NoChampionError(
                 f"no model was given and the registry at {where} has no '{alias}' alias on '{name}' "
                 f"(nothing promoted yet); pass a model reference such as --model tiny-random, a bundle "
                 f"path, or models:/{name}/<version>"
-            ) from err
+            )
+    version = model_version(tracking_uri, name, number) if number is not None else None
+    if version is None:
         raise ModelReferenceError(
-            f"model reference {reference!r} not found in the registry at {where}: {err}"
-        ) from err
+            f"model reference {reference!r} not found in the registry at {where}; list the registered "
+            f"versions in the MLflow UI or pass models:/{name}/<version>"
+        )
     source = str(version.source)
     destination = cache_dir / "registry" / _uri_slug(tracking_uri or "") / name / str(version.version)
     local = (

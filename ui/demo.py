@@ -27,6 +27,7 @@ from serving import (
     LoRASpec,
     ModelReferenceError,
     Pipeline,
+    RegistryUnavailableError,
     ServingConfig,
     generate,
     load_pipeline,
@@ -136,7 +137,7 @@ class DemoBackend:
         """Markdown naming the served model version, or why there is none."""
         try:
             pipeline = self.pipeline()
-        except (ModelReferenceError, BundleError) as err:
+        except (ModelReferenceError, RegistryUnavailableError, BundleError) as err:
             return f"**Model:** not available: {err}"
         mode = "text-to-video + image-to-video" if pipeline.image_condition else "text-to-video"
         return f"**Model:** `{pipeline.model_version}` ({mode}, {self.config.serving.dtype} on {pipeline.device})"
@@ -192,7 +193,7 @@ class DemoBackend:
                 i2v_stability=bool(stability), loras=[LoRASpec(lora, float(lora_scale))] if lora else [],
                 **sizes,
             )  # fmt: skip
-        except (InvalidRequestError, ModelReferenceError, BundleError) as err:
+        except (InvalidRequestError, ModelReferenceError, RegistryUnavailableError, BundleError) as err:
             raise gr.Error(str(err)) from err
         path = write_mp4(video, self.output_dir / f"{uuid.uuid4().hex[:12]}.mp4")
         meta = video.metadata

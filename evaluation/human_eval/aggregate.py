@@ -95,8 +95,36 @@ def _primary(judgments: pd.DataFrame) -> pd.DataFrame:
     return judgments[(judgments["kind"] == "regular") & ~judgments["is_duplicate"].astype(bool)]
 
 
-def gsb_table(judgments: pd.DataFrame) -> pd.DataFrame:
-    """Per (model_x, model_y, dimension): G, S, B, n, G%, S%, B%, gsb = (G−B)/n, gs_over_bs = (G+S)/(B+S).
+def gsb_interval(
+    item_ids: np.ndarray,
+    scores: np.ndarray,
+    bootstrap_samples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile-bootstrap CI of a GSB score from per-judgment scores (+1 G, 0 S, −1 B).
+
+    Items, not judgments, are resampled (as in `bradley_terry`) so the k ratings of one pair stay
+    together. `bootstrap_samples=0` gives (NaN, NaN).
+    """
+    if bootstrap_samples == 0 or len(scores) == 0:
+        return float("nan"), float("nan")
+    codes, index = np.unique(item_ids, return_inverse=True)
+    item_sum = np.bincount(index, weights=scores, minlength=len(codes))  # (I,)
+    item_count = np.bincount(index, minlength=len(codes)).astype(np.float64)  # (I,)
+    rng = np.random.default_rng(seed)
+    weights = rng.multinomial(len(codes), np.full(len(codes), 1.0 / len(codes)), size=bootstrap_samples)
+    samples = (weights @ item_sum) / (weights @ item_count)  # (S,)
+    tail = (1.0 - confidence) / 2.0 * 100.0
+    low, high = np.percentile(samples, [tail, 100.0 - tail])
+    return float(low), float(high)
+
+
+def gsb_table(
+    judgments: pd.DataFrame, bootstrap_samples: int = 1000, confidence: float = 0.95, seed: int = 0
+) -> pd.DataFrame:
+    """Per (model_x, model_y, dimension): G, S, B, n, G%, S%, B%, gsb = (G−B)/n, its bootstrap CI
+    (gsb_ci_low, gsb_ci_high; see `gsb_interval`), gs_over_bs = (G+S)/(B+S).
 
     Pairs are oriented with model_x < model_y alphabetically; G counts "model_x better".
     """
@@ -108,6 +136,7 @@ def gsb_table(judgments: pd.DataFrame) -> pd.DataFrame:
         [
             pd.DataFrame(
                 {
+                    "item_id": primary["item_id"].to_numpy(),
                     "model_x": x,
                     "model_y": y,
                     "dimension": dim,
@@ -123,6 +152,8 @@ def gsb_table(judgments: pd.DataFrame) -> pd.DataFrame:
     for (x, y, dim), group in frame.groupby(["model_x", "model_y", "dimension"], sort=False):
         good, same, bad = (int((group["answer"] == a).sum()) for a in ("a", "same", "b"))
         n = good + same + bad
+        scores = group["answer"].map({"a": 1.0, "same": 0.0, "b": -1.0}).to_numpy(dtype=np.float64)
+        low, high = gsb_interval(group["item_id"].to_numpy(), scores, bootstrap_samples, confidence, seed)
         out.append(
             {
                 "model_x": x,
@@ -136,6 +167,8 @@ def gsb_table(judgments: pd.DataFrame) -> pd.DataFrame:
                 "S%": 100.0 * same / n,
                 "B%": 100.0 * bad / n,
                 "gsb": (good - bad) / n,
+                "gsb_ci_low": low,
+                "gsb_ci_high": high,
                 "gs_over_bs": (good + same) / (bad + same) if bad + same else float("inf"),
             }
         )

@@ -25,7 +25,8 @@ from evaluation.human_eval.store import DbLike, open_store
 GSB_NOTE = (
     "GSB score = (G − B) / (G + S + B) per model pair and dimension (G: first model better). "
     "Table 3 rate = (wins + ½·ties) / comparisons per model, pooled over opponents; "
-    "Ranking by Overall. Regular items only, first showings only; latest rating per assignment."
+    "Ranking by Overall. Regular items only, first showings only; latest rating per assignment. "
+    "CIs are percentile bootstraps over items."
 )
 
 
@@ -43,6 +44,7 @@ class CampaignResults:
     rater_quality: pd.DataFrame
     excluded_raters: list[str]
     judgments: int
+    confidence: float = 0.95  # level of every CI (GSB, Bradley–Terry)
 
     @property
     def champion(self) -> str | None:
@@ -127,7 +129,9 @@ def campaign_results(
         campaign=name,
         progress=campaign_progress(db, campaign_id),
         table3=pd.DataFrame() if empty else table3(judgments, durations),
-        gsb=pd.DataFrame() if empty else gsb_table(judgments),
+        gsb=pd.DataFrame()
+        if empty
+        else gsb_table(judgments, config.bootstrap_samples, config.confidence, seed=config.seed),
         bradley_terry={}
         if empty
         else {
@@ -140,6 +144,7 @@ def campaign_results(
         judgments=int(((judgments["kind"] == "regular") & ~judgments["is_duplicate"].astype(bool)).sum())
         if not empty
         else 0,
+        confidence=config.confidence,
     )
 
 

@@ -56,4 +56,8 @@ def test_vae_assets_materialize(tmp_path: Path) -> None:
     assert "checkpoints/step_000000002/vae.safetensors" in artifacts
     evaluated = result.asset_materializations_for_node("vae_eval")[0].metadata
     assert 0 < evaluated["heldout_images_psnr"].value < 60
+    # The floor is the mean-colour PSNR of the same 64-px held-out photos (12.90 dB) + 3.1 dB; two
+    # training steps are nowhere near it.
+    assert evaluated["heldout_images_floor_db"].value == pytest.approx(16.0, abs=0.02)
+    assert evaluated["floor_passed"].value is False
     assert (home / "reports" / "vae_eval.md").read_text().startswith("| Model |")

@@ -1,7 +1,5 @@
 """Evaluation sets generated through `serving.generate` with the built-in tiny-random model."""
 
-import numpy as np
-
 from evaluation.generations import evaluation_set, serving_generator
 from evaluation.human_eval.prompts import PromptSpec
 from serving import GenerationSettings
@@ -9,7 +7,7 @@ from serving import GenerationSettings
 PROMPTS = [PromptSpec("p1", "a red kite over the sea"), PromptSpec("p2", "a cat on a table")]
 
 
-def test_every_prompt_and_seed_becomes_a_stored_video_with_metrics(tmp_path):
+def test_every_prompt_and_seed_becomes_a_stored_video(tmp_path):
     params = GenerationSettings(height=32, width=32, frames=5, steps=2)
     made = []
 
@@ -29,7 +27,6 @@ def test_every_prompt_and_seed_becomes_a_stored_video_with_metrics(tmp_path):
     assert (table.frames == 5).all() and (table.height == 32).all() and (table.width == 32).all()
     assert table.path.map(lambda p: p.endswith(".mp4")).all()
     assert table.model_version.str.contains("tiny-random").all()
-    assert table.flicker.between(0, 1).all() and np.isfinite(table.temporal_consistency).all()
     assert not any(p.name.startswith(".") for p in (tmp_path / "videos").iterdir())  # no temp leftovers
 
     again = evaluation_set("tiny-random", PROMPTS, [0, 1], counting).to_pandas()

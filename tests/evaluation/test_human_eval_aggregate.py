@@ -16,6 +16,7 @@ from evaluation.human_eval.aggregate import (
     bradley_terry,
     bradley_terry_scores,
     canonical_answer,
+    gsb_interval,
     gsb_table,
     rater_quality,
     table3,
@@ -135,6 +136,22 @@ def test_gsb_table_hand_computed(judgments: pd.DataFrame) -> None:
     xz = gsb.loc[("X", "Z", "text_alignment")]
     assert (xz["G"], xz["S"], xz["B"], xz["gsb"]) == (1, 1, 0, 0.5)
     assert len(gsb) == 3 * len(DIMENSIONS)  # gold and duplicates are not counted
+
+
+def test_gsb_interval_resamples_items_not_judgments(judgments: pd.DataFrame) -> None:
+    # X vs Y overall: item 1 = (+1, +1), item 2 = (0, −1). Resampling the two items gives GSB 1
+    # ({1, 1}), 0.25 ({1, 2}) or −0.5 ({2, 2}): the 95 % interval spans the two extremes.
+    xy = gsb_table(judgments, bootstrap_samples=400).set_index(["model_x", "model_y", "dimension"])
+    row = xy.loc[("X", "Y", "overall")]
+    assert (row["gsb_ci_low"], row["gsb_ci_high"]) == (pytest.approx(-0.5), pytest.approx(1.0))
+    unanimous = xy.loc[("Y", "Z", "overall")]
+    assert (unanimous["gsb_ci_low"], unanimous["gsb_ci_high"]) == (1.0, 1.0)
+    # Many items, each judged the same twice: the interval narrows around the score as items grow.
+    items = np.repeat(np.arange(200), 2)
+    scores = np.repeat(np.where(np.arange(200) % 4 == 0, -1.0, 1.0), 2)  # GSB 0.5
+    low, high = gsb_interval(items, scores, bootstrap_samples=500)
+    assert low < 0.5 < high and high - low < 0.3
+    assert all(math.isnan(v) for v in gsb_interval(items, scores, bootstrap_samples=0))
 
 
 def test_table3_hand_computed(judgments: pd.DataFrame) -> None:

@@ -1,9 +1,10 @@
-"""Promotion against a real MLflow registry (SQLite backend)."""
+"""Promotion against a real MLflow registry (SQLite backend), and against one that cannot be reached."""
 
 import json
+import socket
 
-import pyarrow as pa
-import pyarrow.parquet as pq
+import cv2
+import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -16,6 +17,10 @@ from evaluation.promotion import (
     decide_promotion,
     promote,
 )
+from evaluation.vae_baselines import VaeFloorConfig, vae_floor_verdict
+from evaluation.video_eval_config import VideoEvalConfig
+from evaluation.video_metrics import evaluate_clips
+from serving import NoChampionError, RegistryUnavailableError, resolve_reference
 
 
 @pytest.fixture
@@ -44,12 +49,13 @@ def test_gates_decide_and_every_decision_is_recorded(registry):
         uri, "videofoundry-dit", 2, [Gate("vae_psnr_db", 31.0, 28.0), Gate("flicker", 0.2, 0.1, False)]
     )
     assert not bad.promoted
-    assert "flicker 0.2 (needs ≤ 0.1)" in bad.reason
+    assert "flicker 0.2 (needs ≤ 0.1; short by 0.1)" in bad.reason
     assert champion_version(uri, "videofoundry-dit") == "1"  # unchanged
 
-    tags = client.get_model_version("videofoundry-dit", "2").tags
-    assert tags["promotion.decision"] == "rejected"
-    assert json.loads(tags["promotion.gates"])["flicker"]["passed"] is False
+    rejected = client.get_model_version("videofoundry-dit", "2")
+    assert rejected.tags["promotion.decision"] == "rejected"
+    assert json.loads(rejected.tags["promotion.gates"])["flicker"]["passed"] is False
+    assert rejected.description.startswith("not promoted to @champion: failed: flicker 0.2")
     assert client.get_model_version("videofoundry-dit", "1").tags["promotion.decision"] == "promoted"
 
 
@@ -79,28 +85,113 @@ def test_the_sft_candidate_meets_the_champion_or_else_the_previous_stage(registr
     assert candidate_comparison(uri, "videofoundry-dit").baseline == "1"
 
 
-def test_decide_promotion_gathers_the_gates_and_waits_for_people_where_required(registry, tmp_path):
+def _pan(frames: int = 9, size: int = 64, seed: int = 0, step: int = 1) -> np.ndarray:
+    """A smooth textured picture panned `step` px per frame: uint8 (T, H, W, 3)."""
+    rng = np.random.default_rng(seed)
+    picture = cv2.resize(rng.integers(0, 256, (24, 48, 3), dtype=np.uint8), (size * 2, size), cv2.INTER_CUBIC)
+    return np.stack([picture[:, t * step : t * step + size] for t in range(frames)])
+
+
+def _video_report(tmp_path, name, clips):
+    config = VideoEvalConfig.preset("tiny", feature_frames=3)
+    report = evaluate_clips([(f"{name}{i}.mp4", clip) for i, clip in enumerate(clips)], config=config)
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(report.to_dict()))
+    return path
+
+
+def _vae_report(tmp_path, name, psnr):
+    floor = vae_floor_verdict(psnr, VaeFloorConfig.preset("tiny"), heldout_size=64, heldout_frames=9)
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps({"benchmarks": {k: {"psnr": v} for k, v in psnr.items()}, "floor": floor}))
+    return path
+
+
+@pytest.mark.slow  # 25 s on the loaded 2-core machine: MobileNetV2 features of 4 clips
+def test_decide_promotion_applies_the_vae_floor_the_video_gates_and_says_no_campaign_ran(registry, tmp_path):
     uri, client = registry
     client.set_model_version_tag("videofoundry-dit", "2", "stage", "sft")
-    report = tmp_path / "vae_eval.json"
-    report.write_text(json.dumps({"benchmarks": {"heldout": {"psnr": 12.5}, "imagenet": {"psnr": 14.0}}}))
-    pq.write_table(pa.table({"temporal_consistency": [0.9, 0.7]}), tmp_path / "generations.parquet")
-    evidence = {
-        "vae_report": report,
-        "generations": tmp_path / "generations.parquet",
-        "human_eval_db": f"sqlite:///{tmp_path / 'he.db'}",
-        "campaign": None,
-    }
-    floors = EvaluationConfig.preset("tiny", vae_psnr_floor_db=10.0)
-    blocked = decide_promotion(
-        uri, "videofoundry-dit", floors=floors.replace(require_human_eval=True), **evidence
+    moving = _video_report(tmp_path, "moving", [_pan(seed=s) for s in range(2)])
+    frozen = _video_report(tmp_path, "frozen", [np.stack([_pan(seed=s)[0]] * 9) for s in range(2)])
+    # What the tiny lineage's VAE scored (12.5 / 12.2 dB) against what a VAE worth promoting scores.
+    blurry = _vae_report(tmp_path, "blurry", {"heldout_images": 12.5, "heldout_clips": 12.2})
+    sharp = _vae_report(tmp_path, "sharp", {"heldout_images": 24.0, "heldout_clips": 25.0})
+    tiny = EvaluationConfig.preset("tiny")
+    evidence = {"human_eval_db": f"sqlite:///{tmp_path / 'he.db'}", "campaign": None}
+
+    vae_fails = decide_promotion(
+        uri, "videofoundry-dit", vae_report=blurry, video_report=moving, config=tiny, **evidence
     )
-    assert not blocked.promoted and "human_eval_overall_win_rate not measured" in blocked.reason
+    assert not vae_fails.decision.promoted
+    failed = {g.name: g for g in vae_fails.decision.gates if not g.passed}
+    assert set(failed) == {"vae_psnr_db[heldout_images]", "vae_psnr_db[heldout_clips]"}
+    # The floor is the mean-colour PSNR of the same held-out items + 3.1 dB (≈ 12.9 + 3.1).
+    assert failed["vae_psnr_db[heldout_images]"].threshold == pytest.approx(16.0, abs=0.3)
+    assert failed["vae_psnr_db[heldout_images]"].shortfall == pytest.approx(3.5, abs=0.3)
+    assert "short by 3." in vae_fails.decision.reason
+    assert "no human campaign was run" in vae_fails.decision.reason
     assert champion_version(uri, "videofoundry-dit") is None
-    too_blurry = decide_promotion(
-        uri, "videofoundry-dit", floors=floors.replace(vae_psnr_floor_db=13.0), **evidence
+
+    frozen_fails = decide_promotion(
+        uri, "videofoundry-dit", vae_report=sharp, video_report=frozen, config=tiny, **evidence
     )
-    assert not too_blurry.promoted and "vae_psnr_db 12.5 (needs ≥ 13)" in too_blurry.reason
-    decision = decide_promotion(uri, "videofoundry-dit", floors=floors, **evidence)
-    assert decision.promoted and decision.version == "2" and "temporal_consistency 0.8 " in decision.reason
+    assert not frozen_fails.decision.promoted
+    assert [g.name for g in frozen_fails.decision.gates if not g.passed] == ["video.dynamic_degree"]
+
+    blocked = decide_promotion(
+        uri,
+        "videofoundry-dit",
+        vae_report=sharp,
+        video_report=moving,
+        config=tiny.replace(require_human_eval=True),
+        **evidence,
+    )
+    assert not blocked.decision.promoted
+    assert (
+        "human_eval_overall_gsb_ci_low not measured (needs > 0): no human campaign was run"
+        in blocked.decision.reason
+    )
+
+    passed = decide_promotion(
+        uri, "videofoundry-dit", vae_report=sharp, video_report=moving, config=tiny, **evidence
+    )
+    assert passed.decision.promoted and passed.decision.version == "2"
+    assert {g.name for g in passed.decision.gates} >= {
+        "video.temporal_flickering",
+        "vae_psnr_db[heldout_clips]",
+    }
+    version = client.get_model_version("videofoundry-dit", "2")
+    assert (
+        "no human campaign was run; promotion rests on the automatic gates alone"
+        in version.tags["promotion.reason"]
+    )
+    assert version.description.startswith("promoted to @champion: passed: ")
     assert champion_version(uri, "videofoundry-dit") == "2"
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]  # closed again when the socket is: nothing listens there
+
+
+def test_a_registry_that_cannot_be_reached_is_an_error_not_no_champion(registry, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+    down = f"http://127.0.0.1:{_closed_port()}"
+    with pytest.raises(RegistryUnavailableError, match=f"registry at {down}.*not read as 'no champion'"):
+        champion_version(down, "videofoundry-dit")
+    with pytest.raises(RegistryUnavailableError):
+        candidate_comparison(down, "videofoundry-dit")
+    with pytest.raises(RegistryUnavailableError):
+        promote(down, "videofoundry-dit", 1, [Gate("vae_psnr_db", 31.2, 28.0)])
+    with pytest.raises(RegistryUnavailableError):
+        resolve_reference(None, tracking_uri=down, cache_dir=tmp_path)
+    with pytest.raises(RegistryUnavailableError, match="unsupported URI"):
+        champion_version("nosuchscheme://registry", "videofoundry-dit")
+    # Only a registry that answers "not there" means no champion.
+    uri, _ = registry
+    assert champion_version(uri, "videofoundry-dit") is None
+    assert champion_version(uri, "no-such-model") is None
+    with pytest.raises(NoChampionError):
+        resolve_reference(None, tracking_uri=uri, cache_dir=tmp_path)

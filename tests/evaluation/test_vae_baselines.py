@@ -13,6 +13,7 @@ from evaluation.vae_baselines import (
     heldout_baselines,
     mean_colour_reconstruction,
     thumbnail_reconstruction,
+    vae_floor_verdict,
 )
 
 
@@ -60,3 +61,22 @@ def test_floor_sits_between_mean_colour_and_thumbnail_on_the_heldout_set() -> No
     assert paper.floors({"heldout_images": 12.25}) == {"heldout_images": 30.0}
     with pytest.raises(ValueError, match="unknown VaeFloorConfig preset .huge.; choose one of tiny, paper"):
         VaeFloorConfig.preset("huge")
+
+
+def test_floor_verdict_names_each_benchmark_and_its_shortfall() -> None:
+    config = VaeFloorConfig.preset("tiny")
+    # What the tiny lineage's VAE scored after 300 CPU steps (vae_eval.json of the lineage test).
+    verdict = vae_floor_verdict(
+        {"heldout_images": 12.50, "heldout_clips": 12.17, "imagenet_256": 9.0}, config, 64, 9
+    )
+    rows = verdict["benchmarks"]
+    assert set(rows) == {"heldout_images", "heldout_clips"}  # no mean-colour baseline for ImageNet here
+    assert not verdict["passed"] and verdict["margin_db"] == 3.1
+    images = rows["heldout_images"]
+    assert images["mean_colour_db"] == pytest.approx(12.90, abs=0.01)
+    assert images["floor_db"] == pytest.approx(12.90 + 3.1, abs=0.01)
+    assert images["shortfall_db"] == pytest.approx(16.0 - 12.5, abs=0.01) and not images["passed"]
+    good = vae_floor_verdict({"heldout_images": 20.0, "heldout_clips": 21.0}, config, 64, 9)
+    assert good["passed"] and all(r["shortfall_db"] == 0.0 for r in good["benchmarks"].values())
+    with pytest.raises(ValueError, match="no heldout_clips benchmark"):
+        vae_floor_verdict({"heldout_images": 20.0}, config, 64, 9)

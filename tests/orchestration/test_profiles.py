@@ -133,11 +133,8 @@ def test_tiny_presets_equal_the_old_tables() -> None:
     assert (human.raters_per_pair, human.gold_fraction, human.bootstrap_samples) == (2, 0.2, 50)
     evaluation = EvaluationConfig.preset("tiny")
     assert len(evaluation.prompts()) == 4 and evaluation.seeds == (0,)
-    assert (evaluation.vae_heldout_size, evaluation.vae_heldout_frames, evaluation.vae_psnr_floor_db) == (
-        64,
-        9,
-        10.0,
-    )
+    assert (evaluation.vae_heldout_size, evaluation.vae_heldout_frames) == (64, 9)
+    assert (evaluation.human_eval_min_judgments, evaluation.require_human_eval) == (20, False)
     assert DemoConfig.preset("tiny").defaults == {
         "height": 64,
         "width": 96,
@@ -151,7 +148,7 @@ def test_paper_profile_constants_live_in_the_configs() -> None:
     evaluation = EvaluationConfig.preset("paper")
     assert evaluation.prompts() == BUILTIN_PROMPTS and evaluation.seeds == (0, 1, 2)
     assert (evaluation.vae_heldout_size, evaluation.vae_heldout_frames) == (256, 33)
-    assert evaluation.vae_psnr_floor_db == 30.0 and evaluation.require_human_eval
+    assert evaluation.human_eval_min_judgments == 300 and evaluation.require_human_eval
     assert (evaluation.generation.height, evaluation.generation.frames) == (720, 129)
     serving = ServingConfig.preset("paper")
     assert (serving.default_height, serving.default_width, serving.default_frames) == (544, 960, 129)

@@ -231,7 +231,7 @@ def _run_on_ray(
         fn_constructor_kwargs={"udf": udf, "udf_kwargs": udf_kwargs},
         batch_size=1,
         batch_format="pyarrow",
-        concurrency=(1, min(actors, len(items))),
+        compute=ray.data.ActorPoolStrategy(min_size=1, max_size=min(actors, len(items))),
         **remote,
     )
     mapped.write_datasink(sink)

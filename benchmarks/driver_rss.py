@@ -4,8 +4,8 @@ Usage::
 
     .venv/bin/python benchmarks/driver_rss.py [--videos 400 1600] [--signals all|cheap] [--cpus 2]
 
-For each size a synthetic corpus of short, distinct videos is rendered (cached under `--root`):
-128×96, 30 frames at 12 fps, every other video with a hard cut in the middle (two clips). A fresh
+For each size a corpus of short, distinct videos (`curation.democorpus.scale_corpus`: 128×96, 30
+frames at 12 fps, every other one with a cut, 1.5 clips per video) is rendered under `--root`. A fresh
 child process (the driver) starts a local Ray with `--cpus` CPUs and runs the streaming stages of
 `curation.pipeline` over the batch: `make_clips` then `compute_signals` (Ray Data actor pools,
 part files written by the workers). Each row is printed as JSON: videos, clips and quarantine
@@ -27,39 +27,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-
-FRAMES, FPS, WIDTH, HEIGHT = 30, 12.0, 128, 96
-
-
-def synthetic_video(index: int) -> list[np.ndarray]:
-    """Frames of video `index`: a textured square drifting over a coloured background; odd indices cut."""
-    rng = np.random.default_rng(index)
-    frames = []
-    scenes = [rng.integers(0, 255, 3), rng.integers(0, 255, 3)]
-    texture = rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)
-    for t in range(FRAMES):
-        scene = 1 if index % 2 and t >= FRAMES // 2 else 0
-        frame = np.empty((HEIGHT, WIDTH, 3), np.uint8)
-        frame[:] = scenes[scene].astype(np.uint8)
-        x = (5 + 3 * t + 17 * scene) % (WIDTH - 24)
-        y = (10 + t + 29 * scene) % (HEIGHT - 24)
-        frame[y : y + 24, x : x + 24] = texture
-        frames.append(frame)
-    return frames
-
-
-def render_corpus(folder: Path, videos: int) -> Path:
-    """`folder` filled with `videos` distinct mp4 files (kept between runs)."""
-    from media.video import write_video
-
-    folder.mkdir(parents=True, exist_ok=True)
-    for index in range(videos):
-        path = folder / f"v{index:06d}.mp4"
-        if not path.exists():
-            write_video(path, synthetic_video(index), FPS)
-    return folder
-
+from curation.democorpus.scale_corpus import render_scale_corpus  # noqa: E402
 
 def _rss_mib() -> float:
     with open("/proc/self/status") as status:
@@ -115,7 +83,8 @@ def driver_rss_rows(videos: list[int], root: Path, signals: str, cpus: int) -> l
     rows = []
     context = multiprocessing.get_context("spawn")
     for count in videos:
-        corpus = render_corpus(root / f"raw_{count}" / f"synthetic{count}", count)
+        corpus = root / f"raw_{count}" / f"synthetic{count}"
+        render_scale_corpus(corpus, count)
         queue = context.Queue()
         child = context.Process(target=_child, args=((corpus, root / f"out_{count}", signals, cpus), queue))
         child.start()

@@ -98,11 +98,12 @@ def limit_threads() -> None:
 
 
 class PartSink(Datasink[dict[str, Any]]):
-    """Appends transport blocks to part files `<stage>-<uuid>.parquet` in per-kind staging folders.
+    """Appends transport blocks to part files `<stage>-<node>-<uuid>.parquet` in per-kind staging folders.
 
     Each `write` call (one Ray write task, or one block in-process) opens its own part file per kind
     on first use and writes each block's rows as one row group, so a work item's rows (one video)
-    stay in one row group. It returns `{"rows": {kind: n}, "node": <Ray node id>}`.
+    stay in one row group. `<node>` is the first 12 hex digits of the Ray node id of the worker
+    that wrote it (`inprocess` without Ray). It returns `{"rows": {kind: n}, "node": <node id>}`.
     """
 
     def __init__(self, stage: str, staging: dict[str, tuple[Path, pa.Schema]]) -> None:
@@ -111,6 +112,7 @@ class PartSink(Datasink[dict[str, Any]]):
         self.returns: list[dict[str, Any]] = []
 
     def write(self, blocks: Iterable[Any], ctx: Any) -> dict[str, Any]:
+        node = _node_id()
         writers: dict[str, pq.ParquetWriter] = {}
         paths: list[Path] = []
         counts: Counter[str] = Counter()
@@ -122,7 +124,8 @@ class PartSink(Datasink[dict[str, Any]]):
                     if rows.num_rows == 0:
                         continue
                     if kind not in writers:
-                        paths.append(folder / f"{self.stage}-{uuid.uuid4().hex}.parquet")
+                        name = f"{self.stage}-{node[:12]}-{uuid.uuid4().hex[:16]}.parquet"
+                        paths.append(folder / name)
                         writers[kind] = pq.ParquetWriter(paths[-1], schema)
                     writers[kind].write_table(rows)
                     counts[kind] += rows.num_rows
@@ -131,7 +134,7 @@ class PartSink(Datasink[dict[str, Any]]):
                 writer.close()
         for path in paths:
             os.chmod(path, 0o644)
-        return {"rows": dict(counts), "node": _node_id()}
+        return {"rows": dict(counts), "node": node}
 
     def on_write_complete(self, write_result: WriteResult[dict[str, Any]]) -> None:
         self.returns = list(write_result.write_returns)
@@ -140,7 +143,7 @@ class PartSink(Datasink[dict[str, Any]]):
 def _node_id() -> str:
     import ray
 
-    return ray.get_runtime_context().get_node_id() if ray.is_initialized() else "in-process"
+    return ray.get_runtime_context().get_node_id() if ray.is_initialized() else "inprocess"
 
 
 def run_stage(
@@ -231,7 +234,8 @@ def _run_on_ray(
         fn_constructor_kwargs={"udf": udf, "udf_kwargs": udf_kwargs},
         batch_size=1,
         batch_format="pyarrow",
-        compute=ray.data.ActorPoolStrategy(min_size=1, max_size=min(actors, len(items))),
+        # A fixed pool, one actor per CPU of the cluster: the work spreads over every node at once.
+        compute=ray.data.ActorPoolStrategy(size=min(actors, len(items))),
         **remote,
     )
     mapped.write_datasink(sink)

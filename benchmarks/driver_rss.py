@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from curation.democorpus.scale_corpus import render_scale_corpus  # noqa: E402
 
+
 def _rss_mib() -> float:
     with open("/proc/self/status") as status:
         for line in status:
@@ -106,7 +107,9 @@ def driver_rss_rows(videos: list[int], root: Path, signals: str, cpus: int) -> l
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--videos", nargs="+", type=int, default=[400, 1600])
     parser.add_argument("--signals", choices=["all", "cheap"], default="all")
     parser.add_argument("--cpus", type=int, default=2)

@@ -17,6 +17,7 @@ backend (`backend="local"`, for tests) runs the same UDF and the same sink in th
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import os
 import uuid
@@ -35,6 +36,8 @@ from curation.config import ExecutionConfig
 from media.tables import part_files, publish_folder, staging_folder
 
 Row = tuple[str, dict[str, Any]]  # (output kind, row)
+NODE_METADATA_KEY = "videofoundry.node"
+MAX_ITEMS_PER_CALL = 16
 StageUdf = Callable[[pa.Table], pa.Table]
 
 
@@ -98,12 +101,15 @@ def limit_threads() -> None:
 
 
 class PartSink(Datasink[dict[str, Any]]):
-    """Appends transport blocks to part files `<stage>-<node>-<uuid>.parquet` in per-kind staging folders.
+    """Writes transport blocks to part files `<stage>-<key>.parquet` in per-kind staging folders.
 
-    Each `write` call (one Ray write task, or one block in-process) opens its own part file per kind
-    on first use and writes each block's rows as one row group, so a work item's rows (one video)
-    stay in one row group. `<node>` is the first 12 hex digits of the Ray node id of the worker
-    that wrote it (`inprocess` without Ray). It returns `{"rows": {kind: n}, "node": <node id>}`.
+    Each `write` call (one Ray write task, or one block in-process) writes one part file per kind,
+    each block's rows as one row group, so a work item's rows (its videos' clips) stay in one row
+    group. `<key>` is a digest of the part's first row: a write task that Ray retries (a worker
+    killed for memory, a lost node) rewrites the same file instead of adding a copy, and a part is
+    written under a hidden temporary name and renamed when complete, so a killed writer leaves
+    nothing a reader sees. The file's metadata names the Ray node that wrote it
+    (`videofoundry.node`, `inprocess` without Ray). `write` returns `{"rows": {kind: n}, "node": id}`.
     """
 
     def __init__(self, stage: str, staging: dict[str, tuple[Path, pa.Schema]]) -> None:
@@ -113,8 +119,7 @@ class PartSink(Datasink[dict[str, Any]]):
 
     def write(self, blocks: Iterable[Any], ctx: Any) -> dict[str, Any]:
         node = _node_id()
-        writers: dict[str, pq.ParquetWriter] = {}
-        paths: list[Path] = []
+        writers: dict[str, tuple[pq.ParquetWriter, Path, Path]] = {}
         counts: Counter[str] = Counter()
         try:
             for block in blocks:
@@ -124,20 +129,32 @@ class PartSink(Datasink[dict[str, Any]]):
                     if rows.num_rows == 0:
                         continue
                     if kind not in writers:
-                        name = f"{self.stage}-{node[:12]}-{uuid.uuid4().hex[:16]}.parquet"
-                        paths.append(folder / name)
-                        writers[kind] = pq.ParquetWriter(paths[-1], schema)
-                    writers[kind].write_table(rows)
+                        key = hashlib.sha256(repr(rows.slice(0, 1).to_pylist()).encode()).hexdigest()[:24]
+                        final = folder / f"{self.stage}-{key}.parquet"
+                        tmp = folder / f".{final.name}.{uuid.uuid4().hex[:8]}.tmp"
+                        tagged = schema.with_metadata({NODE_METADATA_KEY: node})
+                        writers[kind] = (pq.ParquetWriter(tmp, tagged), tmp, final)
+                    writers[kind][0].write_table(rows.replace_schema_metadata({NODE_METADATA_KEY: node}))
                     counts[kind] += rows.num_rows
-        finally:
-            for writer in writers.values():
+        except BaseException:
+            for writer, tmp, _ in writers.values():
                 writer.close()
-        for path in paths:
-            os.chmod(path, 0o644)
+                tmp.unlink(missing_ok=True)
+            raise
+        for writer, tmp, final in writers.values():
+            writer.close()
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, final)
         return {"rows": dict(counts), "node": node}
 
     def on_write_complete(self, write_result: WriteResult[dict[str, Any]]) -> None:
         self.returns = list(write_result.write_returns)
+
+
+def written_by(part: Path) -> str:
+    """The Ray node id that wrote a part file (`inprocess` without Ray)."""
+    metadata = pq.read_schema(part).metadata or {}
+    return metadata.get(NODE_METADATA_KEY.encode(), b"").decode()
 
 
 def _node_id() -> str:
@@ -172,6 +189,8 @@ def run_stage(
             _run_on_ray(items, udf, udf_kwargs, sink, config)
         for kind, out in outputs.items():
             folder, schema = staging[kind]
+            for leftover in folder.glob(".*"):  # temporary files of writers killed and retried
+                leftover.unlink()
             if not any(folder.iterdir()):
                 pq.write_table(schema.empty_table(), folder / f"{stage}-empty.parquet")
                 os.chmod(folder / f"{stage}-empty.parquet", 0o644)
@@ -228,17 +247,22 @@ def _run_on_ray(
     if config.gpus_per_task and resources.get("GPU", 0) > 0:
         remote["num_gpus"] = config.gpus_per_task
         actors = max(1, min(actors, int(resources["GPU"] // config.gpus_per_task)))
-    dataset = ray.data.from_items(items, override_num_blocks=len(items))
+    # Several items per call amortise the per-block cost of Ray Data (scheduling, one write task
+    # per block), while at least four blocks per actor keep every actor busy.
+    per_call = max(1, min(MAX_ITEMS_PER_CALL, len(items) // (4 * actors)))
+    dataset = ray.data.from_items(items, override_num_blocks=-(-len(items) // per_call))
     mapped = dataset.map_batches(
         _ThreadLimited,
         fn_constructor_kwargs={"udf": udf, "udf_kwargs": udf_kwargs},
-        batch_size=1,
+        batch_size=per_call,
         batch_format="pyarrow",
         # A fixed pool, one actor per CPU of the cluster: the work spreads over every node at once.
         compute=ray.data.ActorPoolStrategy(size=min(actors, len(items))),
         **remote,
     )
-    mapped.write_datasink(sink)
+    # Write tasks ask for no CPU: the actor pool holds every CPU, and a write that waited for one
+    # would wait for the whole map to end, holding all its output in the object store meanwhile.
+    mapped.write_datasink(sink, ray_remote_args={"num_cpus": 0})
 
 
 class _ThreadLimited:

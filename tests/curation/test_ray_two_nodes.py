@@ -2,8 +2,8 @@
 
 Two `ray start --block` processes (a head and a second raylet, one CPU each, loopback only, a
 private temp dir) form the cluster; the CLI joins it through `VIDEOFOUNDRY_COMPUTE__RAY_ADDRESS`.
-The part files of the streamed tables name the Ray node that wrote them, which shows the work ran
-on both nodes; the tables equal an in-process run's (row order and the wall-clock `timing_*`
+The part files of the streamed tables name (in their metadata) the Ray node that wrote them, which
+shows the work ran on both nodes; the tables equal an in-process run's (row order and the wall-clock `timing_*`
 columns aside). Both nodes are stopped by their process groups whatever happens.
 """
 
@@ -24,6 +24,7 @@ import pyarrow as pa
 import pytest
 
 from curation.democorpus.scale_corpus import render_scale_corpus
+from curation.execution import written_by
 from media.tables import part_files, read_table
 
 pytestmark = pytest.mark.slow
@@ -166,17 +167,14 @@ def test_curate_on_two_nodes_equals_the_local_run(
     ]
     assert _normalised(quarantine[1]).equals(_normalised(quarantine[0]))
     assert sorted(quarantine[1].column("stage").to_pylist()) == ["ingest", "probe"]
-    # Part files are named <stage>-<node>-<uuid>: the workers of both nodes wrote.
+    # Each part file names the Ray node that wrote it: the workers of both nodes wrote.
     streamed = [
         tmp_path / "cluster" / "tables" / name / "two_nodes.parquet" for name in ("clips", "clip_signals")
     ]
-    nodes = {part.name.split("-")[1] for path in streamed for part in part_files(path)}
+    nodes = {written_by(part) for path in streamed for part in part_files(path)} - {""}
     assert len(nodes) == 2 and "inprocess" not in nodes, nodes
-    local_nodes = {
-        part.name.split("-")[1]
-        for part in part_files(tmp_path / "local" / "tables" / "clips" / "two_nodes.parquet")
-    }
-    assert local_nodes == {"inprocess"}
+    local_clips = tmp_path / "local" / "tables" / "clips" / "two_nodes.parquet"
+    assert {written_by(part) for part in part_files(local_clips)} == {"inprocess"}
 
 
 def _entry(name: str) -> str:

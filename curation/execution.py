@@ -132,6 +132,7 @@ class PartSink(Datasink[dict[str, Any]]):
                         key = hashlib.sha256(repr(rows.slice(0, 1).to_pylist()).encode()).hexdigest()[:24]
                         final = folder / f"{self.stage}-{key}.parquet"
                         tmp = folder / f".{final.name}.{uuid.uuid4().hex[:8]}.tmp"
+                        folder.mkdir(parents=True, exist_ok=True)  # a worker that sees the volume only
                         tagged = schema.with_metadata({NODE_METADATA_KEY: node})
                         writers[kind] = (pq.ParquetWriter(tmp, tagged), tmp, final)
                     writers[kind][0].write_table(rows.replace_schema_metadata({NODE_METADATA_KEY: node}))

@@ -7,9 +7,8 @@ from assets.curation_config import curation_config
 from assets.partitions import raw_batches
 from assets.versioned import commit_version
 from curation.ingest import RAW_VIDEOS_SCHEMA
-from curation.pipeline import make_clips, upsert_quarantine
-from curation.schemas import CLIPS_SCHEMA
-from media.tables import read_table, write_table
+from curation.pipeline import make_clips
+from media.tables import read_table
 from orchestration.resources import ComputeResource, VersioningResource, WorkspaceResource
 
 
@@ -27,14 +26,13 @@ def clips(
     batch = context.partition_key
     config = curation_config(workspace, compute)
     raw = read_table(ws.table("raw_videos", batch), RAW_VIDEOS_SCHEMA)
-    table, quarantine = make_clips(raw, batch, config)
-    path = write_table(table, ws.table("clips", batch), CLIPS_SCHEMA)
-    upsert_quarantine(ws.quarantine / f"{batch}.parquet", quarantine, {"ingest", "probe", "decode", "clips"})
+    path = ws.table("clips", batch)
+    summary = make_clips(raw, batch, config, path, ws.quarantine / f"{batch}.parquet")
     return dg.MaterializeResult(
         metadata={
-            "clips": dg.MetadataValue.int(table.num_rows),
-            "videos": dg.MetadataValue.int(len(set(table.column("source_sha256").to_pylist()))),
-            "quarantined": dg.MetadataValue.int(quarantine.num_rows),
+            "clips": dg.MetadataValue.int(summary.rows["clip"]),
+            "videos": dg.MetadataValue.int(summary.items),
+            "quarantined": dg.MetadataValue.int(summary.rows["quarantine"]),
             "path": dg.MetadataValue.path(str(path)),
             **commit_version(versioning, ws.table("clips"), f"clips of batch {batch}"),
         }

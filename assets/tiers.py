@@ -28,7 +28,7 @@ def tiers(
     """Nested quality tiers; tier_decisions.parquet records every filter's value and threshold."""
     ws = workspace.workspace
     config = curation_config(workspace, compute)
-    signals = read_table(ws.table("clip_signals"), CLIP_SIGNALS_SCHEMA)
+    signals = read_table(ws.table("clip_signals"), CLIP_SIGNALS_SCHEMA).sort_by("clip_id")
     deduped = read_table(ws.table("deduped_clips"), DEDUPED_CLIPS_SCHEMA)
     result = make_tiers(signals, deduped, config)
     write_table(result.decisions, ws.table("tier_decisions"), TIER_DECISIONS_SCHEMA)
@@ -54,7 +54,7 @@ def tiers(
 def sft_candidates(workspace: WorkspaceResource, compute: ComputeResource) -> dg.MaterializeResult:
     """Top-tier clips proposed to raters for the SFT set (accepted or rejected in the eval UI)."""
     ws = workspace.workspace
-    signals = read_table(ws.table("clip_signals"), CLIP_SIGNALS_SCHEMA)
+    signals = read_table(ws.table("clip_signals"), CLIP_SIGNALS_SCHEMA).sort_by("clip_id")
     membership = read_table(ws.table("tiers"), TIERS_SCHEMA)
     table = propose_sft_candidates(signals, membership, curation_config(workspace, compute).sft)
     path = write_table(table, ws.table("sft_candidates"), SFT_CANDIDATES_SCHEMA)

@@ -34,6 +34,7 @@ from curation.democorpus.build import build_demo_corpus  # noqa: E402
 from curation.ingest import scan_batch  # noqa: E402
 from curation.pipeline import make_clips  # noqa: E402
 from curation.scenes import Clip  # noqa: E402
+from media.tables import read_table  # noqa: E402
 from media.video import VideoReader  # noqa: E402
 
 
@@ -59,7 +60,10 @@ def main() -> int:
     config = CurationConfig.preset("tiny", execution={"backend": "local"})
     corpus = args.corpus.resolve()
     raw = scan_batch(corpus.parent, corpus.name, progress=False)
-    clips_table, _ = make_clips(raw, corpus.name, config)
+    work = Path(tempfile.mkdtemp(prefix="vf_speed_"))
+    clips_path = work / "clips" / f"{corpus.name}.parquet"
+    make_clips(raw, corpus.name, config, clips_path, work / "quarantine" / f"{corpus.name}.parquet")
+    clips_table = read_table(clips_path).sort_by([("source_path", "ascending"), ("start_frame", "ascending")])
     by_video: dict[str, list[Clip]] = {}
     fields = set(Clip.__dataclass_fields__)
     for row in clips_table.to_pylist():

@@ -1,29 +1,98 @@
-"""Running per-video work on Ray Data (a local loopback Ray or a `ray://` cluster) or in-process.
+"""Streaming stages: work items in, Parquet partitions out, written where the rows are computed.
 
-A task takes one item (a dict of plain values describing one video) and returns a list of output
-rows, each `{"kind": <table name>, "payload": <JSON of one row>}`: one flat schema that Ray Data
-can move between workers whatever the table, and that the driver splits back into tables.
+A stage maps each work item (a small dict: one raw video, or one row group of clips) through a
+class-based UDF. The UDF returns a *transport block*: one Arrow table whose `kind` column names the
+output table of each row and whose struct column of that name holds the row (`transport_block`).
+`PartSink` splits blocks by kind and appends them, one row group per block, to part files in a
+hidden staging folder per output; when the stage has finished, the driver moves each staging folder
+into place (`media.tables.publish_folder`), so a failed stage leaves the previous tables whole.
+
+With `backend="ray"` this is one Ray Data pipeline per stage: `from_items` → `map_batches` on an
+actor pool (one UDF instance per actor: the model stages load MobileNetV2 / the scorers once; GPUs
+are requested when the cluster has any) → `write_datasink(PartSink)` on the workers. The driver
+holds the work items and per-write-task counts only: no `take_all`, no `to_pandas`. The in-process
+backend (`backend="local"`, for tests) runs the same UDF and the same sink in this process.
 """
 
 from __future__ import annotations
 
-import json
+import dataclasses
+import hashlib
 import logging
-from collections.abc import Callable
+import os
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from ray.data import Datasink
+from ray.data.datasource.datasink import WriteResult
+
 from curation.config import ExecutionConfig
+from media.tables import part_files, publish_folder, staging_folder
 
-Task = Callable[[dict[str, Any]], list[dict[str, str]]]
+Row = tuple[str, dict[str, Any]]  # (output kind, row)
+NODE_METADATA_KEY = "videofoundry.node"
+MAX_ITEMS_PER_CALL = 16
+StageUdf = Callable[[pa.Table], pa.Table]
 
 
-def output(kind: str, row: dict[str, Any]) -> dict[str, str]:
-    """One output row of a task."""
-    return {"kind": kind, "payload": json.dumps(row)}
+@dataclasses.dataclass(frozen=True)
+class StageOutput:
+    """One table partition a stage writes.
+
+    `shared`: other stages write to the same partition too (the quarantine of a batch); only this
+    stage's part files (named `<stage>-…`) are replaced, the others are carried over.
+    """
+
+    path: Path
+    schema: pa.Schema
+    shared: bool = False
 
 
-def _limit_threads() -> None:
-    """One BLAS/OpenCV/torch thread per task: Ray runs one task per CPU already."""
+@dataclasses.dataclass
+class StageSummary:
+    """What a stage wrote: rows per output kind, items processed, Ray node ids of the write tasks."""
+
+    rows: dict[str, int]
+    items: int
+    nodes: set[str]
+    paths: dict[str, Path]
+
+
+def transport_schema(schemas: dict[str, pa.Schema]) -> pa.Schema:
+    """`kind` plus one nullable struct column per output kind (fields nullable: other kinds' rows)."""
+    return pa.schema(
+        [pa.field("kind", pa.string())]
+        + [
+            pa.field(kind, pa.struct([f.with_nullable(True) for f in schema]))
+            for kind, schema in schemas.items()
+        ]
+    )
+
+
+def transport_block(schemas: dict[str, pa.Schema], rows: Iterable[Row]) -> pa.Table:
+    """The transport block of `rows` (each `(kind, row dict)`)."""
+    return pa.Table.from_pylist(
+        [{"kind": kind, kind: row} for kind, row in rows], schema=transport_schema(schemas)
+    )
+
+
+def rows_of(block: pa.Table, kind: str, schema: pa.Schema) -> pa.Table:
+    """The rows of `kind` in a transport block, as a table of `schema`."""
+    chosen = block.filter(pc.equal(block.column("kind"), kind)).column(kind)
+    if chosen.num_chunks == 0 or len(chosen) == 0:
+        return schema.empty_table()
+    batches = [pa.RecordBatch.from_struct_array(chunk) for chunk in chosen.chunks if len(chunk)]
+    return pa.Table.from_batches(batches).select(schema.names).cast(schema)
+
+
+def limit_threads() -> None:
+    """One BLAS/OpenCV/torch thread per UDF call: Ray runs one call per CPU already."""
     import cv2
     import torch
 
@@ -31,44 +100,178 @@ def _limit_threads() -> None:
     torch.set_num_threads(1)
 
 
-def _run_one(item: dict[str, Any], task: Task) -> list[dict[str, str]]:
-    _limit_threads()
-    return task(item)
+class PartSink(Datasink[dict[str, Any]]):
+    """Writes transport blocks to part files `<stage>-<key>.parquet` in per-kind staging folders.
 
-
-def run_tasks(
-    task: Task, items: list[dict[str, Any]], config: ExecutionConfig
-) -> dict[str, list[dict[str, Any]]]:
-    """Apply `task` to every item; return the output rows grouped by kind.
-
-    With `backend="ray"` each item is one Ray Data block mapped by `flat_map` with
-    `cpus_per_task` CPUs (and `gpus_per_task` GPUs) per task; Ray is started (or joined) through
-    `media.ray_cluster.ensure_ray`, loopback-only and without dashboard when local.
+    Each `write` call (one Ray write task, or one block in-process) writes one part file per kind,
+    each block's rows as one row group, so a work item's rows (its videos' clips) stay in one row
+    group. `<key>` is a digest of the part's first row: a write task that Ray retries (a worker
+    killed for memory, a lost node) rewrites the same file instead of adding a copy, and a part is
+    written under a hidden temporary name and renamed when complete, so a killed writer leaves
+    nothing a reader sees. The file's metadata names the Ray node that wrote it
+    (`videofoundry.node`, `inprocess` without Ray). `write` returns `{"rows": {kind: n}, "node": id}`.
     """
-    outputs: list[dict[str, str]] = []
-    if not items:
-        return {}
-    if config.backend == "local":
-        for item in items:
-            outputs += _run_one(item, task)
-    else:
-        import ray
 
-        from media.ray_cluster import ensure_ray
+    def __init__(self, stage: str, staging: dict[str, tuple[Path, pa.Schema]]) -> None:
+        self.stage = stage
+        self.staging = staging
+        self.returns: list[dict[str, Any]] = []
 
-        ensure_ray(config.ray_address, config.num_cpus)
-        # Ray Data logs a progress block every 10 s by default; our own tqdm/tables say enough.
-        context = ray.data.DataContext.get_current()
-        context.enable_progress_bars = False
-        context.enable_operator_progress_bars = False
-        logging.getLogger("ray.data").setLevel(logging.WARNING)
-        dataset = ray.data.from_items(items, override_num_blocks=len(items))
-        resources: dict[str, Any] = {"num_cpus": config.cpus_per_task}
-        if config.gpus_per_task:
-            resources["num_gpus"] = config.gpus_per_task
-        mapped = dataset.flat_map(_run_one, fn_kwargs={"task": task}, **resources)  # type: ignore[arg-type]
-        outputs = [{"kind": row["kind"], "payload": row["payload"]} for row in mapped.take_all()]
-    grouped: dict[str, list[dict[str, Any]]] = {}
-    for row in outputs:
-        grouped.setdefault(row["kind"], []).append(json.loads(row["payload"]))
-    return grouped
+    def write(self, blocks: Iterable[Any], ctx: Any) -> dict[str, Any]:
+        node = _node_id()
+        writers: dict[str, tuple[pq.ParquetWriter, Path, Path]] = {}
+        counts: Counter[str] = Counter()
+        try:
+            for block in blocks:
+                table = block if isinstance(block, pa.Table) else pa.Table.from_pandas(block)
+                for kind, (folder, schema) in self.staging.items():
+                    rows = rows_of(table, kind, schema)
+                    if rows.num_rows == 0:
+                        continue
+                    if kind not in writers:
+                        key = hashlib.sha256(repr(rows.slice(0, 1).to_pylist()).encode()).hexdigest()[:24]
+                        final = folder / f"{self.stage}-{key}.parquet"
+                        tmp = folder / f".{final.name}.{uuid.uuid4().hex[:8]}.tmp"
+                        folder.mkdir(parents=True, exist_ok=True)  # a worker that sees the volume only
+                        tagged = schema.with_metadata({NODE_METADATA_KEY: node})
+                        writers[kind] = (pq.ParquetWriter(tmp, tagged), tmp, final)
+                    writers[kind][0].write_table(rows.replace_schema_metadata({NODE_METADATA_KEY: node}))
+                    counts[kind] += rows.num_rows
+        except BaseException:
+            for writer, tmp, _ in writers.values():
+                writer.close()
+                tmp.unlink(missing_ok=True)
+            raise
+        for writer, tmp, final in writers.values():
+            writer.close()
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, final)
+        return {"rows": dict(counts), "node": node}
+
+    def on_write_complete(self, write_result: WriteResult[dict[str, Any]]) -> None:
+        self.returns = list(write_result.write_returns)
+
+
+def written_by(part: Path) -> str:
+    """The Ray node id that wrote a part file (`inprocess` without Ray)."""
+    metadata = pq.read_schema(part).metadata or {}
+    return metadata.get(NODE_METADATA_KEY.encode(), b"").decode()
+
+
+def _node_id() -> str:
+    import ray
+
+    return ray.get_runtime_context().get_node_id() if ray.is_initialized() else "inprocess"
+
+
+def run_stage(
+    stage: str,
+    items: list[dict[str, Any]],
+    udf: type,
+    udf_kwargs: dict[str, Any],
+    outputs: dict[str, StageOutput],
+    config: ExecutionConfig,
+) -> StageSummary:
+    """Map every item through `udf(**udf_kwargs)` and publish each output's partition.
+
+    `udf` is a class whose instances take a one-item batch (Arrow table) and return a transport
+    block of the kinds in `outputs`. Every output is published, with an empty part file when the
+    stage produced no row of its kind, so readers always find its schema.
+    """
+    staging = {kind: (staging_folder(out.path), out.schema) for kind, out in outputs.items()}
+    sink = PartSink(stage, staging)
+    try:
+        if config.backend == "local":
+            instance = udf(**udf_kwargs)
+            for item in items:
+                limit_threads()
+                sink.returns.append(sink.write([instance(pa.Table.from_pylist([item]))], None))
+        elif items:
+            _run_on_ray(items, udf, udf_kwargs, sink, config)
+        for kind, out in outputs.items():
+            folder, schema = staging[kind]
+            for leftover in folder.glob(".*"):  # temporary files of writers killed and retried
+                leftover.unlink()
+            if not any(folder.iterdir()):
+                pq.write_table(schema.empty_table(), folder / f"{stage}-empty.parquet")
+                os.chmod(folder / f"{stage}-empty.parquet", 0o644)
+            if out.shared:
+                _carry_other_stages(out.path, folder, stage)
+            publish_folder(folder, out.path)
+    except BaseException:
+        for folder, _ in staging.values():
+            if folder.exists():
+                for part in folder.iterdir():
+                    part.unlink()
+                folder.rmdir()
+        raise
+    rows: Counter[str] = Counter()
+    for result in sink.returns:
+        rows.update(result["rows"])
+    return StageSummary(
+        rows={kind: rows.get(kind, 0) for kind in outputs},
+        items=len(items),
+        nodes={result["node"] for result in sink.returns},
+        paths={kind: out.path for kind, out in outputs.items()},
+    )
+
+
+def _carry_other_stages(path: Path, staged: Path, stage: str) -> None:
+    """Hard-link the part files of other stages from the published partition into the staging folder."""
+    if not path.is_dir():
+        return
+    for part in part_files(path):
+        if not part.name.startswith(f"{stage}-"):
+            os.link(part, staged / part.name)
+
+
+def _run_on_ray(
+    items: list[dict[str, Any]],
+    udf: type,
+    udf_kwargs: dict[str, Any],
+    sink: PartSink,
+    config: ExecutionConfig,
+) -> None:
+    import ray
+
+    from media.ray_cluster import ensure_ray
+
+    ensure_ray(config.ray_address, config.num_cpus)
+    context = ray.data.DataContext.get_current()
+    # Ray Data logs a progress block every 10 s by default; our own tables say enough.
+    context.enable_progress_bars = False
+    context.enable_operator_progress_bars = False
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    resources = ray.cluster_resources()
+    actors = max(1, int(resources.get("CPU", 1) // max(config.cpus_per_task, 1e-3)))
+    remote: dict[str, Any] = {"num_cpus": config.cpus_per_task}
+    if config.gpus_per_task and resources.get("GPU", 0) > 0:
+        remote["num_gpus"] = config.gpus_per_task
+        actors = max(1, min(actors, int(resources["GPU"] // config.gpus_per_task)))
+    # Several items per call amortise the per-block cost of Ray Data (scheduling, one write task
+    # per block), while at least four blocks per actor keep every actor busy.
+    per_call = max(1, min(MAX_ITEMS_PER_CALL, len(items) // (4 * actors)))
+    dataset = ray.data.from_items(items, override_num_blocks=-(-len(items) // per_call))
+    mapped = dataset.map_batches(
+        _ThreadLimited,
+        fn_constructor_kwargs={"udf": udf, "udf_kwargs": udf_kwargs},
+        batch_size=per_call,
+        batch_format="pyarrow",
+        # A fixed pool, one actor per CPU of the cluster: the work spreads over every node at once.
+        compute=ray.data.ActorPoolStrategy(size=min(actors, len(items))),
+        **remote,
+    )
+    # Write tasks ask for no CPU: the actor pool holds every CPU, and a write that waited for one
+    # would wait for the whole map to end, holding all its output in the object store meanwhile.
+    mapped.write_datasink(sink, ray_remote_args={"num_cpus": 0})
+
+
+class _ThreadLimited:
+    """Builds the UDF once per actor with one compute thread, then forwards every batch to it."""
+
+    def __init__(self, udf: type, udf_kwargs: dict[str, Any]) -> None:
+        limit_threads()
+        self.udf = udf(**udf_kwargs)
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        return self.udf(batch)

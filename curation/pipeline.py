@@ -1,10 +1,12 @@
 """The curation chain as functions over tables: raw videos → clips → signals → dedup → tiers.
 
 Each stage reads and writes Parquet through `media.tables` (atomic, schema-checked); the
-Dagster assets and `videofoundry curate` call these same functions. Per-video work (probe,
-decode, shot detection, signals) runs through `curation.execution.run_tasks` (Ray Data by default).
-Reruns are idempotent: ids derive from content, each batch's tables are rewritten whole, and the
-quarantine table is replaced per (batch, stage).
+Dagster assets and `videofoundry curate` call these same functions. The per-video stages (probe,
+decode, shot detection → `clips`; signals → `clip_signals`) stream through
+`curation.execution.run_stage` (Ray Data by default): the workers write the partitions, the driver
+never holds their rows. Reruns are idempotent: ids derive from content, each batch's partitions
+are replaced whole, and a batch's quarantine partition is replaced per stage (its part files are
+named after the stage that wrote them).
 """
 
 from __future__ import annotations
@@ -14,16 +16,34 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from curation.clip_signals import clip_signal_row
 from curation.config import TIER_NAMES, CurationConfig
 from curation.decode import BadVideoError, decode_for_analysis, probe_video
 from curation.dedup import dedup_clips
-from curation.execution import output, run_tasks
+from curation.embedding import load_embedder
+from curation.execution import Row, StageOutput, StageSummary, run_stage, transport_block
 from curation.scenes import Clip, cut_clips
 from curation.schemas import CLIP_SIGNALS_SCHEMA, CLIPS_SCHEMA, QUARANTINE_SCHEMA
 from curation.tiers import decide_tiers, draw_funnel, funnel, sft_candidates, tier_membership
-from media.tables import read_table, table_path, write_table
+from media.image_quality import load_aesthetic_scorer
+from media.tables import (
+    part_files,
+    partitions,
+    publish_folder,
+    read_table,
+    staging_folder,
+    table_path,
+    write_table,
+)
+
+QUARANTINE_STAGES = {"clips": ("ingest", "probe", "decode", "clips"), "signals": ("signals",)}
+"""The quarantine `stage` values each streaming stage writes (its part files are named after it)."""
+
+CLIPS_OUTPUTS = {"clip": CLIPS_SCHEMA, "quarantine": QUARANTINE_SCHEMA}
+SIGNALS_OUTPUTS = {"signal": CLIP_SIGNALS_SCHEMA, "quarantine": QUARANTINE_SCHEMA}
 
 
 def _quarantine_row(
@@ -40,131 +60,184 @@ def _quarantine_row(
     }
 
 
-def _clips_task(item: dict[str, Any]) -> list[dict[str, str]]:
-    """Probe, decode and cut one raw video (Ray task)."""
-    config = CurationConfig.model_validate_json(item["config"])
-    path, sha256, batch = item["path"], item["sha256"], item["batch"]
-    try:
-        info = probe_video(Path(path), config.probe)
-        video = decode_for_analysis(info, config.signals.analysis_height, 3600.0, config.probe.max_frames)
-        clips, dropped = cut_clips(video, sha256, config.scenes)
-    except BadVideoError as error:
-        return [output("quarantine", _quarantine_row(path, sha256, batch, error.stage, error.reason))]
-    rows = [output("clip", {**dataclasses.asdict(clip), "batch": batch}) for clip in clips]
-    rows += [
-        output(
-            "quarantine",
-            _quarantine_row(
-                path, sha256, batch, "clips", d.reason, start_frame=d.start_frame, end_frame=d.end_frame
-            ),
-        )
-        for d in dropped
-    ]
-    if not clips:
-        rows.append(
-            output(
-                "quarantine", _quarantine_row(path, sha256, batch, "clips", "no shot long enough for a clip")
+class CutClips:
+    """UDF of stage `clips`: probe, decode and cut each raw video of a batch of manifest rows."""
+
+    def __init__(self, config_json: str) -> None:
+        self.config = CurationConfig.model_validate_json(config_json)
+
+    def __call__(self, items: pa.Table) -> pa.Table:
+        rows: list[Row] = []
+        for item in items.to_pylist():
+            rows += self._video(item)
+        return transport_block(CLIPS_OUTPUTS, rows)
+
+    def _video(self, item: dict[str, Any]) -> list[Row]:
+        config = self.config
+        path, sha256, batch = item["path"], item["sha256"], item["batch"]
+        if item.get("skip_reason") is not None:  # ingest could not take it (not a file, unreadable …)
+            return [("quarantine", _quarantine_row(path, sha256, batch, "ingest", item["skip_reason"]))]
+        if item["duplicate_of"] is not None:
+            reason = f"same content as {item['duplicate_of']} (sha256 {sha256[:12]})"
+            return [("quarantine", _quarantine_row(path, sha256, batch, "ingest", reason))]
+        try:
+            info = probe_video(Path(path), config.probe)
+            video = decode_for_analysis(info, config.signals.analysis_height, 3600.0, config.probe.max_frames)
+            clips, dropped = cut_clips(video, sha256, config.scenes)
+        except BadVideoError as error:
+            return [("quarantine", _quarantine_row(path, sha256, batch, error.stage, error.reason))]
+        rows: list[Row] = [
+            ("clip", {**dataclasses.asdict(clip), "batch": batch, "frame_count": clip.frame_count})
+            for clip in clips
+        ]
+        rows += [
+            (
+                "quarantine",
+                _quarantine_row(
+                    path, sha256, batch, "clips", d.reason, start_frame=d.start_frame, end_frame=d.end_frame
+                ),
             )
-        )
-    return rows
+            for d in dropped
+        ]
+        if not clips:
+            rows.append(
+                (
+                    "quarantine",
+                    _quarantine_row(path, sha256, batch, "clips", "no shot long enough for a clip"),
+                )
+            )
+        return rows
 
 
-def make_clips(raw_videos: pa.Table, batch: str, config: CurationConfig) -> tuple[pa.Table, pa.Table]:
-    """(`clips`, `quarantine` rows of stages ingest/probe/decode/clips) for one batch of raw videos.
+def make_clips(
+    raw_videos: pa.Table, batch: str, config: CurationConfig, clips_path: Path, quarantine_path: Path
+) -> StageSummary:
+    """Write the `clips` partition at `clips_path` and this stage's quarantine rows (stages
+    ingest/probe/decode/clips) into the partition at `quarantine_path`, from the workers.
 
     Entries ingest skipped are quarantined at stage `ingest` with their reason. Files with the
     same content hash are curated once: the first path (sorted) is used, the others are
-    quarantined at stage `ingest` naming it.
+    quarantined at stage `ingest` naming it. The driver holds the manifest (one small dict per raw
+    video), never a clip row.
     """
     items: list[dict[str, Any]] = []
-    quarantine: list[dict[str, Any]] = []
     first_path: dict[str, str] = {}
-    for row in sorted(raw_videos.to_pylist(), key=lambda r: r["path"]):
-        if row["skip_reason"] is not None:
-            quarantine.append(_quarantine_row(row["path"], None, batch, "ingest", row["skip_reason"]))
-            continue
-        if row["sha256"] in first_path:
-            reason = f"same content as {first_path[row['sha256']]} (sha256 {row['sha256'][:12]})"
-            quarantine.append(_quarantine_row(row["path"], row["sha256"], batch, "ingest", reason))
-            continue
-        first_path[row["sha256"]] = row["path"]
+    manifest = zip(
+        raw_videos.column("path").to_pylist(),
+        raw_videos.column("sha256").to_pylist(),
+        raw_videos.column("skip_reason").to_pylist(),
+        strict=True,
+    )
+    for path, sha256, skip_reason in sorted(manifest, key=lambda row: row[0]):
+        duplicate_of = first_path.get(sha256) if skip_reason is None else None
         items.append(
-            {"path": row["path"], "sha256": row["sha256"], "batch": batch, "config": config.model_dump_json()}
+            {
+                "path": path,
+                "sha256": sha256,
+                "batch": batch,
+                "duplicate_of": duplicate_of,
+                "skip_reason": skip_reason,
+            }
         )
-    results = run_tasks(_clips_task, items, config.execution)
-    clips = sorted(results.get("clip", []), key=lambda r: (r["source_path"], r["start_frame"]))
-    for clip in clips:
-        clip["frame_count"] = clip["end_frame"] - clip["start_frame"]
-    quarantine += results.get("quarantine", [])
-    return (
-        pa.Table.from_pylist(clips, schema=CLIPS_SCHEMA),
-        pa.Table.from_pylist(sorted(quarantine, key=_quarantine_key), schema=QUARANTINE_SCHEMA),
+        if skip_reason is None:
+            first_path.setdefault(sha256, path)
+    _split_single_file_quarantine(quarantine_path)
+    outputs = {
+        "clip": StageOutput(clips_path, CLIPS_SCHEMA),
+        "quarantine": StageOutput(quarantine_path, QUARANTINE_SCHEMA, shared=True),
+    }
+    return run_stage(
+        "clips", items, CutClips, {"config_json": config.model_dump_json()}, outputs, config.execution
     )
 
 
-def _quarantine_key(row: dict[str, Any]) -> tuple[str, str, int]:
-    return (row["path"], row["stage"], row["start_frame"] or 0)
+class ClipSignals:
+    """UDF of stage `clip_signals`: one decode per source video, the signals of each of its clips.
 
+    Built once per Ray actor: the embedding network and the aesthetic scorer load in the
+    constructor (on the actor's GPU when it has one), not per clip.
+    """
 
-def _signals_task(item: dict[str, Any]) -> list[dict[str, str]]:
-    """Decode one raw video once and compute the signals of all its clips (Ray task)."""
-    config = CurationConfig.model_validate_json(item["config"])
-    path = item["path"]
-    clip_fields = {f.name for f in dataclasses.fields(Clip)}
-    clips = [Clip(**{k: v for k, v in c.items() if k in clip_fields}) for c in item["clips"]]
-    try:
-        info = probe_video(Path(path), config.probe)
-        video = decode_for_analysis(
-            info, config.signals.analysis_height, config.signals.full_res_every_s, config.probe.max_frames
-        )
-    except BadVideoError as error:
-        return [
-            output(
-                "quarantine", _quarantine_row(path, item["sha256"], item["batch"], "signals", error.reason)
+    def __init__(self, config_json: str, cheap_only: bool) -> None:
+        self.config = CurationConfig.model_validate_json(config_json)
+        self.cheap_only = cheap_only
+        if not cheap_only:
+            load_embedder(self.config.signals.embedding_weights)
+            load_aesthetic_scorer(self.config.signals.aesthetic_model)
+
+    def __call__(self, items: pa.Table) -> pa.Table:
+        rows: list[Row] = []
+        for item in items.to_pylist():
+            clips = pq.ParquetFile(item["path"]).read_row_group(item["row_group"]).to_pylist()
+            by_video: dict[str, list[dict[str, Any]]] = {}
+            for clip in clips:
+                by_video.setdefault(clip["source_path"], []).append(clip)
+            for video_clips in by_video.values():
+                rows += self._video(video_clips)
+        return transport_block(SIGNALS_OUTPUTS, rows)
+
+    def _video(self, video_clips: list[dict[str, Any]]) -> list[Row]:
+        config = self.config
+        first = video_clips[0]
+        path = first["source_path"]
+        fields = {f.name for f in dataclasses.fields(Clip)}
+        clips = [Clip(**{k: v for k, v in c.items() if k in fields}) for c in video_clips]
+        try:
+            info = probe_video(Path(path), config.probe)
+            video = decode_for_analysis(
+                info, config.signals.analysis_height, config.signals.full_res_every_s, config.probe.max_frames
             )
-        ]
-    return [
-        output("signal", clip_signal_row(video, clip, config.signals, item["cheap_only"])) for clip in clips
-    ]
+        except BadVideoError as error:
+            row = _quarantine_row(path, first["source_sha256"], first["batch"], "signals", error.reason)
+            return [("quarantine", row)]
+        return [("signal", clip_signal_row(video, clip, config.signals, self.cheap_only)) for clip in clips]
 
 
 def compute_signals(
-    clips: pa.Table, config: CurationConfig, cheap_only: bool = False
-) -> tuple[pa.Table, pa.Table]:
-    """(`clip_signals`, `quarantine` rows of stage signals): one decode per source video."""
-    by_video: dict[str, list[dict[str, Any]]] = {}
-    for clip in clips.to_pylist():
-        by_video.setdefault(clip["source_path"], []).append(clip)
+    clips_path: Path,
+    config: CurationConfig,
+    signals_path: Path,
+    quarantine_path: Path,
+    cheap_only: bool = False,
+) -> StageSummary:
+    """Write the `clip_signals` partition of the `clips` partition at `clips_path`, and this stage's
+    quarantine rows (stage signals), from the workers: one work item per row group of clips.
+
+    The clips stage writes each video's clips as one row group, so each video is decoded once. The
+    driver reads Parquet footers only.
+    """
     items = [
-        {
-            "path": path,
-            "sha256": video_clips[0]["source_sha256"],
-            "batch": video_clips[0]["batch"],
-            "clips": video_clips,
-            "cheap_only": cheap_only,
-            "config": config.model_dump_json(),
-        }
-        for path, video_clips in sorted(by_video.items())
+        {"path": str(part), "row_group": index}
+        for part in part_files(clips_path)
+        for index in range(pq.ParquetFile(part).num_row_groups)
     ]
-    results = run_tasks(_signals_task, items, config.execution)
-    signals = sorted(results.get("signal", []), key=lambda r: r["clip_id"])
-    return (
-        pa.Table.from_pylist(signals, schema=CLIP_SIGNALS_SCHEMA),
-        pa.Table.from_pylist(
-            sorted(results.get("quarantine", []), key=_quarantine_key), schema=QUARANTINE_SCHEMA
-        ),
-    )
+    _split_single_file_quarantine(quarantine_path)
+    outputs = {
+        "signal": StageOutput(signals_path, CLIP_SIGNALS_SCHEMA),
+        "quarantine": StageOutput(quarantine_path, QUARANTINE_SCHEMA, shared=True),
+    }
+    kwargs = {"config_json": config.model_dump_json(), "cheap_only": cheap_only}
+    return run_stage("signals", items, ClipSignals, kwargs, outputs, config.execution)
 
 
-def upsert_quarantine(path: Path, rows: pa.Table, stages: set[str]) -> pa.Table:
-    """Replace the rows of `stages` in the quarantine table at `path` by `rows` (idempotent)."""
-    kept: list[dict[str, Any]] = []
-    if path.exists():
-        kept = [r for r in read_table(path).to_pylist() if r["stage"] not in stages]
-    merged = sorted(kept + rows.to_pylist(), key=_quarantine_key)
-    table = pa.Table.from_pylist(merged, schema=QUARANTINE_SCHEMA)
-    write_table(table, path, QUARANTINE_SCHEMA)
-    return table
+def _split_single_file_quarantine(path: Path) -> None:
+    """Turn a quarantine partition written as one file (before stages streamed) into part files
+    named after the stage that wrote each row, so each stage can replace its own."""
+    if not path.is_file():
+        return
+    table = read_table(path, QUARANTINE_SCHEMA)
+    staged = staging_folder(path)
+    for stage, values in QUARANTINE_STAGES.items():
+        rows = table.filter(pc.is_in(table.column("stage"), pa.array(values)))
+        write_table(rows, staged / f"{stage}-single-file.parquet", QUARANTINE_SCHEMA)
+    publish_folder(staged, path)
+
+
+def count_rows(path: Path) -> int:
+    """Rows of a table or partition, from the Parquet footers (no row is read)."""
+    if path.is_file() or path.suffix == ".parquet":
+        return sum(pq.ParquetFile(part).metadata.num_rows for part in part_files(path))
+    return sum(count_rows(partition) for partition in partitions(path))
 
 
 @dataclasses.dataclass
@@ -218,15 +291,15 @@ def curate(
     )
 
     quarantine_path = quarantine_dir / f"{batch}.parquet"
-    clips, clip_quarantine = make_clips(raw_videos, batch, config)
-    paths = {"clips": write_table(clips, table_path(tables_dir, "clips", batch), CLIPS_SCHEMA)}
-    upsert_quarantine(quarantine_path, clip_quarantine, {"ingest", "probe", "decode", "clips"})
-    signals, signal_quarantine = compute_signals(clips, config)
-    paths["clip_signals"] = write_table(
-        signals, table_path(tables_dir, "clip_signals", batch), CLIP_SIGNALS_SCHEMA
-    )
-    quarantine = upsert_quarantine(quarantine_path, signal_quarantine, {"signals"})
+    paths = {
+        "clips": table_path(tables_dir, "clips", batch),
+        "clip_signals": table_path(tables_dir, "clip_signals", batch),
+    }
+    make_clips(raw_videos, batch, config, paths["clips"], quarantine_path)
+    compute_signals(paths["clips"], config, paths["clip_signals"], quarantine_path)
     paths["quarantine"] = quarantine_path
+    # Dedup and tiers compare every clip with every other: the one stage that reads whole columns.
+    signals = read_table(paths["clip_signals"], CLIP_SIGNALS_SCHEMA).sort_by("clip_id")
     deduped = dedup_clips(signals, config.dedup)
     paths["deduped_clips"] = write_table(
         deduped, table_path(tables_dir, "deduped_clips"), DEDUPED_CLIPS_SCHEMA
@@ -241,4 +314,4 @@ def curate(
     )
     png = draw_funnel(result.funnel, reports_dir / "curation_funnel.png")
     counts = {name: sum(result.membership.column(f"tier_{name}").to_pylist()) for name in TIER_NAMES}
-    return CurationResult(paths, result.funnel, png, quarantine.num_rows, counts)
+    return CurationResult(paths, result.funnel, png, count_rows(quarantine_path), counts)

@@ -1,18 +1,24 @@
 """Parquet tables: where they lie, atomic writes, reads with schema checks.
 
 A table `name` under a tables folder is either single, one file `name.parquet`, or partitioned, a
-folder `name/` holding one file per partition (`name/<partition>.parquet`, e.g. one per raw batch).
-`table_path` is the one place that knows this layout; `read_table` reads either form.
+folder `name/` holding one entry per partition (`name/<partition>.parquet`, e.g. one per raw batch).
+A partition entry is one Parquet file, or a folder of part files (`<partition>.parquet/*.parquet`)
+when many workers wrote it at once. `table_path` is the one place that knows this layout;
+`read_table` reads every form. Rows of a part-folder partition have no order across parts: readers
+that need one sort.
 
 Writes go to a temporary file beside the target that `os.replace` moves into place, so a crash
-mid-write never leaves a half-written file: readers see the previous version or the new one.
-Files are made 0644 (readable by the other services of a deployment).
+mid-write never leaves a half-written file: readers see the previous version or the new one. A
+part-folder partition is filled in a hidden staging folder (`staging_folder`) and moved into place
+by `publish_folder`. Files are made 0644 (readable by the other services of a deployment).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+import uuid
 from pathlib import Path
 
 import pyarrow as pa
@@ -68,12 +74,51 @@ def write_table(table: pa.Table, path: Path, schema: pa.Schema | None = None) ->
     return path
 
 
-def partitions(path: Path) -> list[Path]:
-    """The partition files of the partitioned table at folder `path`, sorted by name.
+def staging_folder(path: Path) -> Path:
+    """A new, empty hidden folder beside `path` to fill with part files before `publish_folder`."""
+    path = Path(path)
+    folder = path.parent / f".{path.name}.staging-{uuid.uuid4().hex[:12]}"
+    folder.mkdir(parents=True)
+    return folder
 
-    Temporary files of writes in progress (hidden, `.name.….tmp`) are not partitions.
+
+def publish_folder(staged: Path, path: Path) -> Path:
+    """Move the filled staging folder `staged` to `path`, replacing what was there (file or folder).
+
+    The old entry is first renamed aside, then the new folder renamed in, then the old one
+    deleted: each rename is atomic, so a reader or a crash sees the old table or the new one
+    whole, never a mix (between the two renames `path` is briefly absent, and after a crash there
+    the old version is still beside it as `.<name>.old-…`).
+    """
+    path = Path(path)
+    old: Path | None = None
+    if path.exists():
+        old = path.parent / f".{path.name}.old-{uuid.uuid4().hex[:12]}"
+        os.replace(path, old)
+    os.replace(staged, path)
+    os.chmod(path, 0o755)  # mkdir under a umask may be tighter; readers of other services list it
+    if old is not None:
+        if old.is_dir():
+            shutil.rmtree(old)
+        else:
+            old.unlink()
+    return path
+
+
+def partitions(path: Path) -> list[Path]:
+    """The partitions (files or part folders) of the partitioned table at folder `path`, by name.
+
+    Temporary files of writes in progress and staging folders (hidden, `.name.…`) are not partitions.
     """
     return sorted(p for p in Path(path).glob("*.parquet") if not p.name.startswith("."))
+
+
+def part_files(path: Path) -> list[Path]:
+    """The Parquet files holding partition (or single table) `path`: itself, or its part files by name."""
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    return sorted(p for p in path.glob("*.parquet") if p.is_file() and not p.name.startswith("."))
 
 
 def read_table(path: Path, schema: pa.Schema | None = None) -> pa.Table:
@@ -85,13 +130,21 @@ def read_table(path: Path, schema: pa.Schema | None = None) -> pa.Table:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"table {path} does not exist; materialize its upstream asset first")
-    parts = [path] if path.is_file() else partitions(path)
+    parts = [path] if path.is_file() or path.suffix == ".parquet" else partitions(path)
     if not parts:
         raise FileNotFoundError(f"table {path} has no partitions; materialize its upstream asset first")
-    tables = [pq.read_table(part) for part in parts]
+    tables = [_read_partition(part) for part in parts]
     if schema is not None:
         for part, table in zip(parts, tables, strict=True):
             check_schema(table, schema, name=f"{path.stem} ({part.name})" if part != path else path.stem)
+    return tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
+
+
+def _read_partition(path: Path) -> pa.Table:
+    files = part_files(path)
+    if not files:
+        raise FileNotFoundError(f"partition {path} holds no part files; materialize its upstream asset again")
+    tables = [pq.read_table(f) for f in files]
     return tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
 
 

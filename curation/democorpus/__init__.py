@@ -7,5 +7,6 @@ and the camera-motion classifier can be scored.
 - `photo_pool`: real photos and videos that Debian/PyPI packages ship;
 - `labels`: the versioned `labels.json` schema;
 - `bad_inputs`: broken files for quarantine tests;
+- `scale_corpus`: many short distinct videos for scale runs (driver memory, clusters);
 - `accuracy`: scores curation tables against the labels.
 """

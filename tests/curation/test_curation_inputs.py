@@ -16,12 +16,15 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from curation.config import CurationConfig, ProbeConfig
 from curation.decode import decode_for_analysis, probe_video
 from curation.ingest import scan_batch, videos_to_curate
 from curation.pipeline import make_clips
+from curation.schemas import CLIPS_SCHEMA, QUARANTINE_SCHEMA
+from media.tables import read_table
 from media.video import write_video
 
 LOCAL = CurationConfig.preset("tiny").replace(execution={"backend": "local"})
@@ -61,6 +64,13 @@ def awkward_batch(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return batch
 
 
+def cut_into_tables(raw: pa.Table, batch: str, out: Path) -> tuple[pa.Table, pa.Table]:
+    """`make_clips` on the local backend, its two tables read back."""
+    clips_path, quarantine_path = out / "clips" / f"{batch}.parquet", out / "quarantine" / f"{batch}.parquet"
+    make_clips(raw, batch, LOCAL, clips_path, quarantine_path)
+    return read_table(clips_path, CLIPS_SCHEMA), read_table(quarantine_path, QUARANTINE_SCHEMA)
+
+
 def test_every_entry_leaves_exactly_one_row_with_its_reason(awkward_batch: Path) -> None:
     raw = scan_batch(awkward_batch.parent, awkward_batch.name, progress=False)
     entries = {
@@ -76,7 +86,7 @@ def test_every_entry_leaves_exactly_one_row_with_its_reason(awkward_batch: Path)
     assert sorted(raw.column("relative_path").to_pylist()) == sorted(entries)
     assert videos_to_curate(raw) == 3  # good, corrupt, photo: judged by content at probe/decode
 
-    clips, quarantine = make_clips(raw, awkward_batch.name, LOCAL)
+    clips, quarantine = cut_into_tables(raw, awkward_batch.name, awkward_batch.parent.parent / "out")
     clip_sources = {
         Path(p).relative_to(awkward_batch).as_posix() for p in clips.column("source_path").to_pylist()
     }
@@ -109,14 +119,13 @@ import cv2, torch  # imported before dropping privileges: the interpreter lives 
 from curation.config import ProbeConfig
 from curation.decode import BadVideoError, probe_video
 from curation.ingest import scan_batch
-from curation.pipeline import make_clips
-from tests.curation.test_curation_inputs import LOCAL
+from tests.curation.test_curation_inputs import cut_into_tables
 
 root, uid = Path(sys.argv[1]), int(sys.argv[2])
 if uid >= 0:
     os.setgroups([]); os.setgid(uid); os.setuid(uid)
 raw = scan_batch(root, "batch", progress=False)
-clips, quarantine = make_clips(raw, "batch", LOCAL)
+clips, quarantine = cut_into_tables(raw, "batch", Path(sys.argv[3]))
 try:
     probe_video(root / "batch" / "secret.mp4", ProbeConfig())
     probe = None
@@ -134,14 +143,16 @@ def test_an_unreadable_file_is_a_row_not_an_aborted_batch() -> None:
         root = Path(folder)
         batch = root / "batch"
         batch.mkdir()
+        (root / "out").mkdir()
         for path in (root, batch):
             path.chmod(0o755)
+        (root / "out").chmod(0o777)  # the tables are written by the child, as nobody
         write_video(batch / "good.mp4", _sliding(50, 128, 96, seed=1), fps=25)
         write_video(batch / "secret.mp4", _sliding(50, 128, 96, seed=2), fps=25)
         (batch / "good.mp4").chmod(0o644)
         (batch / "secret.mp4").chmod(0o000 if uid < 0 else 0o600)  # owned by root, so nobody can't read
         result = subprocess.run(
-            [sys.executable, "-c", _UNREADABLE_CHILD, str(root), str(uid)],
+            [sys.executable, "-c", _UNREADABLE_CHILD, str(root), str(uid), str(root / "out")],
             capture_output=True,
             text=True,
             timeout=120,

@@ -12,7 +12,7 @@ import pytest
 from curation.config import TIER_NAMES, CurationConfig
 from curation.democorpus.accuracy import score_corpus
 from curation.democorpus.labels import CorpusLabels
-from curation.pipeline import make_clips, upsert_quarantine
+from curation.pipeline import make_clips
 from curation.schemas import (
     CLIP_SIGNALS_SCHEMA,
     CLIPS_SCHEMA,
@@ -140,16 +140,19 @@ def test_rerun_gives_the_same_ids_and_no_duplicate_rows(curation_run: CurationRu
         [("/bad/" in p) for p in curation_run.raw.column("path").to_pylist()]  # the awkward inputs only
     )
     config = CurationConfig.preset("tiny", execution={"backend": "local"})
-    first_clips, first_quarantine = make_clips(raw, "demo", config)
-    second_clips, second_quarantine = make_clips(raw, "demo", config)
-    assert first_clips.column("clip_id").to_pylist() == second_clips.column("clip_id").to_pylist()
-    assert set(first_clips.column("clip_id").to_pylist()) <= set(
-        _table(curation_run, "clips").column("clip_id").to_pylist()
-    )
-    path = tmp_path / "quarantine.parquet"
-    once = upsert_quarantine(path, first_quarantine, {"ingest", "probe", "decode", "clips"})
-    twice = upsert_quarantine(path, second_quarantine, {"ingest", "probe", "decode", "clips"})
-    assert once.num_rows == twice.num_rows == first_quarantine.num_rows >= 8
+    clips_path = tmp_path / "tables" / "clips" / "demo.parquet"
+    quarantine_path = tmp_path / "quarantine" / "demo.parquet"
+    first = make_clips(raw, "demo", config, clips_path, quarantine_path)
+    first_ids = sorted(read_table(clips_path, CLIPS_SCHEMA).column("clip_id").to_pylist())
+    second = make_clips(raw, "demo", config, clips_path, quarantine_path)
+    second_ids = sorted(read_table(clips_path, CLIPS_SCHEMA).column("clip_id").to_pylist())
+    assert first_ids == second_ids and len(first_ids) == first.rows["clip"] == second.rows["clip"] >= 1
+    assert set(first_ids) <= set(_table(curation_run, "clips").column("clip_id").to_pylist())
+    quarantine = read_table(quarantine_path, QUARANTINE_SCHEMA)
+    assert quarantine.num_rows == first.rows["quarantine"] == second.rows["quarantine"] >= 8
+    # The workers wrote part files into staging folders that were moved into place whole.
+    assert not [p for p in tmp_path.rglob(".*")]
+    assert all(part.name.startswith("clips-") for part in quarantine_path.iterdir())
 
 
 def test_dagster_assets_rebuild_dedup_and_tiers(curation_run: CurationRun, tmp_path: Path) -> None:

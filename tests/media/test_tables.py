@@ -11,8 +11,11 @@ import pytest
 from media.tables import (
     SchemaError,
     TableLayoutError,
+    part_files,
     partitions,
+    publish_folder,
     read_table,
+    staging_folder,
     table_path,
     write_table,
 )
@@ -105,3 +108,34 @@ def test_hidden_files_in_a_partition_folder_are_not_partitions(tmp_path: Path) -
     (tmp_path / "t" / ".b.parquet").write_bytes(b"junk")
     assert [p.name for p in partitions(tmp_path / "t")] == ["a.parquet"]
     assert read_table(table_path(tmp_path, "t")).num_rows == 1
+
+
+def test_a_part_folder_partition_is_published_whole_and_read_with_the_others(tmp_path: Path) -> None:
+    write_table(_rows("a", 2), table_path(tmp_path, "signals", "a"), SCHEMA)
+    target = table_path(tmp_path, "signals", "b")
+    write_table(_rows("old", 5), target, SCHEMA)  # a single-file partition is replaced by a folder
+    staged = staging_folder(target)
+    assert staged.name.startswith(".") and staged.parent == target.parent
+    pq.write_table(_rows("b", 2), staged / "p1.parquet")
+    pq.write_table(_rows("c", 1), staged / "p0.parquet")
+    (staged / ".p2.parquet.tmp").write_bytes(b"half a file")  # a writer killed mid-write
+    assert read_table(tmp_path / "signals").column("clip_id").to_pylist() == [
+        "a0",
+        "a1",
+        "old0",
+        "old1",
+        "old2",
+        "old3",
+        "old4",
+    ]
+    publish_folder(staged, target)
+    assert target.is_dir() and [p.name for p in part_files(target)] == ["p0.parquet", "p1.parquet"]
+    assert read_table(tmp_path / "signals", SCHEMA).column("clip_id").to_pylist() == [
+        "a0",
+        "a1",
+        "c0",
+        "b0",
+        "b1",
+    ]
+    assert read_table(target).num_rows == 3
+    assert sorted(p.name for p in (tmp_path / "signals").iterdir()) == ["a.parquet", "b.parquet"]

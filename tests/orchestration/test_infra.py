@@ -77,6 +77,16 @@ def test_ray_files_load():
         assert env[name] == value, name
 
 
+def test_kuberay_cluster_file_matches_the_installed_ray():
+    import ray
+
+    cluster = yaml.safe_load((INFRA / "ray" / "raycluster.yaml").read_text())
+    assert cluster["kind"] == "RayCluster" and cluster["spec"]["rayVersion"] == ray.__version__
+    assert cluster["spec"]["headGroupSpec"]["rayStartParams"]["ray-client-server-port"] == "10001"
+    assert {group["groupName"] for group in cluster["spec"]["workerGroupSpecs"]} == {"cpu", "gpu"}
+    assert "VIDEOFOUNDRY_COMPUTE__RAY_ADDRESS=ray://" in (INFRA / "ray" / "kuberay.md").read_text()
+
+
 def test_deepspeed_configs():
     for stage in (2, 3):
         config = json.loads((INFRA / "deepspeed" / f"zero{stage}.json").read_text())

@@ -124,10 +124,12 @@ def find_pairs(clips: ClipVectors, queries: np.ndarray, config: DedupConfig) -> 
     self-pairs excluded: embedding range search plus pHash multi-hash search."""
     max_distance = check_max_distance(config.max_cosine_distance)
     embedded = np.flatnonzero(clips.has_embedding)  # clip position of each embedding row
-    query_rows = np.searchsorted(embedded, queries)
-    has_query = (query_rows < len(embedded)) & (embedded[np.minimum(query_rows, len(embedded) - 1)] == queries)
     parts = []
-    if len(embedded) and has_query.any():
+    query_rows = np.searchsorted(embedded, queries)
+    has_query = np.zeros(len(queries), bool)
+    if len(embedded):
+        has_query = embedded[np.minimum(query_rows, len(embedded) - 1)] == queries
+    if has_query.any():
         queried = clips.embeddings[query_rows[has_query]]
         q, b, d = embedding_pairs(clips.embeddings, queried, max_distance, config.exact_max_rows, config.seed)
         parts.append(Pairs(queries[has_query][q], embedded[b], d))

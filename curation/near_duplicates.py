@@ -110,7 +110,7 @@ def _ivf_pairs(
     spherical k-means centroids; each query is compared, by one matrix product per list, with the
     base rows of its `IVF_NPROBE` nearest lists."""
     n, dim = base.shape
-    nlist = ivf_lists(n)
+    nlist = min(ivf_lists(n), n)
     kmeans = faiss.Kmeans(dim, nlist, niter=10, seed=seed, spherical=True, max_points_per_centroid=32)
     kmeans.train(base)
     quantizer = faiss.IndexFlatIP(dim)

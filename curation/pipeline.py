@@ -18,7 +18,7 @@ import pyarrow as pa
 from curation.clip_signals import clip_signal_row
 from curation.config import TIER_NAMES, CurationConfig
 from curation.decode import BadVideoError, decode_for_analysis, probe_video
-from curation.dedup import dedup_clips
+from curation.dedup_store import dedup_batch
 from curation.execution import output, run_tasks
 from curation.scenes import Clip, cut_clips
 from curation.schemas import CLIP_SIGNALS_SCHEMA, CLIPS_SCHEMA, QUARANTINE_SCHEMA
@@ -223,7 +223,7 @@ def curate(
     )
     quarantine = upsert_quarantine(quarantine_path, signal_quarantine, {"signals"})
     paths["quarantine"] = quarantine_path
-    deduped = dedup_clips(signals, config.dedup)
+    deduped = dedup_batch(signals, batch, tables_dir, config.dedup)  # against every earlier batch
     paths["deduped_clips"] = write_table(
         deduped, table_path(tables_dir, "deduped_clips"), DEDUPED_CLIPS_SCHEMA
     )

@@ -131,7 +131,9 @@ def in_child(fn: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--only", nargs="+", choices=["dedup"], default=["dedup"])
     parser.add_argument("--rows", nargs="+", type=int, default=[300_000, 1_000_000])
     parser.add_argument("--dim", type=int, default=256)

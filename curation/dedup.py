@@ -28,9 +28,9 @@ from curation.near_duplicates import (
     check_embeddings,
     check_max_distance,
     components,
+    embedding_pairs,
     hash_codes,
     hash_pairs,
-    embedding_pairs,
 )
 from curation.schemas import DEDUPED_CLIPS_SCHEMA
 

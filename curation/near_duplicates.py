@@ -4,15 +4,17 @@ Shapes: N (base) and Q (query) rows, D embedding dimensions.
 
 Embeddings: cosine distance d(a, b) = 1 − â·b̂ on L2-normalised rows, so "within `max_distance`"
 is an inner-product range search at radius 1 − max_distance. The index is chosen by the number of
-rows searched (`index_for`):
+base rows N (`embedding_pairs`):
 
-- N ≤ `exact_max_rows` (default 50,000): `IndexFlatIP`, exact; a full scan costs N·Q·D multiply-adds,
-  about 10 s for 50,000 × 50,000 × 256 on two cores.
-- N > `exact_max_rows`: `IndexIVFFlat` (inner product) with nlist = 4·√N lists (a power of two,
-  256–65,536), trained on 64 rows per list, and `nprobe` = 32 lists visited per query. Near-
-  duplicates (cosine distance ≤ 0.1) almost always share a list or a neighbouring one, so the
-  range search finds them while scanning ~32/nlist of the rows (recall measured by
-  `benchmarks/curation_scale.py --only dedup`).
+- N ≤ `exact_max_rows` (default 20,000): faiss `IndexFlatIP` range search, exact; it costs N·Q·D
+  multiply-adds, ~10 s for 20,000 × 20,000 × 256 on this loaded two-core machine.
+- N > `exact_max_rows`: an inverted-file (IVF) join. faiss spherical k-means puts nlist = 2·√N
+  centroids (a power of two, 64–16,384; 8 iterations on 16 rows per centroid); each base row lies
+  in its nearest list; each query is compared with the rows of its `IVF_NPROBE` = 8 nearest lists,
+  one BLAS matrix product per list (faiss's IVF range search compares row by row, ~20× slower
+  here). Near-duplicates (cosine distance ≤ 0.1) almost always share one of those lists; the
+  join costs ~8·N²/nlist similarities plus N·nlist for the probes, balanced at nlist ≈ 2·√N.
+  Recall and time are measured by `benchmarks/curation_scale.py --only dedup`.
 
 pHashes (64 bits): Hamming distance ≤ r means at least one of r + 1 disjoint bit-chunks agrees
 exactly (pigeonhole), so `IndexBinaryMultiHash` with r + 1 chunk tables of 64 // (r + 1) bits finds
@@ -30,6 +32,7 @@ EXACT_MAX_ROWS = 20_000
 IVF_NPROBE = 8
 QUERY_CHUNK = 16_384  # rows per flat range search call: bounds the size of one result set
 JOIN_BLOCK = 8_000_000  # similarities per IVF join matrix product (32 MB)
+PROBE_CHUNK = 4_096  # queries per centroid product: bounds its (chunk, nlist) temporaries
 
 
 class EmbeddingInputError(ValueError):
@@ -99,8 +102,8 @@ def _flat_pairs(base: np.ndarray, queries: np.ndarray, radius: np.float32) -> tu
 
 
 def ivf_lists(n: int) -> int:
-    """Number of IVF lists for `n` base rows: √n rounded to a power of two, 64–16,384."""
-    return int(min(16_384, max(64, 2 ** round(math.log2(math.sqrt(n))))))
+    """Number of IVF lists for `n` base rows: 2·√n rounded to a power of two, 64–16,384."""
+    return int(min(16_384, max(64, 2 ** round(math.log2(2 * math.sqrt(n))))))
 
 
 def _ivf_pairs(
@@ -111,12 +114,20 @@ def _ivf_pairs(
     base rows of its `IVF_NPROBE` nearest lists."""
     n, dim = base.shape
     nlist = min(ivf_lists(n), n)
-    kmeans = faiss.Kmeans(dim, nlist, niter=10, seed=seed, spherical=True, max_points_per_centroid=32)
+    # Coarse centroids only decide which rows meet: 8 iterations on 16 rows per list suffice.
+    kmeans = faiss.Kmeans(dim, nlist, niter=8, seed=seed, spherical=True, max_points_per_centroid=16)
     kmeans.train(base)
-    quantizer = faiss.IndexFlatIP(dim)
-    quantizer.add(kmeans.centroids)
-    base_list = quantizer.search(base, 1)[1][:, 0]
-    probes = quantizer.search(queries, min(IVF_NPROBE, nlist))[1]  # (Q, nprobe) list ids
+    centroids = kmeans.centroids.T  # (D, nlist)
+    base_list = np.concatenate(
+        [np.argmax(base[s : s + PROBE_CHUNK] @ centroids, axis=1) for s in range(0, n, PROBE_CHUNK)]
+    )
+    nprobe = min(IVF_NPROBE, nlist)
+    probes = np.concatenate(  # (Q, nprobe) the nearest lists of each query, any order
+        [
+            np.argpartition(-(queries[s : s + PROBE_CHUNK] @ centroids), nprobe - 1, axis=1)[:, :nprobe]
+            for s in range(0, len(queries), PROBE_CHUNK)
+        ]
+    )
     base_order = np.argsort(base_list, kind="stable")
     base_bounds = np.searchsorted(base_list[base_order], np.arange(nlist + 1))
     probe_lists = probes.ravel()

@@ -44,7 +44,9 @@ def _planted(n_originals: int, n_copies: int, dim: int, seed: int) -> np.ndarray
     rng = np.random.default_rng(seed)
     centres = rng.standard_normal((8, dim))
     centres /= np.linalg.norm(centres, axis=1, keepdims=True)
-    originals = centres[rng.integers(0, 8, n_originals)] + rng.standard_normal((n_originals, dim)) * 0.8 / np.sqrt(dim)
+    originals = centres[rng.integers(0, 8, n_originals)] + rng.standard_normal(
+        (n_originals, dim)
+    ) * 0.8 / np.sqrt(dim)
     originals /= np.linalg.norm(originals, axis=1, keepdims=True)
     noise = rng.standard_normal((n_copies, dim))
     noise *= rng.uniform(0.1, 0.35, (n_copies, 1)) / np.linalg.norm(noise, axis=1, keepdims=True)
@@ -166,8 +168,12 @@ def test_second_batch_dedups_against_the_first_without_recomputing_it(tmp_path: 
     # Batch 2: a prettier near-copy of one_03, a distinct clip, and a copy of one_07 with its pHash.
     rng = np.random.default_rng(9)
     copy = x[3] + 0.15 * rng.standard_normal(64).astype(np.float32) / 8
-    two = _signals(["two_a", "two_b", "two_c"], np.stack([copy, -x[0], rng.standard_normal(64)]), [9.0, 5.0, 1.0])
-    two = two.set_column(2, "phash", pa.array(["ffffffffffffffff", "0000000000000000", one["phash"][7].as_py()]))
+    two = _signals(
+        ["two_a", "two_b", "two_c"], np.stack([copy, -x[0], rng.standard_normal(64)]), [9.0, 5.0, 1.0]
+    )
+    two = two.set_column(
+        2, "phash", pa.array(["ffffffffffffffff", "0000000000000000", one["phash"][7].as_py()])
+    )
     second = {r["clip_id"]: r for r in dedup_batch(two, "b2", tmp_path, config).to_pylist()}
     assert len(second) == 15
     assert second["two_a"]["keep"] and second["one_03"]["duplicate_of"] == "two_a"

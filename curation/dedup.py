@@ -76,11 +76,17 @@ class ClipVectors:
 
     @classmethod
     def from_table(cls, table: pa.Table) -> ClipVectors:
-        """From a table with `SIGNAL_COLUMNS` (embedding: list<float32>, null for cheap-only rows)."""
+        """From a table with `SIGNAL_COLUMNS` (embedding: list<float32>, null for cheap-only rows);
+        repeated clip_ids count once."""
+        # Stable sort: of rows sharing a clip_id (the same bytes ingested in two batches: one
+        # clip), the first in table order is kept.
         table = table.select(SIGNAL_COLUMNS).take(pc.sort_indices(table, [("clip_id", "ascending")]))
+        sorted_ids = table.column("clip_id").combine_chunks()
+        first = np.ones(len(sorted_ids), bool)
+        if len(sorted_ids) > 1:
+            first[1:] = pc.not_equal(sorted_ids[1:], sorted_ids[:-1]).to_numpy(zero_copy_only=False)
+        table = table.filter(pa.array(first))
         ids = table.column("clip_id").combine_chunks()
-        if len(pc.unique(ids)) != len(ids):
-            raise ValueError("dedup input has repeated clip_ids; each clip must appear once")
         column = table.column("embedding").combine_chunks()
         has_embedding = column.is_valid().to_numpy(zero_copy_only=False)
         present = column.filter(column.is_valid())

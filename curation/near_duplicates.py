@@ -88,7 +88,9 @@ def embedding_pairs(
     return _ivf_pairs(base, queries, radius, seed)
 
 
-def _flat_pairs(base: np.ndarray, queries: np.ndarray, radius: np.float32) -> tuple[np.ndarray, ...]:
+def _flat_pairs(
+    base: np.ndarray, queries: np.ndarray, radius: np.float32
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     index = faiss.IndexFlatIP(base.shape[1])
     index.add(base)
     rows, cols, dists = [], [], []
@@ -108,7 +110,7 @@ def ivf_lists(n: int) -> int:
 
 def _ivf_pairs(
     base: np.ndarray, queries: np.ndarray, radius: np.float32, seed: int
-) -> tuple[np.ndarray, ...]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Range join through an inverted file: each base row lies in its nearest of `ivf_lists(N)`
     spherical k-means centroids; each query is compared, by one matrix product per list, with the
     base rows of its `IVF_NPROBE` nearest lists."""
@@ -117,6 +119,7 @@ def _ivf_pairs(
     # Coarse centroids only decide which rows meet: 8 iterations on 16 rows per list suffice.
     kmeans = faiss.Kmeans(dim, nlist, niter=8, seed=seed, spherical=True, max_points_per_centroid=16)
     kmeans.train(base)
+    assert kmeans.centroids is not None  # set by train
     centroids = kmeans.centroids.T  # (D, nlist)
     base_list = np.concatenate(
         [np.argmax(base[s : s + PROBE_CHUNK] @ centroids, axis=1) for s in range(0, n, PROBE_CHUNK)]

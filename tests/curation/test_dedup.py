@@ -203,3 +203,15 @@ def test_dedup_batch_reads_old_embeddings_from_the_store(tmp_path: Path) -> None
     pq.write_table(stored, tmp_path / "dedup_vectors" / "b1.parquet")
     new = dedup_batch(_signals(["new_0"], -x[5:6], [9.0]), "b2", tmp_path, config).to_pylist()
     assert {r["clip_id"]: r["duplicate_of"] for r in new}["old_2"] == "new_0"
+
+
+def test_a_clip_id_seen_in_two_batches_is_one_clip(tmp_path: Path) -> None:
+    x = _planted(4, 0, 16, seed=2)
+    ids = ["c0", "c1", "c2", "c3"]
+    config = DedupConfig(n_clusters=1)
+    dedup_batch(_signals(ids[:3], x[:3], [1.0] * 3), "b1", tmp_path, config)
+    # The same bytes ingested again give the same clip_id: it stays one row, not a duplicate pair.
+    table = dedup_batch(_signals(ids[2:], x[2:], [1.0] * 2), "b2", tmp_path, config).to_pylist()
+    assert [r["clip_id"] for r in table] == ids and all(r["keep"] and r["group_size"] == 1 for r in table)
+    together = dedup_clips(_signals(ids + ["c1"], np.concatenate([x, x[1:2]]), [1.0] * 5), config)
+    assert together.column("clip_id").to_pylist() == ids

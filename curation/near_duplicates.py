@@ -125,9 +125,13 @@ def _ivf_pairs(
         [np.argmax(base[s : s + PROBE_CHUNK] @ centroids, axis=1) for s in range(0, n, PROBE_CHUNK)]
     )
     nprobe = min(IVF_NPROBE, nlist)
-    probes = np.concatenate(  # (Q, nprobe) the nearest lists of each query, any order
+    # (Q, nprobe) the nearest lists of each query, any order; copied so that each chunk's
+    # (chunk, nlist) partition is freed at once rather than kept alive by a view.
+    probes = np.concatenate(
         [
-            np.argpartition(-(queries[s : s + PROBE_CHUNK] @ centroids), nprobe - 1, axis=1)[:, :nprobe]
+            np.argpartition(-(queries[s : s + PROBE_CHUNK] @ centroids), nprobe - 1, axis=1)[
+                :, :nprobe
+            ].copy()
             for s in range(0, len(queries), PROBE_CHUNK)
         ]
     )

@@ -17,7 +17,7 @@ import numpy as np
 
 from curation.config import SignalConfig
 from curation.decode import DecodedVideo
-from curation.embedding import EMBEDDING_MODEL_NAME, embed_frames, perceptual_hash
+from curation.embedding import EMBEDDING_MODEL_NAME, embed_frames, perceptual_hashes
 from curation.ocr import text_area_ratio
 from curation.scenes import Clip
 from curation.signals import (
@@ -75,7 +75,7 @@ def clip_signal_row(
 
     tic = time.perf_counter()
     middle = frames[(clip.start_frame + clip.end_frame) // 2]
-    phash = perceptual_hash(middle)
+    (phash,) = perceptual_hashes([middle])
     timing["phash"] = time.perf_counter() - tic
 
     scale = video.height / frames.shape[1]

@@ -64,6 +64,9 @@ class DedupConfig(_Section):
     max_cosine_distance: float = Field(0.1, description="clips closer than this are duplicates")
     max_hash_distance: int = Field(6, description="… or whose perceptual hashes differ in ≤ this many bits")
     n_clusters: int = Field(8, description="k-means concept clusters (fewer when there are few clips)")
+    exact_max_rows: int = Field(
+        20_000, ge=1, description="exact (flat) embedding search up to this many clips, IVF beyond"
+    )
     max_balance_weight: float = Field(5.0, description="cap of the per-clip balancing weight")
     seed: int = 0
 

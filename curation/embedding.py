@@ -12,10 +12,8 @@ from __future__ import annotations
 import functools
 
 import cv2
-import imagehash
 import numpy as np
 import torch
-from PIL import Image
 
 from model.mobilenet import MobileNetV2, load_mobilenet_v2, normalize_imagenet
 
@@ -47,11 +45,31 @@ def embed_frames(frames_rgb: list[np.ndarray], weights_path: str | None = None) 
     return torch.nn.functional.normalize(features, dim=0).cpu().numpy().astype(np.float32)
 
 
-def perceptual_hash(frame_rgb: np.ndarray) -> str:
-    """64-bit DCT perceptual hash (hex, 16 chars) of one RGB frame."""
-    return str(imagehash.phash(Image.fromarray(frame_rgb)))
+def _dct_matrix(n: int) -> np.ndarray:
+    """(n, n) unnormalised DCT-II basis (scipy's `dct(type=2)` without `norm`): C @ x is the DCT of x."""
+    k, i = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    return 2.0 * np.cos(np.pi * k * (2 * i + 1) / (2 * n))
 
 
-def hash_distance(hash_a: str, hash_b: str) -> int:
-    """Hamming distance (0–64) between two hex perceptual hashes."""
-    return int(imagehash.hex_to_hash(hash_a) - imagehash.hex_to_hash(hash_b))
+_DCT32 = _dct_matrix(32)
+
+
+def perceptual_hashes(frames_rgb: list[np.ndarray]) -> list[str]:
+    """64-bit DCT perceptual hash (hex, 16 chars) of each RGB uint8 frame ((H, W, 3) each), batched.
+
+    The pHash of imagehash: luma, 32 × 32 (area resize), 2-D DCT, the 8 × 8 lowest frequencies
+    compared with their median, bits row-major, most significant first. The DCTs of the whole batch
+    are two matrix products: (B, 32, 32) → C X Cᵀ.
+    """
+    if not frames_rgb:
+        return []
+    small = np.stack(
+        [
+            cv2.resize(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), (32, 32), interpolation=cv2.INTER_AREA)
+            for f in frames_rgb
+        ]
+    ).astype(np.float64)  # (B, 32, 32)
+    coefficients = np.einsum("ki,bij,lj->bkl", _DCT32[:8], small, _DCT32[:8])  # (B, 8, 8) low band
+    flat = coefficients.reshape(len(frames_rgb), 64)
+    bits = flat > np.median(flat, axis=1, keepdims=True)
+    return [row.tobytes().hex() for row in np.packbits(bits, axis=1)]

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from curation.clip_signals import clip_signal_row
 from curation.config import TIER_NAMES, CurationConfig
 from curation.decode import BadVideoError, decode_for_analysis, probe_video
-from curation.dedup import dedup_clips
+from curation.dedup_store import dedup_batch
 from curation.embedding import load_embedder
 from curation.execution import Row, StageOutput, StageSummary, run_stage, transport_block
 from curation.scenes import Clip, cut_clips
@@ -300,7 +300,7 @@ def curate(
     paths["quarantine"] = quarantine_path
     # Dedup and tiers compare every clip with every other: the one stage that reads whole columns.
     signals = read_table(paths["clip_signals"], CLIP_SIGNALS_SCHEMA).sort_by("clip_id")
-    deduped = dedup_clips(signals, config.dedup)
+    deduped = dedup_batch(signals, batch, tables_dir, config.dedup)  # against every earlier batch
     paths["deduped_clips"] = write_table(
         deduped, table_path(tables_dir, "deduped_clips"), DEDUPED_CLIPS_SCHEMA
     )

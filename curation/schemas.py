@@ -100,7 +100,7 @@ DEDUPED_CLIPS_SCHEMA = pa.schema(
         pa.field("duplicate_of", pa.string()),  # the kept clip of its group (null when kept)
         pa.field("group_id", pa.string(), nullable=False),  # clip_id of the group's kept clip
         pa.field("group_size", pa.int32(), nullable=False),
-        pa.field("nearest_distance", pa.float64()),  # cosine distance to the nearest other clip
+        pa.field("nearest_distance", pa.float64()),  # nearest clip within max_cosine_distance
         pa.field("cluster", pa.int32()),  # k-means concept cluster (kept clips only)
         pa.field("balance_weight", pa.float64()),  # sampling weight, mean 1 over kept clips
     ]

@@ -177,7 +177,7 @@ class DemoBackend:
                 raise InvalidRequestError(
                     "image-to-video needs an image: upload one (it becomes the first frame)"
                 )
-            sizes = {name: whole_number(name, value) for name, value in
+            sizes: dict[str, Any] = {name: whole_number(name, value) for name, value in
                      (("height", height), ("width", width), ("frames", frames), ("steps", steps))}  # fmt: skip
             chosen_seed = whole_number("seed", seed)
             progress((0, sizes["steps"]), desc="denoising")

@@ -11,14 +11,17 @@ completes; `champion` is also what the Gradio demo serves. The rules live in `ev
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
+import pyarrow as pa
 
 from assets.code_versions import versioned_asset
 from evaluation.config import EvaluationConfig
 from evaluation.generations import GENERATIONS_SCHEMA, evaluation_set, serving_generator
 from evaluation.human_eval import HumanEvalConfig, advance_campaign
 from evaluation.promotion import (
+    PromotionOutcome,
     candidate_comparison,
     candidate_version,
     champion_version,
@@ -29,7 +32,7 @@ from evaluation.promotion import (
 )
 from evaluation.promotion_charts import promotion_charts
 from evaluation.video_eval_config import VideoEvalConfig
-from evaluation.video_metrics import evaluate_videos
+from evaluation.video_metrics import VideoEvaluationReport, evaluate_videos
 from evaluation.video_metrics_table import render_metrics_table
 from media.tables import write_table
 from orchestration.automation import latest_campaign
@@ -68,6 +71,27 @@ def generations(
     )
     path = write_table(table, ws.table("generations"), GENERATIONS_SCHEMA)
     grid = keyframe_grid(table.column("path").to_pylist(), ws.reports / "generations_keyframes.png")
+    report, report_path, metrics_png, run_id = _evaluate_generations(table, workspace, tracking, version)
+    return dg.MaterializeResult(
+        metadata={
+            "model": dg.MetadataValue.text(ref),
+            "videos": dg.MetadataValue.int(table.num_rows),
+            **_gate_metadata(report),
+            "metrics_table": image_metadata(metrics_png),
+            "keyframes": image_metadata(grid),
+            "evaluation_report": dg.MetadataValue.path(str(report_path)),
+            "mlflow_run_id": dg.MetadataValue.text(str(run_id)),
+            "path": dg.MetadataValue.path(str(path)),
+        }
+    )
+
+
+def _evaluate_generations(
+    table: pa.Table, workspace: WorkspaceResource, tracking: TrackingResource, version: str
+) -> tuple[VideoEvaluationReport, Path, Path, str | None]:
+    """Metrics and gates of the generated videos: a JSON report and a table image in reports/,
+    an MLflow run with both, and the verdict recorded on the model version."""
+    ws = workspace.workspace
     report = evaluate_videos(
         [Path(p) for p in table.column("path").to_pylist()],
         table.column("prompt").to_pylist(),
@@ -90,27 +114,23 @@ def generations(
     record_video_evaluation(
         tracking.tracking_uri, tracking.registered_model, version, report.to_dict(), run.run_id
     )
-    return dg.MaterializeResult(
-        metadata={
-            "model": dg.MetadataValue.text(ref),
-            "videos": dg.MetadataValue.int(table.num_rows),
-            "gates_passed": dg.MetadataValue.bool(report.passed),
-            **{
-                f"gate_{v.metric}": dg.MetadataValue.text(f"{'pass' if v.passed else 'FAIL'}: {v.reason}")
-                for v in report.gates
-            },
-            **{
-                f"{key}_mean": dg.MetadataValue.float(summary.mean)
-                for key, summary in report.metrics.items()
-                if summary.mean is not None
-            },
-            "metrics_table": image_metadata(metrics_png),
-            "keyframes": image_metadata(grid),
-            "evaluation_report": dg.MetadataValue.path(str(report_path)),
-            "mlflow_run_id": dg.MetadataValue.text(str(run.run_id)),
-            "path": dg.MetadataValue.path(str(path)),
-        }
-    )
+    return report, report_path, metrics_png, run.run_id
+
+
+def _gate_metadata(report: VideoEvaluationReport) -> dict[str, Any]:
+    """Dagster metadata of the gate verdicts and metric means."""
+    return {
+        "gates_passed": dg.MetadataValue.bool(report.passed),
+        **{
+            f"gate_{v.metric}": dg.MetadataValue.text(f"{'pass' if v.passed else 'FAIL'}: {v.reason}")
+            for v in report.gates
+        },
+        **{
+            f"{key}_mean": dg.MetadataValue.float(summary.mean)
+            for key, summary in report.metrics.items()
+            if summary.mean is not None
+        },
+    }
 
 
 @versioned_asset(deps=["generations"], group_name="evaluation", kinds={"sqlite"})
@@ -164,14 +184,48 @@ def champion(
     )
     decision = outcome.decision
     context.log.info(f"promotion of v{decision.version}: {decision.reason}")
+    charts, run_id = _log_promotion(outcome, ws.reports, tracking)
+    current = champion_version(tracking.tracking_uri, tracking.registered_model)
+    return dg.MaterializeResult(metadata=_champion_metadata(outcome, current, charts, run_id))
+
+
+def _champion_metadata(
+    outcome: PromotionOutcome, current: str | None, charts: dict[str, Path], run_id: str | None
+) -> dict[str, Any]:
+    """Dagster metadata of a promotion decision: versions, reason, failed gates, charts."""
+    decision = outcome.decision
+    return {
+        "candidate_version": dg.MetadataValue.text(decision.version),
+        "promoted": dg.MetadataValue.bool(decision.promoted),
+        "champion_version": dg.MetadataValue.text(current or "none"),
+        "compared_with_champion": dg.MetadataValue.text(decision.previous_champion or "none"),
+        "reason": dg.MetadataValue.text(decision.reason),
+        "failed_gates": dg.MetadataValue.json(
+            {
+                g.name: {"value": g.value, "threshold": g.threshold, "shortfall": g.shortfall}
+                for g in decision.gates
+                if not g.passed
+            }
+        ),
+        **{name: image_metadata(png) for name, png in charts.items()},
+        "mlflow_run_id": dg.MetadataValue.text(str(run_id)),
+    }
+
+
+def _log_promotion(
+    outcome: PromotionOutcome, reports: Path, tracking: TrackingResource
+) -> tuple[dict[str, Path], str | None]:
+    """Charts of the decision (metrics against the champion, GSB and BT with CIs) and an MLflow
+    run holding them with the reason; returns the charts and the run id."""
+    decision = outcome.decision
     previous = decision.previous_champion
     champion_metrics = (
         recorded_video_metrics(tracking.tracking_uri, tracking.registered_model, previous)
         if previous is not None and previous != decision.version
         else None
     )
-    video_report = json.loads((ws.reports / "generations_eval.json").read_text())
-    charts = promotion_charts(outcome, video_report, champion_metrics, ws.reports / "promotion")
+    video_report = json.loads((reports / "generations_eval.json").read_text())
+    charts = promotion_charts(outcome, video_report, champion_metrics, reports / "promotion")
     run = RunTracker(
         tracking.tracking_uri,
         tracking.experiment,
@@ -184,23 +238,4 @@ def champion(
     for png in charts.values():
         run.log_file(png, "promotion")
     run.finish()
-    return dg.MaterializeResult(
-        metadata={
-            "candidate_version": dg.MetadataValue.text(decision.version),
-            "promoted": dg.MetadataValue.bool(decision.promoted),
-            "champion_version": dg.MetadataValue.text(
-                champion_version(tracking.tracking_uri, tracking.registered_model) or "none"
-            ),
-            "compared_with_champion": dg.MetadataValue.text(previous or "none"),
-            "reason": dg.MetadataValue.text(decision.reason),
-            "failed_gates": dg.MetadataValue.json(
-                {
-                    g.name: {"value": g.value, "threshold": g.threshold, "shortfall": g.shortfall}
-                    for g in decision.gates
-                    if not g.passed
-                }
-            ),
-            **{name: image_metadata(png) for name, png in charts.items()},
-            "mlflow_run_id": dg.MetadataValue.text(str(run.run_id)),
-        }
-    )
+    return charts, run.run_id

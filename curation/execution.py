@@ -112,13 +112,14 @@ class PartSink(Datasink[dict[str, Any]]):
     (`videofoundry.node`, `inprocess` without Ray). `write` returns `{"rows": {kind: n}, "node": id}`.
     """
 
-    def __init__(self, stage: str, staging: dict[str, tuple[Path, pa.Schema]]) -> None:
+    def __init__(self, stage: str, staging: dict[str, tuple[Path, pa.Schema]], on_ray: bool = False) -> None:
         self.stage = stage
         self.staging = staging
+        self.on_ray = on_ray  # the in-process backend says `inprocess` even when the driver runs Ray
         self.returns: list[dict[str, Any]] = []
 
     def write(self, blocks: Iterable[Any], ctx: Any) -> dict[str, Any]:
-        node = _node_id()
+        node = _node_id() if self.on_ray else "inprocess"
         writers: dict[str, tuple[pq.ParquetWriter, Path, Path]] = {}
         counts: Counter[str] = Counter()
         try:
@@ -179,7 +180,7 @@ def run_stage(
     stage produced no row of its kind, so readers always find its schema.
     """
     staging = {kind: (staging_folder(out.path), out.schema) for kind, out in outputs.items()}
-    sink = PartSink(stage, staging)
+    sink = PartSink(stage, staging, on_ray=config.backend != "local")
     try:
         if config.backend == "local":
             instance = udf(**udf_kwargs)

@@ -34,4 +34,4 @@ def test_calibrate_then_generate_with_the_calibration(tmp_path: Path) -> None:
     bad = CliRunner().invoke(
         app, ["generate", "--prompt", "x", "--out", str(out), "--sta-window", "3,3", *home]
     )
-    assert bad.exit_code != 0 and "give three integers" in str(bad.exception)
+    assert bad.exit_code == 2 and "give three integers" in bad.stderr

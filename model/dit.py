@@ -177,17 +177,15 @@ class SingleStreamBlock(nn.Module):
         q, k = apply_rope(self.q_norm(q), *rope), apply_rope(self.k_norm(k), *rope)
         attn = self.attention_fn(q, k, v, lens, self.backend).flatten(2)
         act = F.gelu(mlp, approximate="tanh")
-        if type(self.linear2) is nn.Linear:
+        adapters = getattr(self.linear2, "lora", None)  # model.lora adapters of linear2, if any
+        if isinstance(self.linear2, nn.Linear):
             # linear2 over [attn | gelu(mlp)] as two matmuls into one output: no (B, S, D + mlp) concat.
             weight = self.linear2.weight
             out = F.linear(attn, weight[:, : self.hidden], self.linear2.bias)
             out += F.linear(act, weight[:, self.hidden :])
-            if self.linear2._forward_hooks:
-                # Forward hooks (model.lora adapters) see the input a module call would give them.
-                joined = torch.cat([attn, act], dim=-1)
-                for hook in self.linear2._forward_hooks.values():
-                    out = hook(self.linear2, (joined,), out)
-        elif not self.linear2._forward_hooks and (split := getattr(self.linear2, "forward_split", None)):
+            if adapters is not None:  # what its forward hook would add on a module call
+                out = adapters.delta(torch.cat([attn, act], dim=-1), out)
+        elif adapters is None and (split := getattr(self.linear2, "forward_split", None)):
             out = split([attn, act])  # a quantised linear (model.fp8), the same split
         else:  # a quantised linear with adapters: one module call, so its hooks run
             out = self.linear2(torch.cat([attn, act], dim=-1))

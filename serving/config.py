@@ -55,7 +55,7 @@ class ServingConfig(PresetConfig):
         step_cache_calibration: a file from `videofoundry calibrate-cache` (the rescale
             polynomial for this model); None = identity rescale.
         block_offload: keep the DiT blocks in CPU memory and stream them to the GPU one at a time
-            with prefetch (model.block_offload); the output is unchanged. Not with compile_blocks.
+            with prefetch (model.block_swap, the same streaming LoRA training uses); the output is unchanged. Not with compile_blocks.
         max_vram_gb: pick fp8 / block offload / low-memory VAE tiling to fit this much GPU
             memory (`fit_memory`); None = use the fields as given.
     """

@@ -27,7 +27,7 @@ from einops import rearrange
 from PIL import Image
 from torch import nn
 
-from model.block_offload import BlockOffload
+from model.block_swap import BlockSwap
 from model.bundle import BundleError, BundleSpec, is_bundle, read_spec
 from model.checkpoints import load_transformer, load_vae
 from model.dit import HunyuanDiT, compile_blocks
@@ -178,11 +178,11 @@ class Pipeline:
         if self.device.type == "cuda" and _has_weights(self.text_encoder):
             # An 8B LLM in float32 would take 32 GB of the GPU during text encoding.
             self.text_encoder.to(dtype=self.dtype)
-        self.block_offload: BlockOffload | None = None
+        self.block_offload: BlockSwap | None = None
         for module in (self.transformer, self.vae, self.text_encoder):
             module.eval().requires_grad_(False)
             if config.block_offload and module is self.transformer and self.device.type == "cuda":
-                self.block_offload = BlockOffload(module, self.device).attach()
+                self.block_offload = BlockSwap(module, self.device)  # every block streamed
             elif not config.cpu_offload and _has_weights(module):
                 module.to(self.device)
 

@@ -35,7 +35,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.harness import dit_flops, reset  # noqa: E402
-from model.dit import HunyuanDiT  # noqa: E402
+from model.dit import HunyuanDiT, compile_blocks  # noqa: E402
 from model.dit_config import DiTConfig  # noqa: E402
 from training.backends import Backend, OptimizerSettings  # noqa: E402
 from training.dit.config import DiTTrainConfig  # noqa: E402
@@ -63,14 +63,23 @@ def run_steps(
     checkpointing: bool,
     steps: int,
     text_len: int,
+    policy: str = "full",
+    compile: bool = False,
 ) -> dict[str, Any]:
-    """Build the model on the backend's device, warm up 2 steps, time `steps` steps."""
+    """Build the model on the backend's device, warm up 2 steps, time `steps` steps.
+
+    `policy`: what checkpointed blocks keep (model.recompute); `compile`: regional compile of the
+    blocks before the backend wraps them (the trainer's order).
+    """
     reset()
     train_cfg = DiTTrainConfig.preset("tiny")
     torch.manual_seed(0)
     with torch.device(backend.device):
         model = HunyuanDiT(cfg)
     model.gradient_checkpointing = checkpointing
+    model.checkpoint_policy = policy
+    if compile:
+        compile_blocks(model)
     n_params = sum(p.numel() for p in model.parameters())
     stepped = backend.wrap("dit", model, OptimizerSettings(1e-4, (0.9, 0.999), 0.0, 1.0))
     batch = make_batch(cfg, grid, text_len)
@@ -103,7 +112,8 @@ def run_steps(
         "name": name,
         "depth": [cfg.depth_double, cfg.depth_single],
         "params_b": n_params / 1e9,
-        "activation_checkpointing": checkpointing,
+        "activation_checkpointing": policy if checkpointing else False,
+        "compile_blocks": compile,
         "s_per_step": seconds,
         "video_tokens_per_s": s_img / seconds,
         "tflops": flops / seconds / 1e12,

@@ -28,6 +28,7 @@ from torch.utils.checkpoint import checkpoint
 
 from model.attention import attention
 from model.dit_config import DiTConfig
+from model.recompute import checkpoint_kwargs
 from model.dit_layers import (
     MLPEmbedder,
     ModulationLinear,
@@ -227,6 +228,8 @@ class HunyuanDiT(nn.Module):
         self.config = cfg = config
         d = cfg.hidden_size
         self.gradient_checkpointing = False
+        # What a checkpointed block keeps for backward (model.recompute.POLICIES).
+        self.checkpoint_policy = "full"
         self.token_sharding: TokenSharding | None = None
         # Sampling only: skips the blocks on steps whose input barely changed (model.step_cache).
         self.step_cache: StepCache | None = None
@@ -386,7 +389,7 @@ class HunyuanDiT(nn.Module):
         if self.block_runner is not None:
             return self.block_runner(block, *args)
         if self.gradient_checkpointing and torch.is_grad_enabled():
-            return checkpoint(block, *args, use_reentrant=False)
+            return checkpoint(block, *args, **checkpoint_kwargs(self.checkpoint_policy))
         return block(*args)
 
 

@@ -79,6 +79,10 @@ class _ShardedStepped(_TorchStepped):
         self.scheduler.load_state_dict(state["scheduler"])
 
 
+# The block lists a model may rerun under activation checkpointing (HunyuanDiT._run).
+RECOMPUTED_BLOCK_LISTS = ("double_blocks", "single_blocks")
+
+
 def transformer_blocks(module: nn.Module) -> list[nn.Module]:
     """The repeated blocks that become their own FSDP units: entries of the module's ModuleLists."""
     blocks: list[nn.Module] = []
@@ -119,11 +123,13 @@ class FSDPBackend(ProcessGroupBackend):
     def autocast(self) -> Iterator[None]:
         yield  # the mixed-precision policy casts parameters and inputs
 
-    def _policy(self) -> Any:
+    def _policy(self, cast_forward_inputs: bool = True) -> Any:
         from torch.distributed.fsdp import MixedPrecisionPolicy
 
         if self.precision == "bf16":
-            return MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
+            return MixedPrecisionPolicy(
+                param_dtype=torch.bfloat16, reduce_dtype=torch.float32, cast_forward_inputs=cast_forward_inputs
+            )
         return MixedPrecisionPolicy()
 
     def wrap(self, name: str, module: nn.Module, optimizer: OptimizerSettings) -> SteppedModel:
@@ -134,10 +140,14 @@ class FSDPBackend(ProcessGroupBackend):
             for tensor in module.state_dict().values():
                 dist.broadcast(tensor, src=0)
         reshard = self.sharding == "full"
-        policy = self._policy()
+        # Only the root casts its inputs. Blocks get activations already in bf16 and keep float32
+        # tables (RoPE) as given: FSDP skips its pre-forward hook when activation checkpointing
+        # reruns a block, so a cast there would make the recompute differ from the forward.
+        rerun = {id(b) for name in RECOMPUTED_BLOCK_LISTS for b in getattr(module, name, ())}
         for block in transformer_blocks(module):
+            policy = self._policy(cast_forward_inputs=id(block) not in rerun)
             fully_shard(block, mesh=self.shard_mesh, reshard_after_forward=reshard, mp_policy=policy)
-        fully_shard(module, mesh=self.shard_mesh, reshard_after_forward=reshard, mp_policy=policy)
+        fully_shard(module, mesh=self.shard_mesh, reshard_after_forward=reshard, mp_policy=self._policy())
         return _ShardedStepped(module, optimizer, "fp32")
 
     def full_state_dict(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

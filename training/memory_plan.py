@@ -31,8 +31,10 @@ sequence s = ceil(V / SP) + L (Ulysses keeps 1/SP of the video tokens and all te
     token-refiner block  (L tokens) 12·D + 8·D + H
     final layer          3·D per video token
 
-With per-block activation checkpointing each block keeps only its inputs (D per token) and one
-block at a time is recomputed in backward, so activations = Σ inputs + the largest block's count.
+With per-block activation checkpointing ("full") each block keeps only its inputs (D per token)
+and one block at a time is recomputed in backward, so activations = Σ inputs + the largest block's
+count. The selective policy ("save-attention", model.recompute) also keeps each attention call's
+output and log-sum-exp: D + 2·H more per token per block (the log-sum-exp is float32).
 Activation elements have the compute dtype's bytes. Not modelled: allocator fragmentation and
 communication buffers, hence `headroom` (default 10%) of the GPU left unplanned.
 """
@@ -47,6 +49,8 @@ from model.dit_config import DiTConfig
 from model.flops import dit_param_count
 
 SHARDINGS = ("none", "zero2", "full")
+# Activation checkpointing choices, least recompute first: none, attention kept, whole blocks rerun.
+CHECKPOINTING = ("none", "save-attention", "full")
 GB = 1e9
 
 
@@ -74,12 +78,17 @@ def activation_elements(
     video_tokens: int,
     text_tokens: int,
     sequence_parallel: int = 1,
-    checkpointing: bool = False,
+    checkpointing: str = "none",
     micro_batch: int = 1,
 ) -> Activations:
-    """Saved-for-backward elements of one training forward on one rank (see the module docstring)."""
+    """Saved-for-backward elements of one training forward on one rank (see the module docstring).
+
+    `checkpointing`: one of CHECKPOINTING.
+    """
     if video_tokens < 1 or text_tokens < 1 or micro_batch < 1 or sequence_parallel < 1:
         raise PlanError("video tokens, text tokens, micro-batch and SP must all be >= 1")
+    if checkpointing not in CHECKPOINTING:
+        raise PlanError(f"checkpointing must be one of {', '.join(CHECKPOINTING)}, got {checkpointing!r}")
     d, m, h = config.hidden_size, config.mlp_hidden, config.num_heads
     v = math.ceil(video_tokens / sequence_parallel)
     s = v + text_tokens
@@ -88,8 +97,9 @@ def activation_elements(
     refiner = config.depth_refiner * (20 * d + h) * text_tokens
     final = 3 * d * v
     largest = max(double if config.depth_double else 0, single if config.depth_single else 0)
-    if checkpointing:
-        blocks = (config.depth_double + config.depth_single) * d * s + largest
+    if checkpointing != "none":
+        kept = d + (d + 2 * h if checkpointing == "save-attention" else 0)
+        blocks = (config.depth_double + config.depth_single) * kept * s + largest
     else:
         blocks = config.depth_double * double + config.depth_single * single
     return Activations(micro_batch * (blocks + refiner + final), micro_batch * largest)
@@ -101,7 +111,7 @@ class MemoryEstimate:
 
     sharding: str
     sequence_parallel: int
-    checkpointing: bool
+    checkpointing: str
     weights: float
     gradients: float
     optimizer: float
@@ -122,7 +132,7 @@ def estimate(
     gpus: int,
     sharding: str,
     sequence_parallel: int,
-    checkpointing: bool,
+    checkpointing: str,
     video_tokens: int,
     text_tokens: int,
     micro_batch: int = 1,
@@ -205,8 +215,9 @@ def plan_training(
 ) -> TrainingPlan:
     """All layouts for `gpus` GPUs of `gpu_memory_gb` GB; recommends the cheapest that fits.
 
-    Preference (cheapest first): no activation checkpointing before checkpointing (recompute costs
-    a third more compute), then a smaller SP degree (fewer all-to-alls), then less sharding (fewer
+    Preference (cheapest first): no activation checkpointing, then the selective policy (reruns
+    the linears, about a tenth more compute at 67k tokens), then full per-block checkpointing
+    (a third more compute), then a smaller SP degree (fewer all-to-alls), then less sharding (fewer
     gathers). SP degrees are the divisors of `gpus` that divide the head count.
     """
     if gpus < 1 or gpu_memory_gb <= 0 or not 0 <= headroom < 1:
@@ -219,7 +230,7 @@ def plan_training(
         estimate(
             config, gpus, sharding, sp, ckpt, video_tokens, text_tokens, micro_batch, compute_bytes, budget
         )
-        for ckpt in (False, True)
+        for ckpt in CHECKPOINTING
         for sp in degrees
         for sharding in SHARDINGS
         if not (gpus == 1 and sharding != "none")
@@ -244,11 +255,11 @@ def format_plan(plan: TrainingPlan) -> str:
         f"{plan.parameters / 1e9:.2f} B parameters on {plan.gpus} GPU(s) of {plan.gpu_memory_gb:g} GB "
         f"(planning {plan.budget_gb:.1f} GB); {plan.video_tokens} video + {plan.text_tokens} text tokens "
         f"x {plan.micro_batch} per micro-batch",
-        f"{'sharding':<9}{'SP':>3} {'ckpt':<5}{'weights':>9}{'grads':>8}{'optim':>8}{'EMA':>8}{'activ':>9}{'total':>9}  fits",
+        f"{'sharding':<9}{'SP':>3} {'checkpointing':<15}{'weights':>9}{'grads':>8}{'optim':>8}{'EMA':>8}{'activ':>9}{'total':>9}  fits",
     ]
     for o in plan.options:
         lines.append(
-            f"{o.sharding:<9}{o.sequence_parallel:>3} {'yes' if o.checkpointing else 'no':<5}"
+            f"{o.sharding:<9}{o.sequence_parallel:>3} {o.checkpointing:<15}"
             f"{o.weights / GB:>9.1f}{o.gradients / GB:>8.1f}{o.optimizer / GB:>8.1f}{o.ema / GB:>8.1f}"
             f"{o.activations / GB:>9.1f}{o.total / GB:>9.1f}  {'yes' if o.fits else 'no'}"
         )
@@ -258,6 +269,8 @@ def format_plan(plan: TrainingPlan) -> str:
     else:
         lines.append(
             f"recommended: --sharding {r.sharding} --sequence-parallel {r.sequence_parallel} "
-            f"activation_checkpointing={'true' if r.checkpointing else 'false'} ({r.total / GB:.1f} GB per GPU)"
+            f"activation_checkpointing={'false' if r.checkpointing == 'none' else 'true'}"
+            + (f" checkpoint_policy={r.checkpointing}" if r.checkpointing != "none" else "")
+            + f" ({r.total / GB:.1f} GB per GPU)"
         )
     return "\n".join(lines)

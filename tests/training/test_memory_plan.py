@@ -81,7 +81,7 @@ def test_activation_model_matches_saved_tensor_bytes(preset, overrides, grid, te
     assert planned == pytest.approx(full, rel=0.15)
     # Per-block checkpointing: the blocks' inputs and everything outside the blocks stay; one block
     # at a time is recomputed in backward.
-    planned_ckpt = activation_elements(config, video, text, checkpointing=True).total * 4
+    planned_ckpt = activation_elements(config, video, text, checkpointing="full").total * 4
     assert planned_ckpt == pytest.approx(held_by_checkpoints + largest_block, rel=0.15)
     assert planned_ckpt < planned
 
@@ -99,15 +99,15 @@ def test_state_bytes_match_a_real_adamw_step():
     moments = sum(
         v.numel() * v.element_size() for s in optimizer.state.values() for k, v in s.items() if k != "step"
     )
-    plan = estimate(config, 1, "none", 1, False, 4, 4, compute_bytes=4)
+    plan = estimate(config, 1, "none", 1, "none", 4, 4, compute_bytes=4)
     assert (plan.weights, plan.gradients, plan.optimizer) == (weights, grads, moments)
 
 
 def test_sharding_divides_state_by_gpus():
     config = DiTConfig.preset("hunyuan-13b")
     p = dit_param_count(config)
-    none = estimate(config, 8, "none", 1, True, 1000, 256)
-    full = estimate(config, 8, "full", 1, True, 1000, 256)
+    none = estimate(config, 8, "none", 1, "full", 1000, 256)
+    full = estimate(config, 8, "full", 1, "full", 1000, 256)
     assert none.optimizer == 8 * p and full.optimizer == p
     assert full.ema == pytest.approx(none.ema / 8)
     assert none.activations == full.activations
@@ -136,6 +136,6 @@ def test_plain_step_matches_the_recorded_h100_peaks():
     rows = json.loads((REPO / "benchmarks" / "results" / "dit_train_gpu_h100.json").read_text())["rows"]
     peaks = {r["name"]: r["peak_gib"] * 2**30 for r in rows if "peak_gib" in r}
     config = DiTConfig.preset("bench-4x8")
-    for name, checkpointing in (("plain_pytorch", False), ("plain_pytorch_ac", True)):
+    for name, checkpointing in (("plain_pytorch", "none"), ("plain_pytorch_ac", "full")):
         plan = estimate(config, 1, "none", 1, checkpointing, 14_310, 256)
         assert plan.total - plan.ema == pytest.approx(peaks[name], rel=0.15), name

@@ -137,6 +137,11 @@ class DiTTrainConfig(PresetConfig, _Frozen):
     ema_decay: float = 0.99
     precision: Literal["auto", "bf16", "fp32"] = Field("auto", description="auto: bf16 on CUDA, fp32 on CPU.")
     activation_checkpointing: bool = Field(False, description="Recompute each block in backward.")
+    checkpoint_policy: Literal["full", "save-attention"] = Field(
+        "full",
+        description="With activation_checkpointing: 'full' reruns whole blocks; 'save-attention' keeps "
+        "attention outputs and reruns the rest (model.recompute).",
+    )
     compile_blocks: bool = Field(
         False,
         description="Regional torch.compile of each DiT block (the first step compiles; an H100 train "

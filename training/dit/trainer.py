@@ -116,6 +116,7 @@ class DiTTrainer:
         if self.backend.sequence_parallel > 1:
             parallelize_dit(model, self.backend.sequence_group)
         model.gradient_checkpointing = config.activation_checkpointing
+        model.checkpoint_policy = config.checkpoint_policy
         if config.compile_blocks:
             compile_blocks(model)
         optimizer = OptimizerSettings(

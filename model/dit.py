@@ -28,7 +28,6 @@ from torch.utils.checkpoint import checkpoint
 
 from model.attention import attention
 from model.dit_config import DiTConfig
-from model.recompute import checkpoint_kwargs
 from model.dit_layers import (
     MLPEmbedder,
     ModulationLinear,
@@ -42,6 +41,7 @@ from model.dit_layers import (
     modulate,
     rope_tables,
 )
+from model.recompute import checkpoint_kwargs
 
 if TYPE_CHECKING:
     from model.step_cache import StepCache

@@ -174,7 +174,9 @@ def main() -> None:
     )
     parser.add_argument("--compile", action="store_true", help="also every row with compile_blocks")
     parser.add_argument(
-        "--per-block", metavar="PRESET", help="also measure one block's activations of PRESET against the planner"
+        "--per-block",
+        metavar="PRESET",
+        help="also measure one block's activations of PRESET against the planner",
     )
     parser.add_argument("--only", help="comma-separated row names to run (default: all)")
     args = parser.parse_args()

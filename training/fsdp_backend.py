@@ -128,7 +128,9 @@ class FSDPBackend(ProcessGroupBackend):
 
         if self.precision == "bf16":
             return MixedPrecisionPolicy(
-                param_dtype=torch.bfloat16, reduce_dtype=torch.float32, cast_forward_inputs=cast_forward_inputs
+                param_dtype=torch.bfloat16,
+                reduce_dtype=torch.float32,
+                cast_forward_inputs=cast_forward_inputs,
             )
         return MixedPrecisionPolicy()
 

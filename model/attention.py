@@ -89,20 +89,49 @@ def _sage_dense(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tens
 DenseFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
+# Above this many distinct prefix lengths in a batch, one masked SDPA call replaces a call per length
+# (a batch of many short samples, e.g. a scaling sweep's 64 images with prompts of every length).
+MAX_LENGTH_GROUPS = 4
+
+
 def _sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lens: list[int], dense: DenseFn) -> torch.Tensor:
-    """`dense` (unmasked attention) on each sample's real prefix; one call when lengths agree."""
+    """`dense` (unmasked attention) on each sample's real prefix.
+
+    One call when all lengths agree; one call per distinct length (those samples batched together)
+    up to MAX_LENGTH_GROUPS lengths; beyond that, for SDPA, a single call with a key mask.
+    """
     seq = q.shape[1]
-    if min(lens) == max(lens):
+    groups: dict[int, list[int]] = {}
+    for b, n in enumerate(lens):
+        groups.setdefault(n, []).append(b)
+    if len(groups) == 1:
         n = lens[0]
         if n == seq:
             return dense(q, k, v)
         out = q.new_zeros(q.shape)
         out[:, :n] = dense(q[:, :n], k[:, :n], v[:, :n])
         return out
+    if len(groups) > MAX_LENGTH_GROUPS and dense is _sdpa_dense:
+        return _sdpa_key_masked(q, k, v, lens)
     out = q.new_zeros(q.shape)
-    for b, n in enumerate(lens):
-        out[b : b + 1, :n] = dense(q[b : b + 1, :n], k[b : b + 1, :n], v[b : b + 1, :n])
+    for n, rows in groups.items():
+        if len(rows) == 1:
+            b = rows[0]
+            out[b : b + 1, :n] = dense(q[b : b + 1, :n], k[b : b + 1, :n], v[b : b + 1, :n])
+        else:
+            index = torch.tensor(rows, device=q.device)
+            out[index, :n] = dense(q[index, :n], k[index, :n], v[index, :n])
     return out
+
+
+def _sdpa_key_masked(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lens: list[int]) -> torch.Tensor:
+    """One SDPA call where each sample's keys past its prefix are masked; its padded rows are zeroed."""
+    seq = q.shape[1]
+    real = torch.arange(seq, device=q.device)[None, :] < torch.tensor(lens, device=q.device)[:, None]
+    out = F.scaled_dot_product_attention(
+        q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=real[:, None, None, :]
+    ).transpose(1, 2)
+    return out * real[:, :, None, None].to(out.dtype)
 
 
 def _flash_varlen(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lens: list[int]) -> torch.Tensor:

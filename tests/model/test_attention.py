@@ -13,15 +13,29 @@ def _qkv(batch: int = 3, seq: int = 11, heads: int = 2, dim: int = 8):
     return [torch.randn(batch, seq, heads, dim, generator=gen) for _ in range(3)]
 
 
-@pytest.mark.parametrize("lens", [None, [11, 11, 11], [11, 6, 1], [7, 7, 7]])
+@pytest.mark.parametrize(
+    "lens",
+    [None, [11, 11, 11], [11, 6, 1], [7, 7, 7], [9, 4, 9, 4, 4, 11], [1, 2, 3, 4, 5, 6, 11, 3]],
+    ids=["none", "full", "each-own", "one-prefix", "grouped", "masked"],
+)
 def test_sdpa_matches_reference(lens: list[int] | None) -> None:
-    q, k, v = _qkv()
+    q, k, v = _qkv(batch=len(lens) if lens else 3)
     ref = attention(q, k, v, lens, backend="reference")
     out = attention(q, k, v, lens, backend="sdpa")
     assert torch.allclose(out, ref, atol=1e-5)
     if lens is not None:
         for b, n in enumerate(lens):
             assert not out[b, n:].any()
+
+
+def test_masked_call_gives_the_gradients_of_the_reference() -> None:
+    lens = [1, 2, 3, 4, 5, 6, 11, 3]  # more distinct lengths than MAX_LENGTH_GROUPS: one masked call
+    grads = []
+    for backend in ("sdpa", "reference"):
+        q, k, v = (t.requires_grad_() for t in _qkv(batch=len(lens)))
+        attention(q, k, v, lens, backend=backend).square().sum().backward()
+        grads.append(torch.cat([t.grad.flatten() for t in (q, k, v)]))
+    assert torch.allclose(grads[0], grads[1], atol=1e-5)
 
 
 def test_padding_keys_have_no_influence() -> None:

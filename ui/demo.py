@@ -436,6 +436,7 @@ def _wire_gates(
         inputs=[c for g in gates for c in g[:2]],
         outputs=[banner, capability, *[c for g in gates for c in g[2:4]]],
         queue=False,
+        show_progress="hidden",
     )
 
 

@@ -424,17 +424,22 @@ def _wire_gates(
                 show_progress="hidden",
             )
 
-    def on_load(*values: Any) -> list[Any]:
-        unsupported = backend.image_to_video_unsupported()
-        out: list[Any] = [backend.model_banner(), unsupported]
-        for (_, _, _, _, i2v), prompt, image in zip(gates, values[::2], values[1::2], strict=True):
+    def refresh_gates(*values: Any) -> list[Any]:
+        unsupported, out = values[-1], []
+        for (_, _, _, _, i2v), prompt, image in zip(gates, values[:-1:2], values[1:-1:2], strict=True):
             out += gate(prompt, image, unsupported, i2v)
         return out
 
+    # The gates read the form after the model is read, so a prompt typed meanwhile counts.
     demo.load(
-        on_load,
-        inputs=[c for g in gates for c in g[:2]],
-        outputs=[banner, capability, *[c for g in gates for c in g[2:4]]],
+        lambda: (backend.model_banner(), backend.image_to_video_unsupported()),
+        outputs=[banner, capability],
+        queue=False,
+        show_progress="hidden",
+    ).then(
+        refresh_gates,
+        inputs=[*[c for g in gates for c in g[:2]], capability],
+        outputs=[c for g in gates for c in g[2:4]],
         queue=False,
         show_progress="hidden",
     )

@@ -7,12 +7,9 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import textwrap
-import time
-import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +17,7 @@ import pytest
 
 from orchestration.config import load_config
 from orchestration.runner import run_lineage
+from tests.ui.servers import free_port, stop, wait_until_answering
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -50,12 +48,6 @@ TOY_DEFINITIONS = textwrap.dedent(
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_the_ui_shows_one_lineage_job_run_re_executable_and_the_chart_inline(
     browser: Browser, tmp_path: Path
 ) -> None:
@@ -73,7 +65,7 @@ def test_the_ui_shows_one_lineage_job_run_re_executable_and_the_chart_inline(
     assert summary.success and len(summary.job_runs) == 1
     run_id = summary.job_runs[0]
 
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "DAGSTER_HOME": str(config.home / "dagster")}
     web = Path(sys.executable).parent / "dagster-webserver"
     log = (tmp_path / "webserver.log").open("w")
@@ -83,18 +75,7 @@ def test_the_ui_shows_one_lineage_job_run_re_executable_and_the_chart_inline(
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(base + "/server_info", timeout=5) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, (
-                tmp_path / "webserver.log"
-            ).read_text()[-2000:]
-            time.sleep(1)
+        wait_until_answering(proc, base + "/server_info", tmp_path / "webserver.log")
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(f"{base}/runs/{run_id}", timeout=60_000)
         expect(page.get_by_text("lineage").first).to_be_visible(timeout=60_000)
@@ -110,9 +91,6 @@ def test_the_ui_shows_one_lineage_job_run_re_executable_and_the_chart_inline(
         assert box is not None and box["width"] > 100 and box["height"] >= 30  # drawn, not a broken icon
         assert page.get_by_text("[Show Markdown]").count() == 0
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
+        log.close()
         log.close()

@@ -7,11 +7,8 @@ its examples fill their own prompts."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,16 +17,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.ui.servers import free_port, stop, wait_until_answering
 from ui.demo import EXAMPLES_T2V, example_images
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 pytestmark = pytest.mark.slow  # the demo server takes 20-60 s to start on a shared 2-core box
@@ -51,7 +43,7 @@ def _t2v_only_bundle(directory: Path) -> Path:
 @pytest.fixture()
 def demo_url(tmp_path: Path) -> Iterator[str]:
     bundle = _t2v_only_bundle(tmp_path / "t2v-only")
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", VIDEOFOUNDRY_HOME=str(tmp_path / "home"))
     cli = Path(sys.executable).parent / "videofoundry"
     argv = [str(cli), "serve", "demo", "--model", str(bundle), "--port", str(port), "--cpu-threads", "1"]
@@ -59,28 +51,10 @@ def demo_url(tmp_path: Path) -> Iterator[str]:
     proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(
-                    f"demo exited with {proc.returncode}: {(tmp_path / 'demo.log').read_text()[-2000:]}"
-                )
-            try:
-                with urllib.request.urlopen(url + "/", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("demo did not answer within 120 s")
-            time.sleep(0.5)
+        wait_until_answering(proc, url + "/", tmp_path / "demo.log")
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc, timeout_s=20)
         log.close()
 
 

@@ -425,7 +425,7 @@ def _wire_gates(
             )
 
     def refresh_gates(*values: Any) -> list[Any]:
-        unsupported, out = values[-1], []
+        unsupported, out = values[-1], list[Any]()
         for (_, _, _, _, i2v), prompt, image in zip(gates, values[:-1:2], values[1:-1:2], strict=True):
             out += gate(prompt, image, unsupported, i2v)
         return out

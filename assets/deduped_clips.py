@@ -6,8 +6,10 @@ from assets.code_versions import versioned_asset
 from assets.curation_config import curation_config
 from assets.versioned import commit_version
 from curation.dedup import dedup_clips
-from curation.schemas import CLIP_SIGNALS_SCHEMA, DEDUPED_CLIPS_SCHEMA
+from curation.dedup_gallery import duplicate_gallery
+from curation.schemas import CLIP_SIGNALS_SCHEMA, CLIPS_SCHEMA, DEDUPED_CLIPS_SCHEMA
 from media.tables import read_table, write_table
+from orchestration.metadata import image_metadata
 from orchestration.resources import ComputeResource, VersioningResource, WorkspaceResource
 
 
@@ -21,8 +23,16 @@ def deduped_clips(
     table = dedup_clips(signals, curation_config(workspace, compute).dedup)
     path = write_table(table, ws.table("deduped_clips"), DEDUPED_CLIPS_SCHEMA)
     kept = sum(table.column("keep").to_pylist())
+    gallery = duplicate_gallery(
+        table, read_table(ws.table("clips"), CLIPS_SCHEMA), ws.reports / "duplicates.png"
+    )
     return dg.MaterializeResult(
         metadata={
+            **(
+                {"duplicate_gallery": image_metadata(gallery, "kept clip | its duplicates")}
+                if gallery
+                else {}
+            ),
             "clips": dg.MetadataValue.int(table.num_rows),
             "kept": dg.MetadataValue.int(kept),
             "duplicates": dg.MetadataValue.int(table.num_rows - kept),

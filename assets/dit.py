@@ -71,7 +71,7 @@ def _stage_asset(stage: str, upstream: str) -> dg.AssetsDefinition:
             ray_address=compute.address,
             restart_if_plan_changed=True,  # re-materialized on new inputs: a changed plan starts over
         )
-        return dg.MaterializeResult(metadata=train_result_metadata(result))
+        return dg.MaterializeResult(metadata=train_result_metadata(result, tracking.tracking_uri))
 
     return _train
 

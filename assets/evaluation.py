@@ -19,7 +19,7 @@ import pyarrow as pa
 from assets.code_versions import versioned_asset
 from evaluation.config import EvaluationConfig
 from evaluation.generations import GENERATIONS_SCHEMA, evaluation_set, serving_generator
-from evaluation.human_eval import HumanEvalConfig, advance_campaign
+from evaluation.human_eval import HumanEvalConfig, advance_campaign, campaign_results
 from evaluation.promotion import (
     PromotionOutcome,
     candidate_comparison,
@@ -30,7 +30,7 @@ from evaluation.promotion import (
     record_video_evaluation,
     recorded_video_metrics,
 )
-from evaluation.promotion_charts import promotion_charts
+from evaluation.promotion_charts import campaign_charts, promotion_charts
 from evaluation.video_eval_config import VideoEvalConfig
 from evaluation.video_metrics import VideoEvaluationReport, evaluate_videos
 from evaluation.video_metrics_table import render_metrics_table
@@ -152,8 +152,13 @@ def human_eval(
     )
     if status.waiting_for_raters:
         context.log.warning(status.describe())
+    results = campaign_results(human_eval.db_url, status.campaign_id)
+    charts = campaign_charts(
+        results, workspace.workspace.reports / "human_eval", prefix=f"campaign_{status.campaign_id}"
+    )
     return dg.MaterializeResult(
         metadata={
+            **{name: image_metadata(png) for name, png in charts.items()},
             "campaign": dg.MetadataValue.text(status.name),
             "campaign_id": dg.MetadataValue.int(status.campaign_id),
             "assignments": dg.MetadataValue.int(status.progress.assignments),

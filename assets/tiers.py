@@ -17,6 +17,7 @@ from curation.schemas import (
 from curation.tiers import draw_funnel
 from curation.tiers import sft_candidates as propose_sft_candidates
 from media.tables import read_table, write_table
+from orchestration.inline_charts import bar_chart
 from orchestration.metadata import image_metadata
 from orchestration.resources import ComputeResource, VersioningResource, WorkspaceResource
 
@@ -40,9 +41,7 @@ def tiers(
                 f"tier_{n}": dg.MetadataValue.int(sum(result.membership.column(f"tier_{n}").to_pylist()))
                 for n in TIER_NAMES
             },
-            "funnel": dg.MetadataValue.md(
-                "| stage | clips |\n|---|---|\n" + "\n".join(f"| {s} | {c} |" for s, c in result.funnel)
-            ),
+            "funnel": bar_chart(result.funnel, "clips left after each curation stage"),
             "funnel_png": image_metadata(png, "curation funnel"),
             "path": dg.MetadataValue.path(str(path)),
             **commit_version(versioning, path, "tiers"),

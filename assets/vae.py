@@ -11,8 +11,9 @@ from assets.code_versions import module_code_version
 from evaluation.config import EvaluationConfig
 from evaluation.vae_baselines import VaeFloorConfig, vae_floor_verdict
 from evaluation.vae_benchmarks import evaluate_vae, write_report
+from evaluation.vae_grid import reconstruction_grid
 from model.checkpoints import load_vae
-from orchestration.metadata import train_result_metadata
+from orchestration.metadata import image_metadata, train_result_metadata
 from orchestration.resources import ComputeResource, TrackingResource, WorkspaceResource
 from orchestration.workspace_training import train_vae_in_workspace, vae_export_dir
 from training.vae.config import VAETrainConfig
@@ -59,7 +60,7 @@ def vae(
         metadata={
             "clips": dg.MetadataValue.int(run.media),
             "export": dg.MetadataValue.path(str(run.export_dir)),
-            **train_result_metadata(run.result),
+            **train_result_metadata(run.result, tracking.tracking_uri),
         },
         data_version=dg.DataVersion(f"{run.result.run_id}:{run.result.steps_done}"),
     )
@@ -97,6 +98,9 @@ def vae_eval(config: VAEEvalConfig, workspace: WorkspaceResource) -> dg.Material
             **metadata,
             "floor_passed": dg.MetadataValue.bool(report["floor"]["passed"]),
             "table1": dg.MetadataValue.md(report["table1_markdown"]),
+            "reconstructions": image_metadata(
+                reconstruction_grid(model, ws.reports / "vae_reconstructions.png")
+            ),
             "report": dg.MetadataValue.path(str(path)),
         }
     )

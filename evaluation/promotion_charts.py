@@ -4,6 +4,7 @@
   one small panel per metric because their units differ, the gate threshold as a dashed line.
 - `gsb_chart`: the candidate's GSB score against the baseline per dimension, with its CI.
 - `bradley_terry_chart`: the Bradley–Terry log-strength of each model per dimension, with its CI.
+- `campaign_charts`: both of the latter for one campaign (the `human_eval` asset, the promotion).
 Every function writes `out` atomically and returns it.
 """
 
@@ -18,6 +19,7 @@ import pandas as pd
 
 from evaluation.figures import pyplot, save_figure
 from evaluation.human_eval.config import DIMENSION_LABELS, DIMENSIONS
+from evaluation.human_eval.results import CampaignResults
 from evaluation.promotion import PromotionOutcome, candidate_gsb_frame
 
 
@@ -134,7 +136,17 @@ def promotion_charts(
         )
     }
     results = outcome.human.results
-    if results is not None and not results.gsb.empty:
-        charts["gsb"] = gsb_chart(candidate_gsb_frame(results), out_dir / "promotion_gsb.png")
-        charts["bradley_terry"] = bradley_terry_chart(results.bradley_terry, out_dir / "promotion_bt.png")
+    if results is not None:
+        charts |= campaign_charts(results, out_dir, prefix="promotion")
     return charts
+
+
+def campaign_charts(results: CampaignResults, out_dir: Path, prefix: str = "campaign") -> dict[str, Path]:
+    """ "gsb" and "bradley_terry" charts of a campaign (`<prefix>_gsb.png`, `<prefix>_bt.png` in
+    `out_dir`); none before it has judgments."""
+    if results.gsb.empty:
+        return {}
+    return {
+        "gsb": gsb_chart(candidate_gsb_frame(results), out_dir / f"{prefix}_gsb.png"),
+        "bradley_terry": bradley_terry_chart(results.bradley_terry, out_dir / f"{prefix}_bt.png"),
+    }

@@ -10,12 +10,12 @@ import dagster as dg
 
 import assets
 from orchestration.automation import (
-    build_ingest_job,
     build_promotion_sensor,
     build_raw_batch_sensor,
     build_schedules,
 )
 from orchestration.config import PlatformConfig, load_config
+from orchestration.jobs import lineage_jobs
 from orchestration.resources import build_resources
 
 
@@ -27,7 +27,7 @@ def build_definitions(config: PlatformConfig | None = None) -> dg.Definitions:
     return dg.Definitions(
         assets=asset_defs,
         asset_checks=dg.load_asset_checks_from_package_module(assets),
-        jobs=[build_ingest_job(asset_defs)],
+        jobs=lineage_jobs(asset_defs),
         schedules=build_schedules({key for a in asset_defs for key in a.keys}),
         sensors=[
             build_raw_batch_sensor(config.workspace.raw),

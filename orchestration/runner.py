@@ -1,18 +1,21 @@
 """Materializing the lineage in-process, against the workspace's persistent Dagster instance.
 
 The runs land in `<home>/dagster` (SQLite storage), so `videofoundry up` shows them in the UI.
-Partitioned assets (one partition per raw ingest batch) run once per batch; unpartitioned assets
-(global dedup, tiers, training…) run once, after the partitioned ones they depend on. What is up to
-date is skipped, by Dagster's staleness rules read from its event log (orchestration.staleness).
-Only public Dagster APIs are used.
+The selection runs as named job runs (orchestration.jobs), not one ad-hoc run per asset: per raw
+ingest batch one `ingest_batch` run of the partitioned curation assets, then one `lineage` run of
+the unpartitioned rest (global dedup, tiers, training…), so the UI's Jobs, timeline and Re-execute
+show them. What is up to date is left out of the run, by Dagster's staleness rules read from its
+event log (orchestration.staleness); a second run follows only when a root (which always re-observes
+the world) changed data its children read. Only public Dagster APIs are used.
 """
 
 from __future__ import annotations
 
+import graphlib
 import json
 import os
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,7 @@ from assets.partitions import raw_batches
 from curation.ingest import list_batches
 from orchestration.config import PlatformConfig
 from orchestration.interrupted import fail_interrupted_runs, owner_tag
+from orchestration.jobs import job_name, with_lineage_jobs
 from orchestration.staleness import LineageGraph, staleness
 from orchestration.workspace import Workspace, atomic_write_text
 
@@ -83,9 +87,10 @@ def register_raw_batches(instance: dg.DagsterInstance, workspace: Workspace) -> 
 
 @dataclass
 class RunSummary:
-    """What `run_lineage` materialized: one entry per Dagster run."""
+    """What `run_lineage` did: an outcome per asset (partition), and the job runs it started."""
 
     runs: list[tuple[str, str | None, str]] = field(default_factory=list)  # (asset, partition, outcome)
+    job_runs: list[str] = field(default_factory=list)  # the Dagster run ids, one per job run
 
     @property
     def success(self) -> bool:
@@ -150,36 +155,108 @@ def _run_selected(
 ) -> RunSummary:
     batches = register_raw_batches(instance, workspace)
     graph = LineageGraph.of(defs)
+    defs = with_lineage_jobs(defs)
     summary = RunSummary()
-    asset_defs: Sequence = list(defs.assets or []) + list(defs.asset_checks or [])
-    resources = dict(defs.resources or {})
-    for key in graph.toposorted(resolve_selection(defs, select)):
-        label, observes_the_world = key.to_user_string(), not graph[key].parents
+
+    def report(key: dg.AssetKey, partition: str | None, outcome: str) -> None:
+        summary.runs.append((key.to_user_string(), partition, outcome))
+        if on_run:
+            on_run(key.to_user_string(), partition, outcome)
+
+    for partitions_def, keys in _groups(graph, graph.toposorted(resolve_selection(defs, select))):
         # Batches whose folder is gone stay partitions in Dagster's history but are not run again.
-        partitions = (
-            batches if graph[key].partitions_def == raw_batches else graph.partition_keys(key, instance)
-        )
+        partitions = batches if partitions_def == raw_batches else graph.partition_keys(keys[0], instance)
+        job = defs.resolve_job_def(job_name(partitions_def))
         for partition in partitions:
-            up_to_date = not (force or observes_the_world) and (
-                staleness(instance, graph, key, partition).status == "fresh"
-            )
-            if up_to_date:
-                outcome = "fresh"
-            else:
-                result = dg.materialize(
-                    asset_defs,
-                    selection=[key],
-                    instance=instance,
-                    resources=resources,
-                    partition_key=partition,
+            done: set[dg.AssetKey] = set()
+            while planned := _plan(instance, graph, keys, partition, force, done):
+                result = job.execute_in_process(
                     run_config=run_config,
+                    instance=instance,
+                    partition_key=partition,
+                    asset_selection=planned,
                     raise_on_error=False,
                     tags=owner_tag(),
                 )
-                outcome = "ok" if result.success else "failed"
-            summary.runs.append((label, partition, outcome))
-            if on_run:
-                on_run(label, partition, outcome)
-            if outcome == "failed":
-                return summary
+                summary.job_runs.append(result.run_id)
+                outcomes = _outcomes(result, planned)
+                for key, outcome in outcomes.items():
+                    report(key, partition, outcome)
+                if "failed" in outcomes.values():
+                    return summary
+                done.update(planned)
+            for key in keys:
+                if key not in done:
+                    report(key, partition, "fresh")
     return summary
+
+
+def _groups(
+    graph: LineageGraph, keys: list[dg.AssetKey]
+) -> list[tuple[dg.PartitionsDefinition | None, list[dg.AssetKey]]]:
+    """`keys` (toposorted) split by partitions definition, the groups in dependency order (a
+    Dagster run covers one partition key, so each group runs through its own job)."""
+    groups: list[tuple[dg.PartitionsDefinition | None, list[dg.AssetKey]]] = []
+    for key in keys:
+        pdef = graph[key].partitions_def
+        group = next((members for other, members in groups if other == pdef), None)
+        if group is None:
+            groups.append((pdef, group := []))
+        group.append(key)
+    index = {key: i for i, (_, members) in enumerate(groups) for key in members}
+    sorter: graphlib.TopologicalSorter[int] = graphlib.TopologicalSorter(
+        {
+            i: {index[p] for k in members for p in graph[k].parents if p in index} - {i}
+            for i, (_, members) in enumerate(groups)
+        }
+    )
+    try:
+        order = list(sorter.static_order())
+    except graphlib.CycleError as error:
+        raise SelectionError(
+            "the selection goes from unpartitioned to partitioned assets and back; select each side apart"
+        ) from error
+    return [groups[i] for i in order]
+
+
+def _plan(
+    instance: dg.DagsterInstance,
+    graph: LineageGraph,
+    keys: list[dg.AssetKey],
+    partition: str | None,
+    force: bool,
+    done: set[dg.AssetKey],
+) -> list[dg.AssetKey]:
+    """What the next job run materializes of `keys` (toposorted) at `partition`, none of `done`.
+
+    A root always runs once (it observes the world). Another asset runs when it is missing or
+    stale (orchestration.staleness), or forced, or when a parent that is not a root runs before it
+    in this plan (its data will change). A child of a root whose data may not have changed waits
+    for the next plan, which reads the root's new data version.
+    """
+    planned: list[dg.AssetKey] = []
+    for key in keys:
+        if key in done:
+            continue
+        parents = graph[key].parents
+        runs = (
+            force
+            or not parents
+            or any(p in planned and graph[p].parents for p in parents)
+            or staleness(instance, graph, key, partition).status != "fresh"
+        )
+        if runs:
+            planned.append(key)
+    return planned
+
+
+def _outcomes(result: dg.ExecuteInProcessResult, planned: list[dg.AssetKey]) -> dict[dg.AssetKey, str]:
+    """ "ok" per planned asset the run materialized (with its checks passed, when the run failed),
+    then "failed" for the first other one; the rest did not run because of it and are left out."""
+    materialized = {event.asset_key for event in result.get_asset_materialization_events()}
+    if result.success:
+        return {key: "ok" for key in planned}
+    failed_checks = {e.asset_key for e in result.get_asset_check_evaluations() if not e.passed}
+    outcomes = {key: "ok" for key in planned if key in materialized and key not in failed_checks}
+    first_failed = next((key for key in planned if key not in outcomes), planned[-1])
+    return outcomes | {first_failed: "failed"}

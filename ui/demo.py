@@ -5,7 +5,11 @@ and writes the mp4; `serving`'s errors become Gradio errors. The model is resolv
 so when the registry's `champion` alias moves the demo serves the new version on its next request,
 and the version shown follows.
 Requests go through Gradio's queue with a concurrency limit (one generation at a time by default:
-a large model fills the GPU); the per-step progress bar is fed by the sampler's callback.
+a large model fills the GPU); the per-step progress bar is fed by the sampler's callback, then
+labelled for the VAE decode that follows the last step.
+Both tabs start with an example's prompt (the I2V tab with its photo too), and Generate stays
+disabled, with the reason shown under it, while the prompt is empty, the I2V image is missing, or
+the served model has no image conditioning (read from the model, on each page load).
 """
 
 from __future__ import annotations
@@ -40,7 +44,13 @@ EXAMPLES_T2V = [
     ["Aerial shot of a winding mountain road at sunset, warm light, cinematic.", ""],
     ["Close-up of raindrops running down a window at night, neon reflections.", "text, watermark"],
 ]
-EXAMPLE_IMAGE_CANDIDATES = ("astronaut.png", "coffee.png", "chelsea.png")
+# The I2V examples: photos that ship with scikit-image, each with a prompt about what it shows.
+EXAMPLE_IMAGE_PROMPTS = {
+    "astronaut.png": "An astronaut smiles and slowly turns her head, the flag behind her stirs.",
+    "coffee.png": "Steam rises from a cup of coffee on a saucer, the spoon catches the light.",
+    "chelsea.png": "A tabby cat blinks and looks around, its whiskers twitching.",
+}
+DECODE_DESC = "decoding frames with the VAE (after the last step)"
 
 
 @dataclass(frozen=True)
@@ -83,14 +93,28 @@ class DemoConfig(PresetConfig):
 DemoConfig.PRESETS = {"tiny": DemoConfig(), "paper": DemoConfig(serving=ServingConfig.preset("paper"))}
 
 
-def _example_images() -> list[str]:
-    """Photos that ship with scikit-image (a dependency), for the I2V examples; none if it is absent."""
+def example_images() -> list[tuple[str, str]]:
+    """(photo path, its prompt) for the I2V examples, from scikit-image's data; none if it is absent."""
     try:
         import skimage
     except ImportError:
         return []
     data = Path(skimage.__file__).parent / "data"
-    return [str(data / name) for name in EXAMPLE_IMAGE_CANDIDATES if (data / name).exists()]
+    return [
+        (str(data / name), prompt) for name, prompt in EXAMPLE_IMAGE_PROMPTS.items() if (data / name).exists()
+    ]
+
+
+def generate_blocker(prompt: str | None, image: Any, i2v: bool, i2v_unsupported: str | None) -> str:
+    """Why Generate is disabled ("" when it is not): the model lacks image conditioning (I2V), no
+    image (I2V), or an empty prompt."""
+    if i2v and i2v_unsupported:
+        return i2v_unsupported
+    if i2v and image is None:
+        return "Upload a first frame (or pick an example below) to enable Generate."
+    if not (prompt or "").strip():
+        return "Type a prompt (or pick an example below) to enable Generate."
+    return ""
 
 
 def whole_number(name: str, value: float | int) -> int:
@@ -133,6 +157,21 @@ class DemoBackend:
             )
         return choices
 
+    def image_to_video_unsupported(self) -> str | None:
+        """None when the served model takes a first frame (image conditioning); else why the I2V
+        tab cannot generate."""
+        try:
+            pipeline = self.pipeline()
+        except (ModelReferenceError, RegistryUnavailableError, BundleError) as err:
+            return f"No model to serve: {err}"
+        if pipeline.image_condition:
+            return None
+        return (
+            f"Image-to-video is off: the served model `{pipeline.model_version}` is text-to-video only "
+            "(trained without image conditioning). Use the Text to video tab, or serve a model "
+            "trained for I2V (`image_condition`)."
+        )
+
     def model_banner(self) -> str:
         """Markdown naming the served model version, or why there is none."""
         try:
@@ -171,6 +210,8 @@ class DemoBackend:
 
         def on_step(step: int, total: int) -> None:
             progress((step, total), desc="denoising", unit="steps")
+            if step == total:  # the VAE decode runs next, with no steps of its own to count
+                progress(None, desc=DECODE_DESC)
 
         try:
             if i2v and image is None:
@@ -262,15 +303,23 @@ def build_demo(config: DemoConfig | None = None) -> gr.Blocks:
             f"Limits on this server: up to {limits.max_side} px a side, {limits.max_area} pixels a frame, "
             f"{limits.max_frames} frames (4n+1), {limits.max_steps} steps. Sizes are multiples of 16."
         )
+        photos = example_images()
+        unsupported = backend.image_to_video_unsupported()
+        capability = gr.State(unsupported)
+        gates: list[tuple[Any, Any, Any, Any, bool]] = []
         for prefix, title in (("t2v", "Text to video"), ("i2v", "Image to video")):
             i2v = prefix == "i2v"
+            start_prompt = (photos[0][1] if photos else EXAMPLES_T2V[0][0]) if i2v else EXAMPLES_T2V[0][0]
+            start_image = photos[0][0] if i2v and photos and not unsupported else None
             with gr.Tab(title, id=prefix):
                 with gr.Row():
                     with gr.Column():
                         image = gr.Image(
-                            label="First frame", type="numpy", elem_id=f"{prefix}-image", visible=i2v
+                            value=start_image, label="First frame", type="numpy", elem_id=f"{prefix}-image", visible=i2v
+                        )  # fmt: skip
+                        prompt = gr.Textbox(
+                            value=start_prompt, label="Prompt", lines=3, elem_id=f"{prefix}-prompt"
                         )
-                        prompt = gr.Textbox(label="Prompt", lines=3, elem_id=f"{prefix}-prompt")
                         negative = gr.Textbox(
                             label="Negative prompt (used when real CFG > 1)", elem_id=f"{prefix}-negative"
                         )
@@ -289,16 +338,25 @@ def build_demo(config: DemoConfig | None = None) -> gr.Blocks:
                                 0.0, 0.5, value=0.0, step=0.05, label="Step cache threshold (0 = off)",
                                 elem_id=f"{prefix}-step-cache",
                             )  # fmt: skip
-                        button = gr.Button("Generate", variant="primary", elem_id=f"{prefix}-generate")
+                        blocker = generate_blocker(start_prompt, start_image, i2v, unsupported)
+                        button = gr.Button(
+                            "Generate",
+                            variant="primary",
+                            elem_id=f"{prefix}-generate",
+                            interactive=not blocker,
+                        )
+                        hint = gr.Markdown(blocker, elem_id=f"{prefix}-hint")
                     with gr.Column():
                         video = gr.Video(label="Video", elem_id=f"{prefix}-video", autoplay=True, loop=True)
                         status = gr.Markdown(elem_id=f"{prefix}-status")
                 if i2v:
-                    examples = [[img, EXAMPLES_T2V[0][0], ""] for img in _example_images()[:2]]
-                    if examples:
-                        gr.Examples(examples, inputs=[image, prompt, negative])
+                    if photos:
+                        gr.Examples(
+                            [[path, text, ""] for path, text in photos], inputs=[image, prompt, negative]
+                        )
                 else:
                     gr.Examples(EXAMPLES_T2V, inputs=[prompt, negative])
+                gates.append((prompt, image, button, hint, i2v))
 
                 def _run(
                     prompt_: str, negative_: str, image_: np.ndarray | None, height: float, width: float,
@@ -337,8 +395,54 @@ def build_demo(config: DemoConfig | None = None) -> gr.Blocks:
                     concurrency_id="generate",
                     api_name=f"generate_{prefix}",
                 )
+        _wire_gates(demo, backend, banner, capability, gates)
     demo.queue(max_size=config.max_queue, default_concurrency_limit=config.concurrency_limit)
     return demo
+
+
+def _wire_gates(
+    demo: gr.Blocks,
+    backend: DemoBackend,
+    banner: Any,
+    capability: Any,
+    gates: list[tuple[Any, Any, Any, Any, bool]],
+) -> None:
+    """Generate follows `generate_blocker`: on each prompt or image change, and on page load, when
+    the served model (and so the I2V capability and the banner) is read again."""
+
+    def gate(prompt: str, image: Any, unsupported: str | None, i2v: bool) -> tuple[Any, str]:
+        blocker = generate_blocker(prompt, image, i2v, unsupported)
+        return gr.update(interactive=not blocker), blocker
+
+    for prompt, image, button, hint, i2v in gates:
+        for event in (prompt.change, image.change):
+            event(
+                lambda p, im, u, _i2v=i2v: gate(p, im, u, _i2v),
+                inputs=[prompt, image, capability],
+                outputs=[button, hint],
+                queue=False,
+                show_progress="hidden",
+            )
+
+    def refresh_gates(*values: Any) -> list[Any]:
+        unsupported, out = values[-1], list[Any]()
+        for (_, _, _, _, i2v), prompt, image in zip(gates, values[:-1:2], values[1:-1:2], strict=True):
+            out += gate(prompt, image, unsupported, i2v)
+        return out
+
+    # The gates read the form after the model is read, so a prompt typed meanwhile counts.
+    demo.load(
+        lambda: (backend.model_banner(), backend.image_to_video_unsupported()),
+        outputs=[banner, capability],
+        queue=False,
+        show_progress="hidden",
+    ).then(
+        refresh_gates,
+        inputs=[*[c for g in gates for c in g[:2]], capability],
+        outputs=[c for g in gates for c in g[2:4]],
+        queue=False,
+        show_progress="hidden",
+    )
 
 
 def launch_demo(config: DemoConfig, port: int = 7860, host: str = "127.0.0.1") -> None:

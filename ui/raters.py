@@ -8,7 +8,8 @@ Gradio, so this adds no dependency; videos are served with HTTP Range support fo
 
 Routes (JSON under /api; auth = `Authorization: Bearer <token>` or the `vf_session` cookie):
     GET  /login, /, /sft                       pages (static HTML + JS)
-    POST /api/login {name, password}           → {token, name, role} + HttpOnly session cookie;
+    POST /api/login {name, password}           → {token, name, role} + HttpOnly session cookie; deals
+                                               the rater the pairs still short of raters;
                                                429 + Retry-After after too many failures
     POST /api/logout                           revoke the session
     GET  /api/me, /api/progress                who am I, how far am I
@@ -36,6 +37,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
 
 from evaluation.human_eval.accounts import AuthError, RaterIdentity, authenticate, login, revoke_token
+from evaluation.human_eval.campaign import deal_pending_items
 from evaluation.human_eval.config import HumanEvalConfig, RaterAppConfig
 from evaluation.human_eval.ratings import (
     MAX_ELAPSED_MS,
@@ -147,6 +149,7 @@ def create_app(db: DbLike, config: RaterAppConfig | None = None) -> FastAPI:
         except AuthError as error:
             raise HTTPException(status_code=401, detail=str(error)) from error
         throttle.succeeded(body.name, address)
+        deal_pending_items(store, identity.id)  # a rater created before the campaign gets its pairs now
         response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict", max_age=12 * 3600)
         return {"token": token, "name": identity.name, "role": identity.role}
 

@@ -100,6 +100,30 @@ def create_rater(
         return RaterIdentity(rater.id, rater.name, rater.role), token
 
 
+def set_password(db: DbLike, name: str, password: str) -> RaterIdentity:
+    """Give the existing account `name` a new password (its sessions stay valid until they expire).
+
+    Raises `AccountError` for an unknown name or a password under 4 characters."""
+    if len(password) < 4:
+        raise AccountError(f"rater {name!r}: password must have at least 4 characters")
+    with open_store(db).session(write=True) as session:
+        rater = session.scalar(select(Rater).where(Rater.name == name))
+        if rater is None:
+            raise AccountError(f"no rater named {name!r}")
+        rater.password_hash = hash_password(password)
+        return RaterIdentity(rater.id, rater.name, rater.role)
+
+
+def new_password() -> str:
+    """A random password to print once: 12 URL-safe characters (72 bits)."""
+    return secrets.token_urlsafe(9)
+
+
+def rater_exists(db: DbLike, name: str) -> bool:
+    with open_store(db).session() as session:
+        return session.scalar(select(Rater.id).where(Rater.name == name)) is not None
+
+
 def issue_api_token(db: DbLike, rater_id: int) -> str:
     """A further API token for an existing rater (e.g. after the first was lost)."""
     with open_store(db).session(write=True) as session:

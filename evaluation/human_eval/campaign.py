@@ -326,3 +326,51 @@ def advance_campaign(
         assign_raters(config, campaign_id, raters, config)
     progress = campaign_progress(config, campaign_id)
     return CampaignStatus(name, campaign_id, progress, len(raters), config.raters_per_pair)
+
+
+def deal_pending_items(db: DbLike, rater_id: int) -> int:
+    """Give a (new) rater the items still short of their raters; returns how many were added.
+
+    An item is short while fewer than its campaign's `raters_per_pair` distinct raters hold it, as
+    every item is in a campaign still waiting for raters. Called when an account is created and at
+    each sign-in, so a new rater has work at once instead of an empty queue until `human_eval` is
+    materialized again. Items go to the end of the rater's queue in a seeded order with seeded
+    sides; top-ups add no duplicate (self-consistency) items. Admin accounts get nothing.
+    """
+    added = 0
+    with open_store(db).session(write=True) as session:
+        rater = session.get(Rater, rater_id)
+        if rater is None or rater.role != "rater" or not rater.active:
+            return 0
+        for campaign in session.scalars(select(Campaign).order_by(Campaign.id)):
+            k = HumanEvalConfig.model_validate(campaign.config).raters_per_pair
+            holders = (
+                select(Assignment.item_id, func.count(func.distinct(Assignment.rater_id)).label("n"))
+                .where(Assignment.campaign_id == campaign.id)
+                .group_by(Assignment.item_id)
+                .subquery()
+            )
+            mine = select(Assignment.item_id).where(Assignment.rater_id == rater_id)
+            short = list(
+                session.scalars(
+                    select(Item.id)
+                    .outerjoin(holders, holders.c.item_id == Item.id)
+                    .where(Item.campaign_id == campaign.id, func.coalesce(holders.c.n, 0) < k)
+                    .where(Item.id.not_in(mine))
+                    .order_by(Item.id)
+                )
+            )
+            rng = random.Random(f"{campaign.config.get('seed', 0)}|deal|{campaign.id}|{rater_id}")
+            rng.shuffle(short)
+            start = (
+                session.scalar(select(func.count(Assignment.id)).where(Assignment.rater_id == rater_id)) or 0
+            )
+            for position, item_id in enumerate(short, start=start):
+                session.add(
+                    Assignment(
+                        campaign_id=campaign.id, item_id=item_id, rater_id=rater_id,
+                        position=position, left_is_a=rng.random() < 0.5,
+                    )
+                )  # fmt: skip
+            added += len(short)
+    return added

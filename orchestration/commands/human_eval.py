@@ -110,17 +110,42 @@ def eval_rater(
     name: Annotated[str, typer.Argument(help="Account name.")],
     role: Annotated[str, typer.Option("--role", help="rater or admin.")] = "rater",
     password: Annotated[
-        str | None, typer.Option("--password", help="Password for browser sign-in (else token only).")
+        str | None,
+        typer.Option("--password", help="The password to sign in with (default: a random one, printed)."),
     ] = None,
+    app_url: Annotated[
+        str,
+        typer.Option("--app-url", help="Where the rater app answers (`videofoundry up` / `serve raters`)."),
+    ] = "http://127.0.0.1:7861",
     db: DbOption = None,
     home: HomeOption = None,
     profile: ProfileOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Create a rater or admin account and print its API token (shown once; stored hashed)."""
-    from evaluation.human_eval.accounts import AccountError, create_rater
+    """Create a rater (or admin) account, or give an existing one a new password, and print how to
+    sign in: the app's URL, the name and the password (shown once, stored hashed). A new rater gets
+    the campaign pairs still short of raters at once."""
+    from evaluation.human_eval.accounts import (
+        AccountError,
+        create_rater,
+        new_password,
+        rater_exists,
+        set_password,
+    )
+    from evaluation.human_eval.campaign import deal_pending_items
 
     settings, _ = _human_eval(home, profile, config, db)
+    secret = password or new_password()
     with user_errors(AccountError):
-        identity, token = create_rater(settings, name, role=role, password=password)
-    typer.echo(f"{identity.role} {identity.name} (id {identity.id}) token: {token}")
+        if rater_exists(settings, name):
+            identity, action = set_password(settings, name, secret), "has a new password"
+        else:
+            identity, _ = create_rater(settings, name, role=role, password=secret)
+            action = "created"
+    queued = deal_pending_items(settings, identity.id)
+    typer.echo(f"{identity.role} {identity.name} (id {identity.id}) {action}.")
+    typer.echo(f"  sign in at {app_url.rstrip('/')}/login")
+    typer.echo(f"  name:     {identity.name}")
+    typer.echo(f"  password: {secret}" + ("" if password else "  (shown once; run this again for a new one)"))
+    if queued:
+        typer.echo(f"  {queued} pair(s) added to the queue")

@@ -60,4 +60,6 @@ def test_vae_assets_materialize(tmp_path: Path) -> None:
     # training steps are nowhere near it.
     assert evaluated["heldout_images_floor_db"].value == pytest.approx(16.0, abs=0.02)
     assert evaluated["floor_passed"].value is False
+    assert "data:image/png;base64," in str(evaluated["reconstructions"].value)  # photo | recon | diff grid
+    assert (home / "reports" / "vae_reconstructions.png").is_file()
     assert (home / "reports" / "vae_eval.md").read_text().startswith("| Model |")

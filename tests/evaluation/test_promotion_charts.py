@@ -68,3 +68,25 @@ def test_bradley_terry_chart_has_one_panel_per_dimension(tmp_path: Path) -> None
     assert _pixels(one, BLUE) > 20
     with pytest.raises(ValueError, match="no Bradley–Terry scores"):
         bradley_terry_chart({}, tmp_path / "none.png")
+
+
+def test_campaign_charts_once_a_campaign_has_judgments(tmp_path: Path) -> None:
+    from evaluation.human_eval import HumanEvalConfig, ModelSpec, campaign_results
+    from evaluation.promotion_charts import campaign_charts
+    from tests.evaluation.campaigns import rate_everything, synthetic_campaign
+
+    config = HumanEvalConfig.preset(
+        "tiny", db_url=f"sqlite:///{tmp_path / 'he.db'}", gold_fraction=0.0, duplicate_fraction=0.0
+    )
+    models = [ModelSpec("candidate", "m-a"), ModelSpec("champion", "m-b")]
+    campaign_id = synthetic_campaign(config, "c", models, tmp_path / "videos", ["r0", "r1"])
+    assert campaign_charts(campaign_results(config, campaign_id), tmp_path / "out") == {}  # nothing rated yet
+    rate_everything(config, "left")
+    charts = campaign_charts(campaign_results(config, campaign_id), tmp_path / "out", prefix="campaign_1")
+    assert charts == {
+        "gsb": tmp_path / "out" / "campaign_1_gsb.png",
+        "bradley_terry": tmp_path / "out" / "campaign_1_bt.png",
+    }
+    for png in charts.values():
+        image = np.asarray(Image.open(png).convert("RGB"))
+        assert image.shape[0] > 100 and image.std() > 10

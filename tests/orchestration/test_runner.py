@@ -4,6 +4,7 @@ import dagster as dg
 import pytest
 
 from orchestration.config import load_config
+from orchestration.jobs import with_lineage_jobs
 from orchestration.runner import SelectionError, run_lineage
 
 
@@ -98,3 +99,31 @@ def test_console_shows_warnings_only_and_the_log_file_every_event(tmp_path, capf
     log = dagster_log(workspace).read_text()
     assert "DEBUG" in log and "RUN_START" in log and "STEP_SUCCESS" in log and "chatty info line" in log
     assert dagster_instance(workspace).get_handlers()  # the rewritten dagster.yaml names the file handler
+
+
+def test_the_selection_runs_as_one_named_job_run_the_ui_can_re_execute(tmp_path):
+    from orchestration.runner import dagster_instance
+    from orchestration.workspace import Workspace
+
+    config = load_config(home=tmp_path / "home", environ={})
+    source, calls = {"version": "v1"}, []
+    defs = _toy_definitions(source, calls)
+    first = run_lineage(defs, config)
+    assert len(first.job_runs) == 1  # three assets, one run
+    instance = dagster_instance(Workspace.at(config.home))
+    run = instance.get_run_by_id(first.job_runs[0])
+    assert run is not None and run.job_name == "lineage" and run.is_success
+    assert {key.to_user_string() for key in run.asset_selection or ()} == {"observed", "derived", "report"}
+
+    source["version"] = "v2"  # the root's data changes: a second run takes its children
+    second = run_lineage(defs, config)
+    runs = [instance.get_run_by_id(run_id) for run_id in second.job_runs]
+    assert [sorted(k.to_user_string() for k in r.asset_selection or ()) for r in runs if r] == [
+        ["observed"],
+        ["derived", "report"],
+    ]
+    assert all(r is not None and r.job_name == "lineage" for r in runs)
+    # Re-executing a run (what the UI's button does) goes through the same job and assets.
+    job = with_lineage_jobs(defs).resolve_job_def("lineage")
+    again = job.execute_in_process(instance=instance, asset_selection=list(runs[1].asset_selection or ()))
+    assert again.success and calls[-2:] == ["derived", "report"]

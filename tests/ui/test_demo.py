@@ -6,6 +6,7 @@ import re
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
 import numpy as np
@@ -13,7 +14,7 @@ import pytest
 import torch
 
 from serving import ServingConfig, generate, read_mp4, write_mp4
-from ui.demo import DemoBackend, DemoConfig, build_demo
+from ui.demo import DECODE_DESC, DemoBackend, DemoConfig, build_demo, example_images, generate_blocker
 
 
 @pytest.fixture()
@@ -26,13 +27,18 @@ def backend(tmp_path: Path) -> Iterator[DemoBackend]:
 
 
 class ProgressLog:
-    """Stands in for gr.Progress outside a request: records each (step, total) it is given."""
+    """Stands in for gr.Progress outside a request: records each (step, total) it is given, and
+    each label given without a count."""
 
     def __init__(self) -> None:
         self.updates: list[tuple[int, int]] = []
+        self.labels: list[tuple[int, str | None]] = []  # (updates so far, label)
 
-    def __call__(self, value: tuple[int, int], desc: str | None = None, unit: str = "steps") -> None:
-        self.updates.append(value)
+    def __call__(self, value: tuple[int, int] | None, desc: str | None = None, unit: str = "steps") -> None:
+        if value is None:
+            self.labels.append((len(self.updates), desc))
+        else:
+            self.updates.append(value)
 
 
 def _run(backend: DemoBackend, prompt: str = "a kite", **overrides: object) -> tuple[str, str, str]:
@@ -49,6 +55,7 @@ def test_generation_writes_mp4_reports_version_and_progress_per_step(backend: De
     progress = ProgressLog()
     path, status, banner = _run(backend, progress=progress)
     assert progress.updates == [(0, 3), (1, 3), (2, 3), (3, 3)]
+    assert progress.labels == [(4, DECODE_DESC)]  # after the last step: the VAE decode is labelled
     video = read_mp4(path)
     assert video.num_frames == 5 and (video.height, video.width) == (32, 48)
     assert "tiny-random (seed 0, untrained)" in banner and "seed 5" in status
@@ -119,3 +126,53 @@ def test_advanced_speed_switches_reach_serving_and_are_reported(backend: DemoBac
     assert "Speed switches: FP8, sliding-tile attention, step cache (" in status
     assert not np.array_equal(read_mp4(plain).frames, read_mp4(path).frames)
     assert "Speed switches" not in _run(backend, steps=6)[1]
+
+
+def _component(demo: gr.Blocks, elem_id: str) -> Any:
+    return next(block for block in demo.blocks.values() if getattr(block, "elem_id", None) == elem_id)
+
+
+def test_both_tabs_start_ready_with_an_example_and_i2v_examples_match_their_photos(tmp_path: Path) -> None:
+    serving = ServingConfig.preset("tiny", device="cpu", cache_dir=str(tmp_path / "cache"))
+    demo = build_demo(DemoConfig(model="tiny-random", serving=serving, output_dir=str(tmp_path / "out")))
+    photos = example_images()
+    assert [Path(path).name for path, _ in photos] == ["astronaut.png", "coffee.png", "chelsea.png"]
+    assert "astronaut" in photos[0][1] and "coffee" in photos[1][1] and "cat" in photos[2][1]
+    assert _component(demo, "t2v-prompt").value.strip()
+    assert _component(demo, "i2v-prompt").value == photos[0][1]
+    assert _component(demo, "i2v-image").value is not None  # the example photo, so I2V works as shown
+    for prefix in ("t2v", "i2v"):
+        assert _component(demo, f"{prefix}-generate").interactive is not False
+        assert _component(demo, f"{prefix}-hint").value == ""
+
+
+def test_generate_is_blocked_with_a_reason() -> None:
+    assert generate_blocker("", None, False, None).startswith("Type a prompt")
+    assert generate_blocker("  ", None, False, None).startswith("Type a prompt")
+    assert generate_blocker("a kite", None, False, "text-to-video only") == ""  # T2V ignores I2V support
+    assert generate_blocker("a kite", None, True, None).startswith("Upload a first frame")
+    assert generate_blocker("a kite", np.zeros((4, 4, 3)), True, "model is T2V only") == "model is T2V only"
+    assert generate_blocker("a kite", np.zeros((4, 4, 3)), True, None) == ""
+
+
+def test_a_text_to_video_only_model_disables_the_i2v_tab_with_the_reason(tmp_path: Path) -> None:
+    from model.bundle import save_pipeline
+    from model.dit import HunyuanDiT
+    from model.dit_config import DiTConfig
+    from model.vae import CausalVAE3D, VAEConfig
+
+    torch.manual_seed(0)
+    transformer = HunyuanDiT(DiTConfig.preset("tiny"))  # no image conditioning
+    bundle = save_pipeline(
+        tmp_path / "t2v", transformer, CausalVAE3D(VAEConfig.preset("tiny")), "tiny-random", fps=8
+    )
+    serving = ServingConfig.preset("tiny", device="cpu", cache_dir=str(tmp_path / "cache"))
+    config = DemoConfig(model=str(bundle), serving=serving, output_dir=str(tmp_path / "out"))
+    reason = DemoBackend(config).image_to_video_unsupported()
+    assert reason is not None and "text-to-video only" in reason and "local t2v" in reason
+    demo = build_demo(config)
+    assert _component(demo, "i2v-generate").interactive is False
+    assert _component(demo, "i2v-hint").value == reason
+    assert _component(demo, "i2v-image").value is None
+    assert _component(demo, "t2v-generate").interactive is not False
+    assert DemoBackend(DemoConfig(model="tiny-random", serving=serving)).image_to_video_unsupported() is None

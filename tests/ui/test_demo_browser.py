@@ -1,15 +1,14 @@
 """A real browser (Playwright driving Debian's /usr/bin/chromium, headless) against the demo served by
-`videofoundry serve demo --model tiny-random` in a subprocess on 127.0.0.1: type a prompt, generate,
-wait for the video element, save a screenshot and check it."""
+`videofoundry serve demo --model <a tiny text-to-video-only bundle>` in a subprocess on 127.0.0.1:
+the prompt starts filled, an empty prompt disables Generate with the reason, generate, wait for the
+video element, save a screenshot and check it; the I2V tab explains why it is off for this model and
+its examples fill their own prompts."""
 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,59 +17,66 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.ui.servers import free_port, stop, wait_until_answering
+from ui.demo import EXAMPLES_T2V, example_images
+
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+pytestmark = pytest.mark.slow  # the demo server takes 20-60 s to start on a shared 2-core box
+
+
+def _t2v_only_bundle(directory: Path) -> Path:
+    import torch
+
+    from model.bundle import save_pipeline
+    from model.dit import HunyuanDiT
+    from model.dit_config import DiTConfig
+    from model.vae import CausalVAE3D, VAEConfig
+
+    torch.manual_seed(0)
+    transformer = HunyuanDiT(DiTConfig.preset("tiny"))  # no image conditioning: text-to-video only
+    return save_pipeline(directory, transformer, CausalVAE3D(VAEConfig.preset("tiny")), "tiny-random", fps=8)
 
 
 @pytest.fixture()
 def demo_url(tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
+    bundle = _t2v_only_bundle(tmp_path / "t2v-only")
+    port = free_port()
     env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", VIDEOFOUNDRY_HOME=str(tmp_path / "home"))
     cli = Path(sys.executable).parent / "videofoundry"
-    argv = [str(cli), "serve", "demo", "--model", "tiny-random", "--port", str(port), "--cpu-threads", "1"]
+    argv = [str(cli), "serve", "demo", "--model", str(bundle), "--port", str(port), "--cpu-threads", "1"]
     log = (tmp_path / "demo.log").open("w")
     proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(
-                    f"demo exited with {proc.returncode}: {(tmp_path / 'demo.log').read_text()[-2000:]}"
-                )
-            try:
-                with urllib.request.urlopen(url + "/", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("demo did not answer within 120 s")
-            time.sleep(0.5)
+        wait_until_answering(proc, url + "/", tmp_path / "demo.log")
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc, timeout_s=20)
         log.close()
 
 
-def test_browser_generates_a_video_with_tiny_random(browser: Browser, demo_url: str, tmp_path: Path) -> None:
+def test_browser_generates_a_video_and_explains_the_i2v_tab(
+    browser: Browser, demo_url: str, tmp_path: Path
+) -> None:
     from playwright.sync_api import expect
 
     screenshot = tmp_path / "demo.png"
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     page.goto(demo_url + "/")
-    expect(page.locator("#model-version")).to_contain_text("tiny-random (seed 0, untrained)")
+    expect(page.locator("#model-version")).to_contain_text("local t2v-only")
+    expect(page.locator("#model-version")).to_contain_text("(text-to-video,")
+    # The prompt starts from an example, so the default Generate works; an empty one disables it.
+    expect(page.locator("#t2v-prompt textarea")).to_have_value(EXAMPLES_T2V[0][0])
+    expect(page.locator("#t2v-generate")).to_be_enabled()
+    page.fill("#t2v-prompt textarea", "")
+    expect(page.locator("#t2v-generate")).to_be_disabled()
+    expect(page.locator("#t2v-hint")).to_contain_text("Type a prompt")
     page.fill("#t2v-prompt textarea", "a red kite over a stormy sea")
+    expect(page.locator("#t2v-generate")).to_be_enabled()
+    expect(page.locator("#t2v-hint")).to_have_text("")
     page.click("#t2v-generate")
     video = page.locator("#t2v-video video")
     video.wait_for(state="visible", timeout=90_000)
@@ -92,3 +98,13 @@ def test_browser_generates_a_video_with_tiny_random(browser: Browser, demo_url: 
     top_right = shot[:200, -450:]
     red = (top_right[..., 0] > 200) & (top_right[..., 1] < 80) & (top_right[..., 2] < 80)
     assert red.mean() < 0.01
+
+    # The I2V tab: off for this text-to-video-only model, saying why; examples bring their own prompt.
+    page.get_by_role("tab", name="Image to video").click()
+    expect(page.locator("#i2v-generate")).to_be_disabled()
+    expect(page.locator("#i2v-hint")).to_contain_text("text-to-video only")
+    coffee = next(text for path, text in example_images() if path.endswith("coffee.png"))
+    page.locator('table:has(th:has-text("First frame")) img[src$="coffee.png"]').click()
+    expect(page.locator("#i2v-prompt textarea")).to_have_value(coffee)
+    expect(page.locator("#i2v-generate")).to_be_disabled()
+    assert page.locator('[data-testid="toast-body"].error').count() == 0

@@ -138,3 +138,41 @@ def test_browser_login_rate_one_pair_progress_screenshot(
     with open_store(db_url).session() as session:
         decision = session.scalars(select(SftDecision)).one()
     assert decision.reasons["criteria"] == ["motion"]
+
+
+def test_browser_signs_in_with_the_password_eval_rater_prints_and_finds_pairs_waiting(
+    browser: Browser, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    from playwright.sync_api import expect
+
+    db_url = f"sqlite:///{tmp_path / 'human_eval.db'}"
+    config = HumanEvalConfig.preset("tiny", db_url=db_url, gold_fraction=0.0, duplicate_fraction=0.0)
+    videos = tmp_path / "videos"
+    gen = SyntheticGenerator(videos, size=(96, 160), frames=16)
+    models = [ModelSpec("A", "m-a"), ModelSpec("B", "m-b-noisy")]
+    create_campaign(config, "waiting", BUILTIN_PROMPTS[:2], models, gen, config, videos)  # no raters yet
+    proc, base = spawn_raters_server(db_url)
+    try:
+        created = subprocess.run(
+            [sys.executable, "-m", "orchestration.cli", "eval-rater", "bob", "--db", db_url, "--home",
+             str(tmp_path / "home"), "--app-url", base],
+            capture_output=True, text=True, timeout=120, check=True,
+        )  # fmt: skip
+        lines = created.stdout.splitlines()
+        assert lines[1] == f"  sign in at {base}/login"
+        password = lines[3].split()[1]
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(lines[1].split()[-1])
+        page.fill("#name", "bob")
+        page.fill("#password", password)
+        page.click("#sign-in")
+        page.wait_for_url(base + "/")
+        expect(page.locator("#progress-label")).to_have_text("0 / 2 rated")  # not "0 / 0, all done"
+        expect(page.locator("#prompt")).not_to_be_empty()
+        expect(page.locator("#finished")).to_be_hidden()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

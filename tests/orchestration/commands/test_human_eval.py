@@ -51,14 +51,42 @@ def test_eval_report_markdown_json_and_errors(home_with_campaign: Path) -> None:
     assert missing.returncode == 2 and "no campaign named" in missing.stderr
 
 
-def test_eval_rater_creates_accounts(tmp_path: Path) -> None:
-    created = run_cli(
-        "eval-rater", "carol", "--role", "admin", "--password", "pw-123", "--home", str(tmp_path)
+def test_eval_rater_prints_a_password_the_app_accepts_and_queues_waiting_pairs(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from evaluation.human_eval import create_campaign
+    from evaluation.human_eval.media import SyntheticGenerator
+    from evaluation.human_eval.prompts import BUILTIN_PROMPTS
+    from ui.raters import create_app
+
+    db_url = f"sqlite:///{tmp_path / 'human_eval.db'}"  # <home>/human_eval.db: what the CLI opens
+    config = HumanEvalConfig.preset("tiny", db_url=db_url, gold_fraction=0.0, duplicate_fraction=0.0)
+    models = [ModelSpec("A", "m-a"), ModelSpec("B", "m-b")]
+    videos = tmp_path / "videos"
+    create_campaign(
+        config, "waiting", BUILTIN_PROMPTS[:2], models, SyntheticGenerator(videos), config, videos
     )
+    created = run_cli("eval-rater", "alice", "--home", str(tmp_path), "--app-url", "http://127.0.0.1:9999/")
     assert created.returncode == 0, created.stderr
-    assert created.stdout.startswith("admin carol (id 1) token: ")
-    again = run_cli("eval-rater", "carol", "--home", str(tmp_path))
-    assert again.returncode == 2 and "already exists" in again.stderr
+    lines = created.stdout.splitlines()
+    assert lines[0] == "rater alice (id 1) created."
+    assert lines[1] == "  sign in at http://127.0.0.1:9999/login"
+    password = lines[3].split()[1]
+    assert lines[3].startswith("  password: ") and len(password) == 12
+    assert lines[4] == "  2 pair(s) added to the queue"  # the campaign waited for raters: alice has work now
+
+    client = TestClient(create_app(db_url))
+    assert client.post("/api/login", json={"name": "alice", "password": password}).status_code == 200
+    assert client.get("/api/progress").json() == {"done": 0, "total": 2}
+
+    again = run_cli("eval-rater", "alice", "--password", "pw-123", "--home", str(tmp_path))
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.splitlines()[0] == "rater alice (id 1) has a new password."
+    assert "  password: pw-123" in again.stdout.splitlines()
+    fresh = TestClient(create_app(db_url))
+    assert fresh.post("/api/login", json={"name": "alice", "password": password}).status_code == 401
+    assert fresh.post("/api/login", json={"name": "alice", "password": "pw-123"}).status_code == 200
+    assert fresh.get("/api/progress").json() == {"done": 0, "total": 2}  # no pair dealt twice
 
 
 def test_serve_raters_answers_on_port(home_with_campaign: Path) -> None:

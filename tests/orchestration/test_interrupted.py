@@ -88,6 +88,7 @@ def test_a_run_owned_by_another_host_is_left_alone_and_logged(
     elsewhere = instance.get_run_by_id(runs["elsewhere"])
     assert elsewhere is not None and elsewhere.status == dg.DagsterRunStatus.STARTED
     assert any(
-        runs["elsewhere"] in r.getMessage() and f"gpu-node-7:{dead}, not by this host: left alone" in r.getMessage()
+        runs["elsewhere"] in r.getMessage()
+        and f"gpu-node-7:{dead}, not by this host: left alone" in r.getMessage()
         for r in caplog.records
     )

@@ -25,8 +25,8 @@ backend interface and nothing about either trainer.
 from __future__ import annotations
 
 import json
-import os
 import logging
+import os
 import re
 import shutil
 import socket
@@ -65,7 +65,9 @@ class Checkpoint:
 # Names of a writer's temporaries, each naming its writer as `<pid>@<host>` (see `_WRITER`); names
 # of older writers end in the pid alone.
 _OWNER = r"(\d+(?:@[^/@]+?)?)"
-_TEMPORARY = re.compile(rf"\.(?:tmp-{_PREFIX}\d+-{_OWNER}|{LATEST}\.{_OWNER}\.tmp|stale-{_PREFIX}\d+-{_OWNER})")
+_TEMPORARY = re.compile(
+    rf"\.(?:tmp-{_PREFIX}\d+-{_OWNER}|{LATEST}\.{_OWNER}\.tmp|stale-{_PREFIX}\d+-{_OWNER})"
+)
 _log = logging.getLogger(__name__)
 
 

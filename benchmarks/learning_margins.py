@@ -18,24 +18,15 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
-from safetensors.torch import load_file
 
-from model.checkpoints import load_transformer
 from training.dit.config import STAGE_ORDER, DiTTrainConfig
-from training.dit.encoders import make_text_encoder, make_vae
 from training.dit.run import train_dit_stage
-from training.dit.sampling import decode_to_frames, psnr, sample_latents
 from training.dit.stages import prepare_stage
 from training.tracking import TrackingSettings, default_tracking_uri
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.training.dit.fixtures import write_clips  # noqa: E402  (the test's own clips)
-
-
-def _latent_psnr(sample: torch.Tensor, reference: torch.Tensor, peak: float) -> float:
-    return 10.0 * float(np.log10(peak**2 / float(((sample - reference) ** 2).mean())))
+from tests.training.dit.fixtures import own_clip_scores, write_clips  # noqa: E402  (the test's own)
 
 
 def measure(seed: int, root: Path) -> dict[str, float]:
@@ -50,32 +41,11 @@ def measure(seed: int, root: Path) -> dict[str, float]:
             config, stage, records, root / "ckpt", root / "latents", tracking, progress=False
         )
         results[stage] = train_dit_stage(plan)
-    model = load_transformer(results["sft"].checkpoint / "transformer").eval()
-    vae, text_encoder = make_vae(config, None), make_text_encoder(config)
-    shards = {p.stem: load_file(str(p))["mean"] for p in (root / "latents").glob("*/*_f5_*/*.safetensors")}
-    references = torch.stack([shards[r.clip_id] for r in records])
-    latents = sample_latents(
-        model,
-        text_encoder.encode([r.prompt for r in records]),
-        tuple(references.shape[1:]),
-        num_steps=20,
-        shift=1.0,
-        guidance_scale=config.guidance.scale,
-        seed=123 + seed,
-    )
-    peak = float(references.max() - references.min())
-    decoded_refs, decoded = decode_to_frames(vae, references), decode_to_frames(vae, latents)
-    margins, own_pixel, other_pixel = [], [], []
-    for i in range(len(records)):
-        scores = [_latent_psnr(latents[i], references[j], peak) for j in range(len(records))]
-        pixels = [psnr(decoded[i], decoded_refs[j]) for j in range(len(records))]
-        margins.append(scores[i] - max(s for j, s in enumerate(scores) if j != i))
-        own_pixel.append(pixels[i])
-        other_pixel += [p for j, p in enumerate(pixels) if j != i]
+    scores = own_clip_scores(results["sft"].checkpoint, config, records, root / "latents", seed=123 + seed)
     return {
         "loss_ratio": results["sft"].final_loss / results["image_256"].final_loss,
-        "latent_margin_min": float(min(margins)),
-        "pixel_margin": float(np.mean(own_pixel) - np.mean(other_pixel)),
+        "latent_margin_min": float(scores.latent_margins.min()),
+        "pixel_margin": scores.pixel_margin,
     }
 
 

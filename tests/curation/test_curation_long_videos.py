@@ -77,6 +77,7 @@ print(json.dumps({"grew_kib": status("VmHWM:") - before}))
 """
 
 
+@pytest.mark.slow  # a child process that imports the whole chain: ~15-30 s on a loaded 2-core machine
 def test_signals_memory_is_bounded_by_the_frame_cap_at_analysis_size(
     tmp_path: Path, long_video: tuple[Path, pa.Table]
 ) -> None:

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import cv2  # noqa: E402
 import torch  # noqa: E402
 
-from curation.clip_signals import CHEAP_SIGNALS, EXPENSIVE_SIGNALS, clip_signal_row  # noqa: E402
+from curation.clip_signals import CHEAP_SIGNALS, EXPENSIVE_SIGNALS, ClipSignalStream  # noqa: E402
 from curation.config import CurationConfig  # noqa: E402
 from curation.decode import decode_for_analysis, probe_video  # noqa: E402
 from curation.democorpus.build import build_demo_corpus  # noqa: E402
@@ -76,7 +76,7 @@ def main() -> int:
 
     def decode_only() -> None:
         for info in infos.values():
-            decode_for_analysis(info, signals.analysis_height, 3600.0, config.probe.max_frames)
+            decode_for_analysis(info, signals.analysis_height, max_frames=config.probe.max_frames)
 
     def native_only() -> None:
         for path in infos:
@@ -88,17 +88,17 @@ def main() -> int:
         totals.clear()
         for path, info in infos.items():
             tic = time.perf_counter()
-            video = decode_for_analysis(
-                info,
-                signals.analysis_height,
-                3600.0 if cheap else signals.full_res_every_s,
-                config.probe.max_frames,
+            stream = ClipSignalStream(by_video[path], signals, cheap_only=cheap)
+            decode_for_analysis(
+                info, signals.analysis_height, max_frames=config.probe.max_frames, on_frame=stream
             )
-            totals["decode"] = totals.get("decode", 0.0) + time.perf_counter() - tic
-            for clip in by_video[path]:
-                row = clip_signal_row(video, clip, signals, cheap_only=cheap)
+            elapsed = time.perf_counter() - tic
+            rows, _ = stream.finish()
+            for row in rows:  # signals run inside the decode loop: decode time is the rest
                 for name in (*CHEAP_SIGNALS, *EXPENSIVE_SIGNALS):
                     totals[name] = totals.get(name, 0.0) + row[f"timing_{name}"]
+                    elapsed -= row[f"timing_{name}"]
+            totals["decode"] = totals.get("decode", 0.0) + elapsed
 
     def timed(run) -> float:  # type: ignore[no-untyped-def]
         best = float("inf")

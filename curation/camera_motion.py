@@ -70,7 +70,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from itertools import islice
 from pathlib import Path
 
@@ -162,6 +162,7 @@ class MotionFeatures:
     kappa: float
     inlier_fraction: float
     tracked_points: float
+    truncated: bool = False  # the shot had more than `max_frames` frames: only the first n_frames count
 
 
 @dataclass(frozen=True)
@@ -186,12 +187,15 @@ class _Frames:
     grey: list[np.ndarray]
     mask: np.ndarray
     to_256: float  # multiply analysis px by this to get px at 256p
+    truncated: bool  # frames past `max_frames` were given and left out
 
 
 def _prepare(frames: Iterable[np.ndarray], config: CameraMotionConfig) -> _Frames:
     grey: list[np.ndarray] = []
+    truncated = False
     for index, frame in enumerate(frames):
         if config.max_frames is not None and index >= config.max_frames:
+            truncated = True
             break
         if frame.dtype != np.uint8 or frame.ndim not in (2, 3):
             raise CameraMotionError(
@@ -224,7 +228,7 @@ def _prepare(frames: Iterable[np.ndarray], config: CameraMotionConfig) -> _Frame
     if textured.sum() >= 64 and unchanged[textured].mean() < _OVERLAY_MAX_SHARE:
         overlay = cv2.dilate(unchanged.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
         mask[overlay] = 0
-    return _Frames(grey=grey, mask=mask, to_256=REFERENCE_HEIGHT / grey[0].shape[0])
+    return _Frames(grey=grey, mask=mask, to_256=REFERENCE_HEIGHT / grey[0].shape[0], truncated=truncated)
 
 
 def _corners(image: np.ndarray, mask: np.ndarray, config: CameraMotionConfig) -> np.ndarray:
@@ -368,9 +372,10 @@ def measure_motion(frames: Iterable[np.ndarray], config: CameraMotionConfig | No
         chained /= chained[2, 2]
         span += j - i
     span = max(span, 1)
-    return _features(
+    features = _features(
         chained, span, len(grey), path_speed, float(np.mean(inliers)), float(np.mean(tracked)), w256, h256
     )
+    return replace(features, truncated=prepared.truncated)
 
 
 def _features(
@@ -511,8 +516,10 @@ def classify_shots(
             for start, end in shots:
                 if end is not None and end - start < 2:
                     raise CameraMotionError(f"{path}: shot [{start}, {end}) has fewer than 2 frames")
-                # Decoding is lazy: `islice` stops it after `max_frames` frames.
-                shot = islice(reader.frames(start, end), config.max_frames)
+                # Decoding is lazy: `islice` stops it one frame past `max_frames`, which tells
+                # whether the shot was longer than the cap (`MotionFeatures.truncated`).
+                cap = None if config.max_frames is None else config.max_frames + 1
+                shot = islice(reader.frames(start, end), cap)
                 frames = [frame.array(size, "gray") for frame in shot]
                 results.append(classify_camera_motion(frames, config))
     except VideoReadError as error:

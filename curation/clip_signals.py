@@ -6,17 +6,21 @@ motion_mean / motion_p95 (px/frame at 256p), sharpness (Laplacian variance at 25
 watermark (0-1) + watermark_corner, border box (x0, y0, x1, y1 in source pixels) + border_ratio,
 width/height/fps/duration_s, embedding (1280 floats, L2-normalised), phash (16 hex digits), and
 timing_* (seconds spent per signal group, for the speed report).
+
+`ClipSignalStream` computes each clip's row while its video decodes, as soon as the clip's last
+frame is in: it keeps full-resolution frames (for BRISQUE and OCR) only for clips not yet done,
+at most `ocr_frames + 1` per clip, so a video's memory does not grow with its duration.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from curation.config import SignalConfig
-from curation.decode import DecodedVideo
 from curation.embedding import EMBEDDING_MODEL_NAME, embed_frames, perceptual_hashes
 from curation.ocr import text_area_ratio
 from curation.scenes import Clip
@@ -29,29 +33,84 @@ from curation.signals import (
     watermark_score,
 )
 from media.image_quality import brisque, load_aesthetic_scorer
+from media.video import DecodedFrame
 
 CHEAP_SIGNALS = ("motion", "sharpness", "borders", "watermark", "phash")
 EXPENSIVE_SIGNALS = ("brisque", "aesthetic", "ocr", "embedding")
 
 
-def _full_frames(video: DecodedVideo, clip: Clip, count: int) -> list[np.ndarray]:
-    """Up to `count` kept full-resolution frames inside the clip, spread over it (never empty)."""
-    inside = [i for i in sorted(video.full) if clip.start_frame <= i < clip.end_frame]
-    if not inside:
-        # Short clip between two kept frames: upscale the analysis frame instead.
-        import cv2
+def _ocr_indices(clip: Clip, config: SignalConfig) -> list[int]:
+    return sample_indices(clip.start_frame, clip.end_frame, config.ocr_frames)
 
-        middle = video.small[(clip.start_frame + clip.end_frame) // 2]
-        return [cv2.resize(middle, (video.width, video.height), interpolation=cv2.INTER_LINEAR)]
-    picks = [inside[int(round(k))] for k in np.linspace(0, len(inside) - 1, min(count, len(inside)))]
-    return [video.full[i] for i in dict.fromkeys(picks)]
+
+def _brisque_index(clip: Clip) -> int:
+    return (clip.start_frame + clip.end_frame) // 2
+
+
+def full_frame_indices(clip: Clip, config: SignalConfig) -> set[int]:
+    """The frames of `clip` its expensive signals read at full resolution (≤ `ocr_frames` + 1)."""
+    return {*_ocr_indices(clip, config), _brisque_index(clip)}
+
+
+class ClipSignalStream:
+    """`decode_for_analysis`'s `on_frame` callback that computes the rows of `clips` while decoding.
+
+    A clip's row is computed when frame `end_frame - 1` arrives (every frame it reads is in by then);
+    its full-resolution frames are dropped right after. `cheap_only` keeps no full frame at all.
+    `finish()` returns the rows in clip order and the clips whose end was never decoded.
+    """
+
+    def __init__(self, clips: list[Clip], config: SignalConfig, cheap_only: bool = False) -> None:
+        self.clips, self.config, self.cheap_only = clips, config, cheap_only
+        self._wanted: dict[int, int] = {}  # full-resolution frame index → clips still needing it
+        for clip in clips if not cheap_only else []:
+            for index in full_frame_indices(clip, config):
+                self._wanted[index] = self._wanted.get(index, 0) + 1
+        self._ending: dict[int, list[int]] = {}
+        for position, clip in enumerate(clips):
+            self._ending.setdefault(clip.end_frame - 1, []).append(position)
+        self._full: dict[int, np.ndarray] = {}
+        self._rows: dict[int, dict[str, Any]] = {}
+        self.peak_full_frames = 0  # most full-resolution frames held at once (for tests/benchmarks)
+
+    def __call__(self, frame: DecodedFrame, small: np.ndarray) -> None:
+        if frame.index in self._wanted:
+            self._full[frame.index] = frame.array()
+            self.peak_full_frames = max(self.peak_full_frames, len(self._full))
+        for position in self._ending.pop(frame.index, []):
+            clip = self.clips[position]
+            full = None if self.cheap_only else self._full
+            self._rows[position] = clip_signal_row(small, frame.size, clip, self.config, full)
+            if not self.cheap_only:
+                self._release(clip)
+
+    def _release(self, clip: Clip) -> None:
+        for index in full_frame_indices(clip, self.config):
+            self._wanted[index] -= 1
+            if not self._wanted[index]:
+                del self._wanted[index]
+                self._full.pop(index, None)
+
+    def finish(self) -> tuple[list[dict[str, Any]], list[Clip]]:
+        """(rows of the clips done, in clip order; clips whose last frame was never decoded)."""
+        rows = [self._rows[p] for p in range(len(self.clips)) if p in self._rows]
+        return rows, [c for p, c in enumerate(self.clips) if p not in self._rows]
 
 
 def clip_signal_row(
-    video: DecodedVideo, clip: Clip, config: SignalConfig, cheap_only: bool = False
+    frames: np.ndarray,
+    source_size: tuple[int, int],
+    clip: Clip,
+    config: SignalConfig,
+    full: Mapping[int, np.ndarray] | None = None,
 ) -> dict[str, Any]:
-    """All signals of one clip (see the module docstring); `cheap_only` skips the expensive group."""
-    frames = video.small
+    """All signals of one clip (see the module docstring) from the video's analysis-size `frames`
+    (at least up to the clip's end) and its shown (width, height) `source_size`.
+
+    `full` holds the full-resolution frames `full_frame_indices` names; None skips the expensive
+    group (cheap signals only).
+    """
+    width, height = source_size
     timing: dict[str, float] = {}
     tic = time.perf_counter()
     indices = sample_indices(clip.start_frame, clip.end_frame, config.persistence_frames)
@@ -78,12 +137,12 @@ def clip_signal_row(
     (phash,) = perceptual_hashes([middle])
     timing["phash"] = time.perf_counter() - tic
 
-    scale = video.height / frames.shape[1]
+    scale = height / frames.shape[1]
     x0, y0, x1, y1 = box
     source_box = (
         round(x0 * scale),
         round(y0 * scale),
-        min(video.width, round(x1 * scale)),
+        min(width, round(x1 * scale)),
         round(y1 * scale),
     )
     row: dict[str, Any] = {
@@ -110,12 +169,11 @@ def clip_signal_row(
         "embedding": None,
         "embedding_model": None,
     }
-    if not cheap_only:
+    if full is not None:
         fx0, fy0, fx1, fy1 = source_box
-        pictures = [f[fy0:fy1, fx0:fx1] for f in _full_frames(video, clip, 1)]
 
         tic = time.perf_counter()
-        row["brisque"] = float(np.mean([brisque(p) for p in pictures[:1]]))
+        row["brisque"] = brisque(full[_brisque_index(clip)][fy0:fy1, fx0:fx1])
         timing["brisque"] = time.perf_counter() - tic
 
         tic = time.perf_counter()
@@ -129,7 +187,7 @@ def clip_signal_row(
         tic = time.perf_counter()
         # OCR on the whole frame: captions in the bars are text too; area is per full frame.
         row["text_area"] = text_area_ratio(
-            _full_frames(video, clip, config.ocr_frames), config.ocr_height, config.ocr_min_confidence
+            [full[i] for i in _ocr_indices(clip, config)], config.ocr_height, config.ocr_min_confidence
         )
         timing["ocr"] = time.perf_counter() - tic
 

@@ -44,7 +44,6 @@ class SignalConfig(_Section):
     analysis_height: int = Field(256, description="rows of the frames cheap signals run on (never upscaled)")
     motion_pairs: int = Field(6, ge=1, description="frame pairs (t, t+1) per clip for optical flow")
     persistence_frames: int = Field(6, ge=3, description="frames per clip for border/watermark tests")
-    full_res_every_s: float = Field(0.5, description="full-resolution frames kept for OCR/BRISQUE")
     ocr_height: int = Field(480, description="rows the OCR frame is resized to (at most)")
     ocr_frames: int = Field(5, ge=1, description="frames per clip combined into the image OCR reads")
     ocr_min_confidence: float = Field(70.0, description="tesseract word confidence (0-100) to count")

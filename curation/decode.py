@@ -2,21 +2,25 @@
 
 `probe_video` opens a file and checks it is a usable video (else `BadVideoError` with the stage and
 reason that go into the quarantine table). `decode_for_analysis` decodes it once into frames at
-the analysis height (RGB, all frames up to the frame cap; never upscaled) plus sparse
-full-resolution frames for OCR and quality.
+the analysis height (RGB, all frames up to the frame cap; never upscaled), and hands each decoded
+frame to an optional callback (the signals stage keeps the few full-resolution frames it needs there).
 Rotation metadata is applied (frames are what a player shows); variable frame rate is kept as
 real timestamps per frame.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from curation.config import ProbeConfig
-from media.video import VideoReader, VideoReadError, fit_height
+from media.video import DecodedFrame, VideoReader, VideoReadError, fit_height
+
+_log = logging.getLogger(__name__)
 
 # FFmpeg demuxers of single still images (`<codec>_pipe` is the family of the others).
 _IMAGE_DEMUXERS = frozenset({"image2", "image2pipe"})
@@ -87,13 +91,15 @@ class DecodedVideo:
     `small`: (T, h, w, 3) uint8 RGB at the analysis height (w keeps the aspect, even), or at the
     video's own size when it has fewer rows (such a video fails every tier's `min_short_side`).
     `times`: (T,) float64 presentation time of each frame, seconds from the first frame.
-    `full`: frame index → full-resolution RGB frame (H, W, 3), every `full_every_s` seconds.
+    `source_frames`: frames of the whole stream (from its packets; None when they do not tell).
+    `truncated`: the stream is longer than the frame cap, so only its first T frames were decoded.
     """
 
     info: VideoInfo
     small: np.ndarray
     times: np.ndarray
-    full: dict[int, np.ndarray] = field(default_factory=dict)
+    source_frames: int | None = None
+    truncated: bool = False
 
     @property
     def frame_count(self) -> int:
@@ -109,28 +115,36 @@ class DecodedVideo:
         return self.info.height
 
 
+FrameCallback = Callable[[DecodedFrame, np.ndarray], None]
+"""Called after each decoded frame with the frame (full resolution, not yet converted) and the
+analysis-size frames decoded so far (a view, valid during the call only)."""
+
+
 def decode_for_analysis(
-    info: VideoInfo, analysis_height: int, full_every_s: float, max_frames: int
+    info: VideoInfo, analysis_height: int, *, max_frames: int, on_frame: FrameCallback | None = None
 ) -> DecodedVideo:
     """Decode the first `max_frames` frames of `info.path` once (see `DecodedVideo`).
 
     Frames are scaled inside the decode loop (`media.video`) to `analysis_height` rows, or kept at
     their own height when they have fewer (never upscaled: it adds no information, and it made a
     64×64 video cost 16× its size). They are written into one preallocated array, so memory is at
-    most `max_frames` analysis-size frames whatever the duration (plus the sparse full frames).
+    most `max_frames` analysis-size frames whatever the duration; no full-resolution frame is kept
+    (`on_frame` sees each one while it is decoded).
+    A longer stream is cut at the cap: the result says `truncated` (and a warning is logged),
+    with the stream's own frame count when its packets tell it.
     A stream that fails to decode part-way raises `BadVideoError(stage='decode')` naming the
     frame: its tail is lost and frames near the damage may be concealed, so it is not curated.
     """
     frames = _FrameBuffer(max_frames)
     times: list[float] = []
-    full: dict[int, np.ndarray] = {}
-    next_full_time = 0.0
     rotation = 0
+    truncated = False
     try:
         with VideoReader(info.path) as reader:
             expected = reader.frame_count if reader.seekable else None
             for frame in reader.frames(0, None):
                 if frame.index >= max_frames:
+                    truncated = True
                     break
                 rotation = frame.rotation
                 width, height = frame.size
@@ -139,9 +153,8 @@ def decode_for_analysis(
                 )
                 frames.append(frame.array(size), expected)
                 times.append(frame.time)
-                if frame.time >= next_full_time - 1e-6:
-                    full[frame.index] = frame.array()
-                    next_full_time += full_every_s
+                if on_frame is not None:
+                    on_frame(frame, frames.array())
     except VideoReadError as error:
         at = len(times)
         raise BadVideoError(info.path, "decode", f"corrupt stream at frame {at} ({error.reason})") from error
@@ -153,7 +166,21 @@ def decode_for_analysis(
         info = VideoInfo(info.path, info.height, info.width, info.fps, rotation)
     elif rotation:
         info = VideoInfo(info.path, info.width, info.height, info.fps, rotation)
-    return DecodedVideo(info=info, small=frames.array(), times=np.asarray(times, dtype=np.float64), full=full)
+    if truncated:
+        total = "an unknown number of" if expected is None else str(expected)
+        _log.warning(
+            "%s: only the first %d of %s frames are curated (the max_frames cap)",
+            info.path,
+            max_frames,
+            total,
+        )
+    return DecodedVideo(
+        info=info,
+        small=frames.array(),
+        times=np.asarray(times, dtype=np.float64),
+        source_frames=expected if truncated else len(times),
+        truncated=truncated,
+    )
 
 
 class _FrameBuffer:

@@ -19,9 +19,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from curation.clip_signals import clip_signal_row
+from curation.clip_signals import ClipSignalStream
 from curation.config import TIER_NAMES, CurationConfig
-from curation.decode import BadVideoError, decode_for_analysis, probe_video
+from curation.decode import BadVideoError, DecodedVideo, decode_for_analysis, probe_video
 from curation.dedup_store import dedup_batch
 from curation.embedding import load_embedder
 from curation.execution import Row, StageOutput, StageSummary, run_stage, transport_block
@@ -47,7 +47,7 @@ SIGNALS_OUTPUTS = {"signal": CLIP_SIGNALS_SCHEMA, "quarantine": QUARANTINE_SCHEM
 
 
 def _quarantine_row(
-    path: str, sha256: str | None, batch: str, stage: str, reason: str, **frames: int
+    path: str, sha256: str | None, batch: str, stage: str, reason: str, **frames: int | None
 ) -> dict[str, Any]:
     return {
         "path": path,
@@ -58,6 +58,20 @@ def _quarantine_row(
         "start_frame": frames.get("start_frame"),
         "end_frame": frames.get("end_frame"),
     }
+
+
+def _truncation_row(
+    path: str, sha256: str, batch: str, video: DecodedVideo, max_frames: int
+) -> dict[str, Any]:
+    """The quarantine row of a video's tail past `max_frames` (end_frame null when the length is unknown)."""
+    total = "?" if video.source_frames is None else str(video.source_frames)
+    reason = (
+        f"truncated: frames {max_frames}-{total} are past the max_frames cap of {max_frames} and were not "
+        f"curated (the last shot is cut at the cap)"
+    )
+    return _quarantine_row(
+        path, sha256, batch, "decode", reason, start_frame=max_frames, end_frame=video.source_frames
+    )
 
 
 class CutClips:
@@ -82,7 +96,9 @@ class CutClips:
             return [("quarantine", _quarantine_row(path, sha256, batch, "ingest", reason))]
         try:
             info = probe_video(Path(path), config.probe)
-            video = decode_for_analysis(info, config.signals.analysis_height, 3600.0, config.probe.max_frames)
+            video = decode_for_analysis(
+                info, config.signals.analysis_height, max_frames=config.probe.max_frames
+            )
             clips, dropped = cut_clips(video, sha256, config.scenes)
         except BadVideoError as error:
             return [("quarantine", _quarantine_row(path, sha256, batch, error.stage, error.reason))]
@@ -99,6 +115,8 @@ class CutClips:
             )
             for d in dropped
         ]
+        if video.truncated:  # the tail past the frame cap is lost: say so, with its frame range
+            rows.append(("quarantine", _truncation_row(path, sha256, batch, video, config.probe.max_frames)))
         if not clips:
             rows.append(
                 (
@@ -182,15 +200,30 @@ class ClipSignals:
         path = first["source_path"]
         fields = {f.name for f in dataclasses.fields(Clip)}
         clips = [Clip(**{k: v for k, v in c.items() if k in fields}) for c in video_clips]
+        stream = ClipSignalStream(clips, config.signals, self.cheap_only)
         try:
             info = probe_video(Path(path), config.probe)
             video = decode_for_analysis(
-                info, config.signals.analysis_height, config.signals.full_res_every_s, config.probe.max_frames
+                info, config.signals.analysis_height, max_frames=config.probe.max_frames, on_frame=stream
             )
         except BadVideoError as error:
             row = _quarantine_row(path, first["source_sha256"], first["batch"], "signals", error.reason)
             return [("quarantine", row)]
-        return [("signal", clip_signal_row(video, clip, config.signals, self.cheap_only)) for clip in clips]
+        done, unfinished = stream.finish()
+        rows: list[Row] = [("signal", row) for row in done]
+        for clip in unfinished:  # the video changed since its clips were cut
+            reason = f"clip ends at frame {clip.end_frame}, past the {video.frame_count} frames decoded"
+            row = _quarantine_row(
+                path,
+                clip.source_sha256,
+                first["batch"],
+                "signals",
+                reason,
+                start_frame=clip.start_frame,
+                end_frame=clip.end_frame,
+            )
+            rows.append(("quarantine", row))
+        return rows
 
 
 def compute_signals(

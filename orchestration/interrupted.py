@@ -10,6 +10,7 @@ MLflow runs get the same treatment in `training.tracking`.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 from types import FrameType
@@ -18,6 +19,7 @@ import dagster as dg
 
 from media.processes import owner_gone, owner_pid, process_owner
 
+_log = logging.getLogger(__name__)
 OWNER_TAG = "videofoundry/owner"
 _UNFINISHED = [dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING]
 
@@ -31,7 +33,8 @@ def fail_interrupted_runs(instance: dg.DagsterInstance, include_own: bool = Fals
     """Report failed the unfinished runs owned by a dead process of this host; their run ids.
 
     `include_own`: also this process's own unfinished runs (it is unwinding and runs nothing more).
-    Runs without the tag (launched by the UI's daemon) and runs of other hosts are left alone.
+    Runs without the tag (launched by the UI's daemon) and runs of other hosts are left alone (the
+    latter logged as such).
     """
     me = os.getpid()
     failed = []
@@ -39,6 +42,8 @@ def fail_interrupted_runs(instance: dg.DagsterInstance, include_own: bool = Fals
         owner = run.tags.get(OWNER_TAG, "")
         pid = owner_pid(owner)
         if pid is None:
+            if owner:  # its pid means nothing on this host
+                _log.info("Dagster run %s is owned by %s, not by this host: left alone", run.run_id, owner)
             continue
         own = pid == me
         if (own and include_own) or (not own and owner_gone(owner)):

@@ -94,12 +94,17 @@ def _serve_command_exists(app_name: str) -> bool:
     )
 
 
-def run_services(services: Sequence[Service], workspace: Workspace) -> int:
+def run_services(services: Sequence[Service], workspace: Workspace, lock_wait_s: float = 0.0) -> int:
     """Start `services`, wait until one exits or we are signalled, then stop them all.
 
+    The workspace writes before the start (Dagster's instance file, MLflow's schema) hold the
+    workspace lock, waiting up to `lock_wait_s` for another writer (`WorkspaceBusyError` after).
     Returns 0 after a signal, 1 when a service exited on its own (its output names the cause)."""
-    dagster_instance(workspace)  # writes dagster.yaml and sets DAGSTER_HOME for the children
-    _create_tracking_store(workspace.mlflow_uri)
+    from orchestration.workspace_lock import workspace_lock
+
+    with workspace_lock(workspace, "videofoundry up", lock_wait_s):
+        dagster_instance(workspace)  # writes dagster.yaml and sets DAGSTER_HOME for the children
+        _create_tracking_store(workspace.mlflow_uri)
     env = dict(os.environ, DAGSTER_HOME=str(workspace.dagster_home), VIDEOFOUNDRY_HOME=str(workspace.home))
     children: list[tuple[Service, subprocess.Popen]] = []
     stop = False

@@ -25,9 +25,11 @@ backend interface and nothing about either trainer.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,8 +62,18 @@ class Checkpoint:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-# Names of a writer's temporaries, each ending in the writer's pid (see `CheckpointManager.save`).
-_TEMPORARY = re.compile(rf"\.(?:tmp-{_PREFIX}\d+-(\d+)|{LATEST}\.(\d+)\.tmp|stale-{_PREFIX}\d+-(\d+))")
+# Names of a writer's temporaries, each naming its writer as `<pid>@<host>` (see `_WRITER`); names
+# of older writers end in the pid alone.
+_OWNER = r"(\d+(?:@[^/@]+?)?)"
+_TEMPORARY = re.compile(
+    rf"\.(?:tmp-{_PREFIX}\d+-{_OWNER}|{LATEST}\.{_OWNER}\.tmp|stale-{_PREFIX}\d+-{_OWNER})"
+)
+_log = logging.getLogger(__name__)
+
+
+def _writer() -> str:
+    """This process as a temporary's owner: `<pid>@<host>` (checkpoint folders may be shared by hosts)."""
+    return f"{os.getpid()}@{socket.gethostname()}"
 
 
 def _fsync_dir(path: Path) -> None:
@@ -110,18 +122,28 @@ class CheckpointManager:
         self.remove_stale_temporaries()
 
     def remove_stale_temporaries(self) -> list[Path]:
-        """Delete temporaries a killed writer left (`.tmp-<step>-<pid>`, `.latest.<pid>.tmp`,
-        `.stale-<step>-<pid>`) whose pid is no live process; returns what was removed.
+        """Delete temporaries a killed writer left (`.tmp-<step>-<pid>@<host>`,
+        `.latest.<pid>@<host>.tmp`, `.stale-<step>-<pid>@<host>`) whose writer is a process of this
+        host that is gone; returns what was removed.
 
         Runs when a manager is made, i.e. on every start. A live pid's files are kept: another
-        process may be writing them right now.
+        process may be writing them right now. So are another host's (the root may be shared
+        storage; its pid means nothing here) and those whose name gives no host (written before
+        names had one): each is logged as left alone.
         """
         removed: list[Path] = []
         if not self.root.is_dir():
             return removed
         for path in self.root.iterdir():
             match = _TEMPORARY.fullmatch(path.name)
-            if match is None or process_alive(int(next(g for g in match.groups() if g))):
+            if match is None:
+                continue
+            pid, _, host = next(g for g in match.groups() if g).partition("@")
+            if host != socket.gethostname():
+                whose = f"host {host}'s" if host else "a writer of unknown host's"
+                _log.info("checkpoint temporary %s is %s, not this host's: left alone", path, whose)
+                continue
+            if process_alive(int(pid)):
                 continue
             if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path, ignore_errors=True)
@@ -145,7 +167,7 @@ class CheckpointManager:
         """
         self.root.mkdir(parents=True, exist_ok=True)
         final = self.root / step_dir_name(step)
-        tmp = self.root / f".tmp-{step_dir_name(step)}-{os.getpid()}"
+        tmp = self.root / f".tmp-{step_dir_name(step)}-{_writer()}"
         if tmp.exists():
             shutil.rmtree(tmp)
         tmp.mkdir()
@@ -164,7 +186,7 @@ class CheckpointManager:
         _fsync_file(tmp / META)
         _fsync_dir(tmp)
         if final.exists():  # re-saving a step (e.g. after a resume): replace the old copy
-            stale = self.root / f".stale-{final.name}-{os.getpid()}"
+            stale = self.root / f".stale-{final.name}-{_writer()}"
             os.rename(final, stale)
             shutil.rmtree(stale)
         os.rename(tmp, final)
@@ -174,7 +196,7 @@ class CheckpointManager:
         return final
 
     def _write_latest(self, name: str) -> None:
-        tmp = self.root / f".{LATEST}.{os.getpid()}.tmp"
+        tmp = self.root / f".{LATEST}.{_writer()}.tmp"
         tmp.write_text(name + "\n")
         _fsync_file(tmp)
         os.replace(tmp, self.root / LATEST)

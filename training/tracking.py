@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import logging
 import os
 import tempfile
 import time
@@ -193,13 +194,15 @@ class RunTracker:
 # and by the next tracker opened on this host for runs whose process is gone (kill -9).
 OWNER_TAG = "videofoundry.owner"
 INTERRUPTED_TAG = "videofoundry.interrupted"
+_log = logging.getLogger(__name__)
 _OPEN_TRACKERS: set[RunTracker] = set()
 
 
 def fail_interrupted_runs(client: Any, experiment_ids: list[str]) -> list[str]:
     """Mark FAILED the RUNNING runs of `experiment_ids` whose owner process on this host is gone.
 
-    Runs owned by a live process, by another host, or by nobody (released) are left alone.
+    Runs owned by a live process, by another host (logged as such), or by nobody (released) are
+    left alone.
     Returns the ids of the runs it marked.
     """
     marked = []
@@ -207,6 +210,8 @@ def fail_interrupted_runs(client: Any, experiment_ids: list[str]) -> list[str]:
         experiment_ids, filter_string="attributes.status = 'RUNNING'", max_results=1000
     ):
         owner = run.data.tags.get(OWNER_TAG, "")
+        if owner and owner_pid(owner) is None:  # its pid means nothing on this host
+            _log.info("MLflow run %s is owned by %s, not by this host: left alone", run.info.run_id, owner)
         if not owner_gone(owner):
             continue
         pid = owner_pid(owner)

@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from orchestration.cli_app import HomeOption, ProfileOption, UserError, app, platform_config
+from orchestration.cli_app import HomeOption, LockWaitOption, ProfileOption, UserError, app, platform_config
 
 
 @app.command("train-lora")
@@ -57,10 +57,12 @@ def train_lora(
     seed: int = typer.Option(0, "--seed"),
     home: HomeOption = None,
     profile: ProfileOption = None,
+    wait: LockWaitOption = 0.0,
 ) -> None:
     """Train a LoRA adapter of the DiT on DIR's captioned clips and write it as FILE.safetensors."""
     from model.lora import LoRAError, LoRASettings
     from model.lora_format import save_lora
+    from orchestration.workspace_lock import workspace_lock
     from serving import BundleError, ModelReferenceError, Pipeline, ServingConfig, resolve_reference
     from training.dit.lora_data import LoRADataError, read_lora_folder
     from training.dit.lora_registry import LoRARecord, config_json, register_lora
@@ -71,71 +73,80 @@ def train_lora(
         raise UserError(f"--out {out}: a LoRA file must end in .safetensors")
     platform = platform_config(home, profile, None)
     workspace = platform.workspace
-    try:
-        settings = LoRASettings(
-            rank=rank,
-            alpha=alpha,
-            dropout=dropout,
-            targets=tuple(t.strip() for t in targets.split(",") if t.strip()),
-        )
-        dataset = read_lora_folder(data, videos_only=i2v)
-        # cpu_offload: the parts arrive on the CPU; each goes to the device for its phase below (the
-        # DiT after FP8 quantisation / with its swapped blocks left in CPU memory).
-        serving = ServingConfig(device=device, cache_dir=str(workspace.serving_cache), cpu_offload=True)
-        if serving.torch_device.type == "cuda":
-            serving = serving.replace(dtype="bfloat16")
-        source = resolve_reference(model, tracking_uri=platform.tracking_uri, cache_dir=serving.cache_dir)
-        pipeline = Pipeline.load(source, serving)
-        pipeline.vae.float().to(pipeline.device)  # the latent cache encodes float32 pixels
-        text_on_device = any(
-            True for _ in pipeline.text_encoder.parameters()
-        )  # tiny-random's stays on the CPU
-        if text_on_device:
-            pipeline.text_encoder.to(pipeline.device)
-        tiny = pipeline.transformer.config.hidden_size <= 512
-        buckets = tuple(int(f) for f in frames.split(",") if f.strip()) or ((5,) if tiny else (33,))
-        config = LoRATrainConfig(
-            lora=settings, steps=steps, lr=lr, resolution=resolution or (32 if tiny else 544), frame_buckets=buckets,
-            i2v=i2v, gradient_checkpointing=gradient_checkpointing, seed=seed, sample_posterior=not tiny,
-            fp8_base=fp8, block_swap=block_swap, offload_activations=offload_activations,
-        )  # fmt: skip
-        trainer = LoRATrainer(pipeline.transformer, pipeline.vae, pipeline.text_encoder, config,
-                              workspace.latents / "lora", device=pipeline.device)  # fmt: skip
-        sampler = trainer.prepare(dataset.records, dataset.images, dataset.videos)
-        pipeline.vae.to("cpu")  # latents and text encodings are cached: free the device for the DiT
-        if text_on_device:
-            pipeline.text_encoder.to("cpu")
-        result = trainer.train(sampler)
-        values = {"lora": settings.to_dict(), **{k: v for k, v in config.__dict__.items() if k != "lora"}}
-        metadata = {
+    # It writes the workspace's latent and serving caches and its MLflow registry.
+    with workspace_lock(workspace, "videofoundry train-lora", wait):
+        try:
+            settings = LoRASettings(
+                rank=rank,
+                alpha=alpha,
+                dropout=dropout,
+                targets=tuple(t.strip() for t in targets.split(",") if t.strip()),
+            )
+            dataset = read_lora_folder(data, videos_only=i2v)
+            # cpu_offload: the parts arrive on the CPU; each goes to the device for its phase below (the
+            # DiT after FP8 quantisation / with its swapped blocks left in CPU memory).
+            serving = ServingConfig(device=device, cache_dir=str(workspace.serving_cache), cpu_offload=True)
+            if serving.torch_device.type == "cuda":
+                serving = serving.replace(dtype="bfloat16")
+            source = resolve_reference(model, tracking_uri=platform.tracking_uri, cache_dir=serving.cache_dir)
+            pipeline = Pipeline.load(source, serving)
+            pipeline.vae.float().to(pipeline.device)  # the latent cache encodes float32 pixels
+            text_on_device = any(
+                True for _ in pipeline.text_encoder.parameters()
+            )  # tiny-random's stays on the CPU
+            if text_on_device:
+                pipeline.text_encoder.to(pipeline.device)
+            tiny = pipeline.transformer.config.hidden_size <= 512
+            buckets = tuple(int(f) for f in frames.split(",") if f.strip()) or ((5,) if tiny else (33,))
+            config = LoRATrainConfig(
+                lora=settings, steps=steps, lr=lr, resolution=resolution or (32 if tiny else 544), frame_buckets=buckets,
+                i2v=i2v, gradient_checkpointing=gradient_checkpointing, seed=seed, sample_posterior=not tiny,
+                fp8_base=fp8, block_swap=block_swap, offload_activations=offload_activations,
+            )  # fmt: skip
+            trainer = LoRATrainer(pipeline.transformer, pipeline.vae, pipeline.text_encoder, config,
+                                  workspace.latents / "lora", device=pipeline.device)  # fmt: skip
+            sampler = trainer.prepare(dataset.records, dataset.images, dataset.videos)
+            pipeline.vae.to("cpu")  # latents and text encodings are cached: free the device for the DiT
+            if text_on_device:
+                pipeline.text_encoder.to("cpu")
+            result = trainer.train(sampler)
+            values = {"lora": settings.to_dict(), **{k: v for k, v in config.__dict__.items() if k != "lora"}}
+            metadata = {
+                "base_model": source.version,
+                "base_reference": model,
+                "data_version": dataset.data_version,
+                "task": "i2v" if i2v else "t2v",
+                "train_config": config_json(values),
+            }
+            path = save_lora(pipeline.transformer, out, settings, metadata=metadata)
+        except (
+            LoRAError,
+            LoRADataError,
+            LoRATrainError,
+            ModelReferenceError,
+            BundleError,
+            ValueError,
+        ) as error:
+            raise UserError(str(error)) from error
+        summary = {
+            "out": str(path),
             "base_model": source.version,
-            "base_reference": model,
             "data_version": dataset.data_version,
-            "task": "i2v" if i2v else "t2v",
-            "train_config": config_json(values),
+            "clips": len(dataset.records),
+            "samples": result.samples,
+            "latents_encoded": result.encoded,
+            "latents_reused": result.reused,
+            "first_loss": round(result.losses[0], 5),
+            "final_loss": round(sum(result.losses[-5:]) / len(result.losses[-5:]), 5),
         }
-        path = save_lora(pipeline.transformer, out, settings, metadata=metadata)
-    except (LoRAError, LoRADataError, LoRATrainError, ModelReferenceError, BundleError, ValueError) as error:
-        raise UserError(str(error)) from error
-    summary = {
-        "out": str(path),
-        "base_model": source.version,
-        "data_version": dataset.data_version,
-        "clips": len(dataset.records),
-        "samples": result.samples,
-        "latents_encoded": result.encoded,
-        "latents_reused": result.reused,
-        "first_loss": round(result.losses[0], 5),
-        "final_loss": round(sum(result.losses[-5:]) / len(result.losses[-5:]), 5),
-    }
-    record = LoRARecord(name or out.stem, path, source.version, model, dataset.data_version, config_json(values),
-                        metadata["task"], rank, tuple(result.losses))  # fmt: skip
-    tracking = TrackingSettings(uri=platform.tracking_uri, artifact_location=platform.artifact_uri)
-    registered, version, run_id = register_lora(record, tracking)
-    summary |= {
-        "registered_model": registered,
-        "version": version,
-        "uri": f"models:/{registered}/{version}",
-        "run_id": run_id,
-    }
-    typer.echo(json.dumps(summary))
+        record = LoRARecord(name or out.stem, path, source.version, model, dataset.data_version, config_json(values),
+                            metadata["task"], rank, tuple(result.losses))  # fmt: skip
+        tracking = TrackingSettings(uri=platform.tracking_uri, artifact_location=platform.artifact_uri)
+        registered, version, run_id = register_lora(record, tracking)
+        summary |= {
+            "registered_model": registered,
+            "version": version,
+            "uri": f"models:/{registered}/{version}",
+            "run_id": run_id,
+        }
+        typer.echo(json.dumps(summary))

@@ -97,8 +97,14 @@ def up(
     mlflow_port: int = typer.Option(5000, help="MLflow UI port.", min=1, max=65535),
     demo_port: int = typer.Option(7860, help="Gradio T2V/I2V demo port.", min=1, max=65535),
     raters_port: int = typer.Option(7861, help="Human-eval rater app port.", min=1, max=65535),
+    wait: LockWaitOption = 0.0,
 ) -> None:
-    """Start the Dagster UI, the MLflow UI and the Gradio apps on 127.0.0.1; Ctrl-C stops all."""
+    """Start the Dagster UI, the MLflow UI and the Gradio apps on 127.0.0.1; Ctrl-C stops all.
+
+    It holds the workspace lock while it writes the workspace (Dagster's instance file, the MLflow
+    schema migrations), not while the UIs serve: a held lock would block
+    every `run` for as long as the UIs are open.
+    """
     from orchestration.services import platform_services, run_services
 
     platform = platform_config(home, profile, config)
@@ -111,7 +117,7 @@ def up(
         raters_port=raters_port,
     )
     typer.echo(f"workspace {workspace.home}; starting:")
-    raise typer.Exit(run_services(services, workspace))
+    raise typer.Exit(run_services(services, workspace, lock_wait_s=wait))
 
 
 @app.command()

@@ -16,6 +16,7 @@ from orchestration.cli_app import (
     ConfigOption,
     DataVersionOption,
     HomeOption,
+    LockWaitOption,
     ProfileOption,
     ResumeOption,
     UserError,
@@ -78,6 +79,7 @@ def train_vae(
     data_version: DataVersionOption = None,
     workers: WorkersOption = None,
     json_out: JsonOption = False,
+    wait: LockWaitOption = 0.0,
 ) -> None:
     """Train the causal 3D VAE (tiny: CPU minutes; paper: DeepSpeed under Ray) and export its EMA weights.
 
@@ -85,16 +87,19 @@ def train_vae(
     """
     from orchestration.resources import tracking_resource
     from orchestration.workspace import Workspace
+    from orchestration.workspace_lock import workspace_lock
     from orchestration.workspace_training import train_vae_in_workspace
     from training.vae.data import TrainingDataError
 
     platform = platform_config(home, profile, config)
     cfg = _with_settings(_train_config(profile or platform.profile, train_config), num_workers=workers)
+    workspace = Workspace.at(platform.home)
     try:
-        run = train_vae_in_workspace(
-            Workspace.at(platform.home), cfg, tracking_resource(platform).settings(), data=data, fallback=True,
-            data_version=data_version, max_steps=max_steps, resume=resume, ray_address=platform.compute.ray_address,
-        )  # fmt: skip
+        with workspace_lock(workspace, "videofoundry train-vae", wait):
+            run = train_vae_in_workspace(
+                workspace, cfg, tracking_resource(platform).settings(), data=data, fallback=True,
+                data_version=data_version, max_steps=max_steps, resume=resume, ray_address=platform.compute.ray_address,
+            )  # fmt: skip
     except TrainingDataError as error:
         raise UserError(str(error)) from error
     result = run.result
@@ -147,6 +152,7 @@ def train_dit(
         int | None, typer.Option("--max-steps", help="Stop the stage at this step (checkpointed).")
     ] = None,
     json_out: JsonOption = False,
+    wait: LockWaitOption = 0.0,
 ) -> None:
     """Train one DiT stage from the previous stage's checkpoint (tiny: CPU seconds; paper: FSDP2 under Ray).
 
@@ -154,6 +160,7 @@ def train_dit(
     """
     from orchestration.resources import tracking_resource
     from orchestration.workspace import Workspace
+    from orchestration.workspace_lock import workspace_lock
     from orchestration.workspace_training import train_dit_stage_in_workspace
     from training.dit.config import DiTTrainConfig
     from training.dit.records import ClipListError
@@ -174,12 +181,14 @@ def train_dit(
         sharding=sharding,
         max_steps=max_steps,
     )
+    workspace = Workspace.at(platform.home)
     try:
-        result = train_dit_stage_in_workspace(
-            Workspace.at(platform.home), dit_config, stage,
-            tracking_resource(platform).settings(), clips=clips, vae=vae,
-            data_version=data_version, resume=resume, launcher=launcher, ray_address=platform.compute.ray_address,  # type: ignore[arg-type]
-        )  # fmt: skip
+        with workspace_lock(workspace, f"videofoundry train-dit --stage {stage}", wait):
+            result = train_dit_stage_in_workspace(
+                workspace, dit_config, stage,
+                tracking_resource(platform).settings(), clips=clips, vae=vae,
+                data_version=data_version, resume=resume, launcher=launcher, ray_address=platform.compute.ray_address,  # type: ignore[arg-type]
+            )  # fmt: skip
     except (ClipListError, StageOrderError, TrainingDataError) as error:
         raise UserError(str(error)) from error
     if json_out:

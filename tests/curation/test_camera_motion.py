@@ -219,9 +219,14 @@ def test_shots_without_an_end_run_to_the_last_decoded_frame(tmp_path):
     whole, tail = classify_shots(video, [(0, None), (36, None)], uncapped)
     assert (whole.features.n_frames, tail.features.n_frames) == (72, 36)
     assert tail.label == "pan up"
+    assert not whole.features.truncated and not tail.features.truncated
     capped = CameraMotionConfig(analysis_height=144, max_frames=30, max_pairs=24)
     (head,) = classify_shots(video, [(0, None)], capped)
     assert head.features.n_frames == 30 and head.label == "zoom in"
+    # The cap cut the shot, and the result says so (its JSON too); a shot of exactly the cap is whole.
+    assert head.features.truncated and head.to_dict()["features"]["truncated"] is True
+    (exact,) = classify_shots(video, [(6, 36)], capped)
+    assert exact.features.n_frames == 30 and not exact.features.truncated
 
 
 def test_bad_input_is_a_specific_error(tmp_path):

@@ -176,7 +176,7 @@ def test_decode_memory_is_capped_by_frames_at_analysis_size_not_duration(tmp_pat
     frame_bytes = 64 * 64 * 3
     for cap in (1000, 2000):  # below and above the video's 1,500 frames
         tracemalloc.start()
-        video = decode_for_analysis(info, 256, 3600.0, cap)
+        video = decode_for_analysis(info, 256, max_frames=cap)
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         kept = min(cap, 1500)
@@ -184,5 +184,5 @@ def test_decode_memory_is_capped_by_frames_at_analysis_size_not_duration(tmp_pat
         assert np.abs(video.small[17].astype(int) - frames[1]).mean() < 8  # frame 17 shows texture 1
         # One array of the kept frames (sized from the packet count), plus ~1 MB of decoder state.
         assert peak < kept * frame_bytes * 1.2 + 2_000_000, (cap, peak)
-    tall = decode_for_analysis(probe_video(path, ProbeConfig()), 32, 3600.0, 10)
+    tall = decode_for_analysis(probe_video(path, ProbeConfig()), 32, max_frames=10)
     assert tall.small.shape == (10, 32, 32, 3)  # taller than the analysis height: shrunk as before

@@ -93,9 +93,11 @@ def test_probe_names_stage_and_reason(bad_inputs_dir: tuple[Path, dict[str, BadI
         probe_video(folder / "huge_5120x2880.mp4", ProbeConfig())
     assert probe_video(folder / "huge_5120x2880.mp4", ProbeConfig(max_frame_pixels=20_000_000)).width == 5120
     info = probe_video(folder / "rotated_90.mp4", ProbeConfig())
-    video = decode_for_analysis(info, 128, 0.5, 1000)
+    video = decode_for_analysis(info, 128, max_frames=1000)
     assert (video.width, video.height) == (256, 320) and video.small.shape[1:3] == (128, 102)
-    vfr = decode_for_analysis(probe_video(folder / "variable_frame_rate.mp4", ProbeConfig()), 64, 1.0, 1000)
+    vfr = decode_for_analysis(
+        probe_video(folder / "variable_frame_rate.mp4", ProbeConfig()), 64, max_frames=1000
+    )
     assert set(np.round(np.diff(vfr.times), 3)) == {0.02, 0.04}
 
 

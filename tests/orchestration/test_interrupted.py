@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -12,7 +13,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from orchestration.interrupted import fail_interrupted_runs
+from media.processes import process_owner
+from orchestration.interrupted import OWNER_TAG, fail_interrupted_runs
 from orchestration.runner import dagster_instance
 from orchestration.workspace import Workspace
 
@@ -67,3 +69,26 @@ def test_interrupted_dagster_runs_are_marked_failed(tmp_path: Path) -> None:
     killed = instance.get_run_by_id(killed.run_id)
     assert killed is not None and killed.status == dg.DagsterRunStatus.FAILURE
     assert fail_interrupted_runs(instance) == []  # nothing left to clean
+
+
+def test_a_run_owned_by_another_host_is_left_alone_and_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Only a dead pid of this host marks a run interrupted: the same pid elsewhere may be running it."""
+    from dagster._core.storage.dagster_run import DagsterRun
+
+    instance = dagster_instance(Workspace.at(tmp_path / "home"))
+    dead = 2**22 + 12345  # above Linux's pid_max: no such process here
+    runs = {}
+    for name, owner in (("here", process_owner(dead)), ("elsewhere", f"gpu-node-7:{dead}")):
+        run = DagsterRun(job_name="__ASSET_JOB", status=dg.DagsterRunStatus.STARTED, tags={OWNER_TAG: owner})
+        runs[name] = instance.add_run(run).run_id
+    with caplog.at_level(logging.INFO, logger="orchestration.interrupted"):
+        assert fail_interrupted_runs(instance) == [runs["here"]]
+    elsewhere = instance.get_run_by_id(runs["elsewhere"])
+    assert elsewhere is not None and elsewhere.status == dg.DagsterRunStatus.STARTED
+    assert any(
+        runs["elsewhere"] in r.getMessage()
+        and f"gpu-node-7:{dead}, not by this host: left alone" in r.getMessage()
+        for r in caplog.records
+    )

@@ -145,3 +145,44 @@ def test_two_commands_on_one_workspace_the_second_fails_fast_other_workspaces_bo
             if process is not None and process.poll() is None:
                 process.kill()
                 process.wait()
+
+
+@pytest.mark.parametrize(
+    ("argv", "holder_name"),
+    [
+        (["train-vae", "--max-steps", "1"], "train-vae"),
+        (["train-dit", "--stage", "image_256", "--max-steps", "1"], "train-dit"),
+        (["train-lora", "--model", "tiny-random", "--data", ".", "--out", "x.safetensors"], "train-lora"),
+        (["up", "--wait", "0.5"], "up"),
+    ],
+)
+def test_training_commands_and_up_take_the_workspace_lock(
+    tmp_path: Path, argv: list[str], holder_name: str
+) -> None:
+    """Real `videofoundry` processes against a held workspace: each fails at once naming the holder,
+    before writing anything (`--wait S` waits first)."""
+    home = tmp_path / "W"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(home)], stdout=subprocess.PIPE, text=True, env=_env()
+    )
+    try:
+        _wait_until_locked(home, holder, "test holder")
+        tic = time.monotonic()
+        second = subprocess.run(
+            [VIDEOFOUNDRY, *argv, "--home", str(home)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=_env(),
+            cwd=tmp_path,
+        )
+        assert second.returncode == 1, second.stderr[-2000:]
+        assert f"error: workspace {home} is in use by pid {holder.pid} (test holder" in second.stderr
+        assert "Traceback" not in second.stderr
+        if "--wait" in argv:
+            assert "after waiting 0.5 s" in second.stderr and time.monotonic() - tic >= 0.5
+        written = [p for p in home.rglob("*") if p.is_file() and p.name != LOCK_FILE]
+        assert written == []  # the workspace's (empty) folders exist; no file was written
+    finally:
+        holder.kill()
+        holder.wait()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -11,7 +12,8 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from training.tracking import INTERRUPTED_TAG, RunTracker
+from media.processes import process_owner
+from training.tracking import INTERRUPTED_TAG, OWNER_TAG, RunTracker, fail_interrupted_runs
 
 _CHILD = """
 import signal, sys, time
@@ -61,3 +63,24 @@ def test_killed_and_terminated_runs_end_failed_released_runs_stay_running(tmp_pa
     assert client.get_run(live.run_id).info.status == "RUNNING"  # its own process is alive
     live.finish()
     assert client.get_run(live.run_id).info.status == "FINISHED"
+
+
+def test_a_run_owned_by_another_host_is_left_alone_and_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Only a dead pid of this host marks a run interrupted: the same pid elsewhere may be running it."""
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.create_experiment("hosts")
+    dead = 2**22 + 12345  # above Linux's pid_max: no such process here
+    runs = {
+        name: client.create_run(experiment, tags={OWNER_TAG: owner}).info.run_id
+        for name, owner in (("here", process_owner(dead)), ("elsewhere", f"gpu-node-7:{dead}"))
+    }
+    with caplog.at_level(logging.INFO, logger="training.tracking"):
+        assert fail_interrupted_runs(client, [experiment]) == [runs["here"]]
+    assert client.get_run(runs["elsewhere"]).info.status == "RUNNING"
+    assert any(
+        runs["elsewhere"] in r.getMessage()
+        and f"gpu-node-7:{dead}, not by this host: left alone" in r.getMessage()
+        for r in caplog.records
+    )

@@ -16,16 +16,18 @@ from mlflow.tracking import MlflowClient
 from safetensors.torch import load_file
 
 from model.checkpoints import load_transformer
-from tests.training.dit.fixtures import write_clips
+from tests.training.dit.fixtures import own_clip_scores, write_clips
 from training.dit.config import STAGE_ORDER, DiTTrainConfig
-from training.dit.encoders import make_text_encoder, make_vae
 from training.dit.registry import REGISTERED_MODEL
 from training.dit.run import train_dit_stage
-from training.dit.sampling import decode_to_frames, psnr, sample_latents
 from training.dit.stages import finished_stage, prepare_stage
 from training.tracking import TrackingSettings, default_tracking_uri
 
 pytestmark = pytest.mark.slow
+
+# Bars measured over training seeds 0-7 (benchmarks/learning_margins.py, 2-core Xeon, one thread):
+# sft/image_256 loss 0.082-0.116, worst latent margin 6.0-10.1 dB, pixel margin 2.5-4.3 dB.
+MAX_LOSS_RATIO, MIN_LATENT_MARGIN_DB, MIN_PIXEL_MARGIN_DB = 0.25, 3.0, 1.0
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +71,7 @@ def test_every_stage_runs_in_order_from_the_previous_checkpoint(chain):
     } or {b.split("_")[0] for b in results["image_mixscale"].bucket_losses} == {"r32", "r64"}
     assert any("_f1_" in b for b in results["video_low_long"].bucket_losses)
     assert any("_f9_" in b for b in results["video_low_long"].bucket_losses)
-    assert results["sft"].final_loss < 0.5 * results["image_256"].final_loss
+    assert results["sft"].final_loss < MAX_LOSS_RATIO * results["image_256"].final_loss
 
 
 def test_runs_link_to_the_previous_stage_and_log_curves_and_samples(chain):
@@ -118,11 +120,6 @@ def test_each_checkpoint_is_a_registered_version_with_lineage_tags(chain):
     )
 
 
-def _latent_psnr(sample: torch.Tensor, reference: torch.Tensor, peak: float) -> float:
-    mse = float(((sample - reference) ** 2).mean())
-    return 10.0 * float(np.log10(peak**2 / mse))
-
-
 def test_sft_overfits_so_a_training_prompt_reconstructs_its_own_clip(chain):
     """PSNR(sample of prompt i, clip i) vs PSNR(sample of prompt i, clip j ≠ i), latent and decoded.
 
@@ -131,36 +128,17 @@ def test_sft_overfits_so_a_training_prompt_reconstructs_its_own_clip(chain):
     clip on average). The numbers are printed for the report.
     """
     config, root, records = chain["config"], chain["root"], chain["records"]
-    model = load_transformer(chain["results"]["sft"].checkpoint / "transformer").eval()
-    vae, text_encoder = make_vae(config, None), make_text_encoder(config)
-    shards = {p.stem: load_file(str(p))["mean"] for p in (root / "latents").glob("*/*_f5_*/*.safetensors")}
-    references = torch.stack([shards[r.clip_id] for r in records])
-    latents = sample_latents(
-        model,
-        text_encoder.encode([r.prompt for r in records]),
-        tuple(references.shape[1:]),
-        num_steps=20,
-        shift=1.0,
-        guidance_scale=config.guidance.scale,
-        seed=123,
+    checkpoint = chain["results"]["sft"].checkpoint
+    scores = own_clip_scores(checkpoint, config, records, root / "latents", seed=123)
+    for record, own, other in zip(records, scores.own_latent, scores.best_other_latent, strict=True):
+        print(f"{record.clip_id}: latent PSNR own {own:.2f} dB, best other {other:.2f} dB")
+    print(
+        f"decoded PSNR: own mean {np.mean(scores.own_pixel):.2f} dB, "
+        f"others mean {np.mean(scores.other_pixel):.2f} dB"
     )
-    peak = float(references.max() - references.min())
-    decoded_refs, decoded = decode_to_frames(vae, references), decode_to_frames(vae, latents)
-    own_latent, other_latent, own_pixel, other_pixel = [], [], [], []
-    for i in range(len(records)):
-        scores = [_latent_psnr(latents[i], references[j], peak) for j in range(len(records))]
-        pixels = [psnr(decoded[i], decoded_refs[j]) for j in range(len(records))]
-        own_latent.append(scores[i])
-        other_latent.append(max(s for j, s in enumerate(scores) if j != i))
-        own_pixel.append(pixels[i])
-        other_pixel.extend(p for j, p in enumerate(pixels) if j != i)
-        print(
-            f"{records[i].clip_id}: latent PSNR own {scores[i]:.2f} dB, best other {other_latent[-1]:.2f} dB"
-        )
-    print(f"decoded PSNR: own mean {np.mean(own_pixel):.2f} dB, others mean {np.mean(other_pixel):.2f} dB")
-    margins = np.array(own_latent) - np.array(other_latent)
-    assert margins.min() > 3.0, margins  # every prompt lands nearest to its own clip, by > 3 dB
-    assert np.mean(own_pixel) > np.mean(other_pixel) + 1.0
+    # Every prompt lands nearest to its own clip, by a margin.
+    assert scores.latent_margins.min() > MIN_LATENT_MARGIN_DB, scores.latent_margins
+    assert scores.pixel_margin > MIN_PIXEL_MARGIN_DB
 
 
 def test_a_registered_sft_version_is_a_bundle_that_serving_generates_from(chain, tmp_path):

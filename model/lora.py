@@ -172,8 +172,13 @@ class LoRAAdapters(nn.Module):
         held: nn.ModuleDict = self.adapters[adapter]  # type: ignore[assignment]
         return {("" if k == "whole" else k.replace("/", ".")): m for k, m in held.items()}  # type: ignore[misc]
 
-    def delta(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        """out + Σ_adapters scale · Σ_parts (their rows) part.scale · B A dropout(x)."""
+    def delta(self, x: torch.Tensor, out: torch.Tensor, rows: slice | None = None) -> torch.Tensor:
+        """out + Σ_adapters scale · Σ_parts (their rows) part.scale · B A dropout(x).
+
+        `rows` (a contiguous slice of the output features): `out` holds only those features and
+        only the parts' rows inside them are computed (model.seq_chunks.linear_rows).
+        """
+        start, stop, _ = slice(None).indices(self.out_features) if rows is None else rows.indices(self.out_features)
         for adapter in self.adapters:
             scale = self.scales[adapter]
             if scale == 0.0:
@@ -182,22 +187,28 @@ class LoRAAdapters(nn.Module):
             h = F.dropout(x, p, self.training) if p > 0 else x
             pieces: list[tuple[int, torch.Tensor]] = []
             for part in self.parts(adapter).values():
-                y = F.linear(F.linear(h.to(part.lora_A.dtype), part.lora_A), part.lora_B)
-                pieces.append((part.offset, y * (part.scale * scale)))
-            out = out + self._assemble(pieces, out).to(out.dtype)
+                low, high = max(part.offset, start), min(part.offset + part.size, stop)
+                if low >= high:
+                    continue
+                lora_b = part.lora_B[low - part.offset : high - part.offset]
+                y = F.linear(F.linear(h.to(part.lora_A.dtype), part.lora_A), lora_b)
+                pieces.append((low - start, y * (part.scale * scale)))
+            if pieces:
+                out = out + self._assemble(pieces, out, stop - start).to(out.dtype)
         return out
 
-    def _assemble(self, pieces: list[tuple[int, torch.Tensor]], out: torch.Tensor) -> torch.Tensor:
-        """Slices at their offsets summed into (..., out_features)."""
+    @staticmethod
+    def _assemble(pieces: list[tuple[int, torch.Tensor]], out: torch.Tensor, width: int) -> torch.Tensor:
+        """Slices at their offsets summed into (..., width)."""
         pieces.sort(key=lambda item: item[0])
         at = 0
         for offset, y in pieces:
             if offset != at:
                 break
             at += y.shape[-1]
-        if at == self.out_features:  # the usual case: parts tile the output (q | k | v)
+        if at == width:  # the usual case: parts tile the output (q | k | v)
             return torch.cat([y for _, y in pieces], dim=-1)
-        dense = pieces[0][1].new_zeros(*out.shape[:-1], self.out_features)
+        dense = pieces[0][1].new_zeros(*out.shape[:-1], width)
         for offset, y in pieces:  # gaps or overlaps (a whole-output part beside slices)
             dense[..., offset : offset + y.shape[-1]] += y
         return dense

@@ -18,7 +18,7 @@ embedding and gather the per-token outputs before unpatchify (see `TokenSharding
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import torch
 import torch.nn.functional as F
@@ -162,14 +162,13 @@ class DoubleStreamBlock(nn.Module):
         n_img = img.shape[1]
 
         def pieces() -> Iterator[tuple[int, int, torch.Tensor]]:
-            for start, stop in token_spans(n_img, chunk):
+            # split, not slicing: its backward gathers the pieces' gradients in one tensor
+            spans, attn = token_spans(n_img, chunk), out[:, :n_img]
+            for (start, stop), x, a in zip(spans, img.split(chunk, 1), attn.split(chunk, 1), strict=True):
                 k = first_count(n_first, start, stop)
-                update = run_chunk(
-                    self._img_update, img[:, start:stop], out[:, start:stop], i_mod, f_mod if k else None, k
-                )
-                yield start, stop, update
+                yield start, stop, run_chunk(self._img_update, x, a, i_mod, f_mod if k else None, k)
 
-        new_img = gather_chunks(pieces(), n_img)
+        new_img = gather_chunks(pieces(), n_img, concatenate=torch.is_grad_enabled())
         return new_img, self._txt_update(txt, out[:, n_img:], t_gate1, t_shift2, t_scale2, t_gate2)
 
     def _joint_attention(
@@ -181,10 +180,10 @@ class DoubleStreamBlock(nn.Module):
         n_img = img.shape[1]
 
         def pieces() -> Iterator[tuple[int, int, torch.Tensor]]:
-            for start, stop in token_spans(n_img, chunk):
+            for (start, stop), x in zip(token_spans(n_img, chunk), img.split(chunk, 1), strict=True):
                 k = first_count(n_first, start, stop)
                 first = (f_mod[0], f_mod[1]) if k and f_mod is not None else None
-                h = modulate(_layer_norm(img[:, start:stop]), i_mod[0], i_mod[1], first, k)
+                h = modulate(_layer_norm(x), i_mod[0], i_mod[1], first, k)
                 yield start, stop, self.img_attn_qkv(h)
             text = self.txt_attn_qkv(modulate(_layer_norm(txt), *t_mod))
             yield n_img, n_img + txt.shape[1], text
@@ -252,20 +251,19 @@ class SingleStreamBlock(nn.Module):
         return gated_residual(x, self._linear2(attn, act), gate, first_gate, n_first)
 
     def _linear2(self, attn: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
-        """linear2 over [attn | act] (B, S, D + mlp) -> (B, S, D)."""
+        """linear2 over [attn | act] (B, S, D + mlp) -> (B, S, D), without building the concatenation
+        (nor for its LoRA adapters, which take the two parts as their input's column blocks)."""
         adapters = getattr(self.linear2, "lora", None)  # model.lora adapters of linear2, if any
         if isinstance(self.linear2, nn.Linear):
-            # linear2 over [attn | gelu(mlp)] as two matmuls into one output: no (B, S, D + mlp) concat.
             weight = self.linear2.weight
             out = F.linear(attn, weight[:, : self.hidden], self.linear2.bias)
             out += F.linear(act, weight[:, self.hidden :])
-            if adapters is not None:  # what its forward hook would add on a module call
-                out = adapters.delta(torch.cat([attn, act], dim=-1), out)
-        elif adapters is None and (split := getattr(self.linear2, "forward_split", None)):
+        elif split := getattr(self.linear2, "forward_split", None):
             out = split([attn, act])  # a quantised linear (model.fp8), the same split
-        else:  # a quantised linear with adapters: one module call, so its hooks run
-            out = self.linear2(torch.cat([attn, act], dim=-1))
-        return out
+        else:  # another module: one call on the concatenation, so its hooks run
+            return cast(torch.Tensor, self.linear2(torch.cat([attn, act], dim=-1)))
+        # what its forward hook would add on a module call
+        return out if adapters is None else adapters.delta([attn, act], out)
 
     # ---- the low-memory path: per-token work over token slices (model.seq_chunks) ---------------
     def _forward_chunked(
@@ -278,14 +276,13 @@ class SingleStreamBlock(nn.Module):
         attn = self._attention_chunked(x, mod, first, n_first, rope, lens, chunk)
 
         def pieces() -> Iterator[tuple[int, int, torch.Tensor]]:
-            for start, stop in token_spans(x.shape[1], chunk):
+            # split, not slicing: its backward gathers the pieces' gradients in one tensor
+            spans = token_spans(x.shape[1], chunk)
+            for (start, stop), piece, a in zip(spans, x.split(chunk, 1), attn.split(chunk, 1), strict=True):
                 k = first_count(n_first, start, stop)
-                update = run_chunk(
-                    self._ffn_update, x[:, start:stop], attn[:, start:stop], mod, first if k else None, k
-                )
-                yield start, stop, update
+                yield start, stop, run_chunk(self._ffn_update, piece, a, mod, first if k else None, k)
 
-        return gather_chunks(pieces(), x.shape[1])
+        return gather_chunks(pieces(), x.shape[1], concatenate=torch.is_grad_enabled())
 
     def _attention_chunked(
         self, x: torch.Tensor, mod: list[torch.Tensor], first: list[torch.Tensor] | None, n_first: int,
@@ -296,10 +293,10 @@ class SingleStreamBlock(nn.Module):
         qkv_rows = slice(0, 3 * self.hidden)
 
         def pieces() -> Iterator[tuple[int, int, torch.Tensor]]:
-            for start, stop in token_spans(x.shape[1], chunk):
+            for (start, stop), piece in zip(token_spans(x.shape[1], chunk), x.split(chunk, 1), strict=True):
                 k = first_count(n_first, start, stop)
                 pair = (first[0], first[1]) if k and first is not None else None
-                h = modulate(_layer_norm(x[:, start:stop]), mod[0], mod[1], pair, k)
+                h = modulate(_layer_norm(piece), mod[0], mod[1], pair, k)
                 yield start, stop, linear_rows(self.linear1, h, qkv_rows)
 
         qkv = gather_chunks(pieces(), x.shape[1])

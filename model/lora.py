@@ -172,26 +172,30 @@ class LoRAAdapters(nn.Module):
         held: nn.ModuleDict = self.adapters[adapter]  # type: ignore[assignment]
         return {("" if k == "whole" else k.replace("/", ".")): m for k, m in held.items()}  # type: ignore[misc]
 
-    def delta(self, x: torch.Tensor, out: torch.Tensor, rows: slice | None = None) -> torch.Tensor:
+    def delta(
+        self, x: torch.Tensor | Sequence[torch.Tensor], out: torch.Tensor, rows: slice | None = None
+    ) -> torch.Tensor:
         """out + Σ_adapters scale · Σ_parts (their rows) part.scale · B A dropout(x).
 
-        `rows` (a contiguous slice of the output features): `out` holds only those features and
-        only the parts' rows inside them are computed (model.seq_chunks.linear_rows).
+        `x` may be a list of tensors standing for their concatenation along the last dim (A is
+        applied per column block, so the concatenation is never built). `rows` (a contiguous slice
+        of the output features): `out` holds only those features and only the parts' rows inside
+        them are computed (model.seq_chunks.linear_rows).
         """
-        start, stop, _ = slice(None).indices(self.out_features) if rows is None else rows.indices(self.out_features)
+        start, stop, _ = (rows or slice(None)).indices(self.out_features)
+        blocks = [x] if isinstance(x, torch.Tensor) else list(x)
         for adapter in self.adapters:
             scale = self.scales[adapter]
             if scale == 0.0:
                 continue
             p = self.dropouts[adapter]
-            h = F.dropout(x, p, self.training) if p > 0 else x
+            inputs = [F.dropout(h, p, self.training) for h in blocks] if p > 0 else blocks
             pieces: list[tuple[int, torch.Tensor]] = []
             for part in self.parts(adapter).values():
                 low, high = max(part.offset, start), min(part.offset + part.size, stop)
                 if low >= high:
                     continue
-                lora_b = part.lora_B[low - part.offset : high - part.offset]
-                y = F.linear(F.linear(h.to(part.lora_A.dtype), part.lora_A), lora_b)
+                y = F.linear(_down(inputs, part.lora_A), part.lora_B[low - part.offset : high - part.offset])
                 pieces.append((low - start, y * (part.scale * scale)))
             if pieces:
                 out = out + self._assemble(pieces, out, stop - start).to(out.dtype)
@@ -212,6 +216,19 @@ class LoRAAdapters(nn.Module):
         for offset, y in pieces:  # gaps or overlaps (a whole-output part beside slices)
             dense[..., offset : offset + y.shape[-1]] += y
         return dense
+
+
+def _down(blocks: list[torch.Tensor], lora_a: torch.Tensor) -> torch.Tensor:
+    """A · [blocks concatenated along the last dim], one column block of A per input block."""
+    out: torch.Tensor | None = None
+    at = 0
+    for h in blocks:
+        y = F.linear(h.to(lora_a.dtype), lora_a[:, at : at + h.shape[-1]])
+        out = y if out is None else out + y
+        at += h.shape[-1]
+    if out is None or at != lora_a.shape[1]:
+        raise LoRAError(f"LoRA input of width {at} does not match lora_A's {lora_a.shape[1]} columns")
+    return out
 
 
 def _lora_hook(module: nn.Module, args: tuple[torch.Tensor, ...], out: torch.Tensor) -> torch.Tensor:

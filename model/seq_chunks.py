@@ -84,9 +84,21 @@ def norm_rope_chunked(
     return out
 
 
-def gather_chunks(pieces: Iterable[tuple[int, int, torch.Tensor]], length: int) -> torch.Tensor:
-    """One (B, length, ...) tensor from (start, stop, piece) slices along dim 1, in the pieces'
-    dtype; each piece is dropped once copied (under autograd the copies are differentiable)."""
+def gather_chunks(
+    pieces: Iterable[tuple[int, int, torch.Tensor]], length: int, concatenate: bool = False
+) -> torch.Tensor:
+    """One (B, length, ...) tensor from (start, stop, piece) slices along dim 1, in the pieces' dtype.
+
+    Each piece is copied into one buffer and dropped at once. `concatenate` (used under autograd
+    for pieces that backward does not need, the checkpointed chunks' outputs): keep them and
+    concatenate, whose backward hands each piece a view of the gradient, where copies into slices
+    of a buffer clone the whole gradient once per piece.
+    """
+    if concatenate:
+        ordered = [piece for _, _, piece in pieces]
+        if not ordered:
+            raise ValueError("no chunk to gather (empty sequence)")
+        return torch.cat(ordered, dim=1)
     out: torch.Tensor | None = None
     for start, stop, piece in pieces:
         if out is None:

@@ -91,7 +91,7 @@ def test_chunked_blocks_under_block_swap_with_offloaded_activations() -> None:
     out, grads = _run(model, params, True)
     assert rel_err(out, ref_out) < 1e-5
     assert max(rel_err(g, r) for g, r in zip(grads, ref_grads, strict=True)) < 1e-4
-    assert not swap.pending and not swap.activations
+    assert not swap.pending and not swap.activations and not swap.fetched
 
 
 def test_linear_rows_is_the_slice_of_the_full_output_for_every_linear_kind() -> None:

@@ -136,7 +136,12 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "fp8+sta": {"compile_blocks": True, "fp8": True, "sta_window": (3, 3, 5)},
     "fp8+sta+cache": {"compile_blocks": True, "fp8": True, "sta_window": (3, 3, 5), "step_cache": 0.15},
     # FP8 weights streamed block by block, blocks chunked over the sequence, small VAE tiles (eager).
-    "low-memory": {"fp8": True, "block_offload": True, "ffn_chunk_tokens": 8192, "vae_tile_preset": "low-memory"},
+    "low-memory": {
+        "fp8": True,
+        "block_offload": True,
+        "ffn_chunk_tokens": 8192,
+        "vae_tile_preset": "low-memory",
+    },
     # What `--max-vram 24` picks for the paper limits (serving.config.fit_memory).
     "fit-24": {"max_vram_gb": 24.0},
 }

@@ -41,7 +41,14 @@ from model.dit_layers import (
     modulate,
     rope_tables,
 )
-from model.seq_chunks import first_count, gather_chunks, linear_rows, norm_rope_chunked, run_chunk, token_spans
+from model.seq_chunks import (
+    first_count,
+    gather_chunks,
+    linear_rows,
+    norm_rope_chunked,
+    run_chunk,
+    token_spans,
+)
 
 if TYPE_CHECKING:
     from model.step_cache import StepCache

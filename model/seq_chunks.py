@@ -58,7 +58,9 @@ def linear_rows(linear: nn.Module, x: torch.Tensor, rows: slice) -> torch.Tensor
     else:
         forward_rows = getattr(linear, "forward_rows", None)
         if forward_rows is None:
-            raise TypeError(f"{type(linear).__name__} cannot compute a slice of its outputs (no forward_rows)")
+            raise TypeError(
+                f"{type(linear).__name__} cannot compute a slice of its outputs (no forward_rows)"
+            )
         out = forward_rows(x, rows)
     adapters = getattr(linear, "lora", None)
     return out if adapters is None else adapters.delta(x, out, rows)

@@ -125,7 +125,8 @@ def generate(
         float | None, typer.Option("--max-vram", min=1.0, help="GPU memory budget in GB; picks the switches.")
     ] = None,
     ffn_chunk_tokens: Annotated[
-        int | None, typer.Option("--ffn-chunk-tokens", min=1, help="Run DiT blocks over token slices (low memory).")
+        int | None,
+        typer.Option("--ffn-chunk-tokens", min=1, help="Run DiT blocks over token slices (low memory)."),
     ] = None,
     home: HomeOption = None,
     profile: ProfileOption = None,

@@ -30,7 +30,10 @@ def test_lora_benchmark_smoke(tmp_path: Path) -> None:
     assert all(row["loss_finite"] and row["step_s"] > 0 for row in rows.values())
     assert rows["fp8_swap_544x960x129"]["block_swap"] and "time_vs_bf16_ckpt" in rows["fp8_swap_544x960x129"]
     assert rows["i2v_fp8_swap_720x1280x129"]["i2v"] and rows["fp8_swap_720x1280x129"]["video_tokens"] == 36
-    assert rows["fp8_swap_720x1280x129"]["ffn_chunk_tokens"] == 16 and rows["bf16_ckpt_544x960x129"]["ffn_chunk_tokens"] is None
+    assert (
+        rows["fp8_swap_720x1280x129"]["ffn_chunk_tokens"] == 16
+        and rows["bf16_ckpt_544x960x129"]["ffn_chunk_tokens"] is None
+    )
     for row in rows.values():
         assert set(row["phases"]) == {"forward", "backward", "optimizer"}
         assert all(phase["live_peak_gib"] > 0 for phase in row["phases"].values())

@@ -37,7 +37,9 @@ def _model(lora: bool = False, fp8: bool = False) -> tuple[HunyuanDiT, list[torc
     return model, params
 
 
-def _run(model: HunyuanDiT, params: list[torch.nn.Parameter], i2v: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
+def _run(
+    model: HunyuanDiT, params: list[torch.nn.Parameter], i2v: bool
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
     x, t, states, mask, pooled, guidance = dit_inputs(CFG, grid=GRID)
     clean = torch.randn(2, 16, 1, *GRID[1:], generator=torch.Generator().manual_seed(5)) if i2v else None
     out = model(x, t, states, mask, pooled, guidance, first_frame_clean=clean)

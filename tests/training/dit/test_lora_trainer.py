@@ -40,7 +40,9 @@ def _probe(trainer: LoRATrainer, batch: LatentBatch, i2v: bool) -> float:
 
 
 @pytest.mark.parametrize(
-    ("i2v", "lowmem"), [(False, False), (True, False), (True, True)], ids=["t2v", "i2v", "i2v-fp8-swap-chunked"]
+    ("i2v", "lowmem"),
+    [(False, False), (True, False), (True, True)],
+    ids=["t2v", "i2v", "i2v-fp8-swap-chunked"],
 )
 def test_lora_training_lowers_the_loss_and_changes_the_output(
     tmp_path: Path, i2v: bool, lowmem: bool

@@ -151,3 +151,22 @@ class PhasePeaks:
             "reserved_gib": round(torch.cuda.max_memory_reserved() / 2**30, 2),
         }
         torch.cuda.reset_peak_memory_stats()
+
+
+def explain_peak(fn: Callable[[], object], device: str = "cuda", top: int = 12) -> dict[str, Any]:
+    """Run fn once under model.live_memory.LiveMemory: the peak bytes of tensors it created on
+    `device` and the largest of those alive at that peak (what to shrink). Adds Python work per
+    operator (seconds for a 13B step), so it runs apart from the timed steps."""
+    from model.live_memory import LiveMemory
+
+    with LiveMemory(device) as meter:
+        fn()
+    return {
+        "live_peak_gib": round(meter.peak_bytes / 2**30, 3),
+        "live_peak_bytes": meter.peak_bytes,
+        "host_peak_gib": round(meter.peak_host_bytes / 2**30, 3),
+        "top": [
+            {"bytes": t.nbytes, "op": t.op, "shape": list(t.shape), "dtype": str(t.dtype)}
+            for t in meter.peak_tensors(top)
+        ],
+    }

@@ -35,7 +35,17 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import model.fp8 as fp8_module  # noqa: E402
-from benchmarks.harness import RESULTS, PhasePeaks, build, dit_inputs, emit, peak_gib, reset, timed  # noqa: E402
+from benchmarks.harness import (  # noqa: E402
+    RESULTS,
+    PhasePeaks,
+    build,
+    dit_inputs,
+    emit,
+    explain_peak,
+    peak_gib,
+    reset,
+    timed,
+)
 from model.dit import HunyuanDiT  # noqa: E402
 from model.dit_config import DiTConfig  # noqa: E402
 from model.lora import LoRASettings  # noqa: E402
@@ -112,6 +122,8 @@ def run_row(name: str, args: argparse.Namespace, device: torch.device) -> None:
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "scaled_mm_fallback": fp8_module.SCALED_MM_FAILURES > 0,
     }  # fmt: skip
+    if args.explain_peak:  # one more step under the live-tensor meter: what is alive at its peak
+        row["explain_peak"] = explain_peak(step, device.type)
     reference = next((r for r in RESULTS if r["name"] == "bf16_ckpt_" + size), None)
     if reference is not None and name != reference["name"]:
         row["time_vs_bf16_ckpt"] = round(seconds / reference["step_s"], 3)
@@ -127,6 +139,9 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=8192, help="swap rows: tokens per block chunk (0: none)")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--iters", type=int, default=1)
+    parser.add_argument(
+        "--explain-peak", action="store_true", help="one more step: the tensors alive at its peak"
+    )
     parser.add_argument("--smoke", action="store_true", help="tiny preset on CPU (code paths only)")
     parser.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", ".")) / "lora_gpu.json")
     args = parser.parse_args()

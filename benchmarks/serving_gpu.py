@@ -29,20 +29,24 @@ import argparse
 import dataclasses
 import json
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from model.bundle import BundleSpec
-from model.dit import HunyuanDiT
-from model.dit_config import DiTConfig
-from model.text import TextEncoderConfig, build_text_encoder
-from model.tile_attention import tile_sparsity
-from model.vae import CausalVAE3D, VAEConfig
-from model.vae_tiling import TilingConfig
-from serving import GenerationSettings, ModelSource, Pipeline, ServingConfig
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.harness import explain_peak  # noqa: E402
+from model.bundle import BundleSpec  # noqa: E402
+from model.dit import HunyuanDiT  # noqa: E402
+from model.dit_config import DiTConfig  # noqa: E402
+from model.text import TextEncoderConfig, build_text_encoder  # noqa: E402
+from model.tile_attention import tile_sparsity  # noqa: E402
+from model.vae import CausalVAE3D, VAEConfig  # noqa: E402
+from model.vae_tiling import TilingConfig  # noqa: E402
+from serving import GenerationSettings, ModelSource, Pipeline, ServingConfig  # noqa: E402
 
 
 def build_random_pipeline(preset: str, device: str, dtype: str, **switches: Any) -> Pipeline:
@@ -282,6 +286,10 @@ def _one_variant(
     run["vae_decode_s"] = base.decode_s[tiling]
     phases["decode"] = base.decode_peaks[tiling]
     run["phases"] = phases  # peak GPU memory (GiB) of text encoding, denoising, the full VAE decode
+    if args.explain_peak:  # one more denoising step under the live-tensor meter
+        run["explain_peak"] = explain_peak(
+            lambda: measure(pipeline, height, width, frames, 1), pipeline.device.type
+        )
     run["fitted"] = {"fp8": fitted.fp8, "block_offload": fitted.block_offload, "cpu_offload": fitted.cpu_offload,
                      "ffn_chunk_tokens": fitted.ffn_chunk_tokens, "vae_tile_preset": fitted.vae_tile_preset}  # fmt: skip
     run["switches"] = {k: list(v) if isinstance(v, tuple) else v for k, v in switches.items()}
@@ -317,6 +325,11 @@ def main() -> None:
     parser.add_argument("--vae-tilings", default=None, help="e.g. balanced,diffusers: decode rows on dense")
     parser.add_argument(
         "--no-compile", action="store_true", help="variants without compile_blocks (CPU smoke)"
+    )
+    parser.add_argument(
+        "--explain-peak",
+        action="store_true",
+        help="per variant, one more step: the tensors alive at its peak",
     )
     parser.add_argument(
         "--ffn-chunk-tokens", type=int, default=None, help="tokens per block chunk of the low-memory variant"

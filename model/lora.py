@@ -219,11 +219,15 @@ class LoRAAdapters(nn.Module):
 
 
 def _down(blocks: list[torch.Tensor], lora_a: torch.Tensor) -> torch.Tensor:
-    """A · [blocks concatenated along the last dim], one column block of A per input block."""
+    """A · [blocks concatenated along the last dim], one column block of A per input block.
+
+    Under autocast the input goes in as it is (autocast casts the float32 master A instead of
+    making a float32 copy of the whole activation); otherwise it is cast to A's dtype."""
+    cast = not torch.is_autocast_enabled(blocks[0].device.type) if blocks else True
     out: torch.Tensor | None = None
     at = 0
     for h in blocks:
-        y = F.linear(h.to(lora_a.dtype), lora_a[:, at : at + h.shape[-1]])
+        y = F.linear(h.to(lora_a.dtype) if cast else h, lora_a[:, at : at + h.shape[-1]])
         out = y if out is None else out + y
         at += h.shape[-1]
     if out is None or at != lora_a.shape[1]:

@@ -257,9 +257,11 @@ class SingleStreamBlock(nn.Module):
         act = F.gelu(mlp, approximate="tanh")
         return gated_residual(x, self._linear2(attn, act), gate, first_gate, n_first)
 
-    def _linear2(self, attn: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
+    def _linear2(self, attn: torch.Tensor, act: torch.Tensor, split_lora: bool = False) -> torch.Tensor:
         """linear2 over [attn | act] (B, S, D + mlp) -> (B, S, D), without building the concatenation
-        (nor for its LoRA adapters, which take the two parts as their input's column blocks)."""
+        for the base weight. LoRA adapters take the concatenation, or with `split_lora` the two
+        parts as column blocks of their input (the chunked path: under autograd a concatenation's
+        gradient would keep every chunk's (D + mlp)-wide gradient alive until the last chunk)."""
         adapters = getattr(self.linear2, "lora", None)  # model.lora adapters of linear2, if any
         if isinstance(self.linear2, nn.Linear):
             weight = self.linear2.weight
@@ -269,8 +271,10 @@ class SingleStreamBlock(nn.Module):
             out = split([attn, act])  # a quantised linear (model.fp8), the same split
         else:  # another module: one call on the concatenation, so its hooks run
             return cast(torch.Tensor, self.linear2(torch.cat([attn, act], dim=-1)))
+        if adapters is None:
+            return out
         # what its forward hook would add on a module call
-        return out if adapters is None else adapters.delta([attn, act], out)
+        return adapters.delta([attn, act] if split_lora else torch.cat([attn, act], dim=-1), out)
 
     # ---- the low-memory path: per-token work over token slices (model.seq_chunks) ---------------
     def _forward_chunked(
@@ -323,7 +327,8 @@ class SingleStreamBlock(nn.Module):
         h = modulate(_layer_norm(x), shift, scale, pair, n_first)
         mlp_rows = slice(3 * self.hidden, 3 * self.hidden + self.mlp_hidden)
         act = F.gelu(linear_rows(self.linear1, h, mlp_rows), approximate="tanh")
-        return gated_residual(x, self._linear2(attn, act), gate, None if first is None else first[2], n_first)
+        out = self._linear2(attn, act, split_lora=True)
+        return gated_residual(x, out, gate, None if first is None else first[2], n_first)
 
 
 class FinalLayer(nn.Module):

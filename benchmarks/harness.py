@@ -112,3 +112,61 @@ def dit_flops(n_double: int, n_single: int, s_img: int, s_txt: int, d: int = 307
     per_token = (3 + 1 + 2 * mlp) * d * d
     linear = 2 * (n_double * per_token * s + n_single * per_token * s)
     return linear + (n_double + n_single) * 4 * s * s * d
+
+
+class PhasePeaks:
+    """Peak memory per phase of a run: `mark(name)` closes the phase that began at the last mark.
+
+    On CUDA: torch.cuda.max_memory_allocated / max_memory_reserved (GiB), reset at each mark. On
+    CPU (the smoke modes): the peak live tensor bytes the phase added (model.live_memory), so the
+    same rows come out and the smoke tests can check them.
+    """
+
+    def __init__(self) -> None:
+        from model.live_memory import LiveMemory
+
+        self.rows: dict[str, dict[str, float]] = {}
+        self.meter = None if torch.cuda.is_available() else LiveMemory()
+
+    def __enter__(self) -> PhasePeaks:
+        if self.meter is not None:
+            self.meter.__enter__()
+        else:
+            sync()
+            torch.cuda.reset_peak_memory_stats()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.meter is not None:
+            self.meter.__exit__(*exc)
+
+    def mark(self, name: str) -> None:
+        if self.meter is not None:
+            self.rows[name] = {"live_peak_gib": round(self.meter.peak_bytes / 2**30, 6)}
+            self.meter.reset_peak()
+            return
+        sync()
+        self.rows[name] = {
+            "allocated_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2),
+            "reserved_gib": round(torch.cuda.max_memory_reserved() / 2**30, 2),
+        }
+        torch.cuda.reset_peak_memory_stats()
+
+
+def explain_peak(fn: Callable[[], object], device: str = "cuda", top: int = 12) -> dict[str, Any]:
+    """Run fn once under model.live_memory.LiveMemory: the peak bytes of tensors it created on
+    `device` and the largest of those alive at that peak (what to shrink). Adds Python work per
+    operator (seconds for a 13B step), so it runs apart from the timed steps."""
+    from model.live_memory import LiveMemory
+
+    with LiveMemory(device) as meter:
+        fn()
+    return {
+        "live_peak_gib": round(meter.peak_bytes / 2**30, 3),
+        "live_peak_bytes": meter.peak_bytes,
+        "host_peak_gib": round(meter.peak_host_bytes / 2**30, 3),
+        "top": [
+            {"bytes": t.nbytes, "op": t.op, "shape": list(t.shape), "dtype": str(t.dtype)}
+            for t in meter.peak_tensors(top)
+        ],
+    }

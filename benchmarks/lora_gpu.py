@@ -6,14 +6,18 @@ set up by `training.dit.lora_trainer.setup_lora_model` and the loss by `flow_mat
 - bf16_ckpt_544x960x129     all weights resident in bf16, activation checkpointing (the reference);
 - fp8_swap_544x960x129      FP8 e4m3 block weights (torch._scaled_mm), every block swapped from
                             pinned CPU memory with side-stream prefetch, per-block recompute,
-                            block inputs offloaded to CPU memory;
+                            block inputs offloaded to pinned CPU memory (side-stream copies), blocks
+                            chunked over the sequence (--chunk tokens, each MLP chunk a checkpoint);
 - fp8_swap_720x1280x129     the same at 720p (118,800 video tokens);
 - i2v_fp8_swap_720x1280x129 I2V (token_replace, first latent frame clean, loss on the rest) at 720p;
 - fp8_ckpt_544x960x129      FP8 weights resident + checkpointing (no swap), for the breakdown.
-Each row: step seconds (median of --iters after --warmup), peak GPU memory (torch max allocated,
-GiB), the loss (finite check); swap rows add their time ratio to the bf16 row when it ran.
+Each row: step seconds (median of --iters after --warmup), peak GPU memory (torch max allocated
+and max reserved, GiB) over the timed steps and per phase of the last step (forward, backward,
+optimizer; `phases`), the loss (finite check); swap rows add their time ratio to the bf16 row when
+it ran. `setup_peak_gib` is the model build (in bf16 on the GPU, then quantised and moved to CPU
+memory), apart from the step.
 
-Usage (on the device): python benchmarks/lora_gpu.py [--only ROW,ROW] [--iters 1] [--warmup 1]
+Usage (on the device): python benchmarks/lora_gpu.py [--only ROW,ROW] [--iters 1] [--warmup 1] [--chunk 8192]
 Writes $OUT/lora_gpu.json (or --out) row by row. `--smoke`: the same code paths on CPU with the
 `tiny` preset at a few latent frames (tests/model/test_lora_bench.py runs it).
 """
@@ -31,7 +35,17 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import model.fp8 as fp8_module  # noqa: E402
-from benchmarks.harness import RESULTS, build, dit_inputs, emit, peak_gib, reset, timed  # noqa: E402
+from benchmarks.harness import (  # noqa: E402
+    RESULTS,
+    PhasePeaks,
+    build,
+    dit_inputs,
+    emit,
+    explain_peak,
+    peak_gib,
+    reset,
+    timed,
+)
 from model.dit import HunyuanDiT  # noqa: E402
 from model.dit_config import DiTConfig  # noqa: E402
 from model.lora import LoRASettings  # noqa: E402
@@ -41,6 +55,7 @@ from training.dit.loss import flow_matching_loss  # noqa: E402
 
 # Latent grids (T, H, W) of the pixel sizes: T = (129 - 1) / 4 + 1, H, W = pixels / 8.
 GRIDS = {"544x960x129": (33, 68, 120), "720x1280x129": (33, 90, 160)}
+# name: (size, fp8, block swap + activation offload + sequence chunks, i2v)
 ROWS = {
     "bf16_ckpt_544x960x129": ("544x960x129", False, False, False),
     "fp8_swap_544x960x129": ("544x960x129", True, True, False),
@@ -62,6 +77,7 @@ def run_row(name: str, args: argparse.Namespace, device: torch.device) -> None:
     config = LoRATrainConfig(
         lora=LoRASettings(rank=args.rank, targets=("attn", "mlp")), i2v=i2v, gradient_checkpointing=True,
         fp8_base=fp8, block_swap=-1 if swap else 0, offload_activations=swap,
+        ffn_chunk_tokens=(args.chunk or None) if swap else None,
     )  # fmt: skip
     params = setup_lora_model(model, config, device)
     model.train()
@@ -73,6 +89,8 @@ def run_row(name: str, args: argparse.Namespace, device: torch.device) -> None:
     setup_gib = peak_gib()
     reset()
     losses: list[float] = []
+    phases = PhasePeaks()
+    peaks: dict[str, float] = {"allocated_gib": 0.0, "reserved_gib": 0.0}
 
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)
@@ -81,20 +99,31 @@ def run_row(name: str, args: argparse.Namespace, device: torch.device) -> None:
             loss = flow_matching_loss(
                 model, batch, config, generator, device, cfg.guidance_embed, first_frame_clean=i2v
             ).loss
+        phases.mark("forward")
         loss.backward()
+        phases.mark("backward")
         optimizer.step()
         losses.append(float(loss.detach()))
+        phases.mark("optimizer")
+        for row in phases.rows.values():
+            for key in peaks:
+                peaks[key] = max(peaks[key], row.get(key, 0.0))
 
-    seconds = timed(step, warmup=args.warmup, iters=args.iters)
+    with phases:
+        seconds = timed(step, warmup=args.warmup, iters=args.iters)
     tokens = grid[0] * (grid[1] // 2) * (grid[2] // 2)
     row = {
         "preset": preset, "size": size, "video_tokens": tokens, "rank": args.rank, "fp8": fp8, "block_swap": swap,
-        "offload_activations": swap, "i2v": i2v, "step_s": round(seconds, 3), "peak_gib": round(peak_gib(), 2),
+        "offload_activations": swap, "ffn_chunk_tokens": config.ffn_chunk_tokens, "i2v": i2v,
+        "step_s": round(seconds, 3), "peak_gib": peaks["allocated_gib"], "peak_reserved_gib": peaks["reserved_gib"],
+        "phases": phases.rows,
         "setup_peak_gib": round(setup_gib, 2), "lora_params": sum(p.numel() for p in params),
         "loss": losses[-1], "loss_finite": all(map(lambda v: v == v and abs(v) != float("inf"), losses)),
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "scaled_mm_fallback": fp8_module.SCALED_MM_FAILURES > 0,
     }  # fmt: skip
+    if args.explain_peak:  # one more step under the live-tensor meter: what is alive at its peak
+        row["explain_peak"] = explain_peak(step, device.type)
     reference = next((r for r in RESULTS if r["name"] == "bf16_ckpt_" + size), None)
     if reference is not None and name != reference["name"]:
         row["time_vs_bf16_ckpt"] = round(seconds / reference["step_s"], 3)
@@ -107,8 +136,12 @@ def main() -> None:
     parser.add_argument("--rank", type=int, default=64)
     parser.add_argument("--preset", default="hunyuan-13b", help="DiT preset (bench-4x8: a quick check)")
     parser.add_argument("--text", type=int, default=256)
+    parser.add_argument("--chunk", type=int, default=8192, help="swap rows: tokens per block chunk (0: none)")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--iters", type=int, default=1)
+    parser.add_argument(
+        "--explain-peak", action="store_true", help="one more step: the tensors alive at its peak"
+    )
     parser.add_argument("--smoke", action="store_true", help="tiny preset on CPU (code paths only)")
     parser.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", ".")) / "lora_gpu.json")
     args = parser.parse_args()

@@ -13,7 +13,8 @@ Speed/memory switches (issue 19), each in the same process as the dense bf16 bas
 
     python benchmarks/serving_gpu.py --variants all --sizes 720x1280x129:3 --cache-probe 544x960x33:50 --out v.json
 
-prints per variant: steady s/step, peak GPU memory, latent relative error and decoded PSNR (first
+prints per variant: steady s/step, peak GPU memory (allocated and reserved, per phase: text,
+denoise, decode), the switches `--max-vram` fitted (variant fit-24), latent relative error and decoded PSNR (first
 latent frames) against dense bf16 after the same steps (random weights: indicative only), and a
 50-step end-to-end estimate = text encoding + 50 × s/step × computed share + VAE decode. The
 step cache's computed share comes from a 50-step probe run at a smaller size (`--cache-probe`).
@@ -28,20 +29,24 @@ import argparse
 import dataclasses
 import json
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from model.bundle import BundleSpec
-from model.dit import HunyuanDiT
-from model.dit_config import DiTConfig
-from model.text import TextEncoderConfig, build_text_encoder
-from model.tile_attention import tile_sparsity
-from model.vae import CausalVAE3D, VAEConfig
-from model.vae_tiling import TilingConfig
-from serving import GenerationSettings, ModelSource, Pipeline, ServingConfig
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.harness import explain_peak  # noqa: E402
+from model.bundle import BundleSpec  # noqa: E402
+from model.dit import HunyuanDiT  # noqa: E402
+from model.dit_config import DiTConfig  # noqa: E402
+from model.text import TextEncoderConfig, build_text_encoder  # noqa: E402
+from model.tile_attention import tile_sparsity  # noqa: E402
+from model.vae import CausalVAE3D, VAEConfig  # noqa: E402
+from model.vae_tiling import TilingConfig  # noqa: E402
+from serving import GenerationSettings, ModelSource, Pipeline, ServingConfig  # noqa: E402
 
 
 def build_random_pipeline(preset: str, device: str, dtype: str, **switches: Any) -> Pipeline:
@@ -51,7 +56,7 @@ def build_random_pipeline(preset: str, device: str, dtype: str, **switches: Any)
     config = ServingConfig(
         device=device, dtype=dtype, limits=ServingConfig.preset("paper").limits, **switches
     )
-    build_device = "cpu" if config.block_offload else config.torch_device
+    build_device = "cpu" if config.block_offload else config.torch_device  # fit_memory may move it later
     dit_config = DiTConfig.preset(preset)
     vae_config = VAEConfig.preset("884-16c-hy" if preset == "hunyuan-13b" else "tiny")
     previous = torch.get_default_dtype()
@@ -134,7 +139,15 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "sta": {"compile_blocks": True, "sta_window": (3, 3, 5)},
     "fp8+sta": {"compile_blocks": True, "fp8": True, "sta_window": (3, 3, 5)},
     "fp8+sta+cache": {"compile_blocks": True, "fp8": True, "sta_window": (3, 3, 5), "step_cache": 0.15},
-    "low-memory": {"fp8": True, "block_offload": True, "vae_tile_preset": "low-memory"},
+    # FP8 weights streamed block by block, blocks chunked over the sequence, small VAE tiles (eager).
+    "low-memory": {
+        "fp8": True,
+        "block_offload": True,
+        "ffn_chunk_tokens": 8192,
+        "vae_tile_preset": "low-memory",
+    },
+    # What `--max-vram 24` picks for the paper limits (serving.config.fit_memory).
+    "fit-24": {"max_vram_gb": 24.0},
 }
 
 
@@ -193,6 +206,8 @@ def run_variants(args: argparse.Namespace) -> dict[str, Any]:
         switches = dict(VARIANTS[name])
         if args.no_compile:
             switches.pop("compile_blocks", None)
+        if args.ffn_chunk_tokens and "ffn_chunk_tokens" in switches:
+            switches["ffn_chunk_tokens"] = args.ffn_chunk_tokens
         try:
             _one_variant(args, report, name, switches, (height, width, frames, steps), base)
         except Exception as error:  # one failing variant (a kernel that does not compile) is a row
@@ -214,6 +229,24 @@ class _Baseline:
     latents: torch.Tensor | None = None
     pixels: torch.Tensor | None = None
     decode_s: dict[Any, float] = dataclasses.field(default_factory=dict)
+    decode_peaks: dict[Any, dict[str, float]] = dataclasses.field(default_factory=dict)
+
+
+def _reset_peak(pipeline: Pipeline) -> None:
+    if pipeline.device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+
+
+def _peaks(pipeline: Pipeline) -> dict[str, float]:
+    """Peak allocated / reserved GPU memory (GiB) since the last `_reset_peak` ({} on CPU)."""
+    if pipeline.device.type != "cuda":
+        return {}
+    torch.cuda.synchronize()
+    return {
+        "allocated_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2),
+        "reserved_gib": round(torch.cuda.max_memory_reserved() / 2**30, 2),
+    }
 
 
 def _one_variant(
@@ -223,11 +256,15 @@ def _one_variant(
     """One variant's row: speed, memory, fidelity against `base`, end-to-end estimate."""
     height, width, frames, steps = size
     pipeline = build_random_pipeline(args.preset, args.device, args.dtype, **switches)
+    phases: dict[str, dict[str, float]] = {}
+    _reset_peak(pipeline)
     text_start = time.perf_counter()
     pipeline.encode_text(["A cat walks on the grass, realistic style."])
     text_s = round(time.perf_counter() - text_start, 2)
+    phases["text"] = _peaks(pipeline)
     keep: dict[str, Any] = {}
     run = measure(pipeline, height, width, frames, steps, keep)
+    phases["denoise"] = _peaks(pipeline)
     latents = keep["latents"]
     pixels = pipeline.decode(latents[:, :, : min(2, latents.shape[2])]).float().cpu()  # 5 pixel frames
     if base.latents is None:
@@ -239,10 +276,22 @@ def _one_variant(
     )
     run["decoded_psnr_db"] = _psnr(pixels, base.pixels)
     run["text_encode_s"] = text_s
-    tiling = (pipeline.config.vae_tiling, pipeline.config.tiling)
-    if tiling not in base.decode_s:  # the decode depends only on the VAE tiling: timed once per tiling
+    fitted = pipeline.config
+    # The decode depends on the VAE tiling (its time) and on what else stays on the GPU (its peak).
+    tiling = (fitted.vae_tiling, fitted.tiling, fitted.fp8, fitted.block_offload, fitted.cpu_offload)
+    if tiling not in base.decode_s:
+        _reset_peak(pipeline)
         base.decode_s[tiling] = _decode_seconds(pipeline, latents)
+        base.decode_peaks[tiling] = _peaks(pipeline)
     run["vae_decode_s"] = base.decode_s[tiling]
+    phases["decode"] = base.decode_peaks[tiling]
+    run["phases"] = phases  # peak GPU memory (GiB) of text encoding, denoising, the full VAE decode
+    if args.explain_peak:  # one more denoising step under the live-tensor meter
+        run["explain_peak"] = explain_peak(
+            lambda: measure(pipeline, height, width, frames, 1), pipeline.device.type
+        )
+    run["fitted"] = {"fp8": fitted.fp8, "block_offload": fitted.block_offload, "cpu_offload": fitted.cpu_offload,
+                     "ffn_chunk_tokens": fitted.ffn_chunk_tokens, "vae_tile_preset": fitted.vae_tile_preset}  # fmt: skip
     run["switches"] = {k: list(v) if isinstance(v, tuple) else v for k, v in switches.items()}
     if pipeline.tile_attention is not None:
         grid = (latents.shape[2], latents.shape[3] // 2, latents.shape[4] // 2)
@@ -276,6 +325,14 @@ def main() -> None:
     parser.add_argument("--vae-tilings", default=None, help="e.g. balanced,diffusers: decode rows on dense")
     parser.add_argument(
         "--no-compile", action="store_true", help="variants without compile_blocks (CPU smoke)"
+    )
+    parser.add_argument(
+        "--explain-peak",
+        action="store_true",
+        help="per variant, one more step: the tensors alive at its peak",
+    )
+    parser.add_argument(
+        "--ffn-chunk-tokens", type=int, default=None, help="tokens per block chunk of the low-memory variant"
     )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()

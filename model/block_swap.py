@@ -6,11 +6,18 @@ a side stream (forward: the next block; backward: the previous one). Trainable t
 adapters) stay on the device. In training each swapped block is also a checkpoint: its forward
 runs without saving activations, its backward loads the weights again, recomputes the block
 (same autocast and RNG state) and back-propagates through it. With `offload_activations` the
-block inputs kept for that recomputation go to pinned CPU memory too and are prefetched in
-backward, so device memory holds only the resident weights and about two blocks' working set.
+block inputs kept for that recomputation (the (B, tokens, width) activations; the conditioning
+vector and RoPE tables are shared by every block and stay) go to pinned CPU memory, copied on the
+side stream in forward, and each block's are prefetched on the side stream while the next block
+back-propagates. Device memory then holds the resident weights, at most two blocks' streamed
+weights (the running one and the prefetched one) and one block's working set (bounded further by
+`HunyuanDiT.set_ffn_chunk_tokens`), whatever the depth. Nothing of a block is kept after it ran:
+the autograd context holds no reference to its device inputs.
 
 Install with `BlockSwap(model, device, swapped=N)`: it sets `model.block_runner`, which
-`HunyuanDiT._run` calls for every block. On CPU the same code runs without streams (tests).
+`HunyuanDiT._run` calls for every block. On CPU the same code runs without streams, and copies
+like the device path does (host copies made under `model.live_memory.host_allocations`), so
+`model.live_memory.LiveMemory` measures on CPU what the device would hold (tests).
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from torch import nn
 from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from model.dit import HunyuanDiT
+from model.live_memory import host_allocations
 
 
 @dataclass
@@ -81,14 +89,18 @@ class BlockSwap:
                 continue
             self.slots[i] = _frozen_slots(block)
             for slot in self.slots[i]:
-                host = slot.host.detach().to("cpu")
-                slot.host = host.pin_memory() if cuda else host
+                with host_allocations():
+                    host = slot.host.detach().to("cpu")
+                    slot.host = host.pin_memory() if cuda else host
                 _assign(slot, slot.host)
             for param in block.parameters():
                 if param.requires_grad:
                     param.data = param.data.to(self.device)
         self.pending: dict[int, tuple[list[torch.Tensor], torch.cuda.Event | None]] = {}
+        # Offloaded block inputs: host copies (+ the device-to-host copy's event) per block, and the
+        # device copies of the next block back-propagated (+ the host-to-device copy's event).
         self.activations: dict[int, tuple[list[torch.Tensor], torch.cuda.Event | None]] = {}
+        self.fetched: dict[int, tuple[list[torch.Tensor], torch.cuda.Event | None]] = {}
         model.block_runner = self
 
     # ---- weights ---------------------------------------------------------------------------------
@@ -96,8 +108,8 @@ class BlockSwap:
         """Start copying block i's frozen weights to the device (no-op if resident or under way)."""
         if i not in self.swapped or i in self.pending:
             return
-        if self.stream is None:
-            self.pending[i] = ([s.host.to(self.device) for s in self.slots[i]], None)
+        if self.stream is None:  # a copy even on CPU: the device path's memory, measurable in tests
+            self.pending[i] = ([s.host.to(self.device, copy=True) for s in self.slots[i]], None)
             return
         self.stream.wait_stream(torch.cuda.current_stream(self.device))
         with torch.cuda.stream(self.stream):
@@ -126,27 +138,51 @@ class BlockSwap:
 
     # ---- activations -----------------------------------------------------------------------------
     def _stash(self, i: int, tensors: Sequence[torch.Tensor]) -> None:
+        """Start copying block i's inputs to host memory (on the side stream on CUDA)."""
         if self.stream is None:
-            self.activations[i] = ([t.detach().to("cpu") for t in tensors], None)
+            with host_allocations():
+                self.activations[i] = ([t.detach().clone() for t in tensors], None)
             return
         main = torch.cuda.current_stream(self.device)
         self.stream.wait_stream(main)
         with torch.cuda.stream(self.stream):
             host = []
             for t in tensors:
-                t.record_stream(self.stream)
-                buffer = torch.empty(t.shape, dtype=t.dtype, pin_memory=True)
+                t.record_stream(self.stream)  # its memory is not reused before the copy ran
+                with host_allocations():
+                    buffer = torch.empty(t.shape, dtype=t.dtype, pin_memory=True)
                 buffer.copy_(t.detach(), non_blocking=True)
                 host.append(buffer)
             event = torch.cuda.Event()
             event.record(self.stream)
         self.activations[i] = (host, event)
 
+    def _fetch(self, i: int) -> None:
+        """Start copying block i's offloaded inputs back to the device (no-op if none or under way)."""
+        if i not in self.activations or i in self.fetched:
+            return
+        host, stashed = self.activations.pop(i)
+        if self.stream is None:
+            self.fetched[i] = ([t.to(self.device, copy=True) for t in host], None)
+            return
+        assert stashed is not None
+        self.stream.wait_event(stashed)  # the device-to-host copy finished (normally long ago)
+        self.stream.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(self.stream):
+            copies = [t.to(self.device, non_blocking=True) for t in host]
+            event = torch.cuda.Event()
+            event.record(self.stream)
+        self.fetched[i] = (copies, event)
+
     def _unstash(self, i: int) -> list[torch.Tensor]:
-        host, event = self.activations.pop(i)
+        self._fetch(i)
+        copies, event = self.fetched.pop(i)
         if event is not None:
-            event.synchronize()  # the device-to-host copy finished long ago (a whole forward)
-        return [t.to(self.device, non_blocking=True) for t in host]
+            main = torch.cuda.current_stream(self.device)
+            main.wait_event(event)
+            for tensor in copies:
+                tensor.record_stream(main)
+        return copies
 
     # ---- running a block ----------------------------------------------------------------------
     def __call__(self, block: nn.Module, *args: Any) -> Any:
@@ -162,7 +198,10 @@ class BlockSwap:
         positions = [k for k, leaf in enumerate(leaves) if isinstance(leaf, torch.Tensor)]
         params = [p for p in block.parameters() if p.requires_grad]
         tensors = [leaves[k] for k in positions]
-        out = _SwappedBlock.apply(self, i, (leaves, spec, positions), len(params), *tensors, *params)
+        # The layout keeps the non-tensor arguments only: a reference to the device inputs would
+        # keep every block's inputs alive until backward, offloaded or not.
+        skeleton = [None if isinstance(leaf, torch.Tensor) else leaf for leaf in leaves]
+        out = _SwappedBlock.apply(self, i, (skeleton, spec, positions), len(params), *tensors, *params)
         return out[0] if len(out) == 1 else out
 
     def _next(self, i: int, direction: int) -> int:
@@ -198,10 +237,12 @@ class _SwappedBlock(torch.autograd.Function):
         with torch.no_grad():
             out = swap.blocks[i](*_rebuild(layout, tensors))
         swap.release(i)
-        if swap.offload_activations:
-            swap._stash(i, tensors)
-        else:
-            ctx.save_for_backward(*tensors)
+        # Offloaded: the (B, tokens, width) activations; the rest (conditioning vector, RoPE tables)
+        # is shared by every block and alive anyway.
+        ctx.offloaded = [swap.offload_activations and t.dim() == 3 for t in tensors]
+        if any(ctx.offloaded):
+            swap._stash(i, [t for t, off in zip(tensors, ctx.offloaded, strict=True) if off])
+        ctx.save_for_backward(*[t for t, off in zip(tensors, ctx.offloaded, strict=True) if not off])
         outs = out if isinstance(out, tuple) else (out,)
         return outs
 
@@ -209,9 +250,11 @@ class _SwappedBlock(torch.autograd.Function):
     def backward(ctx, *grads):  # type: ignore[no-untyped-def]
         swap, i = ctx.swap, ctx.i
         swap.load(i)
-        tensors = swap._unstash(i) if swap.offload_activations else list(ctx.saved_tensors)
+        fetched, kept = iter(swap._unstash(i) if any(ctx.offloaded) else []), iter(ctx.saved_tensors)
+        tensors = [next(fetched) if off else next(kept) for off in ctx.offloaded]
         previous = swap._next(i, -1)
         swap.prefetch(previous)
+        swap._fetch(i - 1)  # its inputs come back while this block back-propagates
         needs = ctx.needs_input_grad[4:]
         inputs = [t.detach().requires_grad_(need) for t, need in zip(tensors, needs, strict=False)]
         params = [p for p in swap.blocks[i].parameters() if p.requires_grad]

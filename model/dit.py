@@ -17,8 +17,8 @@ embedding and gather the per-token outputs before unpatchify (see `TokenSharding
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import torch
 import torch.nn.functional as F
@@ -42,6 +42,14 @@ from model.dit_layers import (
     rope_tables,
 )
 from model.recompute import checkpoint_kwargs
+from model.seq_chunks import (
+    first_count,
+    gather_chunks,
+    linear_rows,
+    norm_rope_chunked,
+    run_chunk,
+    token_spans,
+)
 
 if TYPE_CHECKING:
     from model.step_cache import StepCache
@@ -87,6 +95,7 @@ class DoubleStreamBlock(nn.Module):
         self.img_mlp = RefinerMLP(d, cfg.mlp_hidden, act="gelu_tanh")
         self.txt_mlp = RefinerMLP(d, cfg.mlp_hidden, act="gelu_tanh")
         self.attention_fn: AttentionFn = attention
+        self.ffn_chunk_tokens: int | None = None  # HunyuanDiT.set_ffn_chunk_tokens
 
     def _qkv(
         self, x: torch.Tensor, proj: nn.Linear, q_norm: RMSNorm, k_norm: RMSNorm
@@ -104,6 +113,8 @@ class DoubleStreamBlock(nn.Module):
         token_replace: TokenReplace = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """img (B, N, D), txt (B, L, D), vec (B, D), rope tables (N, Dh) -> updated (img, txt)."""
+        if self.ffn_chunk_tokens is not None:
+            return self._forward_chunked(img, txt, vec, rope, lens, token_replace, self.ffn_chunk_tokens)
         n_img = img.shape[1]
         i_shift1, i_scale1, i_gate1, i_shift2, i_scale2, i_gate2 = self.img_mod(vec)
         t_shift1, t_scale1, t_gate1, t_shift2, t_scale2, t_gate2 = self.txt_mod(vec)
@@ -136,11 +147,75 @@ class DoubleStreamBlock(nn.Module):
         img = gated_residual(img, self.img_attn_proj(a_img), i_gate1, first[2], n_first)
         h = modulate(_layer_norm(img), i_shift2, i_scale2, pair(first[3], first[4]), n_first)
         img = gated_residual(img, self.img_mlp(h), i_gate2, first[5], n_first)
+        return img, self._txt_update(txt, a_txt, t_gate1, t_shift2, t_scale2, t_gate2)
 
-        txt = torch.addcmul(txt, self.txt_attn_proj(a_txt), t_gate1[:, None])
-        h = modulate(_layer_norm(txt), t_shift2, t_scale2)
-        txt = torch.addcmul(txt, self.txt_mlp(h), t_gate2[:, None])
-        return img, txt
+    def _txt_update(
+        self, txt: torch.Tensor, a_txt: torch.Tensor, gate1: torch.Tensor, shift2: torch.Tensor,
+        scale2: torch.Tensor, gate2: torch.Tensor,
+    ) -> torch.Tensor:  # fmt: skip
+        txt = torch.addcmul(txt, self.txt_attn_proj(a_txt), gate1[:, None])
+        h = modulate(_layer_norm(txt), shift2, scale2)
+        return torch.addcmul(txt, self.txt_mlp(h), gate2[:, None])
+
+    # ---- the low-memory path: per-token work over token slices (model.seq_chunks) ---------------
+    def _forward_chunked(
+        self, img: torch.Tensor, txt: torch.Tensor, vec: torch.Tensor, rope: Rope, lens: Sequence[int],
+        token_replace: TokenReplace, chunk: int,
+    ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+        i_mod = self.img_mod(vec)
+        t_shift1, t_scale1, t_gate1, t_shift2, t_scale2, t_gate2 = self.txt_mod(vec)
+        f_mod = self.img_mod(token_replace[0]) if token_replace is not None else None
+        n_first = token_replace[1] if token_replace is not None else 0
+        out = self._joint_attention(img, txt, i_mod, f_mod, n_first, (t_shift1, t_scale1), rope, lens, chunk)
+        n_img = img.shape[1]
+
+        def pieces() -> Iterator[tuple[int, int, torch.Tensor]]:
+            # split, not slicing: its backward gathers the pieces' gradients in one tensor
+            spans, attn = token_spans(n_img, chunk), out[:, :n_img]
+            for (start, stop), x, a in zip(spans, img.split(chunk, 1), attn.split(chunk, 1), strict=True):
+                k = first_count(n_first, start, stop)
+                yield start, stop, run_chunk(self._img_update, x, a, i_mod, f_mod if k else None, k)
+
+        new_img = gather_chunks(pieces(), n_img, concatenate=torch.is_grad_enabled())
+        return new_img, self._txt_update(txt, out[:, n_img:], t_gate1, t_shift2, t_scale2, t_gate2)
+
+    def _joint_attention(
+        self, img: torch.Tensor, txt: torch.Tensor, i_mod: list[torch.Tensor], f_mod: list[torch.Tensor] | None,
+        n_first: int, t_mod: tuple[torch.Tensor, torch.Tensor], rope: Rope, lens: Sequence[int], chunk: int,
+    ) -> torch.Tensor:  # fmt: skip
+        """Attention output (B, N + L, D): q|k|v written per token slice into one joint buffer (no
+        concatenation copies), QK norm + RoPE per slice, in place when no gradient is recorded."""
+        n_img = img.shape[1]
+
+        def pieces() -> Iterator[tuple[int, int, torch.Tensor]]:
+            for (start, stop), x in zip(token_spans(n_img, chunk), img.split(chunk, 1), strict=True):
+                k = first_count(n_first, start, stop)
+                first = (f_mod[0], f_mod[1]) if k and f_mod is not None else None
+                h = modulate(_layer_norm(x), i_mod[0], i_mod[1], first, k)
+                yield start, stop, self.img_attn_qkv(h)
+            text = self.txt_attn_qkv(modulate(_layer_norm(txt), *t_mod))
+            yield n_img, n_img + txt.shape[1], text
+
+        qkv = gather_chunks(pieces(), n_img + txt.shape[1])
+        q, k, v = rearrange(qkv, "b s (three h d) -> three b s h d", three=3, h=self.num_heads)
+        q_out, k_out = (q, k) if not torch.is_grad_enabled() else (torch.empty_like(q), torch.empty_like(k))
+        for x, out, norms in ((q, q_out, (self.img_attn_q_norm, self.txt_attn_q_norm)),
+                              (k, k_out, (self.img_attn_k_norm, self.txt_attn_k_norm))):  # fmt: skip
+            norm_rope_chunked(x[:, :n_img], norms[0], rope, chunk, out[:, :n_img])
+            norm_rope_chunked(x[:, n_img:], norms[1], None, chunk, out[:, n_img:])
+        return self.attention_fn(q_out, k_out, v, lens, self.backend).flatten(2)
+
+    def _img_update(
+        self, img: torch.Tensor, attn: torch.Tensor, mod: list[torch.Tensor], first: list[torch.Tensor] | None,
+        n_first: int,
+    ) -> torch.Tensor:  # fmt: skip
+        """Attention projection + MLP residuals of a token slice (its first `n_first` tokens take `first`)."""
+        shift1, scale1, gate1, shift2, scale2, gate2 = mod
+        f: list[torch.Tensor | None] = list(first) if first is not None else [None] * 6
+        x = gated_residual(img, self.img_attn_proj(attn), gate1, f[2], n_first)
+        pair = None if first is None else (first[3], first[4])
+        h = modulate(_layer_norm(x), shift2, scale2, pair, n_first)
+        return gated_residual(x, self.img_mlp(h), gate2, f[5], n_first)
 
 
 class SingleStreamBlock(nn.Module):
@@ -157,6 +232,7 @@ class SingleStreamBlock(nn.Module):
         self.k_norm = RMSNorm(dh)
         self.modulation = ModulationLinear(d, 3)
         self.attention_fn: AttentionFn = attention
+        self.ffn_chunk_tokens: int | None = None  # HunyuanDiT.set_ffn_chunk_tokens
 
     def forward(
         self,
@@ -167,6 +243,8 @@ class SingleStreamBlock(nn.Module):
         token_replace: TokenReplace = None,
     ) -> torch.Tensor:
         """x (B, S, D) joint tokens, vec (B, D), rope tables (S, Dh; identity on text) -> (B, S, D)."""
+        if self.ffn_chunk_tokens is not None:
+            return self._forward_chunked(x, vec, rope, lens, token_replace, self.ffn_chunk_tokens)
         shift, scale, gate = self.modulation(vec)
         first_mod, first_gate, n_first = None, None, 0
         if token_replace is not None:
@@ -178,19 +256,80 @@ class SingleStreamBlock(nn.Module):
         q, k = apply_rope(self.q_norm(q), *rope), apply_rope(self.k_norm(k), *rope)
         attn = self.attention_fn(q, k, v, lens, self.backend).flatten(2)
         act = F.gelu(mlp, approximate="tanh")
+        return gated_residual(x, self._linear2(attn, act), gate, first_gate, n_first)
+
+    def _linear2(self, attn: torch.Tensor, act: torch.Tensor, split_lora: bool = False) -> torch.Tensor:
+        """linear2 over [attn | act] (B, S, D + mlp) -> (B, S, D), without building the concatenation
+        for the base weight. LoRA adapters take the concatenation, or with `split_lora` the two
+        parts as column blocks of their input (the chunked path: under autograd a concatenation's
+        gradient would keep every chunk's (D + mlp)-wide gradient alive until the last chunk)."""
         adapters = getattr(self.linear2, "lora", None)  # model.lora adapters of linear2, if any
         if isinstance(self.linear2, nn.Linear):
-            # linear2 over [attn | gelu(mlp)] as two matmuls into one output: no (B, S, D + mlp) concat.
             weight = self.linear2.weight
             out = F.linear(attn, weight[:, : self.hidden], self.linear2.bias)
             out += F.linear(act, weight[:, self.hidden :])
-            if adapters is not None:  # what its forward hook would add on a module call
-                out = adapters.delta(torch.cat([attn, act], dim=-1), out)
-        elif adapters is None and (split := getattr(self.linear2, "forward_split", None)):
+        elif split := getattr(self.linear2, "forward_split", None):
             out = split([attn, act])  # a quantised linear (model.fp8), the same split
-        else:  # a quantised linear with adapters: one module call, so its hooks run
-            out = self.linear2(torch.cat([attn, act], dim=-1))
-        return gated_residual(x, out, gate, first_gate, n_first)
+        else:  # another module: one call on the concatenation, so its hooks run
+            return cast(torch.Tensor, self.linear2(torch.cat([attn, act], dim=-1)))
+        if adapters is None:
+            return out
+        # what its forward hook would add on a module call
+        return adapters.delta([attn, act] if split_lora else torch.cat([attn, act], dim=-1), out)
+
+    # ---- the low-memory path: per-token work over token slices (model.seq_chunks) ---------------
+    def _forward_chunked(
+        self, x: torch.Tensor, vec: torch.Tensor, rope: Rope, lens: Sequence[int], token_replace: TokenReplace,
+        chunk: int,
+    ) -> torch.Tensor:  # fmt: skip
+        mod = self.modulation(vec)
+        first = self.modulation(token_replace[0]) if token_replace is not None else None
+        n_first = token_replace[1] if token_replace is not None else 0
+        attn = self._attention_chunked(x, mod, first, n_first, rope, lens, chunk)
+
+        def pieces() -> Iterator[tuple[int, int, torch.Tensor]]:
+            # split, not slicing: its backward gathers the pieces' gradients in one tensor
+            spans = token_spans(x.shape[1], chunk)
+            for (start, stop), piece, a in zip(spans, x.split(chunk, 1), attn.split(chunk, 1), strict=True):
+                k = first_count(n_first, start, stop)
+                yield start, stop, run_chunk(self._ffn_update, piece, a, mod, first if k else None, k)
+
+        return gather_chunks(pieces(), x.shape[1], concatenate=torch.is_grad_enabled())
+
+    def _attention_chunked(
+        self, x: torch.Tensor, mod: list[torch.Tensor], first: list[torch.Tensor] | None, n_first: int,
+        rope: Rope, lens: Sequence[int], chunk: int,
+    ) -> torch.Tensor:  # fmt: skip
+        """Attention output (B, S, D): linear1's q|k|v rows per token slice (its MLP rows are left
+        to `_ffn_update`), QK norm + RoPE per slice, in place when no gradient is recorded."""
+        qkv_rows = slice(0, 3 * self.hidden)
+
+        def pieces() -> Iterator[tuple[int, int, torch.Tensor]]:
+            for (start, stop), piece in zip(token_spans(x.shape[1], chunk), x.split(chunk, 1), strict=True):
+                k = first_count(n_first, start, stop)
+                pair = (first[0], first[1]) if k and first is not None else None
+                h = modulate(_layer_norm(piece), mod[0], mod[1], pair, k)
+                yield start, stop, linear_rows(self.linear1, h, qkv_rows)
+
+        qkv = gather_chunks(pieces(), x.shape[1])
+        q, k, v = rearrange(qkv, "b s (three h d) -> three b s h d", three=3, h=self.num_heads)
+        q_out, k_out = (q, k) if not torch.is_grad_enabled() else (torch.empty_like(q), torch.empty_like(k))
+        norm_rope_chunked(q, self.q_norm, rope, chunk, q_out)
+        norm_rope_chunked(k, self.k_norm, rope, chunk, k_out)
+        return self.attention_fn(q_out, k_out, v, lens, self.backend).flatten(2)
+
+    def _ffn_update(
+        self, x: torch.Tensor, attn: torch.Tensor, mod: list[torch.Tensor], first: list[torch.Tensor] | None,
+        n_first: int,
+    ) -> torch.Tensor:  # fmt: skip
+        """x + gate · linear2([attn | gelu(linear1's MLP rows)]) of a token slice."""
+        shift, scale, gate = mod
+        pair = None if first is None else (first[0], first[1])
+        h = modulate(_layer_norm(x), shift, scale, pair, n_first)
+        mlp_rows = slice(3 * self.hidden, 3 * self.hidden + self.mlp_hidden)
+        act = F.gelu(linear_rows(self.linear1, h, mlp_rows), approximate="tanh")
+        out = self._linear2(attn, act, split_lora=True)
+        return gated_residual(x, out, gate, None if first is None else first[2], n_first)
 
 
 class FinalLayer(nn.Module):
@@ -250,6 +389,16 @@ class HunyuanDiT(nn.Module):
         for module in self.modules():
             if isinstance(module, (DoubleStreamBlock, SingleStreamBlock, RefinerBlock)):
                 module.backend = backend
+
+    def set_ffn_chunk_tokens(self, tokens: int | None) -> None:
+        """Run every block's per-token work (linears, MLP, QK norm + RoPE, residuals) over slices of
+        at most `tokens` tokens (None: the whole sequence at once). Bounds a block's activation
+        memory by the slice instead of the sequence (model.seq_chunks); the output is the same up
+        to matmul rounding. The low-memory modes use it."""
+        if tokens is not None and tokens < 1:
+            raise ValueError(f"ffn_chunk_tokens must be >= 1 or None, got {tokens}")
+        for block in [*self.double_blocks, *self.single_blocks]:
+            block.ffn_chunk_tokens = tokens
 
     def _text_lengths(self, text_mask: torch.Tensor, length: int) -> list[int]:
         if text_mask.dtype != torch.bool:
@@ -351,14 +500,16 @@ class HunyuanDiT(nn.Module):
             assert cache.residual is not None
             video = img + cache.residual  # a skipped step: the last computed step's residual
         else:
-            video_in = img
+            video_in = img if cache is not None else None  # else released after the first block
             for block in self.double_blocks:
                 img, txt = self._run(block, img, txt, vec, img_rope, lens, token_replace)
             joint = torch.cat([img, txt], dim=1)
+            del img, txt  # the joint copy replaces them
             for block in self.single_blocks:
                 joint = self._run(block, joint, vec, (cos, sin), lens, token_replace)
             video = joint[:, :n_img]
             if cache is not None:
+                assert video_in is not None
                 cache.store(video_in, video)
 
         out = self.final_layer(video, vec)

@@ -63,7 +63,7 @@ class _ScaledMM(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):  # type: ignore[no-untyped-def]
         weight, scale = ctx.saved_tensors
-        dense = weight.to(grad.dtype) * scale.to(grad.dtype)
+        dense = weight.to(grad.dtype).mul_(scale.to(grad.dtype))  # transient; one copy, not two
         return (grad @ dense).to(ctx.x_dtype), None, None, None
 
 
@@ -84,9 +84,11 @@ class FP8Linear(nn.Module):
         bias = None if linear.bias is None else linear.bias.detach().to(torch.bfloat16)
         self.register_buffer("bias", bias)
 
-    def dequantized(self, dtype: torch.dtype, columns: slice = slice(None)) -> torch.Tensor:
-        """(out, in[columns]) weight in `dtype`."""
-        return self.weight[:, columns].to(dtype) * self.weight_scale.to(dtype)
+    def dequantized(
+        self, dtype: torch.dtype, columns: slice = slice(None), rows: slice = slice(None)
+    ) -> torch.Tensor:
+        """(out[rows], in[columns]) weight in `dtype` (a transient copy: only the e4m3 bytes are kept)."""
+        return self.weight[rows, columns].to(dtype).mul_(self.weight_scale[rows].to(dtype))
 
     def _fast(self, x: torch.Tensor) -> bool:
         return x.is_cuda and self.in_features % 16 == 0 and self.out_features % 16 == 0
@@ -103,6 +105,15 @@ class FP8Linear(nn.Module):
                 )
         bias = None if self.bias is None else self.bias.to(x.dtype)
         return F.linear(x, self.dequantized(x.dtype), bias)
+
+    def forward_rows(self, x: torch.Tensor, rows: slice) -> torch.Tensor:
+        """Output features `rows` (a contiguous slice) only: the single-stream block's linear1 in
+        the sequence-chunked mode computes its q|k|v and MLP rows at different times."""
+        weight, scale = self.weight[rows], self.weight_scale[rows]
+        bias = None if self.bias is None else self.bias[rows]
+        if self._fast(x) and SCALED_MM_FAILURES == 0 and weight.shape[0] % 16 == 0:
+            return _ScaledMM.apply(x, weight, scale, bias)
+        return F.linear(x, self.dequantized(x.dtype, rows=rows), None if bias is None else bias.to(x.dtype))
 
     def forward_split(self, parts: list[torch.Tensor]) -> torch.Tensor:
         """The layer on the concatenation of `parts` along the last dim, without building it (the

@@ -172,35 +172,67 @@ class LoRAAdapters(nn.Module):
         held: nn.ModuleDict = self.adapters[adapter]  # type: ignore[assignment]
         return {("" if k == "whole" else k.replace("/", ".")): m for k, m in held.items()}  # type: ignore[misc]
 
-    def delta(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        """out + Σ_adapters scale · Σ_parts (their rows) part.scale · B A dropout(x)."""
+    def delta(
+        self, x: torch.Tensor | Sequence[torch.Tensor], out: torch.Tensor, rows: slice | None = None
+    ) -> torch.Tensor:
+        """out + Σ_adapters scale · Σ_parts (their rows) part.scale · B A dropout(x).
+
+        `x` may be a list of tensors standing for their concatenation along the last dim (A is
+        applied per column block, so the concatenation is never built). `rows` (a contiguous slice
+        of the output features): `out` holds only those features and only the parts' rows inside
+        them are computed (model.seq_chunks.linear_rows).
+        """
+        start, stop, _ = (rows or slice(None)).indices(self.out_features)
+        blocks = [x] if isinstance(x, torch.Tensor) else list(x)
         for adapter in self.adapters:
             scale = self.scales[adapter]
             if scale == 0.0:
                 continue
             p = self.dropouts[adapter]
-            h = F.dropout(x, p, self.training) if p > 0 else x
+            inputs = [F.dropout(h, p, self.training) for h in blocks] if p > 0 else blocks
             pieces: list[tuple[int, torch.Tensor]] = []
             for part in self.parts(adapter).values():
-                y = F.linear(F.linear(h.to(part.lora_A.dtype), part.lora_A), part.lora_B)
-                pieces.append((part.offset, y * (part.scale * scale)))
-            out = out + self._assemble(pieces, out).to(out.dtype)
+                low, high = max(part.offset, start), min(part.offset + part.size, stop)
+                if low >= high:
+                    continue
+                y = F.linear(_down(inputs, part.lora_A), part.lora_B[low - part.offset : high - part.offset])
+                pieces.append((low - start, y * (part.scale * scale)))
+            if pieces:
+                out = out + self._assemble(pieces, out, stop - start).to(out.dtype)
         return out
 
-    def _assemble(self, pieces: list[tuple[int, torch.Tensor]], out: torch.Tensor) -> torch.Tensor:
-        """Slices at their offsets summed into (..., out_features)."""
+    @staticmethod
+    def _assemble(pieces: list[tuple[int, torch.Tensor]], out: torch.Tensor, width: int) -> torch.Tensor:
+        """Slices at their offsets summed into (..., width)."""
         pieces.sort(key=lambda item: item[0])
         at = 0
         for offset, y in pieces:
             if offset != at:
                 break
             at += y.shape[-1]
-        if at == self.out_features:  # the usual case: parts tile the output (q | k | v)
+        if at == width:  # the usual case: parts tile the output (q | k | v)
             return torch.cat([y for _, y in pieces], dim=-1)
-        dense = pieces[0][1].new_zeros(*out.shape[:-1], self.out_features)
+        dense = pieces[0][1].new_zeros(*out.shape[:-1], width)
         for offset, y in pieces:  # gaps or overlaps (a whole-output part beside slices)
             dense[..., offset : offset + y.shape[-1]] += y
         return dense
+
+
+def _down(blocks: list[torch.Tensor], lora_a: torch.Tensor) -> torch.Tensor:
+    """A · [blocks concatenated along the last dim], one column block of A per input block.
+
+    Under autocast the input goes in as it is (autocast casts the float32 master A instead of
+    making a float32 copy of the whole activation); otherwise it is cast to A's dtype."""
+    cast = not torch.is_autocast_enabled(blocks[0].device.type) if blocks else True
+    out: torch.Tensor | None = None
+    at = 0
+    for h in blocks:
+        y = F.linear(h.to(lora_a.dtype) if cast else h, lora_a[:, at : at + h.shape[-1]])
+        out = y if out is None else out + y
+        at += h.shape[-1]
+    if out is None or at != lora_a.shape[1]:
+        raise LoRAError(f"LoRA input of width {at} does not match lora_A's {lora_a.shape[1]} columns")
+    return out
 
 
 def _lora_hook(module: nn.Module, args: tuple[torch.Tensor, ...], out: torch.Tensor) -> torch.Tensor:

@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from model.dit import HunyuanDiT
 from model.presets import PresetConfig
 from model.tile_attention import TileWindow
 from model.vae_tiling import TilingConfig
@@ -56,8 +57,12 @@ class ServingConfig(PresetConfig):
             polynomial for this model); None = identity rescale.
         block_offload: keep the DiT blocks in CPU memory and stream them to the GPU one at a time
             with prefetch (model.block_swap, the same streaming LoRA training uses); the output is unchanged. Not with compile_blocks.
-        max_vram_gb: pick fp8 / block offload / low-memory VAE tiling to fit this much GPU
-            memory (`fit_memory`); None = use the fields as given.
+        ffn_chunk_tokens: run each DiT block's per-token work (linears, MLP, QK norm + RoPE) over
+            slices of this many tokens (`HunyuanDiT.set_ffn_chunk_tokens`): a step's activations
+            are then about 12 instead of about 58 (tokens × width) activations (eager). The output
+            is unchanged up to matmul rounding. None = whole sequence. Not with compile_blocks.
+        max_vram_gb: pick fp8 / block offload / chunked blocks / low-memory VAE tiling to fit this
+            much GPU memory (`fit_memory`); None = use the fields as given.
     """
 
     device: str = "auto"
@@ -85,6 +90,7 @@ class ServingConfig(PresetConfig):
     step_cache: float | None = None
     step_cache_calibration: str | None = None
     block_offload: bool = False
+    ffn_chunk_tokens: int | None = None
     max_vram_gb: float | None = None
 
     def __post_init__(self) -> None:
@@ -96,6 +102,10 @@ class ServingConfig(PresetConfig):
             raise ValueError(f"step_cache threshold must be >= 0, got {self.step_cache}")
         if self.block_offload and self.compile_blocks:
             raise ValueError("block_offload streams weights between calls; turn compile_blocks off with it")
+        if self.ffn_chunk_tokens is not None and self.ffn_chunk_tokens < 1:
+            raise ValueError(f"ffn_chunk_tokens must be >= 1 or None, got {self.ffn_chunk_tokens}")
+        if self.ffn_chunk_tokens is not None and self.compile_blocks:
+            raise ValueError("ffn_chunk_tokens runs the blocks eagerly; turn compile_blocks off with it")
         if self.max_vram_gb is not None and not self.max_vram_gb > 0:
             raise ValueError(f"max_vram_gb must be positive, got {self.max_vram_gb}")
         if self.dtype not in DTYPES:
@@ -157,31 +167,94 @@ def serving_config(base: ServingConfig, cache_dir: str | None = None, **override
     return base.replace(cache_dir=cache_dir, **given)
 
 
-# GPU memory a generation needs besides the DiT weights: activations of one 720p × 129-frame step,
-# the text states and the tiled VAE decode (`low-memory` tiles). benchmarks/serving_gpu.py prints
-# the measured peak minus weights per variant to check it; smaller requests need less.
-ACTIVATION_RESERVE_GB = 6.0
+# --- fitting a GPU memory budget ------------------------------------------------------------------
+# One denoising step's activations, in units of one (tokens × width) activation in the model dtype
+# (2 bytes); tokens = video tokens + text tokens. Where each figure comes from:
+# - "compiled" (regional torch.compile, whole sequence): H100, 13B preset, 720×1280×129 (118,800
+#   video tokens), dense bf16: 34.8 GiB peak − 23.9 GiB of weights ≈ 10.9 GiB ≈ 16 units.
+# - "eager" (whole sequence, uncompiled): the same size with FP8 + block offload: 41.4 GiB peak with
+#   under 1.5 GiB of weights on the card ≈ 58 units (the fused linear1 output alone is 7 units; its
+#   FP8 matmul, bias, RoPE's float32 pairs and the MLP's GELU each add whole-sequence copies).
+# - "chunked" (`ffn_chunk_tokens`): the block input and output, the q|k|v buffer (3), the
+#   attention output and the in-place QK norm + RoPE: 6 to 8 units measured at any depth on CPU by
+#   tests/model/test_live_memory.py; 12 leaves room for kernel workspaces and allocator slack.
+#   Plus one chunk's temporaries: linear1's MLP rows (4), GELU (4), their FP8 quantisation (4 + 2),
+#   linear2's output and the residual (2) = CHUNK_UNITS (chunk × width) activations.
+ACTIVATION_UNITS = {"compiled": 16.0, "eager": 58.0, "chunked": 12.0}
+CHUNK_UNITS = 16.0
+# Besides the step: the text states, latents, RoPE tables, the CUDA context's share of the budget.
+FIXED_RESERVE_GB = 1.5
+# The caching allocator reserves more than is allocated (fragmentation): a plan must fit in the
+# budget with this share on top.
+ALLOCATOR_SLACK = 0.10
+TEXT_TOKENS = 256  # the text encoder's longest prompt, in tokens
+# The chunk the fitted low-memory mode uses: 8,192 tokens keep the matmuls large (M = 8,192) and
+# the chunk's temporaries under 1 GiB at width 3,072.
+DEFAULT_FFN_CHUNK_TOKENS = 8192
 
 
-def fit_memory(config: ServingConfig, dit_params: int) -> ServingConfig:
-    """`config` with the memory switches that fit `config.max_vram_gb`, for a DiT of `dit_params`
-    parameters, in order of cost: nothing; FP8 weights; FP8 + block offload. Below 40 GB the VAE
-    decodes with the `low-memory` tiles. Whole-module CPU offload is on whenever a switch is.
-    Raises ValueError when even FP8 + block offload cannot fit."""
+def activation_reserve_gb(tokens: int, width: int, mode: str, chunk_tokens: int | None = None) -> float:
+    """GiB of GPU memory one denoising step needs besides the weights, at batch 1 (real CFG doubles
+    the activations): ACTIVATION_UNITS[mode] × tokens × width × 2 bytes, + CHUNK_UNITS × chunk
+    × width × 2 bytes in ``chunked`` mode, + FIXED_RESERVE_GB. `tokens` counts video and text tokens."""
+    if mode not in ACTIVATION_UNITS:
+        raise ValueError(f"mode {mode!r} must be one of {sorted(ACTIVATION_UNITS)}")
+    units = ACTIVATION_UNITS[mode] * tokens
+    if mode == "chunked":
+        units += CHUNK_UNITS * min(chunk_tokens or DEFAULT_FFN_CHUNK_TOKENS, tokens)
+    return units * width * 2 / 2**30 + FIXED_RESERVE_GB
+
+
+def largest_video_tokens(limits: RequestLimits, patch: tuple[int, int, int], spatial_ratio: int = 8) -> int:
+    """Video tokens of the largest request `limits` allow (the 884 VAE: 4× time, 8× space)."""
+    area = limits.max_area // (spatial_ratio * patch[1] * spatial_ratio * patch[2])
+    return area * (((limits.max_frames - 1) // 4 + 1) // patch[0])
+
+
+def fit_memory(config: ServingConfig, transformer: HunyuanDiT) -> ServingConfig:
+    """`config` with the memory switches that fit `config.max_vram_gb` for the largest request its
+    limits allow, the cheapest first:
+
+    1. as given: the DiT's weights (bf16, or e4m3 with `fp8`) + the step's activations;
+    2. FP8 weights, chunked blocks (`DEFAULT_FFN_CHUNK_TOKENS`), eager;
+    3. and block offload: only the non-block weights and two streamed blocks stay on the card.
+
+    Activations are `activation_reserve_gb`; a plan fits when it needs at most the budget less
+    ALLOCATOR_SLACK. Budgets are GiB (2**30 bytes), as torch reports memory. Whole-module CPU offload is on whenever a switch is;
+    below 40 GB the VAE decodes with the ``low-memory`` tiles (3.9 GiB at 720p × 129).
+    Raises ValueError when even step 3 does not fit, with the budget it would need.
+    """
     if config.max_vram_gb is None:
         return config
-    budget = config.max_vram_gb - ACTIVATION_RESERVE_GB
-    bf16_gb, fp8_gb = dit_params * 2 / 2**30, dit_params / 2**30
-    changes: dict[str, Any] = {}
-    if bf16_gb > budget:
-        changes = {"fp8": True, "cpu_offload": True}
-        if fp8_gb > budget:
-            changes |= {"block_offload": True, "compile_blocks": False}
-            if budget < 1.0:
-                raise ValueError(
-                    f"max_vram_gb {config.max_vram_gb} leaves no room for activations "
-                    f"({ACTIVATION_RESERVE_GB} GB reserved); give at least {ACTIVATION_RESERVE_GB + 1:g}"
-                )
+    cfg = transformer.config
+    tokens = largest_video_tokens(config.limits, cfg.patch_size) + TEXT_TOKENS
+    blocks = [*transformer.double_blocks, *transformer.single_blocks]
+    per_block = [sum(p.numel() for p in block.parameters()) for block in blocks]
+    other = sum(p.numel() for p in transformer.parameters()) - sum(per_block)
+    mode = "chunked" if config.ffn_chunk_tokens else "compiled" if config.compile_blocks else "eager"
+    block_bytes = 1 if config.fp8 else 2
+    if config.block_offload:
+        block_bytes_total = 2 * max(per_block, default=0) * block_bytes
+    else:
+        block_bytes_total = sum(per_block) * block_bytes
+    low = {"fp8": True, "cpu_offload": True, "compile_blocks": False,
+           "ffn_chunk_tokens": config.ffn_chunk_tokens or DEFAULT_FFN_CHUNK_TOKENS}  # fmt: skip
+    chunked = activation_reserve_gb(tokens, cfg.hidden_size, "chunked", low["ffn_chunk_tokens"])
+    options: list[tuple[dict[str, Any], float]] = [
+        ({}, (block_bytes_total + other * 2) / 2**30
+         + activation_reserve_gb(tokens, cfg.hidden_size, mode, config.ffn_chunk_tokens)),
+        (low, (sum(per_block) + other * 2) / 2**30 + chunked),
+        (low | {"block_offload": True}, (2 * max(per_block, default=0) + other * 2) / 2**30 + chunked),
+    ]  # fmt: skip
+    fitting = [changes for changes, need in options if need * (1 + ALLOCATOR_SLACK) <= config.max_vram_gb]
+    if not fitting:
+        raise ValueError(
+            f"max_vram_gb {config.max_vram_gb} is too small for {tokens:,} tokens (the largest request "
+            f"the limits allow): FP8 + block offload + chunked blocks need "
+            f"{options[-1][1] * (1 + ALLOCATOR_SLACK):.1f} GB; "
+            "give more, or lower the size limits"
+        )
+    changes = dict(fitting[0])
     if config.max_vram_gb < 40:
         changes["vae_tile_preset"] = "low-memory"
     return config.replace(**changes)

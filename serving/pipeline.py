@@ -141,7 +141,7 @@ class Pipeline:
     ) -> None:
         self.transformer, self.vae, self.text_encoder = transformer, vae, text_encoder
         if config.max_vram_gb is not None:
-            config = fit_memory(config, sum(p.numel() for p in transformer.parameters()))
+            config = fit_memory(config, transformer)
         self.source, self.spec, self.config = source, spec, config
         self.device, self.dtype = config.torch_device, config.torch_dtype
         # LoRAs applied (file, scale) and how; merged ones changed the base weights for good.
@@ -159,6 +159,7 @@ class Pipeline:
         self.transformer.to(dtype=self.dtype)
         if config.fp8:
             quantize_blocks_fp8(self.transformer)
+        self.transformer.set_ffn_chunk_tokens(config.ffn_chunk_tokens)
         self.tile_attention = (
             enable_tile_attention(self.transformer, TileWindow(config.sta_tile, config.sta_window))
             if config.sta_window is not None
@@ -236,6 +237,8 @@ class Pipeline:
     def _speed_switches(self) -> dict[str, Any]:
         """The output-changing speed switches in use and what the step cache did (video metadata)."""
         out: dict[str, Any] = {"fp8": self.config.fp8, "block_offload": self.block_offload is not None}
+        if self.config.ffn_chunk_tokens is not None:
+            out["ffn_chunk_tokens"] = self.config.ffn_chunk_tokens
         if self.tile_attention is not None:
             out["sta_window"] = list(self.tile_attention.window.window)
             out["sta_tile"] = list(self.tile_attention.window.tile)

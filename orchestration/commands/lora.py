@@ -52,6 +52,9 @@ def train_lora(
     offload_activations: bool = typer.Option(
         False, "--offload-activations", help="With --block-swap: saved block inputs in CPU memory."
     ),
+    ffn_chunk_tokens: int | None = typer.Option(
+        None, "--ffn-chunk-tokens", min=1, help="Run DiT blocks over token slices (low memory)."
+    ),
     name: str | None = typer.Option(None, "--name", help="Registry name (default: the --out file's stem)."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
     seed: int = typer.Option(0, "--seed"),
@@ -102,6 +105,7 @@ def train_lora(
                 lora=settings, steps=steps, lr=lr, resolution=resolution or (32 if tiny else 544), frame_buckets=buckets,
                 i2v=i2v, gradient_checkpointing=gradient_checkpointing, seed=seed, sample_posterior=not tiny,
                 fp8_base=fp8, block_swap=block_swap, offload_activations=offload_activations,
+                ffn_chunk_tokens=ffn_chunk_tokens,
             )  # fmt: skip
             trainer = LoRATrainer(pipeline.transformer, pipeline.vae, pipeline.text_encoder, config,
                                   workspace.latents / "lora", device=pipeline.device)  # fmt: skip

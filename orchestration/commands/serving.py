@@ -124,6 +124,10 @@ def generate(
     max_vram: Annotated[
         float | None, typer.Option("--max-vram", min=1.0, help="GPU memory budget in GB; picks the switches.")
     ] = None,
+    ffn_chunk_tokens: Annotated[
+        int | None,
+        typer.Option("--ffn-chunk-tokens", min=1, help="Run DiT blocks over token slices (low memory)."),
+    ] = None,
     home: HomeOption = None,
     profile: ProfileOption = None,
 ) -> None:
@@ -137,6 +141,7 @@ def generate(
         cpu_threads=cpu_threads, fp8=fp8, sta_window=_triple("--sta-window", sta_window),
         sta_dense_steps=sta_dense_steps, step_cache=step_cache, block_offload=block_offload, max_vram_gb=max_vram,
         step_cache_calibration=str(step_cache_calibration) if step_cache_calibration else None,
+        ffn_chunk_tokens=ffn_chunk_tokens,
     )  # fmt: skip
     size = {
         "height": height or config.default_height,

@@ -1,5 +1,6 @@
-"""benchmarks/lora_gpu.py --smoke: every row's code path (bf16 resident, FP8 + block swap + offload,
-720p, I2V) runs on CPU with the tiny preset and writes its JSON rows."""
+"""benchmarks/lora_gpu.py --smoke: every row's code path (bf16 resident, FP8 + block swap + offload +
+sequence chunks, 720p, I2V) runs on CPU with the tiny preset and writes its JSON rows, with the
+peak memory of each phase (live tensor bytes on CPU)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ def test_lora_benchmark_smoke(tmp_path: Path) -> None:
     out = tmp_path / "lora_gpu.json"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "lora_gpu.py"), "--smoke", "--rank", "4", "--out", str(out)],
+        [sys.executable, str(ROOT / "benchmarks" / "lora_gpu.py"), "--smoke", "--rank", "4", "--chunk", "16", "--out", str(out)],
         capture_output=True, text=True, env=env, timeout=300, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
@@ -29,3 +30,10 @@ def test_lora_benchmark_smoke(tmp_path: Path) -> None:
     assert all(row["loss_finite"] and row["step_s"] > 0 for row in rows.values())
     assert rows["fp8_swap_544x960x129"]["block_swap"] and "time_vs_bf16_ckpt" in rows["fp8_swap_544x960x129"]
     assert rows["i2v_fp8_swap_720x1280x129"]["i2v"] and rows["fp8_swap_720x1280x129"]["video_tokens"] == 36
+    assert (
+        rows["fp8_swap_720x1280x129"]["ffn_chunk_tokens"] == 16
+        and rows["bf16_ckpt_544x960x129"]["ffn_chunk_tokens"] is None
+    )
+    for row in rows.values():
+        assert set(row["phases"]) == {"forward", "backward", "optimizer"}
+        assert all(phase["live_peak_gib"] > 0 for phase in row["phases"].values())

@@ -74,7 +74,7 @@ def test_block_swap_gives_the_plain_gradients(offload: bool) -> None:
     assert grads.keys() == ref_grads.keys() and len(grads) > 0
     for key in grads:
         assert torch.allclose(grads[key], ref_grads[key], atol=1e-6, rtol=1e-5), key
-    assert not swap.pending and not swap.activations
+    assert not swap.pending and not swap.activations and not swap.fetched
     with torch.no_grad():  # inference through the swap too
         x, t, states, mask, pooled, guidance = dit_inputs(CFG, grid=(3, 4, 6))
         assert model(x, t, states, mask, pooled, guidance).shape == x.shape

@@ -9,7 +9,8 @@ clean first latent frame is the condition and the loss covers the other frames.
 Only the adapter is trained: the base DiT is frozen (`model.lora.inject_lora`), the optimizer
 (AdamW, linear warm-up, grad-norm clip) holds the LoRA parameters only, so training state is
 2 × the LoRA size. Low-memory options (`LoRATrainConfig`): activation checkpointing per block,
-FP8 base weights (`model.fp8`), block swap (`model.block_swap`).
+FP8 base weights (`model.fp8`), block swap with activation offload (`model.block_swap`), blocks
+chunked over the sequence (`model.seq_chunks`).
 
 Step k draws its batch, t, noise and text dropout from (seed, k) only, so a run is reproducible.
 """
@@ -51,7 +52,9 @@ class LoRATrainConfig:
     Low memory: `fp8_base` stores the frozen block weights in e4m3 (model.fp8); `block_swap` N > 0
     keeps the last N blocks' frozen weights in CPU memory (-1: all blocks), streamed per block and
     recomputed in backward (model.block_swap; implies checkpointing of those blocks), and
-    `offload_activations` moves their saved inputs to CPU memory as well.
+    `offload_activations` moves their saved inputs to CPU memory as well; `ffn_chunk_tokens` runs
+    each block's per-token work over token slices, each MLP slice a checkpoint
+    (`HunyuanDiT.set_ffn_chunk_tokens`), which bounds one block's forward and backward memory.
     """
 
     lora: LoRASettings = field(default_factory=LoRASettings)
@@ -76,6 +79,7 @@ class LoRATrainConfig:
     fp8_base: bool = False
     block_swap: int = 0
     offload_activations: bool = False
+    ffn_chunk_tokens: int | None = None
     seed: int = 0
 
     def stage(self, images: int, videos: int) -> StageSpec:
@@ -131,6 +135,7 @@ def setup_lora_model(
     torch.manual_seed(config.seed)
     params = inject_lora(model, config.lora)
     model.gradient_checkpointing = config.gradient_checkpointing
+    model.set_ffn_chunk_tokens(config.ffn_chunk_tokens)
     for param in params:
         param.data = param.data.float()  # fp32 master copy whatever the base dtype
     if config.block_swap:

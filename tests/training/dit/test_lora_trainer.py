@@ -40,7 +40,9 @@ def _probe(trainer: LoRATrainer, batch: LatentBatch, i2v: bool) -> float:
 
 
 @pytest.mark.parametrize(
-    ("i2v", "lowmem"), [(False, False), (True, False), (True, True)], ids=["t2v", "i2v", "i2v-fp8-swap"]
+    ("i2v", "lowmem"),
+    [(False, False), (True, False), (True, True)],
+    ids=["t2v", "i2v", "i2v-fp8-swap-chunked"],
 )
 def test_lora_training_lowers_the_loss_and_changes_the_output(
     tmp_path: Path, i2v: bool, lowmem: bool
@@ -52,6 +54,7 @@ def test_lora_training_lowers_the_loss_and_changes_the_output(
     config = LoRATrainConfig(
         lora=LoRASettings(rank=4, alpha=4.0), steps=30, lr=1e-2, resolution=32, frame_buckets=(5,),
         sample_posterior=False, i2v=i2v, fp8_base=lowmem, block_swap=-1 if lowmem else 0, offload_activations=lowmem,
+        ffn_chunk_tokens=3 if lowmem else None,
     )  # fmt: skip
     trainer = LoRATrainer(dit, vae, text, config, tmp_path / "cache")
     sampler = trainer.prepare(data.records, data.images, data.videos)

@@ -1,0 +1,41 @@
+"""benchmarks/serving_gpu.py's CPU smoke mode: the low-memory variant (FP8 + block offload switch +
+sequence-chunked blocks + low-memory VAE) and the `--max-vram 24` variant run beside dense on the
+tiny preset, stay close to it, and report their phases, fitted switches and what is alive at the
+peak of a step."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow  # a subprocess importing torch + the repo: 10-50 s on the shared CPU
+def test_serving_benchmark_low_memory_variants_smoke(tmp_path: Path) -> None:
+    out = tmp_path / "variants.json"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    command = [
+        sys.executable, str(ROOT / "benchmarks" / "serving_gpu.py"), "--preset", "tiny", "--device", "cpu",
+        "--dtype", "float32", "--variants", "low-memory,fit-24", "--sizes", "64x64x9:2", "--no-compile",
+        "--ffn-chunk-tokens", "20", "--explain-peak", "--out", str(out),
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    variants = json.loads(out.read_text())["variants"]
+    assert set(variants) == {"dense", "low-memory", "fit-24"}
+    low = variants["low-memory"]
+    assert low["fitted"] == {"fp8": True, "block_offload": True, "cpu_offload": False, "ffn_chunk_tokens": 20,
+                             "vae_tile_preset": "low-memory"}  # fmt: skip
+    assert low["video_tokens"] == 48 and low["finite"] and 0 < low["latent_rel_err"] < 0.05
+    assert set(low["phases"]) == {"text", "denoise", "decode"}
+    explained = low["explain_peak"]  # one step under the live-tensor meter, largest tensors first
+    assert explained["live_peak_bytes"] >= explained["top"][0]["bytes"] >= explained["top"][-1]["bytes"] > 0
+    # The tiny model fits 24 GB as it is: --max-vram changes only the VAE tiles (below 40 GB).
+    assert variants["fit-24"]["fitted"]["vae_tile_preset"] == "low-memory"
+    assert not variants["fit-24"]["fitted"]["fp8"] and variants["fit-24"]["latent_rel_err"] == 0.0

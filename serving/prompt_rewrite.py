@@ -29,6 +29,7 @@ import os
 import re
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal, Protocol, get_args
 
 from serving.limits import InvalidRequestError
@@ -121,10 +122,15 @@ class RewriteBackend(Protocol):
     def rewrite(self, prompt: str, mode: str) -> str: ...
 
 
+def check_mode(mode: str) -> None:
+    """`InvalidRequestError` unless `mode` is one of `REWRITE_MODES`."""
+    if mode not in REWRITE_MODES:
+        raise InvalidRequestError(f"rewrite mode {mode!r} must be one of {', '.join(REWRITE_MODES)}")
+
+
 def rewrite_messages(prompt: str, mode: str) -> list[Message]:
     """The chat of one rewrite: the mode's instructions as the system turn, the request as the user's."""
-    if mode not in INSTRUCTIONS:
-        raise InvalidRequestError(f"rewrite mode {mode!r} must be one of {', '.join(REWRITE_MODES)}")
+    check_mode(mode)
     return [
         {"role": "system", "content": INSTRUCTIONS[mode]},
         {"role": "user", "content": f"Request: {prompt}"},
@@ -134,7 +140,7 @@ def rewrite_messages(prompt: str, mode: str) -> list[Message]:
 # An answer's opening that is not part of the caption: "Sure! Here is the rewritten prompt:",
 # "Rewritten caption -", "**Prompt:**" and the like.
 _PREAMBLE = re.compile(
-    r"^\s*(?:(?:sure|okay|ok|certainly|of course)\b[^:\n]*?[.!,:]\s*)?"
+    r"^\s*(?:(?:sure|okay|ok|certainly|of course)\s*[.!,:]\s*)?"
     r"(?:here(?:'s| is)\b[^:\n]*:\s*)?"
     r"(?:\**\s*(?:the\s+)?(?:rewritten|enhanced|improved|new|final|detailed)?\s*"
     r"(?:video\s+)?(?:prompt|caption|description)\s*\**\s*[:\-–]\s*\**\s*)?",
@@ -279,9 +285,7 @@ class OfflineRewriter:
     """
 
     def __init__(self, config: RewriteConfig) -> None:
-        import torch
-
-        from model.text import load_causal_lm, resolve_weights_path
+        from model.text import resolve_weights_path
 
         path = resolve_weights_path(config.offline_llm_path)
         if not path.exists():
@@ -291,12 +295,10 @@ class OfflineRewriter:
             )
         self.config = config
         self.name = f"offline {path.name}"
-        self._tokenizer, self._model = load_causal_lm(path, torch.float32, config.cache_dir)
-        self._lock = threading.Lock()  # one generate at a time: the demo serves several requests
+        self._tokenizer, self._model, self._lock = _loaded_llm(path, config.cache_dir)
 
     def rewrite(self, prompt: str, mode: str) -> str:
-        if mode not in _EXAMPLES:
-            raise InvalidRequestError(f"rewrite mode {mode!r} must be one of {', '.join(REWRITE_MODES)}")
+        check_mode(mode)
         messages: list[Message] = [{"role": "system", "content": _OFFLINE_SYSTEM}]
         for request, example in _EXAMPLES[mode]:
             messages += [
@@ -343,21 +345,27 @@ class OfflineRewriter:
         return value.strip(_QUOTES + " ,;:")
 
 
-_offline_lock = threading.Lock()
-_offline: dict[tuple[str, str | None], OfflineRewriter] = {}
+_loaded_lock = threading.Lock()
+_loaded: dict[tuple[Path, str | None], tuple[Any, Any, threading.Lock]] = {}
+
+
+def _loaded_llm(path: Path, cache_dir: str | None) -> tuple[Any, Any, threading.Lock]:
+    """Tokenizer, model and a lock (one generate at a time: the demo serves several requests) of the
+    offline LLM at `path`, loaded once per process."""
+    import torch
+
+    from model.text import load_causal_lm
+
+    with _loaded_lock:
+        if (path, cache_dir) not in _loaded:
+            tokenizer, model = load_causal_lm(path, torch.float32, cache_dir)
+            _loaded[path, cache_dir] = (tokenizer, model, threading.Lock())
+        return _loaded[path, cache_dir]
 
 
 def rewrite_backend(config: RewriteConfig) -> RewriteBackend:
-    """The backend `config` names; the offline LLM is loaded once per process and kept."""
-    if config.backend == "endpoint":
-        return EndpointRewriter(config)
-    key = (config.offline_llm_path, config.cache_dir)
-    with _offline_lock:
-        if key not in _offline:
-            _offline[key] = OfflineRewriter(config)
-        rewriter = _offline[key]
-    rewriter.config = config  # max_new_tokens may differ between calls; the weights do not
-    return rewriter
+    """The backend `config` names (the offline LLM's weights are loaded once per process)."""
+    return EndpointRewriter(config) if config.backend == "endpoint" else OfflineRewriter(config)
 
 
 def rewrite_prompt(
@@ -376,8 +384,7 @@ def rewrite_prompt(
     text = " ".join(str(prompt).split())
     if not text:
         raise InvalidRequestError("prompt is empty: describe the video to generate")
-    if mode not in REWRITE_MODES:
-        raise InvalidRequestError(f"rewrite mode {mode!r} must be one of {', '.join(REWRITE_MODES)}")
+    check_mode(mode)
     config = backend if isinstance(backend, RewriteConfig) else RewriteConfig()
     chosen: Any = (
         rewrite_backend(config) if backend is None or isinstance(backend, RewriteConfig) else backend

@@ -95,6 +95,7 @@ def test_the_answer_is_cleaned_of_preamble_quotes_and_markdown(server: ChatServe
         ("“A dog runs.”", "A dog runs."),
         ("Okay, here's the video prompt: A dog runs.", "A dog runs."),
         ("A prompt-free dog runs.", "A prompt-free dog runs."),  # words inside the caption stay
+        ("Sure-footed goats climb a cliff.", "Sure-footed goats climb a cliff."),
         ('  "  "  ', ""),
     ],
 )

@@ -25,12 +25,15 @@ raises `InvalidRequestError`.
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol, get_args
+
+import torch
 
 from serving.limits import InvalidRequestError
 
@@ -307,40 +310,50 @@ class OfflineRewriter:
             ]
         messages.append({"role": "user", "content": f"Request: {prompt}"})
         head = self._tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        head_ids = self._tokenizer(head, return_tensors="pt", add_special_tokens=False)["input_ids"]
         summary = prompt[0].upper() + prompt[1:]
         fields: dict[str, str] = {}
-        for label in CAPTION_LABELS:
-            answer = render_fields(summary, fields) + f" {label}:"
-            if label == "Camera movement":
-                # The examples' own moves must stay reachable here, so phrases may repeat.
-                named = camera_move(prompt) or camera_move(self._continue(head + answer, 6, fresh=False))
-                fields[label] = named or ""
-            else:
-                fields[label] = self._continue(head + answer, _FIELD_TOKENS[mode])
+        with self._lock, torch.no_grad():
+            # The chat up to the answer is the same for every field: its keys and values are
+            # computed once and copied into each field's generation.
+            head_cache = self._model(head_ids, use_cache=True).cache
+            for label in CAPTION_LABELS:
+                answer = render_fields(summary, fields) + f" {label}:"
+                if label == "Camera movement":
+                    # The examples' own moves must stay reachable here, so phrases may repeat.
+                    said = camera_move(prompt) or camera_move(
+                        self._continue(head_ids, head_cache, answer, 6, False)
+                    )
+                    fields[label] = said or ""
+                else:
+                    fields[label] = self._continue(head_ids, head_cache, answer, _FIELD_TOKENS[mode])
         return render_fields(summary, fields)
 
-    def _continue(self, text: str, max_new_tokens: int, fresh: bool = True) -> str:
-        """The model's continuation of `text` up to its first full stop or line break, stripped.
+    def _continue(
+        self, head_ids: torch.Tensor, head_cache: Any, answer: str, max_new_tokens: int, fresh: bool = True
+    ) -> str:
+        """The model's continuation of the chat `head_ids` (whose cache is `head_cache`) + `answer`, up
+        to its first full stop or line break, stripped.
 
-        `fresh`: no three-token phrase of `text` is repeated, so the model neither copies an
+        `fresh`: no three-token phrase of the text is repeated, so the model neither copies an
         example's value whole nor loops over the request's words."""
-        import torch
-
-        inputs = self._tokenizer(text, return_tensors="pt", add_special_tokens=False)
-        with self._lock, torch.no_grad():
-            output = self._model.generate(
-                **inputs,
-                max_new_tokens=min(max_new_tokens, self.config.max_new_tokens),
-                do_sample=False,  # greedy: the same request, the same rewrite
-                stop_strings=[".", "\n"],
-                no_repeat_ngram_size=3 if fresh else 0,
-                tokenizer=self._tokenizer,
-                temperature=None,
-                top_p=None,
-                top_k=None,
-                pad_token_id=self._tokenizer.eos_token_id,
-            )
-        new = str(self._tokenizer.decode(output[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True))
+        answer_ids = self._tokenizer(answer, return_tensors="pt", add_special_tokens=False)["input_ids"]
+        input_ids = torch.cat([head_ids, answer_ids], dim=1)
+        output = self._model.generate(
+            input_ids=input_ids,
+            attention_mask=torch.ones_like(input_ids),
+            cache=copy.deepcopy(head_cache),
+            max_new_tokens=min(max_new_tokens, self.config.max_new_tokens),
+            do_sample=False,  # greedy: the same request, the same rewrite
+            stop_strings=[".", "\n"],
+            no_repeat_ngram_size=3 if fresh else 0,
+            tokenizer=self._tokenizer,
+            temperature=None,
+            top_p=None,
+            top_k=None,
+            pad_token_id=self._tokenizer.eos_token_id,
+        )
+        new = str(self._tokenizer.decode(output[0, input_ids.shape[1] :], skip_special_tokens=True))
         value = re.split(r"[.\n]", new, maxsplit=1)[0]
         return value.strip(_QUOTES + " ,;:")
 

@@ -196,7 +196,7 @@ class HFTextEncoder(TextEncoder):
                 raise FileNotFoundError(f"text-encoder weights not found at {p}")
         self.config = config
         self.max_length = config.max_length
-        self.llm_tokenizer, self.llm = _load_llm(llm, dtype, config.cache_dir)
+        self.llm_tokenizer, self.llm = load_causal_lm(llm, dtype, config.cache_dir)
         self.llm_tokenizer.padding_side = "right"
         if self.llm_tokenizer.pad_token is None:
             self.llm_tokenizer.pad_token = self.llm_tokenizer.eos_token
@@ -256,7 +256,7 @@ def _gguf_cache(gguf: Path, cache_dir: str | None) -> Path:
     return root / "videofoundry" / "gguf" / f"{gguf.stem}-{stat.st_size}-{stat.st_mtime_ns}"
 
 
-def _load_llm(llm: Path, dtype: torch.dtype, cache_dir: str | None) -> tuple[Any, Any]:
+def load_causal_lm(llm: Path, dtype: torch.dtype, cache_dir: str | None) -> tuple[Any, Any]:
     """Tokenizer and causal LM from a directory, or from a .gguf file through a dequantised cache.
 
     Reading GGUF means converting its tokenizer and dequantising every tensor (about a minute on a

@@ -14,6 +14,9 @@ width, frames, steps, shift, guidance, cfg_scale, negative_prompt, seed, i2v_sta
 (`LoRASpec(file or models:/videofoundry-lora-…, scale)`, serving.lora) and `lora_mode` apply LoRAs; the prompt
 and every setting are checked once, before a model loads (frames 4n+1, H/W multiples of 16,
 per-profile ceilings).
+`generate(..., rewrite="normal" | "master")` first rewrites the prompt into the training captions'
+style with an LLM (`rewrite_prompt`, serving.prompt_rewrite: the offline SmolLM2, or an
+OpenAI-compatible endpoint as `ServingConfig.rewrite` says).
 `ServingConfig.preset("tiny" | "paper", **overrides)` (serving.config) holds device, dtype (bf16), CPU
 offload between text encoding / DiT / VAE, the VAE tiling, request limits and default sizes.
 
@@ -60,6 +63,7 @@ from serving.export import ExportError, export_model
 from serving.limits import GenerationSettings, InvalidRequestError, RequestLimits, validate_size
 from serving.lora import LoRASpec, lora_specs, registered_loras
 from serving.pipeline import Pipeline, build_tiny_random
+from serving.prompt_rewrite import PromptRewriteError, RewriteConfig, rewrite_prompt
 from serving.prompts import PromptFit
 from serving.references import (
     CHAMPION_ALIAS,
@@ -88,8 +92,10 @@ __all__ = [
     "NoChampionError",
     "Pipeline",
     "PromptFit",
+    "PromptRewriteError",
     "RegistryUnavailableError",
     "RequestLimits",
+    "RewriteConfig",
     "ServingConfig",
     "Video",
     "build_tiny_random",
@@ -100,6 +106,7 @@ __all__ = [
     "read_mp4",
     "registered_loras",
     "resolve_reference",
+    "rewrite_prompt",
     "save_pipeline",
     "thumbnail_path",
     "validate_size",

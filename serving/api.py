@@ -17,6 +17,7 @@ from serving.config import ServingConfig
 from serving.limits import GenerationSettings, validate_prompt
 from serving.lora import LoRAMode, LoRASpec, resolve_lora
 from serving.pipeline import ImageInput, Pipeline, ProgressFn
+from serving.prompt_rewrite import rewrite_prompt
 from serving.references import DEFAULT_REGISTERED_MODEL, ModelSource, resolve_reference
 from serving.video import Video
 
@@ -66,6 +67,7 @@ def generate(
     progress: ProgressFn | None = None,
     loras: Sequence[LoRASpec] = (),
     lora_mode: LoRAMode = "adapter",
+    rewrite: str | None = None,
     **settings: Any,
 ) -> Video:
     """Generate one video.
@@ -82,6 +84,9 @@ def generate(
         progress: called as progress(step, steps) after each denoising step.
         loras: LoRAs (file or models:/videofoundry-lora-… reference, scale) to apply; `lora_mode`
             ``adapter`` or ``merge`` (serving.lora). Scale 0 gives exactly the base output.
+        rewrite: ``normal`` or ``master`` rewrites the prompt first with `config.rewrite`'s LLM
+            (serving.prompt_rewrite); the metadata keeps `prompt_original` and `prompt_rewrite`
+            (the mode). None: the prompt is used as given.
         **settings: the fields of `serving.limits.GenerationSettings` (height, width, frames,
             steps, shift, guidance, cfg_scale, negative_prompt, seed, i2v_stability), or their
             diffusers names: num_frames, num_inference_steps, guidance_scale, true_cfg_scale and
@@ -91,15 +96,23 @@ def generate(
         Video with frames (F, H, W, 3) uint8, fps from the bundle, metadata incl. `model_version`.
 
     Raises:
-        InvalidRequestError (bad size/steps/prompt/image or an unknown setting),
+        InvalidRequestError (bad size/steps/prompt/image, an unknown setting or rewrite mode),
+        PromptRewriteError (the rewrite LLM is unreachable or answered with nothing usable),
         ModelReferenceError / NoChampionError, BundleError / CheckpointError (unreadable model files).
     """
     config = config or ServingConfig()
     # Every rule is checked here, once, before a (possibly 13B) model is loaded.
     text = validate_prompt(prompt, config.limits)
     checked = GenerationSettings.from_keywords(settings).checked(config.limits)
+    original = text
+    if rewrite is not None:
+        cap = min(config.rewrite.max_chars, config.limits.max_prompt_chars)
+        text = rewrite_prompt(text, rewrite, config.rewrite, max_chars=cap)
     pipeline = load_pipeline(
         model, config=config, tracking_uri=tracking_uri, registered_model=registered_model, loras=loras,
         lora_mode=lora_mode,
     )  # fmt: skip
-    return pipeline.generate(text, checked, image, progress)
+    video = pipeline.generate(text, checked, image, progress)
+    if rewrite is not None:
+        video.metadata.update(prompt_original=original, prompt_rewrite=rewrite)
+    return video

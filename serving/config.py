@@ -12,6 +12,7 @@ from model.presets import PresetConfig
 from model.tile_attention import TileWindow
 from model.vae_tiling import TilingConfig
 from serving.limits import RequestLimits
+from serving.prompt_rewrite import RewriteConfig
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -43,6 +44,8 @@ class ServingConfig(PresetConfig):
             generate` and the demo's controls use for a size or step count the request leaves out.
         cpu_threads: torch intra-op threads for CPU work (None: torch's default). On a shared
             machine 1 is often much faster than oversubscribed cores.
+        rewrite: the LLM that rewrites prompts when a request asks for it (serving.prompt_rewrite):
+            the offline SmolLM2, or an OpenAI-compatible endpoint.
 
     Speed and memory switches (issue 19). Those that change the output are off by default:
         fp8: the DiT blocks' linear weights in e4m3 with per-row scales, quantised once at load
@@ -83,6 +86,7 @@ class ServingConfig(PresetConfig):
     default_frames: int = 9
     default_steps: int = 8
     cpu_threads: int | None = None
+    rewrite: RewriteConfig = field(default_factory=RewriteConfig)
     fp8: bool = False
     sta_window: tuple[int, int, int] | None = None
     sta_tile: tuple[int, int, int] = (6, 8, 8)
@@ -141,15 +145,17 @@ class ServingConfig(PresetConfig):
 
 
 ServingConfig.PRESETS = {
-    # CPU demo: float32, no offload, up to 256×256 × 33 frames.
+    # CPU demo: float32, no offload, up to 256×256 × 33 frames; prompts rewritten by the offline SmolLM2.
     "tiny": ServingConfig(),
     # One 80 GB GPU: bf16, CPU offload between stages, the released model's largest setting (720p in
     # either orientation, 129 frames, 100 steps), compiled DiT blocks, the "balanced" VAE tiling
-    # (2.3x diffusers' decode speed in less memory).
+    # (2.3x diffusers' decode speed in less memory). Prompts are rewritten by the served LLM at the
+    # caption endpoint's default address (curation.captions.config.EndpointConfig).
     "paper": ServingConfig(
         dtype="bfloat16", cpu_offload=True, compile_blocks=True, vae_tile_preset="balanced",
         limits=RequestLimits(max_side=1280, max_area=720 * 1280, max_frames=129, max_steps=100),
         default_height=544, default_width=960, default_frames=129, default_steps=50,
+        rewrite=RewriteConfig(backend="endpoint"),
     ),
 }  # fmt: skip
 

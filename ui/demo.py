@@ -31,6 +31,7 @@ from serving import (
     LoRASpec,
     ModelReferenceError,
     Pipeline,
+    PromptRewriteError,
     RegistryUnavailableError,
     ServingConfig,
     generate,
@@ -201,12 +202,15 @@ class DemoBackend:
         fp8: bool = False,
         sparse: bool = False,
         step_cache: float = 0.0,
+        rewrite: str | None = None,
     ) -> tuple[str, str, str]:
         """Returns (mp4 path, status markdown, model banner); raises gr.Error for bad input.
 
         `lora`: a LoRA reference (the registry's URI from `lora_choices`) applied at `lora_scale`.
         `fp8`, `sparse` (sliding-tile attention with the config's window) and `step_cache` (a
-        threshold, 0 = off) are the advanced speed switches; each changes the output a little."""
+        threshold, 0 = off) are the advanced speed switches; each changes the output a little.
+        `rewrite` (``normal`` | ``master``, None = off) rewrites the prompt with the serving config's
+        LLM first (serving.prompt_rewrite); the status then shows the prompt the model read."""
 
         def on_step(step: int, total: int) -> None:
             progress((step, total), desc="denoising", unit="steps")
@@ -232,9 +236,11 @@ class DemoBackend:
                 progress=on_step, guidance=float(guidance), cfg_scale=float(cfg_scale),
                 negative_prompt=negative_prompt or "", seed=None if chosen_seed == -1 else chosen_seed,
                 i2v_stability=bool(stability), loras=[LoRASpec(lora, float(lora_scale))] if lora else [],
-                **sizes,
+                rewrite=rewrite or None, **sizes,
             )  # fmt: skip
-        except (InvalidRequestError, ModelReferenceError, RegistryUnavailableError, BundleError) as err:
+        except (
+            InvalidRequestError, ModelReferenceError, RegistryUnavailableError, BundleError, PromptRewriteError,
+        ) as err:  # fmt: skip
             raise gr.Error(str(err)) from err
         path = write_mp4(video, self.output_dir / f"{uuid.uuid4().hex[:12]}.mp4")
         meta = video.metadata
@@ -243,6 +249,8 @@ class DemoBackend:
             f"seed {meta['seed']}, {meta['steps']} steps in {meta['denoise_s'] + meta['decode_s']:.1f} s "
             f"with `{meta['model_version']}`."
         )
+        if rewrite:
+            status += f"\n\n**Rewritten prompt** ({rewrite}): {meta['prompt']}"
         for applied in meta.get("loras", []):
             status += f" LoRA `{applied['file']}` at scale {applied['scale']:g}."
         switches = [
@@ -320,6 +328,15 @@ def build_demo(config: DemoConfig | None = None) -> gr.Blocks:
                         prompt = gr.Textbox(
                             value=start_prompt, label="Prompt", lines=3, elem_id=f"{prefix}-prompt"
                         )
+                        with gr.Row():
+                            rewrite = gr.Checkbox(
+                                value=False, label="Rewrite the prompt (shown beside the video)",
+                                elem_id=f"{prefix}-rewrite",
+                            )  # fmt: skip
+                            rewrite_mode = gr.Radio(
+                                ["normal", "master"], value="normal", label="Rewrite mode",
+                                elem_id=f"{prefix}-rewrite-mode",
+                            )  # fmt: skip
                         negative = gr.Textbox(
                             label="Negative prompt (used when real CFG > 1)", elem_id=f"{prefix}-negative"
                         )
@@ -362,11 +379,12 @@ def build_demo(config: DemoConfig | None = None) -> gr.Blocks:
                     prompt_: str, negative_: str, image_: np.ndarray | None, height: float, width: float,
                     frames: float, steps: float, seed: float, guidance: float, cfg_scale: float, stability_: bool,
                     lora_: str | None, lora_scale_: float, fp8_: bool, sparse_: bool, cache_: float,
-                    progress: gr.Progress = gr.Progress(), _i2v: bool = i2v,
+                    rewrite_: bool, rewrite_mode_: str, progress: gr.Progress = gr.Progress(), _i2v: bool = i2v,
                 ) -> tuple[str, str, str]:  # fmt: skip
                     return backend.run(
                         prompt_, negative_, image_, height, width, frames, steps, seed, guidance, cfg_scale,
                         stability_, progress, _i2v, lora_, lora_scale_, fp8_, sparse_, cache_,
+                        rewrite_mode_ if rewrite_ else None,
                     )  # fmt: skip
 
                 c = controls
@@ -389,6 +407,8 @@ def build_demo(config: DemoConfig | None = None) -> gr.Blocks:
                         fp8,
                         sparse,
                         cache,
+                        rewrite,
+                        rewrite_mode,
                     ],  # fmt: skip
                     outputs=[video, status, banner],
                     concurrency_limit=config.concurrency_limit,

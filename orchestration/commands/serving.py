@@ -49,6 +49,20 @@ TileOption = Annotated[
 ThreadsOption = Annotated[
     int | None, typer.Option("--cpu-threads", help="Torch threads for CPU work.", min=1)
 ]
+RewriteUrlOption = Annotated[
+    str | None,
+    typer.Option("--rewrite-url", help="OpenAI-compatible …/v1 that rewrites prompts (default per profile)."),
+]
+RewriteModelOption = Annotated[
+    str | None, typer.Option("--rewrite-model", help="The served model name at --rewrite-url.")
+]
+
+
+def _rewrite_overrides(url: str | None, model: str | None) -> dict[str, str] | None:
+    """The `ServingConfig.rewrite` changes --rewrite-url / --rewrite-model ask for (a URL means the
+    endpoint backend); None when neither is given."""
+    changes = {"backend": "endpoint", "base_url": url} if url else {}
+    return changes | ({"model": model} if model else {}) or None
 
 
 def _triple(option: str, text: str | None) -> tuple[int, int, int] | None:
@@ -128,20 +142,31 @@ def generate(
         int | None,
         typer.Option("--ffn-chunk-tokens", min=1, help="Run DiT blocks over token slices (low memory)."),
     ] = None,
+    rewrite: Annotated[
+        str | None, typer.Option("--rewrite", help="Rewrite the prompt first (printed): normal | master.")
+    ] = None,
+    rewrite_url: RewriteUrlOption = None,
+    rewrite_model: RewriteModelOption = None,
     home: HomeOption = None,
     profile: ProfileOption = None,
 ) -> None:
-    """Generate one video (T2V, or I2V with --image) and write it as H.264 mp4 + thumbnail."""
+    """Generate one video (T2V, or I2V with --image) and write it as H.264 mp4 + thumbnail.
+
+    With --rewrite an LLM first rewrites the prompt into the training captions' style (the tiny
+    profile's offline SmolLM2, or the endpoint of --rewrite-url / the profile)."""
     from serving import BundleError, InvalidRequestError, ModelReferenceError, lora_specs, write_mp4
     from serving import generate as serve_generate
 
     output_file(out, "--out", ".mp4")
+    if rewrite is not None and rewrite not in ("normal", "master"):
+        raise UserError(f"--rewrite {rewrite!r} must be normal or master")
     config, platform = _serving_setup(
         home, profile, device=device, dtype=dtype, cpu_offload=cpu_offload, vae_tile_size=vae_tile_size,
         cpu_threads=cpu_threads, fp8=fp8, sta_window=_triple("--sta-window", sta_window),
         sta_dense_steps=sta_dense_steps, step_cache=step_cache, block_offload=block_offload, max_vram_gb=max_vram,
         step_cache_calibration=str(step_cache_calibration) if step_cache_calibration else None,
         ffn_chunk_tokens=ffn_chunk_tokens,
+        rewrite=_rewrite_overrides(rewrite_url, rewrite_model),
     )  # fmt: skip
     size = {
         "height": height or config.default_height,
@@ -166,7 +191,7 @@ def generate(
             registered_model=platform.tracking.registered_model,
             loras=lora_specs(lora, lora_scale), lora_mode=lora_mode,  # type: ignore[arg-type]
             shift=shift, guidance=guidance, cfg_scale=cfg_scale, negative_prompt=negative_prompt, seed=seed,
-            i2v_stability=stability, progress=progress, **size,
+            i2v_stability=stability, progress=progress, rewrite=rewrite, **size,
         )  # fmt: skip
     except (InvalidRequestError, ModelReferenceError, BundleError) as error:
         raise UserError(str(error)) from error
@@ -174,6 +199,8 @@ def generate(
         if "bar" in bar:
             bar["bar"].close()  # type: ignore[attr-defined]
     path = write_mp4(video, out)
+    if rewrite is not None:
+        typer.echo(f"rewritten prompt ({rewrite}): {video.metadata['prompt']}")
     if video.metadata.get("prompt_notice"):
         typer.echo(f"note: {video.metadata['prompt_notice']}")
     typer.echo(
@@ -194,6 +221,8 @@ def serve_demo(
     cpu_offload: OffloadOption = None,
     vae_tile_size: TileOption = None,
     cpu_threads: ThreadsOption = None,
+    rewrite_url: RewriteUrlOption = None,
+    rewrite_model: RewriteModelOption = None,
 ) -> None:
     """Serve the Gradio demo (T2V + I2V) on 127.0.0.1; without --model it follows the champion alias.
 
@@ -203,7 +232,7 @@ def serve_demo(
 
     config, platform = _serving_setup(
         home, profile, device=device, dtype=dtype, cpu_offload=cpu_offload, vae_tile_size=vae_tile_size,
-        cpu_threads=cpu_threads,
+        cpu_threads=cpu_threads, rewrite=_rewrite_overrides(rewrite_url, rewrite_model),
     )  # fmt: skip
     registered = platform.tracking.registered_model
     if model is not None:

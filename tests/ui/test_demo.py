@@ -176,3 +176,32 @@ def test_a_text_to_video_only_model_disables_the_i2v_tab_with_the_reason(tmp_pat
     assert _component(demo, "i2v-image").value is None
     assert _component(demo, "t2v-generate").interactive is not False
     assert DemoBackend(DemoConfig(model="tiny-random", serving=serving)).image_to_video_unsupported() is None
+
+
+def test_the_rewrite_checkbox_shows_the_rewritten_prompt(tmp_path: Path) -> None:
+    """The T2V tab's own callback with the checkbox on (mode master) and off, against a local server."""
+    from tests.serving.chat_server import chat_server, completion, refused_url
+
+    with chat_server() as server:
+        server.reply = lambda body: (200, completion("A red kite over a grey sea. Style: wide shot."))
+        serving = ServingConfig.preset(
+            "tiny", device="cpu", cache_dir=str(tmp_path / "cache"),
+            rewrite={"backend": "endpoint", "base_url": server.base_url},
+        )  # fmt: skip
+        demo = build_demo(DemoConfig(model="tiny-random", serving=serving, output_dir=str(tmp_path / "out")))
+        ids = {getattr(block, "elem_id", None) for block in demo.blocks.values()}
+        assert {"t2v-rewrite", "t2v-rewrite-mode", "i2v-rewrite"} <= ids
+        t2v = next(f for f in demo.fns.values() if f.api_name == "generate_t2v").fn
+        assert t2v is not None
+        form = ["kite", "", None, 32, 48, 5, 3, 5, 6.0, 1.0, False, "", 1.0, False, False, 0.0]
+        path, status, _ = t2v(*form, True, "master", progress=ProgressLog())
+        assert "**Rewritten prompt** (master): A red kite over a grey sea. Style: wide shot." in status
+        assert read_mp4(path).metadata["prompt"] == "A red kite over a grey sea. Style: wide shot."
+        assert "You prepare prompts" in server.requests[0][2]["messages"][0]["content"]
+        _, plain, _ = t2v(*form, False, "master", progress=ProgressLog())  # off: no request, no line
+        assert len(server.requests) == 1 and "Rewritten prompt" not in plain
+    backend = DemoBackend(
+        DemoConfig(model="tiny-random", serving=serving.replace(rewrite={"base_url": refused_url()}))
+    )
+    with pytest.raises(gr.Error, match="is unreachable"):
+        _run(backend, prompt="kite", rewrite="normal")

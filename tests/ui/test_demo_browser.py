@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,11 +43,18 @@ def _t2v_only_bundle(directory: Path) -> Path:
 
 @pytest.fixture()
 def demo_url(tmp_path: Path) -> Iterator[str]:
-    bundle = _t2v_only_bundle(tmp_path / "t2v-only")
+    with served_demo(tmp_path, str(_t2v_only_bundle(tmp_path / "t2v-only"))) as url:
+        yield url
+
+
+@contextmanager
+def served_demo(tmp_path: Path, model: str, *options: str) -> Iterator[str]:
+    """`videofoundry serve demo --model MODEL [options]` until the block ends; yields its URL."""
     port = free_port()
     env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", VIDEOFOUNDRY_HOME=str(tmp_path / "home"))
     cli = Path(sys.executable).parent / "videofoundry"
-    argv = [str(cli), "serve", "demo", "--model", str(bundle), "--port", str(port), "--cpu-threads", "1"]
+    argv = [str(cli), "serve", "demo", "--model", model, "--port", str(port), "--cpu-threads", "1"]
+    argv += options
     log = (tmp_path / "demo.log").open("w")
     proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
@@ -85,6 +93,7 @@ def test_browser_generates_a_video_and_explains_the_i2v_tab(
     assert duration == pytest.approx(9 / 8, abs=0.15)  # 9 frames at the tiny model's 8 fps
     expect(page.locator("#t2v-status")).to_contain_text("Generated 9 frames at 96×64")
     assert page.locator('[data-testid="toast-body"].error').count() == 0
+    page.evaluate("window.scrollTo(0, 0)")  # the box in page coordinates, as the full-page screenshot
     video_box = video.bounding_box()
     page.screenshot(path=str(screenshot), full_page=True)
     assert screenshot.exists() and video_box is not None
@@ -108,3 +117,32 @@ def test_browser_generates_a_video_and_explains_the_i2v_tab(
     expect(page.locator("#i2v-prompt textarea")).to_have_value(coffee)
     expect(page.locator("#i2v-generate")).to_be_disabled()
     assert page.locator('[data-testid="toast-body"].error').count() == 0
+
+
+@pytest.mark.slow
+def test_browser_rewrite_checkbox_shows_the_rewritten_prompt(browser: Browser, tmp_path: Path) -> None:
+    """The demo served with --rewrite-url at a local chat-completions server: tick the checkbox, pick
+    master, generate; the status beside the video shows the rewritten prompt."""
+    from playwright.sync_api import expect
+
+    from tests.serving.chat_server import chat_server, completion
+
+    with (
+        chat_server() as server,
+        served_demo(tmp_path, "tiny-random", "--rewrite-url", server.base_url) as url,
+    ):
+        server.reply = lambda body: (200, completion("A red kite over a grey sea. Style: wide shot."))
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.goto(url + "/")
+        page.fill("#t2v-prompt textarea", "kite")
+        page.check("#t2v-rewrite input[type=checkbox]")
+        page.locator("#t2v-rewrite-mode").get_by_label("master").check()
+        page.click("#t2v-generate")
+        status = page.locator("#t2v-status")
+        expect(status).to_contain_text(
+            "Rewritten prompt (master): A red kite over a grey sea.", timeout=90_000
+        )
+        page.screenshot(path=str(tmp_path / "rewrite.png"), full_page=True)
+        (_, _, body), = server.requests  # fmt: skip
+        assert body["messages"][1]["content"] == "Request: kite"
+        assert "composition" in body["messages"][0]["content"]  # the master instructions

@@ -65,3 +65,32 @@ def test_serve_demo_is_registered_for_up() -> None:
     services = platform_services(Workspace.at(Path("/tmp/unused-home")))
     demo = next(s for s in services if s.name == "demo")
     assert demo.argv[-4:] == ["serve", "demo", "--port", "7860"]
+
+
+def test_generate_rewrite_prints_the_rewritten_prompt_and_follows_the_exit_codes(tmp_path: Path) -> None:
+    from tests.serving.chat_server import chat_server, completion, refused_url
+
+    runner = CliRunner()
+    base = ["generate", "--prompt", "kite", "--out", str(tmp_path / "k.mp4"), "--model", "tiny-random",
+            "--home", str(tmp_path / "home"), "--cpu-threads", "1", "--frames", "1", "--steps", "1"]  # fmt: skip
+    with chat_server() as server:
+        server.reply = lambda body: (200, completion("Rewritten prompt: A red kite over a grey sea."))
+        url = ["--rewrite-url", server.base_url, "--rewrite-model", "served-llm"]
+        result = runner.invoke(app, [*base, "--rewrite", "master", *url])
+        assert result.exit_code == 0, result.output
+        assert "rewritten prompt (master): A red kite over a grey sea." in result.output
+        assert read_mp4(tmp_path / "k.mp4").metadata["prompt_original"] == "kite"
+        (_, _, body), = server.requests  # fmt: skip
+        assert body["model"] == "served-llm" and body["messages"][1]["content"] == "Request: kite"
+        result = runner.invoke(app, [*base, "--rewrite", "poetic", *url])
+        assert result.exit_code == 2 and "error: --rewrite 'poetic' must be normal or master" in result.stderr
+        server.reply = lambda body: (500, "overloaded")
+        result = runner.invoke(app, [*base, "--rewrite", "normal", *url])
+        assert result.exit_code == 1
+        assert (
+            f"error: prompt rewrite endpoint {server.base_url}/chat/completions answered HTTP 500"
+            in result.stderr
+        )
+    dead = refused_url()
+    result = runner.invoke(app, [*base, "--rewrite", "normal", "--rewrite-url", dead])
+    assert result.exit_code == 1 and f"{dead}/chat/completions is unreachable" in result.stderr

@@ -57,9 +57,7 @@ def main() -> int:
     parser.add_argument("--home", type=Path, default=None)
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument("--real", action="store_true", help="also score the real held-out set")
-    parser.add_argument(
-        "--real-dir", type=Path, default=Path(tempfile.gettempdir()) / "vf_heldout_real"
-    )
+    parser.add_argument("--real-dir", type=Path, default=Path(tempfile.gettempdir()) / "vf_heldout_real")
     args = parser.parse_args()
     if not (args.corpus / "labels.json").is_file():
         print(f"building the demo corpus (seed {args.seed}) in {args.corpus}")
@@ -112,7 +110,9 @@ def print_real(folder: Path, config: CurationConfig) -> None:
         build_heldout(folder, missing)
     start = time.perf_counter()
     rows = {item.name: item_signals(folder / f"{item.name}.mp4", config) for item in items}
-    print(f"\nreal held-out set {folder} ({len(items)} items) — signals took {time.perf_counter() - start:.1f} s")
+    print(
+        f"\nreal held-out set {folder} ({len(items)} items) — signals took {time.perf_counter() - start:.1f} s"
+    )
     reports = [score_heldout(items, rows, config, split) for split in ("tune", "report")]
     print(f"{'metric':<34} {'tune':>7} {'(n)':>4} {'report':>7} {'(n)':>4}")
     for (name, tune, n_tune), (_, value, n_report) in zip(*(r.rows() for r in reports), strict=True):

@@ -60,7 +60,14 @@ def clip_signal_row(
 
     tic = time.perf_counter()
     motion = motion_of(
-        frames, clip.start_frame, clip.end_frame, config.motion_pairs, box, config.motion_span, config.motion_fast
+        frames,
+        clip.start_frame,
+        clip.end_frame,
+        config.motion_pairs,
+        box,
+        config.motion_span,
+        config.motion_fast,
+        config.motion_contrast,
     )
     timing["motion"] = time.perf_counter() - tic
 

@@ -47,6 +47,7 @@ class SignalConfig(_Section):
         4, ge=1, description="slow places: flow over this many frames / span (divides the noise floor)"
     )
     motion_fast: float = Field(1.0, description="px/frame at 256p above which the one-frame flow is kept")
+    motion_contrast: float = Field(8.0, description="flow counts where gradient > this × the noise σ")
     persistence_frames: int = Field(6, ge=3, description="frames per clip for border/watermark tests")
     full_res_every_s: float = Field(0.5, description="full-resolution frames kept for OCR/BRISQUE")
     ocr_height: int = Field(480, description="rows the OCR frame is resized to (at most)")

@@ -44,17 +44,22 @@ def _flow_magnitude(previous: np.ndarray, following: np.ndarray) -> np.ndarray:
     return np.linalg.norm(flow, axis=2)
 
 
-def _reliable(previous: np.ndarray, following: np.ndarray, contrast: float) -> np.ndarray:
+_NOISE_KERNEL = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float32)
+
+
+def _reliable(grey: np.ndarray, contrast: float) -> np.ndarray:
     """Pixels whose texture stands out of the sensor noise: where flow can be measured at all.
 
-    The noise σ is estimated from the frame difference (1.4826 · median |Δ| / √2, an overestimate
-    where things move, which only makes the test stricter); a pixel is reliable when the Sobel
-    gradient of the slightly blurred frame exceeds `contrast` · σ. On flat areas (sky, a plain
-    wall, a wallpaper) DIS turns noise into displacements of a pixel or more.
+    The noise σ of the frame is estimated from its own pixels (Immerkær's fast estimate: the mean
+    absolute response to a kernel that cancels smooth image structure; it overestimates on fine
+    texture, which only makes the test stricter, and does not depend on motion). A pixel is
+    reliable when the Sobel gradient of the slightly blurred frame exceeds `contrast` · σ. On flat
+    areas (sky, a plain wall, a wallpaper) DIS turns noise into displacements of a pixel or more.
     """
-    difference = cv2.absdiff(following, previous)
-    sigma = 1.4826 * float(np.median(difference)) / np.sqrt(2.0) + 0.5
-    blurred = cv2.GaussianBlur(previous, (0, 0), 1.0).astype(np.float32)
+    image = grey.astype(np.float32)
+    response = cv2.filter2D(image, -1, _NOISE_KERNEL)[1:-1, 1:-1]
+    sigma = float(np.sqrt(np.pi / 2.0) * np.abs(response).mean() / 6.0) + 0.5
+    blurred = cv2.GaussianBlur(image, (0, 0), 1.0)
     gradient = cv2.magnitude(cv2.Sobel(blurred, cv2.CV_32F, 1, 0), cv2.Sobel(blurred, cv2.CV_32F, 0, 1))
     return np.asarray(gradient > contrast * sigma)
 
@@ -67,7 +72,7 @@ def motion_of(
     box: tuple[int, int, int, int],
     span: int = 4,
     fast: float = 1.0,
-    contrast: float = 16.0,
+    contrast: float = 8.0,
 ) -> Motion:
     """Optical-flow speed (px/frame at 256p) at `pairs` places of the clip, inside `box`.
 
@@ -97,7 +102,7 @@ def motion_of(
     magnitudes = []
     for t in sample_indices(start, end - span, pairs):
         previous = grey(t)
-        reliable = _reliable(previous, grey(t + 1), contrast)
+        reliable = _reliable(previous, contrast)
         if reliable.mean() < 0.02:
             magnitudes.append(np.zeros(1))
             continue
@@ -172,9 +177,7 @@ def _beside_text_line(mask: np.ndarray, bx: int, by: int, bw: int, bh: int) -> b
     margin = int(0.1 * height)
     band = np.ascontiguousarray(mask[max(0, by - margin) : min(height, by + bh + margin)])
     count, _, stats, _ = cv2.connectedComponentsWithStats(band, connectivity=8)
-    return any(
-        lw > 0.3 * width and lx < bx + bw and bx < lx + lw for lx, _, lw, _, _ in stats[1:count]
-    )
+    return any(lw > 0.3 * width and lx < bx + bw and bx < lx + lw for lx, _, lw, _, _ in stats[1:count])
 
 
 def watermark_score(
@@ -205,13 +208,14 @@ def watermark_score(
     - lies inside one corner zone (30 % × 35 % of the picture): a caption line spanning the lower
       third, a subtitle or a text block is wider and never counts;
     - has an aspect between 1:2 and `max_aspect`:1 (emblems are squarish, station logos and
-      text-in-a-box logos are wide);
+      text-in-a-box logos are wide) and is at least 3 % of the picture tall (legible);
     - has edges in several orientations (a straight edge sliding along itself also looks still);
     - is stiller than its surroundings: its still-edge density minus the density in a ring around
       it (half the blob's size wide). A slow move over a repetitive scene (a tilt along rows of
       windows) leaves still edges everywhere, a logo only on itself.
     The score is that density difference / 0.15, clipped to [0, 1]. A blob does not count when
-    more than `max_still_elsewhere` of the rest of the picture is still edges too: a locked-off
+    more than `max_still_elsewhere` of the rest of the picture (text lines left out) is still
+    edges too: a locked-off
     shot, where a still object in a corner looks like a logo. When the picture hardly moves
     (`motion_mean` < `min_motion` px/frame at 256p) nothing can be told apart and the score is 0.
     """
@@ -240,7 +244,11 @@ def watermark_score(
     height, width = still_edges.shape
     mask = cv2.dilate(still_edges.astype(np.uint8), np.ones((5, 5), np.uint8))
     mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((1, max(3, int(line_gap * width))), np.uint8))
-    count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    # Still edges of the scene itself, for the locked-off test: text lines (wide, low blobs) are
+    # overlays, not scene, and do not count.
+    text_lines = [i for i in range(1, count) if stats[i][2] > 0.3 * width and stats[i][3] < 0.2 * height]
+    scene_still = still_edges & ~np.isin(labels, text_lines)
     best, best_corner = 0.0, None
     for label in range(1, count):
         bx, by, bw, bh, area = stats[label]
@@ -251,6 +259,9 @@ def watermark_score(
         horizontal = "left" if bx + bw <= 0.3 * width else "right" if bx >= 0.7 * width else None
         vertical = "top" if by + bh <= 0.35 * height else "bottom" if by >= 0.65 * height else None
         if horizontal is None or vertical is None or not 0.5 <= bw / bh <= max_aspect:
+            continue
+        if bh < 0.03 * height:
+            # Thinner than a legible logo (8 px at 256p): a short straight scene edge.
             continue
         blob = still_edges[by : by + bh, bx : bx + bw]
         bins = np.bincount(orientation[by : by + bh, bx : bx + bw][blob], minlength=4)
@@ -266,7 +277,7 @@ def watermark_score(
         score = float(np.clip((float(blob.mean()) - ring_density) / 0.15, 0.0, 1.0))
         # A locked-off shot: the scene's own edges are still all over the picture, so a still
         # corner object (a lamp, a parked car) cannot be told from a logo. Undecided: 0.
-        elsewhere = (int(still_edges.sum()) - int(blob.sum())) / float(height * width - bw * bh)
+        elsewhere = (int(scene_still.sum()) - int(blob.sum())) / float(height * width - bw * bh)
         if score > best and elsewhere <= max_still_elsewhere:
             best, best_corner = score, f"{vertical}-{horizontal}"
     return best, best_corner

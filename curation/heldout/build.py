@@ -145,7 +145,9 @@ def overlay_layer(overlay: Overlay, width: int, height: int) -> np.ndarray:
         x0, y0, x1, y1 = draw.textbbox((0, 0), overlay.text, font=font)
         plate_w = x1 - x0 + plate_h // 2
         x, y = _corner_xy(overlay.corner, plate_w, plate_h, width, height)
-        draw.rounded_rectangle((x, y, x + plate_w, y + plate_h), radius=plate_h // 4, fill=(255, 255, 255, 77))
+        draw.rounded_rectangle(
+            (x, y, x + plate_w, y + plate_h), radius=plate_h // 4, fill=(255, 255, 255, 77)
+        )
         text_xy = (x + (plate_w - (x1 - x0)) // 2 - x0, y + (plate_h - (y1 - y0)) // 2 - y0)
         draw.text(text_xy, overlay.text, font=font, fill=(255, 255, 255, 153))
     elif overlay.kind == "boxed":
@@ -161,10 +163,20 @@ def overlay_layer(overlay: Overlay, width: int, height: int) -> np.ndarray:
         draw.rectangle((int(0.05 * width), band_y0, int(0.95 * width), band_y1), fill=(16, 16, 24, 153))
         title, _, second = overlay.text.partition("|")
         title_font = _font("DejaVuSans-Bold.ttf", int(0.075 * height))
-        draw.text((int(0.08 * width), band_y0 + int(0.015 * height)), title, font=title_font, fill=(255, 255, 255, 255))
+        draw.text(
+            (int(0.08 * width), band_y0 + int(0.015 * height)),
+            title,
+            font=title_font,
+            fill=(255, 255, 255, 255),
+        )
         if second:
             small = _font("DejaVuSans.ttf", int(0.05 * height))
-            draw.text((int(0.08 * width), band_y0 + int(0.11 * height)), second, font=small, fill=(235, 235, 235, 255))
+            draw.text(
+                (int(0.08 * width), band_y0 + int(0.11 * height)),
+                second,
+                font=small,
+                fill=(235, 235, 235, 255),
+            )
     rgba = np.asarray(layer, dtype=np.float32)
     rgba[..., 3] /= 255.0
     return rgba

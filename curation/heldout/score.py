@@ -35,8 +35,11 @@ from curation.scenes import Clip, clip_id_for, detect_shots
 SIGNALS = ("static", "text", "watermark", "border")
 
 
-def item_signals(path: Path, config: CurationConfig) -> dict[str, Any]:
-    """The signal row of the item at `path` (one clip: its longest shot) plus `cut_frames`."""
+def item_signals(path: Path, config: CurationConfig, cheap_only: bool = False) -> dict[str, Any]:
+    """The signal row of the item at `path` (one clip: its longest shot) plus `cut_frames`.
+
+    `cheap_only` skips OCR, BRISQUE, aesthetic and embedding (`text_area` is then None).
+    """
     info = probe_video(path, config.probe)
     video = decode_for_analysis(
         info, config.signals.analysis_height, config.signals.full_res_every_s, config.probe.max_frames
@@ -47,7 +50,7 @@ def item_signals(path: Path, config: CurationConfig) -> dict[str, Any]:
     times = [*video.times.tolist(), float(video.times[-1]) + 1.0 / info.fps]
     clip = Clip(clip_id_for(sha, start, end), str(path), sha, 0, 0, start, end, times[start], times[end],
                 info.fps, video.width, video.height, start)  # fmt: skip
-    row = clip_signal_row(video, clip, config.signals)
+    row = clip_signal_row(video, clip, config.signals, cheap_only=cheap_only)
     row["cut_frames"] = [start for start, _ in shots[1:]]
     return row
 
@@ -57,7 +60,7 @@ def predictions(row: dict[str, Any], config: CurationConfig) -> dict[str, bool]:
     gate = config.tiers["256p"]
     return {
         "static": row["motion_mean"] < gate.min_motion,
-        "text": row["text_area"] > gate.max_text_area,
+        "text": row["text_area"] is not None and row["text_area"] > gate.max_text_area,
         "watermark": row["watermark"] > gate.max_watermark,
         "border": row["border_ratio"] > gate.max_border_ratio,
     }

@@ -142,7 +142,7 @@ def overlay_layer(overlay: Overlay, width: int, height: int) -> np.ndarray:
     if overlay.kind == "station":
         plate_h = int(0.09 * height)
         font = _font("DejaVuSansCondensed-Bold.ttf", int(plate_h * 0.62))
-        x0, y0, x1, y1 = draw.textbbox((0, 0), overlay.text, font=font)
+        x0, y0, x1, y1 = (int(v) for v in draw.textbbox((0, 0), overlay.text, font=font))
         plate_w = x1 - x0 + plate_h // 2
         x, y = _corner_xy(overlay.corner, plate_w, plate_h, width, height)
         draw.rounded_rectangle(
@@ -152,7 +152,7 @@ def overlay_layer(overlay: Overlay, width: int, height: int) -> np.ndarray:
         draw.text(text_xy, overlay.text, font=font, fill=(255, 255, 255, 153))
     elif overlay.kind == "boxed":
         font = _font("DejaVuSansCondensed-Bold.ttf", 22)
-        x0, y0, x1, y1 = draw.textbbox((0, 0), overlay.text, font=font)
+        x0, y0, x1, y1 = (int(v) for v in draw.textbbox((0, 0), overlay.text, font=font))
         pad = 6
         box_w, box_h = x1 - x0 + 2 * pad, y1 - y0 + 2 * pad
         x, y = _corner_xy(overlay.corner, box_w, box_h, width, height)

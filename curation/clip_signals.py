@@ -118,7 +118,16 @@ def clip_signal_row(
     timing["borders"] = time.perf_counter() - tic
 
     tic = time.perf_counter()
-    motion = motion_of(frames, clip.start_frame, clip.end_frame, config.motion_pairs, box)
+    motion = motion_of(
+        frames,
+        clip.start_frame,
+        clip.end_frame,
+        config.motion_pairs,
+        box,
+        config.motion_span,
+        config.motion_fast,
+        config.motion_contrast,
+    )
     timing["motion"] = time.perf_counter() - tic
 
     tic = time.perf_counter()
@@ -128,7 +137,13 @@ def clip_signal_row(
     tic = time.perf_counter()
     watermark_indices = sample_indices(clip.start_frame, clip.end_frame, config.watermark_frames)
     watermark, corner = watermark_score(
-        frames, watermark_indices, box, config.watermark_edge, config.watermark_consistency, motion.mean
+        frames,
+        watermark_indices,
+        box,
+        config.watermark_edge,
+        config.watermark_consistency,
+        motion.mean,
+        max_aspect=config.watermark_max_aspect,
     )
     timing["watermark"] = time.perf_counter() - tic
 

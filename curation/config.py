@@ -43,6 +43,11 @@ class SignalConfig(_Section):
 
     analysis_height: int = Field(256, description="rows of the frames cheap signals run on (never upscaled)")
     motion_pairs: int = Field(6, ge=1, description="frame pairs (t, t+1) per clip for optical flow")
+    motion_span: int = Field(
+        4, ge=1, description="slow places: flow over this many frames / span (divides the noise floor)"
+    )
+    motion_fast: float = Field(1.0, description="px/frame at 256p above which the one-frame flow is kept")
+    motion_contrast: float = Field(8.0, description="flow counts where gradient > this × the noise σ")
     persistence_frames: int = Field(6, ge=3, description="frames per clip for border/watermark tests")
     ocr_height: int = Field(480, description="rows the OCR frame is resized to (at most)")
     ocr_frames: int = Field(5, ge=1, description="frames per clip combined into the image OCR reads")
@@ -55,6 +60,7 @@ class SignalConfig(_Section):
     watermark_frames: int = Field(12, ge=4, description="frames per clip for the watermark test")
     watermark_edge: float = Field(120.0, description="Sobel magnitude of the mean gradient that counts")
     watermark_consistency: float = Field(0.8, description="|mean gradient| / mean |gradient| of a still edge")
+    watermark_max_aspect: float = Field(6.0, description="width / height of a corner logo at most")
 
 
 class DedupConfig(_Section):

@@ -38,20 +38,80 @@ def _dis() -> cv2.DISOpticalFlow:
     return _DIS
 
 
-def motion_of(frames: np.ndarray, start: int, end: int, pairs: int, box: tuple[int, int, int, int]) -> Motion:
-    """DIS optical flow between frames (t, t+1) at `pairs` places of the clip, inside `box`.
+def _flow_magnitude(previous: np.ndarray, following: np.ndarray) -> np.ndarray:
+    """Per-pixel DIS optical-flow magnitude (px), (h, w), between two grey frames."""
+    flow = _dis().calc(previous, following, None)  # type: ignore[call-overload]
+    return np.linalg.norm(flow, axis=2)
+
+
+_NOISE_KERNEL = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float32)
+
+
+def _reliable(grey: np.ndarray, contrast: float) -> np.ndarray:
+    """Pixels whose texture stands out of the sensor noise: where flow can be measured at all.
+
+    The noise σ of the frame is estimated from its own pixels (Immerkær's fast estimate: the mean
+    absolute response to a kernel that cancels smooth image structure; it overestimates on fine
+    texture, which only makes the test stricter, and does not depend on motion). A pixel is
+    reliable when the Sobel gradient of the slightly blurred frame exceeds `contrast` · σ. On flat
+    areas (sky, a plain wall, a wallpaper) DIS turns noise into displacements of a pixel or more.
+    """
+    image = grey.astype(np.float32)
+    response = cv2.filter2D(image, -1, _NOISE_KERNEL)[1:-1, 1:-1]
+    sigma = float(np.sqrt(np.pi / 2.0) * np.abs(response).mean() / 6.0) + 0.5
+    blurred = cv2.GaussianBlur(image, (0, 0), 1.0)
+    gradient = cv2.magnitude(cv2.Sobel(blurred, cv2.CV_32F, 1, 0), cv2.Sobel(blurred, cv2.CV_32F, 0, 1))
+    return np.asarray(gradient > contrast * sigma)
+
+
+def motion_of(
+    frames: np.ndarray,
+    start: int,
+    end: int,
+    pairs: int,
+    box: tuple[int, int, int, int],
+    span: int = 4,
+    fast: float = 1.0,
+    contrast: float = 8.0,
+) -> Motion:
+    """Optical-flow speed (px/frame at 256p) at `pairs` places of the clip, inside `box`.
 
     `box` (x0, y0, x1, y1) is the picture area without black bars (bars never move).
+
+    Sensor noise is not motion, but DIS flow between two noisy frames of a still scene finds
+    displacements of 0.1-0.3 px on textured areas and of a pixel or more on flat ones. Two
+    defences, at each place t:
+    - only *reliable* pixels count (`_reliable`: texture above `contrast` × the noise σ); when
+      fewer than 2 % are, the picture is flat and the speed there is 0;
+    - noise is independent from frame to frame, so its displacement does not grow with the time
+      between frames, while a real movement's does. When the one-frame flow is slow (mean below
+      `fast` px/frame) the flow over (t, t+`span`) is measured too; when it grew less than half as
+      much as a steady movement would, the place is noise-dominated and its speed is that flow /
+      `span` (the noise floor divided by `span`). A slow pan or a slowly moving subject grows
+      steadily and keeps its one-frame speed; fast motion is never re-measured (over `span`
+      frames large displacements and occlusions make DIS underestimate it).
     """
     if end - start < 2:
         return Motion(0.0, 0.0)
+    span = max(1, min(span, end - start - 1))
     x0, y0, x1, y1 = box
+
+    def grey(t: int) -> np.ndarray:
+        return cv2.cvtColor(frames[t][y0:y1, x0:x1], cv2.COLOR_RGB2GRAY)
+
     magnitudes = []
-    for t in sample_indices(start, end - 1, pairs):
-        previous = cv2.cvtColor(frames[t][y0:y1, x0:x1], cv2.COLOR_RGB2GRAY)
-        following = cv2.cvtColor(frames[t + 1][y0:y1, x0:x1], cv2.COLOR_RGB2GRAY)
-        flow = _dis().calc(previous, following, None)  # type: ignore[call-overload]
-        magnitudes.append(np.linalg.norm(flow, axis=2).ravel())
+    for t in sample_indices(start, end - span, pairs):
+        previous = grey(t)
+        reliable = _reliable(previous, contrast)
+        if reliable.mean() < 0.02:
+            magnitudes.append(np.zeros(1))
+            continue
+        one = _flow_magnitude(previous, grey(t + 1))[reliable]
+        if span > 1 and one.mean() < fast:
+            spanned = _flow_magnitude(previous, grey(t + span))[reliable] / span
+            if spanned.mean() < 0.5 * one.mean():
+                one = spanned
+        magnitudes.append(one)
     values = np.concatenate(magnitudes)
     return Motion(float(values.mean()), float(np.percentile(values, 95)))
 
@@ -110,6 +170,16 @@ def border_ratio(box: tuple[int, int, int, int], width: int, height: int) -> flo
     return 1.0 - (x1 - x0) * (y1 - y0) / float(width * height)
 
 
+def _beside_text_line(mask: np.ndarray, bx: int, by: int, bw: int, bh: int) -> bool:
+    """Whether the rows within 10 % of the height around a blob hold a run of still edges wider
+    than 30 % of the picture that overlaps the blob's columns: a caption line next to it."""
+    height, width = mask.shape
+    margin = int(0.1 * height)
+    band = np.ascontiguousarray(mask[max(0, by - margin) : min(height, by + bh + margin)])
+    count, _, stats, _ = cv2.connectedComponentsWithStats(band, connectivity=8)
+    return any(lw > 0.3 * width and lx < bx + bw and bx < lx + lw for lx, _, lw, _, _ in stats[1:count])
+
+
 def watermark_score(
     frames: np.ndarray,
     indices: list[int],
@@ -118,6 +188,9 @@ def watermark_score(
     consistency: float = 0.8,
     motion_mean: float | None = None,
     min_motion: float = 0.15,
+    max_aspect: float = 6.0,
+    line_gap: float = 0.03,
+    max_still_elsewhere: float = 0.08,
 ) -> tuple[float, str | None]:
     """How surely a static logo sits in a corner of the picture: (score 0-1, corner or None).
 
@@ -125,14 +198,26 @@ def watermark_score(
     gradient vector in every frame, while a moving (or shaking) background's gradients at a fixed
     pixel change direction and cancel in the mean. Per pixel, over the sampled frames: g = mean
     Sobel gradient vector; a *still edge* has |g| > `edge_threshold` and |g| / mean|gradient| >
-    `consistency` (semi-transparent logos pass: the logo's part of the gradient is constant).
-    Still-edge pixels are grouped into blobs (5×5 dilation); a blob counts when it lies inside
-    one corner zone (30 % × 35 % of the picture), is squarish (aspect 1:2 … 2:1, so words of a caption
-    and word-mark logos wider than 2:1 do not count) and has edges in
-    several orientations (a straight edge sliding along itself also looks still). That rules out
-    subtitles and text blocks spanning the frame. When the picture hardly moves (`motion_mean` <
-    `min_motion` px/frame at 256p) nothing can be told apart and the score is 0.
-    The score is the blob's still-edge density over its bounding box, / 0.15, clipped to 1.
+    `consistency`. A semi-transparent logo passes: the background's share of the gradient cancels
+    in the mean, the logo's share (alpha × its own edges) stays.
+
+    Still-edge pixels are grouped into blobs (5×5 dilation, then a horizontal closing over
+    `line_gap` × the picture width, so the words of one caption line join into one wide blob).
+    A blob beside a text line (`_beside_text_line`: a caption's short second line) never counts.
+    A blob counts when it:
+    - lies inside one corner zone (30 % × 35 % of the picture): a caption line spanning the lower
+      third, a subtitle or a text block is wider and never counts;
+    - has an aspect between 1:2 and `max_aspect`:1 (emblems are squarish, station logos and
+      text-in-a-box logos are wide) and is at least 3 % of the picture tall (legible);
+    - has edges in several orientations (a straight edge sliding along itself also looks still);
+    - is stiller than its surroundings: its still-edge density minus the density in a ring around
+      it (half the blob's size wide). A slow move over a repetitive scene (a tilt along rows of
+      windows) leaves still edges everywhere, a logo only on itself.
+    The score is that density difference / 0.15, clipped to [0, 1]. A blob does not count when
+    more than `max_still_elsewhere` of the rest of the picture (text lines left out) is still
+    edges too: a locked-off
+    shot, where a still object in a corner looks like a logo. When the picture hardly moves
+    (`motion_mean` < `min_motion` px/frame at 256p) nothing can be told apart and the score is 0.
     """
     if motion_mean is not None and motion_mean < min_motion:
         # A static or near-static picture: an overlay cannot be told from the scene. Undecided,
@@ -158,24 +243,41 @@ def watermark_score(
     orientation = (np.degrees(np.arctan2(sum_gy, sum_gx)) % 180.0 // 45.0).astype(np.int64)  # 4 bins
     height, width = still_edges.shape
     mask = cv2.dilate(still_edges.astype(np.uint8), np.ones((5, 5), np.uint8))
-    count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((1, max(3, int(line_gap * width))), np.uint8))
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    # Still edges of the scene itself, for the locked-off test: text lines (wide, low blobs) are
+    # overlays, not scene, and do not count.
+    text_lines = [i for i in range(1, count) if stats[i][2] > 0.3 * width and stats[i][3] < 0.2 * height]
+    scene_still = still_edges & ~np.isin(labels, text_lines)
     best, best_corner = 0.0, None
     for label in range(1, count):
         bx, by, bw, bh, area = stats[label]
         if area < 0.001 * width * height or bw > 0.3 * width or bh > 0.35 * height:
             continue
+        if _beside_text_line(mask, bx, by, bw, bh):
+            continue
         horizontal = "left" if bx + bw <= 0.3 * width else "right" if bx >= 0.7 * width else None
         vertical = "top" if by + bh <= 0.35 * height else "bottom" if by >= 0.65 * height else None
-        # Squarish (1:2 … 2:1): a burnt-in word is wider than that, so corner words do not count.
-        if horizontal is None or vertical is None or not 0.5 <= bw / bh <= 2.0:
+        if horizontal is None or vertical is None or not 0.5 <= bw / bh <= max_aspect:
+            continue
+        if bh < 0.03 * height:
+            # Thinner than a legible logo (8 px at 256p): a short straight scene edge.
             continue
         blob = still_edges[by : by + bh, bx : bx + bw]
         bins = np.bincount(orientation[by : by + bh, bx : bx + bw][blob], minlength=4)
         if bins.max() > 0.6 * bins.sum():
             # One edge orientation only: a straight edge sliding along itself (aperture problem).
             continue
-        density = float(still_edges[by : by + bh, bx : bx + bw].mean())
-        score = min(1.0, density / 0.15)
-        if score > best:
+        pad = max(bw, bh) // 2
+        rx0, ry0 = max(0, bx - pad), max(0, by - pad)
+        rx1, ry1 = min(width, bx + bw + pad), min(height, by + bh + pad)
+        ring_edges = int(still_edges[ry0:ry1, rx0:rx1].sum()) - int(blob.sum())
+        ring_area = (rx1 - rx0) * (ry1 - ry0) - bw * bh
+        ring_density = ring_edges / ring_area if ring_area > 0 else 0.0
+        score = float(np.clip((float(blob.mean()) - ring_density) / 0.15, 0.0, 1.0))
+        # A locked-off shot: the scene's own edges are still all over the picture, so a still
+        # corner object (a lamp, a parked car) cannot be told from a logo. Undecided: 0.
+        elsewhere = (int(scene_still.sum()) - int(blob.sum())) / float(height * width - bw * bh)
+        if score > best and elsewhere <= max_still_elsewhere:
             best, best_corner = score, f"{vertical}-{horizontal}"
     return best, best_corner

@@ -57,7 +57,7 @@ class AccuracyReport:
         ]
 
 
-def _match_cuts(truth: list[int], predicted: list[int], tolerance: int) -> int:
+def match_cuts(truth: list[int], predicted: list[int], tolerance: int) -> int:
     """Greedy one-to-one matches within `tolerance` frames."""
     used: set[int] = set()
     matched = 0
@@ -101,7 +101,7 @@ def score_corpus(
         if not video.cuts_known or file not in starts:
             continue
         predicted = sorted(s for s in starts[file] if s > 0)
-        true_positive += _match_cuts(video.cuts, predicted, tolerance)
+        true_positive += match_cuts(video.cuts, predicted, tolerance)
         n_true += len(video.cuts)
         n_predicted += len(predicted)
     precision = true_positive / n_predicted if n_predicted else 1.0

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from curation.clip_signals import clip_signal_row
+from curation.clip_signals import ClipSignalStream
 from curation.config import CurationConfig
 from curation.decode import decode_for_analysis, probe_video
 from curation.democorpus.accuracy import match_cuts
@@ -41,16 +41,19 @@ def item_signals(path: Path, config: CurationConfig, cheap_only: bool = False) -
     `cheap_only` skips OCR, BRISQUE, aesthetic and embedding (`text_area` is then None).
     """
     info = probe_video(path, config.probe)
-    video = decode_for_analysis(
-        info, config.signals.analysis_height, config.signals.full_res_every_s, config.probe.max_frames
-    )
+    video = decode_for_analysis(info, config.signals.analysis_height, max_frames=config.probe.max_frames)
     shots = detect_shots(video, config.scenes)
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
     start, end = max(shots, key=lambda shot: shot[1] - shot[0])
     times = [*video.times.tolist(), float(video.times[-1]) + 1.0 / info.fps]
     clip = Clip(clip_id_for(sha, start, end), str(path), sha, 0, 0, start, end, times[start], times[end],
                 info.fps, video.width, video.height, start)  # fmt: skip
-    row = clip_signal_row(video, clip, config.signals, cheap_only=cheap_only)
+    # A second pass computes the row while decoding, as curation does, once the clip is known.
+    stream = ClipSignalStream([clip], config.signals, cheap_only=cheap_only)
+    decode_for_analysis(
+        info, config.signals.analysis_height, max_frames=config.probe.max_frames, on_frame=stream
+    )
+    (row,), _ = stream.finish()
     row["cut_frames"] = [start for start, _ in shots[1:]]
     return row
 

@@ -41,7 +41,7 @@ class VideoPipelineModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context: Any) -> None:
         self.bundle = Path(context.artifacts["bundle"])
 
-    def predict(self, model_input: Any, params: dict[str, Any] | None = None) -> pd.DataFrame:
+    def predict(self, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         """A DataFrame (or a dict of columns, or a list of prompts) → one row per prompt with the
         `video_path` of its mp4 (and `frames` with `return_frames`). Bad rows raise InvalidRequestError."""
         from serving.api import generate

@@ -4,9 +4,9 @@ Accepted references:
 - ``tiny-random``: the built-in tiny model (DiT preset ``tiny`` with ``token_replace`` I2V, VAE
   preset ``tiny``, text encoder ``tiny-random``), weights drawn from a fixed seed; no files.
 - ``models:/<name>@<alias>`` or ``models:/<name>/<version>``: a version of the MLflow model
-  registry. Versions made from a LoggedModel (source ``models:/<model_id>``) are MLflow model
-  folders whose pyfunc data is the bundle (`training.logged_models`); older versions' `source` is
-  the bundle directory itself. Remote files are downloaded into the cache once per (registry,
+  registry. Versions made from a LoggedModel (with a `model_id`) are MLflow model folders whose
+  pyfunc data is the bundle (`training.logged_models`); older versions' `source` is the bundle
+  directory itself. Remote files are downloaded into the cache once per (registry,
   name, version).
 - ``runs:/<run_id>/<path>``, ``mlflow-artifacts:/...``, ``s3://...`` … : an MLflow artifact URI of a
   bundle directory, downloaded the same way.
@@ -117,8 +117,8 @@ def _registry_source(
         )
     source = str(version.source)
     model_id = getattr(version, "model_id", None)
-    # A version made from a LoggedModel has source models:/<model_id>: its files are the logged
-    # model's artifacts (an MLflow model folder whose pyfunc data is the bundle).
+    # A version made from a LoggedModel: its files are the logged model's artifacts (an MLflow model
+    # folder whose pyfunc data is the bundle), wherever its source says.
     files = _logged_model_location(tracking_uri, model_id) if model_id else source
     destination = cache_dir / "registry" / _uri_slug(tracking_uri or "") / name / str(version.version)
     local = bundle_of(

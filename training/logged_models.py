@@ -14,7 +14,7 @@ exactly as the checkpoint holds them, and — for a pipeline bundle — an MLmod
 `mlflow.pyfunc.load_model("models:/videofoundry-dit@champion")` then imports `serving.mlflow_model`
 (named in the MLmodel; training does not import serving) and predicts videos from prompts; serving's
 own loader (`serving.references`) reads `bundle/` as before. `register_logged_model` creates the
-registry version whose source is `models:/<model_id>`.
+registry version linked to the LoggedModel (`model_id`).
 """
 
 from __future__ import annotations
@@ -134,15 +134,18 @@ def register_logged_model(
     tags: Mapping[str, str],
     description: str,
 ) -> str:
-    """A new version of `registered_name` (created with `description` if missing) whose source is
-    `models:/<model_id>`; returns the version number."""
+    """A new version of `registered_name` (created with `description` if missing) linked to the
+    LoggedModel `model_id`, its source the model's artifact folder; returns the version number."""
     from mlflow.exceptions import MlflowException
 
     try:
         client.get_registered_model(registered_name)
     except MlflowException:
         client.create_registered_model(registered_name, description=description)
+    # The source is the logged model's artifact location (not `models:/<model_id>`: MLflow's SQL
+    # registry resolves that through the process-wide tracking URI, not this client's).
+    location = client.get_logged_model(model_id).artifact_location
     version = client.create_model_version(
-        registered_name, source=f"models:/{model_id}", run_id=run_id, tags=dict(tags), model_id=model_id
+        registered_name, source=location, run_id=run_id, tags=dict(tags), model_id=model_id
     )
     return str(version.version)

@@ -1,8 +1,9 @@
 """Model registry: every DiT checkpoint becomes a version of `videofoundry-dit` (MLflow registry).
 
-A version's source is `models:/<model_id>`, the checkpoint's LoggedModel (`training.logged_models`):
-an MLflow model folder with the pyfunc flavor whose `bundle/` is the checkpoint's pipeline bundle
-(EMA weights; or, without a VAE in the trainer, its `transformer/` files). Tags that orchestration
+A version is linked to the checkpoint's LoggedModel (`model_id`; `training.logged_models`) and its
+source is that model's artifact folder: an MLflow model folder with the pyfunc flavor whose
+`bundle/` is the checkpoint's pipeline bundle (EMA weights; or, without a VAE in the trainer, its
+`transformer/` files). Tags that orchestration
 and promotion read:
 
     stage           image_256 … sft

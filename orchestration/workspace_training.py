@@ -99,7 +99,7 @@ def train_vae_in_workspace(
     `tracking` is the platform's (URI, artifacts, experiment prefix); the run logs to experiment
     `<experiment>-vae` with the held-out PSNR evaluator and sample grids, its data version
     `data_version` or a fingerprint of the media (a dataset input whose source is the tables
-    folder or the first `--data` path). The export is registered as `videofoundry-vae@latest`.
+    folder or the first `--data` path). The export is registered as `videofoundry-vae@current`.
     """
     from evaluation.vae_benchmarks import HeldoutEvaluator
     from training.vae.run import VAEJob, data_fingerprint, train_vae

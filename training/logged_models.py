@@ -101,7 +101,8 @@ def log_checkpoint_model(
     model_type: str = PIPELINE_MODEL_TYPE,
 ) -> str:
     """One LoggedModel of run `run_id` at `step` holding `parts` ({name under bundle/: local file or
-    folder}); with `pyfunc`, the MLmodel files too. Returns the model id (READY)."""
+    folder; "." for a folder whose files are bundle/ itself}); with `pyfunc`, the MLmodel files
+    too. Returns the model id (READY)."""
     from mlflow.entities import LoggedModelOutput
 
     model = client.create_logged_model(
@@ -115,7 +116,8 @@ def log_checkpoint_model(
     client.log_outputs(run_id, [LoggedModelOutput(model.model_id, step=step)])
     for part, local in parts.items():
         if local.is_dir():
-            client.log_model_artifacts(model.model_id, str(local), f"{BUNDLE_DIR}/{part}")
+            target = BUNDLE_DIR if part == "." else f"{BUNDLE_DIR}/{part}"
+            client.log_model_artifacts(model.model_id, str(local), target)
         else:
             client.log_model_artifact(model.model_id, str(local), BUNDLE_DIR)
     if pyfunc:
@@ -143,7 +145,8 @@ def register_logged_model(
     except MlflowException:
         client.create_registered_model(registered_name, description=description)
     # The source is the logged model's artifact location (not `models:/<model_id>`: MLflow's SQL
-    # registry resolves that through the process-wide tracking URI, not this client's).
+    # registry resolves that through the process-wide tracking URI, not this client's). SQL
+    # registries do not store `model_id` on the version either: the caller's `model_id` tag does.
     location = client.get_logged_model(model_id).artifact_location
     version = client.create_model_version(
         registered_name, source=location, run_id=run_id, tags=dict(tags), model_id=model_id

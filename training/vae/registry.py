@@ -2,9 +2,10 @@
 
 `train_vae` registers its export (`model.checkpoints` format: safetensors + config.json, what the
 DiT's latent cache and serving read) as a LoggedModel of the training run at its last step, with the
-held-out metrics of that step linked to it, and moves the alias `latest` to the new version.
-`latest` and not `champion`: nothing gates the VAE on its own (its PSNR floor is one of the DiT
-champion's promotion gates), and `latest` is exactly the VAE the workspace's DiT encodes with.
+held-out metrics of that step linked to it, and moves the alias `current` to the new version.
+`current`, not `champion`: nothing gates the VAE on its own (its PSNR floor is one of the DiT
+champion's promotion gates), and `current` is exactly the VAE the workspace's DiT encodes with
+(`latest` is reserved by MLflow: `models:/videofoundry-vae/latest` is the newest version anyway).
 Re-running a finished training registers nothing new (the version of that run and step exists).
 
 Version tags: step, data_version, code_version, model_id, and `heldout/<metric>` of the last
@@ -22,11 +23,11 @@ from training.results import TrainResult
 from training.tracking import TrackingSettings
 
 REGISTERED_VAE = "videofoundry-vae"
-VAE_ALIAS = "latest"
+VAE_ALIAS = "current"
 
 
 def register_vae(tracking: TrackingSettings, result: TrainResult, export_dir: Path) -> str | None:
-    """Register the VAE exported to `export_dir` by run `result.run_id` and point `@latest` at it;
+    """Register the VAE exported to `export_dir` by run `result.run_id` and point `@current` at it;
     returns the version (None without a tracking URI or run)."""
     if tracking.uri is None or result.run_id is None:
         return None

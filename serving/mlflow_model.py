@@ -28,7 +28,15 @@ import pandas as pd
 
 from serving.limits import InvalidRequestError
 
-SETTING_COLUMNS = ("negative_prompt", "num_frames", "height", "width", "num_inference_steps", "guidance_scale", "seed")
+SETTING_COLUMNS = (
+    "negative_prompt",
+    "num_frames",
+    "height",
+    "width",
+    "num_inference_steps",
+    "guidance_scale",
+    "seed",
+)
 _INTEGERS = {"num_frames", "height", "width", "num_inference_steps", "seed"}
 
 
@@ -98,4 +106,3 @@ def _settings(row: dict[str, Any]) -> dict[str, Any]:
 def _load_pyfunc(data_path: str) -> VideoPipelineModel:
     """MLflow's loader hook: `data_path` is the model's `bundle/` folder."""
     return VideoPipelineModel(data_path)
-

@@ -122,7 +122,9 @@ def _registry_source(
     files = _logged_model_location(tracking_uri, model_id) if model_id else source
     destination = cache_dir / "registry" / _uri_slug(tracking_uri or "") / name / str(version.version)
     local = bundle_of(
-        Path(files.removeprefix("file://")) if _is_local(files) else _download(files, tracking_uri, destination)
+        Path(files.removeprefix("file://"))
+        if _is_local(files)
+        else _download(files, tracking_uri, destination)
     )
     label = f"{name} v{version.version}" + (f" (@{alias})" if alias else "")
     return ModelSource(
@@ -146,7 +148,9 @@ def _logged_model_location(tracking_uri: str | None, model_id: str) -> str:
     try:
         return str(registry_client(tracking_uri).get_logged_model(model_id).artifact_location)
     except MlflowException as err:
-        raise ModelReferenceError(f"the registered version's logged model {model_id} cannot be read: {err}") from err
+        raise ModelReferenceError(
+            f"the registered version's logged model {model_id} cannot be read: {err}"
+        ) from err
 
 
 def bundle_of(directory: Path) -> Path:

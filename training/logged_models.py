@@ -42,7 +42,10 @@ PREDICT_COLUMNS: dict[str, str] = {
     "guidance_scale": "double",
     "seed": "long",
 }
-PREDICT_PARAMS: dict[str, tuple[str, Any]] = {"output_dir": ("string", ""), "return_frames": ("boolean", False)}
+PREDICT_PARAMS: dict[str, tuple[str, Any]] = {
+    "output_dir": ("string", ""),
+    "return_frames": ("boolean", False),
+}
 INPUT_EXAMPLE = {
     "prompt": ["a red ball rolls across a wooden floor"],
     "num_frames": [5],
@@ -59,7 +62,9 @@ def pipeline_signature() -> Any:
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
-    inputs = Schema([ColSpec(kind, name, required=name == "prompt") for name, kind in PREDICT_COLUMNS.items()])
+    inputs = Schema(
+        [ColSpec(kind, name, required=name == "prompt") for name, kind in PREDICT_COLUMNS.items()]
+    )
     params = ParamSchema([ParamSpec(name, kind, default) for name, (kind, default) in PREDICT_PARAMS.items()])
     return ModelSignature(inputs=inputs, outputs=Schema([ColSpec("string", "video_path")]), params=params)
 
@@ -71,7 +76,10 @@ def _write_pyfunc_files(directory: Path, model: Any, run_id: str | None) -> None
     from mlflow.pyfunc import save_model
 
     mlmodel = Model(
-        artifact_path=model.artifact_location, run_id=run_id, model_uuid=model.model_id, model_id=model.model_id
+        artifact_path=model.artifact_location,
+        run_id=run_id,
+        model_uuid=model.model_id,
+        model_id=model.model_id,
     )
     save_model(
         str(directory),

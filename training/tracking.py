@@ -23,9 +23,9 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -147,7 +147,9 @@ class RunTracker:
         """A config as params `<name>.<dotted key>` plus the whole of it as artifact `config/<name>.yaml`."""
         if self.enabled and self.run_id:
             self.log_params({name: config})
-            self.client.log_dict(self.run_id, json.loads(json.dumps(config, default=str)), f"config/{name}.yaml")
+            self.client.log_dict(
+                self.run_id, json.loads(json.dumps(config, default=str)), f"config/{name}.yaml"
+            )
 
     def log_data_version(self, data_version: str, name: str, source: str | None = None) -> None:
         """The data the run trains on as a dataset input (context `training`): digest = the data
@@ -182,7 +184,9 @@ class RunTracker:
 
             now = int(time.time() * 1000)
             batch = [
-                Metric(k, float(v), now, step, model_id=model_id) for k, v in metrics.items() if np.isfinite(v)
+                Metric(k, float(v), now, step, model_id=model_id)
+                for k, v in metrics.items()
+                if np.isfinite(v)
             ]
             self.client.log_batch(target, metrics=batch)
 

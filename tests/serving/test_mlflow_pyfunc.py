@@ -17,7 +17,14 @@ from training.logged_models import BUNDLE_DIR, PYFUNC_LOADER, log_checkpoint_mod
 from training.tracking import RunTracker
 
 NAME = "videofoundry-dit"
-ROW = {"prompt": ["a red ball"], "num_frames": [5], "height": [32], "width": [32], "num_inference_steps": [2], "seed": [3]}
+ROW = {
+    "prompt": ["a red ball"],
+    "num_frames": [5],
+    "height": [32],
+    "width": [32],
+    "num_inference_steps": [2],
+    "seed": [3],
+}
 
 
 @pytest.fixture(scope="module")
@@ -70,14 +77,18 @@ def test_pyfunc_load_model_at_champion_predicts_the_same_video_as_serving(champi
     mlflow.set_tracking_uri(champion["uri"])
     mlflow.set_registry_uri(champion["uri"])
     model = mlflow.pyfunc.load_model(f"models:/{NAME}@champion")
-    out = model.predict(pd.DataFrame(ROW), params={"output_dir": str(tmp_path / "out"), "return_frames": True})
+    out = model.predict(
+        pd.DataFrame(ROW), params={"output_dir": str(tmp_path / "out"), "return_frames": True}
+    )
     assert list(out["video_path"]) == [str(tmp_path / "out" / "video_0000.mp4")]
     frames = out["frames"][0]
     assert frames.shape == (5, 32, 32, 3) and frames.dtype == np.uint8
     assert read_clip(out["video_path"][0]).shape == (5, 32, 32, 3)
 
     config = ServingConfig.preset("tiny", device="cpu", cache_dir=str(tmp_path / "cache"))
-    source = resolve_reference(f"models:/{NAME}@champion", tracking_uri=champion["uri"], cache_dir=config.cache_dir)
+    source = resolve_reference(
+        f"models:/{NAME}@champion", tracking_uri=champion["uri"], cache_dir=config.cache_dir
+    )
     assert source.local_path is not None and (source.local_path / PIPELINE_FILE).is_file()
     assert champion["model_id"] in source.details["source"]
     video = generate(

@@ -242,7 +242,9 @@ def prepare_stage(
     return plan
 
 
-def _in_lineage(config: DiTTrainConfig, stage: str, tracking: TrackingSettings, stage_dir: Path) -> TrackingSettings:
+def _in_lineage(
+    config: DiTTrainConfig, stage: str, tracking: TrackingSettings, stage_dir: Path
+) -> TrackingSettings:
     """The stage as a child of its lineage's parent run, its metrics offset by the earlier stages' steps.
 
     The parent run is the previous stage run's parent, or (first stage) the parent of this stage's

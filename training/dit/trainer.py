@@ -23,7 +23,6 @@ recent loss the next stage chains from (training.dit.stages.finished_stage).
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import random
@@ -63,9 +62,9 @@ from training.dit.registry import (
     register_checkpoint,
     versions_of_run,
 )
-from training.logged_models import log_checkpoint_model
 from training.dit.sampling import decode_to_frames, sample_latents
 from training.ema import EMA
+from training.logged_models import log_checkpoint_model
 from training.parallel import parallelize_dit
 from training.results import TrainResult
 from training.tracking import RunTracker, TrackingSettings
@@ -242,7 +241,11 @@ class DiTTrainer:
             return
         whole = (path / VAE_DIR).is_dir()  # a whole pipeline bundle: what serving and pyfunc load
         parts = (
-            {TRANSFORMER_DIR: path / TRANSFORMER_DIR, VAE_DIR: path / VAE_DIR, PIPELINE_FILE: path / PIPELINE_FILE}
+            {
+                TRANSFORMER_DIR: path / TRANSFORMER_DIR,
+                VAE_DIR: path / VAE_DIR,
+                PIPELINE_FILE: path / PIPELINE_FILE,
+            }
             if whole
             else {".": path / TRANSFORMER_DIR}
         )
@@ -266,7 +269,9 @@ class DiTTrainer:
             "model_id": model_id,
             **config_tags(self.config.to_json()),
         }
-        version = register_checkpoint(self.tracking.uri, model_id, self.tracker.run_id, tags, self._model_name)
+        version = register_checkpoint(
+            self.tracking.uri, model_id, self.tracker.run_id, tags, self._model_name
+        )
         self.model_versions.append(version)
         self.tracker.set_tags({"last_model_version": version})
 
@@ -469,8 +474,14 @@ class DiTTrainer:
         if not cfg.sample_every or spec.steps % cfg.sample_every:
             self._log_samples()
         if self.backend.is_main:
-            self.tracker.log_metrics({"samples_per_second": samples_seen / max(elapsed, 1e-9)}, self.global_step)
-            if self.tracking.lineage_run_id and self.spec.name == cfg.stages[-1].name and self.step >= spec.steps:
+            self.tracker.log_metrics(
+                {"samples_per_second": samples_seen / max(elapsed, 1e-9)}, self.global_step
+            )
+            if (
+                self.tracking.lineage_run_id
+                and self.spec.name == cfg.stages[-1].name
+                and self.step >= spec.steps
+            ):
                 self.tracker.set_status(self.tracking.lineage_run_id, "FINISHED")  # the lineage's last stage
             self.tracker.finish()
         return TrainResult(

@@ -45,7 +45,9 @@ def register_vae(tracking: TrackingSettings, result: TrainResult, export_dir: Pa
         version = str(found[0].version)
     else:
         run = client.get_run(result.run_id)
-        heldout = {f"heldout/{k}": v for k, v in (result.evals[-1] if result.evals else {}).items() if k != "step"}
+        heldout = {
+            f"heldout/{k}": v for k, v in (result.evals[-1] if result.evals else {}).items() if k != "step"
+        }
         model_id = log_checkpoint_model(
             client, run.info.experiment_id, result.run_id,
             name=f"vae-step{step}", step=result.steps_done, parts={".": export_dir},

@@ -245,7 +245,9 @@ class VAETrainer:
         if self.run_id is None:
             tracker.log_config("train", self.config.model_dump(mode="json"))
             tracker.log_config("vae", self.vae_config.to_dict())
-            tracker.log_params({"perceptual_metric": self.perceptual.name, "world_size": self.backend.world_size})
+            tracker.log_params(
+                {"perceptual_metric": self.perceptual.name, "world_size": self.backend.world_size}
+            )
             tracker.log_data_version(self.tracking.data_version, "vae-media", self.tracking.data_source)
         tracker.set_tags(
             {"data_version": self.tracking.data_version, "perceptual_metric": self.perceptual.name}

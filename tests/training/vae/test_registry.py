@@ -10,20 +10,24 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.training.vae.conftest import micro_config
-from training.vae.config import CurriculumStage
 from training.tracking import TrackingSettings
+from training.vae.config import CurriculumStage
 from training.vae.registry import REGISTERED_VAE, VAE_ALIAS
 from training.vae.run import VAEJob, train_vae
 
 pytestmark = pytest.mark.slow  # ~20 s: a two-step VAE run and a fresh MLflow store
 
 
-def test_the_exported_vae_is_a_logged_model_registered_at_current(tmp_path: Path, clip_paths: list[Path]) -> None:
+def test_the_exported_vae_is_a_logged_model_registered_at_current(
+    tmp_path: Path, clip_paths: list[Path]
+) -> None:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     tracking = TrackingSettings(
         uri=uri, artifact_location=tmp_path / "art", data_version="files:abc", data_source=str(tmp_path)
     )
-    stage = CurriculumStage(name="short", steps=2, frames=5, height=16, width=16, video_batch=1, image_batch=1)
+    stage = CurriculumStage(
+        name="short", steps=2, frames=5, height=16, width=16, video_batch=1, image_batch=1
+    )
     config = micro_config(stages=(stage,), checkpoint_every=2, log_every=1, disc_start_step=100)
     job = VAEJob(
         config, clip_paths, tmp_path / "ckpt", tracking,

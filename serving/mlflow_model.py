@@ -23,8 +23,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import mlflow.pyfunc
 import pandas as pd
+from mlflow.pyfunc import PythonModel
 
 from serving.limits import InvalidRequestError
 
@@ -40,7 +40,7 @@ SETTING_COLUMNS = (
 _INTEGERS = {"num_frames", "height", "width", "num_inference_steps", "seed"}
 
 
-class VideoPipelineModel(mlflow.pyfunc.PythonModel):
+class VideoPipelineModel(PythonModel):
     """Generates one video per input row from the bundle at `bundle` (see module docstring)."""
 
     def __init__(self, bundle: str | Path | None = None) -> None:
@@ -49,7 +49,8 @@ class VideoPipelineModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context: Any) -> None:
         self.bundle = Path(context.artifacts["bundle"])
 
-    def predict(self, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+    # MLflow 3 calls a predict without `context` as predict(model_input, params): no context needed.
+    def predict(self, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:  # type: ignore[override]
         """A DataFrame (or a dict of columns, or a list of prompts) → one row per prompt with the
         `video_path` of its mp4 (and `frames` with `return_frames`). Bad rows raise InvalidRequestError."""
         from serving.api import generate

@@ -178,6 +178,7 @@ def prepare_stage(
     resume: bool = True,
     restart_if_plan_changed: bool = False,
     progress: bool = True,
+    in_lineage: bool = True,
 ) -> StagePlan:
     """Chain to the previous stage, fill the latent cache, write plan.json; returns the plan.
 
@@ -188,12 +189,14 @@ def prepare_stage(
     A tracking data version of "unversioned" becomes a fingerprint of `records`.
     `init_from` (a training checkpoint of the same DiT shape, e.g. a scaling sweep's image run)
     replaces the previous stage's final checkpoint as the starting point: no chaining, no parent run.
+    Chained stages run as children of the lineage's parent run unless `in_lineage` is False (a
+    scaling-sweep run is a run of its own).
     """
     spec = config.stage(stage)
     if tracking.data_version == "unversioned":
         tracking = dataclasses.replace(tracking, data_version=records_fingerprint(records))
     previous = config.previous_stage(stage)
-    chained = init_from is None
+    chained = init_from is None and in_lineage
     if init_from is None and previous is not None:
         found = finished_stage(checkpoint_root, previous)
         if found is None:

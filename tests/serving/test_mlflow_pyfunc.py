@@ -74,8 +74,7 @@ def test_the_logged_model_holds_the_bundle_unchanged_beside_a_pyfunc_mlmodel(cha
 def test_pyfunc_load_model_at_champion_predicts_the_same_video_as_serving(champion, tmp_path: Path) -> None:
     import mlflow
 
-    mlflow.set_tracking_uri(champion["uri"])
-    mlflow.set_registry_uri(champion["uri"])
+    mlflow.set_tracking_uri(champion["uri"])  # the registry follows it (as in test_registry)
     model = mlflow.pyfunc.load_model(f"models:/{NAME}@champion")
     out = model.predict(
         pd.DataFrame(ROW), params={"output_dir": str(tmp_path / "out"), "return_frames": True}

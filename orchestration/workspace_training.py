@@ -98,7 +98,8 @@ def train_vae_in_workspace(
 
     `tracking` is the platform's (URI, artifacts, experiment prefix); the run logs to experiment
     `<experiment>-vae` with the held-out PSNR evaluator and sample grids, its data version
-    `data_version` or a fingerprint of the media.
+    `data_version` or a fingerprint of the media (a dataset input whose source is the tables
+    folder or the first `--data` path). The export is registered as `videofoundry-vae@current`.
     """
     from evaluation.vae_benchmarks import HeldoutEvaluator
     from training.vae.run import VAEJob, data_fingerprint, train_vae
@@ -114,6 +115,7 @@ def train_vae_in_workspace(
         tracking,
         experiment=f"{tracking.experiment}-vae",
         data_version=data_version or data_fingerprint(media),
+        data_source=str(Path(data[0]).resolve()) if data else str(ws.tables),
     )
     job = VAEJob(config, media, checkpoint_dir, run_tracking, evaluator, evaluator.samples, max_steps, resume)
     result = train_vae(job, vae_export_dir(ws), ray_address)
@@ -185,7 +187,8 @@ def train_dit_stage_in_workspace(
 
     Clips: the JSON list `clips`, else the stage's data from the workspace tables. The VAE: `vae`,
     else the workspace export, else (where `config.standin_vae` allows) a seed-0 stand-in. The run logs to
-    experiment `<experiment>-dit` and registers each checkpoint in `tracking.registered_model`.
+    experiment `<experiment>-dit` as a child of the lineage's parent run (metrics at the global
+    step) and registers each checkpoint in `tracking.registered_model`.
     """
     from training.dit.run import train_dit_stage
     from training.dit.stages import prepare_stage
@@ -195,7 +198,10 @@ def train_dit_stage_in_workspace(
     if not records:
         raise ClipListError(f"stage {stage}: no clips in '{data}'")
     run_tracking = dataclasses.replace(
-        tracking, experiment=f"{tracking.experiment}-dit", data_version=data_version or "unversioned"
+        tracking,
+        experiment=f"{tracking.experiment}-dit",
+        data_version=data_version or "unversioned",
+        data_source=str((clips or ws.tables).resolve()),
     )
     vae_path = trained_vae_path(ws, vae, required=not config.standin_vae)
     plan = prepare_stage(

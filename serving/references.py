@@ -4,11 +4,13 @@ Accepted references:
 - ``tiny-random``: the built-in tiny model (DiT preset ``tiny`` with ``token_replace`` I2V, VAE
   preset ``tiny``, text encoder ``tiny-random``), weights drawn from a fixed seed; no files.
 - ``models:/<name>@<alias>`` or ``models:/<name>/<version>``: a version of the MLflow model
-  registry; its `source` (a run-artifact directory holding a pipeline bundle) is downloaded into
-  the cache once per (registry, name, version).
+  registry. Versions made from a LoggedModel (with a `model_id`) are MLflow model folders whose
+  pyfunc data is the bundle (`training.logged_models`); older versions' `source` is the bundle
+  directory itself. Remote files are downloaded into the cache once per (registry,
+  name, version).
 - ``runs:/<run_id>/<path>``, ``mlflow-artifacts:/...``, ``s3://...`` … : an MLflow artifact URI of a
   bundle directory, downloaded the same way.
-- a local path (or ``file://`` URI): a bundle directory, a diffusers pipeline directory, or a
+- a local path (or ``file://`` URI): a bundle directory, an MLflow model folder holding one, a diffusers pipeline directory, or a
   directory/file that `model.checkpoints` reads as a transformer (the VAE then comes from a
   sibling `vae/`).
 - nothing (None): the registry's ``champion`` alias of the registered model, else `NoChampionError`.
@@ -25,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from serving.registry import alias_version, model_version
+from serving.registry import alias_version, model_version, registry_client
 
 TINY_RANDOM = "tiny-random"
 DEFAULT_REGISTERED_MODEL = "videofoundry-dit"
@@ -114,11 +116,15 @@ def _registry_source(
             f"versions in the MLflow UI or pass models:/{name}/<version>"
         )
     source = str(version.source)
+    model_id = getattr(version, "model_id", None)
+    # A version made from a LoggedModel: its files are the logged model's artifacts (an MLflow model
+    # folder whose pyfunc data is the bundle), wherever its source says.
+    files = _logged_model_location(tracking_uri, model_id) if model_id else source
     destination = cache_dir / "registry" / _uri_slug(tracking_uri or "") / name / str(version.version)
-    local = (
-        Path(source.removeprefix("file://"))
-        if _is_local(source)
-        else _download(source, tracking_uri, destination)
+    local = bundle_of(
+        Path(files.removeprefix("file://"))
+        if _is_local(files)
+        else _download(files, tracking_uri, destination)
     )
     label = f"{name} v{version.version}" + (f" (@{alias})" if alias else "")
     return ModelSource(
@@ -134,6 +140,30 @@ def _registry_source(
             "source": source,
         },
     )
+
+
+def _logged_model_location(tracking_uri: str | None, model_id: str) -> str:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(registry_client(tracking_uri).get_logged_model(model_id).artifact_location)
+    except MlflowException as err:
+        raise ModelReferenceError(
+            f"the registered version's logged model {model_id} cannot be read: {err}"
+        ) from err
+
+
+def bundle_of(directory: Path) -> Path:
+    """The pipeline bundle inside an MLflow model folder (its pyfunc flavor's `data`); `directory`
+    itself when it holds no MLmodel file (a plain bundle, or a version registered as a raw folder)."""
+    import yaml
+
+    mlmodel = directory / "MLmodel"
+    if not mlmodel.is_file():
+        return directory
+    flavors = (yaml.safe_load(mlmodel.read_text()) or {}).get("flavors", {})
+    data = flavors.get("python_function", {}).get("data")
+    return directory / data if data else directory
 
 
 def _is_local(uri: str) -> bool:
@@ -169,7 +199,7 @@ def resolve_reference(
         return _registry_source(reference, tracking_uri, cache, explicit=True)
     if not _is_local(reference):
         destination = cache / "artifacts" / _uri_slug(f"{tracking_uri}|{reference}")
-        local = _download(reference, tracking_uri, destination)
+        local = bundle_of(_download(reference, tracking_uri, destination))
         return ModelSource(
             reference, local, f"artifact {reference}", key=f"artifact:{tracking_uri}:{reference}"
         )
@@ -178,7 +208,7 @@ def resolve_reference(
         raise ModelReferenceError(
             f"model reference {reference!r} is neither 'tiny-random', a models:/ or artifact URI, nor an existing path"
         )
-    resolved = path.resolve()
+    resolved = bundle_of(path.resolve()) if path.is_dir() else path.resolve()
     stamp = (
         max((p.stat().st_mtime_ns for p in resolved.rglob("*") if p.is_file()), default=0)
         if resolved.is_dir()

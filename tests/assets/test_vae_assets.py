@@ -46,14 +46,17 @@ def test_vae_assets_materialize(tmp_path: Path) -> None:
     trained = result.asset_materializations_for_node("vae")[0].metadata
     assert trained["clips"].value == 2 and trained["steps"].value == 2
     assert (home / "checkpoints" / "vae_export" / "model.safetensors").is_file()
-    # MLflow run: sample grid, short mp4 and the checkpoint logged as artifacts, data version tagged.
+    # MLflow run: sample grid (an image keyed by step), short mp4 and the checkpoint logged as
+    # artifacts; the export as the registered VAE's logged model.
     artifacts = {
         p.relative_to(home).as_posix().split("/artifacts/", 1)[1]
         for p in home.rglob("artifacts/**/*")
         if p.is_file()
     }
-    assert {"samples/step_0000002_recon_images.png", "samples/step_0000002_recon_clip.mp4"} <= artifacts
+    assert "samples/step_0000002_recon_clip.mp4" in artifacts
+    assert any(a.startswith("images/recon_images+step+2+") and a.endswith(".png") for a in artifacts)
     assert "checkpoints/step_000000002/vae.safetensors" in artifacts
+    assert "bundle/model.safetensors" in artifacts  # videofoundry-vae@current
     evaluated = result.asset_materializations_for_node("vae_eval")[0].metadata
     assert 0 < evaluated["heldout_images_psnr"].value < 60
     # The floor is the mean-colour PSNR of the same 64-px held-out photos (12.90 dB) + 3.1 dB; two

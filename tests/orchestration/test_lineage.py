@@ -83,6 +83,20 @@ def test_registered_versions_name_data_code_config_and_parent(lineage):
     assert client.get_registered_model("videofoundry-dit").aliases == {}
 
 
+def test_mlflow_holds_one_lineage_run_over_the_stages_and_the_vae_at_current(lineage):
+    uri = f"sqlite:///{lineage['home'] / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    experiments = {e.name: e for e in client.search_experiments()}
+    dit = next(e for name, e in experiments.items() if name.endswith("-dit"))
+    assert dit.tags["mlflow.experimentKind"] == "custom_model_development"
+    stage_runs = [r for r in client.search_runs([dit.experiment_id]) if "stage" in r.data.tags]
+    parents = {r.data.tags.get("mlflow.parentRunId") for r in stage_runs}
+    assert len(parents) == 1 and None not in parents  # one parent run, not a chain
+    assert all(r.inputs.dataset_inputs for r in stage_runs)
+    vae = client.get_registered_model("videofoundry-vae")
+    assert set(vae.aliases) == {"current"}
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -7,7 +7,8 @@ Version tags (what the demo and `generate --lora models:/…` read):
     base_model      the base model's version label (e.g. "videofoundry-dit v3 (@champion)", "tiny-random")
     base_reference  the reference it was trained from (what `--model` took)
     data_version    loradata:<hash of the caption folder>
-    config          the LoRA training config as JSON (config_sha: its SHA-256)
+    config_sha      SHA-256 of the LoRA training config (the config: run params `lora.*`, artifact
+                    `config/lora.yaml`)
     task            t2v | i2v
     rank            the LoRA rank
 """
@@ -66,7 +67,8 @@ def register_lora(record: LoRARecord, tracking: TrackingSettings) -> tuple[str, 
         tracking, is_main=True, run_name=f"lora_{record.name}", run_id=None, tags=tags
     )
     assert tracker.run_id is not None
-    tracker.log_params({"lora_config": record.config_json, "base_model": record.base_model})
+    tracker.log_config("lora", json.loads(record.config_json))
+    tracker.log_params({"base_model": record.base_model})
     for step, loss in enumerate(record.losses, start=1):
         tracker.log_metrics({"loss": loss}, step)
     tracker.log_file(record.file, LORA_ARTIFACT)

@@ -1,15 +1,18 @@
 """Model registry: every DiT checkpoint becomes a version of `videofoundry-dit` (MLflow registry).
 
-A version's source is the checkpoint's `transformer/` folder (our `model.checkpoints` format: EMA
-weights + config.json, loadable with `load_transformer`), logged as a run artifact. Tags that
-orchestration and promotion read:
+A version is linked to the checkpoint's LoggedModel (`model_id`; `training.logged_models`) and its
+source is that model's artifact folder: an MLflow model folder with the pyfunc flavor whose
+`bundle/` is the checkpoint's pipeline bundle (EMA weights; or, without a VAE in the trainer, its
+`transformer/` files). Tags that orchestration
+and promotion read:
 
     stage           image_256 … sft
-    step            optimizer steps done in the stage
+    step            optimizer steps done in the stage (global_step: across the lineage's stages)
     data_version    the data version ref the stage read (e.g. dvc:tables/tiers.parquet@<md5>)
     code_version    git commit of the training code (+ "-dirty" with uncommitted changes)
-    config          the training config as JSON (config_sha: its SHA-256, 16 hex digits)
+    config_sha      SHA-256 (16 hex digits) of the training config (the config: the run's params)
     parent_version  the version this stage started from (previous stage's final one; "" for the first)
+    model_id        the LoggedModel
     final           "true" on the last checkpoint of a stage
 """
 
@@ -20,8 +23,9 @@ import os
 import subprocess
 from pathlib import Path
 
+from training.logged_models import register_logged_model
+
 REGISTERED_MODEL = "videofoundry-dit"
-TAG_VALUE_LIMIT = 5000  # MLflow's tag value limit on SQL backends (8000 on newer schemas)
 
 
 def code_version(repo: Path | None = None) -> str:
@@ -49,36 +53,24 @@ def code_version(repo: Path | None = None) -> str:
 
 
 def config_tags(config_json: str) -> dict[str, str]:
-    sha = hashlib.sha256(config_json.encode()).hexdigest()[:16]
-    shown = (
-        config_json
-        if len(config_json) <= TAG_VALUE_LIMIT
-        else f"(too long; see run param train_config) sha={sha}"
-    )
-    return {"config": shown, "config_sha": sha}
+    """`config_sha`: the SHA-256 (16 hex digits) of the training config (the config itself is in the
+    run's params and its `config/` artifact)."""
+    return {"config_sha": hashlib.sha256(config_json.encode()).hexdigest()[:16]}
 
 
 def register_checkpoint(
     tracking_uri: str,
+    model_id: str,
     run_id: str,
-    artifact_path: str,
     tags: dict[str, str],
     model_name: str = REGISTERED_MODEL,
 ) -> str:
-    """Create a model version from the run artifact `artifact_path`; returns the version number."""
-    from mlflow.exceptions import MlflowException
+    """A version of `model_name` from the checkpoint's LoggedModel `model_id`; returns its number."""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-    try:
-        client.get_registered_model(model_name)
-    except MlflowException:
-        client.create_registered_model(
-            model_name, description="HunyuanVideo-style DiT, one version per checkpoint"
-        )
-    source = f"{client.get_run(run_id).info.artifact_uri}/{artifact_path}"
-    version = client.create_model_version(model_name, source=source, run_id=run_id, tags=tags)
-    return str(version.version)
+    description = "HunyuanVideo-style DiT, one version per checkpoint"
+    return register_logged_model(client, model_name, model_id, run_id, tags, description)
 
 
 def versions_of_run(tracking_uri: str, run_id: str, model_name: str = REGISTERED_MODEL) -> list[str]:

@@ -1,8 +1,9 @@
 """Running the stage manifest: prepare a stage in the driver, train it in one or many workers.
 
 `prepare_stage` (driver, once): finds the previous stage's finished checkpoint (`finished_stage`:
-the stage starts from it, links its MLflow run to that stage's run as parent and tags the
-registry version it starts from as `parent_version`), fills the latent cache for the stage's
+the stage starts from it, records that stage's run as `previous_stage_run`, makes its MLflow run a
+child of the lineage's parent run (one per lineage, created by the first stage) with metrics at the
+global step, and tags the registry version it starts from as `parent_version`), fills the latent cache for the stage's
 buckets and returns a `StagePlan`, also written to `<root>/<stage>/plan.json` as the record of what
 was trained (and for ranks started apart, e.g. torchrun: `StagePlan.load`). `train_stage` (each
 worker) builds a `DiTTrainer` on the given backend and trains; it returns a `TrainResult`.
@@ -40,7 +41,7 @@ from training.dit.latent_cache import EMPTY_PROMPT_FILE, CacheStats, ClipRecord,
 from training.dit.registry import REGISTERED_MODEL, versions_of_run
 from training.dit.trainer import DiTTrainer
 from training.results import TrainResult
-from training.tracking import TrackingSettings
+from training.tracking import TrackingSettings, lineage_run
 
 PLAN_FILE = "plan.json"
 
@@ -177,6 +178,7 @@ def prepare_stage(
     resume: bool = True,
     restart_if_plan_changed: bool = False,
     progress: bool = True,
+    in_lineage: bool = True,
 ) -> StagePlan:
     """Chain to the previous stage, fill the latent cache, write plan.json; returns the plan.
 
@@ -187,11 +189,14 @@ def prepare_stage(
     A tracking data version of "unversioned" becomes a fingerprint of `records`.
     `init_from` (a training checkpoint of the same DiT shape, e.g. a scaling sweep's image run)
     replaces the previous stage's final checkpoint as the starting point: no chaining, no parent run.
+    Chained stages run as children of the lineage's parent run unless `in_lineage` is False (a
+    scaling-sweep run is a run of its own).
     """
     spec = config.stage(stage)
     if tracking.data_version == "unversioned":
         tracking = dataclasses.replace(tracking, data_version=records_fingerprint(records))
     previous = config.previous_stage(stage)
+    chained = init_from is None and in_lineage
     if init_from is None and previous is not None:
         found = finished_stage(checkpoint_root, previous)
         if found is None:
@@ -234,8 +239,26 @@ def prepare_stage(
         )
     if stage_dir.exists() and (changed or not resume):
         shutil.rmtree(stage_dir)
+    if chained:
+        plan = dataclasses.replace(plan, tracking=_in_lineage(config, stage, plan.tracking, stage_dir))
     plan.save(stage_dir / PLAN_FILE)
     return plan
+
+
+def _in_lineage(
+    config: DiTTrainConfig, stage: str, tracking: TrackingSettings, stage_dir: Path
+) -> TrackingSettings:
+    """The stage as a child of its lineage's parent run, its metrics offset by the earlier stages' steps.
+
+    The parent run is the previous stage run's parent, or (first stage) the parent of this stage's
+    resumed run, or a new one (`training.tracking.lineage_run`)."""
+    names = [s.name for s in config.stages]
+    offset = sum(s.steps for s in config.stages[: names.index(stage)])
+    latest = CheckpointManager(stage_dir).latest() if stage_dir.exists() else None
+    follows = tracking.parent_run_id or (read_meta(latest)["metadata"].get("run_id") if latest else None)
+    return dataclasses.replace(
+        tracking, lineage_run_id=lineage_run(tracking, follows), global_step_offset=offset
+    )
 
 
 def _final_version(tracking: TrackingSettings, previous: FinishedStage) -> str | None:

@@ -10,8 +10,12 @@ also after kill -9).
 
 The same loop runs in one process and on every DDP / DeepSpeed worker (`training.backends`;
 launched by `training.dit.run` through `training.launch`). Activation checkpointing and precision
-are applied from outside the model. MLflow (rank 0): params, metrics (also per bucket), loss-curve
-PNG, sample videos from fixed prompts, and one registry version per checkpoint. Each checkpoint
+are applied from outside the model. MLflow (rank 0): the configs as params (+ YAML artifacts), the
+data version as a dataset input, metrics (also per bucket) at the lineage's global step (the stage's
+step + `tracking.global_step_offset`; loss, grad norm and lr mirrored into the lineage's parent
+run), the per-bucket loss curve as a step-keyed image, sample videos from fixed prompts, and per
+checkpoint one LoggedModel (`training.logged_models`, its step metrics linked) registered as a
+version. Each checkpoint
 holds the EMA weights as a pipeline bundle (`model.bundle`: transformer/, plus vae/ and
 pipeline.json when the trainer has the VAE) and, in its metadata, the stage length, MLflow run and
 recent loss the next stage chains from (training.dit.stages.finished_stage).
@@ -19,7 +23,6 @@ recent loss the next stage chains from (training.dit.stages.finished_stage).
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import random
@@ -61,12 +64,14 @@ from training.dit.registry import (
 )
 from training.dit.sampling import decode_to_frames, sample_latents
 from training.ema import EMA
+from training.logged_models import log_checkpoint_model
 from training.parallel import parallelize_dit
 from training.results import TrainResult
 from training.tracking import RunTracker, TrackingSettings
 
 log = logging.getLogger(__name__)
 RECENT_LOSSES = 10  # the result's final_loss and bucket_losses average this many last steps
+LINEAGE_METRICS = ("loss", "grad_norm", "lr")  # mirrored into the lineage's parent run
 
 
 def _step_seed(*parts: int) -> int:
@@ -150,6 +155,7 @@ class DiTTrainer:
         self.run_id: str | None = None
         self.model_versions: list[str] = []
         self.tracker = RunTracker.disabled()
+        self.last_metrics: dict[str, float] = {}  # the last step's, linked to the checkpoint's model
 
     # ---- checkpoints -------------------------------------------------------------------------
     def _metadata(self) -> dict[str, Any]:
@@ -224,28 +230,48 @@ class DiTTrainer:
         self.backend.barrier()
         return path
 
+    @property
+    def global_step(self) -> int:
+        """The step across the lineage's stages (the x axis of every logged metric)."""
+        return self.tracking.global_step_offset + self.step
+
     def _register(self, path: Path) -> None:
+        """The checkpoint as a LoggedModel at the global step (with the last step's metrics) and a
+        registry version of it."""
         if not (self.tracker.enabled and self.tracker.run_id and self.tracking.uri):
             return
-        artifact = f"checkpoints/{path.name}"
-        if (path / VAE_DIR).is_dir():
-            # A whole pipeline bundle (transformer/, vae/, pipeline.json): what serving loads.
-            for part in (TRANSFORMER_DIR, VAE_DIR):
-                self.tracker.log_dir(path / part, f"{artifact}/{part}")
-            self.tracker.log_file(path / PIPELINE_FILE, artifact)
-        else:
-            self.tracker.log_dir(path / TRANSFORMER_DIR, artifact)
+        whole = (path / VAE_DIR).is_dir()  # a whole pipeline bundle: what serving and pyfunc load
+        parts = (
+            {
+                TRANSFORMER_DIR: path / TRANSFORMER_DIR,
+                VAE_DIR: path / VAE_DIR,
+                PIPELINE_FILE: path / PIPELINE_FILE,
+            }
+            if whole
+            else {".": path / TRANSFORMER_DIR}
+        )
+        model_tags = {"stage": self.spec.name, "data_version": self.tracking.data_version}
+        model_id = log_checkpoint_model(
+            self.tracker.client, str(self.tracker.experiment_id), self.tracker.run_id,
+            name=f"dit-{self.spec.name}-step{self.step}", step=self.global_step, parts=parts,
+            params={"stage": self.spec.name, "step": self.step, "dit": self.dit_config.to_dict()},
+            tags=model_tags, pyfunc=whole,
+        )  # fmt: skip
+        if self.last_metrics:
+            self.tracker.log_metrics(self.last_metrics, self.global_step, model_id=model_id)
         tags = {
             "stage": self.spec.name,
             "step": str(self.step),
+            "global_step": str(self.global_step),
             "final": str(self.step >= self.spec.steps).lower(),
             "data_version": self.tracking.data_version,
             "code_version": code_version(),
             "parent_version": self.tracking.parent_version or "",
+            "model_id": model_id,
             **config_tags(self.config.to_json()),
         }
         version = register_checkpoint(
-            self.tracking.uri, self.tracker.run_id, artifact, tags, self._model_name
+            self.tracking.uri, model_id, self.tracker.run_id, tags, self._model_name
         )
         self.model_versions.append(version)
         self.tracker.set_tags({"last_model_version": version})
@@ -354,7 +380,7 @@ class DiTTrainer:
         path = plot_bucket_losses(
             self.loss_history, directory / "loss_per_bucket.png", f"DiT {self.spec.name}"
         )
-        self.tracker.log_file(path, "plots")
+        self.tracker.log_image(path, "loss_per_bucket", self.global_step)
 
     # ---- the loop ------------------------------------------------------------------------------
     def _open_tracker(self) -> None:
@@ -363,9 +389,11 @@ class DiTTrainer:
             "data_version": self.tracking.data_version,
             "code_version": code_version(),
             "parent_version": self.tracking.parent_version or "",
+            "previous_stage_run": self.tracking.parent_run_id or "",
+            "global_step_offset": str(self.tracking.global_step_offset),
         }
-        if self.tracking.parent_run_id:
-            tags["mlflow.parentRunId"] = self.tracking.parent_run_id
+        if self.tracking.lineage_run_id:
+            tags["mlflow.parentRunId"] = self.tracking.lineage_run_id
         self.tracker = RunTracker.for_run(
             self.tracking,
             is_main=self.backend.is_main,
@@ -375,22 +403,33 @@ class DiTTrainer:
         )
         if not self.tracker.enabled:
             return
+        if self.tracking.lineage_run_id:
+            self.tracker.set_status(self.tracking.lineage_run_id, "RUNNING")
         if self.run_id is not None and self.tracking.uri:  # resumed: the registry knows what was registered
             self.model_versions = versions_of_run(self.tracking.uri, self.run_id, self._model_name)
         if self.run_id is None:
+            self.tracker.log_config("train", self.config.model_dump(mode="json"))
+            self.tracker.log_config("dit", self.dit_config.to_dict())
             self.tracker.log_params(
                 {
-                    "stage": self.spec.name,
-                    "train_config": self.config.to_json(),
-                    "dit_config": json.dumps(self.dit_config.to_dict()),
-                    "stage_spec": self.spec.model_dump_json(),
-                    "micro_batch_table": json.dumps({b.name: n for b, n in sorted(self.batch_sizes.items())}),
+                    "stage": self.spec.model_dump(mode="json"),
+                    "micro_batch_table": {b.name: n for b, n in sorted(self.batch_sizes.items())},
                     "world_size": self.backend.world_size,
                     "zero_stage": self.config.zero_stage,
                     "init_from": self.init_from,
                 }
             )
+            self.tracker.log_data_version(
+                self.tracking.data_version, f"dit-{self.spec.data}", self.tracking.data_source
+            )
         self.run_id = self.tracker.run_id
+
+    def _log_step(self, metrics: dict[str, float]) -> None:
+        """Rank 0: the step's metrics at the global step, the lineage's curves in its parent run."""
+        self.tracker.log_metrics(metrics, self.global_step)
+        if self.tracking.lineage_run_id:
+            mirrored = {k: metrics[k] for k in LINEAGE_METRICS if k in metrics}
+            self.tracker.log_metrics(mirrored, self.global_step, run_id=self.tracking.lineage_run_id)
 
     def train(self, resume: bool = True) -> TrainResult:
         """Run (or, with `resume`, continue) the stage to `spec.steps`; checkpoints every `checkpoint_every`.
@@ -416,8 +455,9 @@ class DiTTrainer:
                 if key.startswith("loss/"):
                     self.loss_history.setdefault(key.removeprefix("loss/"), []).append((self.step, value))
             self.recent_losses = [*self.recent_losses, metrics["loss"]][-RECENT_LOSSES:]
+            self.last_metrics = metrics
             if self.backend.is_main and (self.step % cfg.log_every == 0 or self.step == spec.steps):
-                self.tracker.log_metrics(metrics, self.step)
+                self._log_step(metrics)
                 bar.set_postfix(loss=f"{metrics['loss']:.4f}")
             if cfg.sample_every and self.step % cfg.sample_every == 0:
                 self._log_samples()
@@ -435,7 +475,15 @@ class DiTTrainer:
         if not cfg.sample_every or spec.steps % cfg.sample_every:
             self._log_samples()
         if self.backend.is_main:
-            self.tracker.log_metrics({"samples_per_second": samples_seen / max(elapsed, 1e-9)}, self.step)
+            self.tracker.log_metrics(
+                {"samples_per_second": samples_seen / max(elapsed, 1e-9)}, self.global_step
+            )
+            if (
+                self.tracking.lineage_run_id
+                and self.spec.name == cfg.stages[-1].name
+                and self.step >= spec.steps
+            ):
+                self.tracker.set_status(self.tracking.lineage_run_id, "FINISHED")  # the lineage's last stage
             self.tracker.finish()
         return TrainResult(
             name=spec.name,

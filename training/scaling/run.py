@@ -230,6 +230,7 @@ def train_planned_run(
         init_from=init_from,
         resume=True,
         progress=False,
+        in_lineage=False,
     )
     check_buckets(plan, run)
     launch_settings = LaunchSettings.for_config(

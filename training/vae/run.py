@@ -24,6 +24,7 @@ from training.results import TrainResult
 from training.tracking import TrackingSettings
 from training.vae.config import VAETrainConfig
 from training.vae.data import MediaItem
+from training.vae.registry import register_vae
 from training.vae.trainer import Evaluator, SampleMaker, VAETrainer, load_trained_vae
 
 
@@ -78,8 +79,10 @@ class VAEJob:
 
 
 def train_vae(job: VAEJob, export_dir: Path | None = None, ray_address: str | None = None) -> TrainResult:
-    """Run `job` (see module docstring) and, with `export_dir`, export the final EMA weights there."""
+    """Run `job` (see module docstring) and, with `export_dir`, export the final EMA weights there
+    and register them (`training.vae.registry`: `videofoundry-vae@current`)."""
     result = launch(job, LaunchSettings.for_config(job.config, ray_address=ray_address))
     if export_dir is not None and result.checkpoint is not None:
         save_model(load_trained_vae(result.checkpoint, weights="ema"), export_dir)
+        register_vae(job.tracking, result, export_dir)
     return result

@@ -226,8 +226,8 @@ class VAETrainer:
         with torch.no_grad():
             samples = self.sample_maker(self._ema_model())
         for name, media in samples.items():
-            if media.ndim == 3:
-                tracker.log_image(media, f"step_{self.step:07d}_{name}")
+            if media.ndim == 3:  # a reconstruction grid: one image key per sample, a picture per step
+                tracker.log_image(media, name, self.step)
             else:
                 tracker.log_video(media, f"step_{self.step:07d}_{name}")
 
@@ -243,13 +243,12 @@ class VAETrainer:
         if not tracker.enabled:
             return tracker
         if self.run_id is None:
-            params = {
-                f"train.{k}": v for k, v in self.config.model_dump(mode="json").items() if k != "stages"
-            }
-            params |= {f"stage{i}": s.model_dump_json() for i, s in enumerate(self.config.stages)}
-            params |= {f"vae.{k}": v for k, v in self.vae_config.to_dict().items()}
-            params |= {"perceptual_metric": self.perceptual.name, "world_size": self.backend.world_size}
-            tracker.log_params(params)
+            tracker.log_config("train", self.config.model_dump(mode="json"))
+            tracker.log_config("vae", self.vae_config.to_dict())
+            tracker.log_params(
+                {"perceptual_metric": self.perceptual.name, "world_size": self.backend.world_size}
+            )
+            tracker.log_data_version(self.tracking.data_version, "vae-media", self.tracking.data_source)
         tracker.set_tags(
             {"data_version": self.tracking.data_version, "perceptual_metric": self.perceptual.name}
         )

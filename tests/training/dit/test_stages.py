@@ -74,23 +74,34 @@ def test_every_stage_runs_in_order_from_the_previous_checkpoint(chain):
     assert results["sft"].final_loss < MAX_LOSS_RATIO * results["image_256"].final_loss
 
 
-def test_runs_link_to_the_previous_stage_and_log_curves_and_samples(chain):
+def test_stage_runs_are_children_of_one_lineage_run_on_a_global_step(chain):
     client = MlflowClient(chain["uri"])
-    results = chain["results"]
-    previous_run = None
+    config, results = chain["config"], chain["results"]
+    parents, previous_run, offset = set(), "", 0
     for stage in STAGE_ORDER:
         run = client.get_run(results[stage].run_id)
         assert run.data.tags["stage"] == stage and run.info.status == "FINISHED"
-        assert run.data.tags.get("mlflow.parentRunId") == previous_run
+        assert run.data.tags["previous_stage_run"] == previous_run
+        parents.add(run.data.tags["mlflow.parentRunId"])
         assert "loss" in run.data.metrics and "grad_norm" in run.data.metrics
-        history = client.get_metric_history(run.info.run_id, "loss")
-        assert max(m.step for m in history) == results[stage].steps_done
-        assert [a.path for a in client.list_artifacts(run.info.run_id, "plots")] == [
-            "plots/loss_per_bucket.png"
-        ]
+        assert run.data.params["train.seed"] == str(config.seed) and run.data.params["stage.name"] == stage
+        [dataset] = run.inputs.dataset_inputs
+        assert dataset.dataset.digest == "test:clips@v1"
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, "loss")]
+        assert min(steps) > offset and max(steps) == offset + results[stage].steps_done
+        images = {a.path for a in client.list_artifacts(run.info.run_id, "images")}
+        assert any(p.startswith("images/loss_per_bucket+step+") for p in images)
         videos = [a.path for a in client.list_artifacts(run.info.run_id, "samples")]
         assert len(videos) == 2 and all(v.endswith(".mp4") for v in videos)
-        previous_run = run.info.run_id
+        # Each checkpoint is a LoggedModel output of the run at its global step.
+        outputs = sorted(o.step for o in run.outputs.model_outputs)
+        assert outputs[-1] == offset + results[stage].steps_done
+        previous_run, offset = run.info.run_id, offset + config.stage(stage).steps
+    [parent] = parents
+    lineage = client.get_run(parent)
+    assert lineage.info.status == "FINISHED" and lineage.data.tags["videofoundry.lineage"] == "true"
+    curve = [m.step for m in client.get_metric_history(parent, "loss")]
+    assert curve == sorted(curve) and curve[-1] == offset  # one curve over all the stages
 
 
 def test_each_checkpoint_is_a_registered_version_with_lineage_tags(chain):
@@ -105,7 +116,7 @@ def test_each_checkpoint_is_a_registered_version_with_lineage_tags(chain):
             tags = client.get_model_version(REGISTERED_MODEL, number).tags
             assert tags["stage"] == stage and tags["data_version"] == "test:clips@v1"
             assert len(tags["code_version"].removesuffix("-dirty")) == 40
-            assert json.loads(tags["config"])["stages"][0]["name"] == "image_256"
+            assert len(tags["config_sha"]) == 16 and tags["model_id"].startswith("m-")
             assert tags["parent_version"] == parent
         assert (
             client.get_model_version(REGISTERED_MODEL, results[stage].model_version).tags["final"] == "true"

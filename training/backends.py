@@ -212,6 +212,17 @@ class Backend:
         """
         return False
 
+    def begin_save_sharded(
+        self, models: dict[str, SteppedModel], staging: Path, extra: dict[str, Any] | None = None
+    ) -> Callable[[], bool]:
+        """Collective: start `save_sharded`; the returned function (collective too) waits for the
+        write to finish and returns its result. Here the write is done before this returns; the FSDP
+        backend writes in the background (torch.distributed.checkpoint.async_save), so the caller
+        can gather and write the whole weights meanwhile.
+        """
+        written = self.save_sharded(models, staging, extra)
+        return lambda: written
+
     def load_sharded(
         self, models: dict[str, SteppedModel], directory: Path, extra: dict[str, Any] | None = None
     ) -> None:

@@ -276,8 +276,9 @@ def save_training_checkpoint(
     gains `optim` (per-model optimizer state dicts, empty or scheduler-only when sharded) and
     `ema_updates`. A partitioning backend also writes the models, their optimizer state and the EMA
     shards through its `save_sharded` (torch.distributed.checkpoint for FSDP): what a resume reads,
-    on any world size. The shards are written into a staging folder and moved into the checkpoint
-    before it is published, so a kill at any point leaves `latest` on the previous checkpoint.
+    on any world size (in the background while the whole weights are gathered, where the backend
+    can: `Backend.begin_save_sharded`). The shards are written into a staging folder and moved into
+    the checkpoint before it is published, so a kill at any point leaves `latest` on the previous checkpoint.
     `extra_writer(tmp)` adds files before publication. Returns the directory on rank 0, None elsewhere.
     """
     staging = manager.root / f".staging-{step:09d}"
@@ -285,9 +286,10 @@ def save_training_checkpoint(
         shutil.rmtree(staging)
     backend.barrier()
     extra = {"ema": ema.state_dict()} if backend.partitions_parameters else None
-    sharded = backend.save_sharded(models, staging, extra)
+    finish_shards = backend.begin_save_sharded(models, staging, extra)  # may write in the background
     tensors = {name: backend.full_state_dict(model.module.state_dict()) for name, model in models.items()}
     tensors["ema"] = ema_full if ema_full is not None else backend.full_state_dict(ema.state_dict())
+    sharded = finish_shards()  # every rank's shards are on disk before anything is published
     path = None
     if backend.is_main:
         state = {

@@ -67,13 +67,19 @@ def test_two_ranks_sp2_full_sharding_match_one_process_and_resume_on_one_rank(tm
 
 
 class _DiesAfterShards(FSDPBackend):
-    """FSDP2 whose process 'dies' once its shards of step 6 are on disk, before rank 0 publishes."""
+    """FSDP2 whose process 'dies' once its shards of step 6 are on disk (written by the background
+    async save), before rank 0 publishes."""
 
-    def save_sharded(self, models, staging, extra=None):
-        super().save_sharded(models, staging, extra)
-        if staging.name.endswith("000000006"):
-            raise SystemExit("killed while saving")
-        return True
+    def begin_save_sharded(self, models, staging, extra=None):
+        finish = super().begin_save_sharded(models, staging, extra)  # async: written in the background
+
+        def finish_then_die() -> bool:
+            finish()
+            if staging.name.endswith("000000006"):
+                raise SystemExit("killed while saving")
+            return True
+
+        return finish_then_die
 
 
 def test_a_save_killed_after_writing_shards_leaves_the_previous_checkpoint_latest(tmp_path: Path):

@@ -206,7 +206,13 @@ class FSDPBackend(ProcessGroupBackend):
         )
 
         def finish() -> bool:
-            future.result()
+            # A Future of the upload with synchronous staging (the default stager, as here).
+            done = (
+                future.upload_completion
+                if isinstance(future, dcp.state_dict_saver.AsyncSaveResponse)
+                else future
+            )
+            done.result()
             self.barrier()
             return True
 

@@ -235,3 +235,26 @@ class FSDPBackend(ProcessGroupBackend):
                 model_state_dict=state[name]["model"],
                 optim_state_dict=state[name]["optim"],
             )
+
+
+def consolidate_sharded(directory: Path, parts: tuple[str, ...] = ("dit.model", "ema")) -> dict[str, Any]:
+    """Whole tensors of `parts` of a DCP checkpoint folder, read in one process (no process group).
+
+    The offline path from shards to full weights (e.g. `dcp/` of a checkpoint written by any number
+    of ranks): each part is a dotted key of what `save_sharded` wrote ("dit.model", "dit.optim",
+    "ema"); only those are read. Returns {part: {tensor name: tensor}}.
+    """
+    from torch.distributed.checkpoint.state_dict_loader import _load_state_dict_from_keys
+
+    if not (directory / ".metadata").is_file():
+        raise FileNotFoundError(f"{directory}: not a torch.distributed.checkpoint folder (no .metadata)")
+    loaded = _load_state_dict_from_keys(set(parts), checkpoint_id=str(directory))
+    out: dict[str, Any] = {}
+    for part in parts:
+        node: Any = loaded
+        for key in part.split("."):
+            if not isinstance(node, dict) or key not in node:
+                raise KeyError(f"{directory} holds no {part!r}")
+            node = node[key]
+        out[part] = node
+    return out

@@ -16,7 +16,7 @@ from training.backends import Backend, make_backend
 from training.checkpointing import CheckpointManager, load_checkpoint
 from training.dit.config import DiTTrainConfig
 from training.dit.stages import PLAN_FILE, StagePlan, train_stage
-from training.fsdp_backend import FSDPBackend
+from training.fsdp_backend import FSDPBackend, consolidate_sharded
 from training.parallel.launch import spawn_local
 
 pytestmark = pytest.mark.slow
@@ -100,3 +100,12 @@ def test_a_save_killed_after_writing_shards_leaves_the_previous_checkpoint_lates
     assert resumed.resumed_from == 3 and resumed.steps_done == 6
     assert manager.latest() == plan.checkpoint_dir / "step_000000006"
     assert not (plan.checkpoint_dir / ".staging-000000006").exists()
+    # Offline consolidation of the shards gives the whole weights the save gathered.
+    step6 = plan.checkpoint_dir / "step_000000006"
+    whole = consolidate_sharded(step6 / "dcp")
+    for part, file in (("dit.model", "dit.safetensors"), ("ema", "ema.safetensors")):
+        gathered = load_file(str(step6 / file))
+        assert whole[part].keys() == gathered.keys()
+        assert all(torch.equal(whole[part][k], gathered[k]) for k in gathered)
+    with pytest.raises(KeyError, match="vae"):
+        consolidate_sharded(step6 / "dcp", ("vae.model",))

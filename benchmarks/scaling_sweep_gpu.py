@@ -13,7 +13,8 @@ Writes under --out (default $OUT, else ./scaling_sweep_gpu_out):
     scaling_sweep_gpu.json   device, wall and per-run times, steps/s, the fitted exponents beside
                              the paper's (b1 0.5634, b2 0.4325), or why no fit was possible
 
-Usage (device): python benchmarks/scaling_sweep_gpu.py
+Usage (device): python benchmarks/scaling_sweep_gpu.py, with the wheels of `benchmarks/gpu_wheels.sh`
+carried and installed (the GPU image has no MLflow or PyAV).
 `--smoke` runs a 6-run tiny sweep on CPU (the same code path, minutes).
 """
 

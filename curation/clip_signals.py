@@ -18,6 +18,7 @@ change at all have motion 0 without it), and OCR runs only on clips where the te
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -89,27 +90,45 @@ class ClipSignalStream:
     A clip's row is computed when frame `end_frame - 1` arrives (every frame it reads is in by then);
     its full-resolution frames are dropped right after. `cheap_only` keeps no full frame at all.
     `finish()` returns the rows in clip order and the clips whose end was never decoded.
+
+    `first_frame`: the decode starts there (`decode_for_analysis(..., frames_range=...)`), so the
+    analysis frames it hands over start there too; the clips keep the file's frame numbers and are
+    read shifted by it. It must be even: `sample_indices` rounds half to even, so only an even
+    shift picks the same frames as a decode from frame 0.
     """
 
-    def __init__(self, clips: list[Clip], config: SignalConfig, cheap_only: bool = False) -> None:
+    def __init__(
+        self, clips: list[Clip], config: SignalConfig, cheap_only: bool = False, first_frame: int = 0
+    ) -> None:
+        if first_frame % 2:
+            raise ValueError(f"first_frame {first_frame} is odd; start the decode one frame earlier")
+        self.first_frame = first_frame
         self.clips, self.config, self.cheap_only = clips, config, cheap_only
+        # Frame numbers into the decoded frames (ids and every reported field stay the clip's own).
+        self._local = [
+            dataclasses.replace(
+                c, start_frame=c.start_frame - first_frame, end_frame=c.end_frame - first_frame
+            )
+            for c in clips
+        ]
         self._wanted: dict[int, int] = {}  # full-resolution frame index → clips still needing it
-        for clip in clips if not cheap_only else []:
+        for clip in self._local if not cheap_only else []:
             for index in full_frame_indices(clip, config):
                 self._wanted[index] = self._wanted.get(index, 0) + 1
         self._ending: dict[int, list[int]] = {}
-        for position, clip in enumerate(clips):
+        for position, clip in enumerate(self._local):
             self._ending.setdefault(clip.end_frame - 1, []).append(position)
         self._full: dict[int, np.ndarray] = {}
         self._rows: dict[int, dict[str, Any]] = {}
         self.peak_full_frames = 0  # most full-resolution frames held at once (for tests/benchmarks)
 
     def __call__(self, frame: DecodedFrame, small: np.ndarray) -> None:
-        if frame.index in self._wanted:
-            self._full[frame.index] = frame.array()
+        index = frame.index - self.first_frame
+        if index in self._wanted:
+            self._full[index] = frame.array()
             self.peak_full_frames = max(self.peak_full_frames, len(self._full))
-        for position in self._ending.pop(frame.index, []):
-            clip = self.clips[position]
+        for position in self._ending.pop(index, []):
+            clip = self._local[position]
             full = None if self.cheap_only else self._full
             self._rows[position] = clip_signal_row(small, frame.size, clip, self.config, full)
             if not self.cheap_only:

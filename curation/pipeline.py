@@ -194,6 +194,9 @@ def make_clips(
 class ClipSignals:
     """UDF of stage `clip_signals`: one decode per source video, the signals of each of its clips.
 
+    The decode covers the frames from the first clip's start to the last clip's end only, seeking
+    to the keyframe before it (from an even frame: see `ClipSignalStream`).
+
     Built once per Ray actor: the embedding network and the aesthetic scorer load in the
     constructor (on the actor's GPU when it has one), not per clip.
     """
@@ -224,11 +227,18 @@ class ClipSignals:
         path = first["source_path"]
         fields = {f.name for f in dataclasses.fields(Clip)}
         clips = [Clip(**{k: v for k, v in c.items() if k in fields}) for c in video_clips]
-        stream = ClipSignalStream(clips, config.signals, self.cheap_only)
+        start = min(c.start_frame for c in clips)
+        start -= start % 2
+        span = (start, max(c.end_frame for c in clips))
+        stream = ClipSignalStream(clips, config.signals, self.cheap_only, first_frame=start)
         try:
             info = probe_video(Path(path), config.probe)
             video = decode_for_analysis(
-                info, config.signals.analysis_height, max_frames=config.probe.max_frames, on_frame=stream
+                info,
+                config.signals.analysis_height,
+                max_frames=config.probe.max_frames,
+                on_frame=stream,
+                frames_range=span,
             )
         except BadVideoError as error:
             row = _quarantine_row(path, first["source_sha256"], first["batch"], "signals", error.reason)
@@ -236,7 +246,8 @@ class ClipSignals:
         done, unfinished = stream.finish()
         rows: list[Row] = [("signal", row) for row in done]
         for clip in unfinished:  # the video changed since its clips were cut
-            reason = f"clip ends at frame {clip.end_frame}, past the {video.frame_count} frames decoded"
+            decoded = video.first_frame + video.frame_count
+            reason = f"clip ends at frame {clip.end_frame}, past the {decoded} frames decoded"
             row = _quarantine_row(
                 path,
                 clip.source_sha256,

@@ -1,20 +1,35 @@
-"""Per-video progress from the streaming stages (in-process, Ray, and `videofoundry curate`)."""
+"""Per-video progress from the streaming stages (in-process, Ray, and `videofoundry curate`), and
+what each stage decodes: once per video, and for the signals stage only its clips' span.
+
+Decoded frames are counted by the media layer's reader (`VideoReader.decoded_frames_total`), so
+these tests see what the stages really decoded.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from curation.config import CurationConfig
-from curation.democorpus.scale_corpus import render_scale_corpus
+from curation.democorpus.scale_corpus import FPS, FRAMES, render_scale_corpus, scale_video_frames
 from curation.execution import VideoDone
 from curation.ingest import scan_batch
 from curation.pipeline import compute_signals, make_clips
+from curation.schemas import CLIP_SIGNALS_SCHEMA, CLIPS_SCHEMA
+from media.tables import read_table, write_table
+from media.video import VideoReader, write_video
 
 LOCAL = CurationConfig.preset("tiny", execution={"backend": "local"})
 VIDEOS = 3
+
+
+def _signals(path: Path) -> list[dict]:
+    """Signal rows by clip id, without the timing columns (wall seconds differ between runs)."""
+    table = read_table(path, CLIP_SIGNALS_SCHEMA).sort_by("clip_id")
+    return table.select([n for n in table.column_names if not n.startswith("timing_")]).to_pylist()
 
 
 @pytest.fixture(scope="module")
@@ -24,12 +39,13 @@ def batch(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pa.Table]:
     return root, scan_batch(root / "raw", "small", progress=False)
 
 
-def test_each_stage_reports_each_video_once_with_its_counts(
-    batch: tuple[Path, pa.Table], tmp_path: Path
-) -> None:
+def test_each_stage_decodes_and_reports_each_video_once(batch: tuple[Path, pa.Table], tmp_path: Path) -> None:
     _, raw = batch
     done: list[VideoDone] = []
+    before = VideoReader.decoded_frames_total
     clips = make_clips(raw, "small", LOCAL, tmp_path / "clips.parquet", tmp_path / "q.parquet", done.append)
+    assert VideoReader.decoded_frames_total - before == VIDEOS * FRAMES
+    before = VideoReader.decoded_frames_total
     signals = compute_signals(
         tmp_path / "clips.parquet",
         LOCAL,
@@ -37,6 +53,7 @@ def test_each_stage_reports_each_video_once_with_its_counts(
         tmp_path / "q.parquet",
         progress=done.append,
     )
+    assert VideoReader.decoded_frames_total - before == VIDEOS * FRAMES  # the clips span every frame
     names = [f"v{i:06d}.mp4" for i in range(VIDEOS)]
     for stage, summary, kind in (("clips", clips, "clip"), ("signals", signals, "signal")):
         records = [d for d in done if d.stage == stage]
@@ -87,3 +104,28 @@ def test_progress_comes_back_from_the_ray_writers(batch: tuple[Path, pa.Table], 
     assert sorted(Path(d.path).name for d in done) == [f"v{i:06d}.mp4" for i in range(VIDEOS)]
     assert {d.stage for d in done} == {"clips"}
     assert sum(d.clips for d in done) == summary.rows["clip"]
+
+
+def test_signals_stage_decodes_only_the_frames_its_clips_span(tmp_path: Path) -> None:
+    # Video 1 of the scale corpus cuts at frame 15; keyframes every 5 frames let a read seek there.
+    source = tmp_path / "raw" / "late"
+    write_video(source / "late.mp4", scale_video_frames(1), FPS, keyframe_interval=5)
+    raw = scan_batch(tmp_path / "raw", "late", progress=False)
+    clips_path, quarantine = tmp_path / "clips.parquet", tmp_path / "quarantine.parquet"
+    make_clips(raw, "late", LOCAL, clips_path, quarantine)
+    clips = read_table(clips_path, CLIPS_SCHEMA)
+    late = clips.filter(pc.greater_equal(clips.column("start_frame"), 10))
+    assert late.num_rows == 1 and clips.num_rows == 2
+    start = late.column("start_frame")[0].as_py()
+    only_late = tmp_path / "late_clips.parquet"
+    write_table(late, only_late, CLIPS_SCHEMA)
+
+    before = VideoReader.decoded_frames_total
+    summary = compute_signals(only_late, LOCAL, tmp_path / "signals.parquet", quarantine)
+    decoded = VideoReader.decoded_frames_total - before
+    assert summary.rows["signal"] == 1
+    assert FRAMES - start <= decoded <= FRAMES - start + 6 < FRAMES  # from the keyframe before it
+    # The same signals (OCR, BRISQUE, embedding included) as a decode of every clip from frame 0.
+    compute_signals(clips_path, LOCAL, tmp_path / "all.parquet", quarantine)
+    from_start = [r for r in _signals(tmp_path / "all.parquet") if r["clip_id"] == late["clip_id"][0].as_py()]
+    assert _signals(tmp_path / "signals.parquet") == from_start

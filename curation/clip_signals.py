@@ -10,14 +10,20 @@ timing_* (seconds spent per signal group, for the speed report).
 `ClipSignalStream` computes each clip's row while its video decodes, as soon as the clip's last
 frame is in: it keeps full-resolution frames (for BRISQUE and OCR) only for clips not yet done,
 at most `ocr_frames + 1` per clip, so a video's memory does not grow with its duration.
+
+Cheap first: a pixel-equality test decides whether optical flow is needed (frames that do not
+change at all have motion 0 without it), and OCR runs only on clips where the text-line detector of
+`curation.text_gate` fires on the analysis frames (else `text_area` is 0.0).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping
 from typing import Any
 
+import cv2
 import numpy as np
 
 from curation.config import SignalConfig
@@ -25,6 +31,7 @@ from curation.embedding import EMBEDDING_MODEL_NAME, embed_frames, perceptual_ha
 from curation.ocr import text_area_ratio
 from curation.scenes import Clip
 from curation.signals import (
+    Motion,
     border_box,
     border_ratio,
     motion_of,
@@ -32,11 +39,36 @@ from curation.signals import (
     sharpness_of,
     watermark_score,
 )
+from curation.text_gate import worth_ocr
 from media.image_quality import brisque, load_aesthetic_scorer
 from media.video import DecodedFrame
 
 CHEAP_SIGNALS = ("motion", "sharpness", "borders", "watermark", "phash")
 EXPENSIVE_SIGNALS = ("brisque", "aesthetic", "ocr", "embedding")
+
+
+def _unchanged(
+    frames: np.ndarray, start: int, end: int, pairs: int, box: tuple[int, int, int, int], span: int = 4
+) -> bool:
+    """Cheap pass before optical flow: whether the clip shows one unchanging picture.
+
+    The grey frames `motion_of` would read (t, t+1, t+`span` at `pairs` places) and the clip's last
+    frame, inside `box`, each equal to the clip's first frame, pixel for pixel: then the flow
+    between them is 0 and DIS need not run. Any change (a slow pan, a low-contrast movement, sensor
+    noise) gets optical flow: a tolerance of a few grey levels took slow low-contrast movement for
+    a still picture.
+    """
+    x0, y0, x1, y1 = box
+    if end - start < 2 or y1 - y0 < 2 or x1 - x0 < 2:
+        return True
+    span = max(1, min(span, end - start - 1))
+
+    def grey(index: int) -> np.ndarray:
+        return cv2.cvtColor(frames[index][y0:y1, x0:x1], cv2.COLOR_RGB2GRAY)
+
+    first = grey(start)
+    later = {i for t in sample_indices(start, end - span, pairs) for i in (t, t + 1, t + span)} | {end - 1}
+    return all(np.array_equal(first, grey(i)) for i in sorted(later - {start}))
 
 
 def _ocr_indices(clip: Clip, config: SignalConfig) -> list[int]:
@@ -58,27 +90,45 @@ class ClipSignalStream:
     A clip's row is computed when frame `end_frame - 1` arrives (every frame it reads is in by then);
     its full-resolution frames are dropped right after. `cheap_only` keeps no full frame at all.
     `finish()` returns the rows in clip order and the clips whose end was never decoded.
+
+    `first_frame`: the decode starts there (`decode_for_analysis(..., frames_range=...)`), so the
+    analysis frames it hands over start there too; the clips keep the file's frame numbers and are
+    read shifted by it. It must be even: `sample_indices` rounds half to even, so only an even
+    shift picks the same frames as a decode from frame 0.
     """
 
-    def __init__(self, clips: list[Clip], config: SignalConfig, cheap_only: bool = False) -> None:
+    def __init__(
+        self, clips: list[Clip], config: SignalConfig, cheap_only: bool = False, first_frame: int = 0
+    ) -> None:
+        if first_frame % 2:
+            raise ValueError(f"first_frame {first_frame} is odd; start the decode one frame earlier")
+        self.first_frame = first_frame
         self.clips, self.config, self.cheap_only = clips, config, cheap_only
+        # Frame numbers into the decoded frames (ids and every reported field stay the clip's own).
+        self._local = [
+            dataclasses.replace(
+                c, start_frame=c.start_frame - first_frame, end_frame=c.end_frame - first_frame
+            )
+            for c in clips
+        ]
         self._wanted: dict[int, int] = {}  # full-resolution frame index → clips still needing it
-        for clip in clips if not cheap_only else []:
+        for clip in self._local if not cheap_only else []:
             for index in full_frame_indices(clip, config):
                 self._wanted[index] = self._wanted.get(index, 0) + 1
         self._ending: dict[int, list[int]] = {}
-        for position, clip in enumerate(clips):
+        for position, clip in enumerate(self._local):
             self._ending.setdefault(clip.end_frame - 1, []).append(position)
         self._full: dict[int, np.ndarray] = {}
         self._rows: dict[int, dict[str, Any]] = {}
         self.peak_full_frames = 0  # most full-resolution frames held at once (for tests/benchmarks)
 
     def __call__(self, frame: DecodedFrame, small: np.ndarray) -> None:
-        if frame.index in self._wanted:
-            self._full[frame.index] = frame.array()
+        index = frame.index - self.first_frame
+        if index in self._wanted:
+            self._full[index] = frame.array()
             self.peak_full_frames = max(self.peak_full_frames, len(self._full))
-        for position in self._ending.pop(frame.index, []):
-            clip = self.clips[position]
+        for position in self._ending.pop(index, []):
+            clip = self._local[position]
             full = None if self.cheap_only else self._full
             self._rows[position] = clip_signal_row(small, frame.size, clip, self.config, full)
             if not self.cheap_only:
@@ -118,16 +168,19 @@ def clip_signal_row(
     timing["borders"] = time.perf_counter() - tic
 
     tic = time.perf_counter()
-    motion = motion_of(
-        frames,
-        clip.start_frame,
-        clip.end_frame,
-        config.motion_pairs,
-        box,
-        config.motion_span,
-        config.motion_fast,
-        config.motion_contrast,
-    )
+    if _unchanged(frames, clip.start_frame, clip.end_frame, config.motion_pairs, box, config.motion_span):
+        motion = Motion(0.0, 0.0)
+    else:
+        motion = motion_of(
+            frames,
+            clip.start_frame,
+            clip.end_frame,
+            config.motion_pairs,
+            box,
+            config.motion_span,
+            config.motion_fast,
+            config.motion_contrast,
+        )
     timing["motion"] = time.perf_counter() - tic
 
     tic = time.perf_counter()
@@ -200,10 +253,15 @@ def clip_signal_row(
         timing["aesthetic"] = time.perf_counter() - tic
 
         tic = time.perf_counter()
-        # OCR on the whole frame: captions in the bars are text too; area is per full frame.
-        row["text_area"] = text_area_ratio(
-            [full[i] for i in _ocr_indices(clip, config)], config.ocr_height, config.ocr_min_confidence
-        )
+        # OCR on the whole frame: captions in the bars are text too; area is per full frame. Only
+        # where the text-line detector fires on the same frames at the analysis height.
+        ocr_indices = _ocr_indices(clip, config)
+        if worth_ocr([frames[i] for i in ocr_indices]):
+            row["text_area"] = text_area_ratio(
+                [full[i] for i in ocr_indices], config.ocr_height, config.ocr_min_confidence
+            )
+        else:
+            row["text_area"] = 0.0
         timing["ocr"] = time.perf_counter() - tic
 
         tic = time.perf_counter()

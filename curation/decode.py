@@ -2,7 +2,8 @@
 
 `probe_video` opens a file and checks it is a usable video (else `BadVideoError` with the stage and
 reason that go into the quarantine table). `decode_for_analysis` decodes it once into frames at
-the analysis height (RGB, all frames up to the frame cap; never upscaled), and hands each decoded
+the analysis height (RGB, all frames up to the frame cap, or one frame range through the seeking
+reader; never upscaled), and hands each decoded
 frame to an optional callback (the signals stage keeps the few full-resolution frames it needs there).
 Rotation metadata is applied (frames are what a player shows); variable frame rate is kept as
 real timestamps per frame.
@@ -90,8 +91,10 @@ class DecodedVideo:
 
     `small`: (T, h, w, 3) uint8 RGB at the analysis height (w keeps the aspect, even), or at the
     video's own size when it has fewer rows (such a video fails every tier's `min_short_side`).
-    `times`: (T,) float64 presentation time of each frame, seconds from the first frame.
-    `source_frames`: frames of the whole stream (from its packets; None when they do not tell).
+    `small[i]` is frame `first_frame + i` of the file (0 unless a frame range was decoded).
+    `times`: (T,) float64 presentation time of each frame, seconds from the video's first frame.
+    `source_frames`: frames of the whole stream (from its packets; None when they do not tell; for
+    a frame range, the stream's count from its packets, or None).
     `truncated`: the stream is longer than the frame cap, so only its first T frames were decoded.
     """
 
@@ -100,6 +103,7 @@ class DecodedVideo:
     times: np.ndarray
     source_frames: int | None = None
     truncated: bool = False
+    first_frame: int = 0
 
     @property
     def frame_count(self) -> int:
@@ -121,9 +125,18 @@ analysis-size frames decoded so far (a view, valid during the call only)."""
 
 
 def decode_for_analysis(
-    info: VideoInfo, analysis_height: int, *, max_frames: int, on_frame: FrameCallback | None = None
+    info: VideoInfo,
+    analysis_height: int,
+    *,
+    max_frames: int,
+    on_frame: FrameCallback | None = None,
+    frames_range: tuple[int, int] | None = None,
 ) -> DecodedVideo:
     """Decode the first `max_frames` frames of `info.path` once (see `DecodedVideo`).
+
+    `frames_range` (start, end): decode frames [start, min(end, max_frames)) only, seeking to the
+    keyframe before `start` (`media.video.VideoReader.frames`), for a stage that needs some clips;
+    frame indices (`DecodedFrame.index`, the frame cap) stay the file's own.
 
     Frames are scaled inside the decode loop (`media.video`) to `analysis_height` rows, or kept at
     their own height when they have fewer (never upscaled: it adds no information, and it made a
@@ -135,14 +148,21 @@ def decode_for_analysis(
     A stream that fails to decode part-way raises `BadVideoError(stage='decode')` naming the
     frame: its tail is lost and frames near the damage may be concealed, so it is not curated.
     """
-    frames = _FrameBuffer(max_frames)
+    start, end = frames_range if frames_range is not None else (0, None)
+    end = min(end, max_frames) if end is not None else None
+    if start >= max_frames or (end is not None and end <= start):
+        raise ValueError(f"frames_range {frames_range} is empty under the max_frames cap of {max_frames}")
+    frames = _FrameBuffer((max_frames if end is None else end) - start)
     times: list[float] = []
     rotation = 0
     truncated = False
     try:
         with VideoReader(info.path) as reader:
-            expected = reader.frame_count if reader.seekable else None
-            for frame in reader.frames(0, None):
+            stream_frames = reader.frame_count if reader.seekable else None
+            if end is not None and stream_frames is not None and start < stream_frames:
+                end = min(end, stream_frames)  # a shorter file: its clips past the end are the caller's
+            expected = None if stream_frames is None else min(stream_frames, end or stream_frames) - start
+            for frame in reader.frames(start, end):
                 if frame.index >= max_frames:
                     truncated = True
                     break
@@ -156,7 +176,7 @@ def decode_for_analysis(
                 if on_frame is not None:
                     on_frame(frame, frames.array())
     except VideoReadError as error:
-        at = len(times)
+        at = start + len(times)
         raise BadVideoError(info.path, "decode", f"corrupt stream at frame {at} ({error.reason})") from error
     except OSError as error:
         raise BadVideoError(info.path, "decode", f"unreadable: {error.strerror or error}") from error
@@ -178,8 +198,9 @@ def decode_for_analysis(
         info=info,
         small=frames.array(),
         times=np.asarray(times, dtype=np.float64),
-        source_frames=expected if truncated else len(times),
+        source_frames=stream_frames if truncated or frames_range is not None else len(times),
         truncated=truncated,
+        first_frame=start,
     )
 
 

@@ -12,6 +12,11 @@ actor pool (one UDF instance per actor: the model stages load MobileNetV2 / the 
 are requested when the cluster has any) → `write_datasink(PartSink)` on the workers. The driver
 holds the work items and per-write-task counts only: no `take_all`, no `to_pandas`. The in-process
 backend (`backend="local"`, for tests) runs the same UDF and the same sink in this process.
+
+Progress: a UDF may add one `video` row per source video it finished (`VIDEO_SCHEMA`: path, rows
+of the stage's main output, quarantined rows). The sink writes no table of them; it hands them to the stage's progress
+callback as the part writes complete (in-process directly; on Ray through a small counter actor that
+a driver thread drains), so the driver sees one small record per video, never a clip row.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import dataclasses
 import hashlib
 import logging
 import os
+import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -39,6 +45,25 @@ Row = tuple[str, dict[str, Any]]  # (output kind, row)
 NODE_METADATA_KEY = "videofoundry.node"
 MAX_ITEMS_PER_CALL = 16
 StageUdf = Callable[[pa.Table], pa.Table]
+VIDEO_KIND = "video"
+VIDEO_SCHEMA = pa.schema(
+    [pa.field("path", pa.string()), pa.field("clips", pa.int64()), pa.field("quarantined", pa.int64())]
+)
+"""Per-video progress rows a UDF may emit (kind `video`): counted, never written to a table.
+`clips` counts the stage's main output rows of the video (clips, or signal rows)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class VideoDone:
+    """One source video stage `stage` finished: its `clips` output rows and quarantine rows written."""
+
+    stage: str
+    path: str
+    clips: int
+    quarantined: int
+
+
+ProgressFn = Callable[[VideoDone], None]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,19 +137,31 @@ class PartSink(Datasink[dict[str, Any]]):
     (`videofoundry.node`, `inprocess` without Ray). `write` returns `{"rows": {kind: n}, "node": id}`.
     """
 
-    def __init__(self, stage: str, staging: dict[str, tuple[Path, pa.Schema]], on_ray: bool = False) -> None:
+    def __init__(
+        self,
+        stage: str,
+        staging: dict[str, tuple[Path, pa.Schema]],
+        on_ray: bool = False,
+        progress: Any = None,
+    ) -> None:
         self.stage = stage
         self.staging = staging
         self.on_ray = on_ray  # the in-process backend says `inprocess` even when the driver runs Ray
+        # Where `video` rows go once their parts are written: a `ProgressLog` (in-process) or the
+        # handle of one running as a Ray actor.
+        self.progress = progress
         self.returns: list[dict[str, Any]] = []
 
     def write(self, blocks: Iterable[Any], ctx: Any) -> dict[str, Any]:
         node = _node_id() if self.on_ray else "inprocess"
         writers: dict[str, tuple[pq.ParquetWriter, Path, Path]] = {}
         counts: Counter[str] = Counter()
+        videos: list[dict[str, Any]] = []
         try:
             for block in blocks:
                 table = block if isinstance(block, pa.Table) else pa.Table.from_pandas(block)
+                if VIDEO_KIND in table.column_names:
+                    videos += rows_of(table, VIDEO_KIND, VIDEO_SCHEMA).to_pylist()
                 for kind, (folder, schema) in self.staging.items():
                     rows = rows_of(table, kind, schema)
                     if rows.num_rows == 0:
@@ -147,10 +184,53 @@ class PartSink(Datasink[dict[str, Any]]):
             writer.close()
             os.chmod(tmp, 0o644)
             os.replace(tmp, final)
+        if self.progress is not None and videos:
+            if self.on_ray:
+                import ray
+
+                ray.get(self.progress.add.remote(videos))
+            else:
+                self.progress.add(videos)
         return {"rows": dict(counts), "node": node}
 
     def on_write_complete(self, write_result: WriteResult[dict[str, Any]]) -> None:
         self.returns = list(write_result.write_returns)
+
+
+class ProgressLog:
+    """Finished-video records between the sink that reports them and the driver that shows them.
+
+    In-process, `add` calls `callback` at once; as a Ray actor (no callback) it queues the records
+    until the driver `drain`s them.
+    """
+
+    def __init__(self, stage: str, callback: ProgressFn | None = None) -> None:
+        self.stage = stage
+        self.callback = callback
+        self.pending: list[dict[str, Any]] = []
+
+    def add(self, videos: list[dict[str, Any]]) -> None:
+        if self.callback is None:
+            self.pending += videos
+            return
+        for video in videos:
+            self.callback(VideoDone(self.stage, **video))
+
+    def drain(self) -> list[dict[str, Any]]:
+        drained, self.pending = self.pending, []
+        return drained
+
+
+def once_per_video(callback: ProgressFn) -> ProgressFn:
+    """`callback` for the first record of each path only (a retried write task reports its videos again)."""
+    seen: set[str] = set()
+
+    def report(video: VideoDone) -> None:
+        if video.path not in seen:
+            seen.add(video.path)
+            callback(video)
+
+    return report
 
 
 def written_by(part: Path) -> str:
@@ -172,23 +252,27 @@ def run_stage(
     udf_kwargs: dict[str, Any],
     outputs: dict[str, StageOutput],
     config: ExecutionConfig,
+    progress: ProgressFn | None = None,
 ) -> StageSummary:
     """Map every item through `udf(**udf_kwargs)` and publish each output's partition.
 
     `udf` is a class whose instances take a one-item batch (Arrow table) and return a transport
-    block of the kinds in `outputs`. Every output is published, with an empty part file when the
+    block of the kinds in `outputs` (plus `video` progress rows, which go to `progress`, once per
+    path, as their parts are written). Every output is published, with an empty part file when the
     stage produced no row of its kind, so readers always find its schema.
     """
     staging = {kind: (staging_folder(out.path), out.schema) for kind, out in outputs.items()}
+    report = once_per_video(progress) if progress is not None else None
     sink = PartSink(stage, staging, on_ray=config.backend != "local")
     try:
         if config.backend == "local":
+            sink.progress = ProgressLog(stage, report) if report is not None else None
             instance = udf(**udf_kwargs)
             for item in items:
                 limit_threads()
                 sink.returns.append(sink.write([instance(pa.Table.from_pylist([item]))], None))
         elif items:
-            _run_on_ray(items, udf, udf_kwargs, sink, config)
+            _run_on_ray(stage, items, udf, udf_kwargs, sink, config, report)
         for kind, out in outputs.items():
             folder, schema = staging[kind]
             for leftover in folder.glob(".*"):  # temporary files of writers killed and retried
@@ -227,11 +311,13 @@ def _carry_other_stages(path: Path, staged: Path, stage: str) -> None:
 
 
 def _run_on_ray(
+    stage: str,
     items: list[dict[str, Any]],
     udf: type,
     udf_kwargs: dict[str, Any],
     sink: PartSink,
     config: ExecutionConfig,
+    report: ProgressFn | None,
 ) -> None:
     import ray
 
@@ -264,7 +350,31 @@ def _run_on_ray(
     )
     # Write tasks ask for no CPU: the actor pool holds every CPU, and a write that waited for one
     # would wait for the whole map to end, holding all its output in the object store meanwhile.
-    mapped.write_datasink(sink, ray_remote_args={"num_cpus": 0})
+    if report is None:
+        mapped.write_datasink(sink, ray_remote_args={"num_cpus": 0})
+        return
+    log: Any = ray.remote(num_cpus=0)(ProgressLog).remote(
+        stage
+    )  # an actor handle (Ray's stubs type it loosely)
+    sink.progress = log
+    done = threading.Event()
+
+    def pump() -> None:
+        while not done.wait(0.5):
+            for video in ray.get(log.drain.remote()):
+                report(VideoDone(stage, **video))
+
+    pumping = threading.Thread(target=pump, name="curation-progress", daemon=True)
+    pumping.start()
+    try:
+        mapped.write_datasink(sink, ray_remote_args={"num_cpus": 0})
+    finally:
+        done.set()
+        pumping.join()
+        for video in ray.get(log.drain.remote()):
+            report(VideoDone(stage, **video))
+        ray.kill(log)
+        sink.progress = None
 
 
 class _ThreadLimited:

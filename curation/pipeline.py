@@ -24,7 +24,16 @@ from curation.config import TIER_NAMES, CurationConfig
 from curation.decode import BadVideoError, DecodedVideo, decode_for_analysis, probe_video
 from curation.dedup_store import dedup_batch
 from curation.embedding import load_embedder
-from curation.execution import Row, StageOutput, StageSummary, run_stage, transport_block
+from curation.execution import (
+    VIDEO_KIND,
+    VIDEO_SCHEMA,
+    ProgressFn,
+    Row,
+    StageOutput,
+    StageSummary,
+    run_stage,
+    transport_block,
+)
 from curation.scenes import Clip, cut_clips
 from curation.schemas import CLIP_SIGNALS_SCHEMA, CLIPS_SCHEMA, QUARANTINE_SCHEMA
 from curation.tiers import decide_tiers, draw_funnel, funnel, sft_candidates, tier_membership
@@ -42,8 +51,14 @@ from media.tables import (
 QUARANTINE_STAGES = {"clips": ("ingest", "probe", "decode", "clips"), "signals": ("signals",)}
 """The quarantine `stage` values each streaming stage writes (its part files are named after it)."""
 
-CLIPS_OUTPUTS = {"clip": CLIPS_SCHEMA, "quarantine": QUARANTINE_SCHEMA}
-SIGNALS_OUTPUTS = {"signal": CLIP_SIGNALS_SCHEMA, "quarantine": QUARANTINE_SCHEMA}
+CLIPS_OUTPUTS = {"clip": CLIPS_SCHEMA, "quarantine": QUARANTINE_SCHEMA, VIDEO_KIND: VIDEO_SCHEMA}
+SIGNALS_OUTPUTS = {"signal": CLIP_SIGNALS_SCHEMA, "quarantine": QUARANTINE_SCHEMA, VIDEO_KIND: VIDEO_SCHEMA}
+
+
+def _video_done(path: str, rows: list[Row], kind: str) -> Row:
+    """The progress row of one finished video: its `kind` rows and quarantine rows (`VIDEO_SCHEMA`)."""
+    kinds = [row_kind for row_kind, _ in rows]
+    return (VIDEO_KIND, {"path": path, "clips": kinds.count(kind), "quarantined": kinds.count("quarantine")})
 
 
 def _quarantine_row(
@@ -83,7 +98,9 @@ class CutClips:
     def __call__(self, items: pa.Table) -> pa.Table:
         rows: list[Row] = []
         for item in items.to_pylist():
-            rows += self._video(item)
+            video_rows = self._video(item)
+            rows += video_rows
+            rows.append(_video_done(item["path"], video_rows, "clip"))
         return transport_block(CLIPS_OUTPUTS, rows)
 
     def _video(self, item: dict[str, Any]) -> list[Row]:
@@ -128,7 +145,12 @@ class CutClips:
 
 
 def make_clips(
-    raw_videos: pa.Table, batch: str, config: CurationConfig, clips_path: Path, quarantine_path: Path
+    raw_videos: pa.Table,
+    batch: str,
+    config: CurationConfig,
+    clips_path: Path,
+    quarantine_path: Path,
+    progress: ProgressFn | None = None,
 ) -> StageSummary:
     """Write the `clips` partition at `clips_path` and this stage's quarantine rows (stages
     ingest/probe/decode/clips) into the partition at `quarantine_path`, from the workers.
@@ -136,7 +158,8 @@ def make_clips(
     Entries ingest skipped are quarantined at stage `ingest` with their reason. Files with the
     same content hash are curated once: the first path (sorted) is used, the others are
     quarantined at stage `ingest` naming it. The driver holds the manifest (one small dict per raw
-    video), never a clip row.
+    video), never a clip row. `progress` is called once per raw video as its rows are written
+    (`curation.execution.VideoDone`, `clips` = its clips).
     """
     items: list[dict[str, Any]] = []
     first_path: dict[str, str] = {}
@@ -164,13 +187,15 @@ def make_clips(
         "clip": StageOutput(clips_path, CLIPS_SCHEMA),
         "quarantine": StageOutput(quarantine_path, QUARANTINE_SCHEMA, shared=True),
     }
-    return run_stage(
-        "clips", items, CutClips, {"config_json": config.model_dump_json()}, outputs, config.execution
-    )
+    kwargs = {"config_json": config.model_dump_json()}
+    return run_stage("clips", items, CutClips, kwargs, outputs, config.execution, progress)
 
 
 class ClipSignals:
     """UDF of stage `clip_signals`: one decode per source video, the signals of each of its clips.
+
+    The decode covers the frames from the first clip's start to the last clip's end only, seeking
+    to the keyframe before it (from an even frame: see `ClipSignalStream`).
 
     Built once per Ray actor: the embedding network and the aesthetic scorer load in the
     constructor (on the actor's GPU when it has one), not per clip.
@@ -190,8 +215,10 @@ class ClipSignals:
             by_video: dict[str, list[dict[str, Any]]] = {}
             for clip in clips:
                 by_video.setdefault(clip["source_path"], []).append(clip)
-            for video_clips in by_video.values():
-                rows += self._video(video_clips)
+            for path, video_clips in by_video.items():
+                video_rows = self._video(video_clips)
+                rows += video_rows
+                rows.append(_video_done(path, video_rows, "signal"))
         return transport_block(SIGNALS_OUTPUTS, rows)
 
     def _video(self, video_clips: list[dict[str, Any]]) -> list[Row]:
@@ -200,11 +227,18 @@ class ClipSignals:
         path = first["source_path"]
         fields = {f.name for f in dataclasses.fields(Clip)}
         clips = [Clip(**{k: v for k, v in c.items() if k in fields}) for c in video_clips]
-        stream = ClipSignalStream(clips, config.signals, self.cheap_only)
+        start = min(c.start_frame for c in clips)
+        start -= start % 2
+        span = (start, max(c.end_frame for c in clips))
+        stream = ClipSignalStream(clips, config.signals, self.cheap_only, first_frame=start)
         try:
             info = probe_video(Path(path), config.probe)
             video = decode_for_analysis(
-                info, config.signals.analysis_height, max_frames=config.probe.max_frames, on_frame=stream
+                info,
+                config.signals.analysis_height,
+                max_frames=config.probe.max_frames,
+                on_frame=stream,
+                frames_range=span,
             )
         except BadVideoError as error:
             row = _quarantine_row(path, first["source_sha256"], first["batch"], "signals", error.reason)
@@ -212,7 +246,8 @@ class ClipSignals:
         done, unfinished = stream.finish()
         rows: list[Row] = [("signal", row) for row in done]
         for clip in unfinished:  # the video changed since its clips were cut
-            reason = f"clip ends at frame {clip.end_frame}, past the {video.frame_count} frames decoded"
+            decoded = video.first_frame + video.frame_count
+            reason = f"clip ends at frame {clip.end_frame}, past the {decoded} frames decoded"
             row = _quarantine_row(
                 path,
                 clip.source_sha256,
@@ -232,12 +267,14 @@ def compute_signals(
     signals_path: Path,
     quarantine_path: Path,
     cheap_only: bool = False,
+    progress: ProgressFn | None = None,
 ) -> StageSummary:
     """Write the `clip_signals` partition of the `clips` partition at `clips_path`, and this stage's
     quarantine rows (stage signals), from the workers: one work item per row group of clips.
 
     The clips stage writes each video's clips as one row group, so each video is decoded once. The
-    driver reads Parquet footers only.
+    driver reads Parquet footers only. `progress` is called once per source video as its rows are
+    written (`curation.execution.VideoDone`, `clips` = its signal rows).
     """
     items = [
         {"path": str(part), "row_group": index}
@@ -250,7 +287,7 @@ def compute_signals(
         "quarantine": StageOutput(quarantine_path, QUARANTINE_SCHEMA, shared=True),
     }
     kwargs = {"config_json": config.model_dump_json(), "cheap_only": cheap_only}
-    return run_stage("signals", items, ClipSignals, kwargs, outputs, config.execution)
+    return run_stage("signals", items, ClipSignals, kwargs, outputs, config.execution, progress)
 
 
 def _split_single_file_quarantine(path: Path) -> None:
@@ -314,8 +351,13 @@ def curate(
     quarantine_dir: Path,
     reports_dir: Path,
     config: CurationConfig,
+    progress: ProgressFn | None = None,
 ) -> CurationResult:
-    """Run the whole chain for one batch and write every table (outside Dagster, same functions)."""
+    """Run the whole chain for one batch and write every table (outside Dagster, same functions).
+
+    `progress` is called once per raw video when the clips stage has written its rows, then once
+    per video with clips when the signals stage has (`VideoDone.stage` says which).
+    """
     from curation.schemas import (
         DEDUPED_CLIPS_SCHEMA,
         SFT_CANDIDATES_SCHEMA,
@@ -328,8 +370,8 @@ def curate(
         "clips": table_path(tables_dir, "clips", batch),
         "clip_signals": table_path(tables_dir, "clip_signals", batch),
     }
-    make_clips(raw_videos, batch, config, paths["clips"], quarantine_path)
-    compute_signals(paths["clips"], config, paths["clip_signals"], quarantine_path)
+    make_clips(raw_videos, batch, config, paths["clips"], quarantine_path, progress)
+    compute_signals(paths["clips"], config, paths["clip_signals"], quarantine_path, progress=progress)
     paths["quarantine"] = quarantine_path
     # Dedup and tiers compare every clip with every other: the one stage that reads whole columns.
     signals = read_table(paths["clip_signals"], CLIP_SIGNALS_SCHEMA).sort_by("clip_id")

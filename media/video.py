@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from itertools import chain
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import av
 import numpy as np
@@ -166,9 +166,13 @@ class _SeekMismatch(Exception):
 class VideoReader:
     """One video file opened for reading frame ranges (see the module docstring for frame indices).
 
-    `decoded_frames` counts the frames the decoder has output so far, which shows what a read cost.
+    `decoded_frames` counts the frames the decoder has output so far, which shows what a read cost;
+    the class attribute `decoded_frames_total` counts them over every reader of this process (what
+    a whole stage cost).
     Use as a context manager, or call `close`.
     """
+
+    decoded_frames_total: ClassVar[int] = 0
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
@@ -312,6 +316,7 @@ class VideoReader:
             for packet in packets:
                 for frame in packet.decode():
                     self.decoded_frames += 1
+                    VideoReader.decoded_frames_total += 1
                     yield frame
         except av.FFmpegError as error:
             raise VideoReadError(self.path, f"cannot decode near frame {at_frame} ({error})") from error

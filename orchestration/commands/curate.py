@@ -31,8 +31,14 @@ def curate(
     ] = None,
     wait: LockWaitOption = 0.0,
 ) -> None:
-    """Raw videos → clips → signals → dedup → tiers; writes the tables into the workspace."""
+    """Raw videos → clips → signals → dedup → tiers; writes the tables into the workspace.
+
+    Prints one line per raw video as the clips stage writes its rows (`[clips done/total] name: N
+    clips, M quarantined`), then one per video with clips as the signals stage writes its rows
+    (`[signals done/total] name: N signal rows, M quarantined`).
+    """
     from curation.config import CurationConfig
+    from curation.execution import VideoDone
     from curation.ingest import scan_batch, videos_to_curate
     from curation.pipeline import curate as run_curation
     from orchestration.workspace_lock import workspace_lock
@@ -54,8 +60,23 @@ def curate(
             raise UserError(
                 f"no readable video files found under {input_dir} ({raw.num_rows} entries skipped)"
             )
+        done = {"clips": 0, "signals": 0}
+        total = {"clips": raw.num_rows, "signals": 0}  # signals: the videos that gave clips
+
+        def show(video: VideoDone) -> None:
+            done[video.stage] += 1
+            if video.stage == "clips":
+                total["signals"] += video.clips > 0
+                counted = f"{video.clips} clips"
+            else:
+                counted = f"{video.clips} signal rows"
+            typer.echo(
+                f"[{video.stage} {done[video.stage]}/{total[video.stage]}] {Path(video.path).name}: "
+                f"{counted}, {video.quarantined} quarantined"
+            )
+
         result = run_curation(
-            raw, input_dir.name, workspace.tables, workspace.quarantine, workspace.reports, config
+            raw, input_dir.name, workspace.tables, workspace.quarantine, workspace.reports, config, show
         )
     typer.echo("funnel (clips remaining):")
     for stage, count in result.funnel:

@@ -163,9 +163,9 @@ def test_dagster_assets_rebuild_dedup_and_tiers(curation_run: CurationRun, tmp_p
     from orchestration.workspace import Workspace
 
     workspace = Workspace.at(tmp_path / "ws").ensure()
-    signals_dir = workspace.tables / "clip_signals"
-    signals_dir.mkdir(parents=True)
-    pq.write_table(_table(curation_run, "clip_signals"), signals_dir / "demo.parquet")
+    for name in ("clips", "clip_signals"):  # the upstream tables (clips: the duplicate gallery's frames)
+        (workspace.tables / name).mkdir(parents=True)
+        pq.write_table(_table(curation_run, name), workspace.tables / name / "demo.parquet")
     result = dg.materialize(
         [deduped_clips, tiers, sft_candidates],
         resources=build_resources(load_config("tiny", environ={}, home=workspace.home)),

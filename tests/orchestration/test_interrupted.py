@@ -75,13 +75,13 @@ def test_a_run_owned_by_another_host_is_left_alone_and_logged(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Only a dead pid of this host marks a run interrupted: the same pid elsewhere may be running it."""
-    from dagster._core.storage.dagster_run import DagsterRun
-
     instance = dagster_instance(Workspace.at(tmp_path / "home"))
     dead = 2**22 + 12345  # above Linux's pid_max: no such process here
     runs = {}
     for name, owner in (("here", process_owner(dead)), ("elsewhere", f"gpu-node-7:{dead}")):
-        run = DagsterRun(job_name="__ASSET_JOB", status=dg.DagsterRunStatus.STARTED, tags={OWNER_TAG: owner})
+        run = dg.DagsterRun(
+            job_name="__ASSET_JOB", status=dg.DagsterRunStatus.STARTED, tags={OWNER_TAG: owner}
+        )
         runs[name] = instance.add_run(run).run_id
     with caplog.at_level(logging.INFO, logger="orchestration.interrupted"):
         assert fail_interrupted_runs(instance) == [runs["here"]]

@@ -206,12 +206,9 @@ class FSDPBackend(ProcessGroupBackend):
         )
 
         def finish() -> bool:
-            # A Future of the upload with synchronous staging (the default stager, as here).
-            done = (
-                future.upload_completion
-                if isinstance(future, dcp.state_dict_saver.AsyncSaveResponse)
-                else future
-            )
+            # With the default (synchronous) stager async_save returns the upload's Future; torch
+            # versions with an async stager return a response holding it as `upload_completion`.
+            done: Any = getattr(future, "upload_completion", future)
             done.result()
             self.barrier()
             return True

@@ -2,9 +2,14 @@
 
 Runs `orchestration.scaling_sweep.scaling_sweep_in_workspace` (the code path of `videofoundry
 scaling-sweep`: the DiT trainer, MLflow, the latent cache) in a fresh workspace with the `gpu` sweep
-preset (128 px images, batch 64, widths 192 … 512, 5 M … 75 M params) on `--device cuda`, on the
-stand-in corpus (no curated tier in a fresh workspace). New runs stop being started once
-`--max-minutes` have passed (the run in flight finishes); the fit uses whatever finished.
+preset (128 px images, widths 128 … 512, 1.6 M … 75 M params) at batch `--batch` on `--device cuda`,
+on `--standin-clips` clips of the stand-in corpus (no curated tier in a fresh workspace).
+
+Budgets: unless `--budgets` names them, a probe first trains every size for 40 and 160 steps (own
+MLflow experiment) and fits seconds = overhead + per-step × steps; then the largest consecutive
+candidate budgets (a factor √10 apart) whose runs are predicted to fit `--minutes` are swept, each
+with the sizes that get enough steps there (`choose_budgets`). New runs stop being started at 1.25 ×
+`--minutes`; the fit uses whatever finished.
 
 Writes under --out (default $OUT, else ./scaling_sweep_gpu_out):
 
@@ -21,11 +26,13 @@ carried and installed (the GPU image has no MLflow or PyAV).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,16 +47,32 @@ from evaluation.scaling import (  # noqa: E402
 )
 from orchestration.scaling_sweep import scaling_sweep_in_workspace  # noqa: E402
 from orchestration.workspace import Workspace  # noqa: E402
+from training.scaling.plan import SweepConfig, plan_sweep  # noqa: E402
 from training.scaling.run import SweepOutcome  # noqa: E402
 from training.tracking import TrackingSettings, default_tracking_uri  # noqa: E402
 
 PAPER_EXPONENTS = {"b1": 0.5634, "b2": 0.4325}
-GPU = {"preset": "gpu", "budgets": "1e14,3e14", "sizes": "w192-2x3,w256-2x4,w320-3x5,w384-3x6,w512-4x8"}
+GPU = {"preset": "gpu", "sizes": "w128-1x2,w192-2x3,w256-2x4,w320-3x5,w384-3x6,w512-4x8"}
 SMOKE = {"preset": "tiny", "budgets": "6e8,1.2e9", "sizes": "w32-1x1,w64-1x1,w64-1x2"}
+# Candidate IsoFLOP budgets, a factor √10 apart; the probe decides which consecutive ones fit the minutes.
+CANDIDATE_BUDGETS = tuple(10 ** (13 + k / 2) for k in range(11))  # 1e13 … 1e18
+PROBE_STEPS = (40, 160)
+WARMUP_STEPS = 8
 
 
 class TimeUp(Exception):
     """Raised between runs once the sweep has used its minutes."""
+
+
+@dataclass(frozen=True)
+class StepCost:
+    """Seconds of one run of a size: `overhead` (set-up, checkpoint, logging) + `per_step` × steps."""
+
+    overhead: float
+    per_step: float
+
+    def seconds(self, steps: int) -> float:
+        return self.overhead + self.per_step * steps
 
 
 def _device_name() -> str:
@@ -58,18 +81,104 @@ def _device_name() -> str:
     return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
 
 
+def _budget_for_steps(config: SweepConfig, size: str, steps: int) -> float:
+    """The budget that gives `size` exactly `steps` steps (its FLOPs per step × steps)."""
+    run = plan_sweep("image", [1.0e30], config, [size]).runs[0]
+    return steps * run.flops / run.steps
+
+
+def probe(
+    ws: Workspace,
+    tracking: TrackingSettings,
+    preset: str,
+    overrides: dict[str, Any],
+    sizes: list[str],
+    device: str,
+    standin_clips: int,
+) -> tuple[dict[str, StepCost], list[dict[str, Any]]]:
+    """Per size, train PROBE_STEPS steps twice through the sweep's own code path (a separate
+    experiment) and fit seconds = overhead + per_step · steps. The first run also writes the stand-in
+    corpus and its latents, which the sweep then reuses."""
+    config = SweepConfig.preset(preset, **overrides)
+    probe_tracking = dataclasses.replace(tracking, experiment="probe")
+    rows: list[dict[str, Any]] = []
+    costs = {}
+    began = time.perf_counter()  # one-time work (stand-in corpus, latents, CUDA start) out of the fits
+    scaling_sweep_in_workspace(
+        ws, "image", [_budget_for_steps(config, sizes[0], WARMUP_STEPS)], dataclasses.replace(tracking, experiment="warmup"),
+        preset=preset, preset_overrides={**overrides, "min_steps": 1}, sizes=[sizes[0]], device=device,  # type: ignore[arg-type]
+        standin_clips=standin_clips,
+    )  # fmt: skip
+    rows.append({"warmup_seconds": round(time.perf_counter() - began, 2)})
+    print(json.dumps(rows[-1]), flush=True)
+    for size in sizes:
+        seconds = []
+        for steps in PROBE_STEPS:
+            budget = _budget_for_steps(config, size, steps)
+            began = time.perf_counter()
+            scaling_sweep_in_workspace(
+                ws, "image", [budget], probe_tracking, preset=preset,
+                preset_overrides={**overrides, "min_steps": 1}, sizes=[size], device=device,  # type: ignore[arg-type]
+                standin_clips=standin_clips,
+            )  # fmt: skip
+            seconds.append(time.perf_counter() - began)
+        per_step = max((seconds[1] - seconds[0]) / (PROBE_STEPS[1] - PROBE_STEPS[0]), 1e-4)
+        costs[size] = StepCost(max(seconds[1] - per_step * PROBE_STEPS[1], 0.0), per_step)
+        rows.append({"size": size, "probe_seconds": [round(x, 2) for x in seconds],
+                     "per_step_s": round(per_step, 4), "overhead_s": round(costs[size].overhead, 2)})  # fmt: skip
+        print(json.dumps(rows[-1]), flush=True)
+    return costs, rows
+
+
+def choose_budgets(
+    config: SweepConfig,
+    sizes: list[str],
+    costs: dict[str, StepCost],
+    seconds: float,
+    max_run_share: float = 0.3,
+) -> tuple[dict[float, list[str]], float]:
+    """The consecutive candidate budgets with the largest top budget whose runs fit `seconds`.
+
+    At each budget a size takes part when it gets at least `min_steps` steps and its run would take at
+    most `max_run_share` of the time (very long runs of small sizes far left of the minimum say little).
+    A window needs at least 3 sizes at every budget and 8 runs in all; 3 budgets are preferred to 2.
+    Returns {budget: sizes} and the predicted seconds.
+    """
+    per_budget: dict[float, list[str]] = {}
+    for budget in CANDIDATE_BUDGETS:
+        plan = plan_sweep("image", [budget], config, sizes)
+        per_budget[budget] = [
+            r.size for r in plan.runs if costs[r.size].seconds(r.steps) <= max_run_share * seconds
+        ]
+
+    def predicted(window: tuple[float, ...]) -> float:
+        total = 0.0
+        for budget in window:
+            for run in plan_sweep("image", [budget], config, per_budget[budget]).runs:
+                total += costs[run.size].seconds(run.steps)
+        return total
+
+    for width in (3, 2):
+        for top in range(len(CANDIDATE_BUDGETS) - 1, width - 2, -1):
+            window = CANDIDATE_BUDGETS[top - width + 1 : top + 1]
+            if any(len(per_budget[b]) < 3 for b in window) or sum(len(per_budget[b]) for b in window) < 8:
+                continue
+            if (total := predicted(window)) <= seconds:
+                return {b: per_budget[b] for b in window}, total
+    raise SystemExit(f"no window of budgets fits {seconds:.0f} s with the probed step costs {costs}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny 6-run sweep on CPU")
-    parser.add_argument("--budgets", help=f"comma-separated FLOPs (default {GPU['budgets']})")
+    parser.add_argument("--budgets", help="comma-separated FLOPs (default: chosen from the probe)")
     parser.add_argument("--sizes", help="comma-separated ladder sizes of the preset")
-    parser.add_argument("--max-minutes", type=float, default=11.0, help="start no run after this")
+    parser.add_argument("--minutes", type=float, default=8.0, help="training time the sweep may use")
+    parser.add_argument("--batch", type=int, default=256, help="images per step (the gpu preset's is 64)")
+    parser.add_argument("--standin-clips", type=int, default=256, help="stand-in corpus clips (images)")
     parser.add_argument("--bootstrap", type=int, default=200)
     parser.add_argument("--out", type=Path, default=Path(os.environ.get("OUT") or "scaling_sweep_gpu_out"))
     args = parser.parse_args()
-    defaults = SMOKE if args.smoke else GPU
-    budgets = [float(b) for b in (args.budgets or defaults["budgets"]).split(",")]
-    sizes = (args.sizes or defaults["sizes"]).split(",")
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
 
@@ -78,7 +187,31 @@ def main() -> None:
     uri, artifacts = default_tracking_uri(home)
     tracking = TrackingSettings(uri=uri, artifact_location=artifacts, experiment="videofoundry")
     started = time.perf_counter()
+    summary: dict[str, Any] = {"device": _device_name(), "paper": PAPER_EXPONENTS}
+    if args.smoke:
+        preset, overrides, device, standin = "tiny", {"min_steps": 2}, "auto", 32
+        schedule = {float(b): SMOKE["sizes"].split(",") for b in SMOKE["budgets"].split(",")}
+    else:
+        preset, overrides, device, standin = (
+            "gpu",
+            {"image_batch_size": args.batch},
+            "cuda",
+            args.standin_clips,
+        )
+        config = SweepConfig.preset(preset, **overrides)
+        sizes = (args.sizes or GPU["sizes"]).split(",")
+        if args.budgets:
+            schedule = {float(b): sizes for b in args.budgets.split(",")}
+        else:
+            costs, summary["probe"] = probe(ws, tracking, preset, overrides, sizes, device, standin)
+            schedule, summary["predicted_seconds"] = choose_budgets(config, sizes, costs, 60 * args.minutes)
+    summary.update(preset=preset, overrides=overrides, standin_clips=standin,
+                   schedule={f"{b:.3g}": s for b, s in schedule.items()})  # fmt: skip
+    print(
+        json.dumps({"schedule": summary["schedule"], "predicted_seconds": summary.get("predicted_seconds")})
+    )
     rows: list[dict[str, Any]] = []
+    sweep_started = time.perf_counter()
 
     def on_run(outcome: SweepOutcome) -> None:
         run = outcome.run
@@ -90,35 +223,30 @@ def main() -> None:
         }  # fmt: skip
         rows.append(row)
         print(json.dumps(row), flush=True)
-        if time.perf_counter() - started > 60 * args.max_minutes:
+        if not args.smoke and time.perf_counter() - sweep_started > 60 * args.minutes * 1.25:
             raise TimeUp
 
     stopped_early = False
     try:
-        scaling_sweep_in_workspace(
-            ws, "image", budgets, tracking, preset=defaults["preset"],
-            preset_overrides={"min_steps": 2} if args.smoke else None, sizes=sizes,
-            device="auto" if args.smoke else "cuda", threads=1 if args.smoke else None, on_run=on_run,
-        )  # fmt: skip
+        for budget, budget_sizes in schedule.items():
+            scaling_sweep_in_workspace(
+                ws, "image", [budget], tracking, preset=preset, preset_overrides=overrides, sizes=budget_sizes,
+                device=device, threads=1 if args.smoke else None, on_run=on_run,  # type: ignore[arg-type]
+                standin_clips=standin,
+            )  # fmt: skip
     except TimeUp:
         stopped_early = True
-    wall = time.perf_counter() - started
 
     runs, skipped = runs_from_mlflow(uri, "videofoundry-scaling-image")
     csv = write_runs_csv(runs, out / "scaling_runs.csv")
-    summary: dict[str, Any] = {
-        "device": _device_name(),
-        "preset": defaults["preset"],
-        "budgets": budgets,
-        "sizes": sizes,
-        "runs": rows,
-        "finished_runs": len(runs),
-        "skipped_runs": skipped,
-        "stopped_early": stopped_early,
-        "wall_seconds": round(wall, 1),
-        "train_seconds": round(sum(r["seconds"] for r in rows), 1),
-        "paper": PAPER_EXPONENTS,
-    }
+    summary.update(
+        runs=rows,
+        finished_runs=len(runs),
+        skipped_runs=skipped,
+        stopped_early=stopped_early,
+        wall_seconds=round(time.perf_counter() - started, 1),
+        train_seconds=round(sum(r["seconds"] for r in rows), 1),
+    )
     try:
         report = scaling_report(RunSource(csv=csv), out / "fit", n_bootstrap=args.bootstrap)
         fit = report.to_dict()

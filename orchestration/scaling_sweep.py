@@ -149,8 +149,15 @@ class MlflowSweepLedger:
         return finished
 
 
-def sweep_data(ws: Workspace, config: SweepConfig, family: str, data_version: str | None = None) -> SweepData:
-    """The family stage's clips from the workspace tables, else the stand-in corpus (module docstring)."""
+def sweep_data(
+    ws: Workspace,
+    config: SweepConfig,
+    family: str,
+    data_version: str | None = None,
+    standin_clips: int = STANDIN_CLIPS,
+) -> SweepData:
+    """The family stage's clips from the workspace tables, else `standin_clips` clips of the stand-in
+    corpus (module docstring)."""
     from training.dit.config import DiTTrainConfig
 
     tier = DiTTrainConfig.preset(config.train_preset).stage(FAMILY_STAGE[family]).data
@@ -164,7 +171,7 @@ def sweep_data(ws: Workspace, config: SweepConfig, family: str, data_version: st
     from training.vae.standin_corpus import training_photo_paths, write_standin_corpus
 
     folder = ws.home / "scaling_standin"
-    paths = write_standin_corpus(folder, clips=STANDIN_CLIPS, frames=STANDIN_FRAMES, size=STANDIN_SIZE)
+    paths = write_standin_corpus(folder, clips=standin_clips, frames=STANDIN_FRAMES, size=STANDIN_SIZE)
     photos = training_photo_paths()  # write_standin_corpus films photo i % len(photos) in clip i
     records = [
         ClipRecord(
@@ -201,11 +208,13 @@ def scaling_sweep_in_workspace(
     data_version: str | None = None,
     threads: int | None = None,
     on_run: Callable[[SweepOutcome], None] | None = None,
+    standin_clips: int = STANDIN_CLIPS,
 ) -> SweepResult:
     """Plan `family` runs of `sizes` at `budgets` with the sweep preset `preset` (fields changed by
     `preset_overrides`) and train those not done.
 
     `tracking` is the platform's: runs log to `sweep_experiment(tracking.experiment, family)`.
+    `standin_clips` sizes the stand-in corpus used when the workspace has no curated tier.
     Raises ValueError (`PresetError`, plan errors, `SweepRunError`) for bad input.
     """
     config = SweepConfig.preset(preset, **(preset_overrides or {}))
@@ -232,7 +241,7 @@ def scaling_sweep_in_workspace(
         ray_address=ray_address,
         threads=threads,
     )
-    data = sweep_data(ws, config, family, data_version)
+    data = sweep_data(ws, config, family, data_version, standin_clips)
     ledger = MlflowSweepLedger(tracking.uri, experiment, preset)
     outcomes = run_sweep(plan, settings, data, ledger, starts, on_run)
     return SweepResult(plan, outcomes, data.source, experiment, starts)

@@ -32,12 +32,20 @@ class EMA:
         self.updates += 1
         decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
         params = dict(model.named_parameters())
+        averaged: list[tuple[torch.Tensor, torch.Tensor]] = []
         for key, value in model.state_dict().items():
             shadow = self.shadow[key]
             if key in params and value.dtype.is_floating_point:
-                shadow.mul_(decay).add_(value.detach().float().to(shadow.device), alpha=1.0 - decay)
+                averaged.append((shadow, value.detach().float().to(shadow.device)))
             else:
                 shadow.copy_(value.detach())
+        if averaged and not any(isinstance(s, DTensor) for s, _ in averaged):
+            # One fused kernel per tensor group instead of two launches per parameter.
+            shadows, values = (list(t) for t in zip(*averaged, strict=True))
+            torch._foreach_lerp_(shadows, values, 1.0 - decay)
+        else:
+            for shadow, value in averaged:
+                shadow.mul_(decay).add_(value, alpha=1.0 - decay)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return dict(self.shadow)

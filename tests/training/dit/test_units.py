@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 
 import pytest
@@ -21,7 +22,9 @@ from training.dit.buckets import (
     micro_batch_sizes,
 )
 from training.dit.config import STAGE_ORDER, DiTTrainConfig, StageSpec
-from training.dit.latent_cache import LatentBatch, LatentCache, load_batch
+from safetensors.torch import save_file
+
+from training.dit.latent_cache import LatentBatch, LatentCache, ShardCache, load_batch
 from training.dit.loss import drop_text, flow_matching_loss, guidance_values
 
 
@@ -237,6 +240,30 @@ def test_latent_cache_keys_on_clip_bucket_and_versions(tmp_path):
         build_text_encoder(TextEncoderConfig.preset("tiny-random", max_length=9)),
     )
     assert other_text.encoder_version != new_cache.encoder_version
+
+
+def test_shard_cache_rereads_rewritten_shards_and_evicts_least_recent(tmp_path):
+    def write(name: str, value: float) -> str:
+        path = tmp_path / f"{name}.safetensors"
+        save_file({"mean": torch.full((256,), value)}, str(path))  # 1 KiB each
+        return str(path)
+
+    a, b, c = write("a", 1.0), write("b", 2.0), write("c", 3.0)
+    cache = ShardCache(max_bytes=2048)
+    assert float(cache.get(a)["mean"][0]) == 1.0 and float(cache.get(b)["mean"][0]) == 2.0
+    assert cache.get(a) is cache.get(a) and (cache.hits, cache.misses) == (2, 2)
+    cache.get(c)  # over budget: b (least recently used) goes, a stays
+    assert cache.bytes == 2048
+    cache.get(a)
+    assert (cache.hits, cache.misses) == (3, 3)
+    cache.get(b)
+    assert cache.misses == 4
+
+    os.replace(write("a2", 9.0), a)  # a shard re-encoded in place (atomic replace, as the cache writes)
+    assert float(cache.get(a)["mean"][0]) == 9.0 and cache.bytes <= 2048
+    off = ShardCache(max_bytes=0)
+    off.get(a), off.get(a)
+    assert (off.hits, off.misses, off.bytes) == (0, 2, 0)
 
 
 def test_text_encoder_must_match_the_dit_widths():

@@ -60,6 +60,10 @@ PROBE_STEPS = (40, 160)
 WARMUP_STEPS = 8
 
 
+class NoWindow(Exception):
+    """No run of consecutive candidate budgets fits the minutes (with the probed step costs)."""
+
+
 class TimeUp(Exception):
     """Raised between runs once the sweep has used its minutes."""
 
@@ -165,7 +169,7 @@ def choose_budgets(
                 continue
             if (total := predicted(window)) <= seconds:
                 return {b: per_budget[b] for b in window}, total
-    raise SystemExit(f"no window of budgets fits {seconds:.0f} s with the probed step costs {costs}")
+    raise NoWindow(f"no window of budgets fits {seconds:.0f} s with the probed step costs {costs}")
 
 
 def main() -> None:
@@ -176,6 +180,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=8.0, help="training time the sweep may use")
     parser.add_argument("--batch", type=int, default=256, help="images per step (the gpu preset's is 64)")
     parser.add_argument("--standin-clips", type=int, default=256, help="stand-in corpus clips (images)")
+    parser.add_argument("--costs", type=Path, help="skip the probe: step costs from an earlier probe's JSON")
     parser.add_argument("--bootstrap", type=int, default=200)
     parser.add_argument("--out", type=Path, default=Path(os.environ.get("OUT") or "scaling_sweep_gpu_out"))
     args = parser.parse_args()
@@ -203,8 +208,23 @@ def main() -> None:
         if args.budgets:
             schedule = {float(b): sizes for b in args.budgets.split(",")}
         else:
-            costs, summary["probe"] = probe(ws, tracking, preset, overrides, sizes, device, standin)
-            schedule, summary["predicted_seconds"] = choose_budgets(config, sizes, costs, 60 * args.minutes)
+            if args.costs:  # a earlier probe's rows (benchmarks/results/scaling_sweep_gpu_probe_*.json)
+                summary["probe"] = json.loads(args.costs.read_text())["probe"]
+                costs = {
+                    r["size"]: StepCost(r["overhead_s"], r["per_step_s"])
+                    for r in summary["probe"]
+                    if "size" in r
+                }
+            else:
+                costs, summary["probe"] = probe(ws, tracking, preset, overrides, sizes, device, standin)
+            try:
+                schedule, summary["predicted_seconds"] = choose_budgets(
+                    config, sizes, costs, 60 * args.minutes
+                )
+            except NoWindow as error:
+                summary["error"] = str(error)
+                (out / "scaling_sweep_gpu.json").write_text(json.dumps(summary, indent=1))
+                raise SystemExit(str(error)) from None
     summary.update(preset=preset, overrides=overrides, standin_clips=standin,
                    schedule={f"{b:.3g}": s for b, s in schedule.items()})  # fmt: skip
     print(

@@ -88,6 +88,14 @@ class BlockSwap:
                 block.to(self.device)
                 continue
             self.slots[i] = _frozen_slots(block)
+            streamed = sum(slot.host.nbytes for slot in self.slots[i])
+            resident = sum(p.nbytes for p in block.parameters() if p.requires_grad)
+            if resident > streamed:
+                raise ValueError(
+                    f"BlockSwap streams frozen weights only, and block {i} keeps {resident} trainable "
+                    f"bytes on the device against {streamed} streamed: freeze the base model first "
+                    "(model.requires_grad_(False); LoRA adapters added after it stay trainable)"
+                )
             for slot in self.slots[i]:
                 with host_allocations():
                     host = slot.host.detach().to("cpu")

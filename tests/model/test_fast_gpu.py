@@ -63,7 +63,7 @@ def test_block_offload_on_cuda_keeps_the_output_and_the_weights_off_the_gpu() ->
     model, inputs = _model()
     with torch.no_grad():
         reference = model(*inputs)
-        model.cpu()
+        model.cpu().requires_grad_(False)  # frozen, as serving loads it: only frozen weights stream
         torch.cuda.empty_cache()
         offload = BlockSwap(model, "cuda")
         resident = torch.cuda.memory_allocated()

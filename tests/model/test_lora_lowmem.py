@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 
@@ -23,9 +25,16 @@ def _model(seed: int = 0) -> HunyuanDiT:
     return randomize_(HunyuanDiT(CFG), std=0.1)  # type: ignore[return-value]
 
 
-def _lora_grads(model: HunyuanDiT, dropout: float = 0.0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def _lora_grads(
+    model: HunyuanDiT, dropout: float = 0.0, swap: dict[str, Any] | None = None
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Adapter gradients of one step; with `swap` (BlockSwap's keyword arguments) the blocks are
+    swapped after the adapters go in, as `setup_lora_model` does (the base is frozen by then)."""
     torch.manual_seed(1)
     params = inject_lora(model, LoRASettings(rank=4, dropout=dropout, targets=("attn", "mlp", "modulation")))
+    if swap is not None:
+        installed = BlockSwap(model, "cpu", **swap)
+        assert all(installed.slots[i] for i in installed.swapped)
     gen = torch.Generator().manual_seed(2)
     with torch.no_grad():
         for p in params:
@@ -67,9 +76,9 @@ def test_fp8_weights_are_close_and_train_like_their_dequantised_copy() -> None:
 def test_block_swap_gives_the_plain_gradients(offload: bool) -> None:
     ref_out, ref_grads = _lora_grads(_model(), dropout=0.1)
     model = _model()
-    swap = BlockSwap(model, "cpu", swapped=3, offload_activations=offload)
-    assert swap.swapped == {1, 2, 3}
-    out, grads = _lora_grads(model, dropout=0.1)
+    out, grads = _lora_grads(model, dropout=0.1, swap={"swapped": 3, "offload_activations": offload})
+    swap = model.block_runner
+    assert isinstance(swap, BlockSwap) and swap.swapped == {1, 2, 3}
     assert torch.allclose(out, ref_out, atol=1e-6)
     assert grads.keys() == ref_grads.keys() and len(grads) > 0
     for key in grads:
@@ -83,6 +92,5 @@ def test_block_swap_gives_the_plain_gradients(offload: bool) -> None:
 def test_fp8_with_block_swap_trains() -> None:
     model = _model()
     quantize_blocks_fp8(model)
-    BlockSwap(model, "cpu", offload_activations=True)
-    _, grads = _lora_grads(model)
+    _, grads = _lora_grads(model, swap={"offload_activations": True})
     assert all(torch.isfinite(g).all() and g.abs().sum() > 0 for g in grads.values())

@@ -97,6 +97,9 @@ def test_block_swap_streams_every_block_at_inference_and_keeps_the_output() -> N
 
     model = _model()
     x, t, states, mask, pooled, guidance = dit_inputs(model.config, batch=1, grid=(3, 6, 10), text_len=7)
+    with pytest.raises(ValueError, match="frozen weights only, and block 0 keeps"):
+        BlockSwap(model, "cpu")  # trainable weights would all stay on the device: nothing to stream
+    model.requires_grad_(False)
     with torch.no_grad():
         reference = model(x, t, states, mask, pooled, guidance)
         swap = BlockSwap(model, "cpu")

@@ -20,7 +20,8 @@ registry version linked to the LoggedModel (`model_id`).
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +70,46 @@ def pipeline_signature() -> Any:
     return ModelSignature(inputs=inputs, outputs=Schema([ColSpec("string", "video_path")]), params=params)
 
 
-def _write_pyfunc_files(directory: Path, model: Any, run_id: str | None) -> None:
+def vae_signature() -> Any:
+    """The pyfunc signature of a VAE export (`evaluation.mlflow_vae`): media_path (required) and
+    optional frame range and size per row, an `output_dir` param; psnr, frames, size, output_path out."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
+
+    columns = {
+        "media_path": "string",
+        "start_frame": "long",
+        "num_frames": "long",
+        "height": "long",
+        "width": "long",
+    }
+    inputs = Schema([ColSpec(kind, name, required=name == "media_path") for name, kind in columns.items()])
+    outputs = Schema(
+        [ColSpec(kind, name) for name, kind in
+         {"psnr": "double", "frames": "long", "height": "long", "width": "long", "output_path": "string"}.items()]
+    )  # fmt: skip
+    params = ParamSchema([ParamSpec("output_dir", "string", "")])
+    return ModelSignature(inputs=inputs, outputs=outputs, params=params)
+
+
+@dataclass(frozen=True)
+class PyfuncFace:
+    """What makes a logged checkpoint loadable by `mlflow.pyfunc.load_model`: the module MLflow
+    imports (named, not imported here: training imports neither serving nor evaluation), the
+    signature and an input example."""
+
+    loader_module: str
+    signature: Callable[[], Any]
+    input_example: Mapping[str, Any]
+
+
+PIPELINE_FACE = PyfuncFace(PYFUNC_LOADER, pipeline_signature, INPUT_EXAMPLE)
+VAE_FACE = PyfuncFace(
+    "evaluation.mlflow_vae", vae_signature, {"media_path": ["clip.mp4"], "num_frames": [17], "height": [64]}
+)
+
+
+def _write_pyfunc_files(directory: Path, model: Any, run_id: str | None, face: PyfuncFace) -> None:
     """MLmodel (pyfunc flavor whose data is `bundle/`), signature, input example, requirements."""
     import pandas as pd
     from mlflow.models import Model
@@ -83,10 +123,10 @@ def _write_pyfunc_files(directory: Path, model: Any, run_id: str | None) -> None
     )
     save_model(
         str(directory),
-        loader_module=PYFUNC_LOADER,
+        loader_module=face.loader_module,
         mlflow_model=mlmodel,
-        signature=pipeline_signature(),
-        input_example=pd.DataFrame(INPUT_EXAMPLE),
+        signature=face.signature(),
+        input_example=pd.DataFrame(dict(face.input_example)),
         pip_requirements=["videofoundry"],
     )
     # `data` names the bundle folder logged beside the MLmodel (not copied into the temp folder).
@@ -105,12 +145,12 @@ def log_checkpoint_model(
     parts: Mapping[str, Path],
     params: Mapping[str, Any],
     tags: Mapping[str, str],
-    pyfunc: bool,
+    pyfunc: PyfuncFace | None,
     model_type: str = PIPELINE_MODEL_TYPE,
 ) -> str:
     """One LoggedModel of run `run_id` at `step` holding `parts` ({name under bundle/: local file or
-    folder; "." for a folder whose files are bundle/ itself}); with `pyfunc`, the MLmodel files
-    too. Returns the model id (READY)."""
+    folder; "." for a folder whose files are bundle/ itself}); with a `pyfunc` face, the MLmodel
+    files too. Returns the model id (READY)."""
     from mlflow.entities import LoggedModelOutput
 
     model = client.create_logged_model(
@@ -128,9 +168,9 @@ def log_checkpoint_model(
             client.log_model_artifacts(model.model_id, str(local), target)
         else:
             client.log_model_artifact(model.model_id, str(local), BUNDLE_DIR)
-    if pyfunc:
+    if pyfunc is not None:
         with tempfile.TemporaryDirectory() as tmp:
-            _write_pyfunc_files(Path(tmp) / "model", model, run_id)
+            _write_pyfunc_files(Path(tmp) / "model", model, run_id, pyfunc)
             client.log_model_artifacts(model.model_id, str(Path(tmp) / "model"))
     client.finalize_logged_model(model.model_id, "READY")
     return str(model.model_id)

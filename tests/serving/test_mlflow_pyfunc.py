@@ -13,7 +13,13 @@ import yaml
 from media.video import read_clip
 from model.bundle import PIPELINE_FILE
 from serving import ServingConfig, build_tiny_random, generate, resolve_reference, save_pipeline
-from training.logged_models import BUNDLE_DIR, PYFUNC_LOADER, log_checkpoint_model, register_logged_model
+from training.logged_models import (
+    BUNDLE_DIR,
+    PIPELINE_FACE,
+    PYFUNC_LOADER,
+    log_checkpoint_model,
+    register_logged_model,
+)
 from training.tracking import RunTracker
 
 NAME = "videofoundry-dit"
@@ -40,7 +46,7 @@ def champion(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     parts = {p.name: p for p in sorted(bundle.iterdir())}
     model_id = log_checkpoint_model(
         tracker.client, tracker.experiment_id, tracker.run_id, name="dit-sft-step2", step=2,
-        parts=parts, params={"stage": "sft", "dit": {"depth": 2}}, tags={"stage": "sft"}, pyfunc=True,
+        parts=parts, params={"stage": "sft", "dit": {"depth": 2}}, tags={"stage": "sft"}, pyfunc=PIPELINE_FACE,
     )  # fmt: skip
     tracker.log_metrics({"loss": 0.25}, 2, model_id=model_id)
     tracker.finish()

@@ -294,7 +294,9 @@ class ShardCache:
         self.bytes = 0
         self.hits = 0
         self.misses = 0
-        self._entries: OrderedDict[str, tuple[tuple[int, int, int], dict[str, torch.Tensor], int]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[tuple[int, int, int], dict[str, torch.Tensor], int]] = (
+            OrderedDict()
+        )
 
     def get(self, path: str) -> dict[str, torch.Tensor]:
         st = os.stat(path)

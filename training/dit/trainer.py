@@ -64,7 +64,7 @@ from training.dit.registry import (
 )
 from training.dit.sampling import decode_to_frames, sample_latents
 from training.ema import EMA
-from training.logged_models import log_checkpoint_model
+from training.logged_models import PIPELINE_FACE, log_checkpoint_model
 from training.parallel import parallelize_dit
 from training.results import TrainResult
 from training.tracking import RunTracker, TrackingSettings
@@ -255,7 +255,7 @@ class DiTTrainer:
             self.tracker.client, str(self.tracker.experiment_id), self.tracker.run_id,
             name=f"dit-{self.spec.name}-step{self.step}", step=self.global_step, parts=parts,
             params={"stage": self.spec.name, "step": self.step, "dit": self.dit_config.to_dict()},
-            tags=model_tags, pyfunc=whole,
+            tags=model_tags, pyfunc=PIPELINE_FACE if whole else None,
         )  # fmt: skip
         if self.last_metrics:
             self.tracker.log_metrics(self.last_metrics, self.global_step, model_id=model_id)

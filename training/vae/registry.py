@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from training.dit.registry import code_version
-from training.logged_models import log_checkpoint_model, register_logged_model
+from training.logged_models import VAE_FACE, log_checkpoint_model, register_logged_model
 from training.results import TrainResult
 from training.tracking import TrackingSettings
 
@@ -51,7 +51,7 @@ def register_vae(tracking: TrackingSettings, result: TrainResult, export_dir: Pa
         model_id = log_checkpoint_model(
             client, run.info.experiment_id, result.run_id,
             name=f"vae-step{step}", step=result.steps_done, parts={".": export_dir},
-            params={"step": step}, tags={"data_version": result.data_version}, pyfunc=False,
+            params={"step": step}, tags={"data_version": result.data_version}, pyfunc=VAE_FACE,
             model_type="videofoundry-vae",
         )  # fmt: skip
         now = int(time.time() * 1000)

@@ -7,6 +7,7 @@ from collections import Counter
 
 import pytest
 import torch
+from safetensors.torch import save_file
 from torch import nn
 
 from model.flow import model_target
@@ -22,8 +23,6 @@ from training.dit.buckets import (
     micro_batch_sizes,
 )
 from training.dit.config import STAGE_ORDER, DiTTrainConfig, StageSpec
-from safetensors.torch import save_file
-
 from training.dit.latent_cache import LatentBatch, LatentCache, ShardCache, load_batch
 from training.dit.loss import drop_text, flow_matching_loss, guidance_values
 

@@ -44,6 +44,10 @@ def test_the_exported_vae_is_a_logged_model_registered_at_current(
     assert [m.key for m in model.metrics] == ["heldout/psnr"]
     folder = Path(model.artifact_location.removeprefix("file://")) / "bundle"
     assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in (tmp_path / "export").iterdir())
+    mlmodel = (
+        folder.parent / "MLmodel"
+    ).read_text()  # loadable by mlflow.pyfunc (tests/evaluation/test_mlflow_vae.py)
+    assert "loader_module: evaluation.mlflow_vae" in mlmodel and "data: bundle" in mlmodel
 
     run = client.get_run(result.run_id)
     assert run.data.params["train.seed"] == str(config.seed) and "vae.latent_channels" in run.data.params

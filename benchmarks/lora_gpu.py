@@ -18,6 +18,7 @@ it ran. `setup_peak_gib` is the model build (in bf16 on the GPU, then quantised 
 memory), apart from the step.
 
 Usage (on the device): python benchmarks/lora_gpu.py [--only ROW,ROW] [--iters 1] [--warmup 1] [--chunk 8192]
+[--cap-gib 24] (the timed steps under a per-process memory limit: an out-of-memory there is the row's error)
 Writes $OUT/lora_gpu.json (or --out) row by row. `--smoke`: the same code paths on CPU with the
 `tiny` preset at a few latent frames (tests/model/test_lora_bench.py runs it).
 """
@@ -88,6 +89,9 @@ def run_row(name: str, args: argparse.Namespace, device: torch.device) -> None:
     batch = LatentBatch(x, states, mask, pooled)
     setup_gib = peak_gib()
     reset()
+    if args.cap_gib and device.type == "cuda":  # the step as on a card of that size (allocator limit)
+        total = torch.cuda.get_device_properties(device).total_memory
+        torch.cuda.set_per_process_memory_fraction(min(1.0, args.cap_gib * 2**30 / total), device)
     losses: list[float] = []
     phases = PhasePeaks()
     peaks: dict[str, float] = {"allocated_gib": 0.0, "reserved_gib": 0.0}
@@ -120,6 +124,7 @@ def run_row(name: str, args: argparse.Namespace, device: torch.device) -> None:
         "setup_peak_gib": round(setup_gib, 2), "lora_params": sum(p.numel() for p in params),
         "loss": losses[-1], "loss_finite": all(map(lambda v: v == v and abs(v) != float("inf"), losses)),
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "cap_gib": args.cap_gib or None,
         "scaled_mm_fallback": fp8_module.SCALED_MM_FAILURES > 0,
     }  # fmt: skip
     if args.explain_peak:  # one more step under the live-tensor meter: what is alive at its peak
@@ -142,6 +147,10 @@ def main() -> None:
     parser.add_argument(
         "--explain-peak", action="store_true", help="one more step: the tensors alive at its peak"
     )
+    parser.add_argument(
+        "--cap-gib", type=float, default=0.0,
+        help="after the model is set up, limit this process's GPU memory to G GiB (the step as on a G GiB card)",
+    )  # fmt: skip
     parser.add_argument("--smoke", action="store_true", help="tiny preset on CPU (code paths only)")
     parser.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", ".")) / "lora_gpu.json")
     args = parser.parse_args()

@@ -35,6 +35,7 @@ from evaluation.metrics import frame_psnr
 from evaluation.vae_benchmarks import reconstruct
 from media.video import VideoReader, VideoReadError
 from serving.limits import InvalidRequestError
+from serving.mlflow_model import input_rows
 
 OPTIONAL_COLUMNS = ("start_frame", "num_frames", "height", "width")
 DEFAULT_FRAMES = 33
@@ -62,8 +63,8 @@ class VAEReconstructionModel(PythonModel):
         return self._vae
 
     def predict(self, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:  # type: ignore[override]
-        """A DataFrame (or a dict of columns) → one row per input: psnr, frames, height, width, output_path."""
-        rows = _rows(model_input)
+        """A DataFrame (or a dict of columns, or a list of paths) → one row per input: psnr, frames, height, width, output_path."""
+        rows = input_rows(model_input, "media_path", OPTIONAL_COLUMNS)
         output_dir = str((params or {}).get("output_dir") or "")
         results = []
         for index, row in enumerate(rows.to_dict("records")):
@@ -80,25 +81,6 @@ class VAEReconstructionModel(PythonModel):
                 {"psnr": psnr, "frames": frames, "height": height, "width": width, "output_path": path}
             )
         return pd.DataFrame(results, columns=["psnr", "frames", "height", "width", "output_path"])
-
-
-def _rows(model_input: Any) -> pd.DataFrame:
-    if isinstance(model_input, pd.DataFrame):
-        rows = model_input
-    elif isinstance(model_input, dict):
-        rows = pd.DataFrame({k: v if isinstance(v, list | tuple) else [v] for k, v in model_input.items()})
-    else:
-        raise InvalidRequestError(
-            f"predict takes a DataFrame or dict with a 'media_path' column; got {type(model_input).__name__}"
-        )
-    if "media_path" not in rows.columns:
-        raise InvalidRequestError(f"predict input has no 'media_path' column (columns: {list(rows.columns)})")
-    unknown = sorted(set(rows.columns) - {"media_path", *OPTIONAL_COLUMNS})
-    if unknown:
-        raise InvalidRequestError(
-            f"unknown predict columns {unknown}; use {['media_path', *OPTIONAL_COLUMNS]}"
-        )
-    return rows
 
 
 def _given(index: int, row: dict[str, Any], name: str, default: int | None, minimum: int) -> int | None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,7 @@ class VideoPipelineModel(PythonModel):
 
         if self.bundle is None:
             raise InvalidRequestError("VideoPipelineModel has no bundle: load it through mlflow.pyfunc")
-        rows = _frame(model_input)
+        rows = input_rows(model_input, "prompt", SETTING_COLUMNS)
         params = params or {}
         output = Path(params.get("output_dir") or tempfile.mkdtemp(prefix="videofoundry-pyfunc-"))
         output.mkdir(parents=True, exist_ok=True)
@@ -74,22 +75,26 @@ class VideoPipelineModel(PythonModel):
         return result
 
 
-def _frame(model_input: Any) -> pd.DataFrame:
+def input_rows(model_input: Any, required: str, optional: Sequence[str]) -> pd.DataFrame:
+    """A pyfunc `predict` input as a DataFrame with the `required` column and no column outside
+    `optional`: a DataFrame, a dict of columns (scalars are one row), or a list of strings (the
+    `required` column). Anything else raises InvalidRequestError naming what is wrong."""
     if isinstance(model_input, pd.DataFrame):
         rows = model_input
     elif isinstance(model_input, dict):
         rows = pd.DataFrame({k: v if isinstance(v, list | tuple) else [v] for k, v in model_input.items()})
     elif isinstance(model_input, list | tuple) and all(isinstance(p, str) for p in model_input):
-        rows = pd.DataFrame({"prompt": list(model_input)})
+        rows = pd.DataFrame({required: list(model_input)})
     else:
         raise InvalidRequestError(
-            f"predict takes a DataFrame or dict with a 'prompt' column, or a list of prompts; got {type(model_input).__name__}"
+            f"predict takes a DataFrame or dict with a {required!r} column, or a list of strings; "
+            f"got {type(model_input).__name__}"
         )
-    if "prompt" not in rows.columns:
-        raise InvalidRequestError(f"predict input has no 'prompt' column (columns: {list(rows.columns)})")
-    unknown = sorted(set(rows.columns) - {"prompt", *SETTING_COLUMNS})
+    if required not in rows.columns:
+        raise InvalidRequestError(f"predict input has no {required!r} column (columns: {list(rows.columns)})")
+    unknown = sorted(set(rows.columns) - {required, *optional})
     if unknown:
-        raise InvalidRequestError(f"unknown predict columns {unknown}; use {['prompt', *SETTING_COLUMNS]}")
+        raise InvalidRequestError(f"unknown predict columns {unknown}; use {[required, *optional]}")
     return rows
 
 

@@ -77,7 +77,7 @@ def budget_minima(
             continue
         inside = bool(log_n.min() <= by_size[0] <= log_n.max() and log_d.min() <= by_tokens[0] <= log_d.max())
         if not inside:
-            notes.append(f"budget {budget:.3g}: the minimum lies outside the sizes run (extrapolated)")
+            notes.append(f"budget {budget:.3g}: {_outside(by_size[0], log_n, by_tokens[0], log_d)}")
         minima.append(
             BudgetMinimum(
                 budget=float(budget),
@@ -90,6 +90,17 @@ def budget_minima(
             )
         )
     return minima, notes
+
+
+def _outside(log_n_opt: float, log_n: np.ndarray, log_d_opt: float, log_d: np.ndarray) -> str:
+    """Which side of the runs a budget's extrapolated minimum lies on, and what would bracket it."""
+    if log_n_opt < log_n.min():
+        side = f"below the smallest size run ({math.exp(log_n.min()):.3g} params): add smaller sizes"
+    elif log_n_opt > log_n.max():
+        side = f"above the largest size run ({math.exp(log_n.max()):.3g} params): add larger sizes"
+    else:
+        side = "outside the token counts run: add sizes on both sides"
+    return f"the minimum lies {side} (extrapolated, N_opt ≈ {math.exp(log_n_opt):.3g})"
 
 
 def fit_power_law(compute: np.ndarray, values: np.ndarray) -> PowerLaw:

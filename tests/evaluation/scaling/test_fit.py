@@ -111,6 +111,10 @@ def test_a_minimum_outside_the_sizes_run_is_flagged():
     fit = fit_scaling_laws(small, n_bootstrap=0)
     assert not any(m.inside_range for m in fit.minima)
     assert len(fit.notes) == 3 and all("extrapolated" in note for note in fit.notes)
+    assert all("above the largest size run" in note and "add larger sizes" in note for note in fit.notes)
+    large = [r for r in isoflop_runs(CHINCHILLA, budgets=(1e19, 1e20, 1e21)) if r.name[-1] not in "01234"]
+    fit = fit_scaling_laws(large, n_bootstrap=0)
+    assert all("below the smallest size run" in n and "add smaller sizes" in n for n in fit.notes), fit.notes
 
 
 def test_parabola_vertex():

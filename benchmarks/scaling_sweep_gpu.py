@@ -180,6 +180,9 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=8.0, help="training time the sweep may use")
     parser.add_argument("--batch", type=int, default=256, help="images per step (the gpu preset's is 64)")
     parser.add_argument("--standin-clips", type=int, default=256, help="stand-in corpus clips (images)")
+    parser.add_argument(
+        "--bracket", type=int, default=0, help="bracketing rounds per budget (scaling-sweep --bracket)"
+    )
     parser.add_argument("--costs", type=Path, help="skip the probe: step costs from an earlier probe's JSON")
     parser.add_argument("--bootstrap", type=int, default=200)
     parser.add_argument("--out", type=Path, default=Path(os.environ.get("OUT") or "scaling_sweep_gpu_out"))
@@ -252,7 +255,7 @@ def main() -> None:
             scaling_sweep_in_workspace(
                 ws, "image", [budget], tracking, preset=preset, preset_overrides=overrides, sizes=budget_sizes,
                 device=device, threads=1 if args.smoke else None, on_run=on_run,  # type: ignore[arg-type]
-                standin_clips=standin,
+                standin_clips=standin, bracket=args.bracket,
             )  # fmt: skip
     except TimeUp:
         stopped_early = True

@@ -46,7 +46,7 @@ from orchestration.workspace import Workspace
 from training.dit.latent_cache import ClipRecord
 from training.dit.records import ClipListError, records_from_tables
 from training.results import TrainResult
-from training.scaling.plan import PlannedRun, SweepConfig, SweepPlan, plan_sweep
+from training.scaling.plan import PlannedRun, SweepConfig, SweepPlan, bracket_runs, plan_sweep
 from training.scaling.run import (
     FAMILY_STAGE,
     Device,
@@ -54,6 +54,7 @@ from training.scaling.run import (
     SweepData,
     SweepOutcome,
     SweepSettings,
+    best_checkpoints,
     run_sweep,
     run_train_config,
     video_starts,
@@ -209,12 +210,16 @@ def scaling_sweep_in_workspace(
     threads: int | None = None,
     on_run: Callable[[SweepOutcome], None] | None = None,
     standin_clips: int = STANDIN_CLIPS,
+    bracket: int = 0,
 ) -> SweepResult:
     """Plan `family` runs of `sizes` at `budgets` with the sweep preset `preset` (fields changed by
     `preset_overrides`) and train those not done.
 
     `tracking` is the platform's: runs log to `sweep_experiment(tracking.experiment, family)`.
-    `standin_clips` sizes the stand-in corpus used when the workspace has no curated tier.
+    `standin_clips` sizes the stand-in corpus used when the workspace has no curated tier. With
+    `bracket` = k > 0, up to k more rounds follow the plan: each trains the neighbouring ladder
+    size of every budget whose lowest loss is still at an end of its sizes
+    (`training.scaling.plan.bracket_runs`); the result's plan holds every run trained.
     Raises ValueError (`PresetError`, plan errors, `SweepRunError`) for bad input.
     """
     config = SweepConfig.preset(preset, **(preset_overrides or {}))
@@ -227,9 +232,12 @@ def scaling_sweep_in_workspace(
     assert tracking.uri is not None, "the platform always has a tracking URI"
     run_tracking = dataclasses.replace(tracking, experiment=experiment, registered_model=experiment)
     starts: dict[str, Path] = {}
+    image_best: dict[str, Path] = {}  # video: every size's image checkpoint (bracketing may add sizes)
     if family == "video":
         image = MlflowSweepLedger(tracking.uri, sweep_experiment(tracking.experiment, "image"), preset)
         starts = video_starts(plan, list(image.done.values()))
+        best = best_checkpoints(list(image.done.values()))
+        image_best = {size: found.checkpoint for size, found in best.items() if found.checkpoint is not None}
     settings = SweepSettings(
         config=config,
         checkpoint_root=sweep_checkpoint_root(ws, family),
@@ -244,6 +252,14 @@ def scaling_sweep_in_workspace(
     data = sweep_data(ws, config, family, data_version, standin_clips)
     ledger = MlflowSweepLedger(tracking.uri, experiment, preset)
     outcomes = run_sweep(plan, settings, data, ledger, starts, on_run)
+    for _ in range(bracket):
+        losses = {(o.run.budget, o.run.size): o.finished.loss for o in outcomes}
+        extra = bracket_runs(family, losses, config, sorted(image_best) if family == "video" else None)
+        plan = dataclasses.replace(plan, runs=plan.runs + extra.runs, skipped=plan.skipped + extra.skipped)
+        if not extra.runs:
+            break
+        starts.update({r.size: image_best[r.size] for r in extra.runs if r.size in image_best})
+        outcomes += run_sweep(extra, settings, data, ledger, starts, on_run)
     return SweepResult(plan, outcomes, data.source, experiment, starts)
 
 

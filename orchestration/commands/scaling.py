@@ -141,6 +141,15 @@ def scaling_sweep(
             "--threads", help="torch CPU threads while training (1 is fastest for tiny models).", min=1
         ),
     ] = None,
+    bracket: Annotated[
+        int,
+        typer.Option(
+            "--bracket",
+            help="Up to N more rounds, each adding the neighbouring ladder size at every budget whose "
+            "lowest loss is still at an end of its sizes (extrapolated minima).",
+            min=0,
+        ),
+    ] = 0,
     fit: Annotated[bool, typer.Option("--fit/--no-fit", help="Fit the laws after the sweep.")] = True,
     bootstrap: Annotated[int, typer.Option("--bootstrap", help="Bootstrap draws of the fit.", min=0)] = 200,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary (and fit) as JSON.")] = False,
@@ -174,7 +183,7 @@ def scaling_sweep(
         result = scaling_sweep_in_workspace(
             workspace, family, budget_values, tracking, preset=preset or platform.profile, sizes=size_names,
             device=device, launcher=launcher, ray_address=platform.compute.ray_address,  # type: ignore[arg-type]
-            data_version=data_version, threads=threads, on_run=line,
+            data_version=data_version, threads=threads, on_run=line, bracket=bracket,
         )  # fmt: skip
     except ValueError as error:  # plan, preset, data and device errors
         raise UserError(str(error)) from error

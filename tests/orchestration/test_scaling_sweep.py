@@ -110,3 +110,19 @@ def test_a_bad_budget_exits_2_with_one_error_line(tmp_path: Path):
     assert result.stderr.strip().splitlines()[-1] == (
         "error: --budgets '0' must be one or more positive FLOP counts, e.g. 1e11,3e11,1e12"
     )
+
+
+@pytest.mark.slow
+def test_bracketing_trains_the_neighbouring_sizes_of_an_unbracketed_budget(tmp_path: Path):
+    ws = Workspace.at(tmp_path / "home").ensure()
+    tracking = _tracking(ws.home)
+    # One size at 1e9: its minimum is unbracketed on both sides, so round 1 adds both neighbours.
+    result = scaling_sweep_in_workspace(
+        ws, "image", [1e9], tracking, sizes=["w64-1x1"], preset_overrides=TINY, threads=1, bracket=1
+    )
+    assert [(o.run.size, o.status) for o in result.outcomes] == [
+        ("w64-1x1", "trained"), ("w32-1x1", "trained"), ("w64-1x2", "trained"),
+    ]  # fmt: skip
+    assert [r.size for r in result.plan.runs] == ["w64-1x1", "w32-1x1", "w64-1x2"]
+    runs, _ = runs_from_mlflow(tracking.uri or "", result.experiment)
+    assert sorted(r.params for r in runs) == sorted(o.run.params for o in result.outcomes)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from model.dit_config import DiTConfig
@@ -238,4 +238,46 @@ def plan_sweep(
                     steps=steps,
                 )
             )
+    return SweepPlan(family=family, runs=runs, skipped=skipped)
+
+
+def bracket_runs(
+    family: str,
+    losses: Mapping[tuple[float, str], float],
+    config: SweepConfig,
+    allowed: Sequence[str] | None = None,
+) -> SweepPlan:
+    """The runs that would bracket each budget's IsoFLOP minimum, given the final `losses` of the
+    runs so far ({(budget, size): loss}).
+
+    Where a budget's lowest loss is at the smallest size it ran, the next smaller ladder size is
+    planned at that budget; at the largest, the next larger one. A budget whose best size is between
+    two others is bracketed already. A size must be in `allowed` when given (e.g. the sizes a video
+    sweep has image checkpoints for) and get at least `min_steps` steps; otherwise the budget stays
+    unbracketed and `skipped` says why. Sizes not in the ladder are ignored.
+    """
+    ladder = [spec.name for spec in config.sizes]
+    by_budget: dict[float, dict[str, float]] = {}
+    for (budget, size), loss in losses.items():
+        if size in ladder and math.isfinite(loss):
+            by_budget.setdefault(budget, {})[size] = loss
+    runs: list[PlannedRun] = []
+    skipped: list[str] = []
+    for budget, sized in sorted(by_budget.items()):
+        order = sorted(sized, key=ladder.index)
+        best = min(order, key=lambda size: sized[size])
+        sides = [s for s, end in ((-1, order[0]), (1, order[-1])) if best == end]
+        if not sides:
+            continue  # bracketed: the best size has a worse one on each side
+        for side in sides:
+            index = ladder.index(order[0] if side < 0 else order[-1]) + side
+            if not 0 <= index < len(ladder):
+                edge = "smallest" if side < 0 else "largest"
+                skipped.append(f"C = {budget:.3g}: best at {best}, the ladder's {edge} size")
+            elif allowed is not None and ladder[index] not in allowed:
+                skipped.append(f"C = {budget:.3g}: {ladder[index]} would bracket the minimum but is not allowed")
+            else:
+                planned = plan_sweep(family, [budget], config, [ladder[index]])
+                runs += planned.runs
+                skipped += planned.skipped
     return SweepPlan(family=family, runs=runs, skipped=skipped)

@@ -6,7 +6,7 @@ import pytest
 
 from model.dit_config import DiTConfig
 from model.flops import dit_flops, dit_param_count
-from training.scaling.plan import SweepConfig, plan_sweep
+from training.scaling.plan import SweepConfig, bracket_runs, plan_sweep
 
 
 def test_every_run_spends_its_budget_and_d_is_the_tokens_it_buys():
@@ -71,3 +71,29 @@ def test_bad_requests_are_rejected():
         ValueError, match="unknown SweepConfig preset .medium.; choose one of tiny, gpu, paper"
     ):
         SweepConfig.preset("medium")
+
+
+def test_bracketing_adds_the_neighbouring_size_where_a_budget_minimum_is_at_an_end():
+    config = SweepConfig.preset("tiny")  # ladder w32-1x1, w64-1x1, w64-1x2, w96-1x2, w128-2x4, w160-2x4
+    losses = {
+        (1e10, "w64-1x1"): 1.0, (1e10, "w64-1x2"): 1.2, (1e10, "w96-1x2"): 1.4,  # best smallest → w32-1x1
+        (3e10, "w64-1x1"): 1.3, (3e10, "w64-1x2"): 1.1, (3e10, "w96-1x2"): 1.2,  # bracketed already
+        (1e11, "w64-1x2"): 1.5, (1e11, "w96-1x2"): 1.2,  # best largest → w128-2x4
+        (3e11, "w160-2x4"): 0.9,  # one size: both sides, the ladder ends above it
+    }  # fmt: skip
+    extra = bracket_runs("image", losses, config)
+    assert [(r.budget, r.size) for r in extra.runs] == [
+        (1e10, "w32-1x1"),
+        (1e11, "w128-2x4"),
+        (3e11, "w128-2x4"),
+    ]
+    assert extra.skipped == ["C = 3e+11: best at w160-2x4, the ladder's largest size"]
+    assert all(r.steps == plan_sweep("image", [r.budget], config, [r.size]).runs[0].steps for r in extra.runs)
+
+    # A video sweep may only add sizes it has image checkpoints for; too few steps is a plan skip.
+    limited = bracket_runs("image", losses, config, allowed=["w32-1x1"])
+    assert [(r.budget, r.size) for r in limited.runs] == [(1e10, "w32-1x1")]
+    assert "w128-2x4 would bracket the minimum but is not allowed" in limited.skipped[0]
+    tight = bracket_runs("image", {(1e8, "w32-1x1"): 2.0, (1e8, "w64-1x1"): 1.0}, config)
+    assert tight.runs == [] and "w64-1x2 at C = 1e+08" in tight.skipped[0]
+    assert bracket_runs("image", {(1e10, "w64-1x1"): float("nan")}, config).runs == []

@@ -9,6 +9,7 @@ TFLOP/s use the anchor script's nominal count (S = video + 256 text tokens) for 
 ratio of TFLOP/s equals the ratio of times; ours really skips the 40 padded text tokens.
 
 Usage (on the device): python benchmarks/model_gpu.py [--only dit_train,dit_infer,vae] [--compile]
+(--compile adds diffusers' regional compile, `compile_repeated_blocks`, beside our `compile_blocks`)
     [--tilings low-memory,balanced,fast,384/32-ncdhw]
 Writes $OUT/model_gpu.json (or --out). `--smoke` runs every code path with tiny sizes on CPU.
 
@@ -114,7 +115,15 @@ def bench_dit_train(args: argparse.Namespace, out: Path, dev: str, dtype: torch.
         other.to("cpu")  # peak memory of one model at a time
         measure(label, model, step, S=s_img + 256)
         other.to(dev)
-    ref.to("meta")  # free its memory before the compiled run
+    if args.compile:  # both compiled the same way: each repeated block, torch.compile defaults
+        ours.to("cpu")
+        ref.compile_repeated_blocks()
+        t0 = time.perf_counter()
+        ref_step()
+        sync()
+        measure("diffusers+compile", ref, ref_step, compile_s=time.perf_counter() - t0)
+        ours.to(dev)
+    ref.to("meta")  # free its memory before our compiled run
     reset()
     if args.compile:
         compile_blocks(ours)
@@ -132,11 +141,13 @@ def bench_dit_infer(args: argparse.Namespace, out: Path, dev: str, dtype: torch.
     s_img = grid[0] * grid[1] * grid[2] // 4
     flops = dit_flops(cfg.depth_double, cfg.depth_single, s_img, 256, cfg.hidden_size)
     inputs = dit_inputs(cfg, grid, dev, dtype)
-    labels = ["diffusers", "ours", *(["ours+compile"] if args.compile else [])]
+    labels = ["diffusers", "ours", *(["diffusers+compile", "ours+compile"] if args.compile else [])]
     for label in labels:
         reset()
-        if label == "diffusers":
+        if label.startswith("diffusers"):
             model = build(HunyuanVideoTransformer3DModel, dev, dtype, **config_to_diffusers(cfg)).eval()
+            if "compile" in label:  # diffusers' regional compile: each repeated block, default options
+                model.compile_repeated_blocks()
 
             def fwd(model: torch.nn.Module = model) -> None:
                 model(*inputs, return_dict=False)
@@ -307,21 +318,25 @@ def main() -> None:
 
 
 def summarize() -> None:
-    """The closing table: ours vs diffusers per measurement."""
-    print("\nmeasurement | impl | seconds | TFLOP/s | peak GiB | speed-up vs diffusers")
-    base: dict[str, float] = {}
-    for row in RESULTS:
-        if "s" not in row or "impl" not in row:
-            continue
-        if row.get("impl") == "diffusers":
-            base[row["name"]] = row["s"]
-        ratio = base.get(row["name"], float("nan")) / row["s"]
+    """The closing table: each row against eager diffusers and, for compiled rows, against diffusers
+    compiled the same way (regional: each repeated block), so every ratio pairs like with like."""
+    print("\nmeasurement | impl | seconds | TFLOP/s | peak GiB | vs diffusers | vs diffusers+compile")
+    rows = [r for r in RESULTS if "s" in r and "impl" in r]
+    eager = {r["name"]: r["s"] for r in rows if r["impl"] == "diffusers"}
+    compiled = {r["name"]: r["s"] for r in rows if r["impl"] == "diffusers+compile"}
+    for row in rows:
+        ratio = eager.get(row["name"], float("nan")) / row["s"]
+        like = (
+            f"{compiled[row['name']] / row['s']:.2f}x"
+            if "compile" in row["impl"] and row["name"] in compiled
+            else "-"
+        )
         label = row["impl"] + (
             f" [{row.get('tiling') or row.get('mode')}]" if row.get("tiling") or row.get("mode") else ""
         )
         tflops = f"{row['tflops']:.0f}" if "tflops" in row else "-"
         print(
-            f"{row['name']} | {label} | {row['s']:.3f} | {tflops} | {row.get('peak_gib', 0):.1f} | {ratio:.2f}x"
+            f"{row['name']} | {label} | {row['s']:.3f} | {tflops} | {row.get('peak_gib', 0):.1f} | {ratio:.2f}x | {like}"
         )
 
 

@@ -7,15 +7,17 @@ written and read back). Recognition is the same as the command's for the same se
 (`--psm 11 --oem 1`: sparse text, LSTM only; `tests/curation/test_tesseract.py` compares them).
 
 Library: Debian `libtesseract5` (a dependency of `tesseract-ocr`), language data from
-`tesseract-ocr-eng`. OpenMP inside tesseract is limited to one thread (`OMP_THREAD_LIMIT`, read
-when the library loads): Ray already runs one task per core.
+`tesseract-ocr-eng`. Tesseract's LSTM opens OpenMP teams of 4 threads per time step; on a worker
+that already runs one task per core those threads spin against each other (the same 36 clips took
+8.3 CPU-s instead of 2.8). `OMP_THREAD_LIMIT` cannot stop it in-process: torch has already started
+the shared `libgomp.so.1` by then. So each recognition runs with OpenMP's max-active-levels at 0,
+which makes every parallel region a single thread, and restores it after.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import os
 import threading
 from dataclasses import dataclass
 
@@ -49,7 +51,6 @@ def _load_library() -> ctypes.CDLL:
         raise OcrUnavailableError(
             "libtesseract not found; `apt-get install tesseract-ocr tesseract-ocr-eng` (or `make setup`)"
         )
-    os.environ.setdefault("OMP_THREAD_LIMIT", "1")  # before libgomp starts with the library
     lib = ctypes.CDLL(name)
     leptonica = ctypes.util.find_library("lept")
     if leptonica is not None:  # its image notes ("box outside rectangle") went to the command's stderr
@@ -77,6 +78,26 @@ def _load_library() -> ctypes.CDLL:
     return lib
 
 
+class _SerialOpenMP:
+    """Context: OpenMP parallel regions opened inside run on one thread (max-active-levels 0)."""
+
+    def __init__(self) -> None:
+        try:  # the libgomp.so.1 libtesseract is bound to (torch's copy when torch came first)
+            self._gomp: ctypes.CDLL | None = ctypes.CDLL("libgomp.so.1")
+        except OSError:  # a tesseract built without OpenMP
+            self._gomp = None
+        self._levels = 0
+
+    def __enter__(self) -> None:
+        if self._gomp is not None:
+            self._levels = self._gomp.omp_get_max_active_levels()
+            self._gomp.omp_set_max_active_levels(0)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._gomp is not None:
+            self._gomp.omp_set_max_active_levels(self._levels)
+
+
 class TesseractEngine:
     """A loaded tesseract (`language`, sparse-text segmentation, LSTM) that reads grey images.
 
@@ -95,6 +116,7 @@ class TesseractEngine:
         self._lib.TessBaseAPISetVariable(self._handle, b"debug_file", b"/dev/null")
         self._lib.TessBaseAPISetPageSegMode(self._handle, PSM_SPARSE_TEXT)
         self._lock = threading.Lock()
+        self._serial = _SerialOpenMP()
 
     def words(self, image: np.ndarray) -> list[Word]:
         """Every word tesseract finds in `image`, a grey (H, W) uint8 array, in reading order."""
@@ -104,7 +126,9 @@ class TesseractEngine:
         height, width = pixels.shape
         with self._lock:
             self._lib.TessBaseAPISetImage(self._handle, pixels.ctypes.data, width, height, 1, width)
-            if self._lib.TessBaseAPIRecognize(self._handle, None) != 0:
+            with self._serial:
+                failed = self._lib.TessBaseAPIRecognize(self._handle, None) != 0
+            if failed:
                 raise RuntimeError(f"tesseract failed to recognise a {width}×{height} image")
             text = self._lib.TessBaseAPIGetTsvText(self._handle, 0)
             try:

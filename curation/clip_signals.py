@@ -164,6 +164,11 @@ class ClipSignalStream:
             if not self.cheap_only:
                 self._release(clip)
 
+    @property
+    def full_frames_converted(self) -> int:
+        """Full-resolution frames converted to RGB so far (the ones a signal read)."""
+        return self._full.converted
+
     def _release(self, clip: Clip) -> None:
         for index in full_frame_indices(clip, self.config):
             self._wanted[index] -= 1

@@ -9,7 +9,9 @@ timing_* (seconds spent per signal group, for the speed report).
 
 `ClipSignalStream` computes each clip's row while its video decodes, as soon as the clip's last
 frame is in: it keeps full-resolution frames (for BRISQUE and OCR) only for clips not yet done,
-at most `ocr_frames + 1` per clip, so a video's memory does not grow with its duration.
+at most `ocr_frames + 1` per clip, so a video's memory does not grow with its duration. They are
+kept as the decoder's frames and converted to RGB only when a signal reads them (OCR's frames are
+not read where the text gate turns the clip away).
 
 Cheap first: a pixel-equality test decides whether optical flow is needed (frames that do not
 change at all have motion 0 without it), and OCR runs only on clips where the text-line detector of
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import cv2
@@ -84,6 +86,34 @@ def full_frame_indices(clip: Clip, config: SignalConfig) -> set[int]:
     return {*_ocr_indices(clip, config), _brisque_index(clip)}
 
 
+class DecodedFullFrames(Mapping[int, np.ndarray]):
+    """Full-resolution frames by index, held as decoded and converted to RGB on first read."""
+
+    def __init__(self) -> None:
+        self._decoded: dict[int, DecodedFrame] = {}
+        self._rgb: dict[int, np.ndarray] = {}
+        self.converted = 0  # frames converted to RGB so far (for tests)
+
+    def keep(self, index: int, frame: DecodedFrame) -> None:
+        self._decoded[index] = frame
+
+    def drop(self, index: int) -> None:
+        self._decoded.pop(index, None)
+        self._rgb.pop(index, None)
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        if index not in self._rgb:
+            self._rgb[index] = self._decoded[index].array()
+            self.converted += 1
+        return self._rgb[index]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._decoded)
+
+    def __len__(self) -> int:
+        return len(self._decoded)
+
+
 class ClipSignalStream:
     """`decode_for_analysis`'s `on_frame` callback that computes the rows of `clips` while decoding.
 
@@ -118,14 +148,14 @@ class ClipSignalStream:
         self._ending: dict[int, list[int]] = {}
         for position, clip in enumerate(self._local):
             self._ending.setdefault(clip.end_frame - 1, []).append(position)
-        self._full: dict[int, np.ndarray] = {}
+        self._full = DecodedFullFrames()
         self._rows: dict[int, dict[str, Any]] = {}
         self.peak_full_frames = 0  # most full-resolution frames held at once (for tests/benchmarks)
 
     def __call__(self, frame: DecodedFrame, small: np.ndarray) -> None:
         index = frame.index - self.first_frame
         if index in self._wanted:
-            self._full[index] = frame.array()
+            self._full.keep(index, frame)
             self.peak_full_frames = max(self.peak_full_frames, len(self._full))
         for position in self._ending.pop(index, []):
             clip = self._local[position]
@@ -134,12 +164,17 @@ class ClipSignalStream:
             if not self.cheap_only:
                 self._release(clip)
 
+    @property
+    def full_frames_converted(self) -> int:
+        """Full-resolution frames converted to RGB so far (the ones a signal read)."""
+        return self._full.converted
+
     def _release(self, clip: Clip) -> None:
         for index in full_frame_indices(clip, self.config):
             self._wanted[index] -= 1
             if not self._wanted[index]:
                 del self._wanted[index]
-                self._full.pop(index, None)
+                self._full.drop(index)
 
     def finish(self) -> tuple[list[dict[str, Any]], list[Clip]]:
         """(rows of the clips done, in clip order; clips whose last frame was never decoded)."""

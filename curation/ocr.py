@@ -8,22 +8,18 @@ moving shot only the overlays survive, on a clean background. When most of the p
 (a static shot), the plain middle frame is read instead. An overlay image with almost no edges
 holds no text, and OCR is skipped for it.
 
-Tesseract (Debian `tesseract-ocr`) runs with sparse-text segmentation (`--psm 11`). Words with
+Tesseract runs in-process (`curation.tesseract`: the model is loaded once per worker, not once per
+clip) with sparse-text segmentation (`--psm 11`, LSTM). Words with
 confidence ≥ `min_confidence` and at least two letters or digits are grouped into their lines; the
 text area is the summed area of the line boxes / frame area.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import cv2
 import numpy as np
 
-
-class OcrUnavailableError(RuntimeError):
-    """The tesseract binary is not installed."""
+from curation.tesseract import engine
 
 
 def static_overlay_image(frames_rgb: list[np.ndarray], max_height: int) -> tuple[np.ndarray, bool]:
@@ -48,7 +44,30 @@ def static_overlay_image(frames_rgb: list[np.ndarray], max_height: int) -> tuple
     still = greys.std(axis=0) < 10.0
     if still.mean() > 0.8:
         return middle, False
-    return np.where(still, np.median(greys, axis=0), 128.0).astype(np.uint8), True
+    return np.where(still, median_of_planes(greys), 128.0).astype(np.uint8), True
+
+
+def median_of_planes(stack: np.ndarray) -> np.ndarray:
+    """`np.median(stack, axis=0)` of a short stack (K, h, w) of frames, value for value.
+
+    An odd-even transposition sort of the K planes with elementwise min/max (K rounds of whole-plane
+    operations): numpy's median partitions each pixel's K values on its own, which made it most of
+    the static-overlay image's cost.
+    """
+    planes = list(stack)
+    count = len(planes)
+    if count == 0:
+        raise ValueError("median of an empty stack of frames")
+    for round_ in range(count):
+        for i in range(round_ % 2, count - 1, 2):
+            planes[i], planes[i + 1] = (
+                np.minimum(planes[i], planes[i + 1]),
+                np.maximum(planes[i], planes[i + 1]),
+            )
+    middle = count // 2
+    if count % 2:
+        return planes[middle]
+    return (planes[middle - 1] + planes[middle]) / 2
 
 
 def has_text_candidates(image: np.ndarray, min_edge_fraction: float = 0.003) -> bool:
@@ -64,24 +83,15 @@ def has_text_candidates(image: np.ndarray, min_edge_fraction: float = 0.003) -> 
 
 def text_area_ratio(frames_rgb: list[np.ndarray], ocr_height: int, min_confidence: float) -> float:
     """Text-line area / frame area in [0, 1] for a clip's frames (each (H, W, 3) RGB)."""
-    import pytesseract
-
-    if shutil.which("tesseract") is None:
-        raise OcrUnavailableError("tesseract not found; `apt-get install tesseract-ocr` (or `make setup`)")
-    # One thread: Ray already runs one task per core, OpenMP inside would oversubscribe.
-    os.environ.setdefault("OMP_THREAD_LIMIT", "1")
     image, separated = static_overlay_image(frames_rgb, ocr_height)
     if separated and not has_text_candidates(image):
         return 0.0
-    data = pytesseract.image_to_data(image, config="--psm 11 --oem 1", output_type=pytesseract.Output.DICT)
     lines: dict[tuple[int, int, int], list[int]] = {}
-    for i, word in enumerate(data["text"]):
-        if float(data["conf"][i]) < min_confidence or sum(ch.isalnum() for ch in word) < 2:
+    for word in engine().words(image):
+        if word.confidence < min_confidence or sum(ch.isalnum() for ch in word.text) < 2:
             continue
-        key = (data["block_num"][i], data["par_num"][i], data["line_num"][i])
-        x0, y0 = data["left"][i], data["top"][i]
-        x1, y1 = x0 + data["width"][i], y0 + data["height"][i]
-        box = lines.setdefault(key, [x0, y0, x1, y1])
+        x0, y0, x1, y1 = word.box
+        box = lines.setdefault(word.line, [x0, y0, x1, y1])
         box[:] = [min(box[0], x0), min(box[1], y0), max(box[2], x1), max(box[3], y1)]
     area = sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in lines.values())
     return float(np.clip(area / float(image.shape[0] * image.shape[1]), 0.0, 1.0))

@@ -41,7 +41,8 @@ def _dis() -> cv2.DISOpticalFlow:
 def _flow_magnitude(previous: np.ndarray, following: np.ndarray) -> np.ndarray:
     """Per-pixel DIS optical-flow magnitude (px), (h, w), between two grey frames."""
     flow = _dis().calc(previous, following, None)  # type: ignore[call-overload]
-    return np.linalg.norm(flow, axis=2)
+    # cv2.magnitude: the same float32 sqrt(dx² + dy²) as np.linalg.norm(flow, axis=2), ~10× faster.
+    return cv2.magnitude(flow[..., 0], flow[..., 1])
 
 
 _NOISE_KERNEL = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float32)

@@ -18,6 +18,7 @@ import numpy as np
 from curation.camera_motion import CameraMotionResult
 from curation.captions.config import CaptionConfig
 from curation.captions.keyframes import ClipInput, VideoInfo, read_keyframes
+from curation.tesseract import engine
 
 
 @dataclass(frozen=True)
@@ -135,18 +136,15 @@ _WORD = re.compile(r"^[A-Za-z][A-Za-z'-]{2,}$")
 
 def read_text(frame: np.ndarray, min_confidence: float) -> tuple[str, ...]:
     """Words tesseract reads in `frame` with confidence ≥ `min_confidence` (letters only, ≥ 3 long)."""
-    import pytesseract
-
     grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
     if grey.shape[0] < 480:  # tesseract reads small glyphs better upscaled
         grey = cv2.resize(
             grey, None, fx=480 / grey.shape[0], fy=480 / grey.shape[0], interpolation=cv2.INTER_CUBIC
         )
-    data = pytesseract.image_to_data(grey, output_type=pytesseract.Output.DICT, config="--psm 11")
     words = []
-    for text, confidence in zip(data["text"], data["conf"], strict=True):
-        word = str(text).strip()
-        if _WORD.match(word) and float(confidence) >= min_confidence:
+    for read in engine().words(grey):
+        word = read.text.strip()
+        if _WORD.match(word) and read.confidence >= min_confidence:
             words.append(word)
     return tuple(words)
 

@@ -14,7 +14,7 @@ from curation.config import TIER_NAMES, CurationConfig, ProbeConfig
 from curation.decode import BadVideoError, decode_for_analysis, probe_video
 from curation.dedup import dedup_clips
 from curation.democorpus.bad_inputs import BadInput
-from curation.embedding import embed_frames, load_embedder
+from curation.embedding import embed_frames, fold_batch_norms, load_embedder
 from curation.scenes import clip_id_for
 from curation.signals import border_box, motion_of, watermark_score
 from curation.tiers import FILTERS, decide_tiers, funnel, tier_membership
@@ -51,6 +51,22 @@ def test_embedding_weights_load_into_our_module_and_recognise_a_cat() -> None:
     other = embed_frames([np.ascontiguousarray(_photo()[::-1, ::-1])])
     assert original.shape == (1280,) and np.linalg.norm(original) == pytest.approx(1.0, abs=1e-5)
     assert float(original @ resized) > 0.95 > float(original @ other)
+
+
+def test_folded_batch_norms_give_the_same_features_with_no_batch_norm_left() -> None:
+    from model.mobilenet import load_mobilenet_v2, normalize_imagenet
+
+    plain = load_mobilenet_v2().eval()
+    x = normalize_imagenet(torch.rand(2, 3, 224, 224, generator=torch.Generator().manual_seed(0)))
+    with torch.inference_mode():
+        before = plain.pooled_features(x)
+        folded = fold_batch_norms(plain)
+        after = folded.pooled_features(x)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert torch.allclose(before, after, atol=1e-4, rtol=1e-4)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in load_embedder().modules())
+    with pytest.raises(ValueError, match="eval-mode"):
+        fold_batch_norms(load_mobilenet_v2().train())
 
 
 def test_motion_is_measured_in_pixels_per_frame_at_256p() -> None:

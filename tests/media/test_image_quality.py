@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import skimage
 
-from media.image_quality import HeuristicAestheticStandIn, brisque
+from media.image_quality import HeuristicAestheticStandIn, _brisque_paths, brisque
 
 PHOTO = Path(skimage.__file__).parent / "data" / "chelsea.png"
 
@@ -23,3 +23,12 @@ def test_quality_scores_rank_a_clean_photo_above_a_damaged_one() -> None:
     scorer = HeuristicAestheticStandIn()
     assert "standin" in scorer.name
     assert 0.0 <= scorer.score([damaged]) < scorer.score([clean]) <= 10.0
+
+
+def test_the_loaded_brisque_scorer_gives_the_scores_of_opencvs_one_shot_call() -> None:
+    clean = cv2.cvtColor(cv2.imread(str(PHOTO)), cv2.COLOR_BGR2RGB)
+    model, ranges = _brisque_paths()
+    for frame in (clean, cv2.GaussianBlur(clean, (7, 7), 3), clean[50:250, 100:400]):
+        grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+        once = float(cv2.quality.QualityBRISQUE_compute(grey, model, ranges)[0])  # type: ignore[attr-defined]
+        assert brisque(np.ascontiguousarray(frame)) == once

@@ -275,7 +275,9 @@ def bracket_runs(
                 edge = "smallest" if side < 0 else "largest"
                 skipped.append(f"C = {budget:.3g}: best at {best}, the ladder's {edge} size")
             elif allowed is not None and ladder[index] not in allowed:
-                skipped.append(f"C = {budget:.3g}: {ladder[index]} would bracket the minimum but is not allowed")
+                skipped.append(
+                    f"C = {budget:.3g}: {ladder[index]} would bracket the minimum but is not allowed"
+                )
             else:
                 planned = plan_sweep(family, [budget], config, [ladder[index]])
                 runs += planned.runs

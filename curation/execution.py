@@ -11,7 +11,10 @@ With `backend="ray"` this is one Ray Data pipeline per stage: `from_items` → `
 actor pool (one UDF instance per actor: the model stages load MobileNetV2 / the scorers once; GPUs
 are requested when the cluster has any) → `write_datasink(PartSink)` on the workers. The driver
 holds the work items and per-write-task counts only: no `take_all`, no `to_pandas`. The in-process
-backend (`backend="local"`, for tests) runs the same UDF and the same sink in this process.
+backend (`backend="local"`, for tests) runs the same UDF and the same sink in this process. The one
+step that must see every clip at once (dedup, then tiers) runs as a single task on the cluster
+(`run_task`), reading and writing the tables itself, so it needs a worker with the memory for the
+batch's embeddings (about 3 GiB at 10⁶ clips), not the driver.
 
 Progress: a UDF may add one `video` row per source video it finished (`VIDEO_SCHEMA`: path, rows
 of the stage's main output, quarantined rows). The sink writes no table of them; it hands them to the stage's progress
@@ -30,7 +33,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -41,6 +44,7 @@ from ray.data.datasource.datasink import WriteResult
 from curation.config import ExecutionConfig
 from media.tables import part_files, publish_folder, staging_folder
 
+T = TypeVar("T")
 Row = tuple[str, dict[str, Any]]  # (output kind, row)
 NODE_METADATA_KEY = "videofoundry.node"
 MAX_ITEMS_PER_CALL = 16
@@ -299,6 +303,24 @@ def run_stage(
         nodes={result["node"] for result in sink.returns},
         paths={kind: out.path for kind, out in outputs.items()},
     )
+
+
+def run_task(name: str, fn: Callable[..., T], config: ExecutionConfig, *args: Any) -> T:
+    """Run one whole-batch step (`fn(*args)`) where the stages run: in this process with the local
+    backend, else as one Ray task on the cluster, so the driver holds only what `fn` returns.
+
+    For steps that must see every row at once (dedup compares every clip with every other): they
+    read their inputs from the tables and write their outputs there themselves, and return counts.
+    """
+    if config.backend == "local":
+        return fn(*args)
+    import ray
+
+    from media.ray_cluster import ensure_ray
+
+    ensure_ray(config.ray_address, config.num_cpus)
+    task: Any = ray.remote(num_cpus=1, max_retries=0)(fn).options(name=name)
+    return ray.get(task.remote(*args))  # type: ignore[no-any-return]
 
 
 def _carry_other_stages(path: Path, staged: Path, stage: str) -> None:

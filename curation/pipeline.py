@@ -32,6 +32,7 @@ from curation.execution import (
     StageOutput,
     StageSummary,
     run_stage,
+    run_task,
     transport_block,
 )
 from curation.scenes import Clip, cut_clips
@@ -358,13 +359,6 @@ def curate(
     `progress` is called once per raw video when the clips stage has written its rows, then once
     per video with clips when the signals stage has (`VideoDone.stage` says which).
     """
-    from curation.schemas import (
-        DEDUPED_CLIPS_SCHEMA,
-        SFT_CANDIDATES_SCHEMA,
-        TIER_DECISIONS_SCHEMA,
-        TIERS_SCHEMA,
-    )
-
     quarantine_path = quarantine_dir / f"{batch}.parquet"
     paths = {
         "clips": table_path(tables_dir, "clips", batch),
@@ -373,12 +367,32 @@ def curate(
     make_clips(raw_videos, batch, config, paths["clips"], quarantine_path, progress)
     compute_signals(paths["clips"], config, paths["clip_signals"], quarantine_path, progress=progress)
     paths["quarantine"] = quarantine_path
-    # Dedup and tiers compare every clip with every other: the one stage that reads whole columns.
-    signals = read_table(paths["clip_signals"], CLIP_SIGNALS_SCHEMA).sort_by("clip_id")
-    deduped = dedup_batch(signals, batch, tables_dir, config.dedup)  # against every earlier batch
-    paths["deduped_clips"] = write_table(
-        deduped, table_path(tables_dir, "deduped_clips"), DEDUPED_CLIPS_SCHEMA
+    written, funnel_rows, png, counts = run_task(
+        "curation-dedup-tiers", dedup_and_tiers, config.execution, paths["clip_signals"], batch, tables_dir,
+        reports_dir, config,
+    )  # fmt: skip
+    return CurationResult({**paths, **written}, funnel_rows, png, count_rows(quarantine_path), counts)
+
+
+def dedup_and_tiers(
+    signals_path: Path, batch: str, tables_dir: Path, reports_dir: Path, config: CurationConfig
+) -> tuple[dict[str, Path], list[tuple[str, int]], Path, dict[str, int]]:
+    """Dedup the batch's clips against every earlier batch, then decide tiers and SFT candidates;
+    writes those tables and the funnel chart. Returns their paths, the funnel, the chart and the
+    clips per tier: the only stage that reads whole columns, so `curate` runs it as one task
+    (`curation.execution.run_task`) rather than in the driver."""
+    from curation.schemas import (
+        DEDUPED_CLIPS_SCHEMA,
+        SFT_CANDIDATES_SCHEMA,
+        TIER_DECISIONS_SCHEMA,
+        TIERS_SCHEMA,
     )
+
+    signals = read_table(signals_path, CLIP_SIGNALS_SCHEMA).sort_by("clip_id")
+    deduped = dedup_batch(signals, batch, tables_dir, config.dedup)  # against every earlier batch
+    paths = {
+        "deduped_clips": write_table(deduped, table_path(tables_dir, "deduped_clips"), DEDUPED_CLIPS_SCHEMA)
+    }
     result = make_tiers(signals, deduped, config)
     paths["tier_decisions"] = write_table(
         result.decisions, table_path(tables_dir, "tier_decisions"), TIER_DECISIONS_SCHEMA
@@ -389,4 +403,4 @@ def curate(
     )
     png = draw_funnel(result.funnel, reports_dir / "curation_funnel.png")
     counts = {name: sum(result.membership.column(f"tier_{name}").to_pylist()) for name in TIER_NAMES}
-    return CurationResult(paths, result.funnel, png, count_rows(quarantine_path), counts)
+    return paths, result.funnel, png, counts

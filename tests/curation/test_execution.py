@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from curation.config import ExecutionConfig
-from curation.execution import PartSink, StageOutput, run_stage, transport_block, written_by
+from curation.execution import PartSink, StageOutput, run_stage, run_task, transport_block, written_by
 from media.tables import part_files, read_table
 
 ROWS = pa.schema([pa.field("id", pa.string(), nullable=False), pa.field("value", pa.float64())])
@@ -75,3 +77,17 @@ def test_a_retried_write_replaces_its_part_instead_of_adding_one(tmp_path: Path)
     assert len(parts) == 1 and written_by(parts[0]) == "inprocess"
     assert pq.read_table(parts[0]).num_rows == 2 and pq.ParquetFile(parts[0]).num_row_groups == 1
     assert not list(tmp_path.rglob(".*"))
+
+
+def _pid_and_sum(values: list[int]) -> tuple[int, int]:
+    return os.getpid(), sum(values)
+
+
+def test_a_whole_batch_task_runs_in_process_on_the_local_backend() -> None:
+    assert run_task("sum", _pid_and_sum, ExecutionConfig(backend="local"), [1, 2, 3]) == (os.getpid(), 6)
+
+
+@pytest.mark.slow  # the session's Ray
+def test_a_whole_batch_task_runs_on_a_ray_worker_not_the_driver(ray_session: None) -> None:
+    pid, total = run_task("sum", _pid_and_sum, ExecutionConfig(backend="ray", num_cpus=2), [1, 2, 3])
+    assert total == 6 and pid != os.getpid()

@@ -114,6 +114,8 @@ class PlatformConfig(PresetConfig, _Section):
 
 PlatformConfig.PRESETS = {
     "tiny": PlatformConfig(),
+    # The tiny platform; its VAE and DiT train longer (training.*.config "demo" presets).
+    "demo": PlatformConfig(profile="demo"),
     "paper": PlatformConfig(
         profile="paper",
         compute=ComputeConfig(num_cpus=None, num_gpus_per_worker=1.0, num_workers=8),

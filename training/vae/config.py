@@ -143,6 +143,20 @@ VAETrainConfig.PRESETS = {
         cpu_threads=1,
         eval_every=50, sample_every=150, checkpoint_every=50, heldout_size=40, heldout_image_size=40,
     ),
+    # The demo profile: the tiny VAE trained longer, the adversarial term starting late, so the
+    # decoded frames (and the DiT's generations through them) are recognisable.
+    "demo": VAETrainConfig(
+        vae_preset="tiny",
+        stages=(
+            CurriculumStage(name="low_res_short", steps=400, frames=5, height=32, width=32, video_batch=4, image_batch=8),
+            CurriculumStage(name="higher_res_long", steps=200, frames=9, height=40, width=40, video_batch=2, image_batch=8),
+            CurriculumStage(name="tiling_finetune", steps=100, frames=9, height=40, width=40, video_batch=2, image_batch=8,
+                            random_tiling=True, tile_size=24, tile_frames=4),
+        ),
+        lr=2e-3, disc_lr=2e-4, warmup_steps=10, disc_start_step=500, disc_channels=16, disc_layers=2,
+        perceptual_max_frames=3, ema_decay=0.98, cpu_threads=1,
+        eval_every=100, sample_every=350, checkpoint_every=100, heldout_size=40, heldout_image_size=40,
+    ),
     "paper": VAETrainConfig(
         vae_preset="884-16c-hy",
         stages=(

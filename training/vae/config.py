@@ -75,6 +75,18 @@ class VAETrainConfig(PresetConfig, _Strict):
     disc_start_step: int = Field(2000, description="Discriminator and adversarial term start here.")
     disc_channels: int = Field(64, description="Width of the first discriminator layer.")
     disc_layers: int = Field(3, description="Strided layers of the 3D patch discriminator.")
+    # Initialisation (a fresh run; a resumed one loads its weights)
+    init_logvar: float | None = Field(
+        None,
+        description="Start the posterior's log-variance here (bias of quant_conv's logvar half). "
+        "None: the default init, logvar ≈ 0, a posterior std ≈ 1 against latent means of std ≈ 0.1, so "
+        "the decoder first sees mostly noise and learns little until the logvar has come down.",
+    )
+    zero_init_residuals: bool = Field(
+        False,
+        description="Zero the last conv of every residual branch (resnet conv2, attention to_out): the "
+        "autoencoder starts near a plain conv stack and fits far sooner (CPU demo).",
+    )
     # Data
     video_to_image_ratio: int = Field(4, description="Video steps per image step (report: 4:1).")
     frame_stride_max: int = Field(8, description="Clips sample frames with a random stride 1..max.")
@@ -143,19 +155,19 @@ VAETrainConfig.PRESETS = {
         cpu_threads=1,
         eval_every=50, sample_every=150, checkpoint_every=50, heldout_size=40, heldout_image_size=40,
     ),
-    # The demo profile: the tiny VAE trained longer, the adversarial term starting late, so the
-    # decoded frames (and the DiT's generations through them) are recognisable.
+    # The demo profile: the tiny VAE started near a plain conv stack with a small posterior std (it
+    # otherwise sat at the mean-colour level for hundreds of CPU steps, measured) and trained longer.
     "demo": VAETrainConfig(
         vae_preset="tiny",
         stages=(
-            CurriculumStage(name="low_res_short", steps=400, frames=5, height=32, width=32, video_batch=4, image_batch=8),
-            CurriculumStage(name="higher_res_long", steps=200, frames=9, height=40, width=40, video_batch=2, image_batch=8),
+            CurriculumStage(name="low_res_short", steps=450, frames=5, height=32, width=32, video_batch=4, image_batch=8),
+            CurriculumStage(name="higher_res_long", steps=250, frames=9, height=40, width=40, video_batch=2, image_batch=8),
             CurriculumStage(name="tiling_finetune", steps=100, frames=9, height=40, width=40, video_batch=2, image_batch=8,
                             random_tiling=True, tile_size=24, tile_frames=4),
         ),
-        lr=2e-3, disc_lr=2e-4, warmup_steps=10, disc_start_step=500, disc_channels=16, disc_layers=2,
-        perceptual_max_frames=3, ema_decay=0.98, cpu_threads=1,
-        eval_every=100, sample_every=350, checkpoint_every=100, heldout_size=40, heldout_image_size=40,
+        lr=2e-3, disc_lr=2e-4, warmup_steps=10, disc_start_step=600, disc_channels=16, disc_layers=2,
+        perceptual_max_frames=3, ema_decay=0.98, cpu_threads=1, init_logvar=-6.0, zero_init_residuals=True,
+        eval_every=100, sample_every=400, checkpoint_every=100, heldout_size=40, heldout_image_size=40,
     ),
     "paper": VAETrainConfig(
         vae_preset="884-16c-hy",

@@ -57,14 +57,11 @@ RECENT_LOSSES = 10  # the result's final_loss averages this many last steps
 
 @torch.no_grad()
 def initialised(vae: CausalVAE3D, config: VAETrainConfig) -> CausalVAE3D:
-    """`vae` with the config's init choices applied (`init_logvar`, `zero_init_residuals`)."""
+    """`vae` with the config's init choice applied (`zero_init_residuals`)."""
     if config.zero_init_residuals:
         for name, param in vae.named_parameters():
             if ".conv2." in name or ".to_out." in name:
                 param.zero_()
-    if config.init_logvar is not None:  # the posterior parameters [mean | logvar] leave quant_conv
-        bias = vae.quant_conv.bias
-        bias[bias.shape[0] // 2 :] = config.init_logvar
     return vae
 
 

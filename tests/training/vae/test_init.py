@@ -1,4 +1,4 @@
-"""The VAE trainer's init choices (`init_logvar`, `zero_init_residuals`): the demo preset's, not tiny's."""
+"""The VAE trainer's init choice (`zero_init_residuals`): the demo preset's, not tiny's."""
 
 from __future__ import annotations
 
@@ -14,8 +14,7 @@ def _fresh() -> CausalVAE3D:
     return CausalVAE3D(VAEConfig.preset("tiny"))
 
 
-def test_the_demo_init_starts_with_identity_residuals_and_a_small_posterior_std() -> None:
-    video = torch.rand(1, 3, 5, 32, 32) * 2 - 1
+def test_the_demo_init_starts_with_identity_residual_blocks() -> None:
     demo = initialised(_fresh(), VAETrainConfig.preset("demo"))
     blocks = [m for m in demo.modules() if isinstance(m, ResnetBlock) and m.conv_shortcut is None]
     assert blocks
@@ -23,9 +22,8 @@ def test_the_demo_init_starts_with_identity_residuals_and_a_small_posterior_std(
         for block in blocks:  # the residual branch adds exactly zero
             h = torch.randn(1, block.conv1.conv.in_channels, 2, 8, 8)
             assert torch.equal(block(h), h)
-        default_std = _fresh().encode(video).std.mean()
-        demo_std = demo.encode(video).std.mean()
-    assert default_std > 0.5 and demo_std < 0.2  # exp(-6 / 2) ≈ 0.05 before the weights' share
+        video = torch.rand(1, 3, 5, 32, 32) * 2 - 1
+        assert demo.decode(demo.encode(video).mode()).shape == video.shape
 
 
 def test_the_tiny_preset_keeps_the_default_init() -> None:

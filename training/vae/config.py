@@ -75,12 +75,6 @@ class VAETrainConfig(PresetConfig, _Strict):
     disc_start_step: int = Field(2000, description="Discriminator and adversarial term start here.")
     disc_channels: int = Field(64, description="Width of the first discriminator layer.")
     disc_layers: int = Field(3, description="Strided layers of the 3D patch discriminator.")
-    # Initialisation (a fresh run; a resumed one loads its weights)
-    zero_init_residuals: bool = Field(
-        False,
-        description="Zero the last conv of every residual branch (resnet conv2, attention to_out): the "
-        "autoencoder starts near a plain conv stack and fits far sooner (CPU demo).",
-    )
     # Data
     video_to_image_ratio: int = Field(4, description="Video steps per image step (report: 4:1).")
     frame_stride_max: int = Field(8, description="Clips sample frames with a random stride 1..max.")
@@ -149,10 +143,9 @@ VAETrainConfig.PRESETS = {
         cpu_threads=1,
         eval_every=50, sample_every=150, checkpoint_every=50, heldout_size=40, heldout_image_size=40,
     ),
-    # The demo profile: the tiny VAE started near a plain conv stack (from the default init it sat at
-    # the mean-colour level for hundreds of CPU steps; zero-initialised residuals gained 1.6 dB held-out
-    # by step 300, measured) and trained longer. A small starting posterior std (logvar -6) was
-    # measured too and learned slower than the default's std ≈ 1.
+    # The demo profile: the tiny VAE trained longer. Measured on the demo corpus (held-out PSNR, 40 px):
+    # it levels off at 10.6-12.6 dB from step ~100 to 800, with the default init, zero-initialised
+    # residual branches or a small starting posterior std alike, so more steps alone do not reach 22 dB.
     "demo": VAETrainConfig(
         vae_preset="tiny",
         stages=(
@@ -162,7 +155,7 @@ VAETrainConfig.PRESETS = {
                             random_tiling=True, tile_size=24, tile_frames=4),
         ),
         lr=2e-3, disc_lr=2e-4, warmup_steps=10, disc_start_step=600, disc_channels=16, disc_layers=2,
-        perceptual_max_frames=3, ema_decay=0.98, cpu_threads=1, zero_init_residuals=True,
+        perceptual_max_frames=3, ema_decay=0.98, cpu_threads=1,
         eval_every=100, sample_every=400, checkpoint_every=100, heldout_size=40, heldout_image_size=40,
     ),
     "paper": VAETrainConfig(

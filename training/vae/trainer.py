@@ -55,16 +55,6 @@ SampleMaker = Callable[[CausalVAE3D], dict[str, np.ndarray]]
 RECENT_LOSSES = 10  # the result's final_loss averages this many last steps
 
 
-@torch.no_grad()
-def initialised(vae: CausalVAE3D, config: VAETrainConfig) -> CausalVAE3D:
-    """`vae` with the config's init choice applied (`zero_init_residuals`)."""
-    if config.zero_init_residuals:
-        for name, param in vae.named_parameters():
-            if ".conv2." in name or ".to_out." in name:
-                param.zero_()
-    return vae
-
-
 class VAETrainer:
     """Builds models, optimizers and data; `train()` runs or resumes the curriculum."""
 
@@ -89,7 +79,7 @@ class VAETrainer:
             torch.set_num_threads(config.cpu_threads)
         torch.manual_seed(config.seed)  # identical initial weights on every rank
         self.vae_config = VAEConfig.preset(config.vae_preset, **config.vae_overrides)
-        vae = initialised(CausalVAE3D(self.vae_config), config)
+        vae = CausalVAE3D(self.vae_config)
         disc = PatchDiscriminator3D(config.disc_channels, config.disc_layers)
         self.ema = EMA(vae, config.ema_decay)
         self.eval_vae = copy.deepcopy(vae).eval() if self.backend.is_main else None

@@ -33,7 +33,7 @@ test: lint typecheck
 	$(BIN)/pytest -q
 
 up: setup
-	$(BIN)/videofoundry up
+	$(BIN)/videofoundry up --profile demo
 
 clean:
 	rm -rf .videofoundry

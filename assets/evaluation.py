@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import numpy as np
 import pyarrow as pa
 
 from assets.code_versions import versioned_asset
@@ -31,6 +32,7 @@ from evaluation.promotion import (
     recorded_video_metrics,
 )
 from evaluation.promotion_charts import campaign_charts, promotion_charts
+from evaluation.sft_recall import MODES, SFT_RECALL_SCHEMA, RecallClip, mean_psnr, sft_recall
 from evaluation.video_eval_config import VideoEvalConfig
 from evaluation.video_metrics import VideoEvaluationReport, evaluate_videos
 from evaluation.video_metrics_table import render_metrics_table
@@ -38,7 +40,10 @@ from media.tables import write_table
 from orchestration.automation import latest_campaign
 from orchestration.metadata import image_metadata, keyframe_grid
 from orchestration.resources import HumanEvalResource, TrackingResource, WorkspaceResource
+from serving import Video, generate, write_mp4
 from serving.config import ServingConfig, serving_config
+from training.dit.config import DiTTrainConfig
+from training.dit.records import frames_as_trained, records_from_tables
 from training.tracking import RunTracker
 
 
@@ -71,11 +76,23 @@ def generations(
     )
     path = write_table(table, ws.table("generations"), GENERATIONS_SCHEMA)
     grid = keyframe_grid(table.column("path").to_pylist(), ws.reports / "generations_keyframes.png")
-    report, report_path, metrics_png, run_id = _evaluate_generations(table, workspace, tracking, version)
+    recall, recall_grid = _sft_recall(workspace, tracking, ref)
+    recall_metrics = {
+        f"sft_recall_{mode}_{name}": value
+        for mode in MODES
+        for name, column in (("psnr_db", "psnr_db"), ("mean_colour_baseline_db", "mean_colour_psnr_db"))
+        if (value := mean_psnr(recall, mode, column)) is not None
+    }
+    report, report_path, metrics_png, run_id = _evaluate_generations(
+        table, workspace, tracking, version, recall_metrics
+    )
     return dg.MaterializeResult(
         metadata={
             "model": dg.MetadataValue.text(ref),
             "videos": dg.MetadataValue.int(table.num_rows),
+            **{name: dg.MetadataValue.float(value) for name, value in recall_metrics.items()},
+            "sft_recall_clips": dg.MetadataValue.int(recall.num_rows // len(MODES)),
+            **({"sft_recall": image_metadata(recall_grid)} if recall_grid else {}),
             **_gate_metadata(report),
             "metrics_table": image_metadata(metrics_png),
             "keyframes": image_metadata(grid),
@@ -86,8 +103,51 @@ def generations(
     )
 
 
+def _sft_recall(
+    workspace: WorkspaceResource, tracking: TrackingResource, ref: str
+) -> tuple[pa.Table, Path | None]:
+    """The model on its first SFT clips' training captions (T2V, and I2V from the clip's first
+    frame) at the size they were trained at, PSNR against the clips (evaluation.sft_recall); the
+    table in tables/, and a picture of middle frames, one row per clip: clip | T2V | I2V."""
+    ws = workspace.workspace
+    dit = workspace.config_for(DiTTrainConfig)
+    records = records_from_tables(ws.tables, "sft_set")[
+        : workspace.config_for(EvaluationConfig).sft_recall_clips
+    ]
+    clips = [RecallClip(r.clip_id, r.prompt, frames_as_trained(r, dit)) for r in records]
+    out = ws.reports / "sft_recall"
+    out.mkdir(parents=True, exist_ok=True)
+    serving = serving_config(workspace.config_for(ServingConfig), str(ws.serving_cache))
+    videos: list[Path] = []
+
+    def generate_clip(clip: RecallClip, mode: str) -> tuple[np.ndarray, Path]:
+        frames, height, width = clip.frames.shape[:3]
+        video = generate(
+            clip.prompt, clip.frames[0] if mode == "i2v" else None, model=ref, config=serving,
+            tracking_uri=tracking.tracking_uri, height=height, width=width, frames=frames,
+            steps=dit.sample_steps, shift=dit.sample_shift, guidance=dit.guidance.scale, seed=0,
+        )  # fmt: skip
+        if mode == MODES[0]:  # each clip's row of the picture starts with the clip itself
+            videos.append(
+                write_mp4(
+                    Video(clip.frames, video.fps, {}), out / f"{clip.clip_id}-clip.mp4", thumbnail=False
+                )
+            )
+        videos.append(write_mp4(video, out / f"{clip.clip_id}-{mode}.mp4", thumbnail=False))
+        return np.asarray(video.frames), videos[-1]
+
+    table = sft_recall(ref, clips, generate_clip)
+    write_table(table, ws.table("sft_recall"), SFT_RECALL_SCHEMA)
+    grid = keyframe_grid(videos, ws.reports / "sft_recall.png", columns=3) if videos else None
+    return table, grid
+
+
 def _evaluate_generations(
-    table: pa.Table, workspace: WorkspaceResource, tracking: TrackingResource, version: str
+    table: pa.Table,
+    workspace: WorkspaceResource,
+    tracking: TrackingResource,
+    version: str,
+    recall_metrics: dict[str, float],
 ) -> tuple[VideoEvaluationReport, Path, Path, str | None]:
     """Metrics and gates of the generated videos: a JSON report and a table image in reports/,
     an MLflow run with both, and the verdict recorded on the model version."""
@@ -107,7 +167,7 @@ def _evaluate_generations(
         artifact_location=tracking.artifact_uri,
         tags={"registered_model": tracking.registered_model, "model_version": version},
     )
-    run.log_metrics(report.mlflow_metrics(), step=0)
+    run.log_metrics({**report.mlflow_metrics(), **recall_metrics}, step=0)
     run.log_file(metrics_png, "evaluation")
     run.log_file(report_path, "evaluation")
     run.finish()

@@ -43,6 +43,12 @@ class EvaluationConfig(PresetConfig, BaseModel):
         default_factory=lambda: GenerationSettings(height=64, width=64, frames=9, steps=8),
         description="Size and sampling of every evaluation video (its seed comes from `seeds`).",
     )
+    sft_recall_clips: int = Field(
+        default=2,
+        ge=0,
+        description="SFT clips the `generations` asset regenerates from their training captions "
+        "(T2V and I2V) and scores by PSNR against the clip (evaluation.sft_recall); 0: none.",
+    )
     vae_heldout_size: int = Field(default=64, description="Held-out clip height = width (px) of `vae_eval`.")
     vae_heldout_frames: int = Field(default=9, description="Held-out clip frames (4n+1) of `vae_eval`.")
     gsb_ci_low_floor: float = Field(

@@ -445,7 +445,8 @@ class HunyuanDiT(nn.Module):
             text_pooled: (B, text_pooled_dim) pooled text vector.
             guidance: (B,) embedded guidance scale already × 1000; required when guidance_embed.
             first_frame_clean: (B, C_out, 1, H, W) clean image latent for I2V; replaces x's first
-                frame (``token_replace``) or fills the image channels (``latent_concat``).
+                frame (``token_replace``) or fills the image channels (``latent_concat``). None
+                with ``token_replace``: text-to-video, no frame is taken as clean.
 
         Returns:
             (B, out_channels, T, H, W).
@@ -473,9 +474,9 @@ class HunyuanDiT(nn.Module):
         t = t.to(x.device).float().expand(batch)
         vec = self.time_in(t) + self.vector_in(text_pooled)
         token_replace: TokenReplace = None
-        if cfg.image_condition == "token_replace":
+        if cfg.image_condition == "token_replace" and first_frame_clean is not None:
             # The clean first frame is modulated as if t = 0 (and without the guidance term, as in
-            # the released I2V model).
+            # the released I2V model). Without an image the model runs as T2V: every frame is noisy.
             token_replace = (
                 self.time_in(torch.zeros_like(t)) + self.vector_in(text_pooled),
                 grid[1] * grid[2],

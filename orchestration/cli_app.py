@@ -197,7 +197,10 @@ HomeOption = Annotated[
     typer.Option("--home", help="Workspace folder (default: $VIDEOFOUNDRY_HOME or ./.videofoundry)."),
 ]
 ProfileOption = Annotated[
-    str | None, typer.Option("--profile", help="Configuration profile: tiny (CPU, default) or paper.")
+    str | None,
+    typer.Option(
+        "--profile", help="Configuration profile: tiny (CPU, default), demo (tiny, trained longer) or paper."
+    ),
 ]
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", help="YAML file overriding the profile's settings.")

@@ -114,6 +114,8 @@ class PlatformConfig(PresetConfig, _Section):
 
 PlatformConfig.PRESETS = {
     "tiny": PlatformConfig(),
+    # The tiny platform; its VAE and DiT train longer (training.*.config "demo" presets).
+    "demo": PlatformConfig(profile="demo"),
     "paper": PlatformConfig(
         profile="paper",
         compute=ComputeConfig(num_cpus=None, num_gpus_per_worker=1.0, num_workers=8),
@@ -134,8 +136,9 @@ def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any
 
 def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
     """`VIDEOFOUNDRY_A__B=v` → {'a': {'b': 'v'}}; `VIDEOFOUNDRY_HOME` and `_PROFILE` are top level."""
-    # CONFIG names the YAML file; TEST_CORPUS is the test suite's corpus cache, not configuration.
-    reserved = {"CONFIG", "TEST_CORPUS"}
+    # CONFIG names the YAML file; TEST_CORPUS is the test suite's corpus cache and CODE_VERSION the
+    # registry's code version where there is no git checkout (training.dit.registry), not configuration.
+    reserved = {"CONFIG", "TEST_CORPUS", "CODE_VERSION"}
     overrides: dict[str, Any] = {}
     for name, value in environ.items():
         if not name.startswith(ENV_PREFIX):

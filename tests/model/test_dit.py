@@ -78,6 +78,21 @@ def test_token_replace_ignores_the_noisy_first_frame() -> None:
     assert rel_err(a, c) > 1e-3
 
 
+def test_token_replace_model_without_an_image_runs_text_to_video() -> None:
+    """No first frame: every token is modulated at the step's t, as a T2V model of the same weights
+    would (one checkpoint serves both demo tabs); with a frame, the first frame's tokens differ."""
+    i2v = randomize_(HunyuanDiT(DiTConfig.preset("tiny", image_condition="token_replace"))).eval()
+    t2v = HunyuanDiT(DiTConfig.preset("tiny")).eval()
+    t2v.load_state_dict(i2v.state_dict())
+    x, t, states, mask, pooled, guidance = dit_inputs(i2v.config)
+    with torch.no_grad():
+        text_only = i2v(x, t, states, mask, pooled, guidance)
+        reference = t2v(x, t, states, mask, pooled, guidance)
+        pinned = i2v(x, t, states, mask, pooled, guidance, first_frame_clean=x[:, :, :1])
+    assert rel_err(text_only, reference) < 1e-6
+    assert rel_err(pinned, text_only) > 1e-3
+
+
 def test_latent_concat_builds_33_channels() -> None:
     cfg = DiTConfig.preset("tiny", image_condition="latent_concat", in_channels=33)
     model = randomize_(HunyuanDiT(cfg)).eval()

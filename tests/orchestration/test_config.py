@@ -33,6 +33,15 @@ def test_precedence_profile_then_yaml_then_environment(tmp_path):
     assert config.compute.num_workers == 16  # env beats YAML
     assert config.tracking.mlflow_uri == "http://mlflow:5000"
     assert config.home == tmp_path / "ws"
+    # The registry's code version outside a git checkout is not a config key.
+    assert load_config(environ={"VIDEOFOUNDRY_CODE_VERSION": "abc123"}) == load_config(environ={})
+
+
+def test_the_demo_profile_is_the_tiny_platform():
+    demo, tiny = load_config("demo", environ={}), load_config(environ={})
+    assert demo.profile == "demo" and demo.model_dump(exclude={"profile"}) == tiny.model_dump(
+        exclude={"profile"}
+    )
 
 
 def test_unknown_key_is_named_in_the_error(tmp_path):

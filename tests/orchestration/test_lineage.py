@@ -11,14 +11,20 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import skimage
 from mlflow.tracking import MlflowClient
 
+from evaluation.metrics import psnr
 from orchestration.config import load_config
 from orchestration.definitions import build_definitions
 from orchestration.runner import run_lineage
 from orchestration.workspace import Workspace
+from serving import ServingConfig, generate
+from serving.pipeline import frames_to_uint8, load_image
+from ui.demo import DemoBackend, DemoConfig
 
 pytestmark = pytest.mark.slow
+PHOTO = Path(skimage.__file__).parent / "data" / "astronaut.png"
 
 QUERY = """{ assetNodes { assetKey { path } isObservable
   assetMaterializations(limit: 1) { metadataEntries { label } }
@@ -81,6 +87,33 @@ def test_registered_versions_name_data_code_config_and_parent(lineage):
     }  # every calibrated video gate passes on the tiny DiT's generations
     assert sft.description.startswith("not promoted to @champion: failed: vae_psnr_db")
     assert client.get_registered_model("videofoundry-dit").aliases == {}
+
+
+def test_the_lineage_model_serves_image_to_video(lineage, tmp_path):
+    """The lineage trains I2V (token_replace on half of the video micro-batches), so the SFT model,
+    the version `champion` judges, serves the demo's I2V tab: its first frame is the given image."""
+    uri = f"sqlite:///{lineage['home'] / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    sft = max(
+        (v for v in client.search_model_versions("name='videofoundry-dit'") if v.tags["stage"] == "sft"),
+        key=lambda v: int(v.version),
+    )
+    ref = f"models:/videofoundry-dit/{sft.version}"
+    serving = ServingConfig.preset("tiny", device="cpu", cache_dir=str(tmp_path / "cache"))
+    assert (
+        DemoBackend(DemoConfig(model=ref, tracking_uri=uri, serving=serving)).image_to_video_unsupported()
+        is None
+    )
+    settings = {"height": 32, "width": 32, "frames": 5, "steps": 4, "seed": 0}
+    made = {
+        mode: generate("a photo of a person", image, model=ref, config=serving, tracking_uri=uri, **settings)
+        for mode, image in (("i2v", PHOTO), ("t2v", None))
+    }
+    target = frames_to_uint8(load_image(PHOTO, 32, 32))[0]
+    i2v, t2v = made["i2v"], made["t2v"]
+    assert i2v.metadata["mode"] == "i2v" and i2v.frames.shape == (5, 32, 32, 3)
+    # The pinned frame decodes as the photo's VAE round trip; the T2V video's first frame is unrelated.
+    assert psnr(i2v.frames[0], target) > psnr(t2v.frames[0], target) + 3.0
 
 
 def test_mlflow_holds_one_lineage_run_over_the_stages_and_the_vae_at_current(lineage):
@@ -147,6 +180,8 @@ def test_the_webserver_shows_assets_checks_and_metadata(lineage):
     }
     assert {"funnel_png", "data_version"} <= labels["tiers"]
     assert {"keyframes", "model", "metrics_table", "gates_passed"} <= labels["generations"]
+    assert {"sft_recall", "sft_recall_t2v_psnr_db", "sft_recall_i2v_psnr_db"} <= labels["generations"]
+    assert {"sft_recall_t2v_mean_colour_baseline_db"} <= labels["generations"]
     assert {"reason", "failed_gates", "metrics_vs_champion"} <= labels["champion"]
     checks = {
         c["name"]: c["executionForLatestMaterialization"]["status"]

@@ -69,7 +69,7 @@ def test_unknown_preset_names_the_known_ones(config_cls: type[PresetConfig]) -> 
 
 
 def test_unknown_profile_and_unlisted_class_are_errors() -> None:
-    with pytest.raises(ProfileError, match="unknown profile 'huge'; choose one of tiny, paper"):
+    with pytest.raises(ProfileError, match="unknown profile 'huge'; choose one of tiny, paper, demo"):
         profile_config(CurationConfig, "huge")
     with pytest.raises(ProfileError, match="has no row in orchestration.profiles.PROFILE_PRESETS"):
         preset_name(PresetConfig, "tiny")

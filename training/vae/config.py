@@ -143,21 +143,6 @@ VAETrainConfig.PRESETS = {
         cpu_threads=1,
         eval_every=50, sample_every=150, checkpoint_every=50, heldout_size=40, heldout_image_size=40,
     ),
-    # The demo profile: the tiny VAE trained longer. Measured on the demo corpus (held-out PSNR, 40 px):
-    # it levels off at 10.6-12.6 dB from step ~100 to 800, with the default init, zero-initialised
-    # residual branches or a small starting posterior std alike, so more steps alone do not reach 22 dB.
-    "demo": VAETrainConfig(
-        vae_preset="tiny",
-        stages=(
-            CurriculumStage(name="low_res_short", steps=450, frames=5, height=32, width=32, video_batch=4, image_batch=8),
-            CurriculumStage(name="higher_res_long", steps=250, frames=9, height=40, width=40, video_batch=2, image_batch=8),
-            CurriculumStage(name="tiling_finetune", steps=100, frames=9, height=40, width=40, video_batch=2, image_batch=8,
-                            random_tiling=True, tile_size=24, tile_frames=4),
-        ),
-        lr=2e-3, disc_lr=2e-4, warmup_steps=10, disc_start_step=600, disc_channels=16, disc_layers=2,
-        perceptual_max_frames=3, ema_decay=0.98, cpu_threads=1,
-        eval_every=100, sample_every=400, checkpoint_every=100, heldout_size=40, heldout_image_size=40,
-    ),
     "paper": VAETrainConfig(
         vae_preset="884-16c-hy",
         stages=(

@@ -76,6 +76,9 @@ def test_browser_generates_a_video_and_explains_the_i2v_tab(
     page.goto(demo_url + "/")
     expect(page.locator("#model-version")).to_contain_text("local t2v-only")
     expect(page.locator("#model-version")).to_contain_text("(text-to-video,")
+    # What the tiny model is and what to expect, above the tabs (DemoConfig.about).
+    expect(page.locator("#model-about")).to_contain_text("What you are talking to")
+    expect(page.locator("#model-about")).to_contain_text("What to expect.")
     # The prompt starts from an example, so the default Generate works; an empty one disables it.
     expect(page.locator("#t2v-prompt textarea")).to_have_value(EXAMPLES_T2V[0][0])
     expect(page.locator("#t2v-generate")).to_be_enabled()

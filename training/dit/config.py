@@ -109,6 +109,12 @@ class DiTTrainConfig(PresetConfig, _Frozen):
     sample_posterior: bool = Field(
         True, description="Train on z ~ N(mean, std) of the cached posterior (False: on the mean)."
     )
+    shard_cache_mb: int = Field(
+        1024,
+        ge=0,
+        description="Latent shards each training process keeps in memory between steps (MiB; 0: "
+        "read every shard every step). Ray Train workers each keep their own.",
+    )
     i2v_ratio: float = Field(
         0.0,
         ge=0.0,

@@ -319,15 +319,17 @@ class ShardCache:
         return shard
 
 
-SHARD_CACHE = ShardCache(max_bytes=int(os.environ.get("VIDEOFOUNDRY_SHARD_CACHE_MB", "1024")) << 20)
-
-
-def load_batch(keys: Sequence[str], generator: torch.Generator | None, sample_posterior: bool) -> LatentBatch:
+def load_batch(
+    keys: Sequence[str],
+    generator: torch.Generator | None,
+    sample_posterior: bool,
+    cache: ShardCache | None = None,
+) -> LatentBatch:
     """Stack the shards `keys` (all of one bucket); sample z = mean + std·ε when `sample_posterior`.
 
-    Shards come through `SHARD_CACHE` (set its budget with VIDEOFOUNDRY_SHARD_CACHE_MB; 0 turns it off).
+    With `cache` (kept by the caller across steps) shards are read through it, else from disk.
     """
-    shards = [SHARD_CACHE.get(k) for k in keys]
+    shards = [cache.get(k) if cache is not None else load_file(k) for k in keys]
     mean = torch.stack([s["mean"] for s in shards])
     latents = mean
     if sample_posterior:

@@ -52,7 +52,7 @@ from training.checkpointing import (
 from training.dit.buckets import Bucket, BucketSampler, SampleRef, micro_batch_sizes
 from training.dit.config import STAGE_ORDER, DiTTrainConfig
 from training.dit.encoders import text_encoder_config
-from training.dit.latent_cache import load_batch
+from training.dit.latent_cache import ShardCache, load_batch
 from training.dit.loss import drop_text, flow_matching_loss
 from training.dit.plots import plot_bucket_losses
 from training.dit.registry import (
@@ -105,6 +105,7 @@ class DiTTrainer:
         self.tracking = tracking or TrackingSettings()
         self.vae, self.text_encoder = vae, text_encoder
         self.sample_posterior = sample_posterior
+        self.shard_cache = ShardCache(config.shard_cache_mb << 20)  # the stage revisits its shards
         self.step_hook = step_hook
         self.empty_prompt = empty_prompt
         self.checkpoints = CheckpointManager(checkpoint_dir, keep_last=config.keep_last)
@@ -313,7 +314,7 @@ class DiTTrainer:
         metrics: dict[str, float] = {}
         tokens = 0
         for mb in micro_batches:
-            batch = load_batch(mb.keys, generator, self.sample_posterior)
+            batch = load_batch(mb.keys, generator, self.sample_posterior, self.shard_cache)
             batch = drop_text(batch, self.empty_prompt, self.config.text_dropout, generator)
             with self.backend.autocast():
                 terms = flow_matching_loss(

@@ -216,6 +216,11 @@ def test_latent_cache_keys_on_clip_bucket_and_versions(tmp_path):
     assert video.latents.shape == (2, 16, 3, *Bucket(32, "16:9", 9).latent_shape[1:])
     assert video.text_states.shape == (2, 8, 32) and video.text_mask.dtype == torch.bool
     assert float(video.latents.std()) > 0
+    kept = ShardCache(max_bytes=1 << 20)  # what the trainer keeps across steps: the same batch
+    for _ in range(2):
+        cached = load_batch([s.key for s in samples if s.bucket.frames == 9], None, False, kept)
+        assert torch.equal(cached.latents, video.latents) and torch.equal(cached.text_mask, video.text_mask)
+    assert (kept.misses, kept.hits) == (2, 2)
 
     again, stats = LatentCache(tmp_path / "latents", vae, text, aspect_ratios=("1:1", "16:9")).build(
         records, stage, progress=False

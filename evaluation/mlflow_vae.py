@@ -87,9 +87,13 @@ def _given(index: int, row: dict[str, Any], name: str, default: int | None, mini
     value = row.get(name)
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return default
-    if int(value) != value or int(value) < minimum:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not number.is_integer() or number < minimum:
         raise InvalidRequestError(f"row {index}: {name} must be an integer ≥ {minimum}, got {value!r}")
-    return int(value)
+    return int(number)
 
 
 def _read(index: int, row: dict[str, Any]) -> np.ndarray:

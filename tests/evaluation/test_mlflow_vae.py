@@ -101,3 +101,5 @@ def test_pyfunc_rejects_bad_rows_naming_the_row_and_the_file(registered, tmp_pat
         model.predict(pd.DataFrame({"media_path": ["x"], "prompt": ["a cat"]}))
     with pytest.raises(InvalidRequestError, match="row 0: num_frames must be an integer ≥ 1"):
         model.predict(pd.DataFrame({"media_path": [str(registered["video"])], "num_frames": [0]}))
+    with pytest.raises(InvalidRequestError, match="row 0: height must be an integer ≥ 16, got 'tall'"):
+        model.predict({"media_path": str(registered["video"]), "height": "tall"})

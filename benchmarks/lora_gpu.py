@@ -91,7 +91,8 @@ def run_row(name: str, args: argparse.Namespace, device: torch.device) -> None:
     reset()
     if args.cap_gib and device.type == "cuda":  # the step as on a card of that size (allocator limit)
         total = torch.cuda.get_device_properties(device).total_memory
-        torch.cuda.set_per_process_memory_fraction(min(1.0, args.cap_gib * 2**30 / total), device)
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        torch.cuda.set_per_process_memory_fraction(min(1.0, args.cap_gib * 2**30 / total), index)
     losses: list[float] = []
     phases = PhasePeaks()
     peaks: dict[str, float] = {"allocated_gib": 0.0, "reserved_gib": 0.0}

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import gc
 import json
 import math
 import sys
@@ -217,7 +218,8 @@ def run_variants(args: argparse.Namespace) -> dict[str, Any]:
                 raise
         if args.out:
             args.out.write_text(json.dumps(report, indent=2))
-        if cuda:
+        if cuda:  # the variant's pipeline sits in reference cycles (hooks): free it before the next
+            gc.collect()
             torch.cuda.empty_cache()
     return report
 
@@ -255,6 +257,7 @@ def _one_variant(
 ) -> None:  # fmt: skip
     """One variant's row: speed, memory, fidelity against `base`, end-to-end estimate."""
     height, width, frames, steps = size
+    left_over = torch.cuda.memory_allocated() / 2**30 if args.device.startswith("cuda") else 0.0
     pipeline = build_random_pipeline(args.preset, args.device, args.dtype, **switches)
     phases: dict[str, dict[str, float]] = {}
     _reset_peak(pipeline)
@@ -286,6 +289,7 @@ def _one_variant(
     run["vae_decode_s"] = base.decode_s[tiling]
     phases["decode"] = base.decode_peaks[tiling]
     run["phases"] = phases  # peak GPU memory (GiB) of text encoding, denoising, the full VAE decode
+    run["allocated_before_gib"] = round(left_over, 2)  # earlier variants' memory still held (want 0)
     if args.explain_peak:  # one more denoising step under the live-tensor meter
         run["explain_peak"] = explain_peak(
             lambda: measure(pipeline, height, width, frames, 1), pipeline.device.type

@@ -16,8 +16,8 @@ the autograd context holds no reference to its device inputs.
 
 Install with `BlockSwap(model, device, swapped=N)`: it sets `model.block_runner`, which
 `HunyuanDiT._run` calls for every block. On CPU the same code runs without streams, and copies
-like the device path does (host copies made under `model.live_memory.host_allocations`), so
-`model.live_memory.LiveMemory` measures on CPU what the device would hold (tests).
+like the device path does (host copies cut from `model.pinned.HostArena` slabs, which count as
+host memory), so `model.live_memory.LiveMemory` measures on CPU what the device would hold (tests).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from torch import nn
 from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from model.dit import HunyuanDiT
-from model.live_memory import host_allocations
+from model.pinned import HostArena
 
 
 @dataclass
@@ -79,6 +79,10 @@ class BlockSwap:
         self.offload_activations = offload_activations
         cuda = self.device.type == "cuda"
         self.stream = torch.cuda.Stream(self.device) if cuda else None
+        # Host copies in slabs (pinned on CUDA): each tensor costs its bytes, not the next power of
+        # two. Weights are copied once; block inputs reuse their arena every training step.
+        self.weights_host = HostArena(pin=cuda)
+        self.activations_host = HostArena(pin=cuda)
         for name, child in model.named_children():
             if name not in ("double_blocks", "single_blocks"):
                 child.to(self.device)
@@ -97,9 +101,7 @@ class BlockSwap:
                     "(model.requires_grad_(False); LoRA adapters added after it stay trainable)"
                 )
             for slot in self.slots[i]:
-                with host_allocations():
-                    host = slot.host.detach().to("cpu")
-                    slot.host = host.pin_memory() if cuda else host
+                slot.host = self.weights_host.copy(slot.host)
                 _assign(slot, slot.host)
             for param in block.parameters():
                 if param.requires_grad:
@@ -147,9 +149,13 @@ class BlockSwap:
     # ---- activations -----------------------------------------------------------------------------
     def _stash(self, i: int, tensors: Sequence[torch.Tensor]) -> None:
         """Start copying block i's inputs to host memory (on the side stream on CUDA)."""
+        if not self.activations or i in self.activations:
+            # The first offload of a forward: the last backward consumed every stash (or this
+            # forward replaces one never back-propagated), so the arena's memory is free again.
+            self.activations.clear()
+            self.activations_host.reset()
         if self.stream is None:
-            with host_allocations():
-                self.activations[i] = ([t.detach().clone() for t in tensors], None)
+            self.activations[i] = ([self.activations_host.copy(t) for t in tensors], None)
             return
         main = torch.cuda.current_stream(self.device)
         self.stream.wait_stream(main)
@@ -157,10 +163,7 @@ class BlockSwap:
             host = []
             for t in tensors:
                 t.record_stream(self.stream)  # its memory is not reused before the copy ran
-                with host_allocations():
-                    buffer = torch.empty(t.shape, dtype=t.dtype, pin_memory=True)
-                buffer.copy_(t.detach(), non_blocking=True)
-                host.append(buffer)
+                host.append(self.activations_host.copy(t, non_blocking=True))
             event = torch.cuda.Event()
             event.record(self.stream)
         self.activations[i] = (host, event)

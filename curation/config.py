@@ -81,7 +81,9 @@ class TierThresholds(_Section):
 
     min_short_side: int = Field(description="px of the clip's shorter side")
     min_duration_s: float
-    min_motion: float = Field(description="mean flow, px/frame at 256p (drops static and slow motion)")
+    min_motion: float = Field(
+        description="moving regions' speed (motion_p95), px/frame at 256p (drops static and slow motion)"
+    )
     max_motion: float = Field(description="mean flow, px/frame at 256p (drops chaotic shake)")
     min_sharpness: float = Field(description="variance of the Laplacian at 256p")
     max_brisque: float = Field(description="BRISQUE (lower is better, ~0-100)")

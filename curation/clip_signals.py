@@ -199,7 +199,9 @@ def clip_signal_row(
     timing: dict[str, float] = {}
     tic = time.perf_counter()
     indices = sample_indices(clip.start_frame, clip.end_frame, config.persistence_frames)
-    box = border_box(frames, indices, config.border_max_luma, config.border_max_std)
+    box = border_box(
+        frames, indices, config.border_max_luma, config.border_max_std, config.border_min_edge_share
+    )
     timing["borders"] = time.perf_counter() - tic
 
     tic = time.perf_counter()

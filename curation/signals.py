@@ -163,13 +163,25 @@ def sharpness_of(frames: np.ndarray, indices: list[int], box: tuple[int, int, in
 
 
 def border_box(
-    frames: np.ndarray, indices: list[int], max_luma: float, max_std: float
+    frames: np.ndarray,
+    indices: list[int],
+    max_luma: float,
+    max_std: float,
+    min_edge_share: float = 0.1,
+    edge_step: float = 12.0,
 ) -> tuple[int, int, int, int]:
     """The picture box (x0, y0, x1, y1) inside black bars, from the sampled frames.
 
     A row (column) belongs to a bar when, in every sampled frame, it is dark (mean luma ≤
     `max_luma`) and flat (std ≤ `max_std`); bars grow inwards from the frame edges only, and the
     two bars of a pair are cut to the thinner one (bars are symmetric, a dark band is not a bar).
+
+    A bar ends at a straight edge where the picture starts; dark scene content (space around a
+    planet, a night sky) ends where an object happens to touch it. So a pair of bars is kept only
+    when, in at least one sampled frame, more than `min_edge_share` of the picture's first lines
+    next to them (both sides) differ from the bars' mean luma by more than `edge_step` grey levels.
+    A dark scene between real bars passes: its first lines are dark, yet not bar-black, over far
+    more of their length than a round object's tangent point.
     """
     grey = np.stack([cv2.cvtColor(frames[i], cv2.COLOR_RGB2GRAY) for i in indices]).astype(np.float32)
     height, width = grey.shape[1:]
@@ -189,11 +201,28 @@ def border_box(
     y0, y1 = inner_edge(rows)
     x0, x1 = inner_edge(cols)
     # Letterbox and pillarbox bars are symmetric; a dark band on one side only is picture.
-    top, bottom = min(y0, height - y1), min(y0, height - y1)
-    left, right = min(x0, width - x1), min(x0, width - x1)
-    y0, y1, x0, x1 = top, height - bottom, left, width - right
-    if y1 <= y0 or x1 <= x0:  # an all-black clip: no picture box
+    vertical_bar, horizontal_bar = min(y0, height - y1), min(x0, width - x1)
+    if vertical_bar >= height // 2 or horizontal_bar >= width // 2:  # an all-black clip: no picture box
         return (0, 0, width, height)
+    y0, y1, x0, x1 = vertical_bar, height - vertical_bar, horizontal_bar, width - horizontal_bar
+
+    def straight_edge(bars: np.ndarray, first_lines: np.ndarray) -> bool:
+        # bars, first_lines: (K, …) per sampled frame; the share is per frame, the best frame counts.
+        differs = np.abs(first_lines - bars.mean()) > edge_step
+        return bool(differs.reshape(len(differs), -1).mean(axis=1).max() > min_edge_share)
+
+    keep_rows = y0 == 0 or straight_edge(
+        np.concatenate([grey[:, :y0, x0:x1], grey[:, y1:, x0:x1]], axis=1),
+        np.stack([grey[:, y0, x0:x1], grey[:, y1 - 1, x0:x1]], axis=1),
+    )
+    keep_cols = x0 == 0 or straight_edge(
+        np.concatenate([grey[:, y0:y1, :x0], grey[:, y0:y1, x1:]], axis=2),
+        np.stack([grey[:, y0:y1, x0], grey[:, y0:y1, x1 - 1]], axis=1),
+    )
+    if not keep_rows:
+        y0, y1 = 0, height
+    if not keep_cols:
+        x0, x1 = 0, width
     return (x0, y0, x1, y1)
 
 

@@ -232,7 +232,7 @@ def clip_signal_row(
         box,
         config.watermark_edge,
         config.watermark_consistency,
-        motion.mean,
+        motion.p95,
         max_aspect=config.watermark_max_aspect,
     )
     timing["watermark"] = time.perf_counter() - tic

@@ -253,6 +253,7 @@ def watermark_score(
     max_aspect: float = 6.0,
     line_gap: float = 0.03,
     max_still_elsewhere: float = 0.08,
+    corner_margin: float = 0.1,
 ) -> tuple[float, str | None]:
     """How surely a static logo sits in a corner of the picture: (score 0-1, corner or None).
 
@@ -269,6 +270,9 @@ def watermark_score(
     A blob counts when it:
     - lies inside one corner zone (30 % × 35 % of the picture): a caption line spanning the lower
       third, a subtitle or a text block is wider and never counts;
+    - reaches to within `corner_margin` of the picture's two edges at that corner: broadcast logos
+      sit in the corner of the title-safe area (3-5 % in from the edges), while a still object of
+      a locked-off shot (a door panel, a candle on a table) lies anywhere in the zone;
     - has an aspect between 1:2 and `max_aspect`:1 (emblems are squarish, station logos and
       text-in-a-box logos are wide) and is at least 3 % of the picture tall (legible);
     - has edges in several orientations (a straight edge sliding along itself also looks still);
@@ -318,8 +322,13 @@ def watermark_score(
             continue
         if _beside_text_line(mask, bx, by, bw, bh):
             continue
-        horizontal = "left" if bx + bw <= 0.3 * width else "right" if bx >= 0.7 * width else None
-        vertical = "top" if by + bh <= 0.35 * height else "bottom" if by >= 0.65 * height else None
+        # Inside a corner zone, and reaching to within `corner_margin` of both of its edges.
+        near_left, near_right = bx <= corner_margin * width, bx + bw >= (1.0 - corner_margin) * width
+        near_top, near_bottom = by <= corner_margin * height, by + bh >= (1.0 - corner_margin) * height
+        horizontal = "left" if near_left and bx + bw <= 0.3 * width else None
+        horizontal = "right" if near_right and bx >= 0.7 * width else horizontal
+        vertical = "top" if near_top and by + bh <= 0.35 * height else None
+        vertical = "bottom" if near_bottom and by >= 0.65 * height else vertical
         if horizontal is None or vertical is None or not 0.5 <= bw / bh <= max_aspect:
             continue
         if bh < 0.03 * height:

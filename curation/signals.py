@@ -248,7 +248,7 @@ def watermark_score(
     box: tuple[int, int, int, int],
     edge_threshold: float,
     consistency: float = 0.8,
-    motion_mean: float | None = None,
+    motion: float | None = None,
     min_motion: float = 0.15,
     max_aspect: float = 6.0,
     line_gap: float = 0.03,
@@ -283,9 +283,10 @@ def watermark_score(
     more than `max_still_elsewhere` of the rest of the picture (text lines left out) is still
     edges too: a locked-off
     shot, where a still object in a corner looks like a logo. When the picture hardly moves
-    (`motion_mean` < `min_motion` px/frame at 256p) nothing can be told apart and the score is 0.
+    (`motion`, the moving regions' speed `Motion.p95`, < `min_motion` px/frame at 256p) nothing
+    can be told apart and the score is 0.
     """
-    if motion_mean is not None and motion_mean < min_motion:
+    if motion is not None and motion < min_motion:
         # A static or near-static picture: an overlay cannot be told from the scene. Undecided,
         # reported as 0 (the motion filter drops these clips anyway).
         return 0.0, None

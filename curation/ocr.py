@@ -133,30 +133,42 @@ def _on_dark_ground(grey: np.ndarray, box: list[int], min_share: float = 0.7) ->
     return bool((grey[ry0:ry1, rx0:rx1][ring] < DARK_GROUND).mean() > min_share)
 
 
+def lettering_on_plates(band: np.ndarray, middle_band: np.ndarray, min_share: float = 0.5) -> bool:
+    """Cheap test before the lower band's OCR: whether it holds light lettering (> `LIGHT_TEXT`, at
+    least 0.2 % of it) whose surroundings 3-5 px away are mostly (> `min_share`) darker than
+    `DARK_GROUND` in the middle frame. `band` is the static-overlay image's lower band,
+    `middle_band` the same rows of the middle frame (grey, same size)."""
+    light = (band > LIGHT_TEXT).astype(np.uint8)
+    if light.mean() <= 0.002:
+        return False
+    near = cv2.dilate(light, np.ones((5, 5), np.uint8)) > 0
+    ring = (cv2.dilate(light, np.ones((11, 11), np.uint8)) > 0) & ~near
+    return bool((middle_band[ring] < DARK_GROUND).mean() > min_share)
+
+
 def text_area_ratio(frames_rgb: list[np.ndarray], ocr_height: int, min_confidence: float) -> float:
     """Text-line area / frame area in [0, 1] for a clip's frames (each (H, W, 3) RGB).
 
     The larger of two reads: the whole static-overlay image, and its lower band's light lettering
-    (`lower_band_light_text`, read when that band holds any), whose lines count only on a dark
-    ground in the middle frame (`_on_dark_ground`: a caption plate).
+    (`lower_band_light_text`), read where `lettering_on_plates` finds some, whose lines count only
+    on a dark ground in the middle frame (`_on_dark_ground`: a caption plate).
     """
     image, separated = static_overlay_image(frames_rgb, ocr_height)
     if separated and not has_text_candidates(image):
         return 0.0
     height, width = image.shape
     area = sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in _line_boxes(engine().words(image), min_confidence))
-    band = lower_band_light_text(image)
-    if (band == 0).mean() > 0.002:
-        middle = cv2.resize(
-            cv2.cvtColor(frames_rgb[len(frames_rgb) // 2], cv2.COLOR_RGB2GRAY),
-            (width, height),
-            interpolation=cv2.INTER_AREA,
-        )
-        top = int(LOWER_BAND * height)
+    middle = cv2.resize(
+        cv2.cvtColor(frames_rgb[len(frames_rgb) // 2], cv2.COLOR_RGB2GRAY),
+        (width, height),
+        interpolation=cv2.INTER_AREA,
+    )
+    top = int(LOWER_BAND * height)
+    if lettering_on_plates(image[top:], middle[top:]):
         # band pixels → image pixels: halve (2× upscale), shift down by the band's first row
         lines = [
             [x0 // 2, y0 // 2 + top, (x1 + 1) // 2, (y1 + 1) // 2 + top]
-            for x0, y0, x1, y1 in _line_boxes(engine().words(band), min_confidence)
+            for x0, y0, x1, y1 in _line_boxes(engine().words(lower_band_light_text(image)), min_confidence)
         ]
         plate_area = sum(
             (x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in lines if _on_dark_ground(middle, [x0, y0, x1, y1])

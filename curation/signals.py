@@ -66,18 +66,19 @@ def _reliable(grey: np.ndarray, contrast: float) -> np.ndarray:
 
 
 def _block_speeds(flow: np.ndarray, reliable: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray]:
-    """(speed (hb, wb) px, measured (hb, wb) bool) of `block`-px blocks: |mean flow vector| over the
-    block's reliable pixels; a block is measured when ≥ 10 % of its pixels are reliable.
+    """(speed (hb, wb) px, measured (hb, wb) bool) of about `block`-px blocks (hb = h // block):
+    |mean flow vector| over the block's reliable pixels; a block is measured when ≥ 10 % of its
+    pixels are reliable.
 
     The mean of the vectors, not of their magnitudes: a moving region's vectors agree, while the
     flow DIS finds in sensor noise points every way and partly cancels."""
-    hb, wb = reliable.shape[0] // block, reliable.shape[1] // block
-    weight = reliable[: hb * block, : wb * block].astype(np.float32)
-    # (hb·block, wb·block, 2) → (hb, block, wb, block, 2), summed over each block's pixels
-    summed = (flow[: hb * block, : wb * block] * weight[..., None]).reshape(hb, block, wb, block, 2).sum((1, 3))
-    counts = weight.reshape(hb, block, wb, block).sum((1, 3))
-    mean_vector = summed / np.maximum(counts, 1.0)[..., None]
-    return cv2.magnitude(mean_vector[..., 0], mean_vector[..., 1]), counts >= 0.1 * block * block
+    weight = reliable.astype(np.float32)
+    size = (max(1, reliable.shape[1] // block), max(1, reliable.shape[0] // block))
+    # INTER_AREA shrinking is the area-weighted mean over each block (exact at integer factors).
+    summed = cv2.resize(cv2.multiply(flow, cv2.merge([weight, weight])), size, interpolation=cv2.INTER_AREA)
+    share = cv2.resize(weight, size, interpolation=cv2.INTER_AREA)
+    mean_vector = summed / np.maximum(share, 1e-6)[..., None]
+    return cv2.magnitude(mean_vector[..., 0], mean_vector[..., 1]), share >= 0.1
 
 
 def motion_of(

@@ -113,4 +113,3 @@ def test_lower_third_over_a_busy_scene_is_read_from_its_plate(tmp_path: Path) ->
     assert {"City", "night", "Downtown,"} <= set(band)
     row = item_signals(path, CONFIG)
     assert predictions(row, CONFIG) == {"static": False, "text": True, "watermark": False, "border": False}
-

@@ -126,7 +126,8 @@ def motion_of(
     def grey(t: int) -> np.ndarray:
         return cv2.cvtColor(frames[t][y0:y1, x0:x1], cv2.COLOR_RGB2GRAY)
 
-    magnitudes, block_speeds = [], []
+    magnitudes: list[np.ndarray] = []
+    block_speeds: list[np.ndarray] = []
     for t in sample_indices(start, end - span, pairs):
         previous = grey(t)
         reliable = _reliable(previous, contrast)

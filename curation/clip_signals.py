@@ -199,7 +199,9 @@ def clip_signal_row(
     timing: dict[str, float] = {}
     tic = time.perf_counter()
     indices = sample_indices(clip.start_frame, clip.end_frame, config.persistence_frames)
-    box = border_box(frames, indices, config.border_max_luma, config.border_max_std)
+    box = border_box(
+        frames, indices, config.border_max_luma, config.border_max_std, config.border_min_edge_share
+    )
     timing["borders"] = time.perf_counter() - tic
 
     tic = time.perf_counter()
@@ -230,7 +232,7 @@ def clip_signal_row(
         box,
         config.watermark_edge,
         config.watermark_consistency,
-        motion.mean,
+        motion.p95,
         max_aspect=config.watermark_max_aspect,
     )
     timing["watermark"] = time.perf_counter() - tic

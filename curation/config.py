@@ -57,6 +57,9 @@ class SignalConfig(_Section):
     embedding_weights: str | None = Field(None, description="MobileNetV2 weights path; None: packaged")
     border_max_luma: float = Field(24.0, description="a bar row/column is darker than this (0-255)")
     border_max_std: float = Field(8.0, description="… and this uniform")
+    border_min_edge_share: float = Field(
+        0.1, description="bars are kept when > this share of the picture's first lines is not bar-black"
+    )
     watermark_frames: int = Field(12, ge=4, description="frames per clip for the watermark test")
     watermark_edge: float = Field(120.0, description="Sobel magnitude of the mean gradient that counts")
     watermark_consistency: float = Field(0.8, description="|mean gradient| / mean |gradient| of a still edge")
@@ -81,7 +84,9 @@ class TierThresholds(_Section):
 
     min_short_side: int = Field(description="px of the clip's shorter side")
     min_duration_s: float
-    min_motion: float = Field(description="mean flow, px/frame at 256p (drops static and slow motion)")
+    min_motion: float = Field(
+        description="moving regions' speed (motion_p95), px/frame at 256p (drops static and slow motion)"
+    )
     max_motion: float = Field(description="mean flow, px/frame at 256p (drops chaotic shake)")
     min_sharpness: float = Field(description="variance of the Laplacian at 256p")
     max_brisque: float = Field(description="BRISQUE (lower is better, ~0-100)")

@@ -24,7 +24,7 @@ class Motion:
     """Optical-flow magnitude over the picture area, px/frame at 256p."""
 
     mean: float  # mean over pixels and pairs
-    p95: float  # 95th percentile of pixel magnitudes (robust high value: a moving subject)
+    p95: float  # 95th percentile of block speeds: the moving regions' speed (`motion_of`)
 
 
 _DIS = None
@@ -38,11 +38,11 @@ def _dis() -> cv2.DISOpticalFlow:
     return _DIS
 
 
-def _flow_magnitude(previous: np.ndarray, following: np.ndarray) -> np.ndarray:
-    """Per-pixel DIS optical-flow magnitude (px), (h, w), between two grey frames."""
+def _flow(previous: np.ndarray, following: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """DIS optical flow between two grey frames: (flow (h, w, 2) px, its magnitude (h, w) px)."""
     flow = _dis().calc(previous, following, None)  # type: ignore[call-overload]
     # cv2.magnitude: the same float32 sqrt(dx² + dy²) as np.linalg.norm(flow, axis=2), ~10× faster.
-    return cv2.magnitude(flow[..., 0], flow[..., 1])
+    return flow, cv2.magnitude(flow[..., 0], flow[..., 1])
 
 
 _NOISE_KERNEL = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float32)
@@ -65,6 +65,22 @@ def _reliable(grey: np.ndarray, contrast: float) -> np.ndarray:
     return np.asarray(gradient > contrast * sigma)
 
 
+def _block_speeds(flow: np.ndarray, reliable: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray]:
+    """(speed (hb, wb) px, measured (hb, wb) bool) of about `block`-px blocks (hb = h // block):
+    |mean flow vector| over the block's reliable pixels; a block is measured when ≥ 10 % of its
+    pixels are reliable.
+
+    The mean of the vectors, not of their magnitudes: a moving region's vectors agree, while the
+    flow DIS finds in sensor noise points every way and partly cancels."""
+    weight = reliable.astype(np.float32)
+    size = (max(1, reliable.shape[1] // block), max(1, reliable.shape[0] // block))
+    # INTER_AREA shrinking is the area-weighted mean over each block (exact at integer factors).
+    summed = cv2.resize(cv2.multiply(flow, cv2.merge([weight, weight])), size, interpolation=cv2.INTER_AREA)
+    share = cv2.resize(weight, size, interpolation=cv2.INTER_AREA)
+    mean_vector = summed / np.maximum(share, 1e-6)[..., None]
+    return cv2.magnitude(mean_vector[..., 0], mean_vector[..., 1]), share >= 0.1
+
+
 def motion_of(
     frames: np.ndarray,
     start: int,
@@ -74,6 +90,7 @@ def motion_of(
     span: int = 4,
     fast: float = 1.0,
     contrast: float = 8.0,
+    block: int = 16,
 ) -> Motion:
     """Optical-flow speed (px/frame at 256p) at `pairs` places of the clip, inside `box`.
 
@@ -91,6 +108,15 @@ def motion_of(
       `span` (the noise floor divided by `span`). A slow pan or a slowly moving subject grows
       steadily and keeps its one-frame speed; fast motion is never re-measured (over `span`
       frames large displacements and occlusions make DIS underestimate it).
+
+    `mean` is the mean over the reliable pixels of all places. It dilutes a small moving subject
+    over a still background (a character moving on a locked-off set reads as slow as a still
+    photo), so `p95` measures the moving regions instead: per `block`-px block, the speed of its
+    mean flow vector (`_block_speeds`), and where the flow was re-measured over `span` frames a
+    block moves only if its displacement grew at least half as much as a steady movement's
+    (noise's does not grow: that block's speed is 0); flat blocks are 0. A 3×3 median over the
+    block map drops single-block flukes (a moving subject covers several blocks); `p95` is the
+    95th percentile over the blocks of all places.
     """
     if end - start < 2:
         return Motion(0.0, 0.0)
@@ -100,21 +126,29 @@ def motion_of(
     def grey(t: int) -> np.ndarray:
         return cv2.cvtColor(frames[t][y0:y1, x0:x1], cv2.COLOR_RGB2GRAY)
 
-    magnitudes = []
+    magnitudes: list[np.ndarray] = []
+    block_speeds: list[np.ndarray] = []
     for t in sample_indices(start, end - span, pairs):
         previous = grey(t)
         reliable = _reliable(previous, contrast)
         if reliable.mean() < 0.02:
             magnitudes.append(np.zeros(1))
+            block_speeds.append(np.zeros(1))
             continue
-        one = _flow_magnitude(previous, grey(t + 1))[reliable]
+        flow, magnitude = _flow(previous, grey(t + 1))
+        one = magnitude[reliable]
+        speeds, measured = _block_speeds(flow, reliable, block)
         if span > 1 and one.mean() < fast:
-            spanned = _flow_magnitude(previous, grey(t + span))[reliable] / span
+            flow_spanned, magnitude_spanned = _flow(previous, grey(t + span))
+            spanned = magnitude_spanned[reliable] / span
             if spanned.mean() < 0.5 * one.mean():
                 one = spanned
+            displaced, _ = _block_speeds(flow_spanned, reliable, block)
+            speeds = np.where(displaced >= 0.5 * span * speeds, displaced / span, 0.0)
         magnitudes.append(one)
+        block_speeds.append(cv2.medianBlur(np.where(measured, speeds, 0.0).astype(np.float32), 3).ravel())
     values = np.concatenate(magnitudes)
-    return Motion(float(values.mean()), float(np.percentile(values, 95)))
+    return Motion(float(values.mean()), float(np.percentile(np.concatenate(block_speeds), 95)))
 
 
 def sharpness_of(frames: np.ndarray, indices: list[int], box: tuple[int, int, int, int]) -> float:
@@ -131,13 +165,25 @@ def sharpness_of(frames: np.ndarray, indices: list[int], box: tuple[int, int, in
 
 
 def border_box(
-    frames: np.ndarray, indices: list[int], max_luma: float, max_std: float
+    frames: np.ndarray,
+    indices: list[int],
+    max_luma: float,
+    max_std: float,
+    min_edge_share: float = 0.1,
+    edge_step: float = 12.0,
 ) -> tuple[int, int, int, int]:
     """The picture box (x0, y0, x1, y1) inside black bars, from the sampled frames.
 
     A row (column) belongs to a bar when, in every sampled frame, it is dark (mean luma ≤
     `max_luma`) and flat (std ≤ `max_std`); bars grow inwards from the frame edges only, and the
     two bars of a pair are cut to the thinner one (bars are symmetric, a dark band is not a bar).
+
+    A bar ends at a straight edge where the picture starts; dark scene content (space around a
+    planet, a night sky) ends where an object happens to touch it. So a pair of bars is kept only
+    when, in at least one sampled frame, more than `min_edge_share` of the picture's first lines
+    next to them (both sides) differ from the bars' mean luma by more than `edge_step` grey levels.
+    A dark scene between real bars passes: its first lines are dark, yet not bar-black, over far
+    more of their length than a round object's tangent point.
     """
     grey = np.stack([cv2.cvtColor(frames[i], cv2.COLOR_RGB2GRAY) for i in indices]).astype(np.float32)
     height, width = grey.shape[1:]
@@ -157,11 +203,28 @@ def border_box(
     y0, y1 = inner_edge(rows)
     x0, x1 = inner_edge(cols)
     # Letterbox and pillarbox bars are symmetric; a dark band on one side only is picture.
-    top, bottom = min(y0, height - y1), min(y0, height - y1)
-    left, right = min(x0, width - x1), min(x0, width - x1)
-    y0, y1, x0, x1 = top, height - bottom, left, width - right
-    if y1 <= y0 or x1 <= x0:  # an all-black clip: no picture box
+    vertical_bar, horizontal_bar = min(y0, height - y1), min(x0, width - x1)
+    if vertical_bar >= height // 2 or horizontal_bar >= width // 2:  # an all-black clip: no picture box
         return (0, 0, width, height)
+    y0, y1, x0, x1 = vertical_bar, height - vertical_bar, horizontal_bar, width - horizontal_bar
+
+    def straight_edge(bars: np.ndarray, first_lines: np.ndarray) -> bool:
+        # bars, first_lines: (K, …) per sampled frame; the share is per frame, the best frame counts.
+        differs = np.abs(first_lines - bars.mean()) > edge_step
+        return bool(differs.reshape(len(differs), -1).mean(axis=1).max() > min_edge_share)
+
+    keep_rows = y0 == 0 or straight_edge(
+        np.concatenate([grey[:, :y0, x0:x1], grey[:, y1:, x0:x1]], axis=1),
+        np.stack([grey[:, y0, x0:x1], grey[:, y1 - 1, x0:x1]], axis=1),
+    )
+    keep_cols = x0 == 0 or straight_edge(
+        np.concatenate([grey[:, y0:y1, :x0], grey[:, y0:y1, x1:]], axis=2),
+        np.stack([grey[:, y0:y1, x0], grey[:, y0:y1, x1 - 1]], axis=1),
+    )
+    if not keep_rows:
+        y0, y1 = 0, height
+    if not keep_cols:
+        x0, x1 = 0, width
     return (x0, y0, x1, y1)
 
 
@@ -187,11 +250,12 @@ def watermark_score(
     box: tuple[int, int, int, int],
     edge_threshold: float,
     consistency: float = 0.8,
-    motion_mean: float | None = None,
+    motion: float | None = None,
     min_motion: float = 0.15,
     max_aspect: float = 6.0,
     line_gap: float = 0.03,
     max_still_elsewhere: float = 0.08,
+    corner_margin: float = 0.1,
 ) -> tuple[float, str | None]:
     """How surely a static logo sits in a corner of the picture: (score 0-1, corner or None).
 
@@ -208,6 +272,9 @@ def watermark_score(
     A blob counts when it:
     - lies inside one corner zone (30 % × 35 % of the picture): a caption line spanning the lower
       third, a subtitle or a text block is wider and never counts;
+    - reaches to within `corner_margin` of the picture's two edges at that corner: broadcast logos
+      sit in the corner of the title-safe area (3-5 % in from the edges), while a still object of
+      a locked-off shot (a door panel, a candle on a table) lies anywhere in the zone;
     - has an aspect between 1:2 and `max_aspect`:1 (emblems are squarish, station logos and
       text-in-a-box logos are wide) and is at least 3 % of the picture tall (legible);
     - has edges in several orientations (a straight edge sliding along itself also looks still);
@@ -218,9 +285,10 @@ def watermark_score(
     more than `max_still_elsewhere` of the rest of the picture (text lines left out) is still
     edges too: a locked-off
     shot, where a still object in a corner looks like a logo. When the picture hardly moves
-    (`motion_mean` < `min_motion` px/frame at 256p) nothing can be told apart and the score is 0.
+    (`motion`, the moving regions' speed `Motion.p95`, < `min_motion` px/frame at 256p) nothing
+    can be told apart and the score is 0.
     """
-    if motion_mean is not None and motion_mean < min_motion:
+    if motion is not None and motion < min_motion:
         # A static or near-static picture: an overlay cannot be told from the scene. Undecided,
         # reported as 0 (the motion filter drops these clips anyway).
         return 0.0, None
@@ -257,8 +325,13 @@ def watermark_score(
             continue
         if _beside_text_line(mask, bx, by, bw, bh):
             continue
-        horizontal = "left" if bx + bw <= 0.3 * width else "right" if bx >= 0.7 * width else None
-        vertical = "top" if by + bh <= 0.35 * height else "bottom" if by >= 0.65 * height else None
+        # Inside a corner zone, and reaching to within `corner_margin` of both of its edges.
+        near_left, near_right = bx <= corner_margin * width, bx + bw >= (1.0 - corner_margin) * width
+        near_top, near_bottom = by <= corner_margin * height, by + bh >= (1.0 - corner_margin) * height
+        horizontal = "left" if near_left and bx + bw <= 0.3 * width else None
+        horizontal = "right" if near_right and bx >= 0.7 * width else horizontal
+        vertical = "top" if near_top and by + bh <= 0.35 * height else None
+        vertical = "bottom" if near_bottom and by >= 0.65 * height else vertical
         if horizontal is None or vertical is None or not 0.5 <= bw / bh <= max_aspect:
             continue
         if bh < 0.03 * height:

@@ -20,7 +20,7 @@ from curation.schemas import SFT_CANDIDATES_SCHEMA, TIER_DECISIONS_SCHEMA, TIERS
 FILTERS: tuple[tuple[str, str, str, str], ...] = (
     ("resolution", "short_side", ">=", "min_short_side"),
     ("duration", "duration_s", ">=", "min_duration_s"),
-    ("motion_min", "motion_mean", ">=", "min_motion"),
+    ("motion_min", "motion_p95", ">=", "min_motion"),
     ("motion_max", "motion_mean", "<=", "max_motion"),
     ("clarity", "sharpness", ">=", "min_sharpness"),
     ("technical_quality", "brisque", "<=", "max_brisque"),

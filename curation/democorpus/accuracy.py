@@ -8,7 +8,7 @@ meets), so the scores measure the filters the pipeline applies.
 | metric | truth | prediction |
 |---|---|---|
 | cut F1 | labelled cut frames | starts of detected shots (clips with piece 0, dropped shots), ±2 frames |
-| static vs moving | static or slow_motion | motion_mean < min_motion |
+| static vs moving | static or slow_motion | motion_p95 < min_motion |
 | text-heavy | text_area_ratio ≥ 0.05 | OCR text_area > max_text_area |
 | watermark | logo rendered | watermark score > max_watermark |
 | borders | letterbox or pillarbox | border_ratio > max_border_ratio |
@@ -124,7 +124,7 @@ def score_corpus(
     static, text, watermark, border = [], [], [], []
     for clip_id, shot in shot_of.items():
         signal: dict[str, Any] = signal_of[clip_id]
-        static.append((bool(shot.static or shot.slow_motion), signal["motion_mean"] < gate.min_motion))
+        static.append((bool(shot.static or shot.slow_motion), signal["motion_p95"] < gate.min_motion))
         if signal["text_area"] is not None:
             text.append((bool(shot.text_heavy), signal["text_area"] > gate.max_text_area))
         watermark.append((bool(shot.watermark), signal["watermark"] > gate.max_watermark))

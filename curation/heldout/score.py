@@ -9,7 +9,7 @@ than cuts hold for every shot of an item). Decisions are the 256p tier's gates, 
 | signal | truth (manifest) | prediction |
 |---|---|---|
 | cuts F1 | `cuts` | detected shot starts, ±2 frames |
-| static | `static` | motion_mean < min_motion |
+| static | `static` | motion_p95 < min_motion |
 | text | `text` | OCR text_area > max_text_area |
 | watermark | `watermark` | watermark score > max_watermark |
 | borders | `border` | border_ratio > max_border_ratio |
@@ -62,7 +62,7 @@ def predictions(row: dict[str, Any], config: CurationConfig) -> dict[str, bool]:
     """The 256p tier's decision per signal for one item's row (see the module table)."""
     gate = config.tiers["256p"]
     return {
-        "static": row["motion_mean"] < gate.min_motion,
+        "static": row["motion_p95"] < gate.min_motion,
         "text": row["text_area"] is not None and row["text_area"] > gate.max_text_area,
         "watermark": row["watermark"] > gate.max_watermark,
         "border": row["border_ratio"] > gate.max_border_ratio,

@@ -15,7 +15,7 @@ from curation.config import ProbeConfig, SignalConfig
 from curation.decode import decode_for_analysis, probe_video
 from curation.ocr import median_of_planes
 from curation.scenes import Clip
-from curation.signals import Motion, _flow_magnitude, motion_of
+from curation.signals import Motion, _flow, motion_of
 from curation.text_gate import text_line_area, worth_ocr
 from media.video import VideoReader, write_video
 
@@ -93,8 +93,8 @@ def test_flow_magnitude_is_the_euclidean_length_of_the_flow() -> None:
     rng = np.random.default_rng(4)
     picture = cv2.GaussianBlur(rng.integers(0, 255, (128, 220), dtype=np.uint8), (5, 5), 1)
     moved = np.ascontiguousarray(np.roll(picture, 3, axis=1))
-    magnitude = _flow_magnitude(picture, moved)
-    flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST).calc(picture, moved, None)  # type: ignore[attr-defined]
+    flow, magnitude = _flow(picture, moved)
+    assert flow.shape == (*picture.shape, 2)
     assert magnitude.shape == picture.shape and magnitude.dtype == np.float32
     np.testing.assert_allclose(magnitude, np.linalg.norm(flow, axis=2), rtol=1e-6, atol=1e-6)
     assert float(np.median(magnitude[16:-16, 16:-16])) == pytest.approx(3.0, abs=0.3)

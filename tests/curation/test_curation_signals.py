@@ -88,16 +88,16 @@ def test_borders_and_watermark_on_constructed_frames() -> None:
         frames.shape[1] - 30,
     )
     box = (0, 0, frames.shape[2], frames.shape[1])
-    clean, _ = watermark_score(frames, list(range(0, 24, 2)), box, 120.0, 0.8, motion_mean=3.0)
+    clean, _ = watermark_score(frames, list(range(0, 24, 2)), box, 120.0, 0.8, motion=3.0)
     marked = frames.copy()
     for frame in marked:
         overlay = frame.copy()
         cv2.circle(overlay, (400, 40), 18, (255, 255, 255), 4)
         cv2.rectangle(overlay, (385, 30), (415, 50), (255, 255, 255), 2)
         frame[:] = cv2.addWeighted(overlay, 0.7, frame, 0.3, 0)
-    score, corner = watermark_score(marked, list(range(0, 24, 2)), box, 120.0, 0.8, motion_mean=3.0)
+    score, corner = watermark_score(marked, list(range(0, 24, 2)), box, 120.0, 0.8, motion=3.0)
     assert clean < 0.7 <= score and corner == "top-right"
-    assert watermark_score(marked, list(range(0, 24, 2)), box, 120.0, 0.8, motion_mean=0.01) == (0.0, None)
+    assert watermark_score(marked, list(range(0, 24, 2)), box, 120.0, 0.8, motion=0.01) == (0.0, None)
 
 
 def test_probe_names_stage_and_reason(bad_inputs_dir: tuple[Path, dict[str, BadInput]]) -> None:
@@ -169,7 +169,7 @@ def test_tiers_nest_and_the_first_failing_filter_decides() -> None:
     rows = [
         _signal_row("good", vector),
         _signal_row("small", vector, height=360, width=640, border_x1=640, border_y1=360),
-        _signal_row("static", vector, motion_mean=0.01),
+        _signal_row("static", vector, motion_mean=0.01, motion_p95=0.02),
         _signal_row("texty", vector, text_area=0.2, watermark=0.9),  # text is checked before watermark
     ]
     tiers = CurationConfig.preset("tiny").tiers

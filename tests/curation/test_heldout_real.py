@@ -11,6 +11,10 @@ import pytest
 from curation.config import CurationConfig
 from curation.heldout.build import build_heldout, load_manifest, render_item, source_path
 from curation.heldout.score import item_signals, predictions, score_heldout
+from curation.ocr import lower_band_light_text, static_overlay_image
+from curation.signals import sample_indices
+from curation.tesseract import engine
+from media.video import read_clip
 
 CONFIG = CurationConfig.preset("tiny")
 
@@ -66,6 +70,12 @@ def test_items_render_and_encode_deterministically(tmp_path: Path) -> None:
         ("megamind_station_b", {"static": False, "watermark": True}),  # semi-transparent station logo
         ("bikes_boxed_b", {"watermark": True}),  # 22 px text in a box
         ("city_caption_b", {"static": False, "watermark": False}),  # lower-third caption: no logo
+        # Big Buck Bunny on a locked-off set: the character moves, the frame mean reads 0.12 px/frame
+        ("bunny_b", {"static": False, "watermark": False, "border": False}),
+        ("still_green_b", {"static": True}),  # a flat wallpaper + sensor noise σ 4
+        ("world_spin_b", {"border": False}),  # black space around the globe is no pillarbox
+        ("megamind_pillarbox_b", {"border": True}),  # a dark scene between real bars
+        ("bikes_cuts_b", {"watermark": False}),  # a still door panel mid-frame behind a passer-by
     ],
 )
 def test_cheap_signals_decide_real_items(tmp_path: Path, name: str, expected: dict[str, bool]) -> None:
@@ -81,12 +91,25 @@ def test_cheap_signals_decide_real_items(tmp_path: Path, name: str, expected: di
 def test_lower_third_caption_is_text_not_watermark(tmp_path: Path) -> None:
     item = _item("world_caption_a")
     row = item_signals(build_heldout(tmp_path, [item])[item.name], CONFIG)
-    assert predictions(row, CONFIG) == {"static": False, "text": True, "watermark": False, "border": True}
-    # The globe turns on black space, which the bar detector takes for pillarbox bars: a miss
-    # the report counts (the label says no bars).
+    assert predictions(row, CONFIG) == {"static": False, "text": True, "watermark": False, "border": False}
     report = score_heldout([item], {item.name: row}, CONFIG, "tune")
-    assert report.accuracy["text"] == 1.0 and report.accuracy["watermark"] == 1.0
-    assert report.accuracy["border"] == 0.0 and report.misses == [
-        "world_caption_a: border labelled False, predicted True"
-    ]
+    assert report.accuracy == {"static": 1.0, "text": 1.0, "watermark": 1.0, "border": 1.0}
+    assert report.misses == []
     assert np.isnan(score_heldout([item], {item.name: row}, CONFIG, "report").accuracy["text"])
+
+
+@pytest.mark.slow
+def test_lower_third_over_a_busy_scene_is_read_from_its_plate(tmp_path: Path) -> None:
+    # A night tower block shows through the caption plate: the whole-image read finds no word.
+    item = _item("city_caption_b")
+    path = build_heldout(tmp_path, [item])[item.name]
+    frames = read_clip(path)
+    picks = [frames[i] for i in sample_indices(0, len(frames), CONFIG.signals.ocr_frames)]
+    image, separated = static_overlay_image(picks, CONFIG.signals.ocr_height)
+    assert separated
+    whole = [w.text for w in engine().words(image) if w.confidence >= CONFIG.signals.ocr_min_confidence]
+    assert "City" not in whole
+    band = [w.text for w in engine().words(lower_band_light_text(image))]
+    assert {"City", "night", "Downtown,"} <= set(band)
+    row = item_signals(path, CONFIG)
+    assert predictions(row, CONFIG) == {"static": False, "text": True, "watermark": False, "border": False}

@@ -13,8 +13,9 @@ set up by `training.dit.lora_trainer.setup_lora_model` and the loss by `flow_mat
 - fp8_ckpt_544x960x129      FP8 weights resident + checkpointing (no swap), for the breakdown.
 Each row: step seconds (median of --iters after --warmup), peak GPU memory (torch max allocated
 and max reserved, GiB) over the timed steps and per phase of the last step (forward, backward,
-optimizer; `phases`), the loss (finite check); swap rows add their time ratio to the bf16 row when
-it ran. `setup_peak_gib` is the model build (in bf16 on the GPU, then quantised and moved to CPU
+optimizer; `phases`), the loss (finite check), the host memory (process peak RSS; swap rows: the
+pinned slabs of frozen weights and of offloaded block inputs); swap rows add their time ratio to
+the bf16 row when it ran. `setup_peak_gib` is the model build (in bf16 on the GPU, then quantised and moved to CPU
 memory), apart from the step.
 
 Usage (on the device): python benchmarks/lora_gpu.py [--only ROW,ROW] [--iters 1] [--warmup 1] [--chunk 8192]
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sys
 import traceback
 from pathlib import Path
@@ -47,6 +49,7 @@ from benchmarks.harness import (  # noqa: E402
     reset,
     timed,
 )
+from model.block_swap import BlockSwap  # noqa: E402
 from model.dit import HunyuanDiT  # noqa: E402
 from model.dit_config import DiTConfig  # noqa: E402
 from model.lora import LoRASettings  # noqa: E402
@@ -128,6 +131,11 @@ def run_row(name: str, args: argparse.Namespace, device: torch.device) -> None:
         "cap_gib": args.cap_gib or None,
         "scaled_mm_fallback": fp8_module.SCALED_MM_FAILURES > 0,
     }  # fmt: skip
+    swapper = model.block_runner if isinstance(model.block_runner, BlockSwap) else None
+    if swapper is not None:  # host memory the swap holds: frozen weights, block inputs (pinned on CUDA)
+        row["host_weights_gib"] = round(swapper.weights_host.reserved_bytes / 2**30, 2)
+        row["host_activations_gib"] = round(swapper.activations_host.reserved_bytes / 2**30, 2)
+    row["host_peak_rss_gib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
     if args.explain_peak:  # one more step under the live-tensor meter: what is alive at its peak
         row["explain_peak"] = explain_peak(step, device.type)
     reference = next((r for r in RESULTS if r["name"] == "bf16_ckpt_" + size), None)

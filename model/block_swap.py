@@ -81,8 +81,8 @@ class BlockSwap:
         self.stream = torch.cuda.Stream(self.device) if cuda else None
         # Host copies in slabs (pinned on CUDA): each tensor costs its bytes, not the next power of
         # two. Weights are copied once; block inputs reuse their arena every training step.
-        self.weights_host = HostArena(pin=cuda)
-        self.activations_host = HostArena(pin=cuda)
+        self.weights_host = HostArena(pin=cuda, purpose="block swap's frozen weights")
+        self.activations_host = HostArena(pin=cuda, purpose="block swap's offloaded block inputs")
         for name, child in model.named_children():
             if name not in ("double_blocks", "single_blocks"):
                 child.to(self.device)

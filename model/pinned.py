@@ -4,8 +4,12 @@ torch's pinned-memory allocator rounds every request up to a power of two, so a 
 of 730 MB takes 1 GiB and a 66 MB FP8 weight takes 128 MB. Block swap keeps a whole model's frozen
 weights and every block's input of a training step in pinned memory, so that rounding alone costs
 tens of GiB of host memory at 720p (a 13B LoRA step there was killed by the host's OOM killer).
-`HostArena` allocates slabs of `slab_bytes` (or one request's size, if larger) once and cuts
-tensors out of them at `align`-byte offsets: each tensor costs its own bytes.
+`HostArena` allocates slabs once and cuts tensors out of them at `align`-byte offsets, so each
+tensor costs its own bytes. Slabs are powers of two (the allocator's own rounding then costs
+nothing): `slab_bytes`, or for a larger request the power of two holding four of it, so tensors of
+one size fill a slab to at least 4/8 and mostly much more (five 730 MB inputs in a 4 GiB slab).
+A slab the host cannot hold is refused with a `MemoryError` that says how much is needed and how
+much is available, instead of the process being killed by the OOM killer mid-step.
 
     arena = HostArena(pin=True)
     buffer = arena.empty(t.shape, t.dtype)   # a contiguous view into a pinned slab
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import math
 
+import psutil
 import torch
 
 from model.live_memory import host_allocations
@@ -31,15 +36,22 @@ def _round_up(value: int, multiple: int) -> int:
     return -(-value // multiple) * multiple
 
 
+def _power_of_two_at_least(value: int) -> int:
+    return 1 << max(0, value - 1).bit_length()
+
+
 class HostArena:
     """Bump allocator of CPU tensors (pinned when `pin`) over slabs that live as long as it does."""
 
-    def __init__(self, pin: bool, slab_bytes: int = 256 << 20, align: int = 512) -> None:
-        if slab_bytes <= 0 or align <= 0 or align & (align - 1):
+    def __init__(
+        self, pin: bool, slab_bytes: int = 256 << 20, align: int = 512, purpose: str = "host copies"
+    ) -> None:
+        if slab_bytes <= 0 or slab_bytes & (slab_bytes - 1) or align <= 0 or align & (align - 1):
             raise ValueError(
-                f"HostArena needs slab_bytes > 0 and a power-of-two align, got {slab_bytes}, {align}"
+                f"HostArena needs power-of-two slab_bytes and align, got slab_bytes={slab_bytes}, align={align}"
             )
         self.pin = pin
+        self.purpose = purpose  # named in the error when the host cannot hold a slab
         self.slab_bytes = slab_bytes
         self.align = align
         self.slabs: list[torch.Tensor] = []
@@ -58,13 +70,23 @@ class HostArena:
         while self._slab < len(self.slabs) and self._offset + nbytes > self.slabs[self._slab].numel():
             self._slab, self._offset = self._slab + 1, 0
         if self._slab == len(self.slabs):
-            with host_allocations():
-                size = max(nbytes, self.slab_bytes)
-                self.slabs.append(torch.empty(size, dtype=torch.uint8, pin_memory=self.pin))
+            self.slabs.append(self._new_slab(nbytes))
         start = self._offset
         self._offset = _round_up(start + nbytes, self.align)
         self.used_bytes += nbytes
         return self.slabs[self._slab][start : start + nbytes].view(dtype).view(shape)
+
+    def _new_slab(self, nbytes: int) -> torch.Tensor:
+        size = self.slab_bytes if nbytes <= self.slab_bytes else _power_of_two_at_least(4 * nbytes)
+        available = psutil.virtual_memory().available
+        if size > available:
+            raise MemoryError(
+                f"{self.purpose}: a {size / 2**30:.2f} GiB host slab for a {nbytes / 2**30:.2f} GiB tensor does not "
+                f"fit the {available / 2**30:.2f} GiB of host memory available ({self.reserved_bytes / 2**30:.2f} GiB "
+                "already held): offload fewer blocks or activations, or use a host with more memory"
+            )
+        with host_allocations():
+            return torch.empty(size, dtype=torch.uint8, pin_memory=self.pin)
 
     def copy(self, tensor: torch.Tensor, non_blocking: bool = False) -> torch.Tensor:
         """A host copy of `tensor` inside a slab (asynchronous from a CUDA tensor when non_blocking)."""

@@ -37,3 +37,8 @@ def test_lora_benchmark_smoke(tmp_path: Path) -> None:
     for row in rows.values():
         assert set(row["phases"]) == {"forward", "backward", "optimizer"}
         assert all(phase["live_peak_gib"] > 0 for phase in row["phases"].values())
+    # Swap rows report the host slabs they hold (one 256 MiB slab each at this size); resident rows none.
+    swap_row = rows["fp8_swap_544x960x129"]
+    assert swap_row["host_weights_gib"] == swap_row["host_activations_gib"] == 0.25
+    assert "host_weights_gib" not in rows["bf16_ckpt_544x960x129"]
+    assert all(row["host_peak_rss_gib"] > 0.1 for row in rows.values())

@@ -3,6 +3,7 @@ after a reset, and block swap's training steps reuse one arena's memory for ever
 
 from __future__ import annotations
 
+import psutil
 import pytest
 import torch
 
@@ -28,11 +29,14 @@ def test_tensors_are_cut_from_slabs_at_their_own_size_and_aligned() -> None:
     assert b.dtype == torch.bfloat16 and b.tolist() == list(range(10))
     assert b.data_ptr() - a.data_ptr() == 1536
     assert arena.used_bytes == 1200 + 20 and arena.reserved_bytes == 64 * KIB
-    # What does not fit the current slab opens a new one; a request above the slab size gets its own.
+    # What does not fit the current slab opens a new one. A request above the slab size opens the
+    # power of two that holds four of it (torch's pinned allocator rounds to one: none is wasted),
+    # and the next three of its size share that slab.
     c = arena.empty((63 * KIB,), torch.uint8)  # 2 KiB of the first slab are taken
-    big = arena.empty((100 * KIB,), torch.uint8)
-    assert arena.reserved_bytes == 64 * KIB + 64 * KIB + 100 * KIB
-    assert len({t.untyped_storage().data_ptr() for t in (a, c, big)}) == 3
+    big = [arena.empty((100 * KIB,), torch.uint8) for _ in range(4)]
+    assert arena.reserved_bytes == 64 * KIB + 64 * KIB + 512 * KIB
+    assert len({t.untyped_storage().data_ptr() for t in (a, c, big[0])}) == 3
+    assert {t.untyped_storage().data_ptr() for t in big} == {big[0].untyped_storage().data_ptr()}
     a.fill_(1.0)
     c.fill_(7)
     assert a.sum().item() == 300 and b.tolist() == list(range(10))  # the views do not overlap
@@ -56,7 +60,17 @@ def test_a_slab_counts_as_host_memory_once_however_many_tensors_it_holds() -> No
     assert len(views) == 8
 
 
-@pytest.mark.parametrize("args", [{"slab_bytes": 0}, {"align": 3}])
+def test_a_slab_the_host_cannot_hold_is_a_memory_error_naming_the_need() -> None:
+    arena = HostArena(pin=False, slab_bytes=64 * KIB, purpose="block swap's offloaded block inputs")
+    too_big = psutil.virtual_memory().total  # four of it: four times the machine's memory
+    with pytest.raises(
+        MemoryError, match=r"block swap's offloaded block inputs: a .* GiB host slab .* available"
+    ):
+        arena.empty((too_big,), torch.uint8)
+    assert arena.slabs == [] and arena.used_bytes == 0
+
+
+@pytest.mark.parametrize("args", [{"slab_bytes": 0}, {"slab_bytes": 3000}, {"align": 3}])
 def test_bad_arena_settings_are_refused(args: dict[str, int]) -> None:
     with pytest.raises(ValueError, match="HostArena"):
         HostArena(pin=False, **args)

@@ -53,7 +53,8 @@ class VAEConfig(PresetConfig):
             copy, the encoder adds its last features averaged down to the latent channels (the mean
             half), the decoder its latent repeated up to its first width. From the first step the
             model then passes a thumbnail through and learns the detail on top; off in the released
-            weights (`884-16c-hy`), on in `tiny`, whose few hundred CPU steps cannot learn that path.
+            weights and in diffusers; the tiny training preset turns it on (`VAETrainConfig.vae_overrides`):
+            its few hundred CPU steps do not learn that path through the convolutions.
         norm_stats: ``clip`` (released model: GroupNorm statistics over all frames of the clip, so a
             later frame can shift earlier outputs through the statistics) or ``frame`` (statistics
             per frame: strictly causal, an image encodes exactly like a video's first frame).
@@ -96,9 +97,7 @@ class VAEConfig(PresetConfig):
 
 
 VAEConfig.PRESETS = {
-    "tiny": VAEConfig(
-        block_out_channels=(8, 16, 16, 16), layers_per_block=1, norm_groups=4, resample_shortcuts=True
-    ),
+    "tiny": VAEConfig(block_out_channels=(8, 16, 16, 16), layers_per_block=1, norm_groups=4),
     "small": VAEConfig(block_out_channels=(32, 64, 128, 128), layers_per_block=1, norm_groups=16),
     "884-16c-hy": VAEConfig(),
 }

@@ -11,7 +11,9 @@ from media.tables import read_table, write_table
 from orchestration.resources import HumanEvalResource, VersioningResource, WorkspaceResource
 
 
-@versioned_asset(deps=["sft_candidates", "clips", "tiers"], group_name="evaluation", kinds={"parquet", "sqlite"})
+@versioned_asset(
+    deps=["sft_candidates", "clips", "tiers"], group_name="evaluation", kinds={"parquet", "sqlite"}
+)
 def sft_set(
     context: dg.AssetExecutionContext,
     workspace: WorkspaceResource,

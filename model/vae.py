@@ -269,9 +269,7 @@ class ResnetStage(nn.Module):
         self.resnets = nn.ModuleList(
             ResnetBlock(cin if i == 0 else cout, cout, groups, per_frame) for i in range(layers)
         )
-        resampler = (
-            None if factor is None else nn.ModuleList([self.resampler_cls(cout, factor, shortcut)])
-        )
+        resampler = None if factor is None else nn.ModuleList([self.resampler_cls(cout, factor, shortcut)])
         self.add_module(self.resampler_key, resampler)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

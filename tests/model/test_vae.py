@@ -103,8 +103,12 @@ def test_resample_shortcuts_pool_down_and_copy_up() -> None:
         torch.nn.init.zeros_(block.conv.conv.bias)
     with torch.no_grad():
         pooled = down(x)  # (1, 3, 3, 4, 4)
-        assert torch.allclose(pooled[:, :, 0], x[:, :, 0].unflatten(2, (4, 2)).unflatten(4, (4, 2)).mean((3, 5)))
-        assert torch.allclose(pooled[:, :, 1], x[:, :, 1:3].mean(2).unflatten(2, (4, 2)).unflatten(4, (4, 2)).mean((3, 5)))
+        assert torch.allclose(
+            pooled[:, :, 0], x[:, :, 0].unflatten(2, (4, 2)).unflatten(4, (4, 2)).mean((3, 5))
+        )
+        assert torch.allclose(
+            pooled[:, :, 1], x[:, :, 1:3].mean(2).unflatten(2, (4, 2)).unflatten(4, (4, 2)).mean((3, 5))
+        )
         copied = up(pooled)  # (1, 3, 5, 8, 8)
         assert copied.shape == (1, 3, 5, 8, 8)
         assert torch.equal(copied[:, :, 0, ::2, ::2], pooled[:, :, 0])

@@ -223,18 +223,12 @@ def vae_config_to_diffusers(cfg: VAEConfig) -> dict[str, Any]:
     """Constructor kwargs of diffusers' AutoencoderKLHunyuanVideo for `cfg`.
 
     Raises ValueError for a VAE diffusers cannot reproduce: per-frame GroupNorm statistics
-    (`norm_stats="frame"`) exist only here, diffusers normalises over the whole clip; so do
-    `resample_shortcuts`.
+    (`norm_stats="frame"`) exist only here, diffusers normalises over the whole clip.
     """
     if cfg.norm_stats != "clip":
         raise ValueError(
             f"VAE norm_stats={cfg.norm_stats!r} has no diffusers equivalent (diffusers' GroupNorm uses "
             "statistics over the whole clip, norm_stats='clip')"
-        )
-    if cfg.resample_shortcuts:
-        raise ValueError(
-            "VAE resample_shortcuts=True has no diffusers equivalent (AutoencoderKLHunyuanVideo has no "
-            "parameter-free resampling residuals); train with resample_shortcuts=False to export it"
         )
     blocks = len(cfg.block_out_channels)
     return {

@@ -48,13 +48,6 @@ class VAEConfig(PresetConfig):
         scaling_factor: multiply z by this before the DiT (0.476986 for the released VAE).
         spatial_ratio / temporal_ratio: 8 and 4 (`884`).
         mid_attention: single-head, frame-causal attention in the mid blocks.
-        resample_shortcuts: parameter-free residuals around every resampling, as DC-AE (Chen et al.
-            2024) adds: a down block adds the average of each 2x2(x2) patch, an up block the nearest
-            copy, the encoder adds its last features averaged down to the latent channels (the mean
-            half), the decoder its latent repeated up to its first width. From the first step the
-            model then passes a thumbnail through and learns the detail on top; off in the released
-            weights and in diffusers; the tiny training preset turns it on (`VAETrainConfig.vae_overrides`):
-            its few hundred CPU steps do not learn that path through the convolutions.
         norm_stats: ``clip`` (released model: GroupNorm statistics over all frames of the clip, so a
             later frame can shift earlier outputs through the statistics) or ``frame`` (statistics
             per frame: strictly causal, an image encodes exactly like a video's first frame).
@@ -71,7 +64,6 @@ class VAEConfig(PresetConfig):
     temporal_ratio: int = 4
     mid_attention: bool = True
     norm_stats: str = "clip"
-    resample_shortcuts: bool = False
 
     def __post_init__(self) -> None:
         if self.norm_stats not in ("clip", "frame"):
@@ -80,11 +72,6 @@ class VAEConfig(PresetConfig):
             raise ValueError("only temporal ratio 4 and spatial ratio 2^(blocks-1) are supported")
         if any(c % self.norm_groups for c in self.block_out_channels):
             raise ValueError(f"norm_groups {self.norm_groups} must divide every channel count")
-        if self.resample_shortcuts and self.block_out_channels[-1] % self.latent_channels:
-            raise ValueError(
-                f"resample_shortcuts needs latent_channels {self.latent_channels} to divide the last "
-                f"block's {self.block_out_channels[-1]} channels"
-            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -179,30 +166,20 @@ class MidBlock(nn.Module):
 
 
 class Downsample(nn.Module):
-    """Strided causal conv; with `shortcut`, plus the mean of each (t, h, w) patch (frame 0 alone in time)."""
-
-    def __init__(self, channels: int, stride: tuple[int, int, int], shortcut: bool = False) -> None:
+    def __init__(self, channels: int, stride: tuple[int, int, int]) -> None:
         super().__init__()
         self.conv = CausalConv3d(channels, channels, stride=stride)
-        self.stride, self.shortcut = stride, shortcut
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.conv(x)
-        if not self.shortcut:
-            return y
-        st, sh, sw = self.stride
-        pooled = F.avg_pool3d(x[:, :, :1], (1, sh, sw))  # frame 0 stands for itself (causal layout)
-        if x.shape[2] > 1:
-            pooled = torch.cat([pooled, F.avg_pool3d(x[:, :, 1:], (st, sh, sw))], dim=2)
-        return y + pooled
+        return self.conv(x)
 
 
 class Upsample(nn.Module):
     """Nearest upsampling; the first frame is upsampled only in space (it stands for one frame)."""
 
-    def __init__(self, channels: int, factor: tuple[int, int, int], shortcut: bool = False) -> None:
+    def __init__(self, channels: int, factor: tuple[int, int, int]) -> None:
         super().__init__()
-        self.factor, self.shortcut = factor, shortcut
+        self.factor = factor
         self.conv = CausalConv3d(channels, channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -214,7 +191,7 @@ class Upsample(nn.Module):
             x = torch.cat([first, rest], dim=2)
         else:
             x = first
-        return self.conv(x) + x if self.shortcut else self.conv(x)
+        return self.conv(x)
 
     def _forward_lean(self, x: torch.Tensor) -> torch.Tensor:
         """The conv reads the upsampled tensor a chunk at a time; it never exists whole."""
@@ -235,18 +212,12 @@ class Upsample(nn.Module):
             blocks.copy_(part[:, :, :, :, None, :, None].expand(blocks.shape))
             return replicate_edges(buffer, pad)
 
-        def nearest(a: int, b: int) -> torch.Tensor:  # upsampled frames [a, b), the shortcut
-            first = source_frame(a)
-            index = torch.tensor([source_frame(u) - first for u in range(a, b)], device=x.device)
-            part = x[:, :, first : source_frame(b - 1) + 1].index_select(2, index)
-            return part.repeat_interleave(fh, dim=3).repeat_interleave(fw, dim=4)
-
-        return self.conv.streamed(frames, upsampled, residual=nearest if self.shortcut else None)
+        return self.conv.streamed(frames, upsampled)
 
 
 class ResnetStage(nn.Module):
     """A down or up block: `layers` resnets (the first maps cin -> cout), then a resampler by
-    `factor` (t, h, w) unless that is None (`shortcut`: see `VAEConfig.resample_shortcuts`).
+    `factor` (t, h, w) unless that is None.
 
     The resampler is kept in a one-element ModuleList under the released weights' name; subclasses
     say which name and which resampler.
@@ -263,13 +234,12 @@ class ResnetStage(nn.Module):
         groups: int,
         per_frame: bool,
         factor: tuple[int, int, int] | None,
-        shortcut: bool = False,
     ) -> None:
         super().__init__()
         self.resnets = nn.ModuleList(
             ResnetBlock(cin if i == 0 else cout, cout, groups, per_frame) for i in range(layers)
         )
-        resampler = None if factor is None else nn.ModuleList([self.resampler_cls(cout, factor, shortcut)])
+        resampler = None if factor is None else nn.ModuleList([self.resampler_cls(cout, factor)])
         self.add_module(self.resampler_key, resampler)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -301,10 +271,9 @@ class Encoder(nn.Module):
     def __init__(self, cfg: VAEConfig) -> None:
         super().__init__()
         ch, g, pf = cfg.block_out_channels, cfg.norm_groups, cfg.norm_stats == "frame"
-        sc = self.shortcut = cfg.resample_shortcuts
         self.conv_in = CausalConv3d(cfg.in_channels, ch[0])
         self.down_blocks = nn.ModuleList(
-            DownBlock(ch[max(i - 1, 0)], ch[i], cfg.layers_per_block, g, pf, _resampling(cfg, i), sc)
+            DownBlock(ch[max(i - 1, 0)], ch[i], cfg.layers_per_block, g, pf, _resampling(cfg, i))
             for i in range(len(ch))
         )
         self.mid_block = MidBlock(ch[-1], g, cfg.mid_attention, pf)
@@ -318,26 +287,18 @@ class Encoder(nn.Module):
             x = block(x)
         x = self.mid_block(x)
         if lean:
-            params = self.conv_out.chunked(x, self.conv_norm_out.silu_pre(x)).contiguous()
-        else:
-            params = self.conv_out(F.silu(self.conv_norm_out(x)))
-        if not self.shortcut:
-            return params
-        mean, logvar = params.chunk(2, dim=1)
-        # The last features averaged in groups down to the latent channels join the mean half.
-        pooled = rearrange(x, "b (c k) t h w -> b c k t h w", c=mean.shape[1]).mean(2)
-        return torch.cat([mean + pooled, logvar], dim=1)
+            return self.conv_out.chunked(x, self.conv_norm_out.silu_pre(x)).contiguous()
+        return self.conv_out(F.silu(self.conv_norm_out(x)))
 
 
 class Decoder(nn.Module):
     def __init__(self, cfg: VAEConfig) -> None:
         super().__init__()
         ch, g, pf = tuple(reversed(cfg.block_out_channels)), cfg.norm_groups, cfg.norm_stats == "frame"
-        sc = self.shortcut = cfg.resample_shortcuts
         self.conv_in = CausalConv3d(cfg.latent_channels, ch[0])
         self.mid_block = MidBlock(ch[0], g, cfg.mid_attention, pf)
         self.up_blocks = nn.ModuleList(
-            UpBlock(ch[max(i - 1, 0)], ch[i], cfg.layers_per_block + 1, g, pf, _resampling(cfg, i), sc)
+            UpBlock(ch[max(i - 1, 0)], ch[i], cfg.layers_per_block + 1, g, pf, _resampling(cfg, i))
             for i in range(len(ch))
         )
         self.conv_norm_out = GroupNorm5d(g, ch[-1], pf)
@@ -345,10 +306,7 @@ class Decoder(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         lean = lean_inference()
-        x = self.conv_in.chunked(inference_layout(z)) if lean else self.conv_in(z)
-        if self.shortcut:  # the latent repeated up to the first width: (B, C, ...) -> (B, C·k, ...)
-            x = x + z.repeat_interleave(x.shape[1] // z.shape[1], dim=1)
-        x = self.mid_block(x)
+        x = self.mid_block(self.conv_in.chunked(inference_layout(z)) if lean else self.conv_in(z))
         for block in self.up_blocks:
             x = block(x)
         if lean:

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import model.causal_conv as causal_conv
-from model.vae import CausalVAE3D, DiagonalGaussian, Downsample, Upsample, VAEConfig
+from model.vae import CausalVAE3D, DiagonalGaussian, VAEConfig
 from model.vae_tiling import TilingConfig, tile_starts
 from tests.model.builders import randomize_, rel_err
 
@@ -37,27 +37,14 @@ def causal_vae(vae: CausalVAE3D) -> CausalVAE3D:
     return model
 
 
-@pytest.fixture(scope="module")
-def shortcut_vae(vae: CausalVAE3D) -> CausalVAE3D:
-    """The same weights plus parameter-free resampling shortcuts, per-frame statistics (causal)."""
-    config = VAEConfig.preset("tiny", norm_stats="frame", resample_shortcuts=True)
-    model = CausalVAE3D(config).eval()
-    model.load_state_dict(vae.state_dict())
-    return model
-
-
-@pytest.mark.parametrize("with_shortcuts", [False, True])
-def test_changing_frame_k_never_changes_earlier_latents(
-    causal_vae: CausalVAE3D, shortcut_vae: CausalVAE3D, with_shortcuts: bool
-) -> None:
-    model = shortcut_vae if with_shortcuts else causal_vae
+def test_changing_frame_k_never_changes_earlier_latents(causal_vae: CausalVAE3D) -> None:
     video = _video(17, 16, 16)
     with torch.no_grad():
-        base = model.encode(video).mean
+        base = causal_vae.encode(video).mean
         for frame in (1, 5, 9, 16):
             edited = video.clone()
             edited[:, :, frame] = -edited[:, :, frame]
-            latents = model.encode(edited).mean
+            latents = causal_vae.encode(edited).mean
             first_affected = (frame + 3) // 4  # latent k covers frames 4k-3 .. 4k
             assert (latents[:, :, :first_affected] - base[:, :, :first_affected]).abs().max() < 1e-6, frame
             assert (latents[:, :, first_affected] - base[:, :, first_affected]).abs().max() > 1e-4, frame
@@ -93,33 +80,6 @@ def test_clip_statistics_leak_only_through_normalisation(vae: CausalVAE3D, causa
     assert 0 < early < late
 
 
-def test_resample_shortcuts_pool_down_and_copy_up() -> None:
-    """With its conv zeroed, a shortcut down block is a causal patch mean (frame 0 alone in time) and an
-    up block a nearest copy; the plain ones give zeros."""
-    x = _video(5, 8, 8)
-    down, up = Downsample(3, (2, 2, 2), shortcut=True), Upsample(3, (2, 2, 2), shortcut=True)
-    for block in (down, up):
-        torch.nn.init.zeros_(block.conv.conv.weight)
-        torch.nn.init.zeros_(block.conv.conv.bias)
-    with torch.no_grad():
-        pooled = down(x)  # (1, 3, 3, 4, 4)
-        assert torch.allclose(
-            pooled[:, :, 0], x[:, :, 0].unflatten(2, (4, 2)).unflatten(4, (4, 2)).mean((3, 5))
-        )
-        assert torch.allclose(
-            pooled[:, :, 1], x[:, :, 1:3].mean(2).unflatten(2, (4, 2)).unflatten(4, (4, 2)).mean((3, 5))
-        )
-        copied = up(pooled)  # (1, 3, 5, 8, 8)
-        assert copied.shape == (1, 3, 5, 8, 8)
-        assert torch.equal(copied[:, :, 0, ::2, ::2], pooled[:, :, 0])
-        assert torch.equal(copied[:, :, 0, 1::2, 1::2], pooled[:, :, 0])
-        assert torch.equal(copied[:, :, 1], copied[:, :, 2])
-        down.shortcut = False
-        assert down(x).abs().max() == 0
-    with pytest.raises(ValueError, match="latent_channels 16 to divide"):
-        VAEConfig.preset("tiny", block_out_channels=(8, 8, 8, 8), resample_shortcuts=True)
-
-
 def test_diagonal_gaussian_maths() -> None:
     params = torch.cat([torch.zeros(2, 4, 1, 2, 2), torch.zeros(2, 4, 1, 2, 2)], dim=1)
     standard = DiagonalGaussian(params)
@@ -148,7 +108,6 @@ def test_tile_ranges_cover_with_overlap() -> None:
 def test_inference_path_matches_the_training_path(
     vae: CausalVAE3D,
     causal_vae: CausalVAE3D,
-    shortcut_vae: CausalVAE3D,
     chunk: int,
     channels_last: bool,
     monkeypatch: pytest.MonkeyPatch,
@@ -159,7 +118,7 @@ def test_inference_path_matches_the_training_path(
     monkeypatch.setitem(causal_conv._CHANNELS_LAST, "enabled", channels_last)
     video = _video(21, 16, 24, seed=4)
     z = torch.randn(1, 16, 6, 2, 3)
-    for model in (vae, causal_vae, shortcut_vae):
+    for model in (vae, causal_vae):
         with torch.no_grad():
             lean_enc, lean_dec = model.encode(video).mean, model.decode(z)
         with torch.enable_grad():

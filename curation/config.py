@@ -125,9 +125,15 @@ def _tier_table(**columns: tuple[float, ...]) -> dict[str, TierThresholds]:
 
 
 class SftConfig(_Section):
-    """Supervised fine-tuning candidates proposed from the top tier for human selection."""
+    """Supervised fine-tuning candidates proposed from the top tier(s) for human selection."""
 
     max_candidates: int = Field(50, description="top clips by aesthetic × motion proposed to raters")
+    min_candidates: int = Field(
+        4,
+        ge=1,
+        description="tiers are taken from the top down until they hold at least this many clips (or none "
+        "is left): the demo corpus's top tier holds one low-contrast clip, too few for SFT to show anything",
+    )
 
 
 class ExecutionConfig(_Section):
@@ -162,7 +168,7 @@ CurationConfig.PRESETS = {
                  "embedding_frames": 4},
         dedup={"n_clusters": 10_000},
         tiers=_tier_table(min_duration_s=(2.0, 3.0, 4.0, 5.0)),
-        sft={"max_candidates": 1_000_000},
+        sft={"max_candidates": 1_000_000, "min_candidates": 1},
         execution={"num_cpus": None, "gpus_per_task": 0.25},
     ),
 }  # fmt: skip

@@ -157,8 +157,18 @@ def draw_funnel(steps: list[tuple[str, int]], path: Path) -> Path:
 
 
 def sft_candidates(signals: pa.Table, membership: pa.Table, config: SftConfig) -> pa.Table:
-    """Top-tier clips ranked by aesthetic / 10 × min(1, motion / 2 px/frame), proposed to raters."""
-    top = {r["clip_id"] for r in membership.to_pylist() if r["highest_tier"] == TIER_NAMES[-1]}
+    """Top-tier clips ranked by aesthetic / 10 × min(1, motion / 2 px/frame), proposed to raters.
+
+    The tiers below the top join, one at a time, while the admitted clips number fewer than
+    `config.min_candidates`; the ranking then runs over all admitted clips.
+    """
+    highest = [r["highest_tier"] for r in membership.to_pylist()]
+    admitted: set[str] = set()
+    for tier in reversed(TIER_NAMES):
+        admitted.add(tier)
+        if sum(h in admitted for h in highest) >= config.min_candidates:
+            break
+    top = {r["clip_id"] for r in membership.to_pylist() if r["highest_tier"] in admitted}
     scored = []
     for row in signals.to_pylist():
         if row["clip_id"] in top:

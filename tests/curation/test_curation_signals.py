@@ -198,3 +198,27 @@ def test_clip_ids_are_content_addressed_and_presets_differ() -> None:
     assert [tiny.tiers[n].min_short_side for n in TIER_NAMES] == [256, 360, 540, 720]
     with pytest.raises(ValueError, match="unknown CurationConfig preset 'huge'; choose one of tiny, paper"):
         CurationConfig.preset("huge")
+
+
+def test_sft_candidates_reach_down_the_tiers_until_there_are_enough() -> None:
+    """One 720p clip, none at 540p, three at 360p: `min_candidates` 1 keeps the top tier alone; 3 admits
+    360p too (540p is empty), ranked by aesthetic × motion across both; 256p never joins then."""
+    from curation.config import SftConfig
+    from curation.tiers import sft_candidates
+
+    highest = {"top": "720p", "a": "360p", "b": "360p", "c": "360p", "low": "256p"}
+    membership = pa.table({"clip_id": list(highest), "highest_tier": list(highest.values())})
+    aesthetic = {"top": 5.0, "a": 8.0, "b": 6.0, "c": 7.0, "low": 9.0}
+    signals = pa.table(
+        {"clip_id": list(aesthetic), "aesthetic": list(aesthetic.values()), "motion_mean": [2.0] * 5}
+    )
+    assert sft_candidates(signals, membership, SftConfig(min_candidates=1)).column("clip_id").to_pylist() == [
+        "top"
+    ]
+    several = sft_candidates(signals, membership, SftConfig(min_candidates=3))
+    assert several.column("clip_id").to_pylist() == ["a", "c", "b", "top"]
+    assert several.column("rank").to_pylist() == [1, 2, 3, 4]
+    capped = sft_candidates(signals, membership, SftConfig(min_candidates=3, max_candidates=2))
+    assert capped.column("clip_id").to_pylist() == ["a", "c"]
+    everything = sft_candidates(signals, membership, SftConfig(min_candidates=99))
+    assert set(everything.column("clip_id").to_pylist()) == set(highest)

@@ -15,10 +15,13 @@ import skimage
 from mlflow.tracking import MlflowClient
 
 from evaluation.metrics import psnr
+from evaluation.vae_benchmarks import reconstruct
+from model.checkpoints import load_vae
 from orchestration.config import load_config
 from orchestration.definitions import build_definitions
 from orchestration.runner import run_lineage
 from orchestration.workspace import Workspace
+from orchestration.workspace_training import vae_export_dir
 from serving import ServingConfig, generate
 from serving.pipeline import frames_to_uint8, load_image
 from ui.demo import DemoBackend, DemoConfig
@@ -73,8 +76,9 @@ def test_registered_versions_name_data_code_config_and_parent(lineage):
     sft = max((v for v in versions if v.tags["stage"] == "sft"), key=lambda v: int(v.version))
     assert sft.tags["parent_version"]  # the previous stage's version
     assert "dvc:tables/sft_set.parquet@" in sft.tags["data_version"]
-    # The tiny VAE (300 CPU steps on the synthetic demo corpus) scores below the mean-colour floor of
-    # the real held-out photos, so the honest decision is "not promoted", naming the gate and shortfall.
+    # The tiny VAE (300 CPU steps on the demo corpus' 15 tier-256p clips) reaches ~15 dB on the real
+    # held-out photos, above their mean-colour PSNR (12.9 dB) but short of the floor 3.1 dB over it, so
+    # the honest decision is "not promoted", naming the gate and shortfall.
     decision = sft.tags
     assert decision["promotion.decision"] == "rejected", decision["promotion.reason"]
     reason = decision["promotion.reason"]
@@ -109,11 +113,16 @@ def test_the_lineage_model_serves_image_to_video(lineage, tmp_path):
         mode: generate("a photo of a person", image, model=ref, config=serving, tracking_uri=uri, **settings)
         for mode, image in (("i2v", PHOTO), ("t2v", None))
     }
-    target = frames_to_uint8(load_image(PHOTO, 32, 32))[0]
+    photo = frames_to_uint8(load_image(PHOTO, 32, 32))[0]
+    round_trip = reconstruct(load_vae(vae_export_dir(Workspace.at(lineage["home"]))).eval(), photo)
     i2v, t2v = made["i2v"], made["t2v"]
     assert i2v.metadata["mode"] == "i2v" and i2v.frames.shape == (5, 32, 32, 3)
-    # The pinned frame decodes as the photo's VAE round trip; the T2V video's first frame is unrelated.
-    assert psnr(i2v.frames[0], target) > psnr(t2v.frames[0], target) + 3.0
+    # The pinned frame decodes as the photo's VAE round trip (measured 30.9 dB; the later frames' latents
+    # still move it a little through the decoder's clip-wide GroupNorm statistics); the T2V video's
+    # first frame is unrelated (15.4 dB). Against the photo itself both sit near the tiny VAE's own
+    # ~13 dB, too close to tell apart.
+    assert psnr(i2v.frames[0], round_trip) > 25.0
+    assert psnr(i2v.frames[0], round_trip) > psnr(t2v.frames[0], round_trip) + 10.0
 
 
 def test_mlflow_holds_one_lineage_run_over_the_stages_and_the_vae_at_current(lineage):

@@ -98,6 +98,7 @@ class VAETrainer:
             seed=config.seed,
             rank=self.backend.rank,
             frame_stride_max=config.frame_stride_max,
+            scale_jitter=config.crop_scale_max,
             cache_size=config.decode_cache,
         )
         self.step = 0  # number of optimizer steps completed

@@ -11,11 +11,13 @@ from __future__ import annotations
 import gc
 import json
 import os
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import psutil
 import torch
 
 from model.dit_config import DiTConfig
@@ -151,6 +153,50 @@ class PhasePeaks:
             "reserved_gib": round(torch.cuda.max_memory_reserved() / 2**30, 2),
         }
         torch.cuda.reset_peak_memory_stats()
+
+
+class HostTrail:
+    """Samples this process's RSS and the host's available memory in a thread while in use. The
+    row gets the peak RSS and the least available; a JSON line is printed every `every_s` seconds,
+    so a run the OOM killer stops still leaves in its output how host memory went."""
+
+    def __init__(self, label: str, interval_s: float = 0.5, every_s: float = 10.0) -> None:
+        self.label, self.interval_s, self.every_s = label, interval_s, every_s
+        self.peak_rss = 0
+        self.min_available = psutil.virtual_memory().total
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"host-trail-{label}", daemon=True)
+
+    def _sample(self) -> tuple[int, int]:
+        rss, available = psutil.Process().memory_info().rss, psutil.virtual_memory().available
+        self.peak_rss, self.min_available = max(self.peak_rss, rss), min(self.min_available, available)
+        return rss, available
+
+    def _run(self) -> None:
+        start = last = time.monotonic()
+        while not self._stop.wait(self.interval_s):
+            rss, available = self._sample()
+            if time.monotonic() - last >= self.every_s:
+                last = time.monotonic()
+                line = {"row": self.label, "t_s": round(last - start), "rss_gib": round(rss / 2**30, 1),
+                        "host_available_gib": round(available / 2**30, 1)}  # fmt: skip
+                print(json.dumps({"host_memory": line}), flush=True)
+
+    def __enter__(self) -> HostTrail:
+        self._sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+    def row(self) -> dict[str, float]:
+        return {
+            "host_peak_rss_gib": round(self.peak_rss / 2**30, 2),
+            "host_min_available_gib": round(self.min_available / 2**30, 2),
+        }
 
 
 def explain_peak(fn: Callable[[], object], device: str = "cuda", top: int = 12) -> dict[str, Any]:

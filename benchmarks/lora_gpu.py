@@ -13,10 +13,11 @@ set up by `training.dit.lora_trainer.setup_lora_model` and the loss by `flow_mat
 - fp8_ckpt_544x960x129      FP8 weights resident + checkpointing (no swap), for the breakdown.
 Each row: step seconds (median of --iters after --warmup), peak GPU memory (torch max allocated
 and max reserved, GiB) over the timed steps and per phase of the last step (forward, backward,
-optimizer; `phases`), the loss (finite check), the host memory (process peak RSS; swap rows: the
-pinned slabs of frozen weights and of offloaded block inputs); swap rows add their time ratio to
-the bf16 row when it ran. `setup_peak_gib` is the model build (in bf16 on the GPU, then quantised and moved to CPU
-memory), apart from the step.
+optimizer; `phases`), the loss (finite check), the host memory of the whole row (peak RSS, least
+available; a `host_memory` line printed every 10 s, so a run the OOM killer stops shows its trail;
+swap rows also the pinned slabs of frozen weights and of offloaded block inputs); swap rows add
+their time ratio to the bf16 row when it ran. `setup_peak_gib` is the model build (in bf16 on the
+GPU, then quantised and moved to CPU memory), apart from the step.
 
 Usage (on the device): python benchmarks/lora_gpu.py [--only ROW,ROW] [--iters 1] [--warmup 1] [--chunk 8192]
 [--cap-gib 24] (the timed steps under a per-process memory limit: an out-of-memory there is the row's error)
@@ -28,10 +29,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import sys
 import traceback
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -40,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import model.fp8 as fp8_module  # noqa: E402
 from benchmarks.harness import (  # noqa: E402
     RESULTS,
+    HostTrail,
     PhasePeaks,
     build,
     dit_inputs,
@@ -71,6 +73,17 @@ SMOKE_GRIDS = {"544x960x129": (3, 4, 6), "720x1280x129": (3, 6, 8)}
 
 
 def run_row(name: str, args: argparse.Namespace, device: torch.device) -> None:
+    """Measure row `name` and write it, with the host memory the whole row took (setup included)."""
+    with HostTrail(name) as trail:
+        row = measure_row(name, args, device)
+    row.update(trail.row())
+    reference = next((r for r in RESULTS if r["name"] == "bf16_ckpt_" + row["size"]), None)
+    if reference is not None and name != reference["name"]:
+        row["time_vs_bf16_ckpt"] = round(row["step_s"] / reference["step_s"], 3)
+    emit(args.out, name, **row)
+
+
+def measure_row(name: str, args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
     size, fp8, swap, i2v = ROWS[name]
     grid = (SMOKE_GRIDS if args.smoke else GRIDS)[size]
     preset = "tiny" if args.smoke else args.preset
@@ -135,13 +148,9 @@ def run_row(name: str, args: argparse.Namespace, device: torch.device) -> None:
     if swapper is not None:  # host memory the swap holds: frozen weights, block inputs (pinned on CUDA)
         row["host_weights_gib"] = round(swapper.weights_host.reserved_bytes / 2**30, 2)
         row["host_activations_gib"] = round(swapper.activations_host.reserved_bytes / 2**30, 2)
-    row["host_peak_rss_gib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
     if args.explain_peak:  # one more step under the live-tensor meter: what is alive at its peak
         row["explain_peak"] = explain_peak(step, device.type)
-    reference = next((r for r in RESULTS if r["name"] == "bf16_ckpt_" + size), None)
-    if reference is not None and name != reference["name"]:
-        row["time_vs_bf16_ckpt"] = round(seconds / reference["step_s"], 3)
-    emit(args.out, name, **row)
+    return row
 
 
 def main() -> None:

@@ -41,4 +41,4 @@ def test_lora_benchmark_smoke(tmp_path: Path) -> None:
     swap_row = rows["fp8_swap_544x960x129"]
     assert swap_row["host_weights_gib"] == swap_row["host_activations_gib"] == 0.25
     assert "host_weights_gib" not in rows["bf16_ckpt_544x960x129"]
-    assert all(row["host_peak_rss_gib"] > 0.1 for row in rows.values())
+    assert all(row["host_peak_rss_gib"] > 0.1 and row["host_min_available_gib"] > 0 for row in rows.values())

@@ -77,8 +77,12 @@ def _block_speeds(flow: np.ndarray, reliable: np.ndarray, block: int) -> tuple[n
     # INTER_AREA shrinking is the area-weighted mean over each block (exact at integer factors).
     summed = cv2.resize(cv2.multiply(flow, cv2.merge([weight, weight])), size, interpolation=cv2.INTER_AREA)
     share = cv2.resize(weight, size, interpolation=cv2.INTER_AREA)
-    mean_vector = summed / np.maximum(share, 1e-6)[..., None]
-    return cv2.magnitude(mean_vector[..., 0], mean_vector[..., 1]), share >= 0.1
+    mean_vector = (summed / np.maximum(share, 1e-6)[..., None]).astype(np.float64)
+    # numpy, not cv2.magnitude: OpenCV copies the strided channel views into buffers whose
+    # alignment varies, and its SIMD and scalar paths round differently (seen: the same clip's
+    # p95 differed in the 7th digit between two runs); each numpy operation rounds once.
+    speed = np.sqrt(np.square(mean_vector[..., 0]) + np.square(mean_vector[..., 1]))
+    return speed.astype(np.float32), share >= 0.1
 
 
 def motion_of(

@@ -145,7 +145,8 @@ VAETrainConfig.PRESETS = {
         ),
         lr=2e-3, disc_lr=2e-4, warmup_steps=10, disc_start_step=150, disc_channels=16, disc_layers=2,
         perceptual_max_frames=3, ema_decay=0.98,
-        # 15 clips seen only whole (1.25) teach ~15 thumbnails: held-out PSNR fell below a flat frame.
+        # 15 clips seen only whole (1.25) can teach ~15 thumbnails; smaller crops give more distinct views.
+        # Measured through vae_eval: held-out 13.17-13.33 dB vs 13.17 before, within run-to-run noise.
         crop_scale_max=4.0,
         # On a loaded shared 2-core machine, 2 OpenMP threads spun ~14x slower than 1 (measured).
         cpu_threads=1,

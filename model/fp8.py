@@ -38,27 +38,41 @@ def _quantize_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.div(wide, scale.to(wide.dtype)).clamp_(-E4M3_MAX, E4M3_MAX).to(E4M3), scale
 
 
+def _output_dtype(x: torch.Tensor) -> torch.dtype:
+    """The dtype an `nn.Linear` would give `x`: autocast's where it is on, else the input's.
+
+    Under CUDA autocast a LayerNorm returns float32, so a modulated norm reaches the linear in
+    float32; following the input there made the block's output, hence the whole residual stream,
+    float32 (twice the activation memory on the card and in block swap's host copies)."""
+    device = x.device.type
+    return torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else x.dtype
+
+
 class _ScaledMM(torch.autograd.Function):
-    """y = x Wᵀ + b with W in fp8 (row scales); grad for x only (W frozen)."""
+    """y = x Wᵀ + b with W in fp8 (row scales); grad for x only (W frozen). y has the dtype an
+    `nn.Linear` would give x (`_output_dtype`)."""
 
     @staticmethod
     def forward(ctx, x, weight, scale, bias):  # type: ignore[no-untyped-def]
         ctx.save_for_backward(weight, scale)
         ctx.x_dtype = x.dtype
-        rows = x.reshape(-1, x.shape[-1])
-        count = rows.shape[0]
-        q, x_scale = _quantize_rows(rows)
-        if count % 16:  # the FP8 kernels want every dimension a multiple of 16: pad the 1-byte copy
-            pad = 16 - count % 16
-            q = torch.cat([q, q.new_zeros(pad, q.shape[1])])
-            x_scale = torch.cat([x_scale, x_scale.new_ones(pad, 1)])
-        operand = weight if weight.is_contiguous() else weight.contiguous()  # column-major after .t()
-        out = torch._scaled_mm(
-            q, operand.t(), scale_a=x_scale, scale_b=scale.reshape(1, -1), out_dtype=torch.bfloat16
-        )[:count]
-        if bias is not None:
-            out = out + bias
-        return out.reshape(*x.shape[:-1], weight.shape[0]).to(x.dtype)
+        out_dtype = _output_dtype(x)
+        # Every dtype below is explicit; autocast would also refuse to promote across fp8 (cat).
+        with torch.autocast(x.device.type, enabled=False):
+            rows = x.reshape(-1, x.shape[-1])
+            count = rows.shape[0]
+            q, x_scale = _quantize_rows(rows)
+            if count % 16:  # the FP8 kernels want every dimension a multiple of 16: pad the 1-byte copy
+                pad = 16 - count % 16
+                q = torch.cat([q, q.new_zeros(pad, q.shape[1])])
+                x_scale = torch.cat([x_scale, x_scale.new_ones(pad, 1)])
+            operand = weight if weight.is_contiguous() else weight.contiguous()  # column-major after .t()
+            out = torch._scaled_mm(
+                q, operand.t(), scale_a=x_scale, scale_b=scale.reshape(1, -1), out_dtype=torch.bfloat16
+            )[:count]
+            if bias is not None:
+                out = out + bias
+        return out.reshape(*x.shape[:-1], weight.shape[0]).to(out_dtype)
 
     @staticmethod
     def backward(ctx, grad):  # type: ignore[no-untyped-def]

@@ -11,6 +11,7 @@ import torch
 from model.block_swap import BlockSwap
 from model.dit import HunyuanDiT
 from model.dit_config import DiTConfig
+import model.fp8 as fp8_module
 from model.fp8 import FP8Linear, quantize_blocks_fp8
 from model.lora import LoRASettings, inject_lora
 from tests.model.builders import dit_inputs, randomize_, rel_err
@@ -94,3 +95,44 @@ def test_fp8_with_block_swap_trains() -> None:
     quantize_blocks_fp8(model)
     _, grads = _lora_grads(model, swap={"offload_activations": True})
     assert all(torch.isfinite(g).all() and g.abs().sum() > 0 for g in grads.values())
+
+
+def test_fp8_linear_follows_autocast_like_nn_linear(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under autocast a float32 input (LayerNorm's output there) gives autocast's dtype, as
+    `nn.Linear` does; without autocast the input's dtype. The `_scaled_mm` path runs on CPU here."""
+    monkeypatch.setattr(FP8Linear, "_fast", lambda self, x: True)
+    monkeypatch.setattr(fp8_module, "SCALED_MM_FAILURES", 0)
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(64, 48)
+    fp8 = FP8Linear(linear)
+    x = torch.randn(5, 64, requires_grad=True)
+    with torch.autocast("cpu", torch.bfloat16):
+        reference, out = linear(x), fp8(x)
+    assert reference.dtype == out.dtype == torch.bfloat16
+    assert rel_err(out.float(), reference.float()) < 0.05
+    out.float().sum().backward()
+    assert x.grad is not None and x.grad.dtype == torch.float32
+    assert fp8(x.detach()).dtype == torch.float32
+    assert fp8_module.SCALED_MM_FAILURES == 0  # the FP8 kernel ran, not the dequantised fallback
+
+
+def test_fp8_block_swap_under_autocast_stashes_the_stream_in_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The residual stream stays in autocast's dtype through FP8 blocks, so block swap's host copy
+    of each block input is 2 bytes an element (it was float32: the 13B I2V step at 720p held
+    100 GiB of pinned block inputs)."""
+    monkeypatch.setattr(FP8Linear, "_fast", lambda self, x: True)
+    monkeypatch.setattr(fp8_module, "SCALED_MM_FAILURES", 0)
+    model = _model()
+    quantize_blocks_fp8(model)
+    model.requires_grad_(False)
+    inject_lora(model, LoRASettings(rank=4))
+    swap = BlockSwap(model, "cpu", offload_activations=True)
+    x, t, states, mask, pooled, guidance = dit_inputs(CFG, grid=(3, 4, 6))
+    with torch.autocast("cpu", torch.bfloat16):
+        out = model(x, t, states, mask, pooled, guidance)
+        stashed = swap.activations_host.used_bytes
+    out.float().square().mean().backward()
+    assert fp8_module.SCALED_MM_FAILURES == 0
+    # Each block's input: (batch, video + text tokens, width) in bf16 (text trimmed to the longest).
+    video, text = 3 * (4 // 2) * (6 // 2), int(mask.sum(1).max())
+    assert stashed == 4 * x.shape[0] * (video + text) * CFG.hidden_size * 2

@@ -117,9 +117,10 @@ def test_fp8_linear_follows_autocast_like_nn_linear(monkeypatch: pytest.MonkeyPa
 
 
 def test_fp8_block_swap_under_autocast_stashes_the_stream_in_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The residual stream stays in autocast's dtype through FP8 blocks, so block swap's host copy
-    of each block input is 2 bytes an element (it was float32: the 13B I2V step at 720p held
-    100 GiB of pinned block inputs)."""
+    """Through FP8 blocks the residual stream keeps autocast's dtype, so block swap's host copy of
+    each block input is 2 bytes an element. (On CUDA, autocast's addcmul promotes the modulated
+    float32 LayerNorm output, so the linears get float32 there: the test above covers that input;
+    before, the 13B I2V step at 720p held 100 GiB of pinned block inputs.)"""
     monkeypatch.setattr(FP8Linear, "_fast", lambda self, x: True)
     monkeypatch.setattr(fp8_module, "SCALED_MM_FAILURES", 0)
     model = _model()

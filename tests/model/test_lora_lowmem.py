@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 import torch
 
+import model.fp8 as fp8_module
 from model.block_swap import BlockSwap
 from model.dit import HunyuanDiT
 from model.dit_config import DiTConfig
-import model.fp8 as fp8_module
 from model.fp8 import FP8Linear, quantize_blocks_fp8
 from model.lora import LoRASettings, inject_lora
 from tests.model.builders import dit_inputs, randomize_, rel_err

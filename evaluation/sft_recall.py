@@ -69,9 +69,7 @@ class RecallClip:
             raise RecallInputError(
                 f"clip {self.clip_id}: frames must be (F, H, W, 3) uint8, got {shape} {self.frames.dtype}"
             )
-        if self.roundtrip is not None and (
-            self.roundtrip.shape != shape or self.roundtrip.dtype != np.uint8
-        ):
+        if self.roundtrip is not None and (self.roundtrip.shape != shape or self.roundtrip.dtype != np.uint8):
             raise RecallInputError(
                 f"clip {self.clip_id}: the VAE round trip must be {shape} uint8 like the frames, got "
                 f"{self.roundtrip.shape} {self.roundtrip.dtype}"

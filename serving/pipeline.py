@@ -34,6 +34,7 @@ from model.dit import HunyuanDiT, compile_blocks
 from model.dit_config import DiTConfig
 from model.flow import euler_sample
 from model.fp8 import quantize_blocks_fp8
+from model.prompt_fit import PromptFit, fit_prompt
 from model.step_cache import StepCache, read_calibration
 from model.text import TextEncoder, TextEncoding, build_text_encoder
 from model.tile_attention import TileWindow, enable_tile_attention
@@ -41,7 +42,6 @@ from model.vae import CausalVAE3D, VAEConfig
 from serving.config import ServingConfig, fit_memory
 from serving.limits import GenerationSettings, InvalidRequestError
 from serving.lora import LoRAMode, apply_loras
-from serving.prompts import PromptFit, fit_prompt
 from serving.references import ModelSource
 from serving.video import Video
 

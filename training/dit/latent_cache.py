@@ -7,6 +7,8 @@ shard per (clip, bucket) under
     root/vae-<vae_version>__text-<encoder_version>/<bucket name>/<clip id>.safetensors
         mean, std     (C, T, h, w) float32 latent posterior, already × the VAE scaling factor
         text_states   (L, D_t) float32; text_mask (L,) uint8 (right-padded); text_pooled (D_p,)
+                      of the prompt as serving reads it: cut at a word boundary to the encoder's
+                      token budget (model.prompt_fit), so a long caption trains on what it generates from
         metadata      clip_id, prompt_sha, vae_version, encoder_version, bucket
 
 The key is (clip, bucket, VAE version, encoder version): a shard is reused only when all four
@@ -36,6 +38,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm import tqdm
 
+from model.prompt_fit import fit_prompt
 from model.text import TextEncoder
 from model.vae import CausalVAE3D
 from training.dit.buckets import Bucket, SampleRef, assign_bucket
@@ -142,8 +145,9 @@ class LatentCache:
         self.root = Path(root)
         self.vae, self.text_encoder = vae.eval(), text_encoder.eval()
         self.vae_version = vae_version or fingerprint(vae, str(vae.config.to_dict()))
+        # ":fit": the encodings are of the fitted prompt; caches of the whole prompt are stale.
         self.encoder_version = encoder_version or fingerprint(
-            text_encoder, f"{type(text_encoder).__name__}:{text_encoder.max_length}"
+            text_encoder, f"{type(text_encoder).__name__}:{text_encoder.max_length}:fit"
         )
         self.aspect_ratios = tuple(aspect_ratios)
         self.device = torch.device(device)
@@ -190,7 +194,8 @@ class LatentCache:
 
     @torch.no_grad()
     def _encode_text(self, prompts: list[str]) -> list[dict[str, torch.Tensor]]:
-        enc = self.text_encoder.encode(prompts)
+        """Encodings of each prompt as serving reads it (`fit_prompt`: word-boundary cut to the budget)."""
+        enc = self.text_encoder.encode([fit_prompt(self.text_encoder, p).text for p in prompts])
         return [
             {
                 "text_states": enc.states[i].float().cpu(),

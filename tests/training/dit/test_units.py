@@ -11,6 +11,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from model.flow import model_target
+from model.prompt_fit import fit_prompt
 from model.text import TextEncoderConfig, build_text_encoder
 from model.vae import CausalVAE3D, VAEConfig
 from tests.training.dit.fixtures import write_clips
@@ -244,6 +245,28 @@ def test_latent_cache_keys_on_clip_bucket_and_versions(tmp_path):
         build_text_encoder(TextEncoderConfig.preset("tiny-random", max_length=9)),
     )
     assert other_text.encoder_version != new_cache.encoder_version
+
+
+@pytest.mark.slow
+def test_latent_cache_encodes_a_long_caption_as_serving_reads_it(tmp_path):
+    """The offline encoder at 16 tokens: the cached text is the word-fitted caption's encoding (what
+    serving's pipeline encodes), not the encoder's own cut, whose pooled vector reads every word."""
+    records = write_clips(tmp_path / "clips", frames=12, count=1)
+    words = " ".join(f"a photograph of {name} in the garden" for name in ("coins", "a meadow", "wood"))
+    record = type(records[0])(**{**records[0].__dict__, "prompt": words})
+    text = build_text_encoder(TextEncoderConfig.preset("offline-default", max_length=16))
+    torch.manual_seed(0)
+    cache = LatentCache(tmp_path / "latents", CausalVAE3D(VAEConfig.preset("tiny")), text)
+    samples, _ = cache.build([record], DiTTrainConfig.preset("tiny").stage("sft"), progress=False)
+    cached = load_batch([samples[0].key], None, sample_posterior=False)
+    fit = fit_prompt(text, words)
+    assert fit.truncated and words.startswith(fit.text)
+    served = text.encode([fit.text])
+    assert torch.allclose(cached.text_states, served.states, atol=1e-5)
+    assert torch.equal(cached.text_mask, served.mask)
+    assert torch.allclose(cached.text_pooled, served.pooled, atol=1e-6)
+    whole = text.encode([words])  # the encoder left alone: its pooled vector reads the whole caption
+    assert not torch.allclose(whole.pooled, served.pooled, atol=1e-3)
 
 
 def test_shard_cache_rereads_rewritten_shards_and_evicts_least_recent(tmp_path):

@@ -24,8 +24,10 @@ from training.dit.buckets import (
     micro_batch_sizes,
 )
 from training.dit.config import STAGE_ORDER, DiTTrainConfig, StageSpec
-from training.dit.latent_cache import LatentBatch, LatentCache, ShardCache, load_batch
+from training.dit.encoders import make_vae
+from training.dit.latent_cache import LatentBatch, LatentCache, ShardCache, frames_to_tensor, load_batch
 from training.dit.loss import drop_text, flow_matching_loss, guidance_values
+from training.dit.records import frames_as_trained
 
 
 @pytest.fixture(autouse=True)
@@ -267,6 +269,23 @@ def test_latent_cache_encodes_a_long_caption_as_serving_reads_it(tmp_path):
     assert torch.allclose(cached.text_pooled, served.pooled, atol=1e-6)
     whole = text.encode([words])  # the encoder left alone: its pooled vector reads the whole caption
     assert not torch.allclose(whole.pooled, served.pooled, atol=1e-3)
+
+
+def test_frames_as_trained_are_the_pixels_the_cache_encoded(tmp_path):
+    """SFT recall scores against `frames_as_trained`: they must be what the clip's latent encodes.
+    A 720×404 source shrinks to a 32×48 bucket through a cover size that rounds (57 or 58 px wide)."""
+    records = write_clips(tmp_path / "clips", frames=6, size=(404, 720), count=2)
+    config = DiTTrainConfig.preset("tiny")
+    vae = make_vae(config, None)
+    text = build_text_encoder(TextEncoderConfig.preset("tiny-random", max_length=8))
+    cache = LatentCache(tmp_path / "latents", vae, text, aspect_ratios=config.aspect_ratios)
+    samples, _ = cache.build(records, config.stage("sft"), progress=False)
+    for record, sample in zip(records, samples, strict=True):
+        frames = frames_as_trained(record, config)
+        assert frames.shape == (5, *sample.bucket.size, 3)
+        with torch.no_grad():
+            latent = vae.encode(frames_to_tensor(frames)).mean[0] * vae.config.scaling_factor
+        assert torch.allclose(load_batch([sample.key], None, False).latents[0], latent, atol=1e-5)
 
 
 def test_shard_cache_rereads_rewritten_shards_and_evicts_least_recent(tmp_path):

@@ -120,8 +120,8 @@ def _sft_recall(
     clips = []
     for record in records:
         frames = frames_as_trained(record, dit)
-        tiled = pipeline.vae_tiled(*frames.shape[1:3], frames.shape[0])
-        roundtrip = vae_roundtrip(pipeline.vae, frames, tiled)
+        count, height, width = frames.shape[:3]
+        roundtrip = vae_roundtrip(pipeline.vae, frames, pipeline.vae_tiled(height, width, count))
         clips.append(RecallClip(record.clip_id, record.prompt, frames, roundtrip))
     out = ws.reports / "sft_recall"
     out.mkdir(parents=True, exist_ok=True)

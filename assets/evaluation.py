@@ -32,7 +32,14 @@ from evaluation.promotion import (
     recorded_video_metrics,
 )
 from evaluation.promotion_charts import campaign_charts, promotion_charts
-from evaluation.sft_recall import MODES, SFT_RECALL_SCHEMA, RecallClip, mean_psnr, sft_recall
+from evaluation.sft_recall import (
+    MODES,
+    SFT_RECALL_SCHEMA,
+    RecallClip,
+    mean_psnr,
+    sft_recall,
+    vae_roundtrip,
+)
 from evaluation.video_eval_config import VideoEvalConfig
 from evaluation.video_metrics import VideoEvaluationReport, evaluate_videos
 from evaluation.video_metrics_table import render_metrics_table
@@ -40,7 +47,7 @@ from media.tables import write_table
 from orchestration.automation import latest_campaign
 from orchestration.metadata import image_metadata, keyframe_grid
 from orchestration.resources import HumanEvalResource, TrackingResource, WorkspaceResource
-from serving import Video, generate, write_mp4
+from serving import Video, generate, load_pipeline, write_mp4
 from serving.config import ServingConfig, serving_config
 from training.dit.config import DiTTrainConfig
 from training.dit.records import frames_as_trained, records_from_tables
@@ -99,18 +106,25 @@ def _sft_recall(
     workspace: WorkspaceResource, tracking: TrackingResource, ref: str
 ) -> tuple[dict[str, float], dict[str, Any]]:
     """The model on its first SFT clips' training captions (T2V, and I2V from the clip's first
-    frame) at the size they were trained at, PSNR against the clips (evaluation.sft_recall); the
-    table in tables/, and a picture of middle frames, one row per clip: clip | T2V | I2V. Returns
-    the mean PSNRs per mode (and of the mean-colour baseline) and the asset metadata."""
+    frame) at the size they were trained at, PSNR against the clips and against the model's VAE
+    round trip of each clip (evaluation.sft_recall); the table in tables/, and a picture of middle
+    frames, one row per clip: clip | T2V | I2V. Returns the mean PSNRs per mode (and of the
+    mean-colour baseline and the VAE round trip) and the asset metadata."""
     ws = workspace.workspace
     dit = workspace.config_for(DiTTrainConfig)
     records = records_from_tables(ws.tables, "sft_set")[
         : workspace.config_for(EvaluationConfig).sft_recall_clips
     ]
-    clips = [RecallClip(r.clip_id, r.prompt, frames_as_trained(r, dit)) for r in records]
+    serving = serving_config(workspace.config_for(ServingConfig), str(ws.serving_cache))
+    pipeline = load_pipeline(ref, config=serving, tracking_uri=tracking.tracking_uri)
+    clips = []
+    for record in records:
+        frames = frames_as_trained(record, dit)
+        count, height, width = frames.shape[:3]
+        roundtrip = vae_roundtrip(pipeline.vae, frames, pipeline.vae_tiled(height, width, count))
+        clips.append(RecallClip(record.clip_id, record.prompt, frames, roundtrip))
     out = ws.reports / "sft_recall"
     out.mkdir(parents=True, exist_ok=True)
-    serving = serving_config(workspace.config_for(ServingConfig), str(ws.serving_cache))
     videos: list[Path] = []
 
     def generate_clip(clip: RecallClip, mode: str) -> tuple[np.ndarray, Path]:
@@ -135,7 +149,12 @@ def _sft_recall(
     metrics = {
         f"sft_recall_{mode}_{name}": value
         for mode in MODES
-        for name, column in (("psnr_db", "psnr_db"), ("mean_colour_baseline_db", "mean_colour_psnr_db"))
+        for name, column in (
+            ("psnr_db", "psnr_db"),
+            ("mean_colour_baseline_db", "mean_colour_psnr_db"),
+            ("psnr_vs_vae_roundtrip_db", "psnr_vs_vae_roundtrip_db"),
+            ("vae_roundtrip_db", "vae_roundtrip_psnr_db"),
+        )
         if (value := mean_psnr(table, mode, column)) is not None
     }
     metadata: dict[str, Any] = {name: dg.MetadataValue.float(value) for name, value in metrics.items()}

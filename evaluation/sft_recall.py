@@ -9,6 +9,11 @@ demo's target: >= 18 dB at the tiny size). Beside it stands the clip's mean-colo
 pixel the clip's average colour, scored on the same frames): a near-flat clip scores high against
 any blur, so recall means something only where it beats that baseline. I2V recall pins the clip's first frame as the image, so
 only the following frames are the model's work; it is scored on those frames only.
+
+The decoded video can be no closer to the clip than the VAE lets it: what the DiT learned is the
+clip's latent, whose decoding is the VAE's round trip of the clip (decode(encode(clip))). Where a
+clip carries that round trip, each row also scores the video against it (the DiT's own share of
+the error, whatever the VAE does) and the round trip against the clip (the VAE's ceiling).
 """
 
 from __future__ import annotations
@@ -19,8 +24,11 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import torch
+from einops import rearrange
 
 from evaluation.metrics import psnr
+from model.vae import CausalVAE3D
 
 SFT_RECALL_SCHEMA = pa.schema(
     [
@@ -33,6 +41,8 @@ SFT_RECALL_SCHEMA = pa.schema(
         ("width", pa.int64()),
         ("psnr_db", pa.float64()),
         ("mean_colour_psnr_db", pa.float64()),
+        ("psnr_vs_vae_roundtrip_db", pa.float64()),  # null without a round trip
+        ("vae_roundtrip_psnr_db", pa.float64()),  # the round trip against the clip
         ("path", pa.string()),
     ]
 )
@@ -45,11 +55,13 @@ class RecallInputError(ValueError):
 
 @dataclass(frozen=True)
 class RecallClip:
-    """One SFT clip as trained: its id, training prompt and frames (F, H, W, 3) uint8."""
+    """One SFT clip as trained: its id, training prompt and frames (F, H, W, 3) uint8; optionally
+    `roundtrip`, the VAE's decode(encode(frames)) of the same shape (`vae_roundtrip`)."""
 
     clip_id: str
     prompt: str
     frames: np.ndarray
+    roundtrip: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         shape = self.frames.shape
@@ -57,6 +69,24 @@ class RecallClip:
             raise RecallInputError(
                 f"clip {self.clip_id}: frames must be (F, H, W, 3) uint8, got {shape} {self.frames.dtype}"
             )
+        if self.roundtrip is not None and (self.roundtrip.shape != shape or self.roundtrip.dtype != np.uint8):
+            raise RecallInputError(
+                f"clip {self.clip_id}: the VAE round trip must be {shape} uint8 like the frames, got "
+                f"{self.roundtrip.shape} {self.roundtrip.dtype}"
+            )
+
+
+@torch.no_grad()
+def vae_roundtrip(vae: CausalVAE3D, frames: np.ndarray, tiled: bool = False) -> np.ndarray:
+    """decode(encode(frames)) of (F, H, W, 3) uint8 through the posterior's mode (the latent the
+    DiT is trained on and I2V conditions with), as (F, H, W, 3) uint8, on the VAE's device and in
+    its dtype (`tiled`: both ways tiled, for sizes serving decodes tiled)."""
+    parameter = next(vae.parameters())
+    pixels = torch.from_numpy(np.ascontiguousarray(frames)).to(parameter.device, torch.float32)
+    pixels = rearrange(pixels / 127.5 - 1.0, "f h w c -> 1 c f h w").to(parameter.dtype)
+    video = vae.decode(vae.encode(pixels, tiled).mode(), tiled).float().clamp(-1, 1)
+    uint8 = ((video[0] + 1) * 127.5).round().to(torch.uint8)
+    return rearrange(uint8, "c f h w -> f h w c").cpu().numpy()
 
 
 # generate(clip, mode) -> ((F, H, W, 3) uint8 at the clip's size, the mp4 written): the clip's
@@ -67,7 +97,8 @@ GenerateFn = Callable[[RecallClip, str], tuple[np.ndarray, Path]]
 def sft_recall(
     model_ref: str, clips: Sequence[RecallClip], generate: GenerateFn, modes: Sequence[str] = MODES
 ) -> pa.Table:
-    """One row per (clip, mode) with the PSNR of the generated video against the clip (module docstring)."""
+    """One row per (clip, mode) with the PSNR of the generated video against the clip, and against
+    its VAE round trip where the clip has one (module docstring)."""
     unknown = sorted(set(modes) - set(MODES))
     if unknown:
         raise RecallInputError(f"unknown recall modes {unknown}; use {', '.join(MODES)}")
@@ -94,13 +125,22 @@ def sft_recall(
             flat = np.broadcast_to(clip.frames.reshape(-1, 3).mean(axis=0), reference.shape)
             rows["psnr_db"].append(psnr(video[start:], reference, data_range=255.0))
             rows["mean_colour_psnr_db"].append(psnr(flat, reference, data_range=255.0))
+            roundtrip = None if clip.roundtrip is None else clip.roundtrip[start:]
+            rows["psnr_vs_vae_roundtrip_db"].append(
+                None if roundtrip is None else psnr(video[start:], roundtrip, data_range=255.0)
+            )
+            rows["vae_roundtrip_psnr_db"].append(
+                None if roundtrip is None else psnr(roundtrip, reference, data_range=255.0)
+            )
             rows["path"].append(str(path))
     return pa.table(rows, schema=SFT_RECALL_SCHEMA)
 
 
 def mean_psnr(table: pa.Table, mode: str, column: str = "psnr_db") -> float | None:
-    """Mean of `column` (dB) over the table's rows of `mode`; None when it has none."""
+    """Mean of `column` (dB) over the table's rows of `mode` with a value; None when it has none."""
     values = [
-        v for m, v in zip(table["mode"].to_pylist(), table[column].to_pylist(), strict=True) if m == mode
+        v
+        for m, v in zip(table["mode"].to_pylist(), table[column].to_pylist(), strict=True)
+        if m == mode and v is not None
     ]
     return float(np.mean(values)) if values else None

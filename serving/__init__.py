@@ -64,7 +64,6 @@ from serving.limits import GenerationSettings, InvalidRequestError, RequestLimit
 from serving.lora import LoRASpec, lora_specs, registered_loras
 from serving.pipeline import Pipeline, build_tiny_random
 from serving.prompt_rewrite import PromptRewriteError, RewriteConfig, rewrite_prompt
-from serving.prompts import PromptFit
 from serving.references import (
     CHAMPION_ALIAS,
     DEFAULT_REGISTERED_MODEL,
@@ -91,7 +90,6 @@ __all__ = [
     "ModelSource",
     "NoChampionError",
     "Pipeline",
-    "PromptFit",
     "PromptRewriteError",
     "RegistryUnavailableError",
     "RequestLimits",

@@ -34,6 +34,7 @@ from model.dit import HunyuanDiT, compile_blocks
 from model.dit_config import DiTConfig
 from model.flow import euler_sample
 from model.fp8 import quantize_blocks_fp8
+from model.prompt_fit import PromptFit, fit_prompt
 from model.step_cache import StepCache, read_calibration
 from model.text import TextEncoder, TextEncoding, build_text_encoder
 from model.tile_attention import TileWindow, enable_tile_attention
@@ -41,7 +42,6 @@ from model.vae import CausalVAE3D, VAEConfig
 from serving.config import ServingConfig, fit_memory
 from serving.limits import GenerationSettings, InvalidRequestError
 from serving.lora import LoRAMode, apply_loras
-from serving.prompts import PromptFit, fit_prompt
 from serving.references import ModelSource
 from serving.video import Video
 
@@ -269,7 +269,8 @@ class Pipeline:
             latent = self.vae.encode(pixels).mode()
         return latent * self.vae.scaling_factor
 
-    def _use_tiling(self, height: int, width: int, frames: int) -> bool:
+    def vae_tiled(self, height: int, width: int, frames: int) -> bool:
+        """Whether the VAE runs tiled on a video of this size (the config's `vae_tiling`)."""
         if self.config.vae_tiling != "auto":
             return self.config.vae_tiling == "always"
         return max(height, width) > self.config.vae_tile_size or frames > self.config.vae_tile_frames
@@ -347,7 +348,7 @@ class Pipeline:
         """Scaled latents (1, C, T, h, w) -> video (1, 3, F, H, W) in [-1, 1] (tiled per the config)."""
         _, _, t, h, w = latents.shape
         ratio = self.vae.config.spatial_ratio
-        tiled = self._use_tiling(h * ratio, w * ratio, 4 * (t - 1) + 1)
+        tiled = self.vae_tiled(h * ratio, w * ratio, 4 * (t - 1) + 1)
         with self._stage(self.vae):
             return self.vae.decode(
                 (latents / self.vae.scaling_factor).to(self.device, self.dtype), tiled=tiled
@@ -425,7 +426,7 @@ class Pipeline:
             "i2v_stability": bool(settings.i2v_stability and image is not None),
             "device": str(self.device),
             "dtype": self.config.dtype,
-            "vae_tiled": self._use_tiling(settings.height, settings.width, settings.frames),
+            "vae_tiled": self.vae_tiled(settings.height, settings.width, settings.frames),
             **{k: round(v, 4) for k, v in timings.items()},
             **self._speed_switches(),
         }

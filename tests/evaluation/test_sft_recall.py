@@ -6,8 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
-from evaluation.sft_recall import RecallClip, RecallInputError, mean_psnr, sft_recall
+from evaluation.sft_recall import RecallClip, RecallInputError, mean_psnr, sft_recall, vae_roundtrip
+from model.vae import CausalVAE3D, VAEConfig
 from serving import ServingConfig, generate
 
 
@@ -41,6 +43,47 @@ def test_rows_per_clip_and_mode_with_known_psnr(tmp_path: Path) -> None:
     assert rows[0]["mean_colour_psnr_db"] == pytest.approx(baseline)  # the bar a blur already clears
     assert mean_psnr(table, "t2v") == pytest.approx(rows[0]["psnr_db"])
     assert mean_psnr(sft_recall("m", [clip], generate_clip, modes=("t2v",)), "i2v") is None
+    assert rows[0]["psnr_vs_vae_roundtrip_db"] is None  # no round trip given: no DiT-only figure
+    assert mean_psnr(table, "t2v", "psnr_vs_vae_roundtrip_db") is None
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(10 * np.log10(255.0**2 / np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)))
+
+
+def test_the_vae_round_trip_separates_the_dits_share_from_the_vaes(tmp_path: Path) -> None:
+    """A generation equal to the round trip is perfect for the DiT however far the VAE is off."""
+    clip = _clip()
+    roundtrip = np.clip(clip.frames.astype(np.int16) - 40, 0, 255).astype(np.uint8)  # a poor VAE
+    near = np.clip(roundtrip.astype(np.int16) + 3, 0, 255).astype(np.uint8)
+    with_roundtrip = RecallClip(clip.clip_id, clip.prompt, clip.frames, roundtrip)
+
+    def generate_clip(c: RecallClip, mode: str) -> tuple[np.ndarray, Path]:
+        return (roundtrip if mode == "t2v" else near), tmp_path / f"{mode}.mp4"
+
+    rows = sft_recall("m", [with_roundtrip], generate_clip).to_pylist()
+    assert rows[0]["psnr_vs_vae_roundtrip_db"] == float("inf")
+    assert rows[0]["psnr_db"] == pytest.approx(_psnr(roundtrip, clip.frames))
+    assert rows[0]["vae_roundtrip_psnr_db"] == pytest.approx(_psnr(roundtrip, clip.frames))
+    # I2V scores from the second frame on, against the round trip's frames too.
+    assert rows[1]["psnr_vs_vae_roundtrip_db"] == pytest.approx(_psnr(near[1:], roundtrip[1:]))
+    assert rows[1]["vae_roundtrip_psnr_db"] == pytest.approx(_psnr(roundtrip[1:], clip.frames[1:]))
+    with pytest.raises(RecallInputError, match="round trip must be"):
+        RecallClip("c", "p", clip.frames, roundtrip[:3])
+
+
+def test_vae_roundtrip_is_the_vaes_decode_of_its_encoding() -> None:
+    torch.manual_seed(0)
+    vae = CausalVAE3D(VAEConfig.preset("tiny")).eval()
+    frames = _clip().frames
+    out = vae_roundtrip(vae, frames)
+    assert out.shape == frames.shape and out.dtype == np.uint8
+    pixels = torch.from_numpy(frames).float().permute(3, 0, 1, 2)[None] / 127.5 - 1
+    with torch.no_grad():
+        expected = vae.decode(vae.encode(pixels).mean).clamp(-1, 1)
+    expected_uint8 = ((expected[0] + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 3, 0).numpy()
+    assert np.array_equal(out, expected_uint8)
+    assert np.array_equal(vae_roundtrip(vae, frames, tiled=True).shape, frames.shape)
 
 
 def test_bad_inputs_are_named() -> None:

@@ -191,6 +191,9 @@ def test_the_webserver_shows_assets_checks_and_metadata(lineage):
     assert {"keyframes", "model", "metrics_table", "gates_passed"} <= labels["generations"]
     assert {"sft_recall", "sft_recall_t2v_psnr_db", "sft_recall_i2v_psnr_db"} <= labels["generations"]
     assert {"sft_recall_t2v_mean_colour_baseline_db"} <= labels["generations"]
+    assert {"sft_recall_t2v_psnr_vs_vae_roundtrip_db", "sft_recall_t2v_vae_roundtrip_db"} <= labels[
+        "generations"
+    ]
     assert {"reason", "failed_gates", "metrics_vs_champion"} <= labels["champion"]
     checks = {
         c["name"]: c["executionForLatestMaterialization"]["status"]

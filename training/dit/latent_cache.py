@@ -7,6 +7,8 @@ shard per (clip, bucket) under
     root/vae-<vae_version>__text-<encoder_version>/<bucket name>/<clip id>.safetensors
         mean, std     (C, T, h, w) float32 latent posterior, already × the VAE scaling factor
         text_states   (L, D_t) float32; text_mask (L,) uint8 (right-padded); text_pooled (D_p,)
+                      of the prompt as serving reads it: cut at a word boundary to the encoder's
+                      token budget (model.prompt_fit), so a long caption trains on what it generates from
         metadata      clip_id, prompt_sha, vae_version, encoder_version, bucket
 
 The key is (clip, bucket, VAE version, encoder version): a shard is reused only when all four
@@ -36,6 +38,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm import tqdm
 
+from model.prompt_fit import fit_prompt
 from model.text import TextEncoder
 from model.vae import CausalVAE3D
 from training.dit.buckets import Bucket, SampleRef, assign_bucket
@@ -126,6 +129,51 @@ def frames_to_tensor(frames: np.ndarray) -> torch.Tensor:
     return rearrange(x, "t h w c -> 1 c t h w")
 
 
+def stage_buckets(
+    record_size: tuple[int, int], frames: int, stage: StageSpec, aspect_ratios: Sequence[str]
+) -> list[Bucket]:
+    """The buckets a clip of (width, height) and `frames` frames enters in `stage`."""
+    width, height = record_size
+    buckets: list[Bucket] = []
+    for resolution in stage.resolutions:
+        if stage.image_ratio > 0:
+            image = assign_bucket(width, height, 1, resolution, (1,), aspect_ratios)
+            assert image is not None
+            buckets.append(image)
+        if stage.frame_buckets:
+            video = assign_bucket(width, height, frames, resolution, stage.frame_buckets, aspect_ratios)
+            if video is not None:
+                buckets.append(video)
+    return buckets
+
+
+def read_clip(
+    record: ClipRecord, stage: StageSpec, aspect_ratios: Sequence[str]
+) -> tuple[np.ndarray, list[Bucket]]:
+    """The clip's first frames (as many as the stage's longest bucket) and the buckets it enters.
+
+    Decoded once, seeking to the clip's start, at the smallest size that still covers every
+    bucket (never above the video's own size), so no full-size frames are held. A bucket's pixels
+    are `resize_crop(frames[: bucket.frames], *bucket.size)` of these: that is what the cache
+    encodes, and what `training.dit.records.frames_as_trained` shows (the same pixels: a cover
+    size rounded another way shifts the crop by a pixel).
+    """
+    # Imported here: readers of the cache (trainer workers, GPU benchmarks) need no video decoder.
+    from media.video import VideoReader, VideoReadError
+
+    count = min(max(stage.frame_buckets, default=1), record.end_frame - record.start_frame)
+    try:
+        with VideoReader(record.video_path) as reader:
+            width, height = reader.size
+            buckets = stage_buckets((width, height), count, stage, aspect_ratios)
+            cover = max((max(b.size[0] / height, b.size[1] / width) for b in buckets), default=1.0)
+            size = None if cover >= 1 else (math.ceil(width * cover), math.ceil(height * cover))
+            frames = reader.read(record.start_frame, record.start_frame + count, size)
+    except VideoReadError as err:
+        raise LatentCacheError(f"clip {record.clip_id}: {err}") from err
+    return frames, buckets
+
+
 class LatentCache:
     """Builds and reads the cache of one (VAE, text encoder) pair (see module docstring)."""
 
@@ -142,8 +190,9 @@ class LatentCache:
         self.root = Path(root)
         self.vae, self.text_encoder = vae.eval(), text_encoder.eval()
         self.vae_version = vae_version or fingerprint(vae, str(vae.config.to_dict()))
+        # ":fit": the encodings are of the fitted prompt; caches of the whole prompt are stale.
         self.encoder_version = encoder_version or fingerprint(
-            text_encoder, f"{type(text_encoder).__name__}:{text_encoder.max_length}"
+            text_encoder, f"{type(text_encoder).__name__}:{text_encoder.max_length}:fit"
         )
         self.aspect_ratios = tuple(aspect_ratios)
         self.device = torch.device(device)
@@ -166,20 +215,7 @@ class LatentCache:
 
     def stage_buckets(self, record_size: tuple[int, int], frames: int, stage: StageSpec) -> list[Bucket]:
         """The buckets a clip of (width, height) and `frames` frames enters in `stage`."""
-        width, height = record_size
-        buckets: list[Bucket] = []
-        for resolution in stage.resolutions:
-            if stage.image_ratio > 0:
-                image = assign_bucket(width, height, 1, resolution, (1,), self.aspect_ratios)
-                assert image is not None
-                buckets.append(image)
-            if stage.frame_buckets:
-                video = assign_bucket(
-                    width, height, frames, resolution, stage.frame_buckets, self.aspect_ratios
-                )
-                if video is not None:
-                    buckets.append(video)
-        return buckets
+        return stage_buckets(record_size, frames, stage, self.aspect_ratios)
 
     def _fresh(self, path: Path, prompt: str) -> bool:
         if not path.is_file():
@@ -190,7 +226,8 @@ class LatentCache:
 
     @torch.no_grad()
     def _encode_text(self, prompts: list[str]) -> list[dict[str, torch.Tensor]]:
-        enc = self.text_encoder.encode(prompts)
+        """Encodings of each prompt as serving reads it (`fit_prompt`: word-boundary cut to the budget)."""
+        enc = self.text_encoder.encode([fit_prompt(self.text_encoder, p).text for p in prompts])
         return [
             {
                 "text_states": enc.states[i].float().cpu(),
@@ -209,27 +246,6 @@ class LatentCache:
             "std": (posterior.std[0] * scale).float().cpu(),
         }
 
-    def _read_clip(self, record: ClipRecord, stage: StageSpec) -> tuple[np.ndarray, list[Bucket]]:
-        """The clip's first frames (as many as the stage's longest bucket) and the buckets it enters.
-
-        Decoded once, seeking to the clip's start, at the smallest size that still covers every
-        bucket (never above the video's own size), so no full-size frames are held.
-        """
-        # Imported here: readers of the cache (trainer workers, GPU benchmarks) need no video decoder.
-        from media.video import VideoReader, VideoReadError
-
-        count = min(max(stage.frame_buckets, default=1), record.end_frame - record.start_frame)
-        try:
-            with VideoReader(record.video_path) as reader:
-                width, height = reader.size
-                buckets = self.stage_buckets((width, height), count, stage)
-                cover = max((max(b.size[0] / height, b.size[1] / width) for b in buckets), default=1.0)
-                size = None if cover >= 1 else (math.ceil(width * cover), math.ceil(height * cover))
-                frames = reader.read(record.start_frame, record.start_frame + count, size)
-        except VideoReadError as err:
-            raise LatentCacheError(f"clip {record.clip_id}: {err}") from err
-        return frames, buckets
-
     def empty_prompt(self) -> dict[str, torch.Tensor]:
         """Text encodings of '' (used for the 10% text dropout), cached beside the shards."""
         path = self.version_dir / EMPTY_PROMPT_FILE
@@ -245,7 +261,7 @@ class LatentCache:
         samples: list[SampleRef] = []
         self.empty_prompt()
         for record in tqdm(records, desc=f"latents {stage.name}", disable=not progress):
-            frames, buckets = self._read_clip(record, stage)
+            frames, buckets = read_clip(record, stage, self.aspect_ratios)
             if not any(not b.is_image for b in buckets) and stage.image_ratio < 1.0:
                 stats.skipped.append(record.clip_id)
             text: dict[str, torch.Tensor] | None = None

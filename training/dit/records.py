@@ -20,9 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from media.tables import read_table, table_path
-from training.dit.buckets import assign_bucket
 from training.dit.config import DiTTrainConfig
-from training.dit.latent_cache import ClipRecord, resize_crop
+from training.dit.latent_cache import ClipRecord, read_clip, resize_crop
 from training.dit.prompts import parse_caption, render_for_clip
 
 
@@ -86,22 +85,17 @@ def records_from_tables(
 
 def frames_as_trained(record: ClipRecord, config: DiTTrainConfig, stage: str = "sft") -> np.ndarray:
     """The clip's frames as `stage` trains on them: (F, H, W, 3) uint8 of its video bucket at the
-    stage's first resolution (longest frame bucket that fits, nearest aspect, cover-and-crop)."""
-    from media.video import VideoReader  # only this reader of the module decodes video
-
+    stage's first resolution (longest frame bucket that fits, nearest aspect, cover-and-crop), the
+    very pixels the latent cache encodes (`training.dit.latent_cache.read_clip`)."""
     spec = config.stage(stage)
     if not spec.frame_buckets:
         raise ClipListError(f"stage {stage} trains on images only; it has no clip frames to show")
-    with VideoReader(record.video_path) as reader:
-        width, height = reader.size
+    frames, buckets = read_clip(record, spec, config.aspect_ratios)
+    video = [b for b in buckets if not b.is_image and b.resolution == spec.resolutions[0]]
+    if not video:
         available = record.end_frame - record.start_frame
-        bucket = assign_bucket(
-            width, height, available, spec.resolutions[0], spec.frame_buckets, config.aspect_ratios
-        )
-        if bucket is None:
-            raise ClipListError(f"clip {record.clip_id}: {available} frames fit none of {spec.frame_buckets}")
-        frames = reader.read(record.start_frame, record.start_frame + bucket.frames)
-    return resize_crop(frames, *bucket.size)
+        raise ClipListError(f"clip {record.clip_id}: {available} frames fit none of {spec.frame_buckets}")
+    return resize_crop(frames[: video[0].frames], *video[0].size)
 
 
 def load_clip_list(path: Path) -> list[ClipRecord]:

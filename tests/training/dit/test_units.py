@@ -11,6 +11,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from model.flow import model_target
+from model.prompt_fit import fit_prompt
 from model.text import TextEncoderConfig, build_text_encoder
 from model.vae import CausalVAE3D, VAEConfig
 from tests.training.dit.fixtures import write_clips
@@ -23,8 +24,10 @@ from training.dit.buckets import (
     micro_batch_sizes,
 )
 from training.dit.config import STAGE_ORDER, DiTTrainConfig, StageSpec
-from training.dit.latent_cache import LatentBatch, LatentCache, ShardCache, load_batch
+from training.dit.encoders import make_vae
+from training.dit.latent_cache import LatentBatch, LatentCache, ShardCache, frames_to_tensor, load_batch
 from training.dit.loss import drop_text, flow_matching_loss, guidance_values
+from training.dit.records import frames_as_trained
 
 
 @pytest.fixture(autouse=True)
@@ -244,6 +247,45 @@ def test_latent_cache_keys_on_clip_bucket_and_versions(tmp_path):
         build_text_encoder(TextEncoderConfig.preset("tiny-random", max_length=9)),
     )
     assert other_text.encoder_version != new_cache.encoder_version
+
+
+@pytest.mark.slow
+def test_latent_cache_encodes_a_long_caption_as_serving_reads_it(tmp_path):
+    """The offline encoder at 16 tokens: the cached text is the word-fitted caption's encoding (what
+    serving's pipeline encodes), not the encoder's own cut, whose pooled vector reads every word."""
+    records = write_clips(tmp_path / "clips", frames=12, count=1)
+    words = " ".join(f"a photograph of {name} in the garden" for name in ("coins", "a meadow", "wood"))
+    record = type(records[0])(**{**records[0].__dict__, "prompt": words})
+    text = build_text_encoder(TextEncoderConfig.preset("offline-default", max_length=16))
+    torch.manual_seed(0)
+    cache = LatentCache(tmp_path / "latents", CausalVAE3D(VAEConfig.preset("tiny")), text)
+    samples, _ = cache.build([record], DiTTrainConfig.preset("tiny").stage("sft"), progress=False)
+    cached = load_batch([samples[0].key], None, sample_posterior=False)
+    fit = fit_prompt(text, words)
+    assert fit.truncated and words.startswith(fit.text)
+    served = text.encode([fit.text])
+    assert torch.allclose(cached.text_states, served.states, atol=1e-5)
+    assert torch.equal(cached.text_mask, served.mask)
+    assert torch.allclose(cached.text_pooled, served.pooled, atol=1e-6)
+    whole = text.encode([words])  # the encoder left alone: its pooled vector reads the whole caption
+    assert not torch.allclose(whole.pooled, served.pooled, atol=1e-3)
+
+
+def test_frames_as_trained_are_the_pixels_the_cache_encoded(tmp_path):
+    """SFT recall scores against `frames_as_trained`: they must be what the clip's latent encodes.
+    A 720×404 source shrinks to a 32×48 bucket through a cover size that rounds (57 or 58 px wide)."""
+    records = write_clips(tmp_path / "clips", frames=6, size=(404, 720), count=2)
+    config = DiTTrainConfig.preset("tiny")
+    vae = make_vae(config, None)
+    text = build_text_encoder(TextEncoderConfig.preset("tiny-random", max_length=8))
+    cache = LatentCache(tmp_path / "latents", vae, text, aspect_ratios=config.aspect_ratios)
+    samples, _ = cache.build(records, config.stage("sft"), progress=False)
+    for record, sample in zip(records, samples, strict=True):
+        frames = frames_as_trained(record, config)
+        assert frames.shape == (5, *sample.bucket.size, 3)
+        with torch.no_grad():
+            latent = vae.encode(frames_to_tensor(frames)).mean[0] * vae.config.scaling_factor
+        assert torch.allclose(load_batch([sample.key], None, False).latents[0], latent, atol=1e-5)
 
 
 def test_shard_cache_rereads_rewritten_shards_and_evicts_least_recent(tmp_path):

@@ -3,6 +3,11 @@
 The text encoders keep at most `max_length` tokens (256 for the LLM, 16 for `tiny-random`) and drop
 the rest without a word. `fit_prompt` cuts the prompt at a word boundary so it fits, and reports
 that it did, so the CLI and the demo can tell the user which part of the prompt was read.
+
+Training and serving both encode the fitted text: serving reads what the user is told, and the DiT
+latent cache (training.dit.latent_cache) encodes each caption as serving would read it. Left to the
+encoder, a long caption would differ between the two: the LLM cut mid-word without the template's
+closing tokens, and the pooled encoder, which has its own longer budget, reading the whole caption.
 """
 
 from __future__ import annotations

@@ -270,6 +270,7 @@ DiTTrainConfig.PRESETS = {
     # The demo profile: the tiny-offline lineage with a longer SFT stage, so the champion reproduces
     # its SFT clips from their captions (the `generations` asset's SFT recall).
     "demo": _TINY_OFFLINE.replace(
+        vae_preset="demo",  # the demo profile's 4x VAE (only a stand-in when no VAE was trained)
         stages=tuple(s.model_copy(update={"steps": 600}) if s.name == "sft" else s for s in _TINY_OFFLINE.stages)
     ),
     # The paper's progression on the 13 B model (steps are a plan, not a measured recipe).

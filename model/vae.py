@@ -71,7 +71,9 @@ class VAEConfig(PresetConfig):
         if self.temporal_ratio != 4 or self.spatial_ratio != 2 ** (len(self.block_out_channels) - 1):
             raise ValueError("only temporal ratio 4 and spatial ratio 2^(blocks-1) are supported")
         if self.layers_per_block == 0 and len(set(self.block_out_channels)) > 1:
-            raise ValueError("layers_per_block=0 needs equal block_out_channels (no resnet changes the width)")
+            raise ValueError(
+                "layers_per_block=0 needs equal block_out_channels (no resnet changes the width)"
+            )
         if any(c % self.norm_groups for c in self.block_out_channels):
             raise ValueError(f"norm_groups {self.norm_groups} must divide every channel count")
 
@@ -93,7 +95,11 @@ VAEConfig.PRESETS = {
     # shallower net learns a local code in the demo's few hundred steps (training.vae.config `demo`).
     # Its latent means came out with std ≈ 1.4 on the demo clips, so 0.7 hands the DiT unit variance.
     "demo": VAEConfig(
-        block_out_channels=(16, 16, 16), layers_per_block=0, norm_groups=4, spatial_ratio=4, scaling_factor=0.7
+        block_out_channels=(16, 16, 16),
+        layers_per_block=0,
+        norm_groups=4,
+        spatial_ratio=4,
+        scaling_factor=0.7,
     ),
     "small": VAEConfig(block_out_channels=(32, 64, 128, 128), layers_per_block=1, norm_groups=16),
     "884-16c-hy": VAEConfig(),

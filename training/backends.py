@@ -30,9 +30,8 @@ slower than fp32 on most CPUs and changes numerics).
 
 from __future__ import annotations
 
-import math
-
 import contextlib
+import math
 import os
 import socket
 from collections.abc import Callable, Iterator
@@ -68,7 +67,9 @@ def cosine_factor(step: int, warmup_steps: int, decay_steps: int, final: float) 
     if decay_steps <= 0:
         return warmup_factor(step, warmup_steps)
     progress = min(step, decay_steps) / decay_steps
-    return warmup_factor(step, warmup_steps) * (final + (1.0 - final) * 0.5 * (1.0 + math.cos(math.pi * progress)))
+    return warmup_factor(step, warmup_steps) * (
+        final + (1.0 - final) * 0.5 * (1.0 + math.cos(math.pi * progress))
+    )
 
 
 @dataclass(frozen=True)

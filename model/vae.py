@@ -1,7 +1,7 @@
 """Causal 3D VAE of HunyuanVideo (`884-16c-hy`): 4x time, 8x space compression, 16 latent channels.
 
 Shape legend: B batch, C channels, F video frames (F = 4n + 1), T latent frames (n + 1), H/W pixels,
-h/w latent height/width (H/8, W/8). Videos are in [-1, 1]. Parameter names equal diffusers'
+h/w latent height/width (H/8, W/8; H/4, W/4 for the 4x `demo` preset). Videos are in [-1, 1]. Parameter names equal diffusers'
 `AutoencoderKLHunyuanVideo` (and the official release), so both load without renaming.
 
 Causality: every temporal convolution pads only the past (k-1 replicated frames in front), the

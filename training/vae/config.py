@@ -160,9 +160,10 @@ VAETrainConfig.PRESETS = {
     ),
     # The demo's VAE (`videofoundry demo`): the 4x `demo` VAE, 800 steps under a cosine schedule, no
     # GAN and no tiling stage (the demo decodes 32-96 px frames untiled). Held-out 64 px photos /
-    # clips (vae_eval settings), one run each: `tiny` 13.1 / 12.8 dB; 4x space 15.0 / 14.3; 4x at 600
-    # steps 16.0 / 15.7; + cosine 17.5-17.9 / 16.7-16.8; 800 steps 18.1 / 17.7 (169 s CPU). Peak lr
-    # 1e-3 and 4e-3 both scored lower; extra packaged stills for the image steps did not help.
+    # clips (vae_eval settings), one run each on an older 15-clip demo corpus: `tiny` 13.1 / 12.8 dB;
+    # 4x space 15.0 / 14.3; 4x at 600 steps 16.0 / 15.7; + cosine 17.5-17.9 / 16.7-16.8; 800 steps
+    # 18.1 / 17.7 (169 s CPU). Peak lr 1e-3 and 4e-3 both scored lower; extra packaged stills for
+    # the image steps did not help. On the current 17-clip corpus: 16.8 / 16.25 (seed 1: 16.5 / 16.1).
     "demo": VAETrainConfig(
         vae_preset="demo",
         stages=(

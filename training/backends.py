@@ -31,6 +31,7 @@ slower than fp32 on most CPUs and changes numerics).
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import socket
 from collections.abc import Callable, Iterator
@@ -60,20 +61,34 @@ def warmup_factor(step: int, warmup_steps: int) -> float:
     return min(1.0, (step + 1) / warmup_steps) if warmup_steps > 0 else 1.0
 
 
+def cosine_factor(step: int, warmup_steps: int, decay_steps: int, final: float) -> float:
+    """`warmup_factor` times a half cosine from 1 at step 0 to `final` at `decay_steps` (held after);
+    `decay_steps=0` leaves the rate constant after the warm-up."""
+    if decay_steps <= 0:
+        return warmup_factor(step, warmup_steps)
+    progress = min(step, decay_steps) / decay_steps
+    return warmup_factor(step, warmup_steps) * (
+        final + (1.0 - final) * 0.5 * (1.0 + math.cos(math.pi * progress))
+    )
+
+
 @dataclass(frozen=True)
 class OptimizerSettings:
-    """AdamW for one module: peak `lr`, linear warm-up over `warmup_steps`, global-norm clip (0: off)."""
+    """AdamW for one module: peak `lr`, linear warm-up over `warmup_steps`, global-norm clip (0: off),
+    and with `decay_steps` a cosine decay to `final_lr_fraction`·lr at that step."""
 
     lr: float
     betas: tuple[float, float]
     weight_decay: float
     grad_clip: float
     warmup_steps: int = 0
+    decay_steps: int = 0
+    final_lr_fraction: float = 0.0
 
     def lr_lambda(self) -> LrLambda:
         """The LambdaLR factor function (a plain function, so LambdaLR's state dict stays empty)."""
-        warmup = self.warmup_steps
-        return lambda step: warmup_factor(step, warmup)
+        warmup, decay, final = self.warmup_steps, self.decay_steps, self.final_lr_fraction
+        return lambda step: cosine_factor(step, warmup, decay, final)
 
 
 class SteppedModel:

@@ -96,3 +96,20 @@ def test_a_per_frame_norm_vae_is_refused_with_the_reason(tmp_path: Path) -> None
     with pytest.raises(ValueError, match="norm_stats='frame' has no diffusers equivalent"):
         save_pipeline(tmp_path / "out", dit, vae, "tiny-random", layout="diffusers")
     assert not (tmp_path / "out").exists()
+
+
+def test_the_demo_vae_4x_space_without_down_resnets_loads_in_diffusers(tmp_path: Path) -> None:
+    """The demo profile's VAE (3 blocks: 4x space, layers_per_block=0) is one diffusers builds too."""
+    dit, _ = _models()
+    torch.manual_seed(1)
+    vae = randomize_(CausalVAE3D(VAEConfig.preset("demo")), std=0.1).eval()
+    out = save_pipeline(tmp_path / "export", dit, vae, "tiny-random", layout="diffusers")
+    ref_vae = diffusers.AutoencoderKLHunyuanVideo.from_pretrained(out / "vae").eval()
+    ref_vae.use_framewise_encoding = ref_vae.use_framewise_decoding = False
+    assert ref_vae.config.spatial_compression_ratio == 4
+    video = torch.rand(1, 3, 9, 32, 32) * 2 - 1
+    with torch.no_grad():
+        z = vae.encode(video).mode()
+        assert z.shape == (1, 16, 3, 8, 8)
+        assert rel_err(ref_vae.encode(video).latent_dist.mode(), z) < TOL
+        assert rel_err(ref_vae.decode(z, return_dict=False)[0], vae.decode(z)) < TOL

@@ -44,7 +44,7 @@ def test_unknown_preset_and_unknown_field_are_named(config_cls: type) -> None:
 
 def test_model_presets_keep_their_names() -> None:
     assert list(DiTConfig.PRESETS) == ["tiny", "small", "base", "bench-4x8", "hunyuan-13b"]
-    assert list(VAEConfig.PRESETS) == ["tiny", "small", "884-16c-hy"]
+    assert list(VAEConfig.PRESETS) == ["tiny", "demo", "small", "884-16c-hy"]
     assert list(TilingConfig.PRESETS) == ["official", "low-memory", "balanced", "fast"]
     assert list(TextEncoderConfig.PRESETS) == ["tiny-random", "offline-default", "official"]
 

@@ -122,6 +122,10 @@ def test_tiny_presets_equal_the_old_tables() -> None:
         1,
         40,
     )
+    demo_vae = VAETrainConfig.preset("demo")
+    assert [s.steps for s in demo_vae.stages] == [400, 400] and demo_vae.lr_schedule == "cosine"
+    assert profile_config(VAETrainConfig, "demo").vae_preset == preset_name(VAEConfig, "demo") == "demo"
+    assert VAEConfig.preset("demo").spatial_ratio == 4
     dit_train = DiTTrainConfig.preset("tiny")
     assert [s.steps for s in dit_train.stages] == [6, 4, 4, 4, 4, 300]
     assert dit_train.stage("video_high_long").resolutions == (64,) and dit_train.vae_overrides == {

@@ -121,6 +121,20 @@ def test_warmup_is_linear_then_constant() -> None:
     assert warmup_factor(0, 0) == 1.0
 
 
+def test_cosine_decay_runs_from_the_peak_to_its_final_fraction_and_holds() -> None:
+    factor = OptimizerSettings(
+        1e-3, (0.9, 0.99), 0.0, 1.0, 2, decay_steps=10, final_lr_fraction=0.1
+    ).lr_lambda()
+    assert [factor(s) for s in (0, 1)] == [0.5, pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi / 10)))]
+    assert (
+        factor(5) == pytest.approx(0.55)
+        and factor(10) == pytest.approx(0.1)
+        and factor(50) == pytest.approx(0.1)
+    )
+    constant = OptimizerSettings(1e-3, (0.9, 0.99), 0.0, 1.0, 2).lr_lambda()
+    assert [constant(s) for s in (0, 1, 500)] == [0.5, 1.0, 1.0]
+
+
 @pytest.mark.parametrize("stage", [2, 3])
 def test_generated_deepspeed_config_matches_infra_json(stage: int) -> None:
     infra = json.loads((REPO / "infra" / "deepspeed" / f"zero{stage}.json").read_text())

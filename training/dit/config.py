@@ -273,6 +273,7 @@ DiTTrainConfig.PRESETS = {
     # 28.3 dB mean at 600 steps, 29.6 dB at 1200 (17-24 s more on 2 cores); sampling with 20 or
     # 30 steps instead of 10, or a 128-token text budget (26.2 dB), did not help.
     "demo": _TINY_OFFLINE.replace(
+        vae_preset="demo",  # the demo profile's 4x VAE (only a stand-in when no VAE was trained)
         stages=tuple(s.model_copy(update={"steps": 1200}) if s.name == "sft" else s for s in _TINY_OFFLINE.stages)
     ),
     # The paper's progression on the 13 B model (steps are a plan, not a measured recipe).

@@ -87,8 +87,10 @@ class VAETrainer:
             config.perceptual, config.perceptual_backbone_weights, config.perceptual_head_weights
         ).to(self.backend.device)
         optimizer = OptimizerSettings(
-            config.lr, config.betas, config.weight_decay, config.grad_clip, config.warmup_steps
-        )
+            config.lr, config.betas, config.weight_decay, config.grad_clip, config.warmup_steps,
+            decay_steps=config.total_steps if config.lr_schedule == "cosine" else 0,
+            final_lr_fraction=config.final_lr_fraction,
+        )  # fmt: skip
         self.vae: SteppedModel = self.backend.wrap("vae", vae, optimizer)
         self.disc: SteppedModel = self.backend.wrap(
             "discriminator", disc, dataclasses.replace(optimizer, lr=config.disc_lr)

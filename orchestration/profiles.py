@@ -3,7 +3,7 @@
 A profile is nothing but a choice of one named preset per component config (`Config.PRESETS`,
 model.presets): `tiny` runs on a CPU in seconds to minutes on the demo corpus (the tests' lineage);
 `demo` is `tiny` with the DiT's SFT stage trained longer, so the champion reproduces its SFT clips,
-and with the 4x-space `demo` VAE trained 800 steps under a cosine schedule (the 8x `tiny` VAE's
+and with the 4x-space `demo` VAE trained 1300 steps under a cosine schedule (the 8x `tiny` VAE's
 held-out PSNR levels off near 13 dB, below its floor; `videofoundry demo`, a few minutes on 2
 cores); `paper` is the report's recipe and sizes on a GPU cluster. `PROFILE_PRESETS` is that choice, and
 `profile_config(Config, profile)` is the one way code turns a profile into a config; assets and

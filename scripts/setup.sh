@@ -27,7 +27,9 @@ fi
 
 command -v "$PY" >/dev/null || PY=python3
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
-PIP=("$VENV/bin/python" -m pip install -q --disable-pip-version-check)
+# --no-compile: Python compiles each module's bytecode on its first import instead, so only what runs
+# pays (measured on 2 cores: torch + the lock 3 min 30 s with pip's compile step, 2 min 06 s without).
+PIP=("$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-compile)
 "${PIP[@]}" torch==2.13.0
 "${PIP[@]}" --no-deps -r requirements/lock.txt
 "${PIP[@]}" --no-deps --no-build-isolation -e .

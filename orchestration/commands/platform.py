@@ -128,7 +128,7 @@ def demo(
 ) -> None:
     """Make the demo corpus (once) in raw/demo, then materialize the whole lineage (profile `demo`
     unless --profile says otherwise: the tiny platform with its DiT's SFT stage trained long enough
-    to reproduce its SFT clips, and a 4x-space VAE trained 800 steps)."""
+    to reproduce its SFT clips, and a 4x-space VAE trained 1300 steps)."""
     platform = platform_config(home, profile or "demo", None)
     batch_dir = platform.workspace.raw / "demo"
     if not (batch_dir / "labels.json").exists():

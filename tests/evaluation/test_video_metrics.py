@@ -9,10 +9,9 @@ import cv2
 import numpy as np
 import pytest
 import skimage
-import torch
 
 from evaluation.video_eval_config import GateCalibration, MetricGate, VideoEvalConfig
-from evaluation.video_metrics import METRICS, VideoInputError, cpu_threads, evaluate_clips, evaluate_videos
+from evaluation.video_metrics import METRICS, VideoInputError, evaluate_clips, evaluate_videos
 from evaluation.video_metrics_table import render_metrics_table
 from media.video import write_video
 
@@ -107,12 +106,5 @@ def test_bad_inputs_name_what_is_wrong(tmp_path: Path) -> None:
         evaluate_clips([], config=config)
 
 
-def test_cpu_threads_are_set_for_the_evaluation_and_restored_after() -> None:
-    torch.set_num_threads(2)
-    cv2.setNumThreads(2)
-    with cpu_threads(1):
-        assert (torch.get_num_threads(), cv2.getNumThreads()) == (1, 1)
-    assert (torch.get_num_threads(), cv2.getNumThreads()) == (2, 2)
-    with pytest.raises(ValueError, match="cpu_threads must be ≥ 1 or None, got 0"), cpu_threads(0):
-        pass
+def test_paper_evaluation_runs_one_thread_per_process() -> None:
     assert VideoEvalConfig.preset("paper").cpu_threads == 1

@@ -123,7 +123,8 @@ def test_tiny_presets_equal_the_old_tables() -> None:
         40,
     )
     demo_vae = VAETrainConfig.preset("demo")
-    assert [s.steps for s in demo_vae.stages] == [400, 400] and demo_vae.lr_schedule == "cosine"
+    assert [s.steps for s in demo_vae.stages] == [650, 650] and demo_vae.lr_schedule == "cosine"
+    assert (demo_vae.perceptual_weight, demo_vae.cpu_threads) == (0.0, None)
     assert profile_config(VAETrainConfig, "demo").vae_preset == preset_name(VAEConfig, "demo") == "demo"
     assert VAEConfig.preset("demo").spatial_ratio == 4
     dit_train = DiTTrainConfig.preset("tiny")

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
+from media.threads import cpu_threads
 from training.dit.buckets import VAE_SPATIAL, VAE_TEMPORAL
 from training.dit.config import DiTTrainConfig
 from training.dit.latent_cache import ClipRecord
@@ -278,16 +279,9 @@ def run_sweep(
     `starts` maps a size to the checkpoint its runs start from (the video family; see
     `video_starts`); `on_run` hears each outcome as it comes (progress).
     """
-    import torch
-
     check_device(settings.device)
-    threads = torch.get_num_threads()
-    if settings.threads is not None:
-        torch.set_num_threads(settings.threads)
-    try:
+    with cpu_threads(settings.threads):
         return _run_all(plan, settings, data, ledger, starts or {}, on_run)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _run_all(

@@ -30,6 +30,7 @@ import torch
 from einops import rearrange
 from tqdm import tqdm
 
+from media.threads import cpu_threads
 from model.perceptual import build_perceptual_distance
 from model.vae import CausalVAE3D, VAEConfig
 from model.vae_tiling import TilingConfig
@@ -75,8 +76,6 @@ class VAETrainer:
         self.evaluator = evaluator
         self.sample_maker = sample_maker
         self.checkpoints = CheckpointManager(checkpoint_dir, keep_last=config.keep_last)
-        if self.backend.device.type == "cpu" and config.cpu_threads:
-            torch.set_num_threads(config.cpu_threads)
         torch.manual_seed(config.seed)  # identical initial weights on every rank
         self.vae_config = VAEConfig.preset(config.vae_preset, **config.vae_overrides)
         vae = CausalVAE3D(self.vae_config)
@@ -261,8 +260,14 @@ class VAETrainer:
     def train(self, max_steps: int | None = None, resume: bool = True) -> TrainResult:
         """Run until `max_steps` optimizer steps are done (default: the whole curriculum).
 
-        With `resume`, continue from the latest checkpoint under the checkpoint directory.
+        With `resume`, continue from the latest checkpoint under the checkpoint directory. On CPU the
+        run uses `config.cpu_threads` torch threads, restored after it.
         """
+        threads = self.config.cpu_threads if self.backend.device.type == "cpu" else None
+        with cpu_threads(threads):
+            return self._train(max_steps, resume)
+
+    def _train(self, max_steps: int | None, resume: bool) -> TrainResult:
         cfg = self.config
         if resume:
             self.load_checkpoint()

@@ -80,7 +80,9 @@ def records_from_tables(
                 float(weights[clip_id]),
             )
         )
-    return records
+    # By clip id: the clips table's row order is the order Ray's curation workers finished in, so
+    # it differs between runs (the SFT recall's "first clips" did).
+    return sorted(records, key=lambda record: record.clip_id)
 
 
 def frames_as_trained(record: ClipRecord, config: DiTTrainConfig, stage: str = "sft") -> np.ndarray:

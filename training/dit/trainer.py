@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from media.threads import cpu_threads
 from model.bundle import PIPELINE_FILE, TRANSFORMER_DIR, VAE_DIR, save_pipeline
 from model.checkpoints import save_model
 from model.dit import HunyuanDiT, compile_blocks
@@ -444,8 +445,14 @@ class DiTTrainer:
         """Run (or, with `resume`, continue) the stage to `spec.steps`; checkpoints every `checkpoint_every`.
 
         With `config.max_steps` the run stops (and checkpoints) at that step of the stage if it comes
-        first; a later run continues from there.
+        first; a later run continues from there. On CPU the stage uses `config.cpu_threads` torch
+        threads, restored after it.
         """
+        threads = self.config.cpu_threads if self.backend.device.type == "cpu" else None
+        with cpu_threads(threads):
+            return self._train(resume)
+
+    def _train(self, resume: bool) -> TrainResult:
         resumed_from = self.step
         if resume and self.load_checkpoint():
             resumed_from = self.step

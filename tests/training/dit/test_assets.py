@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from curation.captions import CAPTIONS_SCHEMA
 from curation.captions.schema import StructuredCaption
 from curation.schemas import CLIPS_SCHEMA, DEDUPED_CLIPS_SCHEMA, TIERS_SCHEMA
-from media.tables import write_table
+from media.tables import read_table, write_table
 from orchestration.workspace_training import records_from_tables
 from tests.training.dit.fixtures import CLIP_SPECS, write_clips
 from training.dit.config import STAGE_ORDER
@@ -77,6 +77,17 @@ def _write_tables(home: Path) -> list[str]:
     sft = pa.table({"clip_id": ["red_square"], "video_path": [str(records[0].video_path)]})
     write_table(sft, tables / "sft_set.parquet")
     return [r.clip_id for r in records]
+
+
+def test_records_come_in_clip_id_order_whatever_the_clips_table_order(tmp_path):
+    _write_tables(tmp_path)
+    clips = tmp_path / "tables" / "clips.parquet"
+    table = read_table(clips)
+    write_table(table.take(list(reversed(range(table.num_rows)))), clips, CLIPS_SCHEMA)
+    assert [r.clip_id for r in records_from_tables(tmp_path / "tables", "tier_256p")] == [
+        "red_square",
+        "yellow_bar",
+    ]
 
 
 def test_records_join_tiers_balance_weights_and_captions(tmp_path):

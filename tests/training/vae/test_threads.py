@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pydantic
+import pytest
 import torch
 
 from tests.training.vae.conftest import micro_config
@@ -24,3 +26,8 @@ def test_training_threads_are_scoped_to_the_run(tmp_path: Path, clip_paths: list
     assert result.steps_done == 5
     assert seen and set(seen) == {1}
     assert torch.get_num_threads() == 2
+
+
+def test_zero_threads_is_refused_when_the_config_is_read() -> None:
+    with pytest.raises(pydantic.ValidationError, match="cpu_threads"):
+        micro_config(cpu_threads=0)

@@ -20,7 +20,10 @@ from typing import Any
 import psutil
 import torch
 
+from model.cuda_allocator import prefer_expandable_segments
 from model.dit_config import DiTConfig
+
+prefer_expandable_segments()  # the rows measure what the CLI runs with (set before CUDA allocates)
 
 RESULTS: list[dict[str, Any]] = []
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
+from model.cuda_allocator import prefer_expandable_segments
 from orchestration import commands
 from orchestration.cli_app import app
 from orchestration.interrupted import exit_on_sigterm
@@ -20,6 +21,7 @@ for _module in pkgutil.iter_modules(commands.__path__):
 def main() -> None:
     """Run the CLI on `sys.argv`; exits with 0 ok, 1 runtime failure, 2 bad input or usage."""
     exit_on_sigterm()  # a SIGTERM unwinds: interrupted runs are marked failed, locks released
+    prefer_expandable_segments()  # before any CUDA allocation: low-memory paths fragment less
     app(prog_name="videofoundry")
 
 

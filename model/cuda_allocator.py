@@ -2,9 +2,10 @@
 
 Low-memory training and serving (FP8 base weights, block swap, FFN chunks) free and allocate
 tensors of many sizes every block. With the allocator's default fixed-size segments, the freed
-blocks fragment: on one H100, the 544×960×129 LoRA step with FP8 + block swap peaked at 17.7 GiB
-allocated but 25.5 GiB reserved, over a 24 GiB card. Expandable segments grow one mapping per
-stream instead, so reserved memory stays close to allocated.
+blocks fragment: one H100 run of the 544×960×129 LoRA step with FP8 + block swap reserved 25.5 GiB
+for a 17.7 GiB allocated peak, over a 24 GiB card. Expandable segments grow one mapping per stream
+instead, so reserved memory stays closer to allocated (the same step with them, after a dtype fix
+that also shrank it, reserved 17.4 GiB for 14.1 GiB allocated, under a hard 24 GiB cap).
 
 `prefer_expandable_segments()` makes that the default for a process (the CLI and the GPU
 benchmarks call it at start). It only fills in `PYTORCH_CUDA_ALLOC_CONF` when the user has not

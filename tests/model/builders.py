@@ -8,7 +8,8 @@ from model.dit_config import DiTConfig
 
 
 def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
-    """||a - b|| / ||b|| in float64."""
+    """||a - b|| / ||b|| in float64 (of the values: tensors that require grad are detached)."""
+    a, b = a.detach(), b.detach()
     return float((a.double() - b.double()).norm() / b.double().norm())
 
 

@@ -7,8 +7,8 @@ for a 17.7 GiB allocated peak, over a 24 GiB card. Expandable segments grow one 
 instead, so reserved memory stays closer to allocated (the same step with them, after a dtype fix
 that also shrank it, reserved 17.4 GiB for 14.1 GiB allocated, under a hard 24 GiB cap).
 
-`prefer_expandable_segments()` makes that the default for a process (the CLI and the GPU
-benchmarks call it at start). It only fills in `PYTORCH_CUDA_ALLOC_CONF` when the user has not
+`prefer_expandable_segments()` makes that the default for a process (the CLI's `main`, Dagster's
+`build_definitions` and the GPU benchmarks call it at start). It only fills in `PYTORCH_CUDA_ALLOC_CONF` when the user has not
 set it, and the allocator reads it when CUDA first allocates, so it must run before that.
 """
 

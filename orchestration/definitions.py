@@ -9,6 +9,7 @@ from __future__ import annotations
 import dagster as dg
 
 import assets
+from model.cuda_allocator import prefer_expandable_segments
 from orchestration.automation import (
     build_promotion_sensor,
     build_raw_batch_sensor,
@@ -22,6 +23,7 @@ from orchestration.resources import build_resources
 def build_definitions(config: PlatformConfig | None = None) -> dg.Definitions:
     """All assets, checks, jobs, schedules and sensors, bound to `config`'s resources."""
     config = config or load_config()
+    prefer_expandable_segments()  # assets run in this process (or its children) after this: GPU ones fragment less
     resources = build_resources(config)
     asset_defs = [a for a in dg.load_assets_from_package_module(assets) if isinstance(a, dg.AssetsDefinition)]
     return dg.Definitions(

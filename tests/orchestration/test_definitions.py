@@ -1,5 +1,6 @@
 """The whole `Definitions` loads, and `raw_videos` materializes against a real Dagster instance."""
 
+import os
 import shutil
 from pathlib import Path
 
@@ -15,8 +16,12 @@ from orchestration.workspace import Workspace
 VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
 
 
-def test_definitions_load_and_validate(tmp_path):
+def test_definitions_load_and_validate(tmp_path, monkeypatch):
+    monkeypatch.setenv("PYTORCH_CUDA_ALLOC_CONF", "")  # recorded, so the undo restores the outside value
+    monkeypatch.delenv("PYTORCH_CUDA_ALLOC_CONF")
     defs = build_definitions(load_config(home=tmp_path, environ={}))
+    # the assets' processes get the CUDA allocator default of the CLI (model.cuda_allocator)
+    assert os.environ["PYTORCH_CUDA_ALLOC_CONF"] == "expandable_segments:True"
     dg.Definitions.validate_loadable(defs)
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
     assert "raw_videos" in keys

@@ -34,7 +34,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.harness import dit_flops, reset  # noqa: E402
+from benchmarks.harness import dit_flops, reset, result_file  # noqa: E402
 from model.dit import HunyuanDiT, compile_blocks  # noqa: E402
 from model.dit_config import DiTConfig  # noqa: E402
 from training.backends import Backend, OptimizerSettings  # noqa: E402
@@ -159,6 +159,7 @@ def main() -> None:
     parser.add_argument("--only", default="plain,plain_noac,zero2,sweep")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes on CPU")
     args = parser.parse_args()
+    args.out = result_file(args.out, "dit_train_gpu.json")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     only = set(args.only.split(","))
     if args.smoke:

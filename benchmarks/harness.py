@@ -28,6 +28,13 @@ prefer_expandable_segments()  # the rows measure what the CLI runs with (set bef
 RESULTS: list[dict[str, Any]] = []
 
 
+def result_file(out: Path, default_name: str) -> Path:
+    """Where a script's `--out` puts its JSON: a directory (such as the device's $OUT) gets
+    `default_name` inside it; anything else is the file itself. Resolved before the first row, so a
+    long run never measures for minutes and then fails to write."""
+    return out / default_name if out.is_dir() else out
+
+
 def emit(out: Path, name: str, **values: Any) -> None:
     """Print a result row and rewrite `out` with every row so far (atomically: a killed run keeps them)."""
     values["name"] = name

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch.utils._pytree import tree_flatten
 
-from benchmarks.harness import build, dit_inputs
+from benchmarks.harness import build, dit_inputs, result_file
 from model.dit import HunyuanDiT
 from model.dit_config import DiTConfig
 from model.lora import LoRASettings
@@ -73,6 +73,7 @@ def main() -> None:
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", ".")) / "lora_dtypes.json")
     args = parser.parse_args()
+    args.out = result_file(args.out, "lora_dtypes.json")
     rows = [probe(torch.device(args.device), i2v) for i2v in (False, True)]
     for row in rows:
         print(f"{row['mode']}: block hidden-state dtypes {row['hidden_dtypes']}, loss {row['loss']:.4f}, "

@@ -49,6 +49,7 @@ from benchmarks.harness import (  # noqa: E402
     explain_peak,
     peak_gib,
     reset,
+    result_file,
     timed,
 )
 from model.block_swap import BlockSwap  # noqa: E402
@@ -156,7 +157,10 @@ def measure_row(name: str, args: argparse.Namespace, device: torch.device) -> di
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", default=",".join(ROWS), help="comma list of rows")
-    parser.add_argument("--rank", type=int, default=64)
+    parser.add_argument(
+        "--rank", type=int, default=None,
+        help="LoRA rank (default 64; 4 under --smoke, where rank 64 outweighs the tiny blocks BlockSwap streams)",
+    )  # fmt: skip
     parser.add_argument("--preset", default="hunyuan-13b", help="DiT preset (bench-4x8: a quick check)")
     parser.add_argument("--text", type=int, default=256)
     parser.add_argument("--chunk", type=int, default=8192, help="swap rows: tokens per block chunk (0: none)")
@@ -172,6 +176,8 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="tiny preset on CPU (code paths only)")
     parser.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", ".")) / "lora_gpu.json")
     args = parser.parse_args()
+    args.out = result_file(args.out, "lora_gpu.json")
+    args.rank = args.rank or (4 if args.smoke else 64)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     device = torch.device("cpu" if args.smoke else "cuda")
     if not args.smoke and not torch.cuda.is_available():

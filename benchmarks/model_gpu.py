@@ -9,7 +9,9 @@ TFLOP/s use the anchor script's nominal count (S = video + 256 text tokens) for 
 ratio of TFLOP/s equals the ratio of times; ours really skips the 40 padded text tokens.
 
 Usage (on the device): python benchmarks/model_gpu.py [--only dit_train,dit_infer,vae] [--compile]
-(--compile adds diffusers' regional compile, `compile_repeated_blocks`, beside our `compile_blocks`)
+    [--infer-size 720x1280x129]
+(--compile adds diffusers' regional compile, `compile_repeated_blocks`, beside our `compile_blocks`;
+--infer-size sets the inference step's HEIGHTxWIDTHxFRAMES, 544x960x129 by default)
     [--tilings low-memory,balanced,fast,384/32-ncdhw]
 Writes $OUT/model_gpu.json (or --out). `--smoke` runs every code path with tiny sizes on CPU.
 
@@ -33,6 +35,10 @@ in one run of `--only dit_infer --compile` (benchmarks/results/model_gpu_infer_c
     13B inference step 544x960x129         diffusers 11.16 s | diffusers + compile_repeated_blocks 10.04 s |
                                            ours 8.16 s | ours + compile_blocks 7.53 s: 1.48x eager
                                            diffusers, 1.33x diffusers compiled the same way (regional)
+    13B inference step 720x1280x129        diffusers 31.39 s 36.3 GiB | diffusers + compile_repeated_blocks
+    (--infer-size, another run, same day)  29.51 s 31.6 GiB | ours 22.00 s 35.6 GiB | ours + compile_blocks
+                                           20.96 s 32.9 GiB: 1.50x eager diffusers, 1.41x diffusers compiled
+                                           the same way (model_gpu_infer_compile_720p_h100.json)
 """
 
 from __future__ import annotations
@@ -139,11 +145,22 @@ def bench_dit_train(args: argparse.Namespace, out: Path, dev: str, dtype: torch.
         measure("ours+compile", ours, our_step, compile_s=time.perf_counter() - t0)
 
 
+def infer_grid(size: str) -> tuple[int, int, int]:
+    """'HxWxF' pixels -> the latent grid (frames 4x and space 8x compressed, causal first frame)."""
+    try:
+        h, w, f = (int(v) for v in size.lower().split("x"))
+    except ValueError:
+        raise SystemExit(f"--infer-size {size!r}: expected HEIGHTxWIDTHxFRAMES, e.g. 544x960x129") from None
+    if h % 16 or w % 16 or (f - 1) % 4:
+        raise SystemExit(f"--infer-size {size!r}: height and width must be multiples of 16, frames 4k+1")
+    return (f - 1) // 4 + 1, h // 8, w // 8
+
+
 def bench_dit_infer(args: argparse.Namespace, out: Path, dev: str, dtype: torch.dtype) -> None:
     from diffusers import HunyuanVideoTransformer3DModel
 
     cfg = DiTConfig.preset("tiny") if args.smoke else DiTConfig.preset("hunyuan-13b")
-    grid = (3, 4, 6) if args.smoke else (33, 68, 120)
+    grid = (3, 4, 6) if args.smoke else infer_grid(args.infer_size)
     s_img = grid[0] * grid[1] * grid[2] // 4
     flops = dit_flops(cfg.depth_double, cfg.depth_single, s_img, 256, cfg.hidden_size)
     inputs = dit_inputs(cfg, grid, dev, dtype)
@@ -172,6 +189,7 @@ def bench_dit_infer(args: argparse.Namespace, out: Path, dev: str, dtype: torch.
         emit(
             out,
             "dit_13b_infer_step",
+            size="x".join(map(str, grid)) + " latent" if args.smoke else args.infer_size,
             impl=label,
             params=params,
             s=seconds,
@@ -305,9 +323,13 @@ def main() -> None:
         help="VAE decode tilings to time: preset names or SIZE/FRAMES[/CHUNK] (e.g. 400/36/4); "
         "a '-ncdhw' suffix keeps activations NCDHW (default on CUDA: channels-last-3d)",
     )
+    parser.add_argument(
+        "--infer-size", default="544x960x129", help="HEIGHTxWIDTHxFRAMES of the dit_infer step"
+    )
     parser.add_argument("--smoke", action="store_true", help="tiny sizes on CPU, to check the script")
     parser.add_argument("--out", default=os.environ.get("OUT", "."))
     args = parser.parse_args()
+    infer_grid(args.infer_size)  # a bad size fails before any model is built
     out = Path(args.out) / "model_gpu.json"
     dev = "cpu" if args.smoke or not torch.cuda.is_available() else "cuda"
     dtype = torch.float32 if dev == "cpu" else torch.bfloat16

@@ -21,6 +21,29 @@ step cache's computed share comes from a 50-step probe run at a smaller size (`-
 
 Anchors (model issue): diffusers 11.13 s/step at 544×960×129 on one H100 (48 GiB); the released
 model 1904 s for 50 steps at 720p on one H100 (38.1 s/step).
+
+Measured on one H100 80GB HBM3, torch 2.11.0+cu130, 13B preset with random weights, 2 steps per
+variant; "50 steps" is the end-to-end estimate above; the cache's computed share 0.26 comes from the
+544×960×33 probe; rel err / PSNR against the same run's dense bf16 (indicative only):
+
+    720×1280×129 (serving_variants_h100.json, three runs, 2026-12-06; their peaks predate freeing
+    each variant before the next (aa03cdd), so they include what earlier variants left)
+      dense         21.03 s/step 1067 s   34.8 GiB   (compile_blocks; 20.8–21.4 s/step over the runs)
+      fp8           20.91 s/step 1061 s   37.5 GiB   rel err 0.0085  46.1 dB
+      sta            8.76 s/step  454 s   49.0 GiB   rel err 0.0065  46.7 dB
+      fp8+sta        8.24 s/step  428 s   37.5 GiB   rel err 0.0085  46.1 dB
+      fp8+sta+cache  8.26 s/step  123 s   41.2 GiB
+    544×960×129 (serving_544p_h100.json, two runs on one machine, 2026-12-07, at ce106fa)
+      dense          7.36 s/step  377 s   29.5 GiB   (compile_blocks; 8.01 s/step eager, 409 s)
+      fp8            7.09 s/step  363 s   18.3 GiB   rel err 0.0085  46.1 dB
+      sta            4.80 s/step  248 s   30.3 GiB   rel err 0.0059  46.9 dB
+      fp8+sta        4.64 s/step  240 s   18.7 GiB   rel err 0.0082  46.1 dB
+      fp8+sta+cache  4.50 s/step   67 s   19.8 GiB
+      low-memory     8.43 s/step  430 s    3.9 GiB   rel err 0.0085  46.0 dB  (not compiled)
+      fit-24         8.41 s/step  429 s    3.9 GiB   (--max-vram 24 fitted FP8, block + CPU offload,
+                                                      8192-token FFN chunks, low-memory VAE tiles)
+The step cache skips nothing in two steps, so the cache rows' fidelity is that of fp8+sta; a 50-step
+comparison of cached against uncached latents has not been run at these sizes.
 """
 
 from __future__ import annotations
@@ -39,7 +62,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.harness import explain_peak  # noqa: E402
+from benchmarks.harness import explain_peak, result_file  # noqa: E402
 from model.bundle import BundleSpec  # noqa: E402
 from model.dit import HunyuanDiT  # noqa: E402
 from model.dit_config import DiTConfig  # noqa: E402
@@ -340,6 +363,8 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    if args.out:
+        args.out = result_file(args.out, "serving_gpu.json")
     if args.variants:
         run_variants(args)
         return

@@ -38,7 +38,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.dit_train_gpu import RESULTS, attempt, make_batch, record, run_steps  # noqa: E402
-from benchmarks.harness import reset  # noqa: E402
+from benchmarks.harness import reset, result_file  # noqa: E402
 from model.dit import HunyuanDiT  # noqa: E402
 from model.dit_config import DiTConfig  # noqa: E402
 from training.backends import Backend, OptimizerSettings, make_backend  # noqa: E402
@@ -180,6 +180,7 @@ def main() -> None:
     )
     parser.add_argument("--only", help="comma-separated row names to run (default: all)")
     args = parser.parse_args()
+    args.out = result_file(args.out, "sharded_step.json")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     OUT.append(args.out)
     if args.smoke:

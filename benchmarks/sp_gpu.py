@@ -39,7 +39,7 @@ import torch.distributed as dist
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.harness import build, dit_inputs, emit, peak_gib, reset, timed  # noqa: E402
+from benchmarks.harness import build, dit_inputs, emit, peak_gib, reset, result_file, timed  # noqa: E402
 from model.dit import HunyuanDiT  # noqa: E402
 from model.dit_config import DiTConfig  # noqa: E402
 from training.parallel import parallelize_dit, remove_sequence_parallel  # noqa: E402
@@ -198,6 +198,7 @@ def main() -> None:
         "--smoke", action="store_true", help="tiny sizes on CPU (gloo) to check the code paths"
     )
     opts = parser.parse_args()
+    opts.out = result_file(opts.out, "sp_gpu.json")
     opts.out.parent.mkdir(parents=True, exist_ok=True)
     worlds = [int(w) for w in opts.scaling.split(",")] if opts.scaling else [opts.world]
     several = max(worlds) > 1 or bool(opts.scaling)

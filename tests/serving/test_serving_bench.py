@@ -39,3 +39,30 @@ def test_serving_benchmark_low_memory_variants_smoke(tmp_path: Path) -> None:
     # The tiny model fits 24 GB as it is: --max-vram changes only the VAE tiles (below 40 GB).
     assert variants["fit-24"]["fitted"]["vae_tile_preset"] == "low-memory"
     assert not variants["fit-24"]["fitted"]["fp8"] and variants["fit-24"]["latent_rel_err"] == 0.0
+
+
+@pytest.mark.slow  # a subprocess importing torch + the repo: ~10 s on the shared CPU
+def test_cache_probe_runs_the_same_steps_with_the_cache_off_and_compares(tmp_path: Path) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    command = [
+        sys.executable, str(ROOT / "benchmarks" / "serving_gpu.py"), "--preset", "tiny", "--device", "cpu",
+        "--dtype", "float32", "--variants", "fp8+sta+cache", "--sizes", "64x64x9:2", "--no-compile",
+        "--cache-probe", "64x64x9:20", "--out", str(tmp_path),  # a directory: serving_gpu.json inside
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    row = json.loads((tmp_path / "serving_gpu.json").read_text())["variants"]["fp8+sta+cache"]
+    probe = row["cache_probe"]
+    assert probe["size"] == "64x64x9" and probe["steps"] == 20
+    # 20 steps at threshold 0.15: the cache skips some steps but not all, so the cached latents
+    # differ from the uncached run's, a little.
+    assert 0 < probe["computed_share"] < 1
+    assert 0 < probe["latent_rel_err"] < 0.05 and 30 < probe["decoded_psnr_db"] < float("inf")
+    assert probe["cached_s"] > 0 and probe["uncached_s"] > 0
+    assert probe["speedup"] == pytest.approx(
+        probe["uncached_s"] / probe["cached_s"], rel=0.05
+    )  # rounded seconds
+    estimate = (
+        row["text_encode_s"] + 50 * row["steady_s_per_step"] * probe["computed_share"] + row["vae_decode_s"]
+    )
+    assert row["estimated_50_steps_end_to_end_s"] == pytest.approx(estimate, abs=0.1)

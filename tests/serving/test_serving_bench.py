@@ -66,3 +66,26 @@ def test_cache_probe_runs_the_same_steps_with_the_cache_off_and_compares(tmp_pat
         row["text_encode_s"] + 50 * row["steady_s_per_step"] * probe["computed_share"] + row["vae_decode_s"]
     )
     assert row["estimated_50_steps_end_to_end_s"] == pytest.approx(estimate, abs=0.1)
+
+
+@pytest.mark.slow  # a subprocess importing torch + the repo: ~10 s on the shared CPU
+def test_no_baseline_runs_only_the_named_variant_and_measures_its_full_run(tmp_path: Path) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    out = tmp_path / "e2e.json"
+    command = [
+        sys.executable, str(ROOT / "benchmarks" / "serving_gpu.py"), "--preset", "tiny", "--device", "cpu",
+        "--dtype", "float32", "--variants", "fp8+sta+cache", "--no-baseline", "--sizes", "64x64x9:30",
+        "--no-compile", "--out", str(out),
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    variants = json.loads(out.read_text())["variants"]
+    assert list(variants) == ["fp8+sta+cache"]  # no dense run first
+    row = variants["fp8+sta+cache"]
+    assert "latent_rel_err" not in row and "decoded_psnr_db" not in row  # nothing to compare with
+    assert row["steps"] == 30 and len(row["seconds_per_step"]) == 30 and 0 < row["steps_computed"] < 30
+    measured = row["text_encode_s"] + sum(row["seconds_per_step"]) + row["vae_decode_s"]
+    assert row["measured_end_to_end_s"] == pytest.approx(measured, abs=0.1)
+
+    bad = subprocess.run([*command[:9], "dense,fp9"], capture_output=True, text=True, env=env, timeout=300)
+    assert bad.returncode != 0 and "unknown fp9" in bad.stderr

@@ -19,7 +19,11 @@ latent frames) against dense bf16 after the same steps (random weights: indicati
 50-step end-to-end estimate = text encoding + 50 × s/step × computed share + VAE decode. The
 step cache's computed share comes from a 50-step probe run at a smaller size (`--cache-probe`),
 which also runs the same 50 steps with the cache off and reports the measured speed-up and the
-cache's own fidelity (latent relative error, PSNR of the first decoded frames).
+cache's own fidelity (latent relative error, PSNR of the first decoded frames). Every row also
+gives `measured_end_to_end_s`, what its own run took (text + all its steps, the first one compiling,
++ VAE decode). A real 50-step run that cannot share a call with its dense baseline:
+
+    python benchmarks/serving_gpu.py --variants fp8+sta+cache --no-baseline --sizes 720x1280x129:50 --out e2e.json
 
 Anchors (model issue): diffusers 11.13 s/step at 544×960×129 on one H100 (48 GiB); the released
 model 1904 s for 50 steps at 720p on one H100 (38.1 s/step).

@@ -180,6 +180,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "ffn_chunk_tokens": 8192,
         "vae_tile_preset": "low-memory",
     },
+    # SageAttention's 8-bit kernel (a Triton kernel: eager, compare with dense-eager).
+    "sage": {"attention_backend": "sage"},
     # What `--max-vram 24` picks for the paper limits (serving.config.fit_memory).
     "fit-24": {"max_vram_gb": 24.0},
 }

@@ -36,7 +36,8 @@ class ServingConfig(PresetConfig):
             ``fast``) used instead of the three fields above; None: use them.
         compile_blocks: regional torch.compile of the DiT's blocks (the first request compiles;
             8 % faster 13B steps on an H100, see benchmarks/model_gpu.py).
-        attention_backend: ``sdpa`` | ``flash`` | ``reference`` (model.attention).
+        attention_backend: ``sdpa`` | ``flash`` | ``sage`` | ``reference`` (model.attention; ``sage``
+            is 8-bit and changes the output).
         limits: request ceilings (serving.limits.RequestLimits).
         cache_dir: where registry downloads are kept (None: ~/.cache/videofoundry).
         default_fps: playback rate when the bundle names none.

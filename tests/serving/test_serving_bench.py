@@ -89,3 +89,23 @@ def test_no_baseline_runs_only_the_named_variant_and_measures_its_full_run(tmp_p
 
     bad = subprocess.run([*command[:9], "dense,fp9"], capture_output=True, text=True, env=env, timeout=300)
     assert bad.returncode != 0 and "unknown fp9" in bad.stderr
+
+
+@pytest.mark.slow  # a subprocess importing torch + the repo: ~5 s on the shared CPU
+def test_a_variant_that_cannot_run_here_is_a_row_and_the_rest_go_on(tmp_path: Path) -> None:
+    from model.attention import sage_available
+
+    if sage_available():
+        pytest.skip("sageattention is installed: the sage variant would run")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    out = tmp_path / "v.json"
+    command = [
+        sys.executable, str(ROOT / "benchmarks" / "serving_gpu.py"), "--preset", "tiny", "--device", "cpu",
+        "--dtype", "float32", "--variants", "sage,fp8", "--sizes", "64x64x9:2", "--no-compile", "--out", str(out),
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    variants = json.loads(out.read_text())["variants"]
+    assert list(variants) == ["dense", "sage", "fp8"]
+    assert "needs the sageattention package" in variants["sage"]["error"]
+    assert variants["fp8"]["finite"] and 0 < variants["fp8"]["latent_rel_err"] < 0.05

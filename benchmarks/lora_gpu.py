@@ -177,7 +177,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", ".")) / "lora_gpu.json")
     args = parser.parse_args()
     args.out = result_file(args.out, "lora_gpu.json")
-    args.rank = args.rank or (4 if args.smoke else 64)
+    if args.rank is None:
+        args.rank = 4 if args.smoke else 64
+    elif args.rank < 1:
+        parser.error(f"--rank {args.rank}: must be at least 1")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     device = torch.device("cpu" if args.smoke else "cuda")
     if not args.smoke and not torch.cuda.is_available():

@@ -150,9 +150,9 @@ def infer_grid(size: str) -> tuple[int, int, int]:
     try:
         h, w, f = (int(v) for v in size.lower().split("x"))
     except ValueError:
-        raise SystemExit(f"--infer-size {size!r}: expected HEIGHTxWIDTHxFRAMES, e.g. 544x960x129") from None
-    if h % 16 or w % 16 or (f - 1) % 4:
-        raise SystemExit(f"--infer-size {size!r}: height and width must be multiples of 16, frames 4k+1")
+        raise ValueError(f"--infer-size {size!r}: expected HEIGHTxWIDTHxFRAMES, e.g. 544x960x129") from None
+    if min(h, w, f) < 1 or h % 16 or w % 16 or (f - 1) % 4:
+        raise ValueError(f"--infer-size {size!r}: height and width must be multiples of 16, frames 4k+1")
     return (f - 1) // 4 + 1, h // 8, w // 8
 
 
@@ -329,7 +329,10 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes on CPU, to check the script")
     parser.add_argument("--out", default=os.environ.get("OUT", "."))
     args = parser.parse_args()
-    infer_grid(args.infer_size)  # a bad size fails before any model is built
+    try:
+        infer_grid(args.infer_size)  # a bad size fails before any model is built
+    except ValueError as error:
+        parser.error(str(error))
     out = Path(args.out) / "model_gpu.json"
     dev = "cpu" if args.smoke or not torch.cuda.is_available() else "cuda"
     dtype = torch.float32 if dev == "cpu" else torch.bfloat16

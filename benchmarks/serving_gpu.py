@@ -228,6 +228,19 @@ def _decode_tilings(pipeline: Pipeline, latents: torch.Tensor, names: str | None
     return out
 
 
+def size_arg(text: str) -> str:
+    """argparse type of --sizes / --cache-probe: 'HxWxF' or 'HxWxF:steps', positive integers."""
+    size, _, steps = text.partition(":")
+    parts = size.lower().split("x")
+    if len(parts) != 3 or not all(p.isdigit() and int(p) > 0 for p in parts) or not (steps or "1").isdigit():
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected HEIGHTxWIDTHxFRAMES[:STEPS], e.g. 544x960x129:2"
+        )
+    if int(steps or 1) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: steps must be at least 1")
+    return text.lower()
+
+
 def run_variants(args: argparse.Namespace) -> dict[str, Any]:
     """Each variant of VARIANTS (or those named) against dense bf16 at one size, same seed."""
     names = list(VARIANTS) if args.variants == "all" else args.variants.split(",")
@@ -238,9 +251,6 @@ def run_variants(args: argparse.Namespace) -> dict[str, Any]:
     report: dict[str, Any] = {"size": size, "steps": steps, "variants": {}, "torch": torch.__version__}
     report["device"] = torch.cuda.get_device_name() if cuda else "cpu"
     base = _Baseline()
-    unknown = [n for n in names if n not in VARIANTS]
-    if unknown:
-        raise SystemExit(f"--variants: unknown {', '.join(unknown)}; known: {', '.join(VARIANTS)}")
     order = names if args.no_baseline else ["dense", *[n for n in names if n != "dense"]]
     for name in order:
         switches = dict(VARIANTS[name])
@@ -379,8 +389,7 @@ def _cache_probe(pipeline: Pipeline, size: tuple[int, int, int, int]) -> dict[st
         latents = keep["latents"].float().cpu()
         pixels = pipeline.decode(keep["latents"][:, :, : min(2, latents.shape[2])]).float().cpu()
         runs[label] = {"seconds": sum(row["seconds_per_step"]), "latents": latents, "pixels": pixels}
-        if label == "cached":
-            share = cache.stats.computed / (cache.stats.computed + cache.stats.skipped)
+    share = cache.stats.computed / (cache.stats.computed + cache.stats.skipped)  # the cached run's
     cached, uncached = runs["cached"], runs["uncached"]
     return {
         "steps": steps,
@@ -402,9 +411,13 @@ def main() -> None:
     parser.add_argument("--preset", default="hunyuan-13b")
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--dtype", default="bfloat16")
-    parser.add_argument("--sizes", nargs="+", default=["544x960x129:3", "720x1280x129:2"], help="HxWxF:steps")
+    parser.add_argument(
+        "--sizes", nargs="+", type=size_arg, default=["544x960x129:3", "720x1280x129:2"], help="HxWxF:steps"
+    )
     parser.add_argument("--variants", default=None, help=f"'all' or a comma list of {', '.join(VARIANTS)}")
-    parser.add_argument("--cache-probe", default=None, help="HxWxF:steps of the step cache's share probe")
+    parser.add_argument(
+        "--cache-probe", type=size_arg, default=None, help="HxWxF:steps of the step cache's share probe"
+    )
     parser.add_argument("--vae-tilings", default=None, help="e.g. balanced,diffusers: decode rows on dense")
     parser.add_argument(
         "--no-compile", action="store_true", help="variants without compile_blocks (CPU smoke)"
@@ -425,6 +438,12 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    if args.variants and args.variants != "all":
+        unknown = [n for n in args.variants.split(",") if n not in VARIANTS]
+        if unknown:
+            parser.error(f"--variants: unknown {', '.join(unknown)}; known: {', '.join(VARIANTS)}")
+    if args.no_baseline and not args.variants:
+        parser.error("--no-baseline applies to --variants runs only")
     if args.out:
         args.out = result_file(args.out, "serving_gpu.json")
     if args.variants:

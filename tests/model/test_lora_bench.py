@@ -42,3 +42,14 @@ def test_lora_benchmark_smoke(tmp_path: Path) -> None:
     assert swap_row["host_weights_gib"] == swap_row["host_activations_gib"] == 0.25
     assert "host_weights_gib" not in rows["bf16_ckpt_544x960x129"]
     assert all(row["host_peak_rss_gib"] > 0.1 and row["host_min_available_gib"] > 0 for row in rows.values())
+
+
+@pytest.mark.slow  # a subprocess importing torch + the repo
+def test_lora_benchmark_refuses_a_rank_below_one(tmp_path: Path) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "lora_gpu.py"), "--smoke", "--rank", "0", "--out", str(tmp_path)],
+        capture_output=True, text=True, env=env, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2 and "error: --rank 0: must be at least 1" in result.stderr
+    assert not (tmp_path / "lora_gpu.json").exists()

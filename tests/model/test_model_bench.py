@@ -36,7 +36,8 @@ def test_infer_size_is_checked_and_smoke_rows_land_in_the_out_directory(tmp_path
         ("720x1280", "HEIGHTxWIDTHxFRAMES"),
     ):
         refused = run("--only", "dit_infer", "--infer-size", bad, "--out", str(tmp_path))
-        assert refused.returncode != 0 and bad in refused.stderr and why in refused.stderr
+        assert refused.returncode == 2 and "error:" in refused.stderr and bad in refused.stderr
+        assert why in refused.stderr and "Traceback" not in refused.stderr
         assert not (tmp_path / "model_gpu.json").exists()  # refused before the first row
 
     result = run("--smoke", "--only", "dit_infer", "--infer-size", "720x1280x129", "--out", str(tmp_path))
